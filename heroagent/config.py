@@ -1,0 +1,365 @@
+"""The one configuration of an appliance: typed dataclasses, read from TOML, overridden by environment.
+
+Why dataclasses walked by one generic loader: every key then has exactly one default (the field's),
+one type (the annotation) and one place to be validated, and `config show`, the environment overrides
+and `config.example.toml` cannot drift from what the code accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from heroagent.errors import ConfigError
+
+ENV_PREFIX = "HEROAGENT_"
+CONFIG_ENV = "HEROAGENT_CONFIG"
+# Environment variables with the prefix that are not config keys.
+_ENV_NOT_KEYS = {CONFIG_ENV, "HEROAGENT_LOG_LEVEL"}
+
+
+@dataclass
+class RedisConfig:
+    """The embedded Redis (or, with `url`, an external one)."""
+
+    enabled: bool = True
+    url: str = ""
+    host: str = "127.0.0.1"
+    tcp_port: int = 6379
+    unix_socket: str = ""
+    password: str = ""
+    appendonly: bool = True
+
+
+@dataclass
+class WebDAVConfig:
+    """The WebDAV share where users keep the scripts jobs run."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9999
+    root: str = ""
+    readonly: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    users: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class UIConfig:
+    """The browser dashboard and JSON API."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9021
+    password: str = ""
+    api_token: str = ""
+
+
+@dataclass
+class JobsConfig:
+    """The job manager and the local worker pool."""
+
+    enabled: bool = True
+    db_path: str = ""
+    worker_count: int = 5
+    queue_poll_interval: float = 0.1
+    default_timeout: float = 60.0
+    topics: list[str] = field(default_factory=lambda: ["*"])
+
+
+@dataclass
+class Config:
+    """The whole appliance. `data_dir` holds everything it writes unless a path says otherwise."""
+
+    data_dir: str = "~/hero/var/heroagent"
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    webdav: WebDAVConfig = field(default_factory=WebDAVConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
+
+    # Paths derived from data_dir; every consumer asks here so the layout is decided once.
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_path / "redis"
+
+    @property
+    def redis_socket(self) -> Path:
+        return Path(self.redis.unix_socket).expanduser() if self.redis.unix_socket else self.redis_dir / "redis.sock"
+
+    @property
+    def webdav_root(self) -> Path:
+        return Path(self.webdav.root).expanduser() if self.webdav.root else self.data_path / "webdav"
+
+    @property
+    def jobs_db_path(self) -> Path:
+        return Path(self.jobs.db_path).expanduser() if self.jobs.db_path else self.data_path / "jobsdb"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_path / "logs"
+
+
+# Keys whose value is a TCP port; checked for range and for clashes.
+_PORT_KEYS = {("redis", "tcp_port"), ("webdav", "port"), ("ui", "port")}
+_POSITIVE_KEYS = {("jobs", "worker_count"), ("jobs", "queue_poll_interval"), ("jobs", "default_timeout")}
+
+
+def default_config() -> Config:
+    """The defaults: what `heroagent serve` runs with when there is no file."""
+    return Config()
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read `path` (TOML) over the defaults, then apply `HEROAGENT_<SECTION>_<KEY>` overrides.
+
+    With no path, `HEROAGENT_CONFIG` names the file; with neither, the defaults are used.
+    Raises ConfigError with a one-line message naming the file, key, value and what is allowed.
+    """
+    env = os.environ if environ is None else environ
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    config = Config()
+    if path is not None:
+        file = Path(path).expanduser()
+        source = str(file)
+        try:
+            raw = file.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: config file not found; pass an existing file to --config") from None
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{source}: config file is not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        _apply_table(config, data, source, ())
+        config.source = source
+    _apply_environment(config, env)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Check ranges and cross-key rules that a type alone cannot express."""
+    src = config.source
+    for section, key in sorted(_PORT_KEYS):
+        value = getattr(getattr(config, section), key)
+        if not 1 <= value <= 65535:
+            raise ConfigError(f"{src}: [{section}] {key} = {value}: must be a port number from 1 to 65535")
+    for section, key in sorted(_POSITIVE_KEYS):
+        value = getattr(getattr(config, section), key)
+        if value <= 0:
+            raise ConfigError(f"{src}: [{section}] {key} = {value}: must be greater than 0")
+    if not config.jobs.topics:
+        raise ConfigError(f'{src}: [jobs] topics = []: list at least one topic, or ["*"] for all')
+    if bool(config.webdav.tls_cert) != bool(config.webdav.tls_key):
+        raise ConfigError(f"{src}: [webdav] tls_cert and tls_key must be set together (or both left empty)")
+    used: dict[int, str] = {}
+    for section, key, enabled in (
+        ("redis", "tcp_port", config.redis.enabled and not config.redis.url),
+        ("webdav", "port", config.webdav.enabled),
+        ("ui", "port", config.ui.enabled),
+    ):
+        if not enabled:
+            continue
+        port = getattr(getattr(config, section), key)
+        if port in used:
+            raise ConfigError(
+                f"{src}: [{section}] {key} = {port}: port already used by {used[port]}; give each service its own port"
+            )
+        used[port] = f"[{section}] {key}"
+    if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{src}: [redis] url = {config.redis.url!r}: must start with redis://, rediss:// or unix:// "
+            '(or be "" for the embedded Redis)'
+        )
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(tp)[0])}s"
+    if origin is dict:
+        return "a table of name = string"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check a TOML value against a field type; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    ok: bool
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    elif origin is list:
+        (item_tp,) = typing.get_args(tp)
+        ok = isinstance(value, list)
+        if ok:
+            return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    else:  # pragma: no cover - a field type the loader does not know is a programming error
+        raise TypeError(f"unsupported config type {tp!r}")
+    if not ok:
+        raise ConfigError(f"{where} = {_show(value)}: must be {_describe(tp)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _field_types(obj: Any) -> dict[str, Any]:
+    return typing.get_type_hints(type(obj))
+
+
+def _public_fields(obj: Any) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(obj) if not f.metadata.get("internal")]
+
+
+def _apply_table(obj: Any, data: Mapping[str, Any], source: str, path: tuple[str, ...]) -> None:
+    types = _field_types(obj)
+    names = {f.name for f in _public_fields(obj)}
+    section = f"[{'.'.join(path)}] " if path else ""
+    for key, value in data.items():
+        if key not in names:
+            allowed = ", ".join(sorted(names))
+            raise ConfigError(f"{source}: {section}{key}: unknown key; allowed here: {allowed}")
+        tp = types[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {key} = {_show(value)}: must be a table [{key}]")
+            _apply_table(getattr(obj, key), value, source, (*path, key))
+        else:
+            setattr(obj, key, _coerce(value, tp, f"{source}: {section}{key}"))
+
+
+def _parse_env_value(text: str, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            lowered = text.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return text
+        if origin is list:
+            return [item.strip() for item in text.split(",") if item.strip()]
+        if origin is dict:
+            pairs = [item.split(":", 1) for item in text.split(",") if item.strip()]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError
+            return {name.strip(): secret for name, secret in pairs}
+    except ValueError:
+        hint = " (as name:password,name2:password2)" if origin is dict else ""
+        raise ConfigError(f"{where} = {text!r}: must be {_describe(tp)}{hint}") from None
+    raise TypeError(f"unsupported config type {tp!r}")  # pragma: no cover
+
+
+def _env_targets(config: Config) -> dict[str, tuple[Any, str, Any]]:
+    """Map every HEROAGENT_* variable name that is a config key to (object, attribute, type)."""
+    targets: dict[str, tuple[Any, str, Any]] = {}
+
+    def walk(obj: Any, prefix: str) -> None:
+        types = _field_types(obj)
+        for f in _public_fields(obj):
+            tp = types[f.name]
+            name = f"{prefix}{f.name.upper()}"
+            if dataclasses.is_dataclass(tp):
+                walk(getattr(obj, f.name), name + "_")
+            else:
+                targets[name] = (obj, f.name, tp)
+
+    walk(config, ENV_PREFIX)
+    return targets
+
+
+def _apply_environment(config: Config, env: Mapping[str, str]) -> None:
+    targets = _env_targets(config)
+    for name, text in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_KEYS:
+            continue
+        if name not in targets:
+            raise ConfigError(
+                f"environment: {name}: not a config key; use HEROAGENT_<SECTION>_<KEY>, "
+                "e.g. HEROAGENT_REDIS_TCP_PORT (see `heroagent config show`)"
+            )
+        obj, attr, tp = targets[name]
+        setattr(obj, attr, _parse_env_value(text, tp, f"environment: {name}"))
+
+
+def to_toml(config: Config) -> str:
+    """Render the effective config as TOML that `load_config` reads back to the same values."""
+    lines: list[str] = []
+    nested: list[tuple[str, Any]] = []
+    for f in _public_fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            nested.append((f.name, value))
+        else:
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    for name, section in nested:
+        lines.append("")
+        lines.append(f"[{name}]")
+        tables: list[tuple[str, dict[str, str]]] = []
+        for f in _public_fields(section):
+            value = getattr(section, f.name)
+            if isinstance(value, dict):
+                tables.append((f.name, value))
+            else:
+                lines.append(f"{f.name} = {_toml_value(value)}")
+        for tname, table in tables:
+            lines.append("")
+            lines.append(f"[{name}.{tname}]")
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "-_" for c in key) else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} as TOML")  # pragma: no cover

@@ -1,0 +1,25 @@
+"""OurDB, the Hero ecosystem's file database, in Python: `from heroagent.ourdb import OurDB`."""
+
+from heroagent.ourdb.db import CheckReport, OurDB, RecoveryReport
+from heroagent.ourdb.errors import (
+    CorruptRecordError,
+    DatabaseFullError,
+    DatabaseLockedError,
+    OurDBError,
+    RecordNotFoundError,
+    RecordTooLargeError,
+)
+from heroagent.ourdb.record import Location
+
+__all__ = [
+    "CheckReport",
+    "CorruptRecordError",
+    "DatabaseFullError",
+    "DatabaseLockedError",
+    "Location",
+    "OurDB",
+    "OurDBError",
+    "RecordNotFoundError",
+    "RecordTooLargeError",
+    "RecoveryReport",
+]

@@ -1,0 +1,556 @@
+"""OurDB: append-only data files with per-id version history, byte-compatible with herolib's OurDB.
+
+Why it differs from the reference where it does (see docs/architecture.md, "OurDB"):
+- the lookup table and the next id live in `lookup.idx`, so a reopen keeps every id;
+- a lock file stops a second writer process, and a dirty marker tells a reopen that the last writer
+  crashed, which triggers recovery (torn tail records and dangling lookup entries are dropped);
+- writes are made durable by a group commit: concurrent writers share one fdatasync, and a lookup
+  entry reaches the disk only after the record it points at, so the table never points at lost data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from heroagent.ourdb.errors import (
+    CorruptRecordError,
+    DatabaseFullError,
+    DatabaseLockedError,
+    OurDBError,
+    RecordNotFoundError,
+    RecordTooLargeError,
+)
+from heroagent.ourdb.lookup import VALID_KEYSIZES, LookupTable
+from heroagent.ourdb.record import (
+    HEADER_SIZE,
+    MAX_DATA_SIZE,
+    NO_LOCATION,
+    Header,
+    Location,
+    crc32,
+    decode_header,
+    encode_record,
+)
+
+log = logging.getLogger(__name__)
+
+FsyncPolicy = Literal["always", "batch", "never"]
+DEFAULT_FILE_SIZE = 500 * 1024 * 1024
+MAX_FILE_NR = 0xFFFF
+MAX_ID = 0xFFFFFFFF
+META_FILE = "ourdb.json"
+LOOKUP_FILE = "lookup.idx"
+LOCK_FILE = "ourdb.lock"
+DIRTY_FILE = "ourdb.dirty"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class RecoveryReport:
+    """What a reopen after a crash dropped, so it can be logged and tested."""
+
+    torn_lookup_bytes: int = 0
+    truncated_bytes: int = 0
+    dropped_ids: list[int] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.torn_lookup_bytes or self.truncated_bytes or self.dropped_ids)
+
+
+@dataclass
+class CheckReport:
+    """The result of verifying every record reachable from the lookup table."""
+
+    ids: int = 0
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class OurDB:
+    """A file database of byte records with auto-incrementing ids and per-record history.
+
+    Thread-safe within one process. Use as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        incremental_mode: bool = True,
+        keysize: int | None = None,
+        file_size: int = DEFAULT_FILE_SIZE,
+        fsync: FsyncPolicy = "batch",
+        readonly: bool = False,
+    ) -> None:
+        if keysize is not None and keysize not in VALID_KEYSIZES:
+            raise ValueError(f"OurDB keysize must be one of 2, 3, 4, 6 (got {keysize})")
+        if fsync not in ("always", "batch", "never"):
+            raise ValueError(f"OurDB fsync must be 'always', 'batch' or 'never' (got {fsync!r})")
+        if file_size < 64:
+            raise ValueError(f"OurDB file_size must be at least 64 bytes (got {file_size})")
+        self.path = Path(path)
+        self.incremental_mode = incremental_mode
+        self.file_size = file_size
+        self.fsync: FsyncPolicy = fsync
+        self.readonly = readonly
+        self.recovery = RecoveryReport()
+        self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()
+        self._local = threading.local()
+        self._fds: dict[int, int] = {}
+        self._dirty_files: set[int] = set()
+        self._write_seq = 0
+        self._synced_seq = 0
+        self._closed = False
+        self._lock_fd: int | None = None
+
+        if readonly:
+            if not (self.path / LOOKUP_FILE).exists():
+                raise OurDBError(f"{self.path}: no OurDB database here ({LOOKUP_FILE} missing)")
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock()
+        try:
+            self._check_meta(keysize)
+            self._lookup = LookupTable(
+                self.path / LOOKUP_FILE, keysize or 6, readonly=readonly, deferred=fsync != "never"
+            )
+            if keysize is not None and keysize != self._lookup.keysize:
+                raise OurDBError(
+                    f"{self.path}: database was created with keysize {self._lookup.keysize}; "
+                    f"open it with keysize={self._lookup.keysize} (or leave keysize unset)"
+                )
+            self.keysize = self._lookup.keysize
+            self._open_data_files()
+            if not readonly:
+                dirty = self.path / DIRTY_FILE
+                if dirty.exists():
+                    self._recover()
+                else:
+                    dirty.write_text(str(os.getpid()))
+                    self._sync_dir()
+        except BaseException:
+            self._release()
+            raise
+
+    # ----------------------------------------------------------------- opening and closing
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DatabaseLockedError(
+                f"{self.path}: database is open for writing by another process (pid {holder}); "
+                "stop that process, or open this one with readonly=True"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _check_meta(self, keysize: int | None) -> None:
+        meta_path = self.path / META_FILE
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise OurDBError(f"{meta_path}: unreadable OurDB metadata ({exc})") from None
+            if meta.get("version") != FORMAT_VERSION:
+                raise OurDBError(f"{meta_path}: unsupported OurDB layout version {meta.get('version')!r}")
+            if bool(meta.get("incremental_mode")) != self.incremental_mode:
+                raise OurDBError(
+                    f"{self.path}: database was created with incremental_mode={meta.get('incremental_mode')}; "
+                    "open it the same way"
+                )
+        elif not self.readonly:
+            meta = {"version": FORMAT_VERSION, "incremental_mode": self.incremental_mode}
+            tmp = meta_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(meta) + "\n")
+            os.replace(tmp, meta_path)
+
+    def _open_data_files(self) -> None:
+        numbers = sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isdigit())
+        if not numbers:
+            if self.readonly:
+                raise OurDBError(f"{self.path}: no data files (0.db missing)")
+            numbers = [0]
+        self._current = numbers[-1]
+        fd = self._fd(self._current)
+        self._end = os.fstat(fd).st_size
+        if self._end == 0 and not self.readonly:
+            os.pwrite(fd, b"\x00", 0)
+            self._end = 1
+
+    def _fd(self, file_nr: int) -> int:
+        fd = self._fds.get(file_nr)
+        if fd is None:
+            path = self.path / f"{file_nr}.db"
+            if self.readonly:
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    raise CorruptRecordError(f"{path}: data file missing") from None
+            else:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fds[file_nr] = fd
+        return fd
+
+    def _sync_dir(self) -> None:
+        if self.fsync == "never":
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Make every write durable, mark the database cleanly closed and release it."""
+        with self._lock:
+            if self._closed:
+                return
+            if not self.readonly:
+                self._commit_all()
+                for fd in self._fds.values():
+                    os.fdatasync(fd)
+                self._lookup.sync()
+                with contextlib.suppress(FileNotFoundError):
+                    (self.path / DIRTY_FILE).unlink()
+                self._sync_dir()
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        lookup = getattr(self, "_lookup", None)
+        if lookup is not None:
+            lookup.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing drops the flock
+            self._lock_fd = None
+
+    def __enter__(self) -> OurDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- recovery
+
+    def _recover(self) -> None:
+        """Repair what a killed writer left: a torn lookup entry, dangling entries, a torn data tail.
+
+        Records in files before the newest were synced when writing moved on, so only entries that
+        point into the newest file are read and CRC-checked; others are checked against file bounds.
+        """
+        report = self.recovery
+        report.torn_lookup_bytes = self._lookup.drop_torn_tail()
+        last = self._current
+        sizes = {nr: os.fstat(self._fd(nr)).st_size for nr in self._known_file_numbers()}
+        valid_end = 1
+        lookup = self._lookup
+        for record_id in lookup.ids():
+            loc = lookup.get(record_id)
+            header = self._valid_header(loc, sizes, verify_crc=loc.file_nr == last)
+            if header is None:
+                report.dropped_ids.append(record_id)
+                lookup.set(record_id, NO_LOCATION)
+            elif loc.file_nr == last:
+                valid_end = max(valid_end, loc.position + HEADER_SIZE + header.size)
+        if self._end > valid_end:
+            report.truncated_bytes = self._end - valid_end
+            os.ftruncate(self._fd(last), valid_end)
+            self._end = valid_end
+        self._commit_all()
+        for fd in self._fds.values():
+            os.fdatasync(fd)
+        if report.changed:
+            log.warning(
+                "OurDB %s: recovered after an unclean stop: dropped %d torn byte(s) at the end of %d.db, "
+                "%d lookup entr(ies) pointing at lost data (ids %s), %d torn lookup byte(s)",
+                self.path,
+                report.truncated_bytes,
+                last,
+                len(report.dropped_ids),
+                _short_list(report.dropped_ids),
+                report.torn_lookup_bytes,
+            )
+        else:
+            log.info("OurDB %s: reopened after an unclean stop; nothing was lost", self.path)
+
+    def _known_file_numbers(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isdigit())
+
+    def _valid_header(self, loc: Location, sizes: dict[int, int], *, verify_crc: bool) -> Header | None:
+        size = sizes.get(loc.file_nr)
+        if size is None or loc.position < 1 or loc.position + HEADER_SIZE > size:
+            return None
+        fd = self._fd(loc.file_nr)
+        header = decode_header(os.pread(fd, HEADER_SIZE, loc.position))
+        if header.is_zeroed or loc.position + HEADER_SIZE + header.size > size:
+            return None
+        if verify_crc and crc32(os.pread(fd, header.size, loc.position + HEADER_SIZE)) != header.crc:
+            return None
+        return header
+
+    # ----------------------------------------------------------------- writing
+
+    @property
+    def next_id(self) -> int:
+        """The id the next insert gets (incremental mode)."""
+        with self._lock:
+            return max(1, self._lookup.capacity)
+
+    def set(self, data: bytes, id: int | None = None) -> int:  # noqa: A002 - the reference's name
+        """Insert (no id: returns the new id) or update (id: appends a new version). Durable on return
+        unless inside `batch()` or with fsync='never'."""
+        self._check_writable()
+        data = bytes(data)
+        if not data:
+            raise RecordTooLargeError("OurDB cannot store empty data (a zeroed record marks a deletion)")
+        if len(data) > MAX_DATA_SIZE:
+            raise RecordTooLargeError(
+                f"OurDB record of {len(data)} bytes is too large: a record holds at most {MAX_DATA_SIZE} bytes"
+            )
+        if self.fsync == "always":
+            with self._sync_lock, self._lock:
+                record_id = self._write(data, id)
+                if not self._deferring():
+                    self._commit_locked()
+            return record_id
+        with self._lock:
+            record_id = self._write(data, id)
+            seq = self._write_seq
+        if not self._deferring():
+            self._commit(seq)
+        return record_id
+
+    def set_many(self, items: Sequence[bytes]) -> list[int]:
+        """Insert many records with one commit (one fsync for all)."""
+        with self.batch():
+            return [self.set(item) for item in items]
+
+    def _write(self, data: bytes, record_id: int | None) -> int:
+        lookup = self._lookup
+        if record_id is None:
+            if not self.incremental_mode:
+                raise ValueError("OurDB in key-value mode (incremental_mode=False) needs an id for set()")
+            record_id = max(1, lookup.capacity)
+            prev = NO_LOCATION
+        else:
+            if record_id < 0 or record_id > MAX_ID:
+                raise ValueError(f"OurDB id must be from 0 to {MAX_ID} (got {record_id})")
+            prev = lookup.get(record_id)
+            if self.incremental_mode and not prev:
+                state = "was deleted" if 0 < record_id < lookup.capacity else "was never inserted"
+                raise RecordNotFoundError(
+                    f"OurDB {self.path}: cannot update id {record_id}: it {state}; insert with set(data) "
+                    "without an id"
+                )
+        if record_id > MAX_ID:
+            raise DatabaseFullError(f"OurDB {self.path}: no ids left (the highest id is {MAX_ID})")
+        record = encode_record(data, prev)
+        self._maybe_rotate()
+        position = self._end
+        if self.keysize < 6 and position >= 1 << (8 * self.keysize):
+            raise DatabaseFullError(
+                f"OurDB {self.path}: keysize {self.keysize} can address only {1 << (8 * self.keysize)} bytes "
+                "of data; create the database with keysize=6"
+            )
+        os.pwrite(self._fd(self._current), record, position)
+        self._end = position + len(record)
+        self._dirty_files.add(self._current)
+        lookup.set(record_id, Location(self._current, position))
+        self._write_seq += 1
+        return record_id
+
+    def _maybe_rotate(self) -> None:
+        if self._end < self.file_size or self.keysize != 6:
+            return
+        if self._current >= MAX_FILE_NR:
+            raise DatabaseFullError(f"OurDB {self.path}: all {MAX_FILE_NR + 1} data files are full")
+        os.fdatasync(self._fd(self._current))  # a finished file is durable before writing moves on
+        self._current += 1
+        fd = self._fd(self._current)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"\x00", 0)
+        self._end = 1
+        self._dirty_files.add(self._current)
+        self._sync_dir()
+
+    def delete(self, id: int) -> None:  # noqa: A002
+        """Zero the newest record of `id` and clear its lookup entry (the reference's semantics)."""
+        self._check_writable()
+        with self._lock:
+            loc = self._lookup.get(id)
+            if not loc:
+                raise RecordNotFoundError(f"OurDB {self.path}: no record with id {id}")
+            header = self._read_header(id, loc)
+            os.pwrite(self._fd(loc.file_nr), bytes(HEADER_SIZE + header.size), loc.position)
+            self._dirty_files.add(loc.file_nr)
+            self._lookup.set(id, NO_LOCATION)
+            self._write_seq += 1
+            seq = self._write_seq
+        if not self._deferring():
+            self._commit(seq)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group the writes of this block into one commit: durable when the block ends."""
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if depth == 0 and not self._closed:
+                self.sync()
+
+    def sync(self) -> None:
+        """Make every write so far durable."""
+        if self.readonly:
+            return
+        with self._lock:
+            seq = self._write_seq
+        if self.fsync == "always":
+            with self._sync_lock, self._lock:
+                self._commit_locked()
+        else:
+            self._commit(seq)
+
+    def _deferring(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def _commit(self, seq: int) -> None:
+        """Group commit: whoever gets the sync lock syncs every write made so far, for all waiters."""
+        with self._sync_lock:
+            if self._synced_seq >= seq:
+                return
+            self._commit_locked()
+
+    def _commit_locked(self) -> None:
+        with self._lock:
+            target = self._write_seq
+            files = [self._fds[nr] for nr in sorted(self._dirty_files)]
+            self._dirty_files.clear()
+            entries = self._lookup.take_pending()
+        if self.fsync != "never":
+            for fd in files:
+                os.fdatasync(fd)
+            if entries:
+                self._lookup.write_entries(entries)
+                self._lookup.sync()
+        self._synced_seq = target
+
+    def _commit_all(self) -> None:
+        with self._sync_lock:
+            self._commit_locked()
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise OurDBError(f"OurDB {self.path}: database is closed")
+        if self.readonly:
+            raise OurDBError(f"OurDB {self.path}: database was opened read-only")
+
+    # ----------------------------------------------------------------- reading
+
+    def get(self, id: int) -> bytes:  # noqa: A002
+        """The newest version of `id`; RecordNotFoundError if none, CorruptRecordError on a bad CRC."""
+        with self._lock:
+            loc = self._lookup.get(id)
+            if not loc:
+                raise RecordNotFoundError(f"OurDB {self.path}: no record with id {id}")
+            return self._read(id, loc)[1]
+
+    def exists(self, id: int) -> bool:  # noqa: A002
+        with self._lock:
+            return bool(self._lookup.get(id))
+
+    def get_history(self, id: int, depth: int = 0) -> list[bytes]:  # noqa: A002
+        """The newest `depth` versions of `id` (0 = all), newest first."""
+        versions: list[bytes] = []
+        with self._lock:
+            loc = self._lookup.get(id)
+            if not loc:
+                raise RecordNotFoundError(f"OurDB {self.path}: no record with id {id}")
+            while loc and (depth <= 0 or len(versions) < depth):
+                header, data = self._read(id, loc)
+                versions.append(data)
+                if header.prev and header.prev >= loc:
+                    raise CorruptRecordError(
+                        f"OurDB {self.path}: record for id {id} at {loc.file_nr}.db:{loc.position} points "
+                        f"forward to {header.prev.file_nr}.db:{header.prev.position}"
+                    )
+                loc = header.prev
+        return versions
+
+    def ids(self, *, reverse: bool = False) -> list[int]:
+        """Every id with a live record, ascending (or newest first with reverse=True)."""
+        with self._lock:
+            return self._lookup.ids(reverse=reverse)
+
+    def __len__(self) -> int:
+        return len(self.ids())
+
+    def _read_header(self, record_id: int, loc: Location) -> Header:
+        raw = os.pread(self._fd(loc.file_nr), HEADER_SIZE, loc.position)
+        if len(raw) < HEADER_SIZE:
+            raise CorruptRecordError(
+                f"OurDB {self.path}: record for id {record_id} in {loc.file_nr}.db at position {loc.position} "
+                "lies past the end of the file"
+            )
+        header = decode_header(raw)
+        if header.is_zeroed:
+            raise RecordNotFoundError(f"OurDB {self.path}: record for id {record_id} was deleted")
+        return header
+
+    def _read(self, record_id: int, loc: Location) -> tuple[Header, bytes]:
+        header = self._read_header(record_id, loc)
+        data = os.pread(self._fd(loc.file_nr), header.size, loc.position + HEADER_SIZE)
+        if len(data) != header.size:
+            raise CorruptRecordError(
+                f"OurDB {self.path}: record for id {record_id} in {loc.file_nr}.db at position {loc.position} "
+                f"is cut short ({len(data)} of {header.size} bytes)"
+            )
+        actual = crc32(data)
+        if actual != header.crc:
+            raise CorruptRecordError(
+                f"OurDB {self.path}: record for id {record_id} in {loc.file_nr}.db at position {loc.position} "
+                f"is corrupt (CRC32 stored {header.crc:#010x}, computed {actual:#010x}); "
+                f"run `python -m heroagent.ourdb check {self.path}`"
+            )
+        return header, data
+
+    def check(self) -> CheckReport:
+        """Verify every version of every id: header bounds, CRC, and history links."""
+        report = CheckReport()
+        for record_id in self.ids():
+            report.ids += 1
+            try:
+                report.records += len(self.get_history(record_id))
+            except (CorruptRecordError, RecordNotFoundError) as exc:
+                report.problems.append(str(exc))
+        return report
+
+
+def _short_list(items: list[int], limit: int = 20) -> str:
+    shown = ", ".join(str(i) for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "") if items else "none"

@@ -1,0 +1,32 @@
+"""OurDB's errors, each saying which database, id or file is concerned."""
+
+from __future__ import annotations
+
+from heroagent.errors import HeroAgentError
+
+
+class OurDBError(HeroAgentError):
+    """Base for every OurDB problem."""
+
+
+class RecordNotFoundError(OurDBError, KeyError):
+    """No live record for that id (never written, or deleted)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptRecordError(OurDBError):
+    """A record's bytes do not match its CRC32 or its header points outside its file."""
+
+
+class DatabaseLockedError(OurDBError):
+    """Another process has the database open for writing."""
+
+
+class RecordTooLargeError(OurDBError, ValueError):
+    """Data larger than one record can hold (65,535 bytes), or empty data."""
+
+
+class DatabaseFullError(OurDBError):
+    """The key size cannot address any more data or ids."""

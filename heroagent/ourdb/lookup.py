@@ -1,0 +1,124 @@
+"""The persistent lookup table: id -> location of the newest record.
+
+herolib's OurDB keeps this table only in memory, so a reopen loses every id. Ours is a file,
+`lookup.idx`, updated in place:
+
+    offset 0   8 bytes  magic b"OURDBLK1"
+    offset 8   1 byte   keysize (2, 3, 4 or 6)
+    offset 9   7 bytes  zero (reserved)
+    offset 16  entries  entry for id i at 16 + i * keysize, the location big-endian as in the
+                        reference's table (keysize 6: file_nr u16 + position u32; else position only);
+                        all zero = no record
+
+The file only grows: its length gives the next incremental id (one past the highest id ever
+given), so an id is never handed out twice even after the newest one is deleted. Memory is one
+bytearray as long as the ids in use, not the reference's record_nr_max x keysize allocation.
+
+Entries can be held back (`deferred=True`) and written by `flush()`: OurDB does that so an entry
+reaches the disk only after the record it points at is synced, so the file never points at lost data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from heroagent.ourdb.errors import CorruptRecordError
+from heroagent.ourdb.record import Location
+
+MAGIC = b"OURDBLK1"
+HEADER_SIZE = 16
+VALID_KEYSIZES = (2, 3, 4, 6)
+
+
+class LookupTable:
+    """One file of fixed-width entries mirrored in memory; not thread-safe (OurDB locks around it)."""
+
+    def __init__(self, path: Path, keysize: int, *, readonly: bool = False, deferred: bool = False) -> None:
+        self.path = path
+        self.deferred = deferred
+        flags = os.O_RDONLY if readonly else os.O_RDWR | os.O_CREAT
+        self.fd = os.open(path, flags, 0o644)
+        raw = _read_all(self.fd)
+        if not raw:
+            if readonly:
+                raise CorruptRecordError(f"{path}: lookup table is empty")
+            raw = MAGIC + bytes([keysize]) + bytes(7)
+            os.pwrite(self.fd, raw, 0)
+        if raw[:8] != MAGIC or len(raw) < HEADER_SIZE:
+            raise CorruptRecordError(f"{path}: not an OurDB lookup table (bad header)")
+        self.keysize = raw[8]
+        if self.keysize not in VALID_KEYSIZES:
+            raise CorruptRecordError(f"{path}: lookup table has invalid keysize {self.keysize}")
+        body = raw[HEADER_SIZE:]
+        self.torn_bytes = len(body) % self.keysize
+        self._entries = bytearray(body[: len(body) - self.torn_bytes])
+        self._pending: dict[int, bytes] = {}
+
+    @property
+    def capacity(self) -> int:
+        """How many ids have an entry slot (0 .. capacity-1)."""
+        return len(self._entries) // self.keysize
+
+    def drop_torn_tail(self) -> int:
+        """Cut a half-written last entry left by a crash; returns the bytes removed."""
+        dropped = self.torn_bytes
+        if dropped:
+            os.ftruncate(self.fd, HEADER_SIZE + len(self._entries))
+            self.torn_bytes = 0
+        return dropped
+
+    def get(self, record_id: int) -> Location:
+        if record_id < 0 or record_id >= self.capacity:
+            return Location(0, 0)
+        start = record_id * self.keysize
+        return Location.decode(bytes(self._entries[start : start + self.keysize]))
+
+    def set(self, record_id: int, location: Location) -> None:
+        raw = location.encode(self.keysize)
+        start = record_id * self.keysize
+        if start + self.keysize > len(self._entries):
+            self._entries.extend(bytes(start + self.keysize - len(self._entries)))
+        self._entries[start : start + self.keysize] = raw
+        if self.deferred:
+            self._pending[record_id] = raw
+        else:
+            os.pwrite(self.fd, raw, HEADER_SIZE + start)
+
+    def take_pending(self) -> dict[int, bytes]:
+        """Entries set since the last call, to be written by `write_entries` once their data is synced."""
+        pending, self._pending = self._pending, {}
+        return pending
+
+    def write_entries(self, entries: dict[int, bytes]) -> None:
+        for record_id in sorted(entries):
+            os.pwrite(self.fd, entries[record_id], HEADER_SIZE + record_id * self.keysize)
+
+    def ids(self, *, reverse: bool = False) -> list[int]:
+        """Ids with a record, ascending (or descending)."""
+        ks = self.keysize
+        entries = self._entries
+        zero = bytes(ks)
+        found = [i for i in range(self.capacity) if entries[i * ks : i * ks + ks] != zero]
+        if reverse:
+            found.reverse()
+        return found
+
+    def sync(self) -> None:
+        os.fdatasync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks = []
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, min(1 << 24, size - offset), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)

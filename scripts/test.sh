@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs (Python and Debian packages), then run it all.
+# Used as it is by the README's test command and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v litmus >/dev/null 2>&1 || need_apt+=(litmus)
+command -v cadaver >/dev/null 2>&1 || need_apt+=(cadaver)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+ruff check heroagent tests bench
+mypy
+exec python3 -m pytest "$@"
