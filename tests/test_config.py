@@ -1,0 +1,166 @@
+"""The config: defaults, file over defaults, environment overrides, and one clear line per mistake."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from heroagent import config as cfg
+from heroagent.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "heroagent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_match_the_design_card() -> None:
+    c = cfg.default_config()
+    assert c.data_dir == "~/hero/var/heroagent"
+    assert (c.redis.enabled, c.redis.url, c.redis.host, c.redis.tcp_port) == (True, "", "127.0.0.1", 6379)
+    assert c.redis.appendonly is True
+    assert (c.webdav.host, c.webdav.port, c.webdav.readonly, c.webdav.users) == ("127.0.0.1", 9999, False, {})
+    assert (c.ui.host, c.ui.port, c.ui.password, c.ui.api_token) == ("127.0.0.1", 9021, "", "")
+    assert (c.jobs.worker_count, c.jobs.queue_poll_interval, c.jobs.default_timeout) == (5, 0.1, 60.0)
+    assert c.jobs.topics == ["*"]
+    assert c.redis_socket == Path("~/hero/var/heroagent/redis/redis.sock").expanduser()
+    assert c.jobs_db_path == Path("~/hero/var/heroagent/jobsdb").expanduser()
+
+
+def test_no_file_means_defaults() -> None:
+    assert cfg.load_config(None, environ={}) == cfg.default_config()
+
+
+def test_file_overrides_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+data_dir = "/srv/hero"
+[redis]
+tcp_port = 6380
+[webdav.users]
+alice = "s3cret"
+[jobs]
+worker_count = 2
+queue_poll_interval = 1
+topics = ["mail", "backup"]
+""",
+    )
+    c = cfg.load_config(path, environ={})
+    assert c.data_dir == "/srv/hero"
+    assert c.redis.tcp_port == 6380
+    assert c.webdav.users == {"alice": "s3cret"}
+    assert c.jobs.worker_count == 2
+    assert c.jobs.queue_poll_interval == 1.0 and isinstance(c.jobs.queue_poll_interval, float)
+    assert c.jobs.topics == ["mail", "backup"]
+    assert c.webdav_root == Path("/srv/hero/webdav")
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[redis]\ntcp_port = 6380\n")
+    env = {
+        "HEROAGENT_REDIS_TCP_PORT": "6390",
+        "HEROAGENT_UI_ENABLED": "false",
+        "HEROAGENT_JOBS_TOPICS": "a, b",
+        "HEROAGENT_DATA_DIR": "/tmp/x",
+        "HEROAGENT_WEBDAV_USERS": "alice:pw1,bob:pw2",
+    }
+    c = cfg.load_config(path, environ=env)
+    assert c.redis.tcp_port == 6390
+    assert c.ui.enabled is False
+    assert c.jobs.topics == ["a", "b"]
+    assert c.data_dir == "/tmp/x"
+    assert c.webdav.users == {"alice": "pw1", "bob": "pw2"}
+
+
+def test_heroagent_config_variable_picks_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[ui]\nport = 9100\n")
+    assert cfg.load_config(None, environ={"HEROAGENT_CONFIG": str(path)}).ui.port == 9100
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[redis]\nport = 1\n", "[redis] port: unknown key; allowed here:"),
+        ("colour = 1\n", "colour: unknown key"),
+        ('[redis]\ntcp_port = "6379"\n', "[redis] tcp_port = '6379': must be an integer"),
+        ("[redis]\ntcp_port = 70000\n", "[redis] tcp_port = 70000: must be a port number from 1 to 65535"),
+        ("[ui]\nport = 9999\n", "[ui] port = 9999: port already used by [webdav] port"),
+        ("[jobs]\nworker_count = 0\n", "[jobs] worker_count = 0: must be greater than 0"),
+        ("[jobs]\ntopics = [1]\n", "[jobs] topics[0] = 1: must be a string"),
+        ("[webdav]\nreadonly = 1\n", "[webdav] readonly = 1: must be true or false"),
+        ("redis = 5\n", "redis = 5: must be a table [redis]"),
+        ("[redis\n", "not valid TOML"),
+        ('[redis]\nurl = "http://x"\n', "must start with redis://"),
+        ('[webdav]\ntls_cert = "c.pem"\n', "tls_cert and tls_key must be set together"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, environ={})
+    message = str(info.value)
+    assert expected in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_two_services_may_share_a_port_when_one_is_off(tmp_path: Path) -> None:
+    path = write(tmp_path, "[ui]\nport = 9999\n[webdav]\nenabled = false\n")
+    assert cfg.load_config(path, environ={}).ui.port == 9999
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"HEROAGENT_REDIS_TCP_PORT": "abc"}, "HEROAGENT_REDIS_TCP_PORT = 'abc': must be an integer"),
+        ({"HEROAGENT_REDIS_PORT": "1"}, "HEROAGENT_REDIS_PORT: not a config key"),
+        ({"HEROAGENT_UI_ENABLED": "maybe"}, "must be true or false"),
+        ({"HEROAGENT_WEBDAV_USERS": "alice"}, "as name:password"),
+    ],
+)
+def test_bad_environment_override(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError, match="environment") as info:
+        cfg.load_config(None, environ=env)
+    assert expected in str(info.value)
+
+
+def test_missing_file_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        cfg.load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_show_round_trips(tmp_path: Path) -> None:
+    c = cfg.default_config()
+    c.webdav.users = {"alice": 'p"w', "bob smith": "x"}
+    c.jobs.topics = ["a", "b"]
+    text = cfg.to_toml(c)
+    tomllib.loads(text)
+    path = write(tmp_path, text)
+    again = cfg.load_config(path, environ={})
+    assert again == c
+
+
+def test_example_file_lists_every_key_with_its_default() -> None:
+    """config.example.toml, uncommented, must parse to exactly the defaults and name every key."""
+    example = (REPO / "config.example.toml").read_text()
+    uncommented = "\n".join(line[2:] if line.startswith("# ") and "=" in line else line for line in example.splitlines())
+    data = tomllib.loads(uncommented)
+    defaults = tomllib.loads(cfg.to_toml(cfg.default_config()))
+
+    def keys(d: dict[str, object], prefix: str = "") -> set[str]:
+        out = set()
+        for k, v in d.items():
+            out |= keys(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "users" else {prefix + k}
+        return out
+
+    assert keys(data) == keys(defaults)
+    for section in ("redis", "webdav", "ui", "jobs"):
+        for key, value in defaults[section].items():  # type: ignore[union-attr]
+            if key != "users":
+                assert data[section][key] == value, (section, key)
