@@ -1,0 +1,71 @@
+"""A cheroot WSGI server run in a background thread: shared by the WebDAV share and the dashboard."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from heroagent.errors import ServiceError
+from heroagent.net import check_port_free
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[..., Any]
+
+
+class ThreadedWSGIServer:
+    """Bind on start (so a busy port is an error at start, not later), serve in a thread, stop cleanly."""
+
+    def __init__(
+        self,
+        service: str,
+        app: WSGIApp,
+        host: str,
+        port: int,
+        *,
+        port_setting: str,
+        threads: int = 10,
+        tls_cert: str = "",
+        tls_key: str = "",
+    ) -> None:
+        self.service = service
+        self.host = host
+        self.port = port
+        self.tls = bool(tls_cert)
+        self._port_setting = port_setting
+        self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="HeroAgent", timeout=30)
+        if tls_cert:
+            try:
+                self._server.ssl_adapter = BuiltinSSLAdapter(tls_cert, tls_key)
+            except (OSError, ValueError) as exc:
+                raise ServiceError(service, f"cannot load TLS certificate/key ({tls_cert}, {tls_key}): {exc}") from None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}/"
+
+    def start(self) -> None:
+        check_port_free(self.service, self.host, self.port, self._port_setting)
+        try:
+            self._server.prepare()
+        except OSError as exc:
+            raise ServiceError(self.service, f"cannot listen on {self.host}:{self.port}: {exc}") from None
+        self._thread = threading.Thread(target=self._server.serve, name=f"heroagent-{self.service}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._server.stop()
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # pragma: no cover - cheroot stop hangs only on a stuck handler
+            log.warning("%s: server thread did not stop within 10s", self.service)
+        self._thread = None

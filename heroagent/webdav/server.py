@@ -1,0 +1,114 @@
+"""The WebDAV share: wsgidav's filesystem provider on our cheroot server.
+
+Policy lives here, not in wsgidav's defaults: digest auth for configured users; basic only over
+TLS or on loopback (where a password cannot be sniffed off the wire); anonymous access only on
+loopback with no users; symlinks never followed; no version strings.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from wsgidav.fs_dav_provider import FilesystemProvider
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from heroagent.config import Config
+from heroagent.errors import ServiceError
+from heroagent.http_server import ThreadedWSGIServer
+from heroagent.net import is_loopback
+
+log = logging.getLogger(__name__)
+
+SERVICE = "webdav"
+SCRIPTS_FOLDER = "scripts"
+
+
+def prepare_root(root: Path) -> None:
+    """Create the share with its scripts/ folder (where `!!script.run` looks)."""
+    try:
+        (root / SCRIPTS_FOLDER).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServiceError(SERVICE, f"cannot create the share folder {root}: {exc.strerror}; check [webdav] root") from None
+
+
+def build_wsgidav_config(config: Config) -> dict[str, Any]:
+    dav = config.webdav
+    loopback = is_loopback(dav.host)
+    tls = bool(dav.tls_cert)
+    if dav.users:
+        user_mapping: dict[str, Any] = {"*": {name: {"password": pw, "roles": []} for name, pw in dav.users.items()}}
+    elif loopback:
+        user_mapping = {"*": True}  # anonymous, reachable from this machine only
+    else:
+        raise ServiceError(
+            SERVICE,
+            f"refusing to serve the share on non-loopback address {dav.host} without users; "
+            'add users under [webdav.users] (name = "password") or set [webdav] host = "127.0.0.1"',
+        )
+    provider = FilesystemProvider(
+        str(config.webdav_root), readonly=dav.readonly, fs_opts={"follow_symlinks": False, "shadow_map": {}}
+    )
+    return {
+        "host": dav.host,
+        "port": dav.port,
+        "provider_mapping": {"/": provider},
+        "simple_dc": {"user_mapping": user_mapping},
+        "http_authenticator": {
+            "domain_controller": None,
+            "accept_basic": tls or loopback,
+            "accept_digest": True,
+            "default_to_digest": True,
+            "trusted_auth_header": None,
+        },
+        "fs_dav_provider": {"follow_symlinks": False, "shadow_map": {}},
+        "lock_storage": True,
+        "property_manager": True,
+        "suppress_version_info": True,
+        "verbose": 2,
+        "logging": {"enable": False},
+        "dir_browser": {"enable": True, "response_trailer": "", "davmount": True, "ms_sharepoint_support": False},
+        "cors": {"allow_origin": None},
+    }
+
+
+class WebDAVServer:
+    """The share's life cycle: prepare the folder, build the app, serve it on [webdav] host:port."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.root = config.webdav_root
+        self._http: ThreadedWSGIServer | None = None
+
+    @property
+    def url(self) -> str:
+        dav = self.config.webdav
+        scheme = "https" if dav.tls_cert else "http"
+        host = f"[{dav.host}]" if ":" in dav.host else dav.host
+        return f"{scheme}://{host}:{dav.port}/"
+
+    def start(self) -> None:
+        prepare_root(self.root)
+        wsgidav_config = build_wsgidav_config(self.config)
+        # wsgidav logs through the "wsgidav" logger; with its own setup off, records reach our handlers.
+        logging.getLogger("wsgidav").setLevel(logging.WARNING)
+        app = WsgiDAVApp(wsgidav_config)
+        dav = self.config.webdav
+        self._http = ThreadedWSGIServer(
+            SERVICE,
+            app,
+            dav.host,
+            dav.port,
+            port_setting="[webdav] port",
+            tls_cert=dav.tls_cert,
+            tls_key=dav.tls_key,
+        )
+        self._http.start()
+        log.info("webdav: serving %s at %s", self.root, self.url)
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+            log.info("webdav: stopped")
