@@ -121,9 +121,7 @@ def default_config() -> Config:
     return Config()
 
 
-def load_config(
-    path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
-) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read `path` (TOML) over the defaults, then apply `HEROAGENT_<SECTION>_<KEY>` overrides.
 
     With no path, `HEROAGENT_CONFIG` names the file; with neither, the defaults are used.

@@ -39,11 +39,13 @@ def check_port_free(service: str, host: str, port: int, setting: str) -> None:
                 ) from None
             if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
                 raise ServiceError(
-                    service, f"cannot listen on {host}: no such address on this machine; check the host setting"
+                    service,
+                    f"cannot listen on {host}: no such address on this machine; check the host setting",
                 ) from None
             if exc.errno == errno.EACCES:
                 raise ServiceError(
-                    service, f"not allowed to listen on port {port} (ports below 1024 need root); set {setting}"
+                    service,
+                    f"not allowed to listen on port {port} (ports below 1024 need root); set {setting}",
                 ) from None
             raise
 

@@ -6,10 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from heroagent.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,7 +41,12 @@ def run_python(code: str, *args: str, timeout: float = 60, **kwargs: object) -> 
     """Run a snippet in a fresh interpreter with this checkout importable."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs  # type: ignore[call-overload]
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
@@ -48,11 +57,12 @@ def redis_server_pids() -> set[int]:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv0 = f.read().split(b"\0", 1)[0]
+            with open(f"/proc/{entry}/comm", "rb") as f:
+                name = f.read().strip()
         except OSError:
             continue
-        if argv0.endswith(b"redis-server"):
+        # redis rewrites its cmdline (title), but comm stays the executable's name.
+        if name == b"redis-server" and _not_zombie(int(entry)):
             pids.add(int(entry))
     return pids
 
@@ -79,3 +89,32 @@ def _not_zombie(pid: int) -> bool:
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+def make_config(data_dir: Path, **sections: dict[str, object]) -> Config:
+    """A config under `data_dir` with free ports for every service; sections override fields."""
+    from heroagent.config import Config
+
+    config = Config(data_dir=str(data_dir))
+    config.redis.tcp_port = free_port()
+    config.webdav.port = free_port()
+    config.ui.port = free_port()
+    for section, values in sections.items():
+        for key, value in values.items():
+            setattr(getattr(config, section), key, value)
+    return config
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def pid_running(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}") and _not_zombie(pid)

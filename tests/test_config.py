@@ -149,7 +149,9 @@ def test_show_round_trips(tmp_path: Path) -> None:
 def test_example_file_lists_every_key_with_its_default() -> None:
     """config.example.toml, uncommented, must parse to exactly the defaults and name every key."""
     example = (REPO / "config.example.toml").read_text()
-    uncommented = "\n".join(line[2:] if line.startswith("# ") and "=" in line else line for line in example.splitlines())
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") and "=" in line else line for line in example.splitlines()
+    )
     data = tomllib.loads(uncommented)
     defaults = tomllib.loads(cfg.to_toml(cfg.default_config()))
 

@@ -319,7 +319,7 @@ class OurDB:
         with self._lock:
             return max(1, self._lookup.capacity)
 
-    def set(self, data: bytes, id: int | None = None) -> int:  # noqa: A002 - the reference's name
+    def set(self, data: bytes, id: int | None = None) -> int:
         """Insert (no id: returns the new id) or update (id: appends a new version). Durable on return
         unless inside `batch()` or with fsync='never'."""
         self._check_writable()
@@ -362,8 +362,7 @@ class OurDB:
             if self.incremental_mode and not prev:
                 state = "was deleted" if 0 < record_id < lookup.capacity else "was never inserted"
                 raise RecordNotFoundError(
-                    f"OurDB {self.path}: cannot update id {record_id}: it {state}; insert with set(data) "
-                    "without an id"
+                    f"OurDB {self.path}: cannot update id {record_id}: it {state}; insert with set(data) without an id"
                 )
         if record_id > MAX_ID:
             raise DatabaseFullError(f"OurDB {self.path}: no ids left (the highest id is {MAX_ID})")
@@ -396,7 +395,7 @@ class OurDB:
         self._dirty_files.add(self._current)
         self._sync_dir()
 
-    def delete(self, id: int) -> None:  # noqa: A002
+    def delete(self, id: int) -> None:
         """Zero the newest record of `id` and clear its lookup entry (the reference's semantics)."""
         self._check_writable()
         with self._lock:
@@ -472,7 +471,7 @@ class OurDB:
 
     # ----------------------------------------------------------------- reading
 
-    def get(self, id: int) -> bytes:  # noqa: A002
+    def get(self, id: int) -> bytes:
         """The newest version of `id`; RecordNotFoundError if none, CorruptRecordError on a bad CRC."""
         with self._lock:
             loc = self._lookup.get(id)
@@ -480,11 +479,11 @@ class OurDB:
                 raise RecordNotFoundError(f"OurDB {self.path}: no record with id {id}")
             return self._read(id, loc)[1]
 
-    def exists(self, id: int) -> bool:  # noqa: A002
+    def exists(self, id: int) -> bool:
         with self._lock:
             return bool(self._lookup.get(id))
 
-    def get_history(self, id: int, depth: int = 0) -> list[bytes]:  # noqa: A002
+    def get_history(self, id: int, depth: int = 0) -> list[bytes]:
         """The newest `depth` versions of `id` (0 = all), newest first."""
         versions: list[bytes] = []
         with self._lock:

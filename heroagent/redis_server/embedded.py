@@ -87,7 +87,7 @@ class EmbeddedRedis:
             raise ServiceError(
                 SERVICE,
                 f"refusing to serve Redis on non-loopback address {self.host} without a password; "
-                "set [redis] password (or host = \"127.0.0.1\")",
+                'set [redis] password (or host = "127.0.0.1")',
             )
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -99,7 +99,13 @@ class EmbeddedRedis:
         self._spawn()
         self._monitor = threading.Thread(target=self._watch, name="heroagent-redis-monitor", daemon=True)
         self._monitor.start()
-        log.info("redis: embedded server (pid %s) on %s:%s and %s", self.pid, self.host, self.port, self.socket_path)
+        log.info(
+            "redis: embedded server (pid %s) on %s:%s and %s",
+            self.pid,
+            self.host,
+            self.port,
+            self.socket_path,
+        )
 
     def stop(self) -> None:
         """SIGTERM makes redis save (RDB) and fsync the AOF before it exits."""
@@ -149,7 +155,10 @@ class EmbeddedRedis:
             f'logfile "{self.log_path}"',
             "loglevel notice",
             'dbfilename "dump.rdb"',
-            "save 3600 1 300 100 60 10000",
+            # One save point per line: redis 6.2 ignores several on one line.
+            "save 3600 1",
+            "save 300 100",
+            "save 60 10000",
             f"appendonly {'yes' if redis_cfg.appendonly else 'no'}",
             "appendfsync everysec",
             'appendfilename "appendonly.aof"',

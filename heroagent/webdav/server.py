@@ -11,12 +11,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from wsgidav import util as wsgidav_util
+from wsgidav.dav_error import DAVError
 from wsgidav.fs_dav_provider import FilesystemProvider
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
-from heroagent.http_server import ThreadedWSGIServer
+from heroagent.http_server import ThreadedWSGIServer, WSGIApp
 from heroagent.net import is_loopback
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,9 @@ def prepare_root(root: Path) -> None:
     try:
         (root / SCRIPTS_FOLDER).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ServiceError(SERVICE, f"cannot create the share folder {root}: {exc.strerror}; check [webdav] root") from None
+        raise ServiceError(
+            SERVICE, f"cannot create the share folder {root}: {exc.strerror}; check [webdav] root"
+        ) from None
 
 
 def build_wsgidav_config(config: Config) -> dict[str, Any]:
@@ -68,9 +72,39 @@ def build_wsgidav_config(config: Config) -> dict[str, Any]:
         "suppress_version_info": True,
         "verbose": 2,
         "logging": {"enable": False},
-        "dir_browser": {"enable": True, "response_trailer": "", "davmount": True, "ms_sharepoint_support": False},
+        "dir_browser": {
+            "enable": True,
+            "response_trailer": "",
+            "davmount": True,
+            "ms_sharepoint_support": False,
+        },
         "cors": {"allow_origin": None},
     }
+
+
+def reject_escaping_paths(app: WSGIApp) -> WSGIApp:
+    """Answer 400 for a path with `..` above the root before wsgidav sees it.
+
+    wsgidav 4.4 refuses such a path but loses the response body (its __call__ is a generator
+    that `return`s the error), so the client hangs waiting for the announced bytes.
+    """
+
+    def guard(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            wsgidav_util.normalize_path(environ.get("PATH_INFO", "/"))
+        except DAVError:
+            body = b"400 Bad Request: the path leaves the share\n"
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return guard
+
+
+def hide_versions() -> None:
+    """wsgidav applies `suppress_version_info` only in its own CLI; these are the globals it sets."""
+    wsgidav_util.public_wsgidav_info = "WsgiDAV"
+    wsgidav_util.public_python_info = "Python/3"
 
 
 class WebDAVServer:
@@ -93,7 +127,8 @@ class WebDAVServer:
         wsgidav_config = build_wsgidav_config(self.config)
         # wsgidav logs through the "wsgidav" logger; with its own setup off, records reach our handlers.
         logging.getLogger("wsgidav").setLevel(logging.WARNING)
-        app = WsgiDAVApp(wsgidav_config)
+        hide_versions()
+        app = reject_escaping_paths(WsgiDAVApp(wsgidav_config))
         dav = self.config.webdav
         self._http = ThreadedWSGIServer(
             SERVICE,

@@ -204,9 +204,8 @@ def test_lock_is_released_on_close(tmp_path: Path) -> None:
     OurDB(tmp_path).close()
     with OurDB(tmp_path) as db:
         db.set(b"x")
-    with pytest.raises(DatabaseLockedError):
-        with OurDB(tmp_path), OurDB(tmp_path):
-            pass
+    with pytest.raises(DatabaseLockedError), OurDB(tmp_path), OurDB(tmp_path):
+        pass
 
 
 def _simulate_crash(tmp_path: Path) -> None:
@@ -282,7 +281,10 @@ while True:
 def test_writer_killed_mid_write_loses_nothing_acknowledged(tmp_path: Path, file_size: int) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(tmp_path), str(file_size)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", WRITER, str(tmp_path), str(file_size)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     acknowledged: list[int] = []

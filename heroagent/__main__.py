@@ -1,0 +1,3 @@
+from heroagent.cli import main
+
+main()

@@ -1,0 +1,119 @@
+"""HeroAgent, the factory: builds the enabled services from one Config and starts/stops them in order.
+
+It wires services together and holds no logic of theirs. Start order is Redis, jobs, WebDAV, UI (each
+needs the ones before it); stop is the reverse. If one fails to start, the ones already started are
+stopped, and the error names the service.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from heroagent.config import Config, default_config, validate
+from heroagent.errors import ConfigError, HeroAgentError, ServiceError
+from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis
+from heroagent.service import Service
+from heroagent.webdav import WebDAVServer
+
+if TYPE_CHECKING:
+    from heroagent.web.server import UIServer
+
+log = logging.getLogger(__name__)
+
+
+class HeroAgent:
+    """One appliance. `start()`, `stop()`, or use as a context manager."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else default_config()
+        validate(self.config)
+        c = self.config
+        if c.jobs.enabled and not c.redis.enabled:
+            raise ConfigError(
+                f"{c.source}: [jobs] enabled = true needs Redis: set [redis] enabled = true "
+                "(embedded) or give [redis] url, or set [jobs] enabled = false"
+            )
+        self.redis: EmbeddedRedis | ExternalRedis | None = make_redis(c) if c.redis.enabled else None
+        self.webdav: WebDAVServer | None = WebDAVServer(c) if c.webdav.enabled else None
+        self.ui: UIServer | None = None
+        if c.ui.enabled:
+            from heroagent.web.server import UIServer
+
+            self.ui = UIServer(c, self)
+        self._started: list[tuple[str, Service]] = []
+
+    def _services(self) -> list[tuple[str, Service | None]]:
+        return [("redis", self.redis), ("webdav", self.webdav), ("ui", self.ui)]
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> HeroAgent:
+        if self._started:
+            return self
+        for name, service in self._services():
+            if service is None:
+                continue
+            try:
+                service.start()
+            except BaseException as exc:
+                self.stop()
+                if isinstance(exc, HeroAgentError):
+                    raise
+                if isinstance(exc, Exception):
+                    raise ServiceError(name, f"failed to start: {exc}") from exc
+                raise
+            self._started.append((name, service))
+        return self
+
+    def stop(self) -> None:
+        while self._started:
+            name, service = self._started.pop()
+            try:
+                service.stop()
+            except Exception:
+                log.exception("%s: error while stopping", name)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._started)
+
+    def __enter__(self) -> HeroAgent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ access
+
+    def get_job_manager(self) -> Any:
+        """The job system's manager (built by the jobs service)."""
+        raise ServiceError("jobs", "the job system is not part of this build yet")
+
+    GetJobManager = get_job_manager
+
+    def service_states(self) -> dict[str, str]:
+        """Each configured service: 'running', 'stopped' or 'disabled' (what /api/health reports)."""
+        started = {name for name, _ in self._started}
+        states = {}
+        for name, service in self._services():
+            states[name] = "disabled" if service is None else ("running" if name in started else "stopped")
+        return states
+
+    def addresses(self) -> dict[str, str]:
+        """Every address this appliance serves, for the banner and the dashboard."""
+        out: dict[str, str] = {}
+        if isinstance(self.redis, EmbeddedRedis):
+            out["redis"] = self.redis.url
+            out["redis socket"] = f"unix://{self.redis.socket_path}"
+        elif isinstance(self.redis, ExternalRedis):
+            out["redis"] = self.redis.url
+        if self.webdav is not None:
+            out["webdav"] = self.webdav.url
+        if self.ui is not None:
+            out["dashboard"] = self.ui.url
+        return out
+
+
+def New(config: Config | None = None) -> HeroAgent:
+    return HeroAgent(config)

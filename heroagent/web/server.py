@@ -1,0 +1,52 @@
+"""The dashboard's service: the Flask app from `create_app`, served by cheroot on [ui] host:port."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from heroagent.config import Config
+from heroagent.errors import ServiceError
+from heroagent.http_server import ThreadedWSGIServer
+from heroagent.net import is_loopback
+
+if TYPE_CHECKING:
+    from heroagent.factory import HeroAgent
+
+log = logging.getLogger(__name__)
+
+SERVICE = "ui"
+
+
+class UIServer:
+    def __init__(self, config: Config, agent: HeroAgent) -> None:
+        self.config = config
+        self.agent = agent
+        self._http: ThreadedWSGIServer | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.config.ui.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.config.ui.port}/"
+
+    def start(self) -> None:
+        ui = self.config.ui
+        if not is_loopback(ui.host) and not (ui.password and ui.api_token):
+            raise ServiceError(
+                SERVICE,
+                f"refusing to serve the dashboard on non-loopback address {ui.host} without auth; "
+                'set [ui] password and [ui] api_token (or [ui] host = "127.0.0.1")',
+            )
+        from heroagent.web import create_app
+
+        app = create_app(self.agent)
+        self._http = ThreadedWSGIServer(SERVICE, app, ui.host, ui.port, port_setting="[ui] port", threads=16)
+        self._http.start()
+        log.info("ui: dashboard at %s", self.url)
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+            log.info("ui: stopped")

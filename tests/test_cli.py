@@ -1,0 +1,163 @@
+"""`heroagent` as a user runs it: a real subprocess, probed over the network, stopped by signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+
+from heroagent.config import to_toml
+from tests.conftest import REPO, make_config, pid_running, redis_server_pids, wait_until
+
+
+def heroagent_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "heroagent", *args]
+
+
+def env() -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
+    return dict(clean, PYTHONPATH=str(REPO))
+
+
+def start_serve(config_file: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        heroagent_cmd("serve", "--config", str(config_file)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+
+
+def read_banner(proc: subprocess.Popen[str]) -> list[str]:
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Press Ctrl-C"):
+            return lines
+    _, err = proc.communicate(timeout=10)
+    raise AssertionError(f"no banner: {lines} / {err}")
+
+
+@pytest.fixture
+def config_file(data_dir: Path) -> Path:
+    path = data_dir / "heroagent.toml"
+    path.write_text(to_toml(make_config(data_dir)))
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_and_stops_cleanly_on_a_signal(config_file: Path, sig: signal.Signals) -> None:
+    config = tomllib.loads(config_file.read_text())
+    before = redis_server_pids()
+    proc = start_serve(config_file)
+    try:
+        banner = "\n".join(read_banner(proc))
+        ports = (config["redis"]["tcp_port"], config["webdav"]["port"], config["ui"]["port"])
+        for port in ports:
+            assert f":{port}" in banner
+        assert "redis.sock" in banner
+        assert redis.Redis(port=ports[0]).ping()
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[2]}/api/health") as response:
+            assert json.load(response)["status"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/") as response:
+            assert response.status == 200
+        ours = redis_server_pids() - before
+        assert len(ours) == 1
+    finally:
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"{sig.name} received, stopping" in err
+    assert "Traceback" not in err
+    assert not any(pid_running(p) for p in ours)
+
+
+def test_serve_killed_with_sigkill_leaves_no_redis(config_file: Path) -> None:
+    before = redis_server_pids()
+    proc = start_serve(config_file)
+    read_banner(proc)
+    ours = redis_server_pids() - before
+    assert ours
+    proc.kill()
+    proc.communicate(timeout=10)
+    assert wait_until(lambda: not any(pid_running(p) for p in ours), timeout=10)
+    # ...and the next start on the same data dir works.
+    again = start_serve(config_file)
+    read_banner(again)
+    again.terminate()
+    again.communicate(timeout=20)
+    assert again.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[redis]\ntcp_port = 99999\n", "[redis] tcp_port = 99999: must be a port number from 1 to 65535"),
+        ("[nope]\n", "nope: unknown key"),
+        ("[ui\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = subprocess.run(heroagent_cmd("serve", "--config", str(path)), capture_output=True, text=True, env=env())
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {path}")
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_exits_2_naming_the_setting(config_file: Path) -> None:
+    import socket
+
+    config = tomllib.loads(config_file.read_text())
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", config["webdav"]["port"]))
+        busy.listen()
+        before = redis_server_pids()
+        result = subprocess.run(
+            heroagent_cmd("serve", "--config", str(config_file)),
+            capture_output=True,
+            text=True,
+            env=env(),
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert "error: webdav: port" in result.stderr and "[webdav] port" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (redis_server_pids() - before)
+
+
+def test_config_show_prints_the_effective_config(config_file: Path) -> None:
+    result = subprocess.run(
+        heroagent_cmd("config", "show", "--config", str(config_file)),
+        capture_output=True,
+        text=True,
+        env=dict(env(), HEROAGENT_JOBS_WORKER_COUNT="9"),
+    )
+    assert result.returncode == 0, result.stderr
+    shown = tomllib.loads(result.stdout)
+    assert shown["jobs"]["worker_count"] == 9
+    assert shown["redis"]["tcp_port"] == tomllib.loads(config_file.read_text())["redis"]["tcp_port"]
+
+
+def test_config_show_with_no_file_shows_defaults() -> None:
+    result = subprocess.run(heroagent_cmd("config", "show"), capture_output=True, text=True, env=env())
+    assert result.returncode == 0
+    assert tomllib.loads(result.stdout)["ui"]["port"] == 9021
