@@ -17,3 +17,7 @@ __all__ = [
     "default_config",
     "load_config",
 ]
+
+from heroagent.jobs import Job, JobStatus, actor
+
+__all__ += ["Job", "JobStatus", "actor"]

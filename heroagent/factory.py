@@ -8,10 +8,13 @@ stopped, and the error names the service.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from heroagent.config import Config, default_config, validate
 from heroagent.errors import ConfigError, HeroAgentError, ServiceError
+from heroagent.jobs.manager import JobManager
+from heroagent.jobs.service import JobsService, make_registry
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis
 from heroagent.service import Service
 from heroagent.webdav import WebDAVServer
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from heroagent.web.server import UIServer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class HeroAgent:
@@ -35,6 +39,10 @@ class HeroAgent:
                 "(embedded) or give [redis] url, or set [jobs] enabled = false"
             )
         self.redis: EmbeddedRedis | ExternalRedis | None = make_redis(c) if c.redis.enabled else None
+        self.registry = make_registry()
+        self.jobs: JobsService | None = None
+        if c.jobs.enabled and self.redis is not None:
+            self.jobs = JobsService(c, self.redis, self.registry)
         self.webdav: WebDAVServer | None = WebDAVServer(c) if c.webdav.enabled else None
         self.ui: UIServer | None = None
         if c.ui.enabled:
@@ -44,7 +52,7 @@ class HeroAgent:
         self._started: list[tuple[str, Service]] = []
 
     def _services(self) -> list[tuple[str, Service | None]]:
-        return [("redis", self.redis), ("webdav", self.webdav), ("ui", self.ui)]
+        return [("redis", self.redis), ("jobs", self.jobs), ("webdav", self.webdav), ("ui", self.ui)]
 
     # ------------------------------------------------------------ life cycle
 
@@ -86,11 +94,19 @@ class HeroAgent:
 
     # ------------------------------------------------------------ access
 
-    def get_job_manager(self) -> Any:
-        """The job system's manager (built by the jobs service)."""
-        raise ServiceError("jobs", "the job system is not part of this build yet")
+    def get_job_manager(self) -> JobManager:
+        """The job system's manager; available while the agent runs with [jobs] enabled."""
+        if self.jobs is None:
+            raise ServiceError("jobs", "the job system is disabled; set [jobs] enabled = true")
+        if self.jobs.manager is None:
+            raise ServiceError("jobs", "the job system is not running; call agent.start() first")
+        return self.jobs.manager
 
     GetJobManager = get_job_manager
+
+    def actor(self, name: str) -> Callable[[T], T]:
+        """Register an actor for this agent's HeroScript jobs: `@agent.actor("email") class Email: ...`."""
+        return self.registry.actor(name)
 
     def service_states(self) -> dict[str, str]:
         """Each configured service: 'running', 'stopped' or 'disabled' (what /api/health reports)."""

@@ -15,6 +15,6 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 
-ruff check heroagent tests bench
+ruff check .
 mypy
 exec python3 -m pytest "$@"

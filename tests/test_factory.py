@@ -19,12 +19,12 @@ from tests.conftest import make_config, pid_running
 def test_start_serves_every_enabled_service(data_dir: Path) -> None:
     config = make_config(data_dir)
     with HeroAgent(config) as agent:
-        assert agent.service_states() == {"redis": "running", "webdav": "running", "ui": "running"}
+        assert agent.service_states() == {"redis": "running", "jobs": "running", "webdav": "running", "ui": "running"}
         assert redis.Redis(port=config.redis.tcp_port).ping()
         with urllib.request.urlopen(f"http://127.0.0.1:{config.ui.port}/api/health") as response:
             assert json.load(response) == {
                 "status": "ok",
-                "services": {"redis": "running", "webdav": "running", "ui": "running"},
+                "services": {"redis": "running", "jobs": "running", "webdav": "running", "ui": "running"},
             }
         with urllib.request.urlopen(f"http://127.0.0.1:{config.webdav.port}/scripts/") as response:
             assert response.status == 200
@@ -55,7 +55,7 @@ def test_a_failing_service_stops_the_ones_already_started(data_dir: Path) -> Non
 def test_disabled_services_are_not_started(data_dir: Path) -> None:
     config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"enabled": False})
     with HeroAgent(config) as agent:
-        assert agent.service_states() == {"redis": "running", "webdav": "disabled", "ui": "disabled"}
+        assert agent.service_states() == {"redis": "running", "jobs": "disabled", "webdav": "disabled", "ui": "disabled"}
 
 
 def test_jobs_without_redis_is_a_config_error(data_dir: Path) -> None:

@@ -1,0 +1,87 @@
+"""Actors: Python objects whose methods HeroScript actions call (`!!email.send to:...` -> email.send(to=...)).
+
+Register with `@heroagent.actor("email")` on a class (instantiated once) or an instance; the agent's
+`agent.actor(...)` does the same. A method gets the action's params as keyword arguments, positional
+words as positional arguments, and the JobContext as `ctx` if it has such a parameter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from heroagent.heroscript import Action, name_fix
+from heroagent.jobs.context import JobContext
+from heroagent.jobs.errors import JobFailed
+
+T = TypeVar("T")
+
+
+class ActorRegistry:
+    def __init__(self, parent: ActorRegistry | None = None) -> None:
+        self._actors: dict[str, Any] = {}
+        self._parent = parent
+        self._lock = threading.Lock()
+
+    def register(self, name: str, obj: Any) -> Any:
+        instance = obj() if inspect.isclass(obj) else obj
+        with self._lock:
+            self._actors[name_fix(name)] = instance
+        return obj
+
+    def actor(self, name: str) -> Callable[[T], T]:
+        """Decorator: `@registry.actor("email") class Email: def send(self, to, subject): ...`."""
+
+        def decorate(obj: T) -> T:
+            self.register(name, obj)
+            return obj
+
+        return decorate
+
+    def get(self, name: str) -> Any | None:
+        found = self._actors.get(name)
+        if found is None and self._parent is not None:
+            return self._parent.get(name)
+        return found
+
+    def names(self) -> list[str]:
+        names = set(self._actors)
+        if self._parent is not None:
+            names |= set(self._parent.names())
+        return sorted(names)
+
+    def call(self, action: Action, ctx: JobContext) -> Any:
+        where = f"line {action.line}: !!{action.full_name}"
+        actor = self.get(action.actor)
+        if actor is None:
+            raise JobFailed(f"{where}: no actor {action.actor!r} is registered (known: {', '.join(self.names())})")
+        method = getattr(actor, action.name, None)
+        if action.name.startswith("_") or not callable(method):
+            raise JobFailed(f"{where}: actor {action.actor!r} has no action {action.name!r}")
+        kwargs: dict[str, Any] = dict(action.params)
+        signature = inspect.signature(method)
+        parameters = signature.parameters
+        if "ctx" in parameters:
+            kwargs["ctx"] = ctx
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        if not takes_any:
+            unknown = sorted(set(kwargs) - set(parameters))
+            if unknown:
+                accepted = [p for p in parameters if p != "ctx"]
+                raise JobFailed(f"{where}: unknown param(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+        try:
+            signature.bind(*action.args, **kwargs)
+        except TypeError as exc:
+            raise JobFailed(f"{where}: {exc}") from None
+        return method(*action.args, **kwargs)
+
+
+# The process-wide registry that `heroagent.actor(...)` fills (user modules decorate at import time);
+# each agent's registry falls back to it.
+global_registry = ActorRegistry()
+
+
+def actor(name: str) -> Callable[[T], T]:
+    return global_registry.actor(name)

@@ -1,0 +1,28 @@
+"""Errors of the job system. Bad input is a ValueError subclass whose message says what is wrong."""
+
+from __future__ import annotations
+
+from heroagent.errors import HeroAgentError
+
+
+class JobError(HeroAgentError):
+    """Base of every job-system error."""
+
+
+class InvalidJobError(JobError, ValueError):
+    """The job as given cannot be accepted (bad topic, params type, timeout, size...)."""
+
+
+class InvalidTransitionError(JobError, ValueError):
+    """A status change that is not allowed, such as done -> active."""
+
+
+class JobNotFoundError(JobError, KeyError):
+    """No job with that id in Redis or in the history."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class JobFailed(Exception):
+    """Raised inside a job (by an actor or processor) to end it in `error` with this message."""

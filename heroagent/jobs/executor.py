@@ -1,0 +1,41 @@
+"""Runs one job's params by their type and returns its result text (or raises JobFailed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from heroagent.heroscript import HeroScriptError, parse
+from heroagent.jobs.actors import ActorRegistry
+from heroagent.jobs.context import JobContext
+from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.model import ParamsType
+
+
+class JobExecutor:
+    def __init__(self, registry: ActorRegistry, share_root: Path | None) -> None:
+        self.registry = registry
+        self.share_root = share_root
+
+    def execute(self, ctx: JobContext) -> str:
+        job = ctx.job
+        if job.params_type is ParamsType.HEROSCRIPT:
+            return self._heroscript(ctx)
+        raise JobFailed(
+            f"params_type {job.params_type.value!r} is not configured on this worker (only heroscript jobs run here)"
+        )
+
+    def _heroscript(self, ctx: JobContext) -> str:
+        try:
+            actions = parse(ctx.job.params)
+        except HeroScriptError as exc:
+            raise JobFailed(str(exc)) from None
+        if not actions:
+            raise JobFailed("HeroScript has no actions (expected a line like !!actor.name key:value)")
+        results: list[Any] = []
+        for action in actions:
+            if ctx.cancel.is_set():
+                break
+            results.append(self.registry.call(action, ctx))
+        return json.dumps(results, default=str, ensure_ascii=False)

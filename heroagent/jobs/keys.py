@@ -1,0 +1,49 @@
+"""Every Redis key the job system uses, built here and nowhere else.
+
+herojobs:<topic>:<jobid>   hash    a job in flight, one field per job property (Hero wire names)
+heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
+hero:topics                set     every topic that has had a job (lets "*" workers find queues)
+hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
+hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker
+hero:events                stream  every transition with the job's full state; the server's recorder
+                                   writes them to OurDB (group "recorder") and then acks them
+hero:workers               zset    worker id -> last heartbeat (ms)
+hero:worker:<id>           hash    a worker's facts (host, pid, topics, running jobs); expires
+hero:cancel                set     "<jobid>" of running jobs asked to stop
+"""
+
+from __future__ import annotations
+
+PREFIX_JOB = "herojobs"
+PREFIX_QUEUE = "heroqueue"
+TOPICS = "hero:topics"
+INFLIGHT = "hero:inflight"
+EVENTS = "hero:events"
+EVENTS_GROUP = "recorder"
+WORKERS = "hero:workers"
+CANCEL = "hero:cancel"
+
+
+def job(topic: str, job_id: int) -> str:
+    return f"{PREFIX_JOB}:{topic}:{job_id}"
+
+
+def queue(topic: str) -> str:
+    return f"{PREFIX_QUEUE}:{topic}"
+
+
+def wake(topic: str) -> str:
+    return f"hero:wake:{topic}"
+
+
+def worker(worker_id: str) -> str:
+    return f"hero:worker:{worker_id}"
+
+
+def inflight_member(topic: str, job_id: int) -> str:
+    return f"{topic}:{job_id}"
+
+
+def parse_inflight_member(member: str) -> tuple[str, int]:
+    topic, _, job_id = member.rpartition(":")
+    return topic, int(job_id)

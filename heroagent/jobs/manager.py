@@ -1,0 +1,402 @@
+"""JobManager: the server-side face of the job system, and the only writer of the job history.
+
+Creating a job writes its first version to OurDB (which gives the id), then its hash and queue entry
+to Redis. Every later change happens in Redis (by a Lua script that also appends the job's state to
+`hero:events`); the recorder thread reads those events in batches, writes them to OurDB with one
+fsync per batch, then deletes the hash of a job whose final state is recorded, and acks the events.
+The reaper returns jobs whose worker stopped renewing its lease. At start, and whenever Redis is
+found to have lost its data, `reconcile` queues again every job OurDB holds as new or active that
+Redis does not have.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+
+from heroagent.jobs import keys
+from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
+from heroagent.jobs.joblog import JobLogs
+from heroagent.jobs.model import Job, JobStatus, check_transition, clip, validate_new_job
+from heroagent.jobs.queue import JobQueue
+from heroagent.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "server"
+EPOCH_KEY = "hero:epoch"
+RECORD_BATCH = 1000
+
+
+class JobManager:
+    def __init__(
+        self,
+        client: redis.Redis,
+        store: JobStore,
+        logs: JobLogs,
+        *,
+        default_timeout: float = 60.0,
+        reap_interval: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.queue = JobQueue(client)
+        self.store = store
+        self.logs = logs
+        self.default_timeout = default_timeout
+        self.reap_interval = reap_interval
+        self._stopping = threading.Event()
+        self._changed = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._unqueued: dict[int, Job] = {}  # accepted while Redis was unreachable; queued when it is back
+        self._unqueued_lock = threading.Lock()
+        self._epoch = ""
+        self.recorded_events = 0
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._ensure_group()
+        self._drain_events()  # events a previous run read but did not record
+        self.reconcile()
+        for target, name in ((self._record_loop, "recorder"), (self._reap_loop, "reaper")):
+            thread = threading.Thread(target=target, name=f"heroagent-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        try:
+            self._drain_events()
+        except redis.RedisError as exc:
+            log.warning("jobs: could not record the last events at stop (%s); they are recorded at next start", exc)
+        with self._changed:
+            self._changed.notify_all()
+
+    def _ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(keys.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # ------------------------------------------------------------ creating
+
+    def create_job(
+        self,
+        topic: str,
+        params: str,
+        *,
+        params_type: str = "heroscript",
+        timeout: float | None = None,
+        circle_id: str = "",
+        session_key: str = "",
+        log: bool = False,
+        max_retries: int = 0,
+    ) -> Job:
+        """Save to OurDB (which gives the id), store in Redis and queue it; return the Job."""
+        return self.create_jobs(
+            [
+                {
+                    "topic": topic,
+                    "params": params,
+                    "params_type": params_type,
+                    "timeout": timeout,
+                    "circle_id": circle_id,
+                    "session_key": session_key,
+                    "log": log,
+                    "max_retries": max_retries,
+                }
+            ]
+        )[0]
+
+    def create_jobs(self, specs: Iterable[Mapping[str, Any]]) -> list[Job]:
+        """Many jobs: one OurDB commit and one Redis round trip for all of them."""
+        jobs = [self._new_job(spec) for spec in specs]
+        if not jobs:
+            return []
+        self.store.insert(jobs)
+        try:
+            self.queue.enqueue(jobs)
+        except redis.RedisError as exc:
+            with self._unqueued_lock:
+                self._unqueued.update({job.job_id: job for job in jobs})
+            log.warning("jobs: Redis unreachable (%s); %d job(s) saved and queued when it is back", exc, len(jobs))
+        for job in jobs:
+            if job.log:
+                self.logs.append(job.job_id, f"created: topic {job.topic}, {job.params_type.value}")
+        return jobs
+
+    def _new_job(self, spec: Mapping[str, Any]) -> Job:
+        unknown = set(spec) - {
+            "topic", "params", "params_type", "timeout", "circle_id", "session_key", "log", "max_retries"
+        }  # fmt: skip
+        if unknown:
+            raise InvalidJobError(f"{', '.join(sorted(unknown))}: unknown job field(s)")
+        params_type, timeout = validate_new_job(
+            spec.get("topic", ""),
+            spec.get("params", ""),
+            spec.get("params_type", "heroscript"),
+            spec.get("timeout"),
+            spec.get("max_retries", 0),
+        )
+        return Job(
+            topic=spec["topic"],
+            params=spec["params"],
+            params_type=params_type,
+            timeout=timeout if timeout is not None else self.default_timeout,
+            circle_id=str(spec.get("circle_id", "")),
+            session_key=str(spec.get("session_key", "")),
+            log=bool(spec.get("log", False)),
+            max_retries=int(spec.get("max_retries", 0)),
+        )
+
+    # ------------------------------------------------------------ reading
+
+    def get_job(self, job_id: int) -> Job:
+        """Redis first (the live state), else the history."""
+        topic = self.store.topic_of(job_id)
+        if topic is None:
+            raise JobNotFoundError(f"no job with id {job_id}")
+        try:
+            live = self.queue.get(topic, job_id)
+        except redis.RedisError:
+            live = None
+        return live if live is not None else self.store.get(job_id)
+
+    def get_history(self, job_id: int) -> list[Job]:
+        """Every stored version, oldest first: the job's timeline."""
+        return self.store.history(job_id)
+
+    def list_jobs(
+        self,
+        status: str | JobStatus | None = None,
+        topic: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[Job]:
+        try:
+            wanted = JobStatus(status) if status else None
+        except ValueError:
+            allowed = ", ".join(s.value for s in JobStatus)
+            raise InvalidJobError(f"status: {status!r} is not one of {allowed}") from None
+        if limit < 1:
+            raise InvalidJobError(f"limit: {limit} must be at least 1")
+        return self.store.list(status=wanted, topic=topic or None, text=text or None, limit=limit, before_id=before_id)
+
+    def get_log(self, job_id: int, offset: int = 0) -> str:
+        self.get_job(job_id)
+        return self.logs.read(job_id, offset)
+
+    def queue_stats(self) -> dict[str, dict[str, int]]:
+        return self.queue.stats()
+
+    def wait_for_job(self, job_id: int, timeout: float | None = None) -> Job:
+        """Block until the job's final state is in the history; return it. TimeoutError if it is not."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                status = self.store.status_of(job_id)
+                if status is None:
+                    raise JobNotFoundError(f"no job with id {job_id}")
+                if status.terminal:
+                    return self.store.get(job_id)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"job {job_id} is still {status.value} after {timeout}s")
+                self._changed.wait(timeout=0.5 if remaining is None else min(remaining, 0.5))
+
+    # ------------------------------------------------------------ changing
+
+    def update_job_status(self, job_id: int, status: str | JobStatus, **fields: str) -> Job:
+        try:
+            new = JobStatus(status)
+        except ValueError:
+            allowed = ", ".join(s.value for s in JobStatus)
+            raise InvalidJobError(f"status: {status!r} is not one of {allowed}") from None
+        job = self.get_job(job_id)
+        check_transition(job_id, job.status, new)
+        if new == job.status:
+            return job
+        extra = dict(fields)
+        if new.terminal:
+            extra.setdefault("time_end", f"{time.time():.3f}")
+        if new is JobStatus.ACTIVE:
+            extra.setdefault("time_start", f"{time.time():.3f}")
+        outcome = self.queue.transition(job, new.value, extra, expect=job.status.value)
+        if outcome != "ok":
+            current = JobStatus(outcome) if outcome in {s.value for s in JobStatus} else None
+            raise InvalidTransitionError(
+                f"job {job_id}: cannot change status to {new.value}: it is "
+                + (current.value if current else "no longer in flight")
+            )
+        return self.get_job(job_id)
+
+    def complete_job(self, job_id: int, result: str) -> Job:
+        return self.update_job_status(job_id, JobStatus.DONE, result=clip(result))
+
+    def fail_job(self, job_id: int, error: str) -> Job:
+        return self.update_job_status(job_id, JobStatus.ERROR, error=clip(error))
+
+    def cancel_job(self, job_id: int) -> Job:
+        """A queued job is canceled at once and never runs; a running one is stopped by its worker."""
+        job = self.get_job(job_id)
+        if job.status.terminal:
+            raise InvalidTransitionError(f"job {job_id}: cannot cancel: it is already {job.status.value}")
+        outcome = self.queue.cancel(job.topic, job_id, time.time())
+        if outcome not in ("canceled", "stopping"):
+            raise InvalidTransitionError(f"job {job_id}: cannot cancel: it is {outcome or 'finished'}")
+        return self.get_job(job_id)
+
+    def retry_job(self, job_id: int) -> Job:
+        """Queue a finished job again as a new attempt (its earlier attempts stay in its history)."""
+        job = self.store.get(job_id)
+        live = self.queue.get(job.topic, job_id)
+        if (live or job).status not in (JobStatus.ERROR, JobStatus.CANCELED, JobStatus.DONE):
+            raise InvalidTransitionError(
+                f"job {job_id}: cannot retry: it is {(live or job).status.value}; only finished jobs can be retried"
+            )
+        if live is not None:
+            job = live
+        job.status = JobStatus.NEW
+        job.retries += 1
+        job.error = job.result = job.worker = ""
+        job.time_start = job.time_end = 0.0
+        self.store.record([job])
+        self.queue.enqueue([job])
+        self._notify()
+        return job
+
+    def delete_job(self, job_id: int) -> None:
+        """Remove a job from Redis and from the history. A running job must be canceled first."""
+        job = self.get_job(job_id)
+        if job.status is JobStatus.ACTIVE:
+            raise InvalidTransitionError(f"job {job_id}: cannot delete a running job; cancel it first")
+        if job.status is JobStatus.NEW:
+            self.queue.cancel(job.topic, job_id, time.time())
+        self.client.delete(keys.job(job.topic, job_id))
+        self.store.delete(job_id)
+        self.logs.remove(job_id)
+
+    # ------------------------------------------------------------ background work
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _record_loop(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                if not self._record_batch(block_ms=200):
+                    continue
+                backoff = 0.1
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):  # Redis lost its data: the stream and its group are gone
+                    log.warning("jobs: the events stream is gone (Redis lost its data); reconciling")
+                    self._recover_redis()
+                else:
+                    log.exception("jobs: recorder error")
+                    self._stopping.wait(backoff)
+            except redis.RedisError as exc:
+                log.warning("jobs: recorder cannot reach Redis (%s); retrying in %.1fs", exc, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _drain_events(self) -> None:
+        """Record everything in the stream now: pending entries of this consumer first, then new ones."""
+        while self._record_batch(block_ms=None, pending=True):
+            pass
+        while self._record_batch(block_ms=None):
+            pass
+
+    def _record_batch(self, block_ms: int | None, pending: bool = False) -> int:
+        response: Any = self.client.xreadgroup(
+            keys.EVENTS_GROUP,
+            CONSUMER,
+            {keys.EVENTS: "0" if pending else ">"},
+            count=RECORD_BATCH,
+            block=block_ms,
+        )
+        entries = response[0][1] if response else []
+        entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+        if not entries:
+            return 0
+        jobs = [Job.from_hash(fields) for _, fields in entries]
+        written = self.store.record(jobs)
+        pipe = self.client.pipeline(transaction=False)
+        for job in jobs:
+            if job.status.terminal:
+                self.queue._forget(keys=[keys.job(job.topic, job.job_id)], args=[job.status.value], client=pipe)
+        ids = [entry_id for entry_id, _ in entries]
+        pipe.xack(keys.EVENTS, keys.EVENTS_GROUP, *ids)
+        pipe.xdel(keys.EVENTS, *ids)
+        pipe.execute()
+        self.recorded_events += len(written)
+        for job in written:
+            if job.log and job.status.terminal:
+                self.logs.append(job.job_id, f"recorded: {job.status.value}")
+        self._notify()
+        return len(entries)
+
+    def _reap_loop(self) -> None:
+        while not self._stopping.wait(self.reap_interval):
+            try:
+                if self.client.get(EPOCH_KEY) is None:
+                    log.warning("jobs: Redis lost its data (restarted without it); reconciling with the history")
+                    self._recover_redis()
+                recovered = self.queue.reap()
+                if recovered:
+                    log.warning("jobs: %d job(s) whose worker stopped were returned to their queues", recovered)
+                self._queue_unqueued()
+            except redis.RedisError as exc:
+                log.debug("jobs: reaper cannot reach Redis (%s)", exc)
+
+    def _recover_redis(self) -> None:
+        self._ensure_group()
+        self.reconcile()
+
+    def _queue_unqueued(self) -> None:
+        with self._unqueued_lock:
+            pending = list(self._unqueued.values())
+        if not pending:
+            return
+        self.queue.enqueue(pending)
+        with self._unqueued_lock:
+            for job in pending:
+                self._unqueued.pop(job.job_id, None)
+        log.info("jobs: %d job(s) accepted while Redis was down are queued now", len(pending))
+
+    def reconcile(self) -> int:
+        """Queue again every job the history holds as new/active that Redis has neither queued nor in flight."""
+        in_redis = self.queue.queued_and_inflight_ids()
+        requeue: list[Job] = []
+        for job_id in self.store.ids_with_status(JobStatus.NEW, JobStatus.ACTIVE):
+            if job_id in in_redis:
+                continue
+            job = self.store.get(job_id)
+            live = self.queue.get(job.topic, job_id)
+            if live is not None and live.status.terminal:
+                continue  # finished; its event is on the way to the history
+            if job.status is JobStatus.ACTIVE:
+                job.error = f"attempt {job.attempts} lost: the server or Redis stopped while it ran"
+            job.status = JobStatus.NEW
+            job.worker = ""
+            requeue.append(job)
+        if requeue:
+            self.store.record(requeue)
+            self.queue.enqueue(requeue, front=True)
+            log.warning("jobs: %d job(s) from the history were queued again", len(requeue))
+        self._epoch = uuid.uuid4().hex
+        self.client.set(EPOCH_KEY, self._epoch)
+        return len(requeue)

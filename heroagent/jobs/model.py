@@ -1,0 +1,190 @@
+"""The job: its fields, statuses, validation, and its two encodings (JSON for OurDB, a flat hash for Redis).
+
+Field names on the wire follow the Hero ecosystem (`jobid`, `sessionkey`, `circleid`), so a job
+written here reads the same from redis-cli, the JSON API and another Hero tool.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
+
+TOPIC_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+MAX_PARAMS_BYTES = 48 * 1024  # a job's whole record must fit one OurDB record (64 KiB)
+MAX_RESULT_BYTES = 8 * 1024  # longer results are cut (the full output is in the job log)
+
+
+class JobStatus(enum.StrEnum):
+    NEW = "new"
+    ACTIVE = "active"
+    DONE = "done"
+    ERROR = "error"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED})
+
+# Which status changes are allowed. A finished job only moves again through retry_job (-> new).
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.NEW: frozenset({JobStatus.ACTIVE, JobStatus.CANCELED, JobStatus.ERROR, JobStatus.DONE}),
+    JobStatus.ACTIVE: frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.NEW}),
+    JobStatus.DONE: frozenset(),
+    JobStatus.ERROR: frozenset(),
+    JobStatus.CANCELED: frozenset(),
+}
+
+
+class ParamsType(enum.StrEnum):
+    HEROSCRIPT = "heroscript"
+    RHAISCRIPT = "rhaiscript"
+    OPENRPC = "openrpc"
+    AI = "ai"
+
+
+# Python attribute -> wire name (JSON and Redis hash field).
+WIRE_NAMES = {"job_id": "jobid", "session_key": "sessionkey", "circle_id": "circleid"}
+PY_NAMES = {wire: py for py, wire in WIRE_NAMES.items()}
+
+
+@dataclass
+class Job:
+    topic: str
+    params: str
+    params_type: ParamsType = ParamsType.HEROSCRIPT
+    job_id: int = 0
+    session_key: str = ""
+    circle_id: str = ""
+    status: JobStatus = JobStatus.NEW
+    timeout: float = 60.0
+    time_created: float = field(default_factory=time.time)
+    time_scheduled: float = 0.0
+    time_start: float = 0.0
+    time_end: float = 0.0
+    error: str = ""
+    result: str = ""
+    log: bool = False
+    retries: int = 0
+    max_retries: int = 0
+    attempts: int = 0
+    worker: str = ""
+
+    # ------------------------------------------------------------ encodings
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with the Hero wire names."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[WIRE_NAMES.get(f.name, f.name)] = value.value if isinstance(value, enum.Enum) else value
+        return out
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            wire = WIRE_NAMES.get(f.name, f.name)
+            if wire in data:
+                kwargs[f.name] = _convert(f.name, data[wire])
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Job:
+        return cls.from_dict(json.loads(raw))
+
+    def to_hash(self) -> dict[str, str]:
+        """Flat string fields for a Redis hash (`HGET herojobs:<topic>:<id> status` works)."""
+        out: dict[str, str] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, bool):
+                out[key] = "1" if value else "0"
+            elif isinstance(value, float):
+                out[key] = repr(value)
+            else:
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_hash(cls, data: dict[bytes, bytes] | dict[str, str]) -> Job:
+        decoded = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in data.items()
+        }
+        return cls.from_dict(decoded)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+
+_INT_FIELDS = {"job_id", "retries", "max_retries", "attempts"}
+_FLOAT_FIELDS = {"timeout", "time_created", "time_scheduled", "time_start", "time_end"}
+
+
+def _convert(name: str, value: Any) -> Any:
+    if name in _INT_FIELDS:
+        return int(value)
+    if name in _FLOAT_FIELDS:
+        return float(value)
+    if name == "log":
+        return value in (True, "1", "true", "True", 1)
+    if name == "status":
+        return JobStatus(value)
+    if name == "params_type":
+        return ParamsType(value)
+    return "" if value is None else str(value)
+
+
+def validate_new_job(
+    topic: str, params: str, params_type: str, timeout: float | None, max_retries: int
+) -> tuple[ParamsType, float | None]:
+    """Check what a caller gives for a new job; raise InvalidJobError naming the field."""
+    if not isinstance(topic, str) or not topic:
+        raise InvalidJobError("topic: must not be empty")
+    if not TOPIC_RE.match(topic):
+        raise InvalidJobError(f"topic: {topic!r} may only contain letters, digits, '_', '.' and '-' (1-128 chars)")
+    try:
+        ptype = ParamsType(params_type)
+    except ValueError:
+        allowed = ", ".join(p.value for p in ParamsType)
+        raise InvalidJobError(f"params_type: {params_type!r} is not one of {allowed}") from None
+    if not isinstance(params, str):
+        raise InvalidJobError("params: must be a string (HeroScript, JSON or a prompt)")
+    size = len(params.encode())
+    if size > MAX_PARAMS_BYTES:
+        raise InvalidJobError(f"params: {size} bytes is over the limit of {MAX_PARAMS_BYTES} bytes")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise InvalidJobError(f"timeout: {timeout!r} must be a number of seconds")
+        if timeout <= 0:
+            raise InvalidJobError(f"timeout: {timeout} must be greater than 0 seconds")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidJobError(f"max_retries: {max_retries!r} must be a whole number >= 0")
+    return ptype, (float(timeout) if timeout is not None else None)
+
+
+def check_transition(job_id: int, current: JobStatus, new: JobStatus) -> None:
+    if new != current and new not in TRANSITIONS[current]:
+        raise InvalidTransitionError(
+            f"job {job_id}: cannot change status from {current.value} to {new.value}"
+            + ("; use retry_job to run a finished job again" if current.terminal else "")
+        )
+
+
+def clip(text: str, limit: int = MAX_RESULT_BYTES) -> str:
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode(errors="ignore") + f"\n... [cut: {len(raw) - limit} more bytes in the job log]"

@@ -1,0 +1,298 @@
+"""The reliable queue: every state change of a job in Redis is one Lua script (one round trip, atomic).
+
+Each script that changes a job also appends the job's full state to the `hero:events` stream, which
+the server's recorder writes to OurDB. So a transition is never in Redis without being on its way to
+the history, and remote workers need no access to OurDB. Key names come from `keys`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis
+
+from heroagent.jobs import keys
+from heroagent.jobs.model import Job
+
+# Shared Lua helpers, prepended to the scripts that need them.
+_LUA_COMMON = f"""
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function emit(key)
+  local fields = redis.call('HGETALL', key)
+  if #fields > 0 then
+    redis.call('XADD', '{keys.EVENTS}', '*', unpack(fields))
+  end
+  return fields
+end
+local function drop_wake_if_empty(topic)
+  if redis.call('LLEN', '{keys.PREFIX_QUEUE}:' .. topic) == 0 then
+    redis.call('DEL', 'hero:wake:' .. topic)
+  end
+end
+"""
+
+# ARGV: lease_ms, worker_id, max_jobs, topic...  -> list of HGETALL arrays of the claimed jobs
+_CLAIM = (
+    _LUA_COMMON
+    + f"""
+local now = now_ms()
+local deadline = now + tonumber(ARGV[1])
+local wid = ARGV[2]
+local max = tonumber(ARGV[3])
+local out = {{}}
+for i = 4, #ARGV do
+  local topic = ARGV[i]
+  while #out < max do
+    local id = redis.call('LPOP', '{keys.PREFIX_QUEUE}:' .. topic)
+    if not id then break end
+    local key = '{keys.PREFIX_JOB}:' .. topic .. ':' .. id
+    if redis.call('HGET', key, 'status') == 'new' then
+      redis.call('HINCRBY', key, 'attempts', 1)
+      redis.call('HSET', key, 'status', 'active', 'worker', wid, 'error', '',
+                 'time_start', string.format('%.3f', now / 1000), 'time_end', '0.0')
+      redis.call('ZADD', '{keys.INFLIGHT}', deadline, topic .. ':' .. id)
+      out[#out + 1] = emit(key)
+    end
+  end
+  drop_wake_if_empty(topic)
+  if #out >= max then break end
+end
+return out
+"""
+)
+
+# KEYS: job hash.  ARGV: topic, id, expected status ('' = any non-terminal), expected worker ('' = any),
+#        new status, then field/value pairs to set.
+# -> 'ok', or the current status ('' when the hash is gone) when the expectation does not hold.
+_TRANSITION = (
+    _LUA_COMMON
+    + f"""
+local key = KEYS[1]
+local topic, id, expect, expect_worker, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local current = redis.call('HGET', key, 'status')
+if not current then return '' end
+if expect ~= '' and current ~= expect then return current end
+if expect == '' and (current == 'done' or current == 'error' or current == 'canceled') then return current end
+if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
+if redis.call('SISMEMBER', '{keys.CANCEL}', id) == 1 and current == 'active' and status ~= 'new' then
+  status = 'canceled'
+end
+local fields = {{'status', status}}
+for i = 6, #ARGV, 2 do
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+redis.call('HSET', key, unpack(fields))
+if status ~= 'active' then
+  redis.call('ZREM', '{keys.INFLIGHT}', topic .. ':' .. id)
+  redis.call('SREM', '{keys.CANCEL}', id)
+end
+if current == 'new' and status ~= 'new' then
+  redis.call('LREM', '{keys.PREFIX_QUEUE}:' .. topic, 0, id)
+end
+if status == 'new' and current ~= 'new' then
+  redis.call('HSET', key, 'worker', '')
+  redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
+  redis.call('RPUSH', 'hero:wake:' .. topic, '1')
+end
+emit(key)
+return 'ok'
+"""
+)
+
+# ARGV: lease_ms, member... -> ids (of those members) that were asked to cancel
+_HEARTBEAT = (
+    _LUA_COMMON
+    + f"""
+local deadline = now_ms() + tonumber(ARGV[1])
+local cancel = {{}}
+for i = 2, #ARGV do
+  local member = ARGV[i]
+  if redis.call('ZSCORE', '{keys.INFLIGHT}', member) then
+    redis.call('ZADD', '{keys.INFLIGHT}', 'XX', deadline, member)
+  end
+  local id = string.match(member, ':(%d+)$')
+  if redis.call('SISMEMBER', '{keys.CANCEL}', id) == 1 then cancel[#cancel + 1] = id end
+end
+return cancel
+"""
+)
+
+# ARGV: limit -> number of jobs recovered.  A job whose lease ran out goes back to the FRONT of its
+# queue (it was taken first), with the lost attempt recorded; one asked to cancel ends canceled.
+_REAP = (
+    _LUA_COMMON
+    + f"""
+local now = now_ms()
+local members = redis.call('ZRANGEBYSCORE', '{keys.INFLIGHT}', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local count = 0
+for _, member in ipairs(members) do
+  local topic, id = string.match(member, '^(.*):(%d+)$')
+  local key = '{keys.PREFIX_JOB}:' .. topic .. ':' .. id
+  redis.call('ZREM', '{keys.INFLIGHT}', member)
+  if redis.call('HGET', key, 'status') == 'active' then
+    local worker = redis.call('HGET', key, 'worker') or ''
+    local attempt = redis.call('HGET', key, 'attempts') or '?'
+    if redis.call('SISMEMBER', '{keys.CANCEL}', id) == 1 then
+      redis.call('SREM', '{keys.CANCEL}', id)
+      redis.call('HSET', key, 'status', 'canceled', 'time_end', string.format('%.3f', now / 1000),
+                 'error', 'canceled (its worker ' .. worker .. ' was lost)')
+    else
+      redis.call('HSET', key, 'status', 'new', 'worker', '',
+                 'error', 'attempt ' .. attempt .. ' lost: worker ' .. worker .. ' stopped renewing its lease')
+      redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
+      redis.call('RPUSH', 'hero:wake:' .. topic, '1')
+    end
+    emit(key)
+    count = count + 1
+  end
+end
+return count
+"""
+)
+
+# KEYS: job hash.  ARGV: topic, id, time_end -> 'canceled' (was queued), 'stopping' (running: the worker
+# will stop it), or the status it has ('' = gone) when it cannot be canceled.
+_CANCEL = (
+    _LUA_COMMON
+    + f"""
+local key = KEYS[1]
+local topic, id = ARGV[1], ARGV[2]
+local current = redis.call('HGET', key, 'status')
+if current == 'new' then
+  redis.call('LREM', '{keys.PREFIX_QUEUE}:' .. topic, 0, id)
+  redis.call('HSET', key, 'status', 'canceled', 'time_end', ARGV[3])
+  emit(key)
+  return 'canceled'
+elseif current == 'active' then
+  redis.call('SADD', '{keys.CANCEL}', id)
+  return 'stopping'
+end
+return current or ''
+"""
+)
+
+# KEYS: job hash.  ARGV: status recorded -> 1 if the hash was deleted
+_FORGET = """
+if redis.call('HGET', KEYS[1], 'status') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+class JobQueue:
+    """Redis side of the job system: enqueue, claim, transition, heartbeat, reap, cancel."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._claim = client.register_script(_CLAIM)
+        self._transition = client.register_script(_TRANSITION)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._reap = client.register_script(_REAP)
+        self._cancel = client.register_script(_CANCEL)
+        self._forget = client.register_script(_FORGET)
+
+    def enqueue(self, jobs: Sequence[Job], *, front: bool = False) -> None:
+        """Store each job's hash and queue its id, all in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for job in jobs:
+            pipe.hset(keys.job(job.topic, job.job_id), mapping=job.to_hash())  # type: ignore[arg-type]
+            if front:
+                pipe.lpush(keys.queue(job.topic), job.job_id)
+            else:
+                pipe.rpush(keys.queue(job.topic), job.job_id)
+        for topic in {job.topic for job in jobs}:
+            pipe.sadd(keys.TOPICS, topic)
+            count = sum(1 for job in jobs if job.topic == topic)
+            pipe.rpush(keys.wake(topic), *(["1"] * min(count, 64)))
+            pipe.ltrim(keys.wake(topic), -1000, -1)
+        pipe.execute()
+
+    def claim(self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1) -> list[Job]:
+        raw = self._claim(args=[lease_ms, worker_id, max_jobs, *topics])
+        return [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in raw]
+
+    def wait(self, topics: Sequence[str], timeout: float) -> None:
+        """Block until a wake token arrives for one of `topics` or `timeout` passes."""
+        if topics:
+            self.client.blpop([keys.wake(t) for t in topics], timeout=timeout)
+
+    def transition(
+        self,
+        job: Job | tuple[str, int],
+        status: str,
+        fields: dict[str, str] | None = None,
+        *,
+        expect: str = "",
+        expect_worker: str = "",
+    ) -> str:
+        topic, job_id = (job.topic, job.job_id) if isinstance(job, Job) else job
+        flat: list[str] = []
+        for key, value in (fields or {}).items():
+            flat += [key, value]
+        result = self._transition(
+            keys=[keys.job(topic, job_id)], args=[topic, job_id, expect, expect_worker, status, *flat]
+        )
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def heartbeat(self, members: Iterable[str], lease_ms: int) -> list[int]:
+        members = list(members)
+        if not members:
+            return []
+        return [int(x) for x in self._heartbeat(args=[lease_ms, *members])]
+
+    def reap(self, limit: int = 100) -> int:
+        return int(self._reap(args=[limit]))
+
+    def cancel(self, topic: str, job_id: int, time_end: float) -> str:
+        result = self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)])
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def forget(self, topic: str, job_id: int, status: str) -> bool:
+        return bool(self._forget(keys=[keys.job(topic, job_id)], args=[status]))
+
+    def get(self, topic: str, job_id: int) -> Job | None:
+        data = self.client.hgetall(keys.job(topic, job_id))
+        return Job.from_hash(data) if data else None  # type: ignore[arg-type]
+
+    def topics(self) -> list[str]:
+        return sorted(t.decode() for t in self.client.smembers(keys.TOPICS))  # type: ignore[union-attr]
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per topic: queued (LLEN) and in flight (from the lease set)."""
+        topics = self.topics()
+        pipe = self.client.pipeline(transaction=False)
+        for topic in topics:
+            pipe.llen(keys.queue(topic))
+        pipe.zrange(keys.INFLIGHT, 0, -1)
+        results: list[Any] = pipe.execute()
+        *lengths, inflight = results
+        running: dict[str, int] = {}
+        for member in inflight:
+            topic, _ = keys.parse_inflight_member(bytes(member).decode())
+            running[topic] = running.get(topic, 0) + 1
+        return {t: {"queued": int(n), "inflight": running.get(t, 0)} for t, n in zip(topics, lengths, strict=True)}
+
+    def queued_and_inflight_ids(self) -> set[int]:
+        """Every job id Redis holds in a queue or in flight (for reconciliation at start, not the hot path)."""
+        ids: set[int] = set()
+        for topic in self.topics():
+            ids.update(int(x) for x in self.client.lrange(keys.queue(topic), 0, -1))  # type: ignore[union-attr]
+        members: Any = self.client.zrange(keys.INFLIGHT, 0, -1)
+        for member in members:
+            ids.add(keys.parse_inflight_member(member.decode())[1])
+        return ids
+
+
+def decode_event(fields: dict[bytes, bytes]) -> Job:
+    return Job.from_hash(fields)
+
+
+def event_fields(entry: Any) -> dict[bytes, bytes]:
+    return dict(entry)

@@ -1,0 +1,68 @@
+"""The jobs service: wires the store, the manager and the local worker pool to the agent's Redis."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from heroagent.config import Config
+from heroagent.errors import ServiceError
+from heroagent.jobs.actors import ActorRegistry, global_registry
+from heroagent.jobs.builtin_actors import register_builtins
+from heroagent.jobs.executor import JobExecutor
+from heroagent.jobs.joblog import JobLogs
+from heroagent.jobs.manager import JobManager
+from heroagent.jobs.store import JobStore
+from heroagent.jobs.worker import WorkerPool
+from heroagent.ourdb import OurDBError
+from heroagent.redis_server import EmbeddedRedis, ExternalRedis
+
+log = logging.getLogger(__name__)
+
+
+def make_registry() -> ActorRegistry:
+    registry = ActorRegistry(parent=global_registry)
+    register_builtins(registry)
+    return registry
+
+
+class JobsService:
+    def __init__(self, config: Config, redis_service: EmbeddedRedis | ExternalRedis, registry: ActorRegistry) -> None:
+        self.config = config
+        self.redis_service = redis_service
+        self.registry = registry
+        self.manager: JobManager | None = None
+        self.pool: WorkerPool | None = None
+        self._store: JobStore | None = None
+
+    def start(self) -> None:
+        jobs = self.config.jobs
+        try:
+            self._store = JobStore(self.config.jobs_db_path)
+        except OurDBError as exc:
+            raise ServiceError("jobs", f"cannot open the job history: {exc}") from None
+        client = self.redis_service.client()
+        logs = JobLogs(self.config.logs_dir)
+        self.manager = JobManager(client, self._store, logs, default_timeout=jobs.default_timeout)
+        share: Path | None = self.config.webdav_root if self.config.webdav.enabled or self.config.webdav.root else None
+        self.manager.start()
+        self.pool = WorkerPool(
+            self.manager.queue,
+            JobExecutor(self.registry, share),
+            logs,
+            topics=jobs.topics,
+            concurrency=jobs.worker_count,
+            poll_interval=jobs.queue_poll_interval,
+        )
+        self.pool.start()
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+            self.pool = None
+        if self.manager is not None:
+            self.manager.stop()
+            self.manager = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None

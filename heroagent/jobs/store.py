@@ -1,0 +1,162 @@
+"""The job history in OurDB: one OurDB id per job, one OurDB version per state change.
+
+An in-memory index (id -> status, topic) is built at open, so listing and filtering the history never
+reads every record; text search reads only the records that pass the other filters.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from heroagent.jobs.errors import JobNotFoundError
+from heroagent.jobs.model import Job, JobStatus
+from heroagent.ourdb import OurDB, RecordNotFoundError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IndexEntry:
+    status: JobStatus
+    topic: str
+    attempts: int
+    time_end: float
+
+
+class JobStore:
+    """The only writer of the jobs OurDB (the server process)."""
+
+    def __init__(self, path: Path, *, fsync: str = "batch") -> None:
+        self.db = OurDB(path, fsync=fsync)  # type: ignore[arg-type]
+        self._lock = threading.RLock()
+        self._index: dict[int, IndexEntry] = {}
+        self._ids: list[int] = []  # ascending
+        for job_id in self.db.ids():
+            try:
+                job = Job.from_json(self.db.get(job_id))
+            except Exception as exc:  # a corrupt record must not stop the server
+                log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
+                continue
+            self._index[job_id] = IndexEntry(job.status, job.topic, job.attempts, job.time_end)
+            self._ids.append(job_id)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def insert(self, jobs: list[Job]) -> None:
+        """Give each job its id (OurDB's next) and store its first version; one fsync for all."""
+        with self._lock, self.db.batch():
+            for job in jobs:
+                job.job_id = self.db.next_id
+                assigned = self.db.set(job.to_json())
+                assert assigned == job.job_id, "jobs OurDB has another writer"
+                self._remember(job)
+
+    def record(self, jobs: list[Job]) -> list[Job]:
+        """Store new versions (state changes); returns those that were not already the newest version."""
+        written = []
+        with self._lock, self.db.batch():
+            for job in jobs:
+                entry = self._index.get(job.job_id)
+                if entry is None:
+                    if not self.db.exists(job.job_id):
+                        log.warning("jobs: event for unknown or deleted job %d ignored", job.job_id)
+                        continue
+                elif (entry.status, entry.attempts, entry.time_end) == (job.status, job.attempts, job.time_end):
+                    continue  # a replayed event: already the newest version
+                self.db.set(job.to_json(), id=job.job_id)
+                self._remember(job)
+                written.append(job)
+        return written
+
+    def _remember(self, job: Job) -> None:
+        if job.job_id not in self._index:
+            if not self._ids or job.job_id > self._ids[-1]:
+                self._ids.append(job.job_id)
+            else:
+                bisect.insort(self._ids, job.job_id)
+        self._index[job.job_id] = IndexEntry(job.status, job.topic, job.attempts, job.time_end)
+
+    def get(self, job_id: int) -> Job:
+        try:
+            return Job.from_json(self.db.get(job_id))
+        except RecordNotFoundError:
+            raise JobNotFoundError(f"no job with id {job_id}") from None
+
+    def topic_of(self, job_id: int) -> str | None:
+        entry = self._index.get(job_id)
+        return entry.topic if entry else None
+
+    def status_of(self, job_id: int) -> JobStatus | None:
+        entry = self._index.get(job_id)
+        return entry.status if entry else None
+
+    def history(self, job_id: int) -> list[Job]:
+        """Every stored version, oldest first."""
+        try:
+            versions = self.db.get_history(job_id)
+        except RecordNotFoundError:
+            raise JobNotFoundError(f"no job with id {job_id}") from None
+        return [Job.from_json(v) for v in reversed(versions)]
+
+    def delete(self, job_id: int) -> None:
+        with self._lock:
+            try:
+                self.db.delete(job_id)
+            except RecordNotFoundError:
+                raise JobNotFoundError(f"no job with id {job_id}") from None
+            self._index.pop(job_id, None)
+            pos = bisect.bisect_left(self._ids, job_id)
+            if pos < len(self._ids) and self._ids[pos] == job_id:
+                del self._ids[pos]
+
+    def ids_with_status(self, *statuses: JobStatus) -> list[int]:
+        with self._lock:
+            return [i for i, e in self._index.items() if e.status in statuses]
+
+    def count_by_status(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in JobStatus}
+        with self._lock:
+            for entry in self._index.values():
+                counts[entry.status.value] += 1
+        return counts
+
+    def list(
+        self,
+        *,
+        status: JobStatus | None = None,
+        topic: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[Job]:
+        """Newest first. `before_id` pages: pass the last id of the previous page."""
+        needle = text.lower() if text else None
+        out: list[Job] = []
+        with self._lock:
+            end = bisect.bisect_left(self._ids, before_id) if before_id is not None else len(self._ids)
+            candidates = self._ids[:end]
+            index = self._index
+        for job_id in reversed(candidates):
+            entry = index.get(job_id)
+            if entry is None or (status is not None and entry.status != status):
+                continue
+            if topic is not None and entry.topic != topic:
+                continue
+            try:
+                raw = self.db.get(job_id)
+            except RecordNotFoundError:
+                continue
+            if needle is not None and needle not in raw.decode(errors="replace").lower():
+                continue
+            out.append(Job.from_json(raw))
+            if len(out) >= limit:
+                break
+        return out
+
+    def __len__(self) -> int:
+        return len(self._index)
