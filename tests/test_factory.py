@@ -55,7 +55,12 @@ def test_a_failing_service_stops_the_ones_already_started(data_dir: Path) -> Non
 def test_disabled_services_are_not_started(data_dir: Path) -> None:
     config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"enabled": False})
     with HeroAgent(config) as agent:
-        assert agent.service_states() == {"redis": "running", "jobs": "disabled", "webdav": "disabled", "ui": "disabled"}
+        assert agent.service_states() == {
+            "redis": "running",
+            "jobs": "disabled",
+            "webdav": "disabled",
+            "ui": "disabled",
+        }
 
 
 def test_jobs_without_redis_is_a_config_error(data_dir: Path) -> None:
