@@ -72,6 +72,7 @@ class JobsConfig:
     queue_poll_interval: float = 0.1
     default_timeout: float = 60.0
     topics: list[str] = field(default_factory=lambda: ["*"])
+    lease_seconds: float = 10.0
 
 
 @dataclass
@@ -113,7 +114,12 @@ class Config:
 
 # Keys whose value is a TCP port; checked for range and for clashes.
 _PORT_KEYS = {("redis", "tcp_port"), ("webdav", "port"), ("ui", "port")}
-_POSITIVE_KEYS = {("jobs", "worker_count"), ("jobs", "queue_poll_interval"), ("jobs", "default_timeout")}
+_POSITIVE_KEYS = {
+    ("jobs", "worker_count"),
+    ("jobs", "queue_poll_interval"),
+    ("jobs", "default_timeout"),
+    ("jobs", "lease_seconds"),
+}
 
 
 def default_config() -> Config:

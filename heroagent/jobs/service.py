@@ -53,6 +53,7 @@ class JobsService:
             topics=jobs.topics,
             concurrency=jobs.worker_count,
             poll_interval=jobs.queue_poll_interval,
+            lease_seconds=jobs.lease_seconds,
         )
         self.pool.start()
 
