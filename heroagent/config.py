@@ -73,6 +73,7 @@ class JobsConfig:
     default_timeout: float = 60.0
     topics: list[str] = field(default_factory=lambda: ["*"])
     lease_seconds: float = 10.0
+    modules: list[str] = field(default_factory=list)
 
 
 @dataclass

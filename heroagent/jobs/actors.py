@@ -7,11 +7,14 @@ words as positional arguments, and the JobContext as `ctx` if it has such a para
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from heroagent.errors import ServiceError
 from heroagent.heroscript import Action, name_fix
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
@@ -85,3 +88,17 @@ global_registry = ActorRegistry()
 
 def actor(name: str) -> Callable[[T], T]:
     return global_registry.actor(name)
+
+
+def import_modules(names: list[str]) -> None:
+    """Import the users' actor modules; a module that fails to import stops the start, saying why."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            raise ServiceError(
+                "jobs",
+                f"cannot import actor module {name!r} ([jobs] modules / --module): "
+                f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})",
+            ) from None

@@ -56,7 +56,9 @@ class JobManager:
         self._unqueued: dict[int, Job] = {}  # accepted while Redis was unreachable; queued when it is back
         self._unqueued_lock = threading.Lock()
         self._epoch = ""
+        self._run_id = ""
         self.recorded_events = 0
+        self.reconciles = 0
 
     # ------------------------------------------------------------ life cycle
 
@@ -352,8 +354,13 @@ class JobManager:
     def _reap_loop(self) -> None:
         while not self._stopping.wait(self.reap_interval):
             try:
-                if self.client.get(EPOCH_KEY) is None:
-                    log.warning("jobs: Redis lost its data (restarted without it); reconciling with the history")
+                run_id = self._redis_run_id()
+                if run_id != self._run_id:
+                    # Any restart may have lost the last second of writes (AOF everysec): check all.
+                    log.warning("jobs: Redis restarted; reconciling its queues with the history")
+                    self._recover_redis()
+                elif self.client.get(EPOCH_KEY) is None:
+                    log.warning("jobs: Redis lost its data; reconciling with the history")
                     self._recover_redis()
                 recovered = self.queue.reap()
                 if recovered:
@@ -361,6 +368,10 @@ class JobManager:
                 self._queue_unqueued()
             except redis.RedisError as exc:
                 log.debug("jobs: reaper cannot reach Redis (%s)", exc)
+
+    def _redis_run_id(self) -> str:
+        info: Any = self.client.info("server")
+        return str(info.get("run_id", ""))
 
     def _recover_redis(self) -> None:
         self._ensure_group()
@@ -399,4 +410,6 @@ class JobManager:
             log.warning("jobs: %d job(s) from the history were queued again", len(requeue))
         self._epoch = uuid.uuid4().hex
         self.client.set(EPOCH_KEY, self._epoch)
+        self._run_id = self._redis_run_id()
+        self.reconciles += 1
         return len(requeue)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
-from heroagent.jobs.actors import ActorRegistry, global_registry
+from heroagent.jobs.actors import ActorRegistry, global_registry, import_modules
 from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
 from heroagent.jobs.joblog import JobLogs
@@ -37,6 +37,7 @@ class JobsService:
 
     def start(self) -> None:
         jobs = self.config.jobs
+        import_modules(jobs.modules)
         try:
             self._store = JobStore(self.config.jobs_db_path)
         except OurDBError as exc:

@@ -1,0 +1,150 @@
+"""Nothing lost: a server killed with kill -9, a worker process killed mid-job, Redis killed under load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from heroagent import HeroAgent
+from heroagent.config import to_toml
+from heroagent.jobs import JobStatus
+from tests.conftest import REPO, make_config, pid_running, redis_cli, redis_server_pids, wait_until
+
+SERVER = """
+import sys, time
+from heroagent import HeroAgent, load_config
+agent = HeroAgent(load_config(sys.argv[1]))
+agent.start()
+jm = agent.get_job_manager()
+jobs = jm.create_jobs([{"topic": "crash", "params": "!!fake.sleep seconds:0.05"} for _ in range(200)])
+print("created", jobs[0].job_id, jobs[-1].job_id, flush=True)
+time.sleep(600)
+"""
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
+    return dict(env, PYTHONPATH=str(REPO), **extra)
+
+
+@pytest.mark.slow
+def test_server_killed_with_sigkill_loses_no_job(data_dir: Path) -> None:
+    config = make_config(
+        data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"worker_count": 3, "lease_seconds": 2.0}
+    )
+    config_file = data_dir / "heroagent.toml"
+    config_file.write_text(to_toml(config))
+    before = redis_server_pids()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(config_file)], stdout=subprocess.PIPE, text=True, env=child_env()
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline().split()
+    assert line[0] == "created", line
+    first, last = int(line[1]), int(line[2])
+    assert last - first + 1 == 200
+    time.sleep(0.7)  # some done, some running, most queued
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    assert wait_until(lambda: not (redis_server_pids() - before), timeout=10)
+
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        finals = [jm.wait_for_job(job_id, timeout=60) for job_id in range(first, last + 1)]
+        assert [j.status for j in finals] == [JobStatus.DONE] * 200
+        assert len(jm.store) == 200
+
+
+WORKER_ENV = {"HEROAGENT_JOBS_LEASE_SECONDS": "1"}
+
+
+def start_worker(agent: HeroAgent, topics: str) -> subprocess.Popen[str]:
+    url = agent.redis.url  # type: ignore[union-attr]
+    return subprocess.Popen(
+        [sys.executable, "-m", "heroagent", "worker", "--redis", url, "--topics", topics, "--concurrency", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(**WORKER_ENV),
+    )
+
+
+@pytest.mark.slow
+def test_worker_process_killed_mid_job_its_job_still_ends_done(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"topics": ["local"]})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        first = start_worker(agent, "remote")
+        try:
+            job = jm.create_job("remote", "!!fake.sleep seconds:2")
+            assert wait_until(lambda: jm.get_job(job.job_id).status is JobStatus.ACTIVE, timeout=15)
+            assert f":{first.pid}:" in jm.get_job(job.job_id).worker
+            first.kill()
+            first.wait()
+            second = start_worker(agent, "remote")
+            try:
+                final = jm.wait_for_job(job.job_id, timeout=30)
+                assert final.status is JobStatus.DONE
+                assert final.attempts == 2
+                assert f":{second.pid}:" in final.worker
+                timeline = jm.get_history(job.job_id)
+                assert [v.status.value for v in timeline] == ["new", "active", "new", "active", "done"]
+                assert "attempt 1 lost" in timeline[2].error
+            finally:
+                second.terminate()
+                second.wait(timeout=20)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+
+
+@pytest.mark.slow
+def test_a_second_worker_process_shares_the_work(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"worker_count": 1})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        remote = start_worker(agent, "*")
+        try:
+            jobs = jm.create_jobs([{"topic": "shared", "params": "!!fake.sleep seconds:0.2"} for _ in range(20)])
+            finals = [jm.wait_for_job(j.job_id, timeout=30) for j in jobs]
+            assert all(f.status is JobStatus.DONE for f in finals)
+            workers = {f.worker.rsplit("/", 1)[0] for f in finals}
+            assert any(f":{remote.pid}:" in w for w in workers), workers
+            assert any(f":{os.getpid()}:" in w for w in workers), workers
+        finally:
+            remote.send_signal(signal.SIGTERM)
+            remote.wait(timeout=20)
+        assert remote.returncode == 0
+
+
+@pytest.mark.slow
+def test_redis_killed_under_load_loses_no_job(agent: HeroAgent) -> None:
+    jm = agent.get_job_manager()
+    jobs = jm.create_jobs([{"topic": "load", "params": "!!fake.sleep seconds:0.01"} for _ in range(300)])
+    time.sleep(0.3)
+    old_pid = agent.redis.pid  # type: ignore[union-attr]
+    agent.redis.kill()  # type: ignore[union-attr]
+    assert wait_until(lambda: agent.redis.pid != old_pid and agent.redis.restarts == 1, timeout=10)  # type: ignore[union-attr]
+    assert old_pid is not None and not pid_running(old_pid)
+    finals = [jm.wait_for_job(j.job_id, timeout=60) for j in jobs]
+    assert [f.status for f in finals] == [JobStatus.DONE] * 300
+    assert wait_until(lambda: jm.reconciles >= 2, timeout=5), "a Redis restart triggers a reconcile"
+
+
+@pytest.mark.slow
+def test_redis_that_lost_its_data_gets_the_queue_back(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"topics": ["nobody"]})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        jobs = jm.create_jobs([{"topic": "waiting", "params": "!!fake.return_success"} for _ in range(5)])
+        assert redis_cli(agent, "LLEN", "heroqueue:waiting") == "5"
+        redis_cli(agent, "FLUSHALL")
+        assert wait_until(lambda: redis_cli(agent, "LLEN", "heroqueue:waiting") == "5", timeout=10)
+        assert redis_cli(agent, "HGET", f"herojobs:waiting:{jobs[0].job_id}", "status") == "new"
