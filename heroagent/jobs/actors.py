@@ -64,21 +64,38 @@ class ActorRegistry:
         if action.name.startswith("_") or not callable(method):
             raise JobFailed(f"{where}: actor {action.actor!r} has no action {action.name!r}")
         kwargs: dict[str, Any] = dict(action.params)
-        signature = inspect.signature(method)
-        parameters = signature.parameters
-        if "ctx" in parameters:
+        signature, wants_ctx, takes_any = _signature(method)
+        if wants_ctx:
             kwargs["ctx"] = ctx
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
         if not takes_any:
-            unknown = sorted(set(kwargs) - set(parameters))
+            unknown = sorted(set(kwargs) - set(signature.parameters))
             if unknown:
-                accepted = [p for p in parameters if p != "ctx"]
+                accepted = [p for p in signature.parameters if p != "ctx"]
                 raise JobFailed(f"{where}: unknown param(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
         try:
-            signature.bind(*action.args, **kwargs)
+            return method(*action.args, **kwargs)
         except TypeError as exc:
-            raise JobFailed(f"{where}: {exc}") from None
-        return method(*action.args, **kwargs)
+            try:  # a wrong call (missing param) says so; a TypeError from inside the actor is its own
+                signature.bind(*action.args, **kwargs)
+            except TypeError as bind_error:
+                raise JobFailed(f"{where}: {bind_error}") from None
+            raise exc from None
+
+
+_SIGNATURES: dict[Any, tuple[inspect.Signature, bool, bool]] = {}
+
+
+def _signature(method: Any) -> tuple[inspect.Signature, bool, bool]:
+    """(signature, takes ctx, takes **kwargs) of a method, computed once per function."""
+    key = getattr(method, "__func__", method)
+    found = _SIGNATURES.get(key)
+    if found is None:
+        signature = inspect.signature(method)
+        parameters = signature.parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        found = (signature, "ctx" in parameters, takes_any)
+        _SIGNATURES[key] = found
+    return found
 
 
 # The process-wide registry that `heroagent.actor(...)` fills (user modules decorate at import time);

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from heroagent.heroscript import HeroScriptError, parse
+from heroagent.heroscript import Action, HeroScriptError, parse
 from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
@@ -28,7 +29,7 @@ class JobExecutor:
 
     def _heroscript(self, ctx: JobContext) -> str:
         try:
-            actions = parse(ctx.job.params)
+            actions = _parse_cached(ctx.job.params)
         except HeroScriptError as exc:
             raise JobFailed(str(exc)) from None
         if not actions:
@@ -39,3 +40,9 @@ class JobExecutor:
                 break
             results.append(self.registry.call(action, ctx))
         return json.dumps(results, default=str, ensure_ascii=False)
+
+
+@lru_cache(maxsize=512)
+def _parse_cached(text: str) -> tuple[Action, ...]:
+    """Scripts repeat (schedules, batches): parse each text once. Actions are read, never changed."""
+    return tuple(parse(text))

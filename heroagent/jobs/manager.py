@@ -336,14 +336,7 @@ class JobManager:
             return 0
         jobs = [Job.from_hash(fields) for _, fields in entries]
         written = self.store.record(jobs)
-        pipe = self.client.pipeline(transaction=False)
-        for job in jobs:
-            if job.status.terminal:
-                self.queue._forget(keys=[keys.job(job.topic, job.job_id)], args=[job.status.value], client=pipe)
-        ids = [entry_id for entry_id, _ in entries]
-        pipe.xack(keys.EVENTS, keys.EVENTS_GROUP, *ids)
-        pipe.xdel(keys.EVENTS, *ids)
-        pipe.execute()
+        self.queue.recorded([job for job in jobs if job.status.terminal], [entry_id for entry_id, _ in entries])
         self.recorded_events += len(written)
         for job in written:
             if job.log and job.status.terminal:

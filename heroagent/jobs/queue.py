@@ -15,7 +15,7 @@ import redis
 from heroagent.jobs import keys
 from heroagent.jobs.model import Job
 
-# Shared Lua helpers, prepended to the scripts that need them.
+# Shared Lua functions; each script below is this prelude plus a call.
 _LUA_COMMON = f"""
 local function now_ms()
   local t = redis.call('TIME')
@@ -33,77 +33,88 @@ local function drop_wake_if_empty(topic)
     redis.call('DEL', 'hero:wake:' .. topic)
   end
 end
-"""
 
-# ARGV: lease_ms, worker_id, max_jobs, topic...  -> list of HGETALL arrays of the claimed jobs
-_CLAIM = (
-    _LUA_COMMON
-    + f"""
-local now = now_ms()
-local deadline = now + tonumber(ARGV[1])
-local wid = ARGV[2]
-local max = tonumber(ARGV[3])
-local out = {{}}
-for i = 4, #ARGV do
-  local topic = ARGV[i]
-  while #out < max do
-    local id = redis.call('LPOP', '{keys.PREFIX_QUEUE}:' .. topic)
-    if not id then break end
-    local key = '{keys.PREFIX_JOB}:' .. topic .. ':' .. id
-    if redis.call('HGET', key, 'status') == 'new' then
-      redis.call('HINCRBY', key, 'attempts', 1)
-      redis.call('HSET', key, 'status', 'active', 'worker', wid, 'error', '',
-                 'time_start', string.format('%.3f', now / 1000), 'time_end', '0.0')
-      redis.call('ZADD', '{keys.INFLIGHT}', deadline, topic .. ':' .. id)
-      out[#out + 1] = emit(key)
+-- Move up to `max` jobs from the topics' queues into flight under a lease; returns their HGETALLs.
+local function claim(lease_ms, wid, max, topics)
+  local now = now_ms()
+  local deadline = now + lease_ms
+  local out = {{}}
+  for _, topic in ipairs(topics) do
+    while #out < max do
+      local id = redis.call('LPOP', '{keys.PREFIX_QUEUE}:' .. topic)
+      if not id then break end
+      local key = '{keys.PREFIX_JOB}:' .. topic .. ':' .. id
+      if redis.call('HGET', key, 'status') == 'new' then
+        redis.call('HINCRBY', key, 'attempts', 1)
+        redis.call('HSET', key, 'status', 'active', 'worker', wid, 'error', '',
+                   'time_start', string.format('%.3f', now / 1000), 'time_end', '0.0')
+        redis.call('ZADD', '{keys.INFLIGHT}', deadline, topic .. ':' .. id)
+        out[#out + 1] = emit(key)
+      end
     end
+    drop_wake_if_empty(topic)
+    if #out >= max then break end
   end
-  drop_wake_if_empty(topic)
-  if #out >= max then break end
+  return out
 end
-return out
-"""
-)
 
-# KEYS: job hash.  ARGV: topic, id, expected status ('' = any non-terminal), expected worker ('' = any),
-#        new status, then field/value pairs to set.
-# -> 'ok', or the current status ('' when the hash is gone) when the expectation does not hold.
-_TRANSITION = (
-    _LUA_COMMON
-    + f"""
-local key = KEYS[1]
-local topic, id, expect, expect_worker, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local current = redis.call('HGET', key, 'status')
-if not current then return '' end
-if expect ~= '' and current ~= expect then return current end
-if expect == '' and (current == 'done' or current == 'error' or current == 'canceled') then return current end
-if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
-if redis.call('SISMEMBER', '{keys.CANCEL}', id) == 1 and current == 'active' and status ~= 'new' then
-  status = 'canceled'
+-- Change a job's status if it is what the caller expects ('' = any non-terminal status) and, when
+-- given, still held by that worker. Returns 'ok', 'moved' (another worker has it), or the status it
+-- has ('' when the hash is gone).
+local function transition(key, topic, id, expect, expect_worker, status, fields)
+  local current = redis.call('HGET', key, 'status')
+  if not current then return '' end
+  if expect ~= '' and current ~= expect then return current end
+  if expect == '' and (current == 'done' or current == 'error' or current == 'canceled') then return current end
+  if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
+  if redis.call('SISMEMBER', '{keys.CANCEL}', id) == 1 and current == 'active' and status ~= 'new' then
+    status = 'canceled'
+  end
+  redis.call('HSET', key, 'status', status)
+  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+  if status ~= 'active' then
+    redis.call('ZREM', '{keys.INFLIGHT}', topic .. ':' .. id)
+    redis.call('SREM', '{keys.CANCEL}', id)
+  end
+  if current == 'new' and status ~= 'new' then
+    redis.call('LREM', '{keys.PREFIX_QUEUE}:' .. topic, 0, id)
+  end
+  if status == 'new' and current ~= 'new' then
+    redis.call('HSET', key, 'worker', '')
+    redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
+    redis.call('RPUSH', 'hero:wake:' .. topic, '1')
+  end
+  emit(key)
+  return 'ok'
 end
-local fields = {{'status', status}}
-for i = 6, #ARGV, 2 do
-  fields[#fields + 1] = ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
-end
-redis.call('HSET', key, unpack(fields))
-if status ~= 'active' then
-  redis.call('ZREM', '{keys.INFLIGHT}', topic .. ':' .. id)
-  redis.call('SREM', '{keys.CANCEL}', id)
-end
-if current == 'new' and status ~= 'new' then
-  redis.call('LREM', '{keys.PREFIX_QUEUE}:' .. topic, 0, id)
-end
-if status == 'new' and current ~= 'new' then
-  redis.call('HSET', key, 'worker', '')
-  redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
-  redis.call('RPUSH', 'hero:wake:' .. topic, '1')
-end
-emit(key)
-return 'ok'
-"""
-)
 
+local function slice(t, from, to)
+  local out = {{}}
+  for i = from, to do out[#out + 1] = t[i] end
+  return out
+end
+"""
+
+# ARGV: lease_ms, worker_id, max_jobs, topic...
+_CLAIM = _LUA_COMMON + """
+return claim(tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), slice(ARGV, 4, #ARGV))
+"""
+
+# KEYS: job hash.  ARGV: topic, id, expected status, expected worker, new status, field/value pairs...
+_TRANSITION = _LUA_COMMON + """
+return transition(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], slice(ARGV, 6, #ARGV))
+"""
+
+# The worker's hot path in one call.  KEYS: job hash.  ARGV: topic, id, worker, status, lease_ms,
+# number of field/value items n, the n items, then the topics to claim from (none = do not claim).
+_FINISH_AND_CLAIM = _LUA_COMMON + """
+local n = tonumber(ARGV[6])
+local outcome = transition(KEYS[1], ARGV[1], ARGV[2], 'active', ARGV[3], ARGV[4], slice(ARGV, 7, 6 + n))
+local topics = slice(ARGV, 7 + n, #ARGV)
+local claimed = {}
+if #topics > 0 then claimed = claim(tonumber(ARGV[5]), ARGV[3], 1, topics) end
+return {outcome, claimed}
+"""
 # ARGV: lease_ms, member... -> ids (of those members) that were asked to cancel
 _HEARTBEAT = (
     _LUA_COMMON
@@ -176,13 +187,21 @@ return current or ''
 """
 )
 
-# KEYS: job hash.  ARGV: status recorded -> 1 if the hash was deleted
-_FORGET = """
-if redis.call('HGET', KEYS[1], 'status') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
+# ARGV: pairs of (job hash, recorded terminal status), then event ids to ack and delete after "--".
+# A hash is deleted only if its job is still in the recorded state (a retry may have re-queued it).
+_RECORDED = f"""
+local i = 1
+while ARGV[i] ~= '--' do
+  if redis.call('HGET', ARGV[i], 'status') == ARGV[i + 1] then redis.call('DEL', ARGV[i]) end
+  i = i + 2
 end
-return 0
+local ids = {{}}
+for j = i + 1, #ARGV do ids[#ids + 1] = ARGV[j] end
+if #ids > 0 then
+  redis.call('XACK', '{keys.EVENTS}', '{keys.EVENTS_GROUP}', unpack(ids))
+  redis.call('XDEL', '{keys.EVENTS}', unpack(ids))
+end
+return #ids
 """
 
 
@@ -196,7 +215,8 @@ class JobQueue:
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._reap = client.register_script(_REAP)
         self._cancel = client.register_script(_CANCEL)
-        self._forget = client.register_script(_FORGET)
+        self._finish_and_claim = client.register_script(_FINISH_AND_CLAIM)
+        self._recorded = client.register_script(_RECORDED)
 
     def enqueue(self, jobs: Sequence[Job], *, front: bool = False) -> None:
         """Store each job's hash and queue its id, all in one round trip."""
@@ -217,6 +237,26 @@ class JobQueue:
     def claim(self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1) -> list[Job]:
         raw = self._claim(args=[lease_ms, worker_id, max_jobs, *topics])
         return [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in raw]
+
+    def finish_and_claim(
+        self,
+        job: Job,
+        status: str,
+        fields: dict[str, str],
+        worker_id: str,
+        topics: Sequence[str],
+        lease_ms: int,
+    ) -> tuple[str, list[Job]]:
+        """Report a finished job and claim the next one in one script call (the worker's hot path)."""
+        flat: list[str] = []
+        for key, value in fields.items():
+            flat += [key, value]
+        raw: Any = self._finish_and_claim(
+            keys=[keys.job(job.topic, job.job_id)],
+            args=[job.topic, job.job_id, worker_id, status, lease_ms, len(flat), *flat, *topics],
+        )
+        outcome = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
+        return outcome, [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in raw[1]]
 
     def wait(self, topics: Sequence[str], timeout: float) -> None:
         """Block until a wake token arrives for one of `topics` or `timeout` passes."""
@@ -254,8 +294,12 @@ class JobQueue:
         result = self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)])
         return result.decode() if isinstance(result, bytes) else str(result)
 
-    def forget(self, topic: str, job_id: int, status: str) -> bool:
-        return bool(self._forget(keys=[keys.job(topic, job_id)], args=[status]))
+    def recorded(self, finished: Sequence[Job], event_ids: Sequence[bytes | str]) -> None:
+        """After the history has them: drop finished jobs' hashes and ack + delete their events."""
+        args: list[Any] = []
+        for job in finished:
+            args += [keys.job(job.topic, job.job_id), job.status.value]
+        self._recorded(args=[*args, "--", *event_ids])
 
     def get(self, topic: str, job_id: int) -> Job | None:
         data = self.client.hgetall(keys.job(topic, job_id))

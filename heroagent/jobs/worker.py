@@ -152,11 +152,12 @@ class WorkerPool:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            for job in jobs:
-                self._run(slot, job)
+            while jobs and not slot.retired:
+                jobs = self._run(slot, jobs[0])
         slot.done.set()
 
-    def _run(self, slot: _Slot, job: Job) -> None:
+    def _run(self, slot: _Slot, job: Job) -> list[Job]:
+        """Run one job and report it; returns the next job when the report could claim one."""
         ctx = JobContext(
             job=job,
             logs=self.logs,
@@ -180,27 +181,33 @@ class WorkerPool:
             with self._lock:
                 slot.running = None
         if run.settled:
-            return  # the supervisor ended it (timeout, cancel, stop); this answer is too late
+            return []  # the supervisor ended it (timeout, cancel, stop); this answer is too late
         if ctx.cancel.is_set() and status is JobStatus.ERROR:
             status = JobStatus.CANCELED
         fields["time_end"] = f"{time.time():.3f}"
         ctx.log(f"{status.value}: {fields.get('error') or 'ok'}")
-        self._report(job, status, fields, slot.worker_id)
         self.jobs_done += 1
+        claim = not (self._stopping.is_set() or slot.retired)
+        return self._report(job, status, fields, slot.worker_id, claim=claim)
 
-    def _report(self, job: Job, status: JobStatus, fields: dict[str, str], worker_id: str) -> None:
-        """Report the end of a job, retrying while Redis is unreachable (the lease keeps the job safe)."""
+    def _report(
+        self, job: Job, status: JobStatus, fields: dict[str, str], worker_id: str, *, claim: bool
+    ) -> list[Job]:
+        """Report the end of a job (and claim the next), retrying while Redis is unreachable."""
         delay = 0.1
         while True:
             try:
-                outcome = self.queue.transition(job, status.value, fields, expect="active", expect_worker=worker_id)
+                topics = self._topics() if claim else []
+                outcome, claimed = self.queue.finish_and_claim(
+                    job, status.value, fields, worker_id, topics, self.lease_ms
+                )
                 if outcome != "ok":
                     log.info("jobs: result of job %d dropped: it is %s now", job.job_id, outcome or "gone")
-                return
+                return claimed
             except redis.RedisError as exc:
                 if self._stopping.is_set() and delay > 2:
                     log.error("jobs: could not report job %d (%s); its lease will return it", job.job_id, exc)
-                    return
+                    return []
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
