@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,15 +28,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Every data dir of this test session lives under one short root (Unix socket paths must stay under
+# 108 bytes), so the orphan check can tell our redis-servers from anyone else's on a shared machine.
+SESSION_ROOT = Path(tempfile.mkdtemp(prefix="ha-"))
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A short data dir (Unix socket paths must stay under 108 bytes)."""
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="ha-"))
-    yield path  # type: ignore[misc]
-    import shutil
-
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="t", dir=SESSION_ROOT))
+    yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -51,8 +53,8 @@ def run_python(code: str, *args: str, timeout: float = 60, **kwargs: object) -> 
     )
 
 
-def redis_server_pids() -> set[int]:
-    """Pids of every redis-server on the machine (to prove a test left none behind)."""
+def redis_server_pids(root: Path = SESSION_ROOT) -> set[int]:
+    """Pids of the redis-servers running in a data dir of this test session."""
     pids = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -63,7 +65,13 @@ def redis_server_pids() -> set[int]:
         except OSError:
             continue
         # redis rewrites its cmdline (title), but comm stays the executable's name.
-        if name == b"redis-server" and _not_zombie(int(entry)):
+        if name != b"redis-server" or not _not_zombie(int(entry)):
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{entry}/cwd"))
+        except OSError:
+            continue
+        if cwd.is_relative_to(root):
             pids.add(int(entry))
     return pids
 
@@ -145,3 +153,7 @@ def redis_cli(agent: HeroAgent, *args: str) -> str:
     port = agent.config.redis.tcp_port
     out = subprocess.run([str(cli), "-p", str(port), *args], capture_output=True, text=True, timeout=10)
     return out.stdout.strip()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(SESSION_ROOT, ignore_errors=True)

@@ -25,7 +25,7 @@ from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNo
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.model import Job, JobStatus, check_transition, clip, validate_new_job
 from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.store import JobStore
+from heroagent.jobs.store import JobStore, RecordedEvent
 
 log = logging.getLogger(__name__)
 
@@ -331,16 +331,17 @@ class JobManager:
             block=block_ms,
         )
         entries = response[0][1] if response else []
-        entries = [(entry_id, fields) for entry_id, fields in entries if fields]
-        if not entries:
+        events = [RecordedEvent.from_stream(fields) for _, fields in entries if fields]
+        ids = [entry_id for entry_id, _ in entries]
+        if not ids:
             return 0
-        jobs = [Job.from_hash(fields) for _, fields in entries]
-        written = self.store.record(jobs)
-        self.queue.recorded([job for job in jobs if job.status.terminal], [entry_id for entry_id, _ in entries])
+        written = self.store.record_events(events)
+        finished = [(e.topic, e.job_id, e.status.value) for e in events if e.status.terminal]
+        self.queue.recorded(finished, ids)
         self.recorded_events += len(written)
-        for job in written:
-            if job.log and job.status.terminal:
-                self.logs.append(job.job_id, f"recorded: {job.status.value}")
+        for event in written:
+            if event.log and event.status.terminal:
+                self.logs.append(event.job_id, f"recorded: {event.status.value}")
         self._notify()
         return len(entries)
 

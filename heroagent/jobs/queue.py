@@ -17,15 +17,31 @@ from heroagent.jobs.model import Job
 
 # Shared Lua functions; each script below is this prelude plus a call.
 _LUA_COMMON = f"""
+local function fields_log(doc)
+  if doc.log then return '1' end
+  return '0'
+end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Field types of the job record, so the history gets typed JSON (numbers, booleans) from Redis's
+-- own cjson: the recorder writes these bytes to OurDB as they are, without parsing them.
+local NUMBER_FIELDS = {{jobid = true, timeout = true, time_created = true, time_scheduled = true,
+  time_start = true, time_end = true, retries = true, max_retries = true, attempts = true}}
 local function emit(key)
   local fields = redis.call('HGETALL', key)
-  if #fields > 0 then
-    redis.call('XADD', '{keys.EVENTS}', '*', unpack(fields))
+  if #fields == 0 then return fields end
+  local doc = {{}}
+  for i = 1, #fields, 2 do
+    local name, value = fields[i], fields[i + 1]
+    if NUMBER_FIELDS[name] then doc[name] = tonumber(value) or 0
+    elseif name == 'log' then doc[name] = (value == '1')
+    else doc[name] = value end
   end
+  redis.call('XADD', '{keys.EVENTS}', '*', 'json', cjson.encode(doc), 'jobid', doc.jobid, 'topic', doc.topic,
+             'status', doc.status, 'attempts', doc.attempts or 0, 'time_end', doc.time_end or 0,
+             'log', fields_log(doc))
   return fields
 end
 local function drop_wake_if_empty(topic)
@@ -96,25 +112,43 @@ end
 """
 
 # ARGV: lease_ms, worker_id, max_jobs, topic...
-_CLAIM = _LUA_COMMON + """
+_CLAIM = (
+    _LUA_COMMON
+    + """
 return claim(tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), slice(ARGV, 4, #ARGV))
 """
+)
 
 # KEYS: job hash.  ARGV: topic, id, expected status, expected worker, new status, field/value pairs...
-_TRANSITION = _LUA_COMMON + """
+_TRANSITION = (
+    _LUA_COMMON
+    + """
 return transition(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], slice(ARGV, 6, #ARGV))
 """
+)
 
-# The worker's hot path in one call.  KEYS: job hash.  ARGV: topic, id, worker, status, lease_ms,
-# number of field/value items n, the n items, then the topics to claim from (none = do not claim).
-_FINISH_AND_CLAIM = _LUA_COMMON + """
-local n = tonumber(ARGV[6])
-local outcome = transition(KEYS[1], ARGV[1], ARGV[2], 'active', ARGV[3], ARGV[4], slice(ARGV, 7, 6 + n))
-local topics = slice(ARGV, 7 + n, #ARGV)
-local claimed = {}
-if #topics > 0 then claimed = claim(tonumber(ARGV[5]), ARGV[3], 1, topics) end
-return {outcome, claimed}
+# The worker's hot path in one call: report finished jobs, claim the next ones.
+# ARGV: worker, lease_ms, max to claim, m = number of reports, then per report: topic, id, status,
+# n = number of field/value items, the n items; then the topics to claim from (none = do not claim).
+_FINISH_AND_CLAIM = (
+    _LUA_COMMON
+    + f"""
+local wid, lease, max, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local i = 5
+local outcomes = {{}}
+for _ = 1, m do
+  local topic, id, status, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local key = '{keys.PREFIX_JOB}:' .. topic .. ':' .. id
+  outcomes[#outcomes + 1] = transition(key, topic, id, 'active', wid, status, slice(ARGV, i + 4, i + 3 + n))
+  i = i + 4 + n
+end
+local topics = slice(ARGV, i, #ARGV)
+local claimed = {{}}
+if #topics > 0 and max > 0 then claimed = claim(lease, wid, max, topics) end
+return {{outcomes, claimed}}
 """
+)
+
 # ARGV: lease_ms, member... -> ids (of those members) that were asked to cancel
 _HEARTBEAT = (
     _LUA_COMMON
@@ -240,23 +274,22 @@ class JobQueue:
 
     def finish_and_claim(
         self,
-        job: Job,
-        status: str,
-        fields: dict[str, str],
+        reports: Sequence[tuple[Job, str, dict[str, str]]],
         worker_id: str,
         topics: Sequence[str],
         lease_ms: int,
-    ) -> tuple[str, list[Job]]:
-        """Report a finished job and claim the next one in one script call (the worker's hot path)."""
-        flat: list[str] = []
-        for key, value in fields.items():
-            flat += [key, value]
-        raw: Any = self._finish_and_claim(
-            keys=[keys.job(job.topic, job.job_id)],
-            args=[job.topic, job.job_id, worker_id, status, lease_ms, len(flat), *flat, *topics],
-        )
-        outcome = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
-        return outcome, [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in raw[1]]
+        max_jobs: int,
+    ) -> tuple[list[str], list[Job]]:
+        """Report finished jobs (job, status, fields) and claim up to `max_jobs` more: one script call."""
+        args: list[Any] = [worker_id, lease_ms, max_jobs, len(reports)]
+        for job, status, fields in reports:
+            flat: list[str] = []
+            for key, value in fields.items():
+                flat += [key, value]
+            args += [job.topic, job.job_id, status, len(flat), *flat]
+        raw: Any = self._finish_and_claim(args=[*args, *topics])
+        outcomes = [x.decode() if isinstance(x, bytes) else str(x) for x in raw[0]]
+        return outcomes, [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in raw[1]]
 
     def wait(self, topics: Sequence[str], timeout: float) -> None:
         """Block until a wake token arrives for one of `topics` or `timeout` passes."""
@@ -294,11 +327,11 @@ class JobQueue:
         result = self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)])
         return result.decode() if isinstance(result, bytes) else str(result)
 
-    def recorded(self, finished: Sequence[Job], event_ids: Sequence[bytes | str]) -> None:
-        """After the history has them: drop finished jobs' hashes and ack + delete their events."""
+    def recorded(self, finished: Sequence[tuple[str, int, str]], event_ids: Sequence[bytes | str]) -> None:
+        """After the history has them: drop finished jobs' hashes (topic, id, status) and ack + delete events."""
         args: list[Any] = []
-        for job in finished:
-            args += [keys.job(job.topic, job.job_id), job.status.value]
+        for topic, job_id, status in finished:
+            args += [keys.job(topic, job_id), status]
         self._recorded(args=[*args, "--", *event_ids])
 
     def get(self, topic: str, job_id: int) -> Job | None:

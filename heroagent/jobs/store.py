@@ -27,6 +27,35 @@ class IndexEntry:
     time_end: float
 
 
+@dataclass(slots=True)
+class RecordedEvent:
+    """One transition from the `hero:events` stream: the job's JSON (encoded by Redis) and its key facts."""
+
+    job_id: int
+    topic: str
+    status: JobStatus
+    attempts: int
+    time_end: float
+    log: bool
+    json: bytes
+
+    @classmethod
+    def from_stream(cls, fields: dict[bytes, bytes]) -> RecordedEvent:
+        return cls(
+            job_id=int(fields[b"jobid"]),
+            topic=fields[b"topic"].decode(),
+            status=JobStatus(fields[b"status"].decode()),
+            attempts=int(fields[b"attempts"]),
+            time_end=float(fields[b"time_end"]),
+            log=fields[b"log"] == b"1",
+            json=fields[b"json"],
+        )
+
+    @classmethod
+    def from_job(cls, job: Job) -> RecordedEvent:
+        return cls(job.job_id, job.topic, job.status, job.attempts, job.time_end, job.log, job.to_json())
+
+
 class JobStore:
     """The only writer of the jobs OurDB (the server process)."""
 
@@ -54,32 +83,36 @@ class JobStore:
                 job.job_id = self.db.next_id
                 assigned = self.db.set(job.to_json())
                 assert assigned == job.job_id, "jobs OurDB has another writer"
-                self._remember(job)
+                self._remember(job.job_id, IndexEntry(job.status, job.topic, job.attempts, job.time_end))
 
-    def record(self, jobs: list[Job]) -> list[Job]:
-        """Store new versions (state changes); returns those that were not already the newest version."""
+    def record(self, jobs: list[Job]) -> list[RecordedEvent]:
+        """Store new versions (state changes) of these jobs."""
+        return self.record_events([RecordedEvent.from_job(job) for job in jobs])
+
+    def record_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Store each event as a new version, one fsync for all; returns those not already the newest."""
         written = []
         with self._lock, self.db.batch():
-            for job in jobs:
-                entry = self._index.get(job.job_id)
+            for event in events:
+                entry = self._index.get(event.job_id)
                 if entry is None:
-                    if not self.db.exists(job.job_id):
-                        log.warning("jobs: event for unknown or deleted job %d ignored", job.job_id)
+                    if not self.db.exists(event.job_id):
+                        log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
                         continue
-                elif (entry.status, entry.attempts, entry.time_end) == (job.status, job.attempts, job.time_end):
+                elif (entry.status, entry.attempts, entry.time_end) == (event.status, event.attempts, event.time_end):
                     continue  # a replayed event: already the newest version
-                self.db.set(job.to_json(), id=job.job_id)
-                self._remember(job)
-                written.append(job)
+                self.db.set(event.json, id=event.job_id)
+                self._remember(event.job_id, IndexEntry(event.status, event.topic, event.attempts, event.time_end))
+                written.append(event)
         return written
 
-    def _remember(self, job: Job) -> None:
-        if job.job_id not in self._index:
-            if not self._ids or job.job_id > self._ids[-1]:
-                self._ids.append(job.job_id)
+    def _remember(self, job_id: int, entry: IndexEntry) -> None:
+        if job_id not in self._index:
+            if not self._ids or job_id > self._ids[-1]:
+                self._ids.append(job_id)
             else:
-                bisect.insort(self._ids, job.job_id)
-        self._index[job.job_id] = IndexEntry(job.status, job.topic, job.attempts, job.time_end)
+                bisect.insort(self._ids, job_id)
+        self._index[job_id] = entry
 
     def get(self, job_id: int) -> Job:
         try:

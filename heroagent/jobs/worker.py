@@ -9,6 +9,7 @@ the pool. Every thread has its own worker id, so a late answer from a left-behin
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -32,6 +33,9 @@ from heroagent.jobs.queue import JobQueue
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE = 3.0  # seconds a canceled job's code gets to return before its thread is left behind
+MAX_PREFETCH = 32  # jobs a worker may claim at once while its jobs are quick
+FAST_JOB = 0.005  # seconds: jobs this quick let a worker claim more at once
+RELEASE_AFTER = 0.1  # seconds: a job running this long sends its worker's claimed-but-waiting jobs back
 
 
 @dataclass
@@ -50,6 +54,9 @@ class _Slot:
     thread: threading.Thread | None = None
     retired: bool = False
     running: _Running | None = None
+    started_at: float = 0.0
+    waiting: collections.deque[Job] = field(default_factory=collections.deque)  # claimed, not started
+    prefetch: int = 1
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -97,6 +104,8 @@ class WorkerPool:
     def stop(self, grace: float = 10.0) -> None:
         """Stop taking jobs; give running jobs `grace` seconds; put the rest back at the front of their queue."""
         self._stopping.set()
+        for slot in list(self._slots):
+            self._release_waiting(slot)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and self._running():
             time.sleep(0.05)
@@ -135,29 +144,88 @@ class WorkerPool:
         return cached
 
     def _loop(self, slot: _Slot) -> None:
+        """Claim, run, report. Quick jobs are claimed several at a time and reported together."""
         backoff = 0.1
-        while not self._stopping.is_set() and not slot.retired:
+        reports: list[tuple[Job, str, dict[str, str]]] = []
+        while True:
+            quitting = self._stopping.is_set() or slot.retired
             try:
-                topics = self._topics()
-                jobs = self.queue.claim(topics, slot.worker_id, self.lease_ms, 1) if topics else []
-                if not jobs:
-                    if topics:
-                        self.queue.wait(topics, self.poll_interval)
-                    else:
-                        self._stopping.wait(self.poll_interval)
-                    continue
+                if reports or not quitting:
+                    self._exchange(slot, reports, quitting)
+                    reports = []
                 backoff = 0.1
             except redis.RedisError as exc:
-                log.warning("jobs: worker %s cannot reach Redis (%s); retrying in %.1fs", slot.worker_id, exc, backoff)
-                self._stopping.wait(backoff)
+                if isinstance(exc, redis.ResponseError):  # Redis answered with an error: a bug, not an outage
+                    log.exception(
+                        "jobs: worker %s: Redis refused a command; retrying in %.1fs", slot.worker_id, backoff
+                    )
+                else:
+                    log.warning(
+                        "jobs: worker %s cannot reach Redis (%s); retrying in %.1fs", slot.worker_id, exc, backoff
+                    )
+                if quitting and backoff > 2:
+                    log.error("jobs: worker %s gives up reporting; the leases return its jobs", slot.worker_id)
+                    break
+                time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            while jobs and not slot.retired:
-                jobs = self._run(slot, jobs[0])
+            if quitting:
+                break
+            if not slot.waiting:
+                self._idle(backoff)
+                continue
+            reports = self._run_waiting(slot)
         slot.done.set()
 
-    def _run(self, slot: _Slot, job: Job) -> list[Job]:
-        """Run one job and report it; returns the next job when the report could claim one."""
+    def _exchange(self, slot: _Slot, reports: list[tuple[Job, str, dict[str, str]]], quitting: bool) -> None:
+        """One round trip: report finished jobs and claim the next ones (up to the slot's prefetch)."""
+        topics = [] if quitting else self._topics()
+        want = 0 if quitting or slot.waiting else slot.prefetch
+        if reports:
+            outcomes, claimed = self.queue.finish_and_claim(reports, slot.worker_id, topics, self.lease_ms, want)
+            for (job, _, _), outcome in zip(reports, outcomes, strict=True):
+                if outcome != "ok":
+                    log.info("jobs: result of job %d dropped: it is %s now", job.job_id, outcome or "gone")
+        elif want and topics:
+            claimed = self.queue.claim(topics, slot.worker_id, self.lease_ms, want)
+        else:
+            claimed = []
+        with self._lock:
+            slot.waiting.extend(claimed)
+
+    def _idle(self, backoff: float) -> None:
+        """Block until a job may be there (a wake token) or the poll interval passes."""
+        try:
+            topics = self._topics()
+            if topics:
+                self.queue.wait(topics, self.poll_interval)
+            else:
+                self._stopping.wait(self.poll_interval)
+        except redis.RedisError:
+            self._stopping.wait(backoff)
+
+    def _run_waiting(self, slot: _Slot) -> list[tuple[Job, str, dict[str, str]]]:
+        """Run the slot's claimed jobs in order; adapt how many it claims next to how quick they were."""
+        reports = []
+        batch_start, count, slow = time.monotonic(), 0, False
+        while not (self._stopping.is_set() or slot.retired):
+            with self._lock:
+                job = slot.waiting.popleft() if slot.waiting else None
+            if job is None:
+                break
+            started = time.monotonic()
+            report = self._run(slot, job)
+            slow = slow or time.monotonic() - started > FAST_JOB
+            count += 1
+            if report is not None:
+                reports.append(report)
+        if count:
+            quick = not slow and (time.monotonic() - batch_start) / count < FAST_JOB
+            slot.prefetch = min(MAX_PREFETCH, slot.prefetch * 2) if quick else 1
+        return reports
+
+    def _run(self, slot: _Slot, job: Job) -> tuple[Job, str, dict[str, str]] | None:
+        """Run one job; returns its report, or None when the supervisor already ended it."""
         ctx = JobContext(
             job=job,
             logs=self.logs,
@@ -167,6 +235,7 @@ class WorkerPool:
         run = _Running(job, ctx, slot.worker_id)
         with self._lock:
             slot.running = run
+            slot.started_at = time.monotonic()
         ctx.log(f"started on worker {slot.worker_id} (attempt {job.attempts})")
         status, fields = JobStatus.DONE, {}
         try:
@@ -181,35 +250,13 @@ class WorkerPool:
             with self._lock:
                 slot.running = None
         if run.settled:
-            return []  # the supervisor ended it (timeout, cancel, stop); this answer is too late
+            return None  # the supervisor ended it (timeout, cancel, stop); this answer is too late
         if ctx.cancel.is_set() and status is JobStatus.ERROR:
             status = JobStatus.CANCELED
         fields["time_end"] = f"{time.time():.3f}"
         ctx.log(f"{status.value}: {fields.get('error') or 'ok'}")
         self.jobs_done += 1
-        claim = not (self._stopping.is_set() or slot.retired)
-        return self._report(job, status, fields, slot.worker_id, claim=claim)
-
-    def _report(
-        self, job: Job, status: JobStatus, fields: dict[str, str], worker_id: str, *, claim: bool
-    ) -> list[Job]:
-        """Report the end of a job (and claim the next), retrying while Redis is unreachable."""
-        delay = 0.1
-        while True:
-            try:
-                topics = self._topics() if claim else []
-                outcome, claimed = self.queue.finish_and_claim(
-                    job, status.value, fields, worker_id, topics, self.lease_ms
-                )
-                if outcome != "ok":
-                    log.info("jobs: result of job %d dropped: it is %s now", job.job_id, outcome or "gone")
-                return claimed
-            except redis.RedisError as exc:
-                if self._stopping.is_set() and delay > 2:
-                    log.error("jobs: could not report job %d (%s); its lease will return it", job.job_id, exc)
-                    return []
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        return job, status.value, fields
 
     # ------------------------------------------------------------ supervision
 
@@ -241,11 +288,28 @@ class WorkerPool:
         if not self._stopping.is_set():
             self._add_slot()
 
+    def _release_waiting(self, slot: _Slot) -> None:
+        """Send a worker's claimed-but-not-started jobs back to the front of their queues."""
+        with self._lock:
+            waiting = list(slot.waiting)
+            slot.waiting.clear()
+            slot.prefetch = 1
+        for job in reversed(waiting):  # each goes to the front: the first claimed ends up first again
+            try:
+                self.queue.transition(job, "new", {"attempts": str(job.attempts - 1)}, expect="active",
+                                      expect_worker=slot.worker_id)  # fmt: skip
+            except redis.RedisError as exc:
+                log.warning("jobs: could not release job %d (%s); its lease will return it", job.job_id, exc)
+
     def _supervise(self) -> None:
         last_beat = 0.0
         beat_every = max(0.2, self.lease_ms / 1000 / 3)
         while not self._stopping.wait(0.05):
             now = time.monotonic()
+            with self._lock:
+                blocked = [s for s in self._slots if s.waiting and s.running and now - s.started_at > RELEASE_AFTER]
+            for slot in blocked:
+                self._release_waiting(slot)
             for run in self._running():
                 if now > run.ctx.deadline:
                     run.ctx.cancel.set()
@@ -263,6 +327,8 @@ class WorkerPool:
     def _heartbeat(self) -> None:
         running = self._running()
         members = [keys.inflight_member(r.job.topic, r.job.job_id) for r in running]
+        with self._lock:
+            members += [keys.inflight_member(j.topic, j.job_id) for s in self._slots for j in s.waiting]
         try:
             canceled = set(self.queue.heartbeat(members, self.lease_ms))
             self._register(running)
