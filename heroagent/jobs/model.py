@@ -83,9 +83,9 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the Hero wire names."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[WIRE_NAMES.get(f.name, f.name)] = value.value if isinstance(value, enum.Enum) else value
+        for attr, wire in _WIRE_FIELDS:
+            value = getattr(self, attr)
+            out[wire] = value.value if isinstance(value, enum.Enum) else value
         return out
 
     def to_json(self) -> bytes:
@@ -94,10 +94,9 @@ class Job:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            wire = WIRE_NAMES.get(f.name, f.name)
+        for attr, wire in _WIRE_FIELDS:
             if wire in data:
-                kwargs[f.name] = _convert(f.name, data[wire])
+                kwargs[attr] = _convert(attr, data[wire])
         return cls(**kwargs)
 
     @classmethod
@@ -129,6 +128,8 @@ class Job:
         return self.status.terminal
 
 
+# (attribute, wire name) of every field, computed once: to_dict/from_dict are on the hot path.
+_WIRE_FIELDS = tuple((f.name, WIRE_NAMES.get(f.name, f.name)) for f in fields(Job))
 _INT_FIELDS = {"job_id", "retries", "max_retries", "attempts"}
 _FLOAT_FIELDS = {"timeout", "time_created", "time_scheduled", "time_start", "time_end"}
 
