@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 import click
@@ -112,7 +114,9 @@ def worker(
 
     setup_logging(log_level)
     config = load_config(config_path)
-    url = redis_url or config.redis.url or redis_url_for(config)
+    from heroagent.client import redis_url_for
+
+    url = redis_url or redis_url_for(config)
     import_modules([*config.jobs.modules, *modules])
     client = redis_lib.Redis.from_url(url)
     try:
@@ -139,12 +143,6 @@ def worker(
         pool.stop()
 
 
-def redis_url_for(config: Any) -> str:
-    """The embedded Redis's TCP URL as the config describes it."""
-    auth = f":{config.redis.password}@" if config.redis.password else ""
-    return f"redis://{auth}{config.redis.host}:{config.redis.tcp_port}/0"
-
-
 def banner(agent: Any, source: str) -> str:
     lines = [f"HeroAgent {__version__} is running (config: {source})"]
     width = max((len(name) for name in agent.addresses()), default=0)
@@ -164,6 +162,170 @@ def config() -> None:
 def config_show(config_path: str | None) -> None:
     """Print the effective config (file + environment over defaults) as TOML."""
     click.echo(to_toml(load_config(config_path)), nl=False)
+
+
+@cli.group(cls=HeroGroup)
+def job() -> None:
+    """Submit and inspect jobs on a running server (found through the same config)."""
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _client(config_path: str | None) -> Any:
+    from heroagent.client import JobClient
+
+    return JobClient.from_config(load_config(config_path))
+
+
+def _print_jobs(jobs: list[Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([j.to_dict() for j in jobs], indent=2))
+        return
+    click.echo(f"{'ID':>7}  {'STATUS':8}  {'TOPIC':16}  {'TYPE':10}  {'CREATED':19}  RESULT / ERROR")
+    for j in jobs:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.time_created))
+        outcome = (j.error or j.result).replace("\n", " ")
+        click.echo(
+            f"{j.job_id:>7}  {j.status.value:8}  {j.topic[:16]:16}  {j.params_type.value:10}  {created}  {outcome[:60]}"
+        )
+
+
+def _print_job(j: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(j.to_dict(), indent=2))
+        return
+    for key, value in j.to_dict().items():
+        if key.startswith("time_") and value:
+            value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value)) + f" ({value:.3f})"
+        text = str(value)
+        if "\n" in text:
+            text = "\n    " + text.replace("\n", "\n    ")
+        click.echo(f"{key:15} {text}")
+
+
+@job.command("submit")
+@config_option
+@click.argument("topic")
+@click.argument("params", required=False)
+@click.option(
+    "--type", "params_type", default="heroscript", show_default=True, help="heroscript, rhaiscript, openrpc, ai"
+)
+@click.option("--script", "script", default=None, help="Read params from this file of the WebDAV share.")
+@click.option("--timeout", type=float, default=None, help="Seconds (default: [jobs] default_timeout).")
+@click.option("--log", "keep_log", is_flag=True, help="Keep a log of this job.")
+@click.option("--max-retries", type=int, default=0)
+@click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
+@click.option("--wait-timeout", type=float, default=None, help="Give up waiting after this many seconds.")
+@json_option
+def job_submit(
+    config_path: str | None,
+    topic: str,
+    params: str | None,
+    params_type: str,
+    script: str | None,
+    timeout: float | None,
+    keep_log: bool,
+    max_retries: int,
+    wait: bool,
+    wait_timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Submit a job: PARAMS as text, `-` for stdin, or --script scripts/x.hero from the share."""
+    from heroagent.errors import HeroAgentError as UserError
+    from heroagent.jobs.builtin_actors import resolve_in_share
+    from heroagent.jobs.errors import JobFailed
+
+    config = load_config(config_path)
+    if script is not None:
+        if params is not None:
+            raise UserError("give PARAMS or --script, not both")
+        try:
+            params = resolve_in_share(config.webdav_root, script).read_text()
+        except JobFailed as exc:
+            raise UserError(str(exc)) from None
+    elif params == "-":
+        params = sys.stdin.read()
+    if params is None:
+        raise UserError("give the job's PARAMS (or - to read them from stdin, or --script PATH)")
+    from heroagent.client import JobClient
+
+    client = JobClient.from_config(config)
+    created = client.create_job(
+        topic, params, params_type=params_type, timeout=timeout, log=keep_log, max_retries=max_retries
+    )
+    if not wait:
+        _print_job(created, as_json) if as_json else click.echo(created.job_id)
+        return
+    final = client.wait_for_job(created.job_id, timeout=wait_timeout)
+    _print_job(final, as_json)
+    if final.status.value != "done":
+        sys.exit(1)
+
+
+@job.command("get")
+@config_option
+@click.argument("job_id", type=int)
+@json_option
+def job_get(config_path: str | None, job_id: int, as_json: bool) -> None:
+    """Show one job (live state, or its final state from the history)."""
+    _print_job(_client(config_path).get_job(job_id), as_json)
+
+
+@job.command("list")
+@config_option
+@click.option("--status", default=None)
+@click.option("--topic", default=None)
+@click.option("--text", default=None, help="Search id, params, result and error.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--before", "before_id", type=int, default=None, help="Page: jobs older than this id.")
+@json_option
+def job_list(
+    config_path: str | None,
+    status: str | None,
+    topic: str | None,
+    text: str | None,
+    limit: int,
+    before_id: int | None,
+    as_json: bool,
+) -> None:
+    """List jobs, newest first, from the whole history."""
+    jobs = _client(config_path).list_jobs(status=status, topic=topic, text=text, limit=limit, before_id=before_id)
+    _print_jobs(jobs, as_json)
+
+
+@job.command("cancel")
+@config_option
+@click.argument("job_id", type=int)
+@json_option
+def job_cancel(config_path: str | None, job_id: int, as_json: bool) -> None:
+    """Cancel a queued job (it never runs) or stop a running one."""
+    _print_job(_client(config_path).cancel_job(job_id), as_json)
+
+
+@job.command("logs")
+@config_option
+@click.argument("job_id", type=int)
+def job_logs(config_path: str | None, job_id: int) -> None:
+    """Print the log of a job submitted with --log."""
+    click.echo(_client(config_path).get_log(job_id), nl=False)
+
+
+@job.command("history")
+@config_option
+@click.argument("job_id", type=int)
+@json_option
+def job_history(config_path: str | None, job_id: int, as_json: bool) -> None:
+    """Every stored version of a job, oldest first: its timeline."""
+    versions = _client(config_path).get_history(job_id)
+    if as_json:
+        click.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+        return
+    for v in versions:
+        when = v.time_end or v.time_start or v.time_created
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+        detail = v.error or v.result
+        click.echo(f"{stamp}  {v.status.value:8}  attempt {v.attempts}  {v.worker}  {detail[:80]}".rstrip())
 
 
 def main() -> None:

@@ -161,3 +161,50 @@ def test_config_show_with_no_file_shows_defaults() -> None:
     result = subprocess.run(heroagent_cmd("config", "show"), capture_output=True, text=True, env=env())
     assert result.returncode == 0
     assert tomllib.loads(result.stdout)["ui"]["port"] == 9021
+
+
+def run_cli(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(heroagent_cmd(*args), capture_output=True, text=True, env=env(), input=input_text, timeout=60)
+
+
+def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path) -> None:
+    proc = start_serve(config_file)
+    try:
+        read_banner(proc)
+        cfg = ("--config", str(config_file))
+        done = run_cli("job", "submit", *cfg, "demo", "!!fake.return_success message:hi", "--wait", "--json")
+        assert done.returncode == 0, done.stderr
+        job = json.loads(done.stdout)
+        assert job["status"] == "done" and json.loads(job["result"]) == ["hi"]
+        failed = run_cli("job", "submit", *cfg, "demo", "!!fake.return_error message:boom", "--wait")
+        assert failed.returncode == 1 and "boom" in failed.stdout
+        (data_dir / "webdav" / "scripts" / "hello.hero").write_text("!!fake.return_success message:'from a file'\n")
+        from_file = run_cli("job", "submit", *cfg, "demo", "--script", "scripts/hello.hero", "--wait", "--json")
+        assert "from a file" in json.loads(from_file.stdout)["result"]
+        escape = run_cli("job", "submit", *cfg, "demo", "--script", "../../etc/passwd")
+        assert escape.returncode == 2 and "leaves the WebDAV share" in escape.stderr
+        queued = run_cli("job", "submit", *cfg, "demo", "!!fake.sleep seconds:30", "--log")
+        job_id = queued.stdout.strip()
+        assert job_id.isdigit()
+        listing = run_cli("job", "list", *cfg, "--topic", "demo")
+        assert listing.returncode == 0 and listing.stdout.splitlines()[0].split()[:2] == ["ID", "STATUS"]
+        assert len(json.loads(run_cli("job", "list", *cfg, "--json", "--status", "error").stdout)) == 1
+        assert "topic" in run_cli("job", "get", *cfg, job_id).stdout
+        canceled = run_cli("job", "cancel", *cfg, job_id, "--json")
+        assert canceled.returncode == 0, canceled.stderr
+        assert wait_until(lambda: "canceled" in run_cli("job", "history", *cfg, job_id).stdout, timeout=15)
+        assert "started on worker" in run_cli("job", "logs", *cfg, job_id).stdout
+        missing = run_cli("job", "get", *cfg, "99999")
+        assert missing.returncode == 2 and "no job with id 99999" in missing.stderr
+        bad = run_cli("job", "submit", *cfg, "bad topic!", "x")
+        assert bad.returncode == 2 and "topic" in bad.stderr and "Traceback" not in bad.stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_job_commands_without_a_server_say_so(config_file: Path) -> None:
+    result = run_cli("job", "list", "--config", str(config_file))
+    assert result.returncode == 2
+    assert "is `heroagent serve` running" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -47,3 +47,10 @@ def inflight_member(topic: str, job_id: int) -> str:
 def parse_inflight_member(member: str) -> tuple[str, int]:
     topic, _, job_id = member.rpartition(":")
     return topic, int(job_id)
+
+
+RPC_REQUESTS = "hero:rpc:requests"
+
+
+def rpc_reply(request_id: str) -> str:
+    return f"hero:rpc:reply:{request_id}"

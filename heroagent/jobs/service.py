@@ -12,6 +12,7 @@ from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.manager import JobManager
+from heroagent.jobs.rpc import RequestServer
 from heroagent.jobs.store import JobStore
 from heroagent.jobs.worker import WorkerPool
 from heroagent.ourdb import OurDBError
@@ -33,6 +34,7 @@ class JobsService:
         self.registry = registry
         self.manager: JobManager | None = None
         self.pool: WorkerPool | None = None
+        self.rpc: RequestServer | None = None
         self._store: JobStore | None = None
 
     def start(self) -> None:
@@ -47,6 +49,8 @@ class JobsService:
         self.manager = JobManager(client, self._store, logs, default_timeout=jobs.default_timeout)
         share: Path | None = self.config.webdav_root if self.config.webdav.enabled or self.config.webdav.root else None
         self.manager.start()
+        self.rpc = RequestServer(self.manager, self.redis_service.client())
+        self.rpc.start()
         self.pool = WorkerPool(
             self.manager.queue,
             JobExecutor(self.registry, share),
@@ -59,6 +63,9 @@ class JobsService:
         self.pool.start()
 
     def stop(self) -> None:
+        if self.rpc is not None:
+            self.rpc.stop()
+            self.rpc = None
         if self.pool is not None:
             self.pool.stop()
             self.pool = None

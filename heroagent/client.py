@@ -1,0 +1,123 @@
+"""JobClient: the JobManager's calls from another process or machine, through the server's Redis.
+
+    from heroagent.client import JobClient
+    jobs = JobClient.from_config(load_config("heroagent.toml"))   # or JobClient("redis://host:6379/0")
+    job = jobs.create_job("backup", "!!script.run path:scripts/backup.sh")
+    print(jobs.wait_for_job(job.job_id, timeout=60).status)
+
+Every call goes to the running `heroagent serve` (the only writer of the history) as a request on
+Redis; if no server answers within `timeout` seconds the call raises ServerUnavailableError.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+
+from heroagent.config import Config
+from heroagent.errors import HeroAgentError
+from heroagent.jobs import keys
+from heroagent.jobs.errors import JobError
+from heroagent.jobs.model import Job
+from heroagent.jobs.rpc import ERRORS
+
+
+class ServerUnavailableError(HeroAgentError):
+    """No HeroAgent server answered on that Redis."""
+
+
+def redis_url_for(config: Config) -> str:
+    """How to reach the appliance's Redis from this machine: its URL, else the embedded one's socket or port."""
+    if config.redis.url:
+        return config.redis.url
+    auth = f"?password={config.redis.password}" if config.redis.password else ""
+    if config.redis_socket.exists():
+        return f"unix://{config.redis_socket}{auth}"
+    pw = f":{config.redis.password}@" if config.redis.password else ""
+    return f"redis://{pw}{config.redis.host}:{config.redis.tcp_port}/0"
+
+
+class JobClient:
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=5)
+
+    @classmethod
+    def from_config(cls, config: Config, *, timeout: float = 10.0) -> JobClient:
+        return cls(redis_url_for(config), timeout=timeout)
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        request_id = uuid.uuid4().hex
+        request = json.dumps({"id": request_id, "op": op, "args": list(args), "kwargs": kwargs})
+        where = self.url.split("@")[-1].split("?")[0]
+        try:
+            self.redis.rpush(keys.RPC_REQUESTS, request)
+            reply: Any = self.redis.blpop([keys.rpc_reply(request_id)], timeout=self.timeout)
+        except redis.RedisError as exc:
+            raise ServerUnavailableError(
+                f"cannot reach Redis at {where}: {exc}; is `heroagent serve` running?"
+            ) from None
+        if reply is None:
+            self.redis.lrem(keys.RPC_REQUESTS, 1, request)
+            raise ServerUnavailableError(
+                f"no HeroAgent server answered on {where} within {self.timeout:g}s; is `heroagent serve` running "
+                "with the same config?"
+            )
+        answer = json.loads(reply[1])
+        if not answer.get("ok"):
+            raise ERRORS.get(answer.get("kind", ""), JobError)(answer.get("error", "request failed"))
+        return answer.get("result")
+
+    # The JobManager's calls -------------------------------------------------------------------
+
+    def create_job(self, topic: str, params: str, **options: Any) -> Job:
+        return Job.from_dict(self.call("create_job", topic, params, **options))
+
+    def create_jobs(self, specs: Iterable[Mapping[str, Any]]) -> list[Job]:
+        return [Job.from_dict(d) for d in self.call("create_jobs", [dict(s) for s in specs])]
+
+    def get_job(self, job_id: int) -> Job:
+        return Job.from_dict(self.call("get_job", job_id))
+
+    def list_jobs(self, **filters: Any) -> list[Job]:
+        return [Job.from_dict(d) for d in self.call("list_jobs", **filters)]
+
+    def get_history(self, job_id: int) -> list[Job]:
+        return [Job.from_dict(d) for d in self.call("get_history", job_id)]
+
+    def get_log(self, job_id: int, offset: int = 0) -> str:
+        return str(self.call("get_log", job_id, offset))
+
+    def cancel_job(self, job_id: int) -> Job:
+        return Job.from_dict(self.call("cancel_job", job_id))
+
+    def retry_job(self, job_id: int) -> Job:
+        return Job.from_dict(self.call("retry_job", job_id))
+
+    def delete_job(self, job_id: int) -> None:
+        self.call("delete_job", job_id)
+
+    def queue_stats(self) -> dict[str, dict[str, int]]:
+        return dict(self.call("queue_stats"))
+
+    def wait_for_job(self, job_id: int, timeout: float | None = None, poll: float = 0.2) -> Job:
+        """Poll until the job is finished (in the history); TimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.terminal:
+                history = self.get_history(job_id)
+                if history and history[-1].terminal:
+                    return history[-1]
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job.status.value} after {timeout}s")
+            time.sleep(poll)

@@ -1,0 +1,121 @@
+"""Requests from other processes (JobClient, `heroagent job ...`) to the server's JobManager, over Redis.
+
+The server is the only writer of the job history, so a client on another machine or in a shell
+sends its request to the list `hero:rpc:requests` and waits on its own reply key. Only the
+JobManager operations named in OPERATIONS can be called; arguments and answers are JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import redis
+
+from heroagent.jobs import keys
+from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobError, JobNotFoundError
+from heroagent.jobs.manager import JobManager
+from heroagent.jobs.model import Job
+
+log = logging.getLogger(__name__)
+
+REPLY_TTL = 60
+OPERATIONS = {
+    "create_job",
+    "create_jobs",
+    "get_job",
+    "list_jobs",
+    "get_history",
+    "get_log",
+    "cancel_job",
+    "retry_job",
+    "delete_job",
+    "update_job_status",
+    "complete_job",
+    "fail_job",
+    "queue_stats",
+}
+ERRORS: dict[str, type[Exception]] = {
+    "InvalidJobError": InvalidJobError,
+    "InvalidTransitionError": InvalidTransitionError,
+    "JobNotFoundError": JobNotFoundError,
+    "JobError": JobError,
+}
+
+
+def encode_result(value: Any) -> Any:
+    if isinstance(value, Job):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [encode_result(v) for v in value]
+    return value
+
+
+class RequestServer:
+    """One thread answering client requests with the manager (each request is quick; none blocks)."""
+
+    def __init__(self, manager: JobManager, client: redis.Redis, poll_interval: float = 0.5) -> None:
+        self.manager = manager
+        self.client = client
+        self.poll_interval = poll_interval
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="heroagent-rpc", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                item: Any = self.client.blpop([keys.RPC_REQUESTS], timeout=self.poll_interval)
+            except redis.RedisError:
+                self._stopping.wait(0.5)
+                continue
+            if item is None:
+                continue
+            try:
+                self.handle(item[1])
+            except redis.RedisError as exc:
+                log.warning("jobs: could not answer a client request (%s)", exc)
+
+    def handle(self, raw: bytes) -> None:
+        try:
+            request = json.loads(raw)
+            request_id = str(request["id"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("jobs: ignored a malformed client request: %r", raw[:200])
+            return
+        answer = self.answer(request)
+        reply_key = keys.rpc_reply(request_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(reply_key, json.dumps(answer))
+        pipe.expire(reply_key, REPLY_TTL)
+        pipe.execute()
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        args = request.get("args") or []
+        kwargs = request.get("kwargs") or {}
+        if op not in OPERATIONS or not isinstance(args, list) or not isinstance(kwargs, dict):
+            return {"ok": False, "kind": "JobError", "error": f"unknown operation {op!r}"}
+        try:
+            result = getattr(self.manager, op)(*args, **kwargs)
+        except JobError as exc:
+            kind = next((name for name, cls in ERRORS.items() if type(exc) is cls), "JobError")
+            return {"ok": False, "kind": kind, "error": str(exc)}
+        except TypeError as exc:
+            return {"ok": False, "kind": "InvalidJobError", "error": f"{op}: {exc}"}
+        except Exception as exc:
+            log.exception("jobs: client request %s failed", op)
+            return {"ok": False, "kind": "JobError", "error": f"{op} failed on the server: {exc}"}
+        return {"ok": True, "result": encode_result(result)}
