@@ -140,7 +140,7 @@ def worker(
         while not stop.wait(0.5):
             pass
     finally:
-        pool.stop()
+        pool.stop(grace=config.jobs.stop_grace)
 
 
 def banner(agent: Any, source: str) -> str:

@@ -73,6 +73,7 @@ class JobsConfig:
     default_timeout: float = 60.0
     topics: list[str] = field(default_factory=lambda: ["*"])
     lease_seconds: float = 10.0
+    stop_grace: float = 10.0
     modules: list[str] = field(default_factory=list)
 
 
@@ -171,6 +172,8 @@ def validate(config: Config) -> None:
         value = getattr(getattr(config, section), key)
         if value <= 0:
             raise ConfigError(f"{src}: [{section}] {key} = {value}: must be greater than 0")
+    if config.jobs.stop_grace < 0:
+        raise ConfigError(f"{src}: [jobs] stop_grace = {config.jobs.stop_grace}: must be 0 or more seconds")
     if not config.jobs.topics:
         raise ConfigError(f'{src}: [jobs] topics = []: list at least one topic, or ["*"] for all')
     if bool(config.webdav.tls_cert) != bool(config.webdav.tls_key):

@@ -67,7 +67,7 @@ class JobsService:
             self.rpc.stop()
             self.rpc = None
         if self.pool is not None:
-            self.pool.stop()
+            self.pool.stop(grace=self.config.jobs.stop_grace)
             self.pool = None
         if self.manager is not None:
             self.manager.stop()

@@ -148,3 +148,22 @@ def test_redis_that_lost_its_data_gets_the_queue_back(data_dir: Path) -> None:
         redis_cli(agent, "FLUSHALL")
         assert wait_until(lambda: redis_cli(agent, "LLEN", "heroqueue:waiting") == "5", timeout=10)
         assert redis_cli(agent, "HGET", f"herojobs:waiting:{jobs[0].job_id}", "status") == "new"
+
+
+def test_graceful_stop_returns_unfinished_jobs_to_their_queue(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"stop_grace": 1.0})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        quick = jm.create_job("g", "!!fake.sleep seconds:0.3")
+        slow = jm.create_job("g", "!!fake.sleep seconds:30")
+        assert wait_until(lambda: jm.get_job(slow.job_id).status is JobStatus.ACTIVE)
+        started = time.monotonic()
+    assert time.monotonic() - started < 10
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        assert jm.get_job(quick.job_id).status is JobStatus.DONE, "a job that ends within the grace finishes"
+        timeline = [v.status.value for v in jm.get_history(slow.job_id)]
+        assert timeline[:3] == ["new", "active", "new"], timeline
+        assert wait_until(lambda: jm.get_job(slow.job_id).status is JobStatus.ACTIVE, timeout=5), "it runs again"
+        jm.cancel_job(slow.job_id)
+        assert jm.wait_for_job(slow.job_id, 10).status is JobStatus.CANCELED

@@ -172,3 +172,41 @@ def test_port_in_use(share: WebDAVServer, data_dir: Path) -> None:
     other = WebDAVServer(make_config(data_dir / "b", webdav={"port": share.config.webdav.port}))
     with pytest.raises(ServiceError, match=r"webdav: port \d+ on 127.0.0.1 is already in use.*\[webdav\] port"):
         other.start()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a test certificate")
+def test_tls_share_with_basic_auth(data_dir: Path) -> None:
+    import base64
+    import ssl
+
+    cert, key = data_dir / "cert.pem", data_dir / "key.pem"
+    make_cert = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    subprocess.run(
+        [*make_cert, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    config = make_config(data_dir, webdav={"users": {"alice": "secret"}, "tls_cert": str(cert), "tls_key": str(key)})
+    server = WebDAVServer(config)
+    server.start()
+    try:
+        assert server.url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        conn = http.client.HTTPSConnection("127.0.0.1", config.webdav.port, timeout=10, context=context)
+        auth = "Basic " + base64.b64encode(b"alice:secret").decode()
+        conn.request("PROPFIND", "/", headers={"Depth": "1", "Authorization": auth})
+        assert conn.getresponse().status == 207
+        plain = http.client.HTTPConnection("127.0.0.1", config.webdav.port, timeout=5)
+        with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+            plain.request("GET", "/")
+            plain.getresponse().read()
+    finally:
+        server.stop()
+
+
+def test_bad_tls_files_are_a_clear_error(data_dir: Path) -> None:
+    (data_dir / "bad.pem").write_text("not a certificate")
+    config = make_config(data_dir, webdav={"tls_cert": str(data_dir / "bad.pem"), "tls_key": str(data_dir / "bad.pem")})
+    with pytest.raises(ServiceError, match="cannot load TLS certificate"):
+        WebDAVServer(config).start()
