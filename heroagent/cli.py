@@ -126,7 +126,7 @@ def worker(
     share_root = Path(share) if share else (config.webdav_root if config.webdav_root.exists() else None)
     pool = WorkerPool(
         JobQueue(client),
-        JobExecutor(make_registry(), share_root),
+        JobExecutor(make_registry(), share_root, config.jobs),
         JobLogs(config.logs_dir),
         topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else config.jobs.topics,
         concurrency=concurrency or config.jobs.worker_count,

@@ -63,6 +63,22 @@ class UIConfig:
 
 
 @dataclass
+class RhaiConfig:
+    """`rhaiscript` jobs: the command that runs a script given on stdin (e.g. "rhai-run")."""
+
+    command: str = ""
+
+
+@dataclass
+class AIConfig:
+    """`ai` jobs: an OpenAI-compatible chat completions endpoint."""
+
+    base_url: str = ""
+    model: str = ""
+    api_key: str = ""
+
+
+@dataclass
 class JobsConfig:
     """The job manager and the local worker pool."""
 
@@ -75,6 +91,10 @@ class JobsConfig:
     lease_seconds: float = 10.0
     stop_grace: float = 10.0
     modules: list[str] = field(default_factory=list)
+    # `openrpc` jobs: topic -> endpoint ("http://..." or "unix:///path.sock"); "*" for every topic.
+    openrpc: dict[str, str] = field(default_factory=dict)
+    rhai: RhaiConfig = field(default_factory=RhaiConfig)
+    ai: AIConfig = field(default_factory=AIConfig)
 
 
 @dataclass
@@ -192,6 +212,13 @@ def validate(config: Config) -> None:
                 f"{src}: [{section}] {key} = {port}: port already used by {used[port]}; give each service its own port"
             )
         used[port] = f"[{section}] {key}"
+    for topic, endpoint in config.jobs.openrpc.items():
+        if not endpoint.startswith(("http://", "https://", "unix://")):
+            raise ConfigError(
+                f"{src}: [jobs.openrpc] {topic} = {endpoint!r}: must start with http://, https:// or unix://"
+            )
+    if config.jobs.ai.base_url and not config.jobs.ai.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{src}: [jobs.ai] base_url = {config.jobs.ai.base_url!r}: must be an http(s):// URL")
     if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
             f"{src}: [redis] url = {config.redis.url!r}: must start with redis://, rediss:// or unix:// "
@@ -332,28 +359,27 @@ def _apply_environment(config: Config, env: Mapping[str, str]) -> None:
 def to_toml(config: Config) -> str:
     """Render the effective config as TOML that `load_config` reads back to the same values."""
     lines: list[str] = []
-    nested: list[tuple[str, Any]] = []
-    for f in _public_fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            nested.append((f.name, value))
+    _render_table(config, (), lines)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _render_table(obj: Any, path: tuple[str, ...], lines: list[str]) -> None:
+    """Plain keys of this table first, then its sub-tables (dicts and nested sections) as [a.b]."""
+    if path:
+        lines += ["", f"[{'.'.join(path)}]"]
+    subtables: list[tuple[str, Any]] = []
+    for f in _public_fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value) or isinstance(value, dict):
+            subtables.append((f.name, value))
         else:
             lines.append(f"{f.name} = {_toml_value(value)}")
-    for name, section in nested:
-        lines.append("")
-        lines.append(f"[{name}]")
-        tables: list[tuple[str, dict[str, str]]] = []
-        for f in _public_fields(section):
-            value = getattr(section, f.name)
-            if isinstance(value, dict):
-                tables.append((f.name, value))
-            else:
-                lines.append(f"{f.name} = {_toml_value(value)}")
-        for tname, table in tables:
-            lines.append("")
-            lines.append(f"[{name}.{tname}]")
-            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
-    return "\n".join(lines) + "\n"
+    for name, value in subtables:
+        if isinstance(value, dict):
+            lines += ["", f"[{'.'.join((*path, name))}]"]
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        else:
+            _render_table(value, (*path, name), lines)
 
 
 def _toml_key(key: str) -> str:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +12,7 @@ from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
 from heroagent.jobs.model import clip
+from heroagent.jobs.processes import run_process
 
 
 class FakeActor:
@@ -53,62 +50,11 @@ class ScriptActor:
         command = command_for(script) + shlex.split(args)
         ctx.log(f"running {path} {args}".rstrip())
         env = dict(os.environ, HEROAGENT_JOB_ID=str(ctx.job.job_id), HEROAGENT_SHARE=str(ctx.share_root))
-        try:
-            proc = subprocess.Popen(
-                command,
-                cwd=script.parent,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-            )
-        except OSError as exc:
-            raise JobFailed(f"script.run: cannot start {path}: {exc.strerror}") from None
-        output: list[str] = []
-        reader = threading.Thread(target=_pump, args=(proc, output, ctx), daemon=True)
-        reader.start()
-        stopped = ""
-        while proc.poll() is None:
-            if ctx.cancel.wait(0.05):
-                stopped = "canceled"
-                break
-            if ctx.deadline and time.monotonic() > ctx.deadline:
-                stopped = "timeout"
-                break
-        if stopped:
-            kill_group(proc)
-        proc.wait()
-        reader.join(timeout=5)
-        text = "".join(output)
-        if stopped == "timeout":
-            raise JobFailed(f"timed out after {ctx.job.timeout:g} seconds (script {path} was killed)")
-        if stopped:
-            raise JobFailed(f"script {path} was stopped: job canceled")
-        if proc.returncode != 0:
+        code, text = run_process(command, ctx, label=f"script {path}", cwd=script.parent, env=env)
+        if code != 0:
             tail = "\n".join(text.strip().splitlines()[-5:])
-            raise JobFailed(f"script {path} exited with code {proc.returncode}" + (f":\n{tail}" if tail else ""))
+            raise JobFailed(f"script {path} exited with code {code}" + (f":\n{tail}" if tail else ""))
         return {"exit_code": 0, "output": clip(text)}
-
-
-def _pump(proc: subprocess.Popen[bytes], output: list[str], ctx: JobContext) -> None:
-    assert proc.stdout is not None
-    for raw in proc.stdout:
-        line = raw.decode(errors="replace")
-        output.append(line)
-        ctx.log(line.rstrip("\n"))
-
-
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the script's process group, SIGKILL it if still there after 2 s."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def resolve_in_share(root: Path, path: str) -> Path:

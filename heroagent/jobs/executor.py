@@ -7,7 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from heroagent.config import JobsConfig
 from heroagent.heroscript import Action, HeroScriptError, parse
+from heroagent.jobs import processors
 from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
@@ -15,17 +17,20 @@ from heroagent.jobs.model import ParamsType
 
 
 class JobExecutor:
-    def __init__(self, registry: ActorRegistry, share_root: Path | None) -> None:
+    def __init__(self, registry: ActorRegistry, share_root: Path | None, config: JobsConfig | None = None) -> None:
         self.registry = registry
         self.share_root = share_root
+        self.config = config or JobsConfig()
 
     def execute(self, ctx: JobContext) -> str:
-        job = ctx.job
-        if job.params_type is ParamsType.HEROSCRIPT:
+        kind = ctx.job.params_type
+        if kind is ParamsType.HEROSCRIPT:
             return self._heroscript(ctx)
-        raise JobFailed(
-            f"params_type {job.params_type.value!r} is not configured on this worker (only heroscript jobs run here)"
-        )
+        if kind is ParamsType.RHAISCRIPT:
+            return processors.run_rhai(ctx, self.config)
+        if kind is ParamsType.OPENRPC:
+            return processors.run_openrpc(ctx, self.config, self.registry)
+        return processors.run_ai(ctx, self.config)
 
     def _heroscript(self, ctx: JobContext) -> str:
         try:

@@ -53,7 +53,7 @@ class JobsService:
         self.rpc.start()
         self.pool = WorkerPool(
             self.manager.queue,
-            JobExecutor(self.registry, share),
+            JobExecutor(self.registry, share, jobs),
             logs,
             topics=jobs.topics,
             concurrency=jobs.worker_count,
