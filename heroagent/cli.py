@@ -107,7 +107,7 @@ def worker(
     from heroagent.errors import ServiceError
     from heroagent.jobs.actors import import_modules
     from heroagent.jobs.executor import JobExecutor
-    from heroagent.jobs.joblog import JobLogs
+    from heroagent.jobs.joblog import RedisLogSink
     from heroagent.jobs.queue import JobQueue
     from heroagent.jobs.service import make_registry
     from heroagent.jobs.worker import WorkerPool
@@ -127,7 +127,7 @@ def worker(
     pool = WorkerPool(
         JobQueue(client),
         JobExecutor(make_registry(), share_root, config.jobs),
-        JobLogs(config.logs_dir),
+        RedisLogSink(client),
         topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else config.jobs.topics,
         concurrency=concurrency or config.jobs.worker_count,
         poll_interval=config.jobs.queue_poll_interval,

@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from heroagent.jobs.joblog import JobLogs
+from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job
 
 
 @dataclass
 class JobContext:
     job: Job
-    logs: JobLogs
+    logs: LogSink
     share_root: Path | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: float = 0.0  # time.monotonic() by which the job must end

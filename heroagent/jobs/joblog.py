@@ -5,6 +5,24 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any, Protocol
+
+import redis
+
+from heroagent.jobs import keys
+
+LOG_TTL = 7 * 24 * 3600
+
+
+class LogSink(Protocol):
+    """Where a worker writes a job's log lines."""
+
+    def append(self, job_id: int, text: str) -> None: ...
+
+
+def _stamped(text: str) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    return "".join(f"{stamp} {line}\n" for line in text.rstrip("\n").split("\n"))
 
 
 class JobLogs:
@@ -16,8 +34,9 @@ class JobLogs:
         return self.directory / f"{job_id}.log"
 
     def append(self, job_id: int, text: str) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        lines = "".join(f"{stamp} {line}\n" for line in text.rstrip("\n").split("\n"))
+        self.append_raw(job_id, _stamped(text))
+
+    def append_raw(self, job_id: int, lines: str) -> None:
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             with self.path(job_id).open("a", encoding="utf-8") as f:
@@ -33,3 +52,33 @@ class JobLogs:
 
     def remove(self, job_id: int) -> None:
         self.path(job_id).unlink(missing_ok=True)
+
+
+class RedisLogSink:
+    """For workers outside the server (`heroagent worker`): log lines go to Redis, the server files them."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def append(self, job_id: int, text: str) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(keys.joblog(job_id), _stamped(text))
+        pipe.expire(keys.joblog(job_id), LOG_TTL)
+        pipe.sadd(keys.JOBLOGS_PENDING, job_id)
+        pipe.execute()
+
+
+def collect_remote_logs(client: redis.Redis, logs: JobLogs, job_id: int | None = None) -> int:
+    """Move log lines that other processes left in Redis into the log files; returns jobs handled."""
+    ids: Any = [job_id] if job_id is not None else client.spop(keys.JOBLOGS_PENDING, 100)
+    handled = 0
+    for raw_id in ids or []:
+        job = int(raw_id)
+        pipe = client.pipeline(transaction=True)
+        pipe.lrange(keys.joblog(job), 0, -1)
+        pipe.delete(keys.joblog(job))
+        chunks: Any = pipe.execute()[0]
+        if chunks:
+            logs.append_raw(job, "".join(c.decode(errors="replace") for c in chunks))
+            handled += 1
+    return handled

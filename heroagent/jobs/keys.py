@@ -54,3 +54,10 @@ RPC_REQUESTS = "hero:rpc:requests"
 
 def rpc_reply(request_id: str) -> str:
     return f"hero:rpc:reply:{request_id}"
+
+
+JOBLOGS_PENDING = "hero:joblogs"
+
+
+def joblog(job_id: int) -> str:
+    return f"hero:joblog:{job_id}"

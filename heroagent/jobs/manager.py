@@ -11,6 +11,7 @@ Redis does not have.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ import redis
 
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
-from heroagent.jobs.joblog import JobLogs
+from heroagent.jobs.joblog import JobLogs, collect_remote_logs
 from heroagent.jobs.model import Job, JobStatus, check_transition, clip, validate_new_job
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.store import JobStore, RecordedEvent
@@ -198,6 +199,8 @@ class JobManager:
 
     def get_log(self, job_id: int, offset: int = 0) -> str:
         self.get_job(job_id)
+        with contextlib.suppress(redis.RedisError):  # what is already in the file is still worth showing
+            collect_remote_logs(self.client, self.logs, job_id)
         return self.logs.read(job_id, offset)
 
     def queue_stats(self) -> dict[str, dict[str, int]]:
@@ -288,6 +291,7 @@ class JobManager:
             self.queue.cancel(job.topic, job_id, time.time())
         self.client.delete(keys.job(job.topic, job_id))
         self.store.delete(job_id)
+        self.client.delete(keys.joblog(job_id))
         self.logs.remove(job_id)
 
     # ------------------------------------------------------------ background work
@@ -360,6 +364,7 @@ class JobManager:
                 if recovered:
                     log.warning("jobs: %d job(s) whose worker stopped were returned to their queues", recovered)
                 self._queue_unqueued()
+                collect_remote_logs(self.client, self.logs)
             except redis.RedisError as exc:
                 log.debug("jobs: reaper cannot reach Redis (%s)", exc)
 

@@ -26,7 +26,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
 from heroagent.jobs.executor import JobExecutor
-from heroagent.jobs.joblog import JobLogs
+from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job, JobStatus, clip
 from heroagent.jobs.queue import JobQueue
 
@@ -67,7 +67,7 @@ class WorkerPool:
         self,
         queue: JobQueue,
         executor: JobExecutor,
-        logs: JobLogs,
+        logs: LogSink,
         *,
         topics: Sequence[str],
         concurrency: int,

@@ -82,7 +82,7 @@ def test_worker_process_killed_mid_job_its_job_still_ends_done(data_dir: Path) -
         jm = agent.get_job_manager()
         first = start_worker(agent, "remote")
         try:
-            job = jm.create_job("remote", "!!fake.sleep seconds:2")
+            job = jm.create_job("remote", "!!fake.sleep seconds:2", log=True)
             assert wait_until(lambda: jm.get_job(job.job_id).status is JobStatus.ACTIVE, timeout=15)
             assert f":{first.pid}:" in jm.get_job(job.job_id).worker
             first.kill()
@@ -96,6 +96,8 @@ def test_worker_process_killed_mid_job_its_job_still_ends_done(data_dir: Path) -
                 timeline = jm.get_history(job.job_id)
                 assert [v.status.value for v in timeline] == ["new", "active", "new", "active", "done"]
                 assert "attempt 1 lost" in timeline[2].error
+                log_text = jm.get_log(job.job_id)  # written by the worker processes, filed by the server
+                assert f":{first.pid}:" in log_text and f":{second.pid}:" in log_text and "done" in log_text
             finally:
                 second.terminate()
                 second.wait(timeout=20)
