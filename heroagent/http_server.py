@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 WSGIApp = Callable[..., Any]
 
 
+def http_url(host: str, port: int, *, tls: bool = False) -> str:
+    """The URL a browser uses for a server on host:port (IPv6 hosts in brackets)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}/"
+
+
 class ThreadedWSGIServer:
     """Bind on start (so a busy port is an error at start, not later), serve in a thread, stop cleanly."""
 
@@ -48,9 +54,7 @@ class ThreadedWSGIServer:
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.tls else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}/"
+        return http_url(self.host, self.port, tls=self.tls)
 
     def start(self) -> None:
         check_port_free(self.service, self.host, self.port, self._port_setting)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
-from heroagent.http_server import ThreadedWSGIServer
+from heroagent.http_server import ThreadedWSGIServer, http_url
 from heroagent.net import is_loopback
 
 if TYPE_CHECKING:
@@ -26,9 +26,7 @@ class UIServer:
 
     @property
     def url(self) -> str:
-        host = self.config.ui.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.config.ui.port}/"
+        return http_url(self.config.ui.host, self.config.ui.port)
 
     def start(self) -> None:
         ui = self.config.ui

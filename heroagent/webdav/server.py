@@ -18,7 +18,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
-from heroagent.http_server import ThreadedWSGIServer, WSGIApp
+from heroagent.http_server import ThreadedWSGIServer, WSGIApp, http_url
 from heroagent.net import is_loopback
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,7 @@ class WebDAVServer:
     @property
     def url(self) -> str:
         dav = self.config.webdav
-        scheme = "https" if dav.tls_cert else "http"
-        host = f"[{dav.host}]" if ":" in dav.host else dav.host
-        return f"{scheme}://{host}:{dav.port}/"
+        return http_url(dav.host, dav.port, tls=bool(dav.tls_cert))
 
     def start(self) -> None:
         prepare_root(self.root)
