@@ -169,3 +169,13 @@ def test_graceful_stop_returns_unfinished_jobs_to_their_queue(data_dir: Path) ->
         assert wait_until(lambda: jm.get_job(slow.job_id).status is JobStatus.ACTIVE, timeout=5), "it runs again"
         jm.cancel_job(slow.job_id)
         assert jm.wait_for_job(slow.job_id, 10).status is JobStatus.CANCELED
+
+
+def test_job_accepted_while_redis_is_down_runs_when_it_is_back(agent: HeroAgent) -> None:
+    jm = agent.get_job_manager()
+    agent.redis.stop()  # type: ignore[union-attr]
+    job = jm.create_job("later", "!!fake.return_success message:'made it'")
+    assert job.job_id >= 1 and jm.store.status_of(job.job_id) is JobStatus.NEW
+    agent.redis.start()  # type: ignore[union-attr]
+    final = jm.wait_for_job(job.job_id, timeout=20)
+    assert final.status is JobStatus.DONE and "made it" in final.result
