@@ -10,6 +10,7 @@ import sys
 import time
 import tomllib
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,30 @@ def env() -> dict[str, str]:
     return dict(clean, PYTHONPATH=str(REPO))
 
 
+STARTED: list[subprocess.Popen[str]] = []
+
+
 def start_serve(config_file: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         heroagent_cmd("serve", "--config", str(config_file)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env(),
     )
+    STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def stop_every_server() -> Iterator[None]:
+    """Whatever a test asserts, no `heroagent serve` it started outlives it."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=20)
 
 
 def read_banner(proc: subprocess.Popen[str]) -> list[str]:
