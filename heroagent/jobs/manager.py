@@ -407,6 +407,9 @@ class JobManager:
             self.store.record(requeue)
             self.queue.enqueue(requeue, front=True)
             log.warning("jobs: %d job(s) from the history were queued again", len(requeue))
+        with self._unqueued_lock:  # reconcile queued these too: enqueueing them again would double them
+            for job in requeue:
+                self._unqueued.pop(job.job_id, None)
         self._epoch = uuid.uuid4().hex
         self.client.set(EPOCH_KEY, self._epoch)
         self._run_id = self._redis_run_id()

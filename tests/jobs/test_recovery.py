@@ -179,3 +179,17 @@ def test_job_accepted_while_redis_is_down_runs_when_it_is_back(agent: HeroAgent)
     agent.redis.start()  # type: ignore[union-attr]
     final = jm.wait_for_job(job.job_id, timeout=20)
     assert final.status is JobStatus.DONE and "made it" in final.result
+
+
+def test_a_job_accepted_while_redis_is_down_is_queued_once(data_dir: Path) -> None:
+    """Reconcile (Redis restarted) and the retry of the failed enqueue must not both queue it."""
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"topics": ["nobody"]})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        agent.redis.stop()  # type: ignore[union-attr]
+        job = jm.create_job("parked", "!!fake.return_success")
+        before = jm.reconciles
+        agent.redis.start()  # type: ignore[union-attr]
+        assert wait_until(lambda: jm.reconciles > before, timeout=10)
+        time.sleep(2 * jm.reap_interval)  # the next reaper ticks, which retry failed enqueues
+        assert redis_cli(agent, "LRANGE", "heroqueue:parked", "0", "-1").split() == [str(job.job_id)]
