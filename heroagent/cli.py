@@ -124,14 +124,13 @@ def worker(
     except redis_lib.RedisError as exc:
         raise ServiceError("worker", f"cannot reach Redis at {url}: {exc}; pass --redis URL") from None
     share_root = Path(share) if share else (config.webdav_root if config.webdav_root.exists() else None)
-    pool = WorkerPool(
+    pool = WorkerPool.from_config(
         JobQueue(client),
         JobExecutor(make_registry(), share_root, config.jobs),
         RedisLogSink(client),
-        topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else config.jobs.topics,
-        concurrency=concurrency or config.jobs.worker_count,
-        poll_interval=config.jobs.queue_poll_interval,
-        lease_seconds=config.jobs.lease_seconds,
+        config.jobs,
+        topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else None,
+        concurrency=concurrency,
     )
     stop, _received = stop_on_signals()
     pool.start()

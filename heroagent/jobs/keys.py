@@ -16,12 +16,14 @@ from __future__ import annotations
 
 PREFIX_JOB = "herojobs"
 PREFIX_QUEUE = "heroqueue"
+PREFIX_WAKE = "hero:wake"
 TOPICS = "hero:topics"
 INFLIGHT = "hero:inflight"
 EVENTS = "hero:events"
 EVENTS_GROUP = "recorder"
 WORKERS = "hero:workers"
 CANCEL = "hero:cancel"
+EPOCH = "hero:epoch"
 
 
 def job(topic: str, job_id: int) -> str:
@@ -33,7 +35,7 @@ def queue(topic: str) -> str:
 
 
 def wake(topic: str) -> str:
-    return f"hero:wake:{topic}"
+    return f"{PREFIX_WAKE}:{topic}"
 
 
 def worker(worker_id: str) -> str:

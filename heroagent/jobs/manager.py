@@ -24,14 +24,13 @@ import redis
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
 from heroagent.jobs.joblog import JobLogs, collect_remote_logs
-from heroagent.jobs.model import Job, JobStatus, check_transition, clip, validate_new_job
+from heroagent.jobs.model import Job, JobStatus, check_transition, clip, parse_status, validate_new_job
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.store import JobStore, RecordedEvent
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "server"
-EPOCH_KEY = "hero:epoch"
 RECORD_BATCH = 1000
 
 
@@ -56,7 +55,6 @@ class JobManager:
         self._threads: list[threading.Thread] = []
         self._unqueued: dict[int, Job] = {}  # accepted while Redis was unreachable; queued when it is back
         self._unqueued_lock = threading.Lock()
-        self._epoch = ""
         self._run_id = ""
         self.recorded_events = 0
         self.reconciles = 0
@@ -188,11 +186,7 @@ class JobManager:
         limit: int = 50,
         before_id: int | None = None,
     ) -> list[Job]:
-        try:
-            wanted = JobStatus(status) if status else None
-        except ValueError:
-            allowed = ", ".join(s.value for s in JobStatus)
-            raise InvalidJobError(f"status: {status!r} is not one of {allowed}") from None
+        wanted = parse_status(status) if status else None
         if limit < 1:
             raise InvalidJobError(f"limit: {limit} must be at least 1")
         return self.store.list(status=wanted, topic=topic or None, text=text or None, limit=limit, before_id=before_id)
@@ -224,11 +218,7 @@ class JobManager:
     # ------------------------------------------------------------ changing
 
     def update_job_status(self, job_id: int, status: str | JobStatus, **fields: str) -> Job:
-        try:
-            new = JobStatus(status)
-        except ValueError:
-            allowed = ", ".join(s.value for s in JobStatus)
-            raise InvalidJobError(f"status: {status!r} is not one of {allowed}") from None
+        new = parse_status(status)
         job = self.get_job(job_id)
         check_transition(job_id, job.status, new)
         if new == job.status:
@@ -357,7 +347,7 @@ class JobManager:
                     # Any restart may have lost the last second of writes (AOF everysec): check all.
                     log.warning("jobs: Redis restarted; reconciling its queues with the history")
                     self._recover_redis()
-                elif self.client.get(EPOCH_KEY) is None:
+                elif self.client.get(keys.EPOCH) is None:
                     log.warning("jobs: Redis lost its data; reconciling with the history")
                     self._recover_redis()
                 recovered = self.queue.reap()
@@ -410,8 +400,7 @@ class JobManager:
         with self._unqueued_lock:  # reconcile queued these too: enqueueing them again would double them
             for job in requeue:
                 self._unqueued.pop(job.job_id, None)
-        self._epoch = uuid.uuid4().hex
-        self.client.set(EPOCH_KEY, self._epoch)
+        self.client.set(keys.EPOCH, uuid.uuid4().hex)
         self._run_id = self._redis_run_id()
         self.reconciles += 1
         return len(requeue)

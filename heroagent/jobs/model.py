@@ -176,6 +176,15 @@ def validate_new_job(
     return ptype, (float(timeout) if timeout is not None else None)
 
 
+def parse_status(status: str | JobStatus) -> JobStatus:
+    """A status given by a caller; InvalidJobError naming the allowed ones."""
+    try:
+        return JobStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise InvalidJobError(f"status: {status!r} is not one of {allowed}") from None
+
+
 def check_transition(job_id: int, current: JobStatus, new: JobStatus) -> None:
     if new != current and new not in TRANSITIONS[current]:
         raise InvalidTransitionError(

@@ -46,7 +46,7 @@ local function emit(key)
 end
 local function drop_wake_if_empty(topic)
   if redis.call('LLEN', '{keys.PREFIX_QUEUE}:' .. topic) == 0 then
-    redis.call('DEL', 'hero:wake:' .. topic)
+    redis.call('DEL', '{keys.PREFIX_WAKE}:' .. topic)
   end
 end
 
@@ -98,7 +98,7 @@ local function transition(key, topic, id, expect, expect_worker, status, fields)
   if status == 'new' and current ~= 'new' then
     redis.call('HSET', key, 'worker', '')
     redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
-    redis.call('RPUSH', 'hero:wake:' .. topic, '1')
+    redis.call('RPUSH', '{keys.PREFIX_WAKE}:' .. topic, '1')
   end
   emit(key)
   return 'ok'
@@ -190,7 +190,7 @@ for _, member in ipairs(members) do
       redis.call('HSET', key, 'status', 'new', 'worker', '',
                  'error', 'attempt ' .. attempt .. ' lost: worker ' .. worker .. ' stopped renewing its lease')
       redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
-      redis.call('RPUSH', 'hero:wake:' .. topic, '1')
+      redis.call('RPUSH', '{keys.PREFIX_WAKE}:' .. topic, '1')
     end
     emit(key)
     count = count + 1
@@ -269,8 +269,7 @@ class JobQueue:
         pipe.execute()
 
     def claim(self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1) -> list[Job]:
-        raw = self._claim(args=[lease_ms, worker_id, max_jobs, *topics])
-        return [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in raw]
+        return _jobs(self._claim(args=[lease_ms, worker_id, max_jobs, *topics]))
 
     def finish_and_claim(
         self,
@@ -283,13 +282,10 @@ class JobQueue:
         """Report finished jobs (job, status, fields) and claim up to `max_jobs` more: one script call."""
         args: list[Any] = [worker_id, lease_ms, max_jobs, len(reports)]
         for job, status, fields in reports:
-            flat: list[str] = []
-            for key, value in fields.items():
-                flat += [key, value]
+            flat = _flatten(fields)
             args += [job.topic, job.job_id, status, len(flat), *flat]
         raw: Any = self._finish_and_claim(args=[*args, *topics])
-        outcomes = [x.decode() if isinstance(x, bytes) else str(x) for x in raw[0]]
-        return outcomes, [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in raw[1]]
+        return [_text(x) for x in raw[0]], _jobs(raw[1])
 
     def wait(self, topics: Sequence[str], timeout: float) -> None:
         """Block until a wake token arrives for one of `topics` or `timeout` passes."""
@@ -306,13 +302,8 @@ class JobQueue:
         expect_worker: str = "",
     ) -> str:
         topic, job_id = (job.topic, job.job_id) if isinstance(job, Job) else job
-        flat: list[str] = []
-        for key, value in (fields or {}).items():
-            flat += [key, value]
-        result = self._transition(
-            keys=[keys.job(topic, job_id)], args=[topic, job_id, expect, expect_worker, status, *flat]
-        )
-        return result.decode() if isinstance(result, bytes) else str(result)
+        args: list[Any] = [topic, job_id, expect, expect_worker, status, *_flatten(fields or {})]
+        return _text(self._transition(keys=[keys.job(topic, job_id)], args=args))
 
     def heartbeat(self, members: Iterable[str], lease_ms: int) -> list[int]:
         members = list(members)
@@ -324,8 +315,7 @@ class JobQueue:
         return int(self._reap(args=[limit]))
 
     def cancel(self, topic: str, job_id: int, time_end: float) -> str:
-        result = self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)])
-        return result.decode() if isinstance(result, bytes) else str(result)
+        return _text(self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)]))
 
     def recorded(self, finished: Sequence[tuple[str, int, str]], event_ids: Sequence[bytes | str]) -> None:
         """After the history has them: drop finished jobs' hashes (topic, id, status) and ack + delete events."""
@@ -367,9 +357,15 @@ class JobQueue:
         return ids
 
 
-def decode_event(fields: dict[bytes, bytes]) -> Job:
-    return Job.from_hash(fields)
+def _flatten(fields: dict[str, str]) -> list[str]:
+    """field/value pairs as one flat argument list, as HSET and the scripts take them."""
+    return [item for pair in fields.items() for item in pair]
 
 
-def event_fields(entry: Any) -> dict[bytes, bytes]:
-    return dict(entry)
+def _jobs(replies: Any) -> list[Job]:
+    """Jobs from the HGETALL arrays a claim returns."""
+    return [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in replies]
+
+
+def _text(reply: Any) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)

@@ -51,15 +51,7 @@ class JobsService:
         self.manager.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()
-        self.pool = WorkerPool(
-            self.manager.queue,
-            JobExecutor(self.registry, share, jobs),
-            logs,
-            topics=jobs.topics,
-            concurrency=jobs.worker_count,
-            poll_interval=jobs.queue_poll_interval,
-            lease_seconds=jobs.lease_seconds,
-        )
+        self.pool = WorkerPool.from_config(self.manager.queue, JobExecutor(self.registry, share, jobs), logs, jobs)
         self.pool.start()
 
     def stop(self) -> None:

@@ -26,6 +26,10 @@ class IndexEntry:
     attempts: int
     time_end: float
 
+    @classmethod
+    def of(cls, job: Job | RecordedEvent) -> IndexEntry:
+        return cls(job.status, job.topic, job.attempts, job.time_end)
+
 
 @dataclass(slots=True)
 class RecordedEvent:
@@ -70,7 +74,7 @@ class JobStore:
             except Exception as exc:  # a corrupt record must not stop the server
                 log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
                 continue
-            self._index[job_id] = IndexEntry(job.status, job.topic, job.attempts, job.time_end)
+            self._index[job_id] = IndexEntry.of(job)
             self._ids.append(job_id)
 
     def close(self) -> None:
@@ -83,7 +87,7 @@ class JobStore:
                 job.job_id = self.db.next_id
                 assigned = self.db.set(job.to_json())
                 assert assigned == job.job_id, "jobs OurDB has another writer"
-                self._remember(job.job_id, IndexEntry(job.status, job.topic, job.attempts, job.time_end))
+                self._remember(job.job_id, IndexEntry.of(job))
 
     def record(self, jobs: list[Job]) -> list[RecordedEvent]:
         """Store new versions (state changes) of these jobs."""
@@ -99,10 +103,10 @@ class JobStore:
                     if not self.db.exists(event.job_id):
                         log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
                         continue
-                elif (entry.status, entry.attempts, entry.time_end) == (event.status, event.attempts, event.time_end):
+                elif entry == IndexEntry.of(event):
                     continue  # a replayed event: already the newest version
                 self.db.set(event.json, id=event.job_id)
-                self._remember(event.job_id, IndexEntry(event.status, event.topic, event.attempts, event.time_end))
+                self._remember(event.job_id, IndexEntry.of(event))
                 written.append(event)
         return written
 

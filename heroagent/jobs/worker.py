@@ -17,11 +17,12 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis
 
+from heroagent.config import JobsConfig
 from heroagent.jobs import keys
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
@@ -57,7 +58,6 @@ class _Slot:
     started_at: float = 0.0
     waiting: collections.deque[Job] = field(default_factory=collections.deque)  # claimed, not started
     prefetch: int = 1
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 class WorkerPool:
@@ -90,6 +90,28 @@ class WorkerPool:
         self._supervisor: threading.Thread | None = None
         self._topic_cache: tuple[float, list[str]] = (0.0, [])
         self.jobs_done = 0
+
+    @classmethod
+    def from_config(
+        cls,
+        queue: JobQueue,
+        executor: JobExecutor,
+        logs: LogSink,
+        jobs: JobsConfig,
+        *,
+        topics: Sequence[str] | None = None,
+        concurrency: int | None = None,
+    ) -> WorkerPool:
+        """A pool as `[jobs]` describes it (the server's own, and `heroagent worker`'s)."""
+        return cls(
+            queue,
+            executor,
+            logs,
+            topics=topics or jobs.topics,
+            concurrency=concurrency or jobs.worker_count,
+            poll_interval=jobs.queue_poll_interval,
+            lease_seconds=jobs.lease_seconds,
+        )
 
     # ------------------------------------------------------------ life cycle
 
@@ -175,7 +197,6 @@ class WorkerPool:
                 self._idle(backoff)
                 continue
             reports = self._run_waiting(slot)
-        slot.done.set()
 
     def _exchange(self, slot: _Slot, reports: list[tuple[Job, str, dict[str, str]]], quitting: bool) -> None:
         """One round trip: report finished jobs and claim the next ones (up to the slot's prefetch)."""
@@ -383,6 +404,3 @@ def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[st
         if data:
             out.append({"id": worker_id, **{k.decode(): v.decode() for k, v in data.items()}})
     return out
-
-
-WorkerFactory = Callable[[], WorkerPool]

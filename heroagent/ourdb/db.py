@@ -125,7 +125,7 @@ class OurDB:
             self.path.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
         try:
-            self._check_meta(keysize)
+            self._check_meta()
             self._lookup = LookupTable(
                 self.path / LOOKUP_FILE, keysize or 6, readonly=readonly, deferred=fsync != "never"
             )
@@ -164,7 +164,7 @@ class OurDB:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
 
-    def _check_meta(self, keysize: int | None) -> None:
+    def _check_meta(self) -> None:
         meta_path = self.path / META_FILE
         if meta_path.exists():
             try:
