@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+import redis
+
 from heroagent.config import Config, default_config, validate
 from heroagent.errors import ConfigError, HeroAgentError, ServiceError
 from heroagent.jobs.manager import JobManager
@@ -114,6 +116,19 @@ class HeroAgent:
         states = {}
         for name, service in self._services():
             states[name] = "disabled" if service is None else ("running" if name in started else "stopped")
+        return states
+
+    def health(self) -> dict[str, str]:
+        """`service_states()`, with Redis asked for a PING: a running Redis that does not answer is 'down'."""
+        states = self.service_states()
+        if states.get("redis") == "running" and self.redis is not None:
+            client = self.redis.client(socket_timeout=2, socket_connect_timeout=2)
+            try:
+                client.ping()
+            except redis.RedisError:
+                states["redis"] = "down"
+            finally:
+                client.close()
         return states
 
     def addresses(self) -> dict[str, str]:

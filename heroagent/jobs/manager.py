@@ -21,12 +21,15 @@ from typing import Any
 
 import redis
 
+from heroagent.heroscript import HeroScriptError, parse
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
 from heroagent.jobs.joblog import JobLogs, collect_remote_logs
-from heroagent.jobs.model import Job, JobStatus, check_transition, clip, parse_status, validate_new_job
+from heroagent.jobs.model import Job, JobStatus, ParamsType, check_transition, clip, parse_status, validate_new_job
 from heroagent.jobs.queue import JobQueue
+from heroagent.jobs.stats import WINDOW_SECONDS, JobStats
 from heroagent.jobs.store import JobStore, RecordedEvent
+from heroagent.jobs.worker import list_workers
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,13 @@ class JobManager:
         self._run_id = ""
         self.recorded_events = 0
         self.reconciles = 0
+        self.stats = JobStats()
 
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
         self._stopping.clear()
+        self.stats.seed(self.store.finished_since(time.time() - WINDOW_SECONDS))
         self._ensure_group()
         self._drain_events()  # events a previous run read but did not record
         self.reconcile()
@@ -150,6 +155,11 @@ class JobManager:
             spec.get("timeout"),
             spec.get("max_retries", 0),
         )
+        if params_type is ParamsType.HEROSCRIPT:
+            try:
+                parse(spec["params"])
+            except HeroScriptError as exc:
+                raise InvalidJobError(f"params: {exc}") from None
         return Job(
             topic=spec["topic"],
             params=spec["params"],
@@ -199,6 +209,18 @@ class JobManager:
 
     def queue_stats(self) -> dict[str, dict[str, int]]:
         return self.queue.stats()
+
+    def list_workers(self) -> list[dict[str, str]]:
+        """Every worker pool that reported recently, in this process or another (`heroagent worker`)."""
+        return list_workers(self.client)
+
+    def topics(self) -> list[str]:
+        """Every topic with a stored job or a queue."""
+        try:
+            live = self.queue.topics()
+        except redis.RedisError:
+            live = []
+        return sorted(set(self.store.topics()) | set(live))
 
     def wait_for_job(self, job_id: int, timeout: float | None = None) -> Job:
         """Block until the job's final state is in the history; return it. TimeoutError if it is not."""
@@ -334,8 +356,10 @@ class JobManager:
         self.queue.recorded(finished, ids)
         self.recorded_events += len(written)
         for event in written:
-            if event.log and event.status.terminal:
-                self.logs.append(event.job_id, f"recorded: {event.status.value}")
+            if event.status.terminal:
+                self.stats.observe(event.topic, event.status, event.time_start, event.time_end)
+                if event.log:
+                    self.logs.append(event.job_id, f"recorded: {event.status.value}")
         self._notify()
         return len(entries)
 

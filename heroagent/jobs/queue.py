@@ -40,7 +40,8 @@ local function emit(key)
     else doc[name] = value end
   end
   redis.call('XADD', '{keys.EVENTS}', '*', 'json', cjson.encode(doc), 'jobid', doc.jobid, 'topic', doc.topic,
-             'status', doc.status, 'attempts', doc.attempts or 0, 'time_end', doc.time_end or 0,
+             'status', doc.status, 'attempts', doc.attempts or 0, 'time_start', doc.time_start or 0,
+             'time_end', doc.time_end or 0,
              'log', fields_log(doc))
   return fields
 end

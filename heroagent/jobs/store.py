@@ -9,6 +9,8 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,7 @@ class RecordedEvent:
     time_end: float
     log: bool
     json: bytes
+    time_start: float = 0.0
 
     @classmethod
     def from_stream(cls, fields: dict[bytes, bytes]) -> RecordedEvent:
@@ -53,11 +56,14 @@ class RecordedEvent:
             time_end=float(fields[b"time_end"]),
             log=fields[b"log"] == b"1",
             json=fields[b"json"],
+            time_start=float(fields.get(b"time_start", b"0")),  # absent in events of versions before 0.2
         )
 
     @classmethod
     def from_job(cls, job: Job) -> RecordedEvent:
-        return cls(job.job_id, job.topic, job.status, job.attempts, job.time_end, job.log, job.to_json())
+        return cls(
+            job.job_id, job.topic, job.status, job.attempts, job.time_end, job.log, job.to_json(), job.time_start
+        )
 
 
 class JobStore:
@@ -68,14 +74,14 @@ class JobStore:
         self._lock = threading.RLock()
         self._index: dict[int, IndexEntry] = {}
         self._ids: list[int] = []  # ascending
+        self._counts: Counter[tuple[JobStatus, str]] = Counter()  # (status, topic) -> jobs, for counts and /metrics
         for job_id in self.db.ids():
             try:
                 job = Job.from_json(self.db.get(job_id))
             except Exception as exc:  # a corrupt record must not stop the server
                 log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
                 continue
-            self._index[job_id] = IndexEntry.of(job)
-            self._ids.append(job_id)
+            self._remember(job_id, IndexEntry.of(job))
 
     def close(self) -> None:
         self.db.close()
@@ -111,11 +117,15 @@ class JobStore:
         return written
 
     def _remember(self, job_id: int, entry: IndexEntry) -> None:
-        if job_id not in self._index:
+        old = self._index.get(job_id)
+        if old is None:
             if not self._ids or job_id > self._ids[-1]:
                 self._ids.append(job_id)
             else:
                 bisect.insort(self._ids, job_id)
+        else:
+            self._counts[(old.status, old.topic)] -= 1
+        self._counts[(entry.status, entry.topic)] += 1
         self._index[job_id] = entry
 
     def get(self, job_id: int) -> Job:
@@ -146,7 +156,9 @@ class JobStore:
                 self.db.delete(job_id)
             except RecordNotFoundError:
                 raise JobNotFoundError(f"no job with id {job_id}") from None
-            self._index.pop(job_id, None)
+            old = self._index.pop(job_id, None)
+            if old is not None:
+                self._counts[(old.status, old.topic)] -= 1
             pos = bisect.bisect_left(self._ids, job_id)
             if pos < len(self._ids) and self._ids[pos] == job_id:
                 del self._ids[pos]
@@ -158,9 +170,26 @@ class JobStore:
     def count_by_status(self) -> dict[str, int]:
         counts = {s.value: 0 for s in JobStatus}
         with self._lock:
-            for entry in self._index.values():
-                counts[entry.status.value] += 1
+            for (status, _), n in self._counts.items():
+                counts[status.value] += n
         return counts
+
+    def count_by_status_and_topic(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return {(status.value, topic): n for (status, topic), n in self._counts.items() if n > 0}
+
+    def topics(self) -> list[str]:
+        """Every topic a stored job has."""
+        with self._lock:
+            return sorted({topic for (_, topic), n in self._counts.items() if n > 0})
+
+    def finished_since(self, since: float) -> Iterator[tuple[JobStatus, float]]:
+        """(status, time_end) of every finished job that ended after `since` (one pass over the index)."""
+        with self._lock:
+            entries = list(self._index.values())
+        for entry in entries:
+            if entry.status.terminal and entry.time_end >= since:
+                yield entry.status, entry.time_end
 
     def list(
         self,

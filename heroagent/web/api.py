@@ -1,0 +1,159 @@
+"""The JSON API under /api: jobs, queues, workers, health, and the OpenAPI document that describes them.
+
+Job JSON uses the job system's wire names (`jobid`, `sessionkey`, `circleid`, ...). Errors are
+`{"error": "..."}` with 400 (bad input, naming the field), 401, 404, 409 (a transition not allowed)
+or 503 (Redis or the job system down); see `errors.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from heroagent.factory import HeroAgent
+from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.manager import JobManager
+from heroagent.web.jobquery import JobQuery
+from heroagent.web.openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+# Each field of a new job: the JSON types it may have, and how to say so.
+NEW_JOB_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "topic": ((str,), "a string"),
+    "params": ((str,), "a string"),
+    "params_type": ((str,), "a string"),
+    "timeout": ((int, float), "a number of seconds"),
+    "log": ((bool,), "true or false"),
+    "max_retries": ((int,), "a whole number"),
+    "circle_id": ((str,), "a string"),
+    "session_key": ((str,), "a string"),
+}
+
+
+def agent() -> HeroAgent:
+    running: HeroAgent = current_app.extensions["heroagent"]
+    return running
+
+
+def manager() -> JobManager:
+    return agent().get_job_manager()
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidJobError('body: must be a JSON object, like {"topic": "demo", "params": "!!fake.sleep seconds:1"}')
+    return body
+
+
+def new_job_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """Check the JSON types a new job's fields must have (the manager checks their values)."""
+    unknown = sorted(set(body) - set(NEW_JOB_FIELDS))
+    if unknown:
+        raise InvalidJobError(f"{', '.join(unknown)}: unknown field(s); allowed: {', '.join(NEW_JOB_FIELDS)}")
+    for name, (kinds, wanted) in NEW_JOB_FIELDS.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise InvalidJobError(f"{name}: {json.dumps(value)} must be {wanted}")
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@bp.post("/jobs")
+def create_job() -> tuple[Response, int]:
+    spec = new_job_spec(json_body())
+    job = manager().create_jobs([spec])[0]
+    response = jsonify(job.to_dict())
+    response.headers["Location"] = f"/api/jobs/{job.job_id}"
+    return response, 201
+
+
+@bp.get("/jobs")
+def list_jobs() -> Response:
+    query = JobQuery.from_args(request.args)
+    jobs, next_before = query.run(manager())
+    return jsonify({"jobs": [j.to_dict() for j in jobs], "next_before": next_before})
+
+
+@bp.get("/jobs/<int:job_id>")
+def get_job(job_id: int) -> Response:
+    return jsonify(manager().get_job(job_id).to_dict())
+
+
+@bp.get("/jobs/<int:job_id>/history")
+def job_history(job_id: int) -> Response:
+    return jsonify({"jobid": job_id, "history": [j.to_dict() for j in manager().get_history(job_id)]})
+
+
+@bp.get("/jobs/<int:job_id>/log")
+def job_log(job_id: int) -> Response:
+    raw = request.args.get("offset", "0")
+    if not raw.isdigit():
+        raise InvalidJobError(f"offset: {raw!r} must be a whole number >= 0")
+    offset = int(raw)
+    text = manager().get_log(job_id, offset)
+    return jsonify({"jobid": job_id, "offset": offset, "next_offset": offset + len(text.encode()), "log": text})
+
+
+@bp.post("/jobs/<int:job_id>/cancel")
+def cancel_job(job_id: int) -> Response:
+    return jsonify(manager().cancel_job(job_id).to_dict())
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+def retry_job(job_id: int) -> Response:
+    return jsonify(manager().retry_job(job_id).to_dict())
+
+
+@bp.delete("/jobs/<int:job_id>")
+def delete_job(job_id: int) -> tuple[str, int]:
+    manager().delete_job(job_id)
+    return "", 204
+
+
+@bp.get("/queues")
+def queues() -> Response:
+    stats = manager().queue_stats()
+    return jsonify({"queues": [{"topic": topic, **figures} for topic, figures in sorted(stats.items())]})
+
+
+@bp.get("/workers")
+def workers() -> Response:
+    return jsonify({"workers": worker_rows(agent())})
+
+
+def worker_rows(running: HeroAgent) -> list[dict[str, Any]]:
+    """The registered worker pools, typed for JSON, with `local` true for this process's own pool."""
+    local_id = running.jobs.pool.pool_id if running.jobs and running.jobs.pool else None
+    rows = []
+    for w in running.get_job_manager().list_workers():
+        rows.append(
+            {
+                "id": w["id"],
+                "local": w["id"] == local_id,
+                "host": w.get("host", ""),
+                "pid": int(w.get("pid", 0) or 0),
+                "topics": [t for t in w.get("topics", "").split(",") if t],
+                "concurrency": int(w.get("concurrency", 0) or 0),
+                "running": [int(j) for j in w.get("running", "").split(",") if j],
+                "jobs_done": int(w.get("jobs_done", 0) or 0),
+                "last_seen": float(w.get("last_seen", 0) or 0),
+            }
+        )
+    return rows
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    states = agent().health()
+    healthy = all(state in ("running", "disabled") for state in states.values())
+    return jsonify({"status": "ok" if healthy else "degraded", "services": states}), 200 if healthy else 503
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())

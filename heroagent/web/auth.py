@@ -1,0 +1,201 @@
+"""Who may do what: the login page, the session cookie, CSRF tokens, API bearer tokens, login throttling.
+
+Rules, in one place:
+- `[ui] password` set: pages need a login (signed session cookie, HttpOnly, SameSite=Lax).
+- `[ui] api_token` or password set: the API and /metrics need `Authorization: Bearer <api_token>` or a
+  logged-in session (the dashboard's own browser).
+- Every state-changing page request (forms, htmx buttons) carries the session's CSRF token. An API
+  call with no bearer token that comes from a browser of another site (Origin / Sec-Fetch-Site) is
+  refused, so a web page cannot drive an unauthenticated appliance on loopback.
+- Wrong logins in a row from one address make the next ones wait (doubling, capped).
+Secrets are compared with `hmac.compare_digest` (constant time).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from heroagent.config import UIConfig
+
+bp = Blueprint("auth", __name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "api.health"})
+FREE_FAILURES = 3  # wrong logins allowed before the waits start
+MAX_WAIT = 60.0
+
+
+@dataclass
+class LoginThrottle:
+    """Per client address: consecutive failures and when the next attempt is allowed."""
+
+    _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_needed(self, client: str, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            _, allowed_at = self._failures.get(client, (0, 0.0))
+        return max(0.0, allowed_at - now)
+
+    def failed(self, client: str) -> float:
+        """Record a failure; return how long the next attempt must wait."""
+        with self._lock:
+            count, _ = self._failures.get(client, (0, 0.0))
+            count += 1
+            wait = 0.0 if count < FREE_FAILURES else min(MAX_WAIT, 2.0 ** (count - FREE_FAILURES))
+            self._failures[client] = (count, time.monotonic() + wait)
+            if len(self._failures) > 10_000:  # many addresses: forget the oldest rather than grow
+                self._failures.pop(next(iter(self._failures)))
+        return wait
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+def load_secret_key(path: Path) -> bytes:
+    """The key that signs session cookies: made once per data dir (mode 600), so logins survive restarts."""
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(key)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return key
+
+
+def ui_config() -> UIConfig:
+    config: UIConfig = current_app.extensions["heroagent"].config.ui
+    return config
+
+
+def _same(given: str, wanted: str) -> bool:
+    return bool(wanted) and hmac.compare_digest(given.encode(), wanted.encode())
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+def logged_in() -> bool:
+    return session.get("user") == "admin"
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+def _bearer_ok(ui: UIConfig) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and _same(token.strip(), ui.api_token)
+
+
+def _cross_site() -> bool:
+    """True for a request a browser sent on behalf of another site's page."""
+    if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    return bool(origin) and origin != "null" and urlsplit(origin).netloc != request.host
+
+
+def _csrf_ok() -> bool:
+    given = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    return _same(given, str(session.get("csrf", "")))
+
+
+def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | None:
+    """Run before every request: None lets it through, anything else is the answer."""
+    from heroagent.web.errors import api_error, page_error
+
+    ui = ui_config()
+    g.bearer = False
+    if request.endpoint in PUBLIC_ENDPOINTS and request.endpoint != "auth.login":
+        return None
+    if is_api_request():
+        if ui.api_token and _bearer_ok(ui):
+            g.bearer = True
+            return None
+        if request.headers.get("Authorization"):
+            return api_error(401, "the bearer token is wrong; send Authorization: Bearer <[ui] api_token>")
+        needs_auth = bool(ui.password or ui.api_token)
+        if needs_auth and not logged_in():
+            return api_error(401, "authentication required: send Authorization: Bearer <[ui] api_token>")
+        if request.method not in SAFE_METHODS:
+            if logged_in() and not _csrf_ok():
+                return api_error(403, "missing or wrong X-CSRF-Token header (a logged-in browser must send it)")
+            if not needs_auth and _cross_site():
+                return api_error(403, "cross-site request refused")
+        return None
+    if request.method not in SAFE_METHODS and not _csrf_ok():
+        return page_error(
+            403, "This form has expired or did not come from this dashboard. Reload the page and try again."
+        )
+    if ui.password and not logged_in() and request.endpoint != "auth.login":
+        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if request.headers.get("HX-Request"):
+            response = Response("", 401)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    return None
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.overview")
+
+
+def _throttle() -> LoginThrottle:
+    throttle: LoginThrottle = current_app.extensions["heroagent.login_throttle"]
+    return throttle
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | tuple[str, int] | str:
+    ui = ui_config()
+    if not ui.password:
+        return redirect(url_for("pages.overview"))
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("login.html", next=next_url, error="")
+    client = request.remote_addr or "?"
+    wait = _throttle().wait_needed(client)
+    if wait > 0:
+        message = f"Too many wrong passwords. Wait {wait:.0f} seconds before trying again."
+        return render_template("login.html", next=next_url, error=message), 429
+    if not _same(request.form.get("password", ""), ui.password):
+        wait = _throttle().failed(client)
+        message = "Wrong password." + (f" Wait {wait:.0f} seconds before the next try." if wait else "")
+        return render_template("login.html", next=next_url, error=message), 401
+    _throttle().succeeded(client)
+    session.clear()
+    session["user"] = "admin"
+    csrf_token()  # a fresh token for the new session
+    return redirect(next_url)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    return redirect(url_for("auth.login") if ui_config().password else url_for("pages.overview"))

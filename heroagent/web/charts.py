@@ -1,0 +1,46 @@
+"""Charts drawn on the server as SVG (no JavaScript, nothing inline that the CSP would block).
+
+Colours come from CSS classes in style.css, which the page's stylesheet applies to inline SVG.
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from heroagent.jobs.stats import BUCKET_SECONDS, ThroughputBucket
+from heroagent.web.present import when
+
+WIDTH, HEIGHT, TOP, BOTTOM = 600, 140, 14, 18
+
+
+def throughput_svg(buckets: list[ThroughputBucket]) -> Markup:
+    """Stacked bars per bucket: done, error, canceled; the peak labelled; hover shows each bar's counts."""
+    peak = max((b.total for b in buckets), default=0)
+    scale = (HEIGHT - TOP - BOTTOM) / peak if peak else 0.0
+    slot = WIDTH / max(1, len(buckets))
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="jobs finished per {BUCKET_SECONDS} seconds over the last {len(buckets) * BUCKET_SECONDS // 60} '
+        f'minutes">',
+        f'<line class="axis" x1="0" y1="{HEIGHT - BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - BOTTOM}"/>',
+    ]
+    for i, bucket in enumerate(buckets):
+        x = i * slot + 1
+        y = float(HEIGHT - BOTTOM)
+        title = escape(f"{when(bucket.start)}: {bucket.done} done, {bucket.error} error, {bucket.canceled} canceled")
+        parts.append(f"<g><title>{title}</title>")
+        for count, css in ((bucket.done, "bar-done"), (bucket.error, "bar-error"), (bucket.canceled, "bar-canceled")):
+            if count:
+                h = max(1.0, count * scale)
+                y -= h
+                parts.append(f'<rect class="{css}" x="{x:.1f}" y="{y:.1f}" width="{slot - 2:.1f}" height="{h:.1f}"/>')
+        parts.append("</g>")
+    minutes = len(buckets) * BUCKET_SECONDS // 60
+    parts.append(f'<text class="label" x="2" y="{HEIGHT - 4}">{minutes} min ago</text>')
+    parts.append(f'<text class="label" x="{WIDTH - 2}" y="{HEIGHT - 4}" text-anchor="end">now</text>')
+    per_second = peak / BUCKET_SECONDS
+    parts.append(
+        f'<text class="label" x="2" y="{TOP - 3}">peak {peak} per {BUCKET_SECONDS} s ({per_second:.1f}/s)</text>'
+    )
+    parts.append("</svg>")
+    return Markup("".join(parts))

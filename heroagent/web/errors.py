@@ -1,0 +1,82 @@
+"""Every error the web layer answers: JSON `{"error": ...}` under /api, a friendly page elsewhere.
+
+User mistakes map to 4xx with a message that names the field or the fix; a Redis that is down is a
+503 that says so; anything unexpected is logged with its traceback and answered with a short 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from heroagent.errors import ServiceError
+from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = "Redis is not reachable right now; HeroAgent keeps trying and this page works again when it is back."
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+def api_error(status: int, message: str) -> tuple[Response, int]:
+    response = jsonify({"error": message})
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="heroagent"'
+    return response, status
+
+
+def page_error(status: int, message: str, title: str = "") -> tuple[str, int]:
+    titles = {400: "Bad request", 401: "Not logged in", 403: "Refused", 404: "Not found", 409: "Not allowed now"}
+    heading = title or titles.get(status, "Something went wrong")
+    return render_template("error.html", status=status, title=heading, message=message), status
+
+
+def error(status: int, message: str) -> tuple[Response, int] | tuple[str, int]:
+    return api_error(status, message) if wants_json() else page_error(status, message)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(InvalidJobError)
+    def invalid(exc: InvalidJobError) -> tuple[Response, int] | tuple[str, int]:
+        return error(400, str(exc))
+
+    @app.errorhandler(JobNotFoundError)
+    def not_found(exc: JobNotFoundError) -> tuple[Response, int] | tuple[str, int]:
+        return error(404, str(exc))
+
+    @app.errorhandler(InvalidTransitionError)
+    def conflict(exc: InvalidTransitionError) -> tuple[Response, int] | tuple[str, int]:
+        return error(409, str(exc))
+
+    @app.errorhandler(redis.RedisError)
+    def redis_down(exc: redis.RedisError) -> tuple[Response, int] | tuple[str, int]:
+        log.warning("ui: Redis error while answering %s: %s", request.path, exc)
+        if wants_json():
+            return api_error(503, f"Redis is not reachable: {exc}")
+        return page_error(503, REDIS_DOWN, title="Redis is down")
+
+    @app.errorhandler(ServiceError)
+    def service_down(exc: ServiceError) -> tuple[Response, int] | tuple[str, int]:
+        return error(503, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int] | tuple[str, int] | Response:
+        status = exc.code or 500
+        messages = {
+            404: f"nothing at {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: "the request body is too large (the limit is 1 MiB)",
+        }
+        message = messages.get(status, exc.description or exc.name)
+        return error(status, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int] | tuple[str, int]:
+        log.exception("ui: unexpected error answering %s %s", request.method, request.path)
+        return error(500, "internal error; the server log has the details")

@@ -1,0 +1,61 @@
+"""The jobs list's filters and paging, read from a query string; shared by the jobs page and `GET /api/jobs`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.manager import JobManager
+from heroagent.jobs.model import Job, parse_status
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    status: str = ""
+    topic: str = ""
+    q: str = ""
+    limit: int = DEFAULT_LIMIT
+    before: int | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> JobQuery:
+        """Raise InvalidJobError naming the parameter when one is bad."""
+        status = args.get("status", "").strip()
+        if status:
+            parse_status(status)
+        limit = _int_arg(args, "limit", DEFAULT_LIMIT)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidJobError(f"limit: {limit} must be between 1 and {MAX_LIMIT}")
+        before = _int_arg(args, "before", 0) or None
+        return cls(status, args.get("topic", "").strip(), args.get("q", "").strip(), limit, before)
+
+    def run(self, manager: JobManager) -> tuple[list[Job], int | None]:
+        """One page, newest first, and the `before` that gives the next page (None on the last one)."""
+        jobs = manager.list_jobs(self.status or None, self.topic or None, self.q or None, self.limit + 1, self.before)
+        if len(jobs) > self.limit:
+            jobs = jobs[: self.limit]
+            return jobs, jobs[-1].job_id
+        return jobs, None
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """The query string of this filter (for links), with `changes` applied and empty values left out."""
+        values: dict[str, Any] = {"status": self.status, "topic": self.topic, "q": self.q, "before": self.before}
+        if self.limit != DEFAULT_LIMIT:
+            values["limit"] = self.limit
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def _int_arg(args: Mapping[str, str], name: str, default: int) -> int:
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidJobError(f"{name}: {raw!r} must be a whole number") from None

@@ -1,0 +1,111 @@
+"""`GET /metrics`: the appliance in Prometheus text format (version 0.0.4).
+
+Jobs by status and topic come from the history's index (everything stored); finished counts and run
+times from what this process's recorder saw since it started; queue lengths live from Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import Blueprint, Response, current_app
+
+from heroagent.factory import HeroAgent
+
+bp = Blueprint("metrics", __name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**labels: str) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+
+
+class _Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[str, dict[str, str], float]]
+    ) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for suffix, labels, value in samples:
+            number = repr(float(value)) if isinstance(value, float) and not value.is_integer() else str(int(value))
+            self.lines.append(f"{name}{suffix}{_labels(**labels)} {number}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def exposition(agent: HeroAgent) -> str:
+    out = _Exposition()
+    states = agent.health()
+    out.family(
+        "heroagent_service_up",
+        "gauge",
+        "1 if the service is running, 0 if it is stopped or down (disabled services are left out).",
+        (
+            ("", {"service": name}, 1 if state == "running" else 0)
+            for name, state in states.items()
+            if state != "disabled"
+        ),
+    )
+    if agent.jobs is None or agent.jobs.manager is None:
+        return out.text()
+    manager = agent.get_job_manager()
+    counts = manager.store.count_by_status_and_topic()
+    out.family(
+        "heroagent_jobs",
+        "gauge",
+        "Jobs in the history by status and topic.",
+        (("", {"status": s, "topic": t}, n) for (s, t), n in sorted(counts.items())),
+    )
+    if states.get("redis") == "running":
+        queues = manager.queue_stats()
+        out.family(
+            "heroagent_queue_length",
+            "gauge",
+            "Jobs waiting in the topic's queue.",
+            (("", {"topic": t}, q["queued"]) for t, q in sorted(queues.items())),
+        )
+        out.family(
+            "heroagent_jobs_inflight",
+            "gauge",
+            "Jobs of the topic held by a worker under a lease.",
+            (("", {"topic": t}, q["inflight"]) for t, q in sorted(queues.items())),
+        )
+        out.family("heroagent_workers", "gauge", "Worker pools that reported in the last 30 seconds.",
+                   [("", {}, len(manager.list_workers()))])  # fmt: skip
+    finished = manager.stats.finished_counts()
+    out.family(
+        "heroagent_jobs_finished_total",
+        "counter",
+        "Jobs that finished since this server started, by topic and final status.",
+        (("", {"topic": t, "status": s}, n) for (t, s), n in sorted(finished.items())),
+    )
+    samples: list[tuple[str, dict[str, str], float]] = []
+    for topic, histogram in sorted(manager.stats.durations().items()):
+        for le, count in histogram.cumulative():
+            samples.append(("_bucket", {"topic": topic, "le": le}, count))
+        samples.append(("_sum", {"topic": topic}, histogram.total))
+        samples.append(("_count", {"topic": topic}, histogram.count))
+    out.family(
+        "heroagent_job_duration_seconds",
+        "histogram",
+        "Run time of jobs that ended done or error since this server started.",
+        samples,
+    )
+    return out.text()
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    agent: HeroAgent = current_app.extensions["heroagent"]
+    return Response(exposition(agent), content_type=CONTENT_TYPE)

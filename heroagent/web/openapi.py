@@ -1,0 +1,281 @@
+"""The OpenAPI 3.1 document of the JSON API (served at /api/openapi.json; a test checks it against the routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heroagent import __version__
+from heroagent.jobs.model import JobStatus, ParamsType
+
+JOB_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "jobid": {"type": "integer"},
+        "topic": {"type": "string"},
+        "params": {"type": "string"},
+        "params_type": {"type": "string", "enum": [p.value for p in ParamsType]},
+        "sessionkey": {"type": "string"},
+        "circleid": {"type": "string"},
+        "status": {"type": "string", "enum": [s.value for s in JobStatus]},
+        "timeout": {"type": "number"},
+        "time_created": {"type": "number"},
+        "time_scheduled": {"type": "number"},
+        "time_start": {"type": "number"},
+        "time_end": {"type": "number"},
+        "error": {"type": "string"},
+        "result": {"type": "string"},
+        "log": {"type": "boolean"},
+        "retries": {"type": "integer"},
+        "max_retries": {"type": "integer"},
+        "attempts": {"type": "integer"},
+        "worker": {"type": "string"},
+    },
+    "required": ["jobid", "topic", "params", "params_type", "status"],
+}
+
+NEW_JOB_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["topic", "params"],
+    "properties": {
+        "topic": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"},
+        "params": {"type": "string", "description": "HeroScript, Rhai script, OpenRPC JSON or a prompt"},
+        "params_type": {"type": "string", "enum": [p.value for p in ParamsType], "default": "heroscript"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "seconds; default [jobs] default_timeout"},
+        "log": {"type": "boolean", "default": False},
+        "max_retries": {"type": "integer", "minimum": 0, "default": 0},
+        "circle_id": {"type": "string"},
+        "session_key": {"type": "string"},
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "bad input; the message names the field",
+        401: "missing or wrong bearer token",
+        404: "no such job",
+        409: "the job's status does not allow this",
+        503: "Redis or the job system is down",
+    }
+    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def openapi_document() -> dict[str, Any]:
+    job_ops = _errors(401, 404, 503)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "HeroAgent API", "version": __version__},
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "[ui] api_token"}},
+            "schemas": {
+                "Job": JOB_SCHEMA,
+                "NewJob": NEW_JOB_SCHEMA,
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+                "Health": _health_schema(),
+            },
+        },
+        "paths": {
+            "/api/jobs": {
+                "post": {
+                    "summary": "Create a job (saved in the history, then queued)",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewJob")}}},
+                    "responses": {"201": _json(_ref("Job"), "the new job"), **_errors(400, 401, 503)},
+                },
+                "get": {
+                    "summary": "List jobs, newest first",
+                    "parameters": [
+                        _query("status", {"type": "string", "enum": [s.value for s in JobStatus]}, "only this status"),
+                        _query("topic", {"type": "string"}, "only this topic"),
+                        _query("q", {"type": "string"}, "text in the id, params, result or error"),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
+                        _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "jobs": {"type": "array", "items": _ref("Job")},
+                                    "next_before": {"type": ["integer", "null"]},
+                                },
+                                "required": ["jobs", "next_before"],
+                            },
+                            "one page of jobs",
+                        ),
+                        **_errors(400, 401, 503),
+                    },
+                },
+            },
+            "/api/jobs/{job_id}": {
+                "get": {
+                    "summary": "A job's current state",
+                    "parameters": [JOB_ID],
+                    "responses": {"200": _json(_ref("Job"), "the job"), **job_ops},
+                },
+                "delete": {
+                    "summary": "Delete a job from Redis and the history (cancel a running job first)",
+                    "parameters": [JOB_ID],
+                    "responses": {"204": {"description": "deleted"}, **_errors(401, 404, 409, 503)},
+                },
+            },
+            "/api/jobs/{job_id}/history": {
+                "get": {
+                    "summary": "Every stored version of the job, oldest first",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "jobid": {"type": "integer"},
+                                    "history": {"type": "array", "items": _ref("Job")},
+                                },
+                            },
+                            "the timeline",
+                        ),
+                        **job_ops,
+                    },
+                }
+            },
+            "/api/jobs/{job_id}/log": {
+                "get": {
+                    "summary": "The job's log from a byte offset (poll with next_offset to follow it)",
+                    "parameters": [JOB_ID, _query("offset", {"type": "integer", "minimum": 0}, "byte offset")],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "jobid": {"type": "integer"},
+                                    "offset": {"type": "integer"},
+                                    "next_offset": {"type": "integer"},
+                                    "log": {"type": "string"},
+                                },
+                            },
+                            "log text",
+                        ),
+                        **_errors(400, 401, 404, 503),
+                    },
+                }
+            },
+            "/api/jobs/{job_id}/cancel": {
+                "post": {
+                    "summary": "Cancel a queued or running job",
+                    "parameters": [JOB_ID],
+                    "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409, 503)},
+                }
+            },
+            "/api/jobs/{job_id}/retry": {
+                "post": {
+                    "summary": "Run a finished job again as a new attempt",
+                    "parameters": [JOB_ID],
+                    "responses": {"200": _json(_ref("Job"), "the job, new again"), **_errors(401, 404, 409, 503)},
+                }
+            },
+            "/api/queues": {
+                "get": {
+                    "summary": "Per topic: jobs waiting and in flight",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "queues": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "topic": {"type": "string"},
+                                                "queued": {"type": "integer"},
+                                                "inflight": {"type": "integer"},
+                                            },
+                                        },
+                                    }
+                                },
+                            },
+                            "queues",
+                        ),
+                        **_errors(401, 503),
+                    },
+                }
+            },
+            "/api/workers": {
+                "get": {
+                    "summary": "Worker pools seen in the last 30 s, here and in other processes",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "workers": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "id": {"type": "string"},
+                                                "local": {"type": "boolean"},
+                                                "host": {"type": "string"},
+                                                "pid": {"type": "integer"},
+                                                "topics": {"type": "array", "items": {"type": "string"}},
+                                                "concurrency": {"type": "integer"},
+                                                "running": {"type": "array", "items": {"type": "integer"}},
+                                                "jobs_done": {"type": "integer"},
+                                                "last_seen": {"type": "number"},
+                                            },
+                                        },
+                                    }
+                                },
+                            },
+                            "workers",
+                        ),
+                        **_errors(401, 503),
+                    },
+                }
+            },
+            "/api/health": {
+                "get": {
+                    "summary": "Each service's state (no auth needed)",
+                    "security": [],
+                    "responses": {
+                        "200": _json(_ref("Health"), "all services up"),
+                        "503": _json(_ref("Health"), "a service is down"),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+                }
+            },
+        },
+    }
+
+
+def _health_schema() -> dict[str, Any]:
+    states = {"type": "string", "enum": ["running", "stopped", "disabled", "down"]}
+    return {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "services": {"type": "object", "additionalProperties": states},
+        },
+        "required": ["status", "services"],
+    }

@@ -1,0 +1,260 @@
+"""The dashboard's pages and the htmx partials that keep them live.
+
+Each page renders its partial once inline; the partial then re-fetches itself (`hx-trigger="every
+…"`) and swaps in place, so a page follows the appliance without a reload and without any script of
+ours. Buttons post with the session's CSRF token (sent by htmx from the `hx-headers` on <body>).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from heroagent.factory import HeroAgent
+from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.manager import JobManager
+from heroagent.jobs.model import Job, JobStatus, ParamsType
+from heroagent.redis_server.facts import redis_facts
+from heroagent.web.api import worker_rows
+from heroagent.web.charts import throughput_svg
+from heroagent.web.jobquery import JobQuery
+from heroagent.webdav.share import SCRIPTS_FOLDER, list_files, script_job_params
+
+bp = Blueprint("pages", __name__)
+
+LOG_TAIL_BYTES = 64 * 1024
+SCRIPT_TOPIC = "scripts"
+
+
+def agent() -> HeroAgent:
+    running: HeroAgent = current_app.extensions["heroagent"]
+    return running
+
+
+def manager() -> JobManager:
+    return agent().get_job_manager()
+
+
+def share_root() -> Path | None:
+    config = agent().config
+    return config.webdav_root if config.webdav.enabled or config.webdav.root else None
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# ------------------------------------------------------------------ overview
+
+
+def overview_data() -> dict[str, Any]:
+    running = agent()
+    jm = manager()
+    states = running.health()
+    data: dict[str, Any] = {"states": states, "addresses": running.addresses(), "now": time.time()}
+    data["counts"] = jm.store.count_by_status()
+    data["chart"] = throughput_svg(jm.stats.throughput())
+    data["redis_up"] = states.get("redis") == "running"
+    if data["redis_up"]:
+        data["queues"] = sorted(jm.queue_stats().items())
+        data["workers"] = worker_rows(running)
+        data["redis"] = redis_facts(jm.client)
+    return data
+
+
+@bp.get("/")
+def overview() -> str:
+    return render_template("overview.html", **overview_data())
+
+
+@bp.get("/partials/overview")
+def overview_partial() -> str:
+    return render_template("_overview.html", **overview_data())
+
+
+# ------------------------------------------------------------------ jobs list
+
+
+def jobs_data() -> dict[str, Any]:
+    query = JobQuery.from_args(request.args)
+    jobs, next_before = query.run(manager())
+    counts = manager().store.count_by_status_and_topic()
+    matching = None
+    if not query.q:
+        matching = sum(
+            n
+            for (s, t), n in counts.items()
+            if (not query.status or s == query.status) and (not query.topic or t == query.topic)
+        )
+    return {
+        "query": query,
+        "jobs": jobs,
+        "next_before": next_before,
+        "matching": matching,
+        "statuses": [s.value for s in JobStatus],
+        "topics": manager().topics(),
+    }
+
+
+@bp.get("/jobs")
+def jobs() -> str:
+    return render_template("jobs.html", **jobs_data())
+
+
+@bp.get("/partials/jobs")
+def jobs_partial() -> str:
+    return render_template("_jobs_table.html", **jobs_data())
+
+
+# ------------------------------------------------------------------ one job
+
+
+def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
+    jm = manager()
+    job = jm.get_job(job_id)
+    history = jm.get_history(job_id)
+    log_size = jm.logs.path(job_id).stat().st_size if jm.logs.path(job_id).exists() else 0
+    offset = max(0, log_size - LOG_TAIL_BYTES)
+    log_text = jm.get_log(job_id, offset) if (job.log or log_size) else ""
+    recorded = jm.store.status_of(job_id)
+    # Keep polling until the final state is in the history too, so the timeline ends complete.
+    live = not (job.terminal and recorded is not None and recorded.terminal)
+    return {
+        "job": job,
+        "history": history,
+        "log_text": log_text,
+        "log_cut": offset > 0,
+        "live": live,
+        "notice": notice,
+    }
+
+
+@bp.get("/jobs/<int:job_id>")
+def job(job_id: int) -> str:
+    return render_template("job.html", **job_data(job_id))
+
+
+@bp.get("/partials/jobs/<int:job_id>")
+def job_partial(job_id: int) -> str:
+    return render_template("_job.html", **job_data(job_id))
+
+
+def _after_action(job_id: int, notice: str) -> str | BaseResponse:
+    if is_htmx():
+        return render_template("_job.html", **job_data(job_id, notice))
+    return redirect(url_for("pages.job", job_id=job_id))
+
+
+@bp.post("/jobs/<int:job_id>/cancel")
+def cancel(job_id: int) -> str | BaseResponse:
+    job = manager().cancel_job(job_id)
+    return _after_action(job_id, "Canceled." if job.status is JobStatus.CANCELED else "Cancel requested.")
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+def retry(job_id: int) -> str | BaseResponse:
+    manager().retry_job(job_id)
+    return _after_action(job_id, "Queued again as a new attempt.")
+
+
+@bp.post("/jobs/<int:job_id>/delete")
+def delete(job_id: int) -> BaseResponse:
+    manager().delete_job(job_id)
+    target = url_for("pages.jobs")
+    if is_htmx():
+        response = Response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+# ------------------------------------------------------------------ submit
+
+
+def _scripts() -> list[str]:
+    root = share_root()
+    return [f.path for f in list_files(root, SCRIPTS_FOLDER)] if root else []
+
+
+def _field_error(exc: InvalidJobError) -> tuple[str, str]:
+    """('params', 'must not be empty') from 'params: must not be empty'; '' when no field is named."""
+    field, sep, message = str(exc).partition(": ")
+    if sep and field.isidentifier():
+        return field, message
+    return "", str(exc)
+
+
+@bp.route("/submit", methods=["GET", "POST"])
+def submit() -> str | tuple[str, int] | BaseResponse:
+    form: dict[str, Any] = {
+        "topic": "default",
+        "params_type": "heroscript",
+        "params": "",
+        "timeout": "",
+        "max_retries": "0",
+        "log": True,
+        "script": request.args.get("script", ""),
+        "args": "",
+    }
+    context = {"form": form, "errors": {}, "params_types": [p.value for p in ParamsType], "scripts": _scripts()}
+    if request.method == "GET":
+        return render_template("submit.html", **context)
+    form.update({k: request.form.get(k, "").strip() for k in ("topic", "params_type", "timeout", "max_retries")})
+    form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
+    form.update(args=request.form.get("args", ""), log=request.form.get("log") == "on")
+    errors: dict[str, str] = {}
+    spec: dict[str, Any] = {"topic": form["topic"], "params_type": form["params_type"], "log": form["log"]}
+    if form["script"]:
+        if form["params"].strip():
+            errors["params"] = "leave params empty when you pick a script (or pick no script)"
+        elif form["script"] not in context["scripts"]:
+            errors["script"] = f"{form['script']!r} is not in the share's {SCRIPTS_FOLDER}/ folder"
+        spec.update(params=script_job_params(form["script"], form["args"]), params_type="heroscript")
+        if form["topic"] in ("", "default"):
+            spec["topic"] = SCRIPT_TOPIC
+    else:
+        spec["params"] = form["params"]
+        if not form["params"].strip():
+            errors["params"] = "must not be empty: write the job's params, or pick a script"
+    for name, kind in (("timeout", float), ("max_retries", int)):
+        if form[name]:
+            try:
+                spec[name] = kind(form[name])
+            except ValueError:
+                errors[name] = f"{form[name]!r} must be a {'number of seconds' if kind is float else 'whole number'}"
+    if not errors:
+        try:
+            job = manager().create_jobs([spec])[0]
+        except InvalidJobError as exc:
+            field, message = _field_error(exc)
+            errors[field or "form"] = message
+        else:
+            return redirect(url_for("pages.job", job_id=job.job_id), code=303)
+    context["errors"] = errors
+    return render_template("submit.html", **context), 400
+
+
+# ------------------------------------------------------------------ scripts
+
+
+@bp.get("/scripts")
+def scripts() -> str:
+    root = share_root()
+    files = list_files(root) if root else []
+    webdav = agent().addresses().get("webdav", "")
+    return render_template(
+        "scripts.html", files=files, webdav=webdav, root=root, scripts_folder=SCRIPTS_FOLDER, runnable=set(_scripts())
+    )
+
+
+@bp.post("/scripts/run")
+def run_script() -> str | tuple[str, int] | BaseResponse:
+    path = request.form.get("path", "")
+    if path not in _scripts():
+        raise InvalidJobError(f"script: {path!r} is not in the share's {SCRIPTS_FOLDER}/ folder")
+    job: Job = manager().create_jobs([{"topic": SCRIPT_TOPIC, "params": script_job_params(path), "log": True}])[0]
+    return redirect(url_for("pages.job", job_id=job.job_id), code=303)

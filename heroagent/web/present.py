@@ -1,0 +1,71 @@
+"""How values look on the pages: times, durations, sizes, pretty JSON. Registered as Jinja filters."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from heroagent.jobs.model import Job, JobStatus
+
+
+def when(ts: float) -> str:
+    """A unix time as UTC wall-clock text ('' for 0, the job system's 'not yet')."""
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(ts: float, now: float | None = None) -> str:
+    if not ts:
+        return ""
+    seconds = (time.time() if now is None else now) - ts
+    if seconds < 0:
+        return "in " + _span(-seconds)
+    return _span(seconds) + " ago"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def run_time(job: Job) -> str:
+    """How long the job ran, or has been running."""
+    if not job.time_start:
+        return ""
+    end = job.time_end or (time.time() if job.status is JobStatus.ACTIVE else 0)
+    if not end:
+        return ""
+    seconds = max(0.0, end - job.time_start)
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def pretty(text: str) -> str:
+    """JSON indented for reading; anything else as it is."""
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.dumps(json.loads(stripped), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    return text
+
+
+def size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def register_filters(app: Flask) -> None:
+    app.jinja_env.filters.update(when=when, ago=ago, run_time=run_time, pretty=pretty, size=size)
