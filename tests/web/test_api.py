@@ -1,0 +1,242 @@
+"""The JSON API over real HTTP (cheroot on 127.0.0.1), against the real embedded Redis and OurDB."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+from openapi_spec_validator import validate
+
+from heroagent import HeroAgent
+from heroagent.web import create_app
+from heroagent.web.openapi import openapi_document
+from tests.conftest import ui_url, wait_until
+
+StartAgent = Callable[..., HeroAgent]
+
+
+@pytest.fixture
+def api(web_agent: StartAgent) -> tuple[HeroAgent, Callable[[str], str]]:
+    agent = web_agent()
+    return agent, lambda path: ui_url(agent, path)
+
+
+def wait_status(url: Callable[[str], str], job_id: int, *statuses: str, timeout: float = 15) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def check() -> bool:
+        seen.update(requests.get(url(f"/api/jobs/{job_id}"), timeout=5).json())
+        return seen.get("status") in statuses
+
+    assert wait_until(check, timeout=timeout), f"job {job_id} is {seen.get('status')}, not {statuses}"
+    return seen
+
+
+def test_create_read_history_and_log(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    agent, url = api
+    body = {"topic": "demo", "params": "!!fake.return_success message:'hi there'", "log": True, "timeout": 5}
+    r = requests.post(url("/api/jobs"), json=body, timeout=5)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["topic"] == "demo" and job["status"] == "new" and job["timeout"] == 5
+    assert r.headers["Location"] == f"/api/jobs/{job['jobid']}"
+    done = wait_status(url, job["jobid"], "done")
+    assert done["result"] == '["hi there"]' and done["attempts"] == 1
+    assert wait_until(lambda: agent.get_job_manager().store.status_of(job["jobid"]).value == "done")  # type: ignore[union-attr]
+    history = requests.get(url(f"/api/jobs/{job['jobid']}/history"), timeout=5).json()["history"]
+    assert [v["status"] for v in history] == ["new", "active", "done"]
+    log = requests.get(url(f"/api/jobs/{job['jobid']}/log"), timeout=5).json()
+    assert "created: topic demo" in log["log"] and log["next_offset"] == len(log["log"].encode())
+    rest = requests.get(url(f"/api/jobs/{job['jobid']}/log?offset={log['next_offset']}"), timeout=5).json()
+    assert rest["log"] == "" and rest["next_offset"] == log["next_offset"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("not json", "body"),
+        ([1, 2], "body"),
+        ({"params": "!!fake.sleep"}, "topic"),
+        ({"topic": "bad topic!", "params": "x"}, "topic"),
+        ({"topic": "t", "params": "!!fake.sleep", "params_type": "cobol"}, "params_type"),
+        ({"topic": "t", "params": "!!fake.sleep", "timeout": "soon"}, "timeout"),
+        ({"topic": "t", "params": "!!fake.sleep", "timeout": -1}, "timeout"),
+        ({"topic": "t", "params": "!!fake.sleep", "log": "yes"}, "log"),
+        ({"topic": "t", "params": "!!fake.sleep", "max_retries": 1.5}, "max_retries"),
+        ({"topic": "t", "params": "!!fake.sleep", "priority": 1}, "priority"),
+        ({"topic": "t", "params": 42}, "params"),
+        ({"topic": "t", "params": "!!fake.sleep seconds:'2"}, "params"),
+    ],
+)
+def test_bad_new_jobs_are_400_naming_the_field(
+    api: tuple[HeroAgent, Callable[[str], str]], body: Any, field: str
+) -> None:
+    agent, url = api
+    before = len(agent.get_job_manager().store)
+    if isinstance(body, str):
+        r = requests.post(url("/api/jobs"), data=body, headers={"Content-Type": "application/json"}, timeout=5)
+    else:
+        r = requests.post(url("/api/jobs"), json=body, timeout=5)
+    assert r.status_code == 400
+    assert r.json()["error"].startswith(f"{field}: ") or r.json()["error"].startswith(f"{field},"), r.json()
+    assert len(agent.get_job_manager().store) == before  # nothing half-created
+
+
+def test_heroscript_syntax_error_names_the_line(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    _, url = api
+    r = requests.post(url("/api/jobs"), json={"topic": "t", "params": "!!fake.sleep\n  seconds:'2"}, timeout=5)
+    assert r.status_code == 400 and "line 2" in r.json()["error"]
+
+
+def test_list_filters_and_paging(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    agent, url = api
+    jm = agent.get_job_manager()
+    ok = [jm.create_job("alpha", f"!!fake.return_success message:ok{i}") for i in range(5)]
+    bad = jm.create_job("beta", "!!fake.return_error message:'disk full'")
+    for job in [*ok, bad]:
+        jm.wait_for_job(job.job_id, timeout=15)
+    everything = requests.get(url("/api/jobs"), timeout=5).json()
+    assert [j["jobid"] for j in everything["jobs"]] == sorted([j.job_id for j in [*ok, bad]], reverse=True)
+    assert everything["next_before"] is None
+    errors = requests.get(url("/api/jobs?status=error"), timeout=5).json()["jobs"]
+    assert [j["jobid"] for j in errors] == [bad.job_id] and errors[0]["error"] == "disk full"
+    assert {j["topic"] for j in requests.get(url("/api/jobs?topic=alpha"), timeout=5).json()["jobs"]} == {"alpha"}
+    found = requests.get(url("/api/jobs?q=ok3"), timeout=5).json()["jobs"]
+    assert [j["jobid"] for j in found] == [ok[3].job_id]
+    assert requests.get(url("/api/jobs?q=DISK"), timeout=5).json()["jobs"][0]["jobid"] == bad.job_id
+
+    pages: list[int] = []
+    before = None
+    while True:
+        query = "/api/jobs?topic=alpha&limit=2" + (f"&before={before}" if before else "")
+        page = requests.get(url(query), timeout=5).json()
+        pages.extend(j["jobid"] for j in page["jobs"])
+        before = page["next_before"]
+        if before is None:
+            break
+    assert pages == sorted((j.job_id for j in ok), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("status=sleeping", "status"), ("limit=0", "limit"), ("limit=many", "limit"), ("before=x", "before")],
+)
+def test_bad_list_queries_are_400(api: tuple[HeroAgent, Callable[[str], str]], query: str, field: str) -> None:
+    _, url = api
+    r = requests.get(url(f"/api/jobs?{query}"), timeout=5)
+    assert r.status_code == 400 and r.json()["error"].startswith(f"{field}: ")
+
+
+def test_unknown_jobs_and_routes_are_json_404(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    _, url = api
+    for method, path in [
+        ("GET", "/api/jobs/424242"),
+        ("GET", "/api/jobs/424242/history"),
+        ("GET", "/api/jobs/424242/log"),
+        ("POST", "/api/jobs/424242/cancel"),
+        ("POST", "/api/jobs/424242/retry"),
+        ("DELETE", "/api/jobs/424242"),
+        ("GET", "/api/nothing-here"),
+    ]:
+        r = requests.request(method, url(path), timeout=5)
+        assert r.status_code == 404, (method, path)
+        assert r.headers["Content-Type"].startswith("application/json") and r.json()["error"]
+    r = requests.put(url("/api/jobs"), timeout=5)
+    assert r.status_code == 405 and "PUT" in r.json()["error"]
+
+
+def test_cancel_retry_delete_and_conflicts(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    agent, url = api
+    job = requests.post(url("/api/jobs"), json={"topic": "slow", "params": "!!fake.sleep seconds:30"}, timeout=5).json()
+    wait_status(url, job["jobid"], "active")
+    r = requests.delete(url(f"/api/jobs/{job['jobid']}"), timeout=5)
+    assert r.status_code == 409 and "cancel it first" in r.json()["error"]
+    r = requests.post(url(f"/api/jobs/{job['jobid']}/retry"), timeout=5)
+    assert r.status_code == 409 and "only finished jobs" in r.json()["error"]
+    assert requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5).status_code == 200
+    wait_status(url, job["jobid"], "canceled")
+    r = requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5)
+    assert r.status_code == 409 and "already canceled" in r.json()["error"]
+
+    r = requests.post(url(f"/api/jobs/{job['jobid']}/retry"), timeout=5)
+    assert r.status_code == 200 and r.json()["status"] == "new" and r.json()["retries"] == 1
+    wait_status(url, job["jobid"], "active")
+    requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5)
+    wait_status(url, job["jobid"], "canceled")
+    assert wait_until(lambda: agent.get_job_manager().store.status_of(job["jobid"]).value == "canceled")  # type: ignore[union-attr]
+    assert requests.delete(url(f"/api/jobs/{job['jobid']}"), timeout=5).status_code == 204
+    assert requests.get(url(f"/api/jobs/{job['jobid']}"), timeout=5).status_code == 404
+
+
+def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    agent, url = api
+    requests.post(url("/api/jobs"), json={"topic": "qtopic", "params": "!!fake.sleep seconds:0.1"}, timeout=5)
+    queues = requests.get(url("/api/queues"), timeout=5).json()["queues"]
+    assert any(q["topic"] == "qtopic" and set(q) == {"topic", "queued", "inflight"} for q in queues)
+    assert wait_until(lambda: requests.get(url("/api/workers"), timeout=5).json()["workers"])
+    workers = requests.get(url("/api/workers"), timeout=5).json()["workers"]
+    local = [w for w in workers if w["local"]]
+    assert len(local) == 1 and local[0]["concurrency"] >= 3 and isinstance(local[0]["running"], list)
+    health = requests.get(url("/api/health"), timeout=5)
+    assert health.status_code == 200
+    assert health.json() == {
+        "status": "ok",
+        "services": {"redis": "running", "jobs": "running", "webdav": "running", "ui": "running"},
+    }
+
+
+def _schema_for(doc: dict[str, Any], path: str, method: str, status: int) -> dict[str, Any] | None:
+    response = doc["paths"][path][method]["responses"][str(status)]
+    content = response.get("content", {}).get("application/json", {})
+    schema = content.get("schema")
+    if schema is None:
+        return None
+    return {**schema, "components": doc["components"]}
+
+
+def test_openapi_document_is_valid_and_matches_the_routes(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    agent, url = api
+    served = requests.get(url("/api/openapi.json"), timeout=5).json()
+    assert served == openapi_document()
+    validate(served)  # a valid OpenAPI 3.1 document
+
+    app = create_app(agent)
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        routes |= {(path, m.lower()) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}
+    documented = {(path, method) for path, ops in served["paths"].items() for method in ops}
+    assert routes == documented
+
+
+def test_responses_match_the_openapi_schemas(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    agent, url = api
+    doc = openapi_document()
+
+    def check(path: str, method: str, response: requests.Response) -> None:
+        schema = _schema_for(doc, path, method, response.status_code)
+        assert schema is not None, f"{method} {path} answered {response.status_code}, which is not documented"
+        jsonschema.validate(response.json(), schema)
+
+    created = requests.post(url("/api/jobs"), json={"topic": "s", "params": "!!fake.return_success"}, timeout=5)
+    check("/api/jobs", "post", created)
+    job_id = created.json()["jobid"]
+    wait_status(url, job_id, "done")
+    check("/api/jobs", "get", requests.get(url("/api/jobs"), timeout=5))
+    check("/api/jobs", "post", requests.post(url("/api/jobs"), json={"topic": ""}, timeout=5))
+    check("/api/jobs/{job_id}", "get", requests.get(url(f"/api/jobs/{job_id}"), timeout=5))
+    check("/api/jobs/{job_id}", "get", requests.get(url("/api/jobs/999999"), timeout=5))
+    check("/api/jobs/{job_id}/history", "get", requests.get(url(f"/api/jobs/{job_id}/history"), timeout=5))
+    check("/api/jobs/{job_id}/log", "get", requests.get(url(f"/api/jobs/{job_id}/log"), timeout=5))
+    check("/api/jobs/{job_id}/cancel", "post", requests.post(url(f"/api/jobs/{job_id}/cancel"), timeout=5))
+    check("/api/queues", "get", requests.get(url("/api/queues"), timeout=5))
+    check("/api/workers", "get", requests.get(url("/api/workers"), timeout=5))
+    check("/api/health", "get", requests.get(url("/api/health"), timeout=5))
+    assert wait_until(lambda: agent.get_job_manager().store.status_of(job_id).value == "done")  # type: ignore[union-attr]
+    check("/api/jobs/{job_id}/retry", "post", requests.post(url(f"/api/jobs/{job_id}/retry"), timeout=5))
