@@ -173,7 +173,7 @@ def test_cancel_retry_delete_and_conflicts(api: tuple[HeroAgent, Callable[[str],
 
 
 def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
-    agent, url = api
+    _, url = api
     requests.post(url("/api/jobs"), json={"topic": "qtopic", "params": "!!fake.sleep seconds:0.1"}, timeout=5)
     queues = requests.get(url("/api/queues"), timeout=5).json()["queues"]
     assert any(q["topic"] == "qtopic" and set(q) == {"topic", "queued", "inflight"} for q in queues)

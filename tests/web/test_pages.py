@@ -150,7 +150,7 @@ def test_submit_form_creates_the_job(web_agent: StartAgent) -> None:
 def test_scripts_uploaded_over_webdav_are_listed_and_run(web_agent: StartAgent) -> None:
     agent = web_agent()
     webdav = agent.addresses()["webdav"].rstrip("/")
-    script = b"#!/bin/sh\necho \"hello from $HEROAGENT_JOB_ID\"\n"
+    script = b'#!/bin/sh\necho "hello from $HEROAGENT_JOB_ID"\n'
     assert requests.put(f"{webdav}/scripts/hello.sh", data=script, timeout=5).status_code in (201, 204)
     assert requests.put(f"{webdav}/notes.txt", data=b"not a script", timeout=5).status_code in (201, 204)
     session = requests.Session()
