@@ -7,6 +7,8 @@ reads every record; text search reads only the records that pass the other filte
 from __future__ import annotations
 
 import bisect
+import json
+import re
 import logging
 import threading
 from collections import Counter
@@ -31,6 +33,36 @@ class IndexEntry:
     @classmethod
     def of(cls, job: Job | RecordedEvent) -> IndexEntry:
         return cls(job.status, job.topic, job.attempts, job.time_end)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> IndexEntry:
+        """Straight from a stored record, without parsing all of it (building the index at open is O(jobs)).
+
+        Records are compact JSON (Python's and Redis's cjson), where `"status":"` cannot occur inside a
+        string value (its quotes would be escaped); anything unexpected falls back to a full parse.
+        """
+        status, topic = _STATUS_RE.search(raw), _TOPIC_RE.search(raw)
+        attempts, time_end = _ATTEMPTS_RE.search(raw), _TIME_END_RE.search(raw)
+        if status and topic and attempts and time_end:
+            try:
+                return cls(
+                    JobStatus(status.group(1).decode()),
+                    topic.group(1).decode(),
+                    int(attempts.group(1)),
+                    float(time_end.group(1)),
+                )
+            except ValueError:
+                pass
+        doc = json.loads(raw)
+        return cls(
+            JobStatus(doc["status"]), str(doc["topic"]), int(doc.get("attempts", 0)), float(doc.get("time_end", 0))
+        )
+
+
+_STATUS_RE = re.compile(rb'"status":"([a-z]+)"')
+_TOPIC_RE = re.compile(rb'"topic":"([A-Za-z0-9_.-]+)"')
+_ATTEMPTS_RE = re.compile(rb'"attempts":(\d+)[,}]')
+_TIME_END_RE = re.compile(rb'"time_end":([0-9.eE+-]+)[,}]')
 
 
 @dataclass(slots=True)
@@ -77,11 +109,11 @@ class JobStore:
         self._counts: Counter[tuple[JobStatus, str]] = Counter()  # (status, topic) -> jobs, for counts and /metrics
         for job_id in self.db.ids():
             try:
-                job = Job.from_json(self.db.get(job_id))
+                entry = IndexEntry.from_json(self.db.get(job_id))
             except Exception as exc:  # a corrupt record must not stop the server
                 log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
                 continue
-            self._remember(job_id, IndexEntry.of(job))
+            self._remember(job_id, entry)
 
     def close(self) -> None:
         self.db.close()

@@ -54,6 +54,9 @@ DIRTY_FILE = "ourdb.dirty"
 FORMAT_VERSION = 1
 
 
+SPECULATIVE_READ = 2048  # bytes read after a header on the chance the record is that short
+
+
 @dataclass
 class RecoveryReport:
     """What a reopen after a crash dropped, so it can be logged and tested."""
@@ -522,8 +525,21 @@ class OurDB:
         return header
 
     def _read(self, record_id: int, loc: Location) -> tuple[Header, bytes]:
-        header = self._read_header(record_id, loc)
-        data = os.pread(self._fd(loc.file_nr), header.size, loc.position + HEADER_SIZE)
+        # One pread for the header and (for most records) the data: half the system calls of reading them apart.
+        fd = self._fd(loc.file_nr)
+        raw = os.pread(fd, HEADER_SIZE + SPECULATIVE_READ, loc.position)
+        if len(raw) < HEADER_SIZE:
+            raise CorruptRecordError(
+                f"OurDB {self.path}: record for id {record_id} in {loc.file_nr}.db at position {loc.position} "
+                "lies past the end of the file"
+            )
+        header = decode_header(raw[:HEADER_SIZE])
+        if header.is_zeroed:
+            raise RecordNotFoundError(f"OurDB {self.path}: record for id {record_id} was deleted")
+        if header.size <= SPECULATIVE_READ:
+            data = raw[HEADER_SIZE : HEADER_SIZE + header.size]
+        else:
+            data = os.pread(fd, header.size, loc.position + HEADER_SIZE)
         if len(data) != header.size:
             raise CorruptRecordError(
                 f"OurDB {self.path}: record for id {record_id} in {loc.file_nr}.db at position {loc.position} "

@@ -24,5 +24,7 @@ def redis_facts(client: redis.Redis) -> dict[str, str]:
         "persistence": " + ".join(persistence) or "none",
         "last_save": str(info.get("rdb_last_save_time", 0)),
         "aof_last_write": str(info.get("aof_last_write_status", "")),
-        "keys": str(sum(int(v.get("keys", 0)) for k, v in info.items() if k.startswith("db") and isinstance(v, dict))),
+        "key_count": str(
+            sum(int(v.get("keys", 0)) for k, v in info.items() if k.startswith("db") and isinstance(v, dict))
+        ),
     }

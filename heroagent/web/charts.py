@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from heroagent.jobs.stats import BUCKET_SECONDS, ThroughputBucket
 from heroagent.web.present import when
 
-WIDTH, HEIGHT, TOP, BOTTOM = 600, 140, 14, 18
+WIDTH, HEIGHT, TOP, BOTTOM = 1200, 150, 14, 18
 
 
 def throughput_svg(buckets: list[ThroughputBucket]) -> Markup:

@@ -35,6 +35,7 @@ def test_overview_shows_counts_queues_workers_redis_and_addresses(web_agent: Sta
     assert re.search(r'id="count-done"[^>]*><strong>1</strong>', html)
     assert "reports" in html and 'id="workers"' in html and "this server" in html
     assert "6.2." in html  # the embedded Redis's version
+    assert re.search(r"<th>Keys</th><td>\d+</td>", html) and "built-in" not in html
     assert agent.addresses()["webdav"] in html
     assert '<svg class="chart"' in html and "1 done" in html  # the finished job is in the chart's bar
     partial = requests.get(ui_url(agent, "/partials/overview"), timeout=5).text

@@ -1,0 +1,89 @@
+"""The dashboard with a large history: start time and page times, printed (never asserted).
+
+    python bench/bench_dashboard.py [-n 100000]
+
+Fills OurDB with N finished jobs, starts HeroAgent on it (the history index is built at start), then
+times each page and API call (median of 5) over HTTP on 127.0.0.1. The same server's static
+stylesheet is timed alongside as the in-run baseline, so the ratios say what the pages cost beyond
+serving a file on this (shared, noisy) machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.history_fill import fill_history  # noqa: E402
+from heroagent import HeroAgent  # noqa: E402
+from heroagent.config import Config  # noqa: E402
+
+PATHS = [
+    ("static file (baseline)", "/static/style.css"),
+    ("overview", "/"),
+    ("jobs, newest page", "/jobs"),
+    ("jobs, status=error", "/jobs?status=error"),
+    ("jobs, status+topic", "/jobs?status=error&topic=topic3"),
+    ("jobs, page 100 (before=)", "/jobs?before=95000"),
+    ("jobs, text hit (newest)", "/jobs?q=m99990"),
+    ("jobs, text hit (oldest)", "/jobs?q=failure+number+100"),
+    ("jobs, text miss (scans all)", "/jobs?q=no-such-text"),
+    ("API list", "/api/jobs?limit=100"),
+    ("metrics", "/metrics"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def timed(url: str, runs: int = 5) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        response = requests.get(url, timeout=120)
+        response.raise_for_status()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=100_000, help="jobs in the history")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="ha-bench-"))
+    try:
+        config = Config(data_dir=str(root))
+        config.redis.tcp_port, config.ui.port = free_port(), free_port()
+        config.webdav.enabled = False
+        start = time.perf_counter()
+        fill_history(config.jobs_db_path, args.n)
+        print(f"filled {args.n:,} jobs in {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        with HeroAgent(config) as agent:
+            print(f"agent started (history index built) in {time.perf_counter() - start:.2f} s")
+            base = agent.ui.url.rstrip("/") if agent.ui else ""
+            baseline = 0.0
+            print("\n| request | median ms | x static file |\n|---|---:|---:|")
+            for label, path in PATHS:
+                seconds = timed(base + path)
+                baseline = baseline or seconds
+                print(f"| {label} | {seconds * 1000:.1f} | {seconds / baseline:.1f} |")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright (installed by the test command).
+
+Screenshots of each page are saved under test-artifacts/screenshots/ (or $HEROAGENT_ARTIFACTS).
+The pages must work under their strict CSP: any console error (a CSP violation included) fails a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from heroagent import HeroAgent
+from tests.conftest import REPO, ui_url
+
+StartAgent = Callable[..., HeroAgent]
+PASSWORD = "browser-secret"
+TOKEN = "browser-token"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(os.environ.get("HEROAGENT_ARTIFACTS", REPO / "test-artifacts")) / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: problems.append(str(exc)))
+    tab.on("dialog", lambda dialog: dialog.accept())  # the confirm() of cancel/retry/delete
+    tab.set_default_timeout(15_000)
+    yield tab
+    context.close()
+    # 4xx answers the tests provoke on purpose show as "Failed to load resource"; anything else is a bug.
+    unexpected = [p for p in problems if "Failed to load resource" not in p]
+    assert not unexpected, f"browser console errors: {unexpected}"
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, agent: HeroAgent) -> None:
+    page.goto(ui_url(agent, "/"))
+    expect(page).to_have_url(ui_url(agent, "/login?next=/"))
+    shot(page, "login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Overview")
+
+
+def mark_page(page: Page) -> None:
+    """Leave a marker in the window: if the page reloads, it is gone."""
+    page.evaluate("window.__heroagentMarker = 42")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__heroagentMarker") == 42, "the page was reloaded"
+
+
+def test_submit_watch_and_inspect_a_job(web_agent: StartAgent, page: Page) -> None:
+    agent = web_agent(ui={"password": PASSWORD, "api_token": TOKEN})
+    log_in(page, agent)
+
+    page.goto(ui_url(agent, "/submit"))
+    page.fill("#topic", "browser")
+    page.fill("#params", "!!fake.sleep seconds:2")
+    shot(page, "submit")
+    page.click("#submit")
+    expect(page.locator("h1")).to_contain_text("Job #")
+    mark_page(page)
+    status = page.locator("#job-status")
+    expect(status).to_have_text("active", timeout=10_000)
+    expect(status).to_have_text("done", timeout=15_000)
+    expect(page.locator("#timeline tbody tr")).to_have_count(3)
+    expect(page.locator("#timeline")).to_contain_text("active")
+    expect(page.locator("#log")).to_contain_text("sleeping 2.0s")
+    assert_not_reloaded(page)
+    shot(page, "job")
+
+    page.goto(ui_url(agent, "/"))
+    expect(page.locator("#count-done strong")).to_have_text("1")
+    expect(page.locator("#workers")).to_contain_text("this server")
+    shot(page, "overview")
+
+
+def test_jobs_page_filters_and_updates_live(web_agent: StartAgent, page: Page) -> None:
+    agent = web_agent(ui={"password": PASSWORD, "api_token": TOKEN})
+    jm = agent.get_job_manager()
+    ok = jm.create_job("reports", "!!fake.return_success message:fine")
+    bad = jm.create_job("backups", "!!fake.return_error message:'disk full'")
+    jm.wait_for_job(ok.job_id, timeout=15)
+    jm.wait_for_job(bad.job_id, timeout=15)
+    log_in(page, agent)
+
+    page.goto(ui_url(agent, "/jobs"))
+    expect(page.locator("tr[data-jobid]")).to_have_count(2)
+    page.select_option("#filter-status", "error")
+    page.click("#filters button[type=submit]")
+    expect(page).to_have_url(ui_url(agent, "/jobs?status=error&topic=&q="))
+    expect(page.locator("tr[data-jobid]")).to_have_count(1)
+    expect(page.locator(f'tr[data-jobid="{bad.job_id}"]')).to_contain_text("backups")
+    shot(page, "jobs-filtered")
+
+    page.goto(ui_url(agent, "/jobs"))
+    mark_page(page)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"topic": "live", "params": "!!fake.sleep seconds:1"}
+    created = requests.post(ui_url(agent, "/api/jobs"), json=body, headers=headers, timeout=5).json()
+    row = page.locator(f'tr[data-jobid="{created["jobid"]}"]')
+    expect(row).to_be_visible(timeout=10_000)  # appeared without a reload
+    expect(row.locator(".status")).to_have_text("done", timeout=15_000)
+    assert_not_reloaded(page)
+    shot(page, "jobs")
+
+
+def test_run_a_script_from_the_webdav_share_and_cancel_a_job(web_agent: StartAgent, page: Page) -> None:
+    agent = web_agent(ui={"password": PASSWORD, "api_token": TOKEN})
+    webdav = agent.addresses()["webdav"].rstrip("/")
+    script = b'#!/bin/sh\necho "hello from the share"\n'
+    assert requests.put(f"{webdav}/scripts/hello.sh", data=script, timeout=5).status_code in (201, 204)
+    log_in(page, agent)
+
+    page.goto(ui_url(agent, "/scripts"))
+    expect(page.locator("#webdav-address")).to_have_text(agent.addresses()["webdav"])
+    shot(page, "scripts")
+    page.click('button.run[data-path="scripts/hello.sh"]')
+    expect(page.locator("#job-status")).to_have_text("done", timeout=15_000)
+    expect(page.locator("#result")).to_contain_text("hello from the share")
+
+    page.goto(ui_url(agent, "/submit"))
+    page.fill("#params", "!!fake.sleep seconds:60")
+    page.click("#submit")
+    expect(page.locator("#job-status")).to_have_text("active", timeout=10_000)
+    page.click("#cancel")  # confirm() is accepted by the fixture
+    expect(page.locator("#job-status")).to_have_text("canceled", timeout=15_000)
+    page.click("#delete")
+    expect(page).to_have_url(ui_url(agent, "/jobs"))
+
+    page.goto(ui_url(agent, "/submit"))
+    page.fill("#params", "!!fake.sleep seconds:'2")
+    page.click("#submit")
+    expect(page.locator("#error-params")).to_contain_text("line 1")
+    shot(page, "submit-error")
