@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bisect
 import json
-import re
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
