@@ -214,6 +214,8 @@ def _print_job(j: Any, as_json: bool) -> None:
 @click.option("--timeout", type=float, default=None, help="Seconds (default: [jobs] default_timeout).")
 @click.option("--log", "keep_log", is_flag=True, help="Keep a log of this job.")
 @click.option("--max-retries", type=int, default=0)
+@click.option("--at", "run_at", default=None, help="Run at this time, ISO 8601 (2026-12-01T08:00:00Z).")
+@click.option("--in", "delay", type=float, default=None, help="Run this many seconds from now.")
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
 @click.option("--wait-timeout", type=float, default=None, help="Give up waiting after this many seconds.")
 @json_option
@@ -226,6 +228,8 @@ def job_submit(
     timeout: float | None,
     keep_log: bool,
     max_retries: int,
+    run_at: str | None,
+    delay: float | None,
     wait: bool,
     wait_timeout: float | None,
     as_json: bool,
@@ -251,7 +255,14 @@ def job_submit(
 
     client = JobClient.from_config(config)
     created = client.create_job(
-        topic, params, params_type=params_type, timeout=timeout, log=keep_log, max_retries=max_retries
+        topic,
+        params,
+        params_type=params_type,
+        timeout=timeout,
+        log=keep_log,
+        max_retries=max_retries,
+        run_at=run_at,
+        delay=delay,
     )
     if not wait:
         _print_job(created, as_json) if as_json else click.echo(created.job_id)

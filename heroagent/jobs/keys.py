@@ -4,6 +4,7 @@ herojobs:<topic>:<jobid>   hash    a job in flight, one field per job property (
 heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
+hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job is due (ms); moved to its queue then
 hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker
 hero:events                stream  every transition with the job's full state; the server's recorder
                                    writes them to OurDB (group "recorder") and then acks them
@@ -19,6 +20,7 @@ PREFIX_QUEUE = "heroqueue"
 PREFIX_WAKE = "hero:wake"
 TOPICS = "hero:topics"
 INFLIGHT = "hero:inflight"
+SCHEDULED = "hero:scheduled"
 EVENTS = "hero:events"
 EVENTS_GROUP = "recorder"
 WORKERS = "hero:workers"

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -25,7 +26,16 @@ from heroagent.heroscript import HeroScriptError, parse
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
 from heroagent.jobs.joblog import JobLogs, collect_remote_logs
-from heroagent.jobs.model import Job, JobStatus, ParamsType, check_transition, clip, parse_status, validate_new_job
+from heroagent.jobs.model import (
+    Job,
+    JobStatus,
+    ParamsType,
+    check_transition,
+    clip,
+    parse_status,
+    scheduled_time,
+    validate_new_job,
+)
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.stats import WINDOW_SECONDS, JobStats
 from heroagent.jobs.store import JobStore, RecordedEvent
@@ -35,6 +45,7 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "server"
 RECORD_BATCH = 1000
+PROMOTE_INTERVAL = 0.2
 
 
 class JobManager:
@@ -71,7 +82,8 @@ class JobManager:
         self._ensure_group()
         self._drain_events()  # events a previous run read but did not record
         self.reconcile()
-        for target, name in ((self._record_loop, "recorder"), (self._reap_loop, "reaper")):
+        loops = ((self._record_loop, "recorder"), (self._reap_loop, "reaper"), (self._promote_loop, "promoter"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=f"heroagent-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -108,8 +120,14 @@ class JobManager:
         session_key: str = "",
         log: bool = False,
         max_retries: int = 0,
+        run_at: datetime | float | None = None,
+        delay: float | None = None,
     ) -> Job:
-        """Save to OurDB (which gives the id), store in Redis and queue it; return the Job."""
+        """Save to OurDB (which gives the id), store in Redis and queue it; return the Job.
+
+        `run_at` (a datetime, or unix seconds) or `delay` (seconds from now) makes it a delayed job: it
+        stays `new`, with `time_scheduled` set, until it is due; then it is queued like any other.
+        """
         return self.create_jobs(
             [
                 {
@@ -121,6 +139,8 @@ class JobManager:
                     "session_key": session_key,
                     "log": log,
                     "max_retries": max_retries,
+                    "run_at": run_at,
+                    "delay": delay,
                 }
             ]
         )[0]
@@ -144,7 +164,8 @@ class JobManager:
 
     def _new_job(self, spec: Mapping[str, Any]) -> Job:
         unknown = set(spec) - {
-            "topic", "params", "params_type", "timeout", "circle_id", "session_key", "log", "max_retries"
+            "topic", "params", "params_type", "timeout", "circle_id", "session_key", "log", "max_retries",
+            "run_at", "delay",
         }  # fmt: skip
         if unknown:
             raise InvalidJobError(f"{', '.join(sorted(unknown))}: unknown job field(s)")
@@ -169,6 +190,7 @@ class JobManager:
             session_key=str(spec.get("session_key", "")),
             log=bool(spec.get("log", False)),
             max_retries=int(spec.get("max_retries", 0)),
+            time_scheduled=scheduled_time(spec.get("run_at"), spec.get("delay")),
         )
 
     # ------------------------------------------------------------ reading
@@ -381,6 +403,14 @@ class JobManager:
                 collect_remote_logs(self.client, self.logs)
             except redis.RedisError as exc:
                 log.debug("jobs: reaper cannot reach Redis (%s)", exc)
+
+    def _promote_loop(self) -> None:
+        """Queue delayed jobs as they fall due (checked 5 times a second, so they start within ~0.2 s)."""
+        while not self._stopping.wait(PROMOTE_INTERVAL):
+            try:
+                self.queue.promote()
+            except redis.RedisError as exc:
+                log.debug("jobs: promoter cannot reach Redis (%s)", exc)
 
     def _redis_run_id(self) -> str:
         info: Any = self.client.info("server")

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
@@ -127,6 +128,11 @@ class Job:
     def terminal(self) -> bool:
         return self.status.terminal
 
+    @property
+    def scheduled(self) -> bool:
+        """A delayed job still waiting for its time."""
+        return self.status is JobStatus.NEW and self.time_scheduled > time.time()
+
 
 # (attribute, wire name) of every field, computed once: to_dict/from_dict are on the hot path.
 _WIRE_FIELDS = tuple((f.name, WIRE_NAMES.get(f.name, f.name)) for f in fields(Job))
@@ -174,6 +180,33 @@ def validate_new_job(
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise InvalidJobError(f"max_retries: {max_retries!r} must be a whole number >= 0")
     return ptype, (float(timeout) if timeout is not None else None)
+
+
+def scheduled_time(run_at: Any, delay: Any, now: float | None = None) -> float:
+    """`time_scheduled` for a new job: 0 (run now), or unix seconds from `run_at` or `delay`.
+
+    `run_at` is a datetime (naive = local time), unix seconds, or an ISO 8601 string (from JSON);
+    InvalidJobError names the field when a value is bad.
+    """
+    if run_at is not None and delay is not None:
+        raise InvalidJobError("run_at: give run_at or delay, not both")
+    now = time.time() if now is None else now
+    if delay is not None:
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            raise InvalidJobError(f"delay: {delay!r} must be a number of seconds >= 0")
+        return now + float(delay) if delay > 0 else 0.0
+    if run_at is None:
+        return 0.0
+    if isinstance(run_at, str):
+        try:
+            run_at = datetime.fromisoformat(run_at.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidJobError(f"run_at: {run_at!r} is not an ISO 8601 time like 2026-12-01T08:00:00Z") from None
+    if isinstance(run_at, datetime):
+        return run_at.timestamp()
+    if isinstance(run_at, bool) or not isinstance(run_at, int | float) or run_at < 0:
+        raise InvalidJobError(f"run_at: {run_at!r} must be a datetime, unix seconds or an ISO 8601 time")
+    return float(run_at)
 
 
 def parse_status(status: str | JobStatus) -> JobStatus:

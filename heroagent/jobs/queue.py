@@ -7,6 +7,7 @@ the history, and remote workers need no access to OurDB. Key names come from `ke
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -211,6 +212,7 @@ local topic, id = ARGV[1], ARGV[2]
 local current = redis.call('HGET', key, 'status')
 if current == 'new' then
   redis.call('LREM', '{keys.PREFIX_QUEUE}:' .. topic, 0, id)
+  redis.call('ZREM', '{keys.SCHEDULED}', topic .. ':' .. id)
   redis.call('HSET', key, 'status', 'canceled', 'time_end', ARGV[3])
   emit(key)
   return 'canceled'
@@ -219,6 +221,25 @@ elseif current == 'active' then
   return 'stopping'
 end
 return current or ''
+"""
+)
+
+# ARGV: limit -> number of delayed jobs that were due and are now queued (a canceled one is dropped).
+_PROMOTE = (
+    _LUA_COMMON
+    + f"""
+local members = redis.call('ZRANGEBYSCORE', '{keys.SCHEDULED}', '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
+local count = 0
+for _, member in ipairs(members) do
+  local topic, id = string.match(member, '^(.*):(%d+)$')
+  redis.call('ZREM', '{keys.SCHEDULED}', member)
+  if redis.call('HGET', '{keys.PREFIX_JOB}:' .. topic .. ':' .. id, 'status') == 'new' then
+    redis.call('RPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
+    redis.call('RPUSH', '{keys.PREFIX_WAKE}:' .. topic, '1')
+    count = count + 1
+  end
+end
+return count
 """
 )
 
@@ -252,22 +273,40 @@ class JobQueue:
         self._cancel = client.register_script(_CANCEL)
         self._finish_and_claim = client.register_script(_FINISH_AND_CLAIM)
         self._recorded = client.register_script(_RECORDED)
+        self._promote = client.register_script(_PROMOTE)
 
     def enqueue(self, jobs: Sequence[Job], *, front: bool = False) -> None:
-        """Store each job's hash and queue its id, all in one round trip."""
+        """Store each job's hash and queue its id (or schedule it, if it is due later), in one round trip."""
         pipe = self.client.pipeline(transaction=False)
+        now = time.time()
+        ready: dict[str, int] = {}
         for job in jobs:
             pipe.hset(keys.job(job.topic, job.job_id), mapping=job.to_hash())  # type: ignore[arg-type]
+            if job.time_scheduled > now:
+                member = keys.inflight_member(job.topic, job.job_id)
+                pipe.zadd(keys.SCHEDULED, {member: int(job.time_scheduled * 1000)})
+                ready.setdefault(job.topic, 0)
+                continue
             if front:
                 pipe.lpush(keys.queue(job.topic), job.job_id)
             else:
                 pipe.rpush(keys.queue(job.topic), job.job_id)
-        for topic in {job.topic for job in jobs}:
+            ready[job.topic] = ready.get(job.topic, 0) + 1
+        for topic, count in ready.items():
             pipe.sadd(keys.TOPICS, topic)
-            count = sum(1 for job in jobs if job.topic == topic)
-            pipe.rpush(keys.wake(topic), *(["1"] * min(count, 64)))
-            pipe.ltrim(keys.wake(topic), -1000, -1)
+            if count:
+                pipe.rpush(keys.wake(topic), *(["1"] * min(count, 64)))
+                pipe.ltrim(keys.wake(topic), -1000, -1)
         pipe.execute()
+
+    def promote(self, limit: int = 1000) -> int:
+        """Queue the delayed jobs that are due now; returns how many."""
+        return int(self._promote(args=[limit]))  # type: ignore[arg-type]
+
+    def due_times(self) -> dict[int, float]:
+        """Job id -> when it is due (unix seconds), for every delayed job waiting in Redis."""
+        members: Any = self.client.zrange(keys.SCHEDULED, 0, -1, withscores=True)
+        return {keys.parse_inflight_member(m.decode())[1]: score / 1000 for m, score in members}
 
     def claim(self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1) -> list[Job]:
         return _jobs(self._claim(args=[lease_ms, worker_id, max_jobs, *topics]))
@@ -339,23 +378,34 @@ class JobQueue:
         for topic in topics:
             pipe.llen(keys.queue(topic))
         pipe.zrange(keys.INFLIGHT, 0, -1)
+        pipe.zrange(keys.SCHEDULED, 0, -1)
         results: list[Any] = pipe.execute()
-        *lengths, inflight = results
-        running: dict[str, int] = {}
-        for member in inflight:
-            topic, _ = keys.parse_inflight_member(bytes(member).decode())
-            running[topic] = running.get(topic, 0) + 1
-        return {t: {"queued": int(n), "inflight": running.get(t, 0)} for t, n in zip(topics, lengths, strict=True)}
+        *lengths, inflight, scheduled = results
+        running = _count_by_topic(inflight)
+        later = _count_by_topic(scheduled)
+        return {
+            t: {"queued": int(n), "inflight": running.get(t, 0), "scheduled": later.get(t, 0)}
+            for t, n in zip(topics, lengths, strict=True)
+        }
 
     def queued_and_inflight_ids(self) -> set[int]:
         """Every job id Redis holds in a queue or in flight (for reconciliation at start, not the hot path)."""
         ids: set[int] = set()
         for topic in self.topics():
             ids.update(int(x) for x in self.client.lrange(keys.queue(topic), 0, -1))  # type: ignore[union-attr]
-        members: Any = self.client.zrange(keys.INFLIGHT, 0, -1)
-        for member in members:
-            ids.add(keys.parse_inflight_member(member.decode())[1])
+        for zset in (keys.INFLIGHT, keys.SCHEDULED):
+            members: Any = self.client.zrange(zset, 0, -1)
+            for member in members:
+                ids.add(keys.parse_inflight_member(member.decode())[1])
         return ids
+
+
+def _count_by_topic(members: Iterable[bytes]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for member in members:
+        topic, _ = keys.parse_inflight_member(bytes(member).decode())
+        counts[topic] = counts.get(topic, 0) + 1
+    return counts
 
 
 def _flatten(fields: dict[str, str]) -> list[str]:

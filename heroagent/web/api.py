@@ -30,6 +30,8 @@ NEW_JOB_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "max_retries": ((int,), "a whole number"),
     "circle_id": ((str,), "a string"),
     "session_key": ((str,), "a string"),
+    "delay": ((int, float), "a number of seconds"),
+    "run_at": ((str, int, float), "an ISO 8601 time or unix seconds"),
 }
 
 

@@ -46,6 +46,11 @@ NEW_JOB_SCHEMA: dict[str, Any] = {
         "max_retries": {"type": "integer", "minimum": 0, "default": 0},
         "circle_id": {"type": "string"},
         "session_key": {"type": "string"},
+        "delay": {"type": "number", "minimum": 0, "description": "run it this many seconds from now"},
+        "run_at": {
+            "type": ["string", "number"],
+            "description": "run it at this time: ISO 8601 (2026-12-01T08:00:00Z) or unix seconds",
+        },
     },
 }
 
@@ -205,6 +210,7 @@ def openapi_document() -> dict[str, Any]:
                                                 "topic": {"type": "string"},
                                                 "queued": {"type": "integer"},
                                                 "inflight": {"type": "integer"},
+                                                "scheduled": {"type": "integer"},
                                             },
                                         },
                                     }

@@ -195,6 +195,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         "params_type": "heroscript",
         "params": "",
         "timeout": "",
+        "delay": "",
         "max_retries": "0",
         "log": True,
         "script": request.args.get("script", ""),
@@ -203,7 +204,8 @@ def submit() -> str | tuple[str, int] | BaseResponse:
     context = {"form": form, "errors": {}, "params_types": [p.value for p in ParamsType], "scripts": _scripts()}
     if request.method == "GET":
         return render_template("submit.html", **context)
-    form.update({k: request.form.get(k, "").strip() for k in ("topic", "params_type", "timeout", "max_retries")})
+    text_fields = ("topic", "params_type", "timeout", "delay", "max_retries")
+    form.update({k: request.form.get(k, "").strip() for k in text_fields})
     form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
     form.update(args=request.form.get("args", ""), log=request.form.get("log") == "on")
     errors: dict[str, str] = {}
@@ -220,7 +222,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         spec["params"] = form["params"]
         if not form["params"].strip():
             errors["params"] = "must not be empty: write the job's params, or pick a script"
-    for name, kind in (("timeout", float), ("max_retries", int)):
+    for name, kind in (("timeout", float), ("delay", float), ("max_retries", int)):
         if form[name]:
             try:
                 spec[name] = kind(form[name])

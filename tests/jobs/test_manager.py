@@ -96,7 +96,7 @@ def test_manual_complete_and_fail(data_dir: Path) -> None:
 def _manual(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
     a, b = jm.create_jobs(
-        [{"topic": "manual-only", "params": "!!fake.return_success"}, {"topic": "manual-only", "params": "x"}]
+        [{"topic": "manual-only", "params": "!!fake.return_success"}, {"topic": "manual-only", "params": "!!fake.x"}]
     )
     jm.update_job_status(a.job_id, "active")
     jm.complete_job(a.job_id, "by hand")
@@ -109,11 +109,12 @@ def _manual(agent: HeroAgent) -> None:
 def test_error_jobs(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
     bad = jm.create_job("t", "!!fake.return_error message:'it broke'")
-    syntax = jm.create_job("t", "!!fake.return_success\nmessage:'not indented'")
     unknown = jm.create_job("t", "!!nosuch.thing a:1")
     assert jm.wait_for_job(bad.job_id, 5).error == "it broke"
-    err = jm.wait_for_job(syntax.job_id, 5).error
-    assert "line 2" in err and "indented by two spaces" in err
+    # A HeroScript syntax error is refused when the job is created, naming the line; nothing is stored.
+    with pytest.raises(InvalidJobError, match=r"^params: .*line 2.*indented by two spaces"):
+        jm.create_job("t", "!!fake.return_success\nmessage:'not indented'")
+    assert len(jm.store) == 2
     assert "no actor 'nosuch'" in jm.wait_for_job(unknown.job_id, 5).error
 
 
@@ -220,7 +221,7 @@ def test_queue_stats(agent: HeroAgent) -> None:
     assert jm.queue_stats()["s"]["queued"] == 2
     for job in jobs:
         jm.wait_for_job(job.job_id, 10)
-    assert jm.queue_stats()["s"] == {"queued": 0, "inflight": 0}
+    assert jm.queue_stats()["s"] == {"queued": 0, "inflight": 0, "scheduled": 0}
 
 
 def test_script_actor_runs_a_file_from_the_share(agent: HeroAgent, data_dir: Path) -> None:

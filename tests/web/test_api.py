@@ -176,7 +176,7 @@ def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) 
     _, url = api
     requests.post(url("/api/jobs"), json={"topic": "qtopic", "params": "!!fake.sleep seconds:0.1"}, timeout=5)
     queues = requests.get(url("/api/queues"), timeout=5).json()["queues"]
-    assert any(q["topic"] == "qtopic" and set(q) == {"topic", "queued", "inflight"} for q in queues)
+    assert any(q["topic"] == "qtopic" and set(q) == {"topic", "queued", "inflight", "scheduled"} for q in queues)
     assert wait_until(lambda: requests.get(url("/api/workers"), timeout=5).json()["workers"])
     workers = requests.get(url("/api/workers"), timeout=5).json()["workers"]
     local = [w for w in workers if w["local"]]
@@ -240,3 +240,21 @@ def test_responses_match_the_openapi_schemas(api: tuple[HeroAgent, Callable[[str
     check("/api/health", "get", requests.get(url("/api/health"), timeout=5))
     assert wait_until(lambda: agent.get_job_manager().store.status_of(job_id).value == "done")  # type: ignore[union-attr]
     check("/api/jobs/{job_id}/retry", "post", requests.post(url(f"/api/jobs/{job_id}/retry"), timeout=5))
+
+
+def test_delayed_job_through_the_api_shows_as_scheduled(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    _, url = api
+    r = requests.post(url("/api/jobs"), json={"topic": "later", "params": "!!fake.return_success", "delay": 60})
+    assert r.status_code == 201
+    job = r.json()
+    assert job["status"] == "new" and job["time_scheduled"] > job["time_created"] + 59
+    assert requests.get(url("/api/queues"), timeout=5).json()["queues"][0]["scheduled"] == 1
+    page = requests.get(url("/jobs"), timeout=5).text
+    assert re.search(r'class="tag scheduled"[^>]*>scheduled in (59|60) s<', page)
+    r = requests.post(url("/api/jobs"), json={"topic": "t", "params": "!!fake.sleep", "run_at": "tomorrow"})
+    assert r.status_code == 400 and r.json()["error"].startswith("run_at: ")
+    at = requests.post(
+        url("/api/jobs"), json={"topic": "t", "params": "!!fake.sleep", "run_at": "2099-01-01T00:00:00Z"}
+    )
+    assert at.status_code == 201 and at.json()["time_scheduled"] == 4070908800.0
+    assert requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5).json()["status"] == "canceled"
