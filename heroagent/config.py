@@ -126,6 +126,15 @@ class Config:
         return Path(self.webdav.root).expanduser() if self.webdav.root else self.data_path / "webdav"
 
     @property
+    def share_root(self) -> Path | None:
+        """The share that `script` jobs run files from and the dashboard lists; None when there is none."""
+        return self.webdav_root if self.webdav.enabled or self.webdav.root else None
+
+    @property
+    def ui_secret_key_path(self) -> Path:
+        return self.data_path / "ui" / "secret_key"
+
+    @property
     def jobs_db_path(self) -> Path:
         return Path(self.jobs.db_path).expanduser() if self.jobs.db_path else self.data_path / "jobsdb"
 

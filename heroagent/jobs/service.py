@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
@@ -47,11 +46,11 @@ class JobsService:
         client = self.redis_service.client()
         logs = JobLogs(self.config.logs_dir)
         self.manager = JobManager(client, self._store, logs, default_timeout=jobs.default_timeout)
-        share: Path | None = self.config.webdav_root if self.config.webdav.enabled or self.config.webdav.root else None
         self.manager.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()
-        self.pool = WorkerPool.from_config(self.manager.queue, JobExecutor(self.registry, share, jobs), logs, jobs)
+        executor = JobExecutor(self.registry, self.config.share_root, jobs)
+        self.pool = WorkerPool.from_config(self.manager.queue, executor, logs, jobs)
         self.pool.start()
 
     def stop(self) -> None:

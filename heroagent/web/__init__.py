@@ -42,7 +42,7 @@ def create_app(agent: HeroAgent) -> Flask:
         static_folder=str(resource_dir("static")),
     )
     app.config.update(
-        SECRET_KEY=auth.load_secret_key(agent.config.data_path / "ui" / "secret_key"),
+        SECRET_KEY=auth.load_secret_key(agent.config.ui_secret_key_path),
         SESSION_COOKIE_NAME="heroagent_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from heroagent.factory import HeroAgent
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.manager import JobManager
+from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.openapi import openapi_document
 
@@ -33,15 +33,6 @@ NEW_JOB_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "delay": ((int, float), "a number of seconds"),
     "run_at": ((str, int, float), "an ISO 8601 time or unix seconds"),
 }
-
-
-def agent() -> HeroAgent:
-    running: HeroAgent = current_app.extensions["heroagent"]
-    return running
-
-
-def manager() -> JobManager:
-    return agent().get_job_manager()
 
 
 def json_body() -> dict[str, Any]:
@@ -68,7 +59,7 @@ def new_job_spec(body: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/jobs")
 def create_job() -> tuple[Response, int]:
     spec = new_job_spec(json_body())
-    job = manager().create_jobs([spec])[0]
+    job = current_manager().create_jobs([spec])[0]
     response = jsonify(job.to_dict())
     response.headers["Location"] = f"/api/jobs/{job.job_id}"
     return response, 201
@@ -77,18 +68,18 @@ def create_job() -> tuple[Response, int]:
 @bp.get("/jobs")
 def list_jobs() -> Response:
     query = JobQuery.from_args(request.args)
-    jobs, next_before = query.run(manager())
+    jobs, next_before = query.run(current_manager())
     return jsonify({"jobs": [j.to_dict() for j in jobs], "next_before": next_before})
 
 
 @bp.get("/jobs/<int:job_id>")
 def get_job(job_id: int) -> Response:
-    return jsonify(manager().get_job(job_id).to_dict())
+    return jsonify(current_manager().get_job(job_id).to_dict())
 
 
 @bp.get("/jobs/<int:job_id>/history")
 def job_history(job_id: int) -> Response:
-    return jsonify({"jobid": job_id, "history": [j.to_dict() for j in manager().get_history(job_id)]})
+    return jsonify({"jobid": job_id, "history": [j.to_dict() for j in current_manager().get_history(job_id)]})
 
 
 @bp.get("/jobs/<int:job_id>/log")
@@ -97,35 +88,35 @@ def job_log(job_id: int) -> Response:
     if not raw.isdigit():
         raise InvalidJobError(f"offset: {raw!r} must be a whole number >= 0")
     offset = int(raw)
-    text = manager().get_log(job_id, offset)
+    text = current_manager().get_log(job_id, offset)
     return jsonify({"jobid": job_id, "offset": offset, "next_offset": offset + len(text.encode()), "log": text})
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
 def cancel_job(job_id: int) -> Response:
-    return jsonify(manager().cancel_job(job_id).to_dict())
+    return jsonify(current_manager().cancel_job(job_id).to_dict())
 
 
 @bp.post("/jobs/<int:job_id>/retry")
 def retry_job(job_id: int) -> Response:
-    return jsonify(manager().retry_job(job_id).to_dict())
+    return jsonify(current_manager().retry_job(job_id).to_dict())
 
 
 @bp.delete("/jobs/<int:job_id>")
 def delete_job(job_id: int) -> tuple[str, int]:
-    manager().delete_job(job_id)
+    current_manager().delete_job(job_id)
     return "", 204
 
 
 @bp.get("/queues")
 def queues() -> Response:
-    stats = manager().queue_stats()
+    stats = current_manager().queue_stats()
     return jsonify({"queues": [{"topic": topic, **figures} for topic, figures in sorted(stats.items())]})
 
 
 @bp.get("/workers")
 def workers() -> Response:
-    return jsonify({"workers": worker_rows(agent())})
+    return jsonify({"workers": worker_rows(current_agent())})
 
 
 def worker_rows(running: HeroAgent) -> list[dict[str, Any]]:
@@ -151,7 +142,7 @@ def worker_rows(running: HeroAgent) -> list[dict[str, Any]]:
 
 @bp.get("/health")
 def health() -> tuple[Response, int]:
-    states = agent().health()
+    states = current_agent().health()
     healthy = all(state in ("running", "disabled") for state in states.values())
     return jsonify({"status": "ok" if healthy else "degraded", "services": states}), 200 if healthy else 503
 

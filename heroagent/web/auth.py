@@ -25,6 +25,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.config import UIConfig
+from heroagent.web.context import current_agent
 
 bp = Blueprint("auth", __name__)
 
@@ -81,8 +82,7 @@ def load_secret_key(path: Path) -> bytes:
 
 
 def ui_config() -> UIConfig:
-    config: UIConfig = current_app.extensions["heroagent"].config.ui
-    return config
+    return current_agent().config.ui
 
 
 def _same(given: str, wanted: str) -> bool:

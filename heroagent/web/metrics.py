@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from heroagent.factory import HeroAgent
+from heroagent.web.context import current_agent
 
 bp = Blueprint("metrics", __name__)
 
+Sample = tuple[str, dict[str, str], float]  # (name suffix, labels, value)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -31,9 +33,7 @@ class _Exposition:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def family(
-        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[str, dict[str, str], float]]
-    ) -> None:
+    def family(self, name: str, kind: str, help_text: str, samples: Iterable[Sample]) -> None:
         self.lines.append(f"# HELP {name} {help_text}")
         self.lines.append(f"# TYPE {name} {kind}")
         for suffix, labels, value in samples:
@@ -90,7 +90,7 @@ def exposition(agent: HeroAgent) -> str:
         "Jobs that finished since this server started, by topic and final status.",
         (("", {"topic": t, "status": s}, n) for (t, s), n in sorted(finished.items())),
     )
-    samples: list[tuple[str, dict[str, str], float]] = []
+    samples: list[Sample] = []
     for topic, histogram in sorted(manager.stats.durations().items()):
         for le, count in histogram.cumulative():
             samples.append(("_bucket", {"topic": topic, "le": le}, count))
@@ -107,5 +107,4 @@ def exposition(agent: HeroAgent) -> str:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    agent: HeroAgent = current_app.extensions["heroagent"]
-    return Response(exposition(agent), content_type=CONTENT_TYPE)
+    return Response(exposition(current_agent()), content_type=CONTENT_TYPE)

@@ -8,19 +8,17 @@ ours. Buttons post with the session's CSRF token (sent by htmx from the `hx-head
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from heroagent.factory import HeroAgent
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job, JobStatus, ParamsType
 from heroagent.redis_server.facts import redis_facts
 from heroagent.web.api import worker_rows
 from heroagent.web.charts import throughput_svg
+from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
 from heroagent.webdav.share import SCRIPTS_FOLDER, list_files, script_job_params
 
@@ -28,20 +26,6 @@ bp = Blueprint("pages", __name__)
 
 LOG_TAIL_BYTES = 64 * 1024
 SCRIPT_TOPIC = "scripts"
-
-
-def agent() -> HeroAgent:
-    running: HeroAgent = current_app.extensions["heroagent"]
-    return running
-
-
-def manager() -> JobManager:
-    return agent().get_job_manager()
-
-
-def share_root() -> Path | None:
-    config = agent().config
-    return config.webdav_root if config.webdav.enabled or config.webdav.root else None
 
 
 def is_htmx() -> bool:
@@ -52,8 +36,8 @@ def is_htmx() -> bool:
 
 
 def overview_data() -> dict[str, Any]:
-    running = agent()
-    jm = manager()
+    running = current_agent()
+    jm = current_manager()
     states = running.health()
     data: dict[str, Any] = {"states": states, "addresses": running.addresses(), "now": time.time()}
     data["counts"] = jm.store.count_by_status()
@@ -81,8 +65,9 @@ def overview_partial() -> str:
 
 def jobs_data() -> dict[str, Any]:
     query = JobQuery.from_args(request.args)
-    jobs, next_before = query.run(manager())
-    counts = manager().store.count_by_status_and_topic()
+    jm = current_manager()
+    jobs, next_before = query.run(jm)
+    counts = jm.store.count_by_status_and_topic()
     matching = None
     if not query.q:
         matching = sum(
@@ -96,7 +81,7 @@ def jobs_data() -> dict[str, Any]:
         "next_before": next_before,
         "matching": matching,
         "statuses": [s.value for s in JobStatus],
-        "topics": manager().topics(),
+        "topics": jm.topics(),
     }
 
 
@@ -114,7 +99,7 @@ def jobs_partial() -> str:
 
 
 def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
-    jm = manager()
+    jm = current_manager()
     job = jm.get_job(job_id)
     history = jm.get_history(job_id)
     log_size = jm.logs.path(job_id).stat().st_size if jm.logs.path(job_id).exists() else 0
@@ -151,19 +136,19 @@ def _after_action(job_id: int, notice: str) -> str | BaseResponse:
 
 @bp.post("/jobs/<int:job_id>/cancel")
 def cancel(job_id: int) -> str | BaseResponse:
-    job = manager().cancel_job(job_id)
+    job = current_manager().cancel_job(job_id)
     return _after_action(job_id, "Canceled." if job.status is JobStatus.CANCELED else "Cancel requested.")
 
 
 @bp.post("/jobs/<int:job_id>/retry")
 def retry(job_id: int) -> str | BaseResponse:
-    manager().retry_job(job_id)
+    current_manager().retry_job(job_id)
     return _after_action(job_id, "Queued again as a new attempt.")
 
 
 @bp.post("/jobs/<int:job_id>/delete")
 def delete(job_id: int) -> BaseResponse:
-    manager().delete_job(job_id)
+    current_manager().delete_job(job_id)
     target = url_for("pages.jobs")
     if is_htmx():
         response = Response("", 200)
@@ -176,7 +161,7 @@ def delete(job_id: int) -> BaseResponse:
 
 
 def _scripts() -> list[str]:
-    root = share_root()
+    root = current_agent().config.share_root
     return [f.path for f in list_files(root, SCRIPTS_FOLDER)] if root else []
 
 
@@ -230,7 +215,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
                 errors[name] = f"{form[name]!r} must be a {'number of seconds' if kind is float else 'whole number'}"
     if not errors:
         try:
-            job = manager().create_jobs([spec])[0]
+            job = current_manager().create_jobs([spec])[0]
         except InvalidJobError as exc:
             field, message = _field_error(exc)
             errors[field or "form"] = message
@@ -245,9 +230,9 @@ def submit() -> str | tuple[str, int] | BaseResponse:
 
 @bp.get("/scripts")
 def scripts() -> str:
-    root = share_root()
+    root = current_agent().config.share_root
     files = list_files(root) if root else []
-    webdav = agent().addresses().get("webdav", "")
+    webdav = current_agent().addresses().get("webdav", "")
     return render_template(
         "scripts.html", files=files, webdav=webdav, root=root, scripts_folder=SCRIPTS_FOLDER, runnable=set(_scripts())
     )
@@ -258,5 +243,6 @@ def run_script() -> str | tuple[str, int] | BaseResponse:
     path = request.form.get("path", "")
     if path not in _scripts():
         raise InvalidJobError(f"script: {path!r} is not in the share's {SCRIPTS_FOLDER}/ folder")
-    job: Job = manager().create_jobs([{"topic": SCRIPT_TOPIC, "params": script_job_params(path), "log": True}])[0]
+    spec = {"topic": SCRIPT_TOPIC, "params": script_job_params(path), "log": True}
+    job: Job = current_manager().create_jobs([spec])[0]
     return redirect(url_for("pages.job", job_id=job.job_id), code=303)
