@@ -52,6 +52,7 @@ class HeroAgent:
 
             self.ui = UIServer(c, self)
         self._started: list[tuple[str, Service]] = []
+        self._health_client: redis.Redis | None = None  # made at the first health(); the dashboard polls it
 
     def _services(self) -> list[tuple[str, Service | None]]:
         return [("redis", self.redis), ("jobs", self.jobs), ("webdav", self.webdav), ("ui", self.ui)]
@@ -77,6 +78,9 @@ class HeroAgent:
         return self
 
     def stop(self) -> None:
+        if self._health_client is not None:
+            self._health_client.close()
+            self._health_client = None
         while self._started:
             name, service = self._started.pop()
             try:
@@ -122,13 +126,12 @@ class HeroAgent:
         """`service_states()`, with Redis asked for a PING: a running Redis that does not answer is 'down'."""
         states = self.service_states()
         if states.get("redis") == "running" and self.redis is not None:
-            client = self.redis.client(socket_timeout=2, socket_connect_timeout=2)
+            if self._health_client is None:
+                self._health_client = self.redis.client(socket_timeout=2, socket_connect_timeout=2)
             try:
-                client.ping()
+                self._health_client.ping()
             except redis.RedisError:
                 states["redis"] = "down"
-            finally:
-                client.close()
         return states
 
     def addresses(self) -> dict[str, str]:

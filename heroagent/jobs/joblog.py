@@ -50,6 +50,16 @@ class JobLogs:
         except FileNotFoundError:
             return ""
 
+    def read_tail(self, job_id: int, max_bytes: int) -> tuple[str, bool]:
+        """The last `max_bytes` of the log, and whether anything before them was left out."""
+        try:
+            with self.path(job_id).open("rb") as f:
+                size = f.seek(0, 2)
+                f.seek(max(0, size - max_bytes))
+                return f.read().decode("utf-8", errors="replace"), size > max_bytes
+        except FileNotFoundError:
+            return "", False
+
     def remove(self, job_id: int) -> None:
         self.path(job_id).unlink(missing_ok=True)
 

@@ -224,10 +224,20 @@ class JobManager:
         return self.store.list(status=wanted, topic=topic or None, text=text or None, limit=limit, before_id=before_id)
 
     def get_log(self, job_id: int, offset: int = 0) -> str:
-        self.get_job(job_id)
+        self._collect_log(job_id)
+        return self.logs.read(job_id, offset)
+
+    def get_log_tail(self, job_id: int, max_bytes: int) -> tuple[str, bool]:
+        """The end of a job's log (what a page shows), and whether the start was left out."""
+        self._collect_log(job_id)
+        return self.logs.read_tail(job_id, max_bytes)
+
+    def _collect_log(self, job_id: int) -> None:
+        """File the lines remote workers left in Redis for this job; JobNotFoundError if there is no job."""
+        if self.store.topic_of(job_id) is None:
+            raise JobNotFoundError(f"no job with id {job_id}")
         with contextlib.suppress(redis.RedisError):  # what is already in the file is still worth showing
             collect_remote_logs(self.client, self.logs, job_id)
-        return self.logs.read(job_id, offset)
 
     def queue_stats(self) -> dict[str, dict[str, int]]:
         return self.queue.stats()

@@ -303,11 +303,6 @@ class JobQueue:
         """Queue the delayed jobs that are due now; returns how many."""
         return int(self._promote(args=[limit]))  # type: ignore[arg-type]
 
-    def due_times(self) -> dict[int, float]:
-        """Job id -> when it is due (unix seconds), for every delayed job waiting in Redis."""
-        members: Any = self.client.zrange(keys.SCHEDULED, 0, -1, withscores=True)
-        return {keys.parse_inflight_member(m.decode())[1]: score / 1000 for m, score in members}
-
     def claim(self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1) -> list[Job]:
         return _jobs(self._claim(args=[lease_ms, worker_id, max_jobs, *topics]))
 

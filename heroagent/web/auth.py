@@ -30,7 +30,7 @@ from heroagent.web.context import current_agent
 bp = Blueprint("auth", __name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "api.health"})
+PUBLIC_ENDPOINTS = frozenset({"static", "api.health"})  # no login or token needed
 FREE_FAILURES = 3  # wrong logins allowed before the waits start
 MAX_WAIT = 60.0
 
@@ -129,7 +129,7 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
 
     ui = ui_config()
     g.bearer = False
-    if request.endpoint in PUBLIC_ENDPOINTS and request.endpoint != "auth.login":
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if is_api_request():
         if ui.api_token and _bearer_ok(ui):

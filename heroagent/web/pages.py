@@ -102,9 +102,7 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
     jm = current_manager()
     job = jm.get_job(job_id)
     history = jm.get_history(job_id)
-    log_size = jm.logs.path(job_id).stat().st_size if jm.logs.path(job_id).exists() else 0
-    offset = max(0, log_size - LOG_TAIL_BYTES)
-    log_text = jm.get_log(job_id, offset) if (job.log or log_size) else ""
+    log_text, log_cut = jm.get_log_tail(job_id, LOG_TAIL_BYTES)
     recorded = jm.store.status_of(job_id)
     # Keep polling until the final state is in the history too, so the timeline ends complete.
     live = not (job.terminal and recorded is not None and recorded.terminal)
@@ -112,7 +110,7 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
         "job": job,
         "history": history,
         "log_text": log_text,
-        "log_cut": offset > 0,
+        "log_cut": log_cut,
         "live": live,
         "notice": notice,
     }
