@@ -109,6 +109,7 @@ def worker(
     from heroagent.jobs.executor import JobExecutor
     from heroagent.jobs.joblog import RedisLogSink
     from heroagent.jobs.queue import JobQueue
+    from heroagent.jobs.retry import RetryPolicy
     from heroagent.jobs.service import make_registry
     from heroagent.jobs.worker import WorkerPool
 
@@ -125,7 +126,7 @@ def worker(
         raise ServiceError("worker", f"cannot reach Redis at {url}: {exc}; pass --redis URL") from None
     share_root = Path(share) if share else (config.webdav_root if config.webdav_root.exists() else None)
     pool = WorkerPool.from_config(
-        JobQueue(client),
+        JobQueue(client, RetryPolicy.from_config(config.jobs)),
         JobExecutor(make_registry(), share_root, config.jobs),
         RedisLogSink(client),
         config.jobs,
@@ -213,7 +214,15 @@ def _print_job(j: Any, as_json: bool) -> None:
 @click.option("--script", "script", default=None, help="Read params from this file of the WebDAV share.")
 @click.option("--timeout", type=float, default=None, help="Seconds (default: [jobs] default_timeout).")
 @click.option("--log", "keep_log", is_flag=True, help="Keep a log of this job.")
-@click.option("--max-retries", type=int, default=0)
+@click.option(
+    "--max-retries", type=click.IntRange(min=0), default=None, help="Retries after a failed attempt ([jobs] default)."
+)
+@click.option(
+    "--retry-delay",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds before the first retry; doubles each time.",
+)
 @click.option("--at", "run_at", default=None, help="Run at this time, ISO 8601 (2026-12-01T08:00:00Z).")
 @click.option("--in", "delay", type=float, default=None, help="Run this many seconds from now.")
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
@@ -227,7 +236,8 @@ def job_submit(
     script: str | None,
     timeout: float | None,
     keep_log: bool,
-    max_retries: int,
+    max_retries: int | None,
+    retry_delay: float | None,
     run_at: str | None,
     delay: float | None,
     wait: bool,
@@ -261,6 +271,7 @@ def job_submit(
         timeout=timeout,
         log=keep_log,
         max_retries=max_retries,
+        retry_delay=retry_delay,
         run_at=run_at,
         delay=delay,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -90,11 +91,28 @@ class JobsConfig:
     topics: list[str] = field(default_factory=lambda: ["*"])
     lease_seconds: float = 10.0
     stop_grace: float = 10.0
+    max_retries: int = 0
+    retry_delay: float = 10.0
+    retry_delay_max: float = 3600.0
+    max_lost_attempts: int = 3
+    history_days: float = 0.0
     modules: list[str] = field(default_factory=list)
     # `openrpc` jobs: topic -> endpoint ("http://..." or "unix:///path.sock"); "*" for every topic.
     openrpc: dict[str, str] = field(default_factory=dict)
     rhai: RhaiConfig = field(default_factory=RhaiConfig)
     ai: AIConfig = field(default_factory=AIConfig)
+
+
+@dataclass
+class SchedulerConfig:
+    """Recurring schedules and the appliance's own upkeep (see heroagent/schedules)."""
+
+    enabled: bool = True
+    # The process holding this lease in Redis fires the schedules; others take over when it lapses.
+    lease_seconds: float = 10.0
+    # Upkeep, in UTC: compact the job history daily at HH:MM ("" = never); sweep Redis every N seconds.
+    compact_at: str = "03:30"
+    sweep_every: float = 60.0
 
 
 @dataclass
@@ -106,6 +124,9 @@ class Config:
     webdav: WebDAVConfig = field(default_factory=WebDAVConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    # [[schedules]] tables: recurring jobs (checked by heroagent.schedules.model.Schedule).
+    schedules: list[dict[str, Any]] = field(default_factory=list)
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
 
     # Paths derived from data_dir; every consumer asks here so the layout is decided once.
@@ -142,6 +163,10 @@ class Config:
     def logs_dir(self) -> Path:
         return self.data_path / "logs"
 
+    @property
+    def schedules_path(self) -> Path:
+        return self.data_path / "schedules.json"
+
 
 # Keys whose value is a TCP port; checked for range and for clashes.
 _PORT_KEYS = {("redis", "tcp_port"), ("webdav", "port"), ("ui", "port")}
@@ -150,6 +175,16 @@ _POSITIVE_KEYS = {
     ("jobs", "queue_poll_interval"),
     ("jobs", "default_timeout"),
     ("jobs", "lease_seconds"),
+    ("jobs", "retry_delay_max"),
+    ("jobs", "max_lost_attempts"),
+    ("scheduler", "lease_seconds"),
+    ("scheduler", "sweep_every"),
+}
+_NOT_NEGATIVE_KEYS = {
+    ("jobs", "stop_grace"),
+    ("jobs", "max_retries"),
+    ("jobs", "retry_delay"),
+    ("jobs", "history_days"),
 }
 
 
@@ -201,8 +236,10 @@ def validate(config: Config) -> None:
         value = getattr(getattr(config, section), key)
         if value <= 0:
             raise ConfigError(f"{src}: [{section}] {key} = {value}: must be greater than 0")
-    if config.jobs.stop_grace < 0:
-        raise ConfigError(f"{src}: [jobs] stop_grace = {config.jobs.stop_grace}: must be 0 or more seconds")
+    for section, key in sorted(_NOT_NEGATIVE_KEYS):
+        value = getattr(getattr(config, section), key)
+        if value < 0:
+            raise ConfigError(f"{src}: [{section}] {key} = {value}: must be 0 or more")
     if not config.jobs.topics:
         raise ConfigError(f'{src}: [jobs] topics = []: list at least one topic, or ["*"] for all')
     if bool(config.webdav.tls_cert) != bool(config.webdav.tls_key):
@@ -228,11 +265,30 @@ def validate(config: Config) -> None:
             )
     if config.jobs.ai.base_url and not config.jobs.ai.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{src}: [jobs.ai] base_url = {config.jobs.ai.base_url!r}: must be an http(s):// URL")
+    compact_at = config.scheduler.compact_at
+    if compact_at and not _HHMM.match(compact_at):
+        raise ConfigError(f'{src}: [scheduler] compact_at = {compact_at!r}: must be a UTC time HH:MM, or "" for never')
+    from heroagent.schedules.model import Schedule, ScheduleError
+
+    names: set[str] = set()
+    for number, table in enumerate(config.schedules, 1):
+        try:
+            schedule = Schedule.from_dict(table, source="config")
+        except ScheduleError as exc:
+            raise ConfigError(f"{src}: [[schedules]] number {number}: {exc}") from None
+        if schedule.name in names:
+            raise ConfigError(
+                f"{src}: [[schedules]] {schedule.name!r} is defined twice; give each schedule its own name"
+            )
+        names.add(schedule.name)
     if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
             f"{src}: [redis] url = {config.redis.url!r}: must start with redis://, rediss:// or unix:// "
             '(or be "" for the embedded Redis)'
         )
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def _describe(tp: Any) -> str:
@@ -260,6 +316,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     elif origin is list:
         (item_tp,) = typing.get_args(tp)
         ok = isinstance(value, list)
+        if ok and _is_table_array(tp):  # an array of tables: checked by whoever owns them
+            if not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"{where}: must be tables, written [[{where.rsplit(' ', 1)[-1]}]]")
+            return [dict(v) for v in value]
         if ok:
             return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
     elif origin is dict:
@@ -344,6 +404,8 @@ def _env_targets(config: Config) -> dict[str, tuple[Any, str, Any]]:
             name = f"{prefix}{f.name.upper()}"
             if dataclasses.is_dataclass(tp):
                 walk(getattr(obj, f.name), name + "_")
+            elif _is_table_array(tp):
+                continue  # arrays of tables ([[schedules]]) are set in the file only
             else:
                 targets[name] = (obj, f.name, tp)
 
@@ -373,14 +435,17 @@ def to_toml(config: Config) -> str:
 
 
 def _render_table(obj: Any, path: tuple[str, ...], lines: list[str]) -> None:
-    """Plain keys of this table first, then its sub-tables (dicts and nested sections) as [a.b]."""
+    """Plain keys of this table first, then its sub-tables ([a.b]), then arrays of tables ([[a]])."""
     if path:
         lines += ["", f"[{'.'.join(path)}]"]
     subtables: list[tuple[str, Any]] = []
+    arrays: list[tuple[str, list[dict[str, Any]]]] = []
     for f in _public_fields(obj):
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value) or isinstance(value, dict):
             subtables.append((f.name, value))
+        elif _is_table_array(_field_types(obj)[f.name]):
+            arrays.append((f.name, value))
         else:
             lines.append(f"{f.name} = {_toml_value(value)}")
     for name, value in subtables:
@@ -389,6 +454,15 @@ def _render_table(obj: Any, path: tuple[str, ...], lines: list[str]) -> None:
             lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
         else:
             _render_table(value, (*path, name), lines)
+    for name, tables in arrays:
+        for table in tables:
+            lines += ["", f"[[{'.'.join((*path, name))}]]"]
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
+
+
+def _is_table_array(tp: Any) -> bool:
+    """A `list[dict[...]]` field: written as [[name]] tables, not settable from the environment."""
+    return typing.get_origin(tp) is list and typing.get_origin(typing.get_args(tp)[0]) is dict
 
 
 def _toml_key(key: str) -> str:

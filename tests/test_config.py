@@ -93,7 +93,7 @@ def test_heroagent_config_variable_picks_the_file(tmp_path: Path) -> None:
         ("[ui]\nport = 9999\n", "[ui] port = 9999: port already used by [webdav] port"),
         ("[jobs]\nworker_count = 0\n", "[jobs] worker_count = 0: must be greater than 0"),
         ("[jobs]\ntopics = [1]\n", "[jobs] topics[0] = 1: must be a string"),
-        ("[jobs]\nstop_grace = -1\n", "[jobs] stop_grace = -1.0: must be 0 or more seconds"),
+        ("[jobs]\nstop_grace = -1\n", "[jobs] stop_grace = -1.0: must be 0 or more"),
         ("[webdav]\nreadonly = 1\n", "[webdav] readonly = 1: must be true or false"),
         ("redis = 5\n", "redis = 5: must be a table [redis]"),
         ("[redis\n", "not valid TOML"),

@@ -11,6 +11,12 @@ hero:events                stream  every transition with the job's full state; t
 hero:workers               zset    worker id -> last heartbeat (ms)
 hero:worker:<id>           hash    a worker's facts (host, pid, topics, running jobs); expires
 hero:cancel                set     "<jobid>" of running jobs asked to stop
+hero:schedules             hash    schedule name -> its definition (JSON) for schedules made at run time
+hero:schedules:state       hash    schedule name -> {paused, last_run, runs, last_job, last_error} (JSON)
+hero:schedules:version     string  bumped on every change of a definition; the scheduler reloads then
+hero:schedule:jobs:<name>  list    ids of the newest jobs a schedule made (newest first, capped)
+hero:schedule:run:<name>:<ms>  string  set (NX) by whoever fires that run: no run fires twice
+hero:scheduler:lease       string  id of the process that fires schedules; expires unless renewed
 """
 
 from __future__ import annotations
@@ -65,3 +71,17 @@ JOBLOGS_PENDING = "hero:joblogs"
 
 def joblog(job_id: int) -> str:
     return f"hero:joblog:{job_id}"
+
+
+SCHEDULES = "hero:schedules"
+SCHEDULES_STATE = "hero:schedules:state"
+SCHEDULES_VERSION = "hero:schedules:version"
+SCHEDULER_LEASE = "hero:scheduler:lease"
+
+
+def schedule_jobs(name: str) -> str:
+    return f"hero:schedule:jobs:{name}"
+
+
+def schedule_run(name: str, due_ms: int) -> str:
+    return f"hero:schedule:run:{name}:{due_ms}"

@@ -37,6 +37,7 @@ from heroagent.jobs.model import (
     validate_new_job,
 )
 from heroagent.jobs.queue import JobQueue
+from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.stats import WINDOW_SECONDS, JobStats
 from heroagent.jobs.store import JobStore, RecordedEvent
 from heroagent.jobs.worker import list_workers
@@ -56,10 +57,15 @@ class JobManager:
         logs: JobLogs,
         *,
         default_timeout: float = 60.0,
+        default_max_retries: int = 0,
+        default_retry_delay: float = 10.0,
+        retry: RetryPolicy | None = None,
         reap_interval: float = 1.0,
     ) -> None:
         self.client = client
-        self.queue = JobQueue(client)
+        self.queue = JobQueue(client, retry)
+        self.default_max_retries = default_max_retries
+        self.default_retry_delay = default_retry_delay
         self.store = store
         self.logs = logs
         self.default_timeout = default_timeout
@@ -119,7 +125,8 @@ class JobManager:
         circle_id: str = "",
         session_key: str = "",
         log: bool = False,
-        max_retries: int = 0,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
         run_at: datetime | float | None = None,
         delay: float | None = None,
     ) -> Job:
@@ -127,6 +134,7 @@ class JobManager:
 
         `run_at` (a datetime, or unix seconds) or `delay` (seconds from now) makes it a delayed job: it
         stays `new`, with `time_scheduled` set, until it is due; then it is queued like any other.
+        `max_retries` and `retry_delay` default to `[jobs]`'s (see retry.py for the backoff).
         """
         return self.create_jobs(
             [
@@ -139,6 +147,7 @@ class JobManager:
                     "session_key": session_key,
                     "log": log,
                     "max_retries": max_retries,
+                    "retry_delay": retry_delay,
                     "run_at": run_at,
                     "delay": delay,
                 }
@@ -165,7 +174,7 @@ class JobManager:
     def _new_job(self, spec: Mapping[str, Any]) -> Job:
         unknown = set(spec) - {
             "topic", "params", "params_type", "timeout", "circle_id", "session_key", "log", "max_retries",
-            "run_at", "delay",
+            "retry_delay", "run_at", "delay",
         }  # fmt: skip
         if unknown:
             raise InvalidJobError(f"{', '.join(sorted(unknown))}: unknown job field(s)")
@@ -174,8 +183,10 @@ class JobManager:
             spec.get("params", ""),
             spec.get("params_type", "heroscript"),
             spec.get("timeout"),
-            spec.get("max_retries", 0),
+            spec.get("max_retries"),
+            spec.get("retry_delay"),
         )
+        max_retries, retry_delay = spec.get("max_retries"), spec.get("retry_delay")
         if params_type is ParamsType.HEROSCRIPT:
             try:
                 parse(spec["params"])
@@ -189,7 +200,8 @@ class JobManager:
             circle_id=str(spec.get("circle_id", "")),
             session_key=str(spec.get("session_key", "")),
             log=bool(spec.get("log", False)),
-            max_retries=int(spec.get("max_retries", 0)),
+            max_retries=int(max_retries if max_retries is not None else self.default_max_retries),
+            retry_delay=float(retry_delay if retry_delay is not None else self.default_retry_delay),
             time_scheduled=scheduled_time(spec.get("run_at"), spec.get("delay")),
         )
 
@@ -309,22 +321,49 @@ class JobManager:
 
     def retry_job(self, job_id: int) -> Job:
         """Queue a finished job again as a new attempt (its earlier attempts stay in its history)."""
-        job = self.store.get(job_id)
-        live = self.queue.get(job.topic, job_id)
-        if (live or job).status not in (JobStatus.ERROR, JobStatus.CANCELED, JobStatus.DONE):
-            raise InvalidTransitionError(
-                f"job {job_id}: cannot retry: it is {(live or job).status.value}; only finished jobs can be retried"
-            )
-        if live is not None:
-            job = live
-        job.status = JobStatus.NEW
-        job.retries += 1
-        job.error = job.result = job.worker = ""
-        job.time_start = job.time_end = 0.0
-        self.store.record([job])
-        self.queue.enqueue([job])
-        self._notify()
-        return job
+        return self.retry_jobs([job_id])[0]
+
+    def retry_jobs(self, job_ids: Iterable[int]) -> list[Job]:
+        """Queue finished jobs again, one OurDB commit and one Redis round trip for all of them.
+
+        Raises before changing anything if one of them is not finished (or does not exist)."""
+        jobs = []
+        for job_id in job_ids:
+            job = self.store.get(job_id)
+            live = self.queue.get(job.topic, job_id)
+            if (live or job).status not in (JobStatus.ERROR, JobStatus.CANCELED, JobStatus.DONE):
+                raise InvalidTransitionError(
+                    f"job {job_id}: cannot retry: it is {(live or job).status.value}; only finished jobs can be retried"
+                )
+            job = live or job
+            job.status = JobStatus.NEW
+            job.retries += 1
+            job.error = job.result = job.worker = ""
+            job.time_start = job.time_end = job.time_scheduled = 0.0
+            jobs.append(job)
+        if jobs:
+            self.store.record(jobs)
+            self.queue.enqueue(jobs)
+            self._notify()
+        return jobs
+
+    def list_dead(self, topic: str | None = None, limit: int = 50, before_id: int | None = None) -> list[Job]:
+        """Jobs that ended in error: out of retries, timed out for good, or failed by hand. Newest first."""
+        return self.list_jobs(status=JobStatus.ERROR, topic=topic, limit=limit, before_id=before_id)
+
+    def retry_dead(self, topic: str | None = None) -> list[Job]:
+        """Retry every dead job (of one topic, or all): what to do once the cause of the failures is fixed."""
+        wanted = sorted(
+            job_id
+            for job_id in self.store.ids_with_status(JobStatus.ERROR)
+            if topic is None or self.store.topic_of(job_id) == topic
+        )
+        retried: list[Job] = []
+        for start in range(0, len(wanted), RECORD_BATCH):
+            retried += self.retry_jobs(wanted[start : start + RECORD_BATCH])
+        if retried:
+            log.info("jobs: %d dead job(s)%s queued again", len(retried), f" of topic {topic}" if topic else "")
+        return retried
 
     def delete_job(self, job_id: int) -> None:
         """Remove a job from Redis and from the history. A running job must be canceled first."""

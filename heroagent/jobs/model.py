@@ -76,6 +76,7 @@ class Job:
     log: bool = False
     retries: int = 0
     max_retries: int = 0
+    retry_delay: float = 0.0
     attempts: int = 0
     worker: str = ""
 
@@ -137,7 +138,7 @@ class Job:
 # (attribute, wire name) of every field, computed once: to_dict/from_dict are on the hot path.
 _WIRE_FIELDS = tuple((f.name, WIRE_NAMES.get(f.name, f.name)) for f in fields(Job))
 _INT_FIELDS = {"job_id", "retries", "max_retries", "attempts"}
-_FLOAT_FIELDS = {"timeout", "time_created", "time_scheduled", "time_start", "time_end"}
+_FLOAT_FIELDS = {"timeout", "time_created", "time_scheduled", "time_start", "time_end", "retry_delay"}
 
 
 def _convert(name: str, value: Any) -> Any:
@@ -155,7 +156,12 @@ def _convert(name: str, value: Any) -> Any:
 
 
 def validate_new_job(
-    topic: str, params: str, params_type: str, timeout: float | None, max_retries: int
+    topic: str,
+    params: str,
+    params_type: str,
+    timeout: float | None,
+    max_retries: int | None,
+    retry_delay: float | None = None,
 ) -> tuple[ParamsType, float | None]:
     """Check what a caller gives for a new job; raise InvalidJobError naming the field."""
     if not isinstance(topic, str) or not topic:
@@ -177,8 +183,14 @@ def validate_new_job(
             raise InvalidJobError(f"timeout: {timeout!r} must be a number of seconds")
         if timeout <= 0:
             raise InvalidJobError(f"timeout: {timeout} must be greater than 0 seconds")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+    if max_retries is not None and (
+        isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+    ):
         raise InvalidJobError(f"max_retries: {max_retries!r} must be a whole number >= 0")
+    if retry_delay is not None and (
+        isinstance(retry_delay, bool) or not isinstance(retry_delay, int | float) or retry_delay < 0
+    ):
+        raise InvalidJobError(f"retry_delay: {retry_delay!r} must be a number of seconds >= 0")
     return ptype, (float(timeout) if timeout is not None else None)
 
 

@@ -15,6 +15,7 @@ import redis
 
 from heroagent.jobs import keys
 from heroagent.jobs.model import Job
+from heroagent.jobs.retry import RetryPolicy
 
 # Shared Lua functions; each script below is this prelude plus a call.
 _LUA_COMMON = f"""
@@ -29,7 +30,8 @@ end
 -- Field types of the job record, so the history gets typed JSON (numbers, booleans) from Redis's
 -- own cjson: the recorder writes these bytes to OurDB as they are, without parsing them.
 local NUMBER_FIELDS = {{jobid = true, timeout = true, time_created = true, time_scheduled = true,
-  time_start = true, time_end = true, retries = true, max_retries = true, attempts = true}}
+  time_start = true, time_end = true, retries = true, max_retries = true, attempts = true, retry_delay = true,
+  lost = true}}
 local function emit(key)
   local fields = redis.call('HGETALL', key)
   if #fields == 0 then return fields end
@@ -50,6 +52,30 @@ local function drop_wake_if_empty(topic)
   if redis.call('LLEN', '{keys.PREFIX_QUEUE}:' .. topic) == 0 then
     redis.call('DEL', '{keys.PREFIX_WAKE}:' .. topic)
   end
+end
+
+-- A failed attempt of a job with retries left goes back to `new`, due after an exponential backoff:
+-- retry_delay * 2^retries, capped, times a jitter factor from 0.5 to 1 (RETRY = jitter 0..1, cap_ms;
+-- the jitter comes from Python: a script's math.random is the same on every call). Returns true if so.
+local function retry_later(key, topic, id, reason, RETRY)
+  local retries = tonumber(redis.call('HGET', key, 'retries') or '0') or 0
+  local max_retries = tonumber(redis.call('HGET', key, 'max_retries') or '0') or 0
+  if retries >= max_retries then return false end
+  local base = tonumber(redis.call('HGET', key, 'retry_delay') or '0') or 0
+  local jitter = (RETRY[1] + tonumber(id) * 0.6180339887) % 1
+  local delay_ms = math.floor(math.min(RETRY[2], base * 1000 * 2 ^ retries) * (0.5 + jitter / 2))
+  local now = now_ms()
+  local due = now + delay_ms
+  local attempt = redis.call('HGET', key, 'attempts') or '?'
+  redis.call('HSET', key, 'status', 'new', 'worker', '', 'retries', retries + 1,
+             'time_end', string.format('%.3f', now / 1000), 'time_scheduled', string.format('%.3f', due / 1000),
+             'error', 'attempt ' .. attempt .. ' failed: ' .. reason .. ' (retry ' .. (retries + 1) .. ' of ' ..
+             max_retries .. ' in ' .. string.format('%.1f', delay_ms / 1000) .. 's)')
+  redis.call('ZREM', '{keys.INFLIGHT}', topic .. ':' .. id)
+  redis.call('SREM', '{keys.CANCEL}', id)
+  redis.call('ZADD', '{keys.SCHEDULED}', due, topic .. ':' .. id)
+  emit(key)
+  return true
 end
 
 -- Move up to `max` jobs from the topics' queues into flight under a lease; returns their HGETALLs.
@@ -79,7 +105,7 @@ end
 -- Change a job's status if it is what the caller expects ('' = any non-terminal status) and, when
 -- given, still held by that worker. Returns 'ok', 'moved' (another worker has it), or the status it
 -- has ('' when the hash is gone).
-local function transition(key, topic, id, expect, expect_worker, status, fields)
+local function transition(key, topic, id, expect, expect_worker, status, fields, RETRY)
   local current = redis.call('HGET', key, 'status')
   if not current then return '' end
   if expect ~= '' and current ~= expect then return current end
@@ -87,6 +113,11 @@ local function transition(key, topic, id, expect, expect_worker, status, fields)
   if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
   if redis.call('SISMEMBER', '{keys.CANCEL}', id) == 1 and current == 'active' and status ~= 'new' then
     status = 'canceled'
+  end
+  if RETRY and status == 'error' and current == 'active' then
+    local reason = ''
+    for i = 1, #fields, 2 do if fields[i] == 'error' then reason = fields[i + 1] end end
+    if retry_later(key, topic, id, reason, RETRY) then return 'ok' end
   end
   redis.call('HSET', key, 'status', status)
   if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
@@ -121,27 +152,31 @@ return claim(tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), slice(ARGV, 4, #ARGV
 """
 )
 
-# KEYS: job hash.  ARGV: topic, id, expected status, expected worker, new status, field/value pairs...
+# KEYS: job hash.  ARGV: topic, id, expected status, expected worker, new status, jitter, cap_ms (jitter ''
+# = an error is final, no retry), field/value pairs...
 _TRANSITION = (
     _LUA_COMMON
     + """
-return transition(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], slice(ARGV, 6, #ARGV))
+local retry = nil
+if ARGV[6] ~= '' then retry = {tonumber(ARGV[6]), tonumber(ARGV[7])} end
+return transition(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], slice(ARGV, 8, #ARGV), retry)
 """
 )
 
 # The worker's hot path in one call: report finished jobs, claim the next ones.
-# ARGV: worker, lease_ms, max to claim, m = number of reports, then per report: topic, id, status,
-# n = number of field/value items, the n items; then the topics to claim from (none = do not claim).
+# ARGV: worker, lease_ms, max to claim, jitter, cap_ms, m = number of reports, then per report: topic, id,
+# status, n = number of field/value items, the n items; then the topics to claim from (none = do not claim).
 _FINISH_AND_CLAIM = (
     _LUA_COMMON
     + f"""
-local wid, lease, max, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local i = 5
+local wid, lease, max, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
+local retry = {{tonumber(ARGV[4]), tonumber(ARGV[5])}}
+local i = 7
 local outcomes = {{}}
 for _ = 1, m do
   local topic, id, status, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local key = '{keys.PREFIX_JOB}:' .. topic .. ':' .. id
-  outcomes[#outcomes + 1] = transition(key, topic, id, 'active', wid, status, slice(ARGV, i + 4, i + 3 + n))
+  outcomes[#outcomes + 1] = transition(key, topic, id, 'active', wid, status, slice(ARGV, i + 4, i + 3 + n), retry)
   i = i + 4 + n
 end
 local topics = slice(ARGV, i, #ARGV)
@@ -169,12 +204,16 @@ return cancel
 """
 )
 
-# ARGV: limit -> number of jobs recovered.  A job whose lease ran out goes back to the FRONT of its
-# queue (it was taken first), with the lost attempt recorded; one asked to cancel ends canceled.
+# ARGV: limit, jitter, cap_ms, max_lost -> number of jobs recovered.  A lost attempt (its worker stopped
+# renewing the lease) is a failed attempt: with retries left the job is retried after its backoff. Without,
+# it goes back to the FRONT of its queue (it was taken first), since losing a worker is seldom the job's
+# fault, until it has lost `max_lost` attempts: then it ends in error, so a job that kills its worker
+# cannot loop forever. One asked to cancel ends canceled.
 _REAP = (
     _LUA_COMMON
     + f"""
 local now = now_ms()
+local retry, max_lost = {{tonumber(ARGV[2]), tonumber(ARGV[3])}}, tonumber(ARGV[4])
 local members = redis.call('ZRANGEBYSCORE', '{keys.INFLIGHT}', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 local count = 0
 for _, member in ipairs(members) do
@@ -188,13 +227,23 @@ for _, member in ipairs(members) do
       redis.call('SREM', '{keys.CANCEL}', id)
       redis.call('HSET', key, 'status', 'canceled', 'time_end', string.format('%.3f', now / 1000),
                  'error', 'canceled (its worker ' .. worker .. ' was lost)')
+      emit(key)
     else
-      redis.call('HSET', key, 'status', 'new', 'worker', '',
-                 'error', 'attempt ' .. attempt .. ' lost: worker ' .. worker .. ' stopped renewing its lease')
-      redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
-      redis.call('RPUSH', '{keys.PREFIX_WAKE}:' .. topic, '1')
+      local lost = redis.call('HINCRBY', key, 'lost', 1)
+      local reason = 'worker ' .. worker .. ' stopped renewing its lease'
+      if not retry_later(key, topic, id, reason, retry) then
+        if lost >= max_lost then
+          redis.call('HSET', key, 'status', 'error', 'time_end', string.format('%.3f', now / 1000),
+                     'error', 'attempt ' .. attempt .. ' lost: ' .. reason .. '; ' .. lost ..
+                     ' attempts lost, no retries left')
+        else
+          redis.call('HSET', key, 'status', 'new', 'worker', '', 'error', 'attempt ' .. attempt .. ' lost: ' .. reason)
+          redis.call('LPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
+          redis.call('RPUSH', '{keys.PREFIX_WAKE}:' .. topic, '1')
+        end
+        emit(key)
+      end
     end
-    emit(key)
     count = count + 1
   end
 end
@@ -264,8 +313,9 @@ return #ids
 class JobQueue:
     """Redis side of the job system: enqueue, claim, transition, heartbeat, reap, cancel."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, retry: RetryPolicy | None = None) -> None:
         self.client = client
+        self.retry = retry or RetryPolicy()
         self._claim = client.register_script(_CLAIM)
         self._transition = client.register_script(_TRANSITION)
         self._heartbeat = client.register_script(_HEARTBEAT)
@@ -315,7 +365,7 @@ class JobQueue:
         max_jobs: int,
     ) -> tuple[list[str], list[Job]]:
         """Report finished jobs (job, status, fields) and claim up to `max_jobs` more: one script call."""
-        args: list[Any] = [worker_id, lease_ms, max_jobs, len(reports)]
+        args: list[Any] = [worker_id, lease_ms, max_jobs, *self.retry.script_args(), len(reports)]
         for job, status, fields in reports:
             flat = _flatten(fields)
             args += [job.topic, job.job_id, status, len(flat), *flat]
@@ -335,9 +385,12 @@ class JobQueue:
         *,
         expect: str = "",
         expect_worker: str = "",
+        retry: bool = False,
     ) -> str:
+        """Change a job's status; with `retry`, an error of a job with retries left re-schedules it instead."""
         topic, job_id = (job.topic, job.job_id) if isinstance(job, Job) else job
-        args: list[Any] = [topic, job_id, expect, expect_worker, status, *_flatten(fields or {})]
+        policy: list[Any] = self.retry.script_args() if retry else ["", 0]
+        args: list[Any] = [topic, job_id, expect, expect_worker, status, *policy, *_flatten(fields or {})]
         return _text(self._transition(keys=[keys.job(topic, job_id)], args=args))
 
     def heartbeat(self, members: Iterable[str], lease_ms: int) -> list[int]:
@@ -347,7 +400,7 @@ class JobQueue:
         return [int(x) for x in self._heartbeat(args=[lease_ms, *members])]
 
     def reap(self, limit: int = 100) -> int:
-        return int(self._reap(args=[limit]))
+        return int(self._reap(args=[limit, *self.retry.script_args(), self.retry.max_lost]))
 
     def cancel(self, topic: str, job_id: int, time_end: float) -> str:
         return _text(self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)]))

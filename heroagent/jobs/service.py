@@ -11,6 +11,7 @@ from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.manager import JobManager
+from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.rpc import RequestServer
 from heroagent.jobs.store import JobStore
 from heroagent.jobs.worker import WorkerPool
@@ -45,7 +46,15 @@ class JobsService:
             raise ServiceError("jobs", f"cannot open the job history: {exc}") from None
         client = self.redis_service.client()
         logs = JobLogs(self.config.logs_dir)
-        self.manager = JobManager(client, self._store, logs, default_timeout=jobs.default_timeout)
+        self.manager = JobManager(
+            client,
+            self._store,
+            logs,
+            default_timeout=jobs.default_timeout,
+            default_max_retries=jobs.max_retries,
+            default_retry_delay=jobs.retry_delay,
+            retry=RetryPolicy.from_config(jobs),
+        )
         self.manager.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()

@@ -288,7 +288,9 @@ class WorkerPool:
         run.settled = True
         fields = {**fields, "time_end": f"{time.time():.3f}"} if status != "new" else fields
         try:
-            outcome = self.queue.transition(run.job, status, fields, expect="active", expect_worker=run.worker_id)
+            outcome = self.queue.transition(
+                run.job, status, fields, expect="active", expect_worker=run.worker_id, retry=True
+            )
         except redis.RedisError as exc:
             log.error("jobs: could not settle job %d (%s); its lease will return it", run.job.job_id, exc)
             return False

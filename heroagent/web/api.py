@@ -28,6 +28,7 @@ NEW_JOB_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "timeout": ((int, float), "a number of seconds"),
     "log": ((bool,), "true or false"),
     "max_retries": ((int,), "a whole number"),
+    "retry_delay": ((int, float), "a number of seconds"),
     "circle_id": ((str,), "a string"),
     "session_key": ((str,), "a string"),
     "delay": ((int, float), "a number of seconds"),

@@ -179,7 +179,8 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         "params": "",
         "timeout": "",
         "delay": "",
-        "max_retries": "0",
+        "max_retries": "",
+        "retry_delay": "",
         "log": True,
         "script": request.args.get("script", ""),
         "args": "",
@@ -187,7 +188,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
     context = {"form": form, "errors": {}, "params_types": [p.value for p in ParamsType], "scripts": _scripts()}
     if request.method == "GET":
         return render_template("submit.html", **context)
-    text_fields = ("topic", "params_type", "timeout", "delay", "max_retries")
+    text_fields = ("topic", "params_type", "timeout", "delay", "max_retries", "retry_delay")
     form.update({k: request.form.get(k, "").strip() for k in text_fields})
     form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
     form.update(args=request.form.get("args", ""), log=request.form.get("log") == "on")
@@ -205,7 +206,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         spec["params"] = form["params"]
         if not form["params"].strip():
             errors["params"] = "must not be empty: write the job's params, or pick a script"
-    for name, kind in (("timeout", float), ("delay", float), ("max_retries", int)):
+    for name, kind in (("timeout", float), ("delay", float), ("max_retries", int), ("retry_delay", float)):
         if form[name]:
             try:
                 spec[name] = kind(form[name])

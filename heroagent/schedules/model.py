@@ -1,0 +1,152 @@
+"""A schedule: what job to make, and when (a five-field cron expression or `every` N seconds, in UTC).
+
+Plain data, so it is stored as JSON (never pickled) in Redis and in `<data_dir>/schedules.json`, and its
+trigger is rebuilt from that data wherever it is needed. Errors name the schedule and the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from heroagent.errors import HeroAgentError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MISFIRE_POLICIES = ("run_once", "skip")
+SOURCES = ("config", "runtime", "upkeep")
+ANCHOR = 946684800.0  # 2000-01-01T00:00:00Z: `every` schedules run at ANCHOR + k * every
+
+
+class ScheduleError(HeroAgentError):
+    """A bad schedule (the message names it and the field) or one that does not exist."""
+
+
+@dataclass
+class Schedule:
+    name: str
+    topic: str = ""
+    params: str = ""
+    params_type: str = "heroscript"
+    cron: str = ""
+    every: float = 0.0
+    timeout: float = 0.0  # 0 = the job default
+    max_retries: int = -1  # -1 = the job default
+    enabled: bool = True
+    misfire: str = "run_once"
+    source: str = field(default="runtime", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Schedule:
+        """From config, API or storage; ScheduleError names the schedule and the bad field."""
+        name = data.get("name", "")
+        label = f"schedule {name!r}" if isinstance(name, str) and name else "schedule"
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ScheduleError(f"{label}: {', '.join(unknown)}: unknown field(s); allowed: {', '.join(sorted(known))}")
+        for f in fields(cls):
+            if f.name in data:
+                _check_type(label, f.name, data[f.name], f.type)
+        values: dict[str, Any] = {k: (float(v) if k in ("every", "timeout") else v) for k, v in data.items()}
+        schedule = cls(**values)
+        if source is not None:
+            schedule.source = source
+        schedule.validate()
+        return schedule
+
+    def validate(self) -> None:
+        label = f"schedule {self.name!r}"
+        if not NAME_RE.match(self.name or ""):
+            raise ScheduleError(
+                f"schedule {self.name!r}: name: use 1-64 letters, digits, '_', '.' or '-'"
+                if self.name
+                else "schedule: name: every schedule needs a name"
+            )
+        if bool(self.cron) == bool(self.every):
+            raise ScheduleError(f"{label}: give either cron (five fields, UTC) or every (seconds), not both or neither")
+        if self.every and self.every < 0.1:
+            raise ScheduleError(f"{label}: every = {self.every:g}: must be at least 0.1 seconds")
+        if self.cron:
+            self.trigger()  # raises ScheduleError naming the schedule
+        if self.misfire not in MISFIRE_POLICIES:
+            raise ScheduleError(f"{label}: misfire = {self.misfire!r}: must be one of {', '.join(MISFIRE_POLICIES)}")
+        if self.source != "upkeep":
+            if not self.topic:
+                raise ScheduleError(f"{label}: topic: the topic of the jobs it makes must not be empty")
+            if not self.params:
+                raise ScheduleError(f"{label}: params: the params of the jobs it makes must not be empty")
+        if self.timeout < 0:
+            raise ScheduleError(f"{label}: timeout = {self.timeout:g}: must be greater than 0 (or 0 for the default)")
+
+    def trigger(self) -> BaseTrigger:
+        """The APScheduler trigger for this schedule, in UTC."""
+        if self.every:
+            return IntervalTrigger(seconds=self.every, start_date=datetime.fromtimestamp(ANCHOR, UTC), timezone=UTC)
+        try:
+            return CronTrigger.from_crontab(self.cron, timezone=UTC)
+        except ValueError as exc:
+            raise ScheduleError(
+                f"schedule {self.name!r}: cron = {self.cron!r}: {exc}; use five fields: "
+                "minute hour day-of-month month day-of-week, e.g. '*/15 * * * *'"
+            ) from None
+
+    def previous_run(self, now: float) -> float | None:
+        """The newest run time at or just before `now` (0.5 s early counts: timers fire a little late or early).
+
+        Run times lie on a grid every process computes alike (cron times; `every` counted from ANCHOR),
+        which is what lets several processes agree on "the 10:15 run" and fire it once.
+        """
+        now += 0.5
+        if self.every:
+            return ANCHOR + math.floor((now - ANCHOR) / self.every) * self.every
+        trigger, found = self.trigger(), None
+        moment = datetime.fromtimestamp(now - 3 * 60, UTC)  # cron runs are at least a minute apart
+        while True:
+            nxt = trigger.get_next_fire_time(None, moment)
+            if nxt is None or nxt.timestamp() > now:
+                return found
+            found = nxt.timestamp()
+            moment = nxt + timedelta(seconds=1)
+
+    def next_run(self, after: float) -> float | None:
+        """The first run time after `after` (unix seconds)."""
+        if self.every:
+            return ANCHOR + (math.floor((after - ANCHOR) / self.every) + 1) * self.every
+        nxt = self.trigger().get_next_fire_time(None, datetime.fromtimestamp(after, UTC) + timedelta(microseconds=1))
+        return nxt.timestamp() if nxt is not None else None
+
+    def describe(self) -> str:
+        return f"cron {self.cron} (UTC)" if self.cron else f"every {self.every:g}s"
+
+    def job_spec(self) -> dict[str, Any]:
+        """What `create_job` gets for one run."""
+        spec: dict[str, Any] = {"topic": self.topic, "params": self.params, "params_type": self.params_type}
+        if self.timeout:
+            spec["timeout"] = self.timeout
+        if self.max_retries >= 0:
+            spec["max_retries"] = self.max_retries
+        return spec
+
+
+_TYPE_NAMES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "str": (str, "a string"),
+    "float": ((int, float), "a number"),
+    "int": (int, "a whole number"),
+    "bool": (bool, "true or false"),
+}
+
+
+def _check_type(label: str, name: str, value: Any, annotation: Any) -> None:
+    kinds, words = _TYPE_NAMES[str(annotation)]
+    if (isinstance(value, bool) and annotation != "bool") or not isinstance(value, kinds):
+        raise ScheduleError(f"{label}: {name} = {value!r}: must be {words}")
