@@ -292,6 +292,54 @@ return count
 """
 )
 
+# KEYS: job hashes.  ARGV: now_ms, min_age_ms -> per key: outcome ('ok', 'gone', 'terminal', 'leased' = an
+# active job nobody held a lease on, now given one the reaper will see; 'queued' = a new job neither queued
+# nor scheduled, queued now). A new job younger than min_age is left alone.
+_SWEEP_JOBS = f"""
+local out = {{}}
+local now, min_age = tonumber(ARGV[1]), tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do
+  local topic, id = string.match(key, '^{keys.PREFIX_JOB}:(.*):(%d+)$')
+  local status = redis.call('HGET', key, 'status')
+  local outcome = 'ok'
+  if not status or not topic then outcome = 'gone'
+  elseif status == 'done' or status == 'error' or status == 'canceled' then outcome = 'terminal'
+  elseif status == 'active' then
+    if not redis.call('ZSCORE', '{keys.INFLIGHT}', topic .. ':' .. id) then
+      redis.call('ZADD', '{keys.INFLIGHT}', now, topic .. ':' .. id)
+      outcome = 'leased'
+    end
+  elseif status == 'new' then
+    local created = tonumber(redis.call('HGET', key, 'time_created') or '0') or 0
+    if not redis.call('ZSCORE', '{keys.SCHEDULED}', topic .. ':' .. id)
+       and not redis.call('LPOS', '{keys.PREFIX_QUEUE}:' .. topic, id)
+       and created * 1000 < now - min_age then
+      redis.call('RPUSH', '{keys.PREFIX_QUEUE}:' .. topic, id)
+      redis.call('RPUSH', '{keys.PREFIX_WAKE}:' .. topic, '1')
+      outcome = 'queued'
+    end
+  end
+  out[#out + 1] = outcome
+end
+return out
+"""
+
+# ARGV: zset -> members dropped from the in-flight / scheduled set whose job is not active / new there.
+_SWEEP_SET = f"""
+local zset = ARGV[1]
+local want = 'active'
+if zset == '{keys.SCHEDULED}' then want = 'new' end
+local dropped = 0
+for _, member in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
+  local topic, id = string.match(member, '^(.*):(%d+)$')
+  if not topic or redis.call('HGET', '{keys.PREFIX_JOB}:' .. topic .. ':' .. id, 'status') ~= want then
+    redis.call('ZREM', zset, member)
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
+
 # ARGV: pairs of (job hash, recorded terminal status), then event ids to ack and delete after "--".
 # A hash is deleted only if its job is still in the recorded state (a retry may have re-queued it).
 _RECORDED = f"""
@@ -324,10 +372,12 @@ class JobQueue:
         self._finish_and_claim = client.register_script(_FINISH_AND_CLAIM)
         self._recorded = client.register_script(_RECORDED)
         self._promote = client.register_script(_PROMOTE)
+        self._sweep_jobs = client.register_script(_SWEEP_JOBS)
+        self._sweep_set = client.register_script(_SWEEP_SET)
 
     def enqueue(self, jobs: Sequence[Job], *, front: bool = False) -> None:
         """Store each job's hash and queue its id (or schedule it, if it is due later), in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=True)  # atomic: the sweep never sees a hash without its queue entry
         now = time.time()
         ready: dict[str, int] = {}
         for job in jobs:
@@ -348,6 +398,32 @@ class JobQueue:
                 pipe.rpush(keys.wake(topic), *(["1"] * min(count, 64)))
                 pipe.ltrim(keys.wake(topic), -1000, -1)
         pipe.execute()
+
+    def sweep(self, min_age: float = 60.0, batch: int = 500) -> tuple[dict[str, int], list[tuple[str, int]]]:
+        """Repair stray entries: returns counts by outcome, and the (topic, id) of finished jobs' hashes
+        (the caller, who knows the history, decides whether those may go)."""
+        counts: dict[str, int] = {}
+        terminal: list[tuple[str, int]] = []
+        hashes: list[str] = []
+
+        def run() -> None:
+            outcomes: Any = self._sweep_jobs(keys=hashes, args=[int(time.time() * 1000), int(min_age * 1000)])
+            for key, outcome in zip(hashes, outcomes, strict=True):
+                word = _text(outcome)
+                counts[word] = counts.get(word, 0) + 1
+                if word == "terminal":
+                    terminal.append(keys.parse_inflight_member(key[len(keys.PREFIX_JOB) + 1 :]))
+            hashes.clear()
+
+        for key in self.client.scan_iter(match=f"{keys.PREFIX_JOB}:*", count=batch):
+            hashes.append(key.decode() if isinstance(key, bytes) else str(key))
+            if len(hashes) >= batch:
+                run()
+        if hashes:
+            run()
+        counts["unleased"] = int(self._sweep_set(args=[keys.INFLIGHT]))  # type: ignore[arg-type]
+        counts["unscheduled"] = int(self._sweep_set(args=[keys.SCHEDULED]))  # type: ignore[arg-type]
+        return counts, terminal
 
     def promote(self, limit: int = 1000) -> int:
         """Queue the delayed jobs that are due now; returns how many."""

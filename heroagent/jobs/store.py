@@ -18,7 +18,7 @@ from pathlib import Path
 
 from heroagent.jobs.errors import JobNotFoundError
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.ourdb import OurDB, RecordNotFoundError
+from heroagent.ourdb import CompactReport, OurDB, RecordNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +194,25 @@ class JobStore:
             pos = bisect.bisect_left(self._ids, job_id)
             if pos < len(self._ids) and self._ids[pos] == job_id:
                 del self._ids[pos]
+
+    def delete_many(self, job_ids: list[int]) -> None:
+        """Delete these jobs with one commit; ids already gone are skipped."""
+        with self._lock, self.db.batch():
+            for job_id in job_ids:
+                try:
+                    self.delete(job_id)
+                except JobNotFoundError:
+                    continue
+
+    def finished_before(self, cutoff: float) -> list[int]:
+        """Ids of finished jobs that ended before `cutoff`, oldest id first."""
+        with self._lock:
+            return [i for i in self._ids if (e := self._index[i]).status.terminal and 0 < e.time_end < cutoff]
+
+    def compact(self) -> CompactReport:
+        """Compact the OurDB files (ids and every live job's history stay as they are)."""
+        with self._lock:
+            return self.db.compact()
 
     def ids_with_status(self, *statuses: JobStatus) -> list[int]:
         with self._lock:

@@ -1,5 +1,6 @@
 """OurDB, the Hero ecosystem's file database, in Python: `from heroagent.ourdb import OurDB`."""
 
+from heroagent.ourdb.compact import CompactReport
 from heroagent.ourdb.db import CheckReport, OurDB, RecoveryReport
 from heroagent.ourdb.errors import (
     CorruptRecordError,
@@ -13,6 +14,7 @@ from heroagent.ourdb.record import Location
 
 __all__ = [
     "CheckReport",
+    "CompactReport",
     "CorruptRecordError",
     "DatabaseFullError",
     "DatabaseLockedError",

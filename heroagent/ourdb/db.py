@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from heroagent.ourdb import compact as compaction
 from heroagent.ourdb.errors import (
     CorruptRecordError,
     DatabaseFullError,
@@ -128,6 +129,14 @@ class OurDB:
             self.path.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
         try:
+            if readonly and (self.path / compaction.COMMIT_FILE).exists():
+                raise OurDBError(
+                    f"{self.path}: a compaction was interrupted; open the database for writing once to finish it"
+                )
+            if not readonly:
+                done = compaction.recover(self.path)
+                if done:
+                    log.warning("OurDB %s: %s", self.path, done)
             self._check_meta()
             self._lookup = LookupTable(
                 self.path / LOOKUP_FILE, keysize or 6, readonly=readonly, deferred=fsync != "never"
@@ -238,6 +247,23 @@ class OurDB:
                 self._sync_dir()
             self._closed = True
             self._release()
+
+    def compact(self) -> compaction.CompactReport:
+        """Rewrite the data files with only reachable records (see compact.py); ids and histories stay."""
+        self._check_writable()
+        return compaction.compact(self)
+
+    def _release_files(self) -> None:
+        """Close the data files and the lookup table (compaction swaps them), keeping the writer lock."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        self._dirty_files.clear()
+        self._lookup.close()
+
+    def _reopen_files(self) -> None:
+        self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
+        self._open_data_files()
 
     def _release(self) -> None:
         for fd in self._fds.values():
