@@ -165,6 +165,50 @@ def config_show(config_path: str | None) -> None:
 
 
 @cli.group(cls=HeroGroup)
+def ourdb() -> None:
+    """Maintain an OurDB database (by default the job history of the config's data_dir)."""
+
+
+def _ourdb_path(config_path: str | None, path: str | None) -> str:
+    return path or str(load_config(config_path).jobs_db_path)
+
+
+@ourdb.command("compact")
+@config_option
+@click.argument("path", required=False)
+def ourdb_compact(config_path: str | None, path: str | None) -> None:
+    """Rewrite the data files without deleted and superseded records; every live job keeps its history.
+
+    Crash-safe: a kill part way leaves the old files in use, or the reopen finishes the swap. A running
+    server compacts its own history daily at [scheduler] compact_at instead.
+    """
+    from heroagent.ourdb import DatabaseLockedError, OurDB
+
+    where = _ourdb_path(config_path, path)
+    try:
+        with OurDB(where) as db:
+            report = db.compact()
+    except DatabaseLockedError as exc:
+        raise HeroAgentError(
+            f"{exc}. A running server compacts its history itself at [scheduler] compact_at; "
+            "to compact now, stop the server first"
+        ) from None
+    click.echo(f"{where}: {report.summary()}")
+
+
+@ourdb.command("check")
+@config_option
+@click.argument("path", required=False)
+def ourdb_check(config_path: str | None, path: str | None) -> None:
+    """Verify every record's CRC and history links (read-only; works while a server runs)."""
+    from heroagent.ourdb.__main__ import run_check
+
+    code = run_check(_ourdb_path(config_path, path))
+    if code:
+        raise SystemExit(code)
+
+
+@cli.group(cls=HeroGroup)
 def job() -> None:
     """Submit and inspect jobs on a running server (found through the same config)."""
 

@@ -1,7 +1,7 @@
 """HeroAgent, the factory: builds the enabled services from one Config and starts/stops them in order.
 
-It wires services together and holds no logic of theirs. Start order is Redis, jobs, WebDAV, UI (each
-needs the ones before it); stop is the reverse. If one fails to start, the ones already started are
+It wires services together and holds no logic of theirs. Start order is Redis, jobs, scheduler, WebDAV,
+UI (each needs the ones before it); stop is the reverse. If one fails to start, the ones already started are
 stopped, and the error names the service.
 """
 
@@ -18,6 +18,7 @@ from heroagent.errors import ConfigError, HeroAgentError, ServiceError
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.service import JobsService, make_registry
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis
+from heroagent.schedules.service import SchedulerService
 from heroagent.service import Service
 from heroagent.webdav import WebDAVServer
 
@@ -45,6 +46,9 @@ class HeroAgent:
         self.jobs: JobsService | None = None
         if c.jobs.enabled and self.redis is not None:
             self.jobs = JobsService(c, self.redis, self.registry)
+        self.scheduler: SchedulerService | None = None
+        if c.scheduler.enabled and self.redis is not None and (self.jobs is not None or c.schedules):
+            self.scheduler = SchedulerService(c, self.redis, self.jobs)
         self.webdav: WebDAVServer | None = WebDAVServer(c) if c.webdav.enabled else None
         self.ui: UIServer | None = None
         if c.ui.enabled:
@@ -55,7 +59,13 @@ class HeroAgent:
         self._health_client: redis.Redis | None = None  # made at the first health(); the dashboard polls it
 
     def _services(self) -> list[tuple[str, Service | None]]:
-        return [("redis", self.redis), ("jobs", self.jobs), ("webdav", self.webdav), ("ui", self.ui)]
+        return [
+            ("redis", self.redis),
+            ("jobs", self.jobs),
+            ("scheduler", self.scheduler),
+            ("webdav", self.webdav),
+            ("ui", self.ui),
+        ]
 
     # ------------------------------------------------------------ life cycle
 
@@ -133,6 +143,11 @@ class HeroAgent:
             except redis.RedisError:
                 states["redis"] = "down"
         return states
+
+    def schedule_leader(self) -> str:
+        """The process that fires schedules now, as host:pid:tag ('' = none)."""
+        runner = self.scheduler.runner if self.scheduler is not None else None
+        return runner.leader() if runner is not None else ""
 
     def addresses(self) -> dict[str, str]:
         """Every address this appliance serves, for the banner and the dashboard."""

@@ -19,12 +19,24 @@ from tests.conftest import make_config, pid_running
 def test_start_serves_every_enabled_service(data_dir: Path) -> None:
     config = make_config(data_dir)
     with HeroAgent(config) as agent:
-        assert agent.service_states() == {"redis": "running", "jobs": "running", "webdav": "running", "ui": "running"}
+        assert agent.service_states() == {
+            "redis": "running",
+            "jobs": "running",
+            "scheduler": "running",
+            "webdav": "running",
+            "ui": "running",
+        }
         assert redis.Redis(port=config.redis.tcp_port).ping()
         with urllib.request.urlopen(f"http://127.0.0.1:{config.ui.port}/api/health") as response:
             assert json.load(response) == {
                 "status": "ok",
-                "services": {"redis": "running", "jobs": "running", "webdav": "running", "ui": "running"},
+                "services": {
+                    "redis": "running",
+                    "jobs": "running",
+                    "scheduler": "running",
+                    "webdav": "running",
+                    "ui": "running",
+                },
             }
         with urllib.request.urlopen(f"http://127.0.0.1:{config.webdav.port}/scripts/") as response:
             assert response.status == 200
@@ -58,6 +70,7 @@ def test_disabled_services_are_not_started(data_dir: Path) -> None:
         assert agent.service_states() == {
             "redis": "running",
             "jobs": "disabled",
+            "scheduler": "disabled",
             "webdav": "disabled",
             "ui": "disabled",
         }

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -41,6 +41,9 @@ from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.stats import WINDOW_SECONDS, JobStats
 from heroagent.jobs.store import JobStore, RecordedEvent
 from heroagent.jobs.worker import list_workers
+
+if TYPE_CHECKING:
+    from heroagent.schedules.book import ScheduleBook, ScheduleInfo
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class JobManager:
         self.recorded_events = 0
         self.reconciles = 0
         self.stats = JobStats()
+        self.schedules: ScheduleBook | None = None  # set by the scheduler service while it runs
 
     # ------------------------------------------------------------ life cycle
 
@@ -376,6 +380,62 @@ class JobManager:
         self.store.delete(job_id)
         self.client.delete(keys.joblog(job_id))
         self.logs.remove(job_id)
+
+    # ------------------------------------------------------------ schedules
+
+    def _book(self) -> ScheduleBook:
+        if self.schedules is None:
+            from heroagent.errors import ServiceError
+
+            raise ServiceError("scheduler", "the scheduler is not running; set [scheduler] enabled = true")
+        return self.schedules
+
+    def add_schedule(
+        self,
+        name: str,
+        topic: str,
+        params: str,
+        *,
+        cron: str = "",
+        every: float = 0.0,
+        params_type: str = "heroscript",
+        timeout: float = 0.0,
+        max_retries: int = -1,
+        enabled: bool = True,
+        misfire: str = "run_once",
+    ) -> ScheduleInfo:
+        """A recurring job made at run time: `cron` (five fields, UTC) or `every` seconds. Stored as JSON in
+        Redis and `<data_dir>/schedules.json`; it survives restarts. Its jobs are checked now, like create_job."""
+        from heroagent.schedules.model import Schedule, ScheduleError
+
+        fields = dict(name=name, topic=topic, params=params, cron=cron, every=every, params_type=params_type,
+                      timeout=timeout, max_retries=max_retries, enabled=enabled, misfire=misfire)  # fmt: skip
+        schedule = Schedule.from_dict(fields, source="runtime")
+        try:
+            self._new_job(schedule.job_spec())
+        except InvalidJobError as exc:
+            raise ScheduleError(f"schedule {name!r}: {exc}") from None
+        book = self._book()
+        book.add(schedule)
+        return book.info(name)
+
+    def pause_schedule(self, name: str) -> ScheduleInfo:
+        self._book().set_paused(name, True)
+        return self._book().info(name)
+
+    def resume_schedule(self, name: str) -> ScheduleInfo:
+        self._book().set_paused(name, False)
+        return self._book().info(name)
+
+    def remove_schedule(self, name: str) -> None:
+        self._book().remove(name)
+
+    def list_schedules(self) -> list[ScheduleInfo]:
+        """Every schedule (config, run time and upkeep) with its next and last run and recent jobs."""
+        return self._book().list()
+
+    def get_schedule(self, name: str) -> ScheduleInfo:
+        return self._book().info(name)
 
     # ------------------------------------------------------------ upkeep
 

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys
-from heroagent.schedules.model import Schedule, ScheduleError
+from heroagent.schedules.model import Schedule, ScheduleError, ScheduleNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class ScheduleBook:
     def get(self, name: str) -> Schedule:
         schedule = self.definitions().get(name)
         if schedule is None:
-            raise ScheduleError(f"no schedule named {name!r}")
+            raise ScheduleNotFoundError(f"no schedule named {name!r}")
         return schedule
 
     def add(self, schedule: Schedule) -> Schedule:
@@ -135,7 +135,7 @@ class ScheduleBook:
             where = "the config file" if name in self.configured else "the appliance's upkeep"
             raise ScheduleError(f"schedule {name!r} comes from {where} and cannot be removed here; pause it instead")
         if not self.client.hdel(keys.SCHEDULES, name):
-            raise ScheduleError(f"no schedule named {name!r}")
+            raise ScheduleNotFoundError(f"no schedule named {name!r}")
         self.client.hdel(keys.SCHEDULES_STATE, name)
         self.client.delete(keys.schedule_jobs(name))
         self._changed()
@@ -201,7 +201,7 @@ class ScheduleBook:
         for info in self.list():
             if info.schedule.name == name:
                 return info
-        raise ScheduleError(f"no schedule named {name!r}")
+        raise ScheduleNotFoundError(f"no schedule named {name!r}")
 
     # ------------------------------------------------------------ the file
 

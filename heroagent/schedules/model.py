@@ -16,7 +16,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from heroagent.errors import HeroAgentError
+from heroagent.jobs.errors import InvalidJobError, JobNotFoundError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MISFIRE_POLICIES = ("run_once", "skip")
@@ -24,8 +24,12 @@ SOURCES = ("config", "runtime", "upkeep")
 ANCHOR = 946684800.0  # 2000-01-01T00:00:00Z: `every` schedules run at ANCHOR + k * every
 
 
-class ScheduleError(HeroAgentError):
-    """A bad schedule (the message names it and the field) or one that does not exist."""
+class ScheduleError(InvalidJobError):
+    """A bad schedule: the message names it and the field."""
+
+
+class ScheduleNotFoundError(JobNotFoundError):
+    """No schedule of that name."""
 
 
 @dataclass
@@ -101,22 +105,26 @@ class Schedule:
             ) from None
 
     def previous_run(self, now: float) -> float | None:
-        """The newest run time at or just before `now` (0.5 s early counts: timers fire a little late or early).
+        """The newest run time at or before `now` (10 ms ahead counts too, for clocks read a hair early).
 
         Run times lie on a grid every process computes alike (cron times; `every` counted from ANCHOR),
         which is what lets several processes agree on "the 10:15 run" and fire it once.
         """
-        now += 0.5
+        now += 0.01
         if self.every:
             return ANCHOR + math.floor((now - ANCHOR) / self.every) * self.every
-        trigger, found = self.trigger(), None
-        moment = datetime.fromtimestamp(now - 3 * 60, UTC)  # cron runs are at least a minute apart
-        while True:
-            nxt = trigger.get_next_fire_time(None, moment)
-            if nxt is None or nxt.timestamp() > now:
+        trigger = self.trigger()
+        for window in (180, 3600, 86400 + 60, 32 * 86400, 367 * 86400):  # widening: most answers are near
+            found, moment = None, datetime.fromtimestamp(now - window, UTC)
+            while True:
+                nxt = trigger.get_next_fire_time(None, moment)
+                if nxt is None or nxt.timestamp() > now:
+                    break
+                found = nxt.timestamp()
+                moment = nxt + timedelta(seconds=1)
+            if found is not None:
                 return found
-            found = nxt.timestamp()
-            moment = nxt + timedelta(seconds=1)
+        return None
 
     def next_run(self, after: float) -> float | None:
         """The first run time after `after` (unix seconds)."""

@@ -91,7 +91,8 @@ class ScheduleRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._scheduler.shutdown(wait=True)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
         if self.leading:
             with contextlib.suppress(redis.RedisError):  # the next process need not wait for it to lapse
                 self._release(keys=[keys.SCHEDULER_LEASE], args=[self.holder])

@@ -7,6 +7,7 @@ or 503 (Redis or the job system down); see `errors.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -106,6 +107,67 @@ def retry_job(job_id: int) -> Response:
 @bp.delete("/jobs/<int:job_id>")
 def delete_job(job_id: int) -> tuple[str, int]:
     current_manager().delete_job(job_id)
+    return "", 204
+
+
+@bp.get("/jobs/dead")
+def dead_jobs() -> Response:
+    """Jobs that ended in error (out of retries), newest first; `topic`, `limit` and `before` as for /jobs."""
+    query = dataclasses.replace(JobQuery.from_args(request.args), status="error")
+    manager = current_manager()
+    jobs, next_before = query.run(manager)
+    counts = manager.store.count_by_status_and_topic()
+    total = sum(n for (status, topic), n in counts.items() if status == "error" and query.topic in ("", topic))
+    return jsonify({"jobs": [j.to_dict() for j in jobs], "total": total, "next_before": next_before})
+
+
+@bp.post("/jobs/dead/retry")
+def retry_dead_jobs() -> Response:
+    """Queue every dead job again (of one topic, with {"topic": ...}): once the cause is fixed."""
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict) or set(body) - {"topic"} or not isinstance(body.get("topic", ""), str):
+        raise InvalidJobError('body: give {} for every dead job, or {"topic": "name"} for one topic')
+    retried = current_manager().retry_dead(topic=body.get("topic") or None)
+    return jsonify({"retried": [j.job_id for j in retried], "count": len(retried)})
+
+
+@bp.get("/schedules")
+def list_schedules() -> Response:
+    schedules = [info.to_dict() for info in current_manager().list_schedules()]
+    return jsonify({"schedules": schedules, "leader": current_agent().schedule_leader()})
+
+
+@bp.post("/schedules")
+def add_schedule() -> tuple[Response, int]:
+    body = json_body()
+    name, topic, params = (body.pop(k, "") for k in ("name", "topic", "params"))
+    for field, value in (("name", name), ("topic", topic), ("params", params)):
+        if not isinstance(value, str):
+            raise InvalidJobError(f"{field}: {json.dumps(value)} must be a string")
+    info = current_manager().add_schedule(name, topic, params, **body)
+    response = jsonify(info.to_dict())
+    response.headers["Location"] = f"/api/schedules/{name}"
+    return response, 201
+
+
+@bp.get("/schedules/<name>")
+def get_schedule(name: str) -> Response:
+    return jsonify(current_manager().get_schedule(name).to_dict())
+
+
+@bp.post("/schedules/<name>/pause")
+def pause_schedule(name: str) -> Response:
+    return jsonify(current_manager().pause_schedule(name).to_dict())
+
+
+@bp.post("/schedules/<name>/resume")
+def resume_schedule(name: str) -> Response:
+    return jsonify(current_manager().resume_schedule(name).to_dict())
+
+
+@bp.delete("/schedules/<name>")
+def remove_schedule(name: str) -> tuple[str, int]:
+    current_manager().remove_schedule(name)
     return "", 204
 
 

@@ -65,6 +65,44 @@ NEW_JOB_SCHEMA: dict[str, Any] = {
 }
 
 
+_SCHEDULE_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+    "topic": {"type": "string"},
+    "params": {"type": "string"},
+    "params_type": {"type": "string", "enum": [p.value for p in ParamsType]},
+    "cron": {"type": "string", "description": "five fields, UTC: minute hour day-of-month month day-of-week"},
+    "every": {"type": "number", "minimum": 0, "description": "seconds (instead of cron)"},
+    "timeout": {"type": "number", "minimum": 0, "description": "0 = [jobs] default_timeout"},
+    "max_retries": {"type": "integer", "minimum": -1, "description": "-1 = [jobs] max_retries"},
+    "enabled": {"type": "boolean"},
+    "misfire": {"type": "string", "enum": ["run_once", "skip"]},
+}
+NEW_SCHEDULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "topic", "params"],
+    "properties": _SCHEDULE_FIELDS,
+}
+SCHEDULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **_SCHEDULE_FIELDS,
+        "source": {"type": "string", "enum": ["config", "runtime", "upkeep"]},
+        "paused": {"type": "boolean"},
+        "next_run": {"type": ["number", "null"]},
+        "last_run": {"type": ["number", "null"]},
+        "runs": {"type": "integer"},
+        "last_job": {"type": ["integer", "null"]},
+        "last_error": {"type": "string"},
+        "last_result": {"type": "string"},
+        "recent_jobs": {"type": "array", "items": {"type": "integer"}},
+        "trigger": {"type": "string"},
+    },
+    "required": ["name", "source", "paused", "next_run", "last_run", "runs", "recent_jobs"],
+}
+SCHEDULE_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -77,7 +115,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "bad input; the message names the field",
         401: "missing or wrong bearer token",
-        404: "no such job",
+        404: "no such job or schedule",
         409: "the job's status does not allow this",
         503: "Redis or the job system is down",
     }
@@ -93,6 +131,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 def openapi_document() -> dict[str, Any]:
     job_ops = _errors(401, 404, 503)
+    schedule_ops = _errors(401, 404, 503)
     return {
         "openapi": "3.1.0",
         "info": {"title": "HeroAgent API", "version": __version__},
@@ -104,6 +143,8 @@ def openapi_document() -> dict[str, Any]:
                 "NewJob": NEW_JOB_SCHEMA,
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
                 "Health": _health_schema(),
+                "Schedule": SCHEDULE_SCHEMA,
+                "NewSchedule": NEW_SCHEDULE_SCHEMA,
             },
         },
         "paths": {
@@ -263,6 +304,112 @@ def openapi_document() -> dict[str, Any]:
                         ),
                         **_errors(401, 503),
                     },
+                }
+            },
+            "/api/jobs/dead": {
+                "get": {
+                    "summary": "Dead jobs: ended in error with no retries left, newest first",
+                    "parameters": [
+                        _query("topic", {"type": "string"}, "only this topic"),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
+                        _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "jobs": {"type": "array", "items": _ref("Job")},
+                                    "total": {"type": "integer"},
+                                    "next_before": {"type": ["integer", "null"]},
+                                },
+                                "required": ["jobs", "total", "next_before"],
+                            },
+                            "one page of dead jobs and how many there are",
+                        ),
+                        **_errors(400, 401, 503),
+                    },
+                }
+            },
+            "/api/jobs/dead/retry": {
+                "post": {
+                    "summary": "Queue every dead job again (or those of one topic)",
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {"topic": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "retried": {"type": "array", "items": {"type": "integer"}},
+                                    "count": {"type": "integer"},
+                                },
+                                "required": ["retried", "count"],
+                            },
+                            "the ids queued again",
+                        ),
+                        **_errors(400, 401, 503),
+                    },
+                }
+            },
+            "/api/schedules": {
+                "get": {
+                    "summary": "Every schedule (config, run time, upkeep) with next and last run and its jobs",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "schedules": {"type": "array", "items": _ref("Schedule")},
+                                    "leader": {"type": "string", "description": "the process firing schedules"},
+                                },
+                                "required": ["schedules", "leader"],
+                            },
+                            "schedules",
+                        ),
+                        **_errors(401, 503),
+                    },
+                },
+                "post": {
+                    "summary": "Add a schedule (stored as JSON; survives restarts)",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewSchedule")}}},
+                    "responses": {"201": _json(_ref("Schedule"), "the new schedule"), **_errors(400, 401, 503)},
+                },
+            },
+            "/api/schedules/{name}": {
+                "get": {
+                    "summary": "One schedule",
+                    "parameters": [SCHEDULE_NAME],
+                    "responses": {"200": _json(_ref("Schedule"), "the schedule"), **schedule_ops},
+                },
+                "delete": {
+                    "summary": "Remove a schedule made at run time (config and upkeep ones can only be paused)",
+                    "parameters": [SCHEDULE_NAME],
+                    "responses": {"204": {"description": "removed"}, **_errors(400, 401, 404, 503)},
+                },
+            },
+            "/api/schedules/{name}/pause": {
+                "post": {
+                    "summary": "Pause a schedule: it makes no jobs until resumed",
+                    "parameters": [SCHEDULE_NAME],
+                    "responses": {"200": _json(_ref("Schedule"), "the schedule"), **schedule_ops},
+                }
+            },
+            "/api/schedules/{name}/resume": {
+                "post": {
+                    "summary": "Resume a paused schedule",
+                    "parameters": [SCHEDULE_NAME],
+                    "responses": {"200": _json(_ref("Schedule"), "the schedule"), **schedule_ops},
                 }
             },
             "/api/health": {

@@ -185,7 +185,13 @@ def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) 
     assert health.status_code == 200
     assert health.json() == {
         "status": "ok",
-        "services": {"redis": "running", "jobs": "running", "webdav": "running", "ui": "running"},
+        "services": {
+            "redis": "running",
+            "jobs": "running",
+            "scheduler": "running",
+            "webdav": "running",
+            "ui": "running",
+        },
     }
 
 

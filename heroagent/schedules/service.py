@@ -1,0 +1,102 @@
+"""The scheduler service: builds the book and runner from the config and connects them to the job system.
+
+In a server (jobs enabled) a run makes its job through the JobManager, and the upkeep of that server's
+history is scheduled too. A HeroAgent without the job system but pointed at a server's Redis makes its
+jobs through that server (JobClient); with the same config on several machines, the lease in Redis
+makes sure each run fires once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from heroagent.config import Config
+from heroagent.errors import ConfigError
+from heroagent.redis_server import EmbeddedRedis, ExternalRedis
+from heroagent.schedules.book import ScheduleBook
+from heroagent.schedules.model import Schedule
+from heroagent.schedules.runner import ScheduleRunner, Submit, UpkeepTask
+
+if TYPE_CHECKING:
+    from heroagent.client import JobClient
+    from heroagent.jobs.manager import JobManager
+    from heroagent.jobs.service import JobsService
+
+
+def upkeep_tasks(config: Config, manager: JobManager) -> dict[str, tuple[Schedule, UpkeepTask]]:
+    """The appliance's own upkeep, as schedules (shown in the dashboard like any other)."""
+    sched = config.scheduler
+    tasks: dict[str, tuple[Schedule, UpkeepTask]] = {
+        "upkeep.sweep": (
+            Schedule("upkeep.sweep", every=sched.sweep_every, source="upkeep"),
+            manager.sweep_strays,
+        )
+    }
+    if config.jobs.history_days > 0:
+        days = config.jobs.history_days
+        tasks["upkeep.retention"] = (
+            Schedule("upkeep.retention", cron="7 * * * *", source="upkeep"),
+            lambda: manager.remove_history_before(time.time() - days * 86400),
+        )
+    if sched.compact_at:
+        hour, minute = sched.compact_at.split(":")
+        tasks["upkeep.compact"] = (
+            Schedule("upkeep.compact", cron=f"{int(minute)} {int(hour)} * * *", source="upkeep"),
+            manager.compact_history,
+        )
+    return tasks
+
+
+class SchedulerService:
+    def __init__(self, config: Config, redis_service: EmbeddedRedis | ExternalRedis, jobs: JobsService | None) -> None:
+        if jobs is None and not config.redis.url and config.schedules:
+            raise ConfigError(
+                f"{config.source}: [[schedules]] need the job system: set [jobs] enabled = true, or [redis] url "
+                "to a HeroAgent server's Redis so the jobs are made there"
+            )
+        self.config = config
+        self.redis_service = redis_service
+        self.jobs = jobs
+        self.book: ScheduleBook | None = None
+        self.runner: ScheduleRunner | None = None
+        self._client: JobClient | None = None
+
+    def start(self) -> None:
+        config = self.config
+        configured = [Schedule.from_dict(table, source="config") for table in config.schedules]
+        self.book = ScheduleBook(self.redis_service.client(), config.schedules_path, configured)
+        upkeep: dict[str, tuple[Schedule, UpkeepTask]] = {}
+        submit: Submit
+        if self.jobs is not None and self.jobs.manager is not None:
+            manager = self.jobs.manager
+            manager.schedules = self.book
+            upkeep = upkeep_tasks(config, manager)
+
+            def submit(schedule: Schedule) -> int:
+                return manager.create_job(**schedule.job_spec()).job_id
+
+        else:
+            from heroagent.client import JobClient
+
+            client = JobClient.from_config(config)
+            self._client = client
+
+            def submit(schedule: Schedule) -> int:
+                return client.create_job(**schedule.job_spec()).job_id
+
+        self.runner = ScheduleRunner(self.book, submit, lease_seconds=config.scheduler.lease_seconds, upkeep=upkeep)
+        self.runner.start()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        if self.jobs is not None and self.jobs.manager is not None:
+            self.jobs.manager.schedules = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.book is not None:
+            self.book.client.close()
+            self.book = None

@@ -1,0 +1,166 @@
+"""Recurring schedules: config and run time, every and cron, pause/resume/remove, restarts, misfires, upkeep."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from heroagent import HeroAgent
+from heroagent.config import load_config, to_toml
+from heroagent.errors import ConfigError
+from heroagent.jobs import JobStatus
+from heroagent.schedules.model import Schedule, ScheduleError
+from tests.conftest import make_config, wait_until
+
+TICK = {"name": "tick", "every": 0.5, "topic": "ticks", "params": "!!fake.return_success message:tick"}
+
+
+def schedule_config(data_dir: Path, *schedules: dict[str, Any], **sections: dict[str, object]) -> Any:
+    config = make_config(
+        data_dir,
+        webdav={"enabled": False},
+        ui={"enabled": False},
+        scheduler={"lease_seconds": 1.0, "sweep_every": 0.5, **sections.pop("scheduler", {})},
+        **sections,
+    )
+    config.schedules = [dict(s) for s in schedules]
+    return config
+
+
+def made_by(agent: HeroAgent, name: str) -> list[int]:
+    return agent.get_job_manager().get_schedule(name).recent_jobs
+
+
+def test_every_schedule_from_the_config_makes_a_job_each_interval(data_dir: Path) -> None:
+    with HeroAgent(schedule_config(data_dir, TICK)) as agent:
+        jm = agent.get_job_manager()
+        assert wait_until(lambda: len(made_by(agent, "tick")) >= 4, timeout=10)
+        info = jm.get_schedule("tick")
+        jobs = [jm.wait_for_job(i, timeout=10) for i in info.recent_jobs]
+        assert {(j.topic, j.status) for j in jobs} == {("ticks", JobStatus.DONE)}
+        created = sorted(j.time_created for j in jobs)
+        gaps = [b - a for a, b in itertools.pairwise(created)]
+        assert all(0.3 < gap < 1.5 for gap in gaps), gaps  # one per run: none doubled, none lost
+        assert info.state.runs >= 4 and info.state.last_job == info.recent_jobs[0]
+        assert info.next_run is not None and info.state.last_run < info.next_run <= time.time() + 0.6
+        assert info.to_dict()["source"] == "config" and info.to_dict()["trigger"] == "every 0.5s"
+
+
+def test_cron_expressions_are_parsed_in_utc() -> None:
+    nightly = Schedule.from_dict({"name": "n", "cron": "30 3 * * *", "topic": "t", "params": "!!x.y"})
+    midnight = 1_800_000_000 - 1_800_000_000 % 86400  # a UTC midnight
+    assert nightly.next_run(midnight) == midnight + 3 * 3600 + 30 * 60
+    assert nightly.next_run(midnight + 3 * 3600 + 30 * 60) == midnight + 86400 + 3 * 3600 + 30 * 60
+    quarter = Schedule.from_dict({"name": "q", "cron": "*/15 * * * *", "topic": "t", "params": "!!x.y"})
+    assert quarter.previous_run(midnight + 20 * 60) == midnight + 15 * 60
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"cron": "* * * *"}, r"schedule 'nightly': cron = '\* \* \* \*': Wrong number of fields"),
+        ({"cron": "61 * * * *"}, r"schedule 'nightly': cron = '61 \* \* \* \*':.*higher than the maximum"),
+        ({"cron": "0 3 * * *", "every": 5}, "schedule 'nightly': give either cron"),
+        ({}, "schedule 'nightly': give either cron"),
+        ({"every": "often"}, "schedule 'nightly': every = 'often': must be a number"),
+        ({"every": 5, "misfire": "later"}, "schedule 'nightly': misfire = 'later': must be one of run_once, skip"),
+        ({"every": 5, "colour": "red"}, "schedule 'nightly': colour: unknown field"),
+    ],
+)
+def test_bad_schedules_in_the_config_name_the_schedule(tmp_path: Path, table: dict[str, Any], message: str) -> None:
+    config_file = tmp_path / "heroagent.toml"
+    entry = {"name": "nightly", "topic": "backup", "params": "!!fake.sleep", **table}
+    config_file.write_text("[[schedules]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in entry.items()))
+    with pytest.raises(ConfigError, match=rf"heroagent.toml: \[\[schedules\]\] number 1: {message}"):
+        load_config(config_file)
+
+
+def test_config_round_trips_through_toml(data_dir: Path) -> None:
+    config = schedule_config(data_dir, TICK, {**TICK, "name": "nightly", "every": 0.0, "cron": "0 3 * * *"})
+    (data_dir / "c.toml").write_text(to_toml(config))
+    assert load_config(data_dir / "c.toml").schedules == config.schedules
+
+
+def test_schedules_made_at_run_time_pause_resume_and_remove(data_dir: Path) -> None:
+    with HeroAgent(schedule_config(data_dir)) as agent:
+        jm = agent.get_job_manager()
+        with pytest.raises(ScheduleError, match="schedule 'bad': params: HeroScript syntax error at line 1"):
+            jm.add_schedule("bad", "t", "!!fake.sleep seconds:'unclosed", every=1)
+        with pytest.raises(ScheduleError, match="schedule 'bad': cron = 'soon'"):
+            jm.add_schedule("bad", "t", "!!fake.sleep", cron="soon")
+        info = jm.add_schedule("beat", "beats", "!!fake.return_success", every=0.3)
+        assert info.schedule.source == "runtime" and not info.paused
+        with pytest.raises(ScheduleError, match="already exists"):
+            jm.add_schedule("beat", "beats", "!!fake.return_success", every=5)
+        assert wait_until(lambda: len(made_by(agent, "beat")) >= 2, timeout=10)
+
+        assert jm.pause_schedule("beat").paused
+        time.sleep(0.4)  # a run already under way may still land
+        count = len(made_by(agent, "beat"))
+        time.sleep(1.2)
+        assert len(made_by(agent, "beat")) == count and jm.get_schedule("beat").next_run is None
+        assert not jm.resume_schedule("beat").paused
+        assert wait_until(lambda: len(made_by(agent, "beat")) > count, timeout=10)
+
+        saved = json.loads(agent.config.schedules_path.read_text())  # plain JSON on disk, never a pickle
+        assert saved["schedules"]["beat"]["every"] == 0.3 and saved["state"]["beat"]["runs"] >= 3
+
+        jm.remove_schedule("beat")
+        assert "beat" not in {i.schedule.name for i in jm.list_schedules()}
+        assert "beat" not in json.loads(agent.config.schedules_path.read_text())["schedules"]
+
+
+def test_config_schedules_cannot_be_removed_but_can_be_paused(data_dir: Path) -> None:
+    with HeroAgent(schedule_config(data_dir, {**TICK, "enabled": False})) as agent:
+        jm = agent.get_job_manager()
+        assert jm.get_schedule("tick").paused  # enabled = false: defined, not firing
+        with pytest.raises(ScheduleError, match="comes from the config file and cannot be removed here"):
+            jm.remove_schedule("tick")
+        time.sleep(1.2)
+        assert made_by(agent, "tick") == []
+        jm.resume_schedule("tick")
+        assert wait_until(lambda: len(made_by(agent, "tick")) >= 1, timeout=10)
+
+
+def test_run_time_schedules_come_back_after_a_restart_even_if_redis_lost_its_data(data_dir: Path) -> None:
+    config = schedule_config(data_dir)
+    with HeroAgent(config) as agent:
+        agent.get_job_manager().add_schedule("hourly", "h", "!!fake.return_success", cron="0 * * * *")
+        agent.get_job_manager().pause_schedule("hourly")
+    shutil.rmtree(config.redis_dir)  # Redis starts empty: the JSON file brings the schedules back
+    with HeroAgent(config) as agent:
+        info = agent.get_job_manager().get_schedule("hourly")
+        assert (info.schedule.cron, info.paused, info.schedule.source) == ("0 * * * *", True, "runtime")
+
+
+@pytest.mark.parametrize(("misfire", "expected"), [("run_once", 1), ("skip", 0)])
+def test_a_run_missed_while_down_is_run_once_or_skipped(data_dir: Path, misfire: str, expected: int) -> None:
+    config = schedule_config(data_dir)
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        jm.add_schedule("daily", "d", "!!fake.return_success", every=3600, misfire=misfire)
+        assert jm.schedules is not None
+        jm.schedules.update_state("daily", last_run=time.time() - 3 * 3600)  # as if down for hours
+        jm.schedules.save()
+    with HeroAgent(config) as agent:
+        if expected:
+            assert wait_until(lambda: len(made_by(agent, "daily")) == expected, timeout=10)
+        time.sleep(1.5)  # and no more than that
+        assert len(made_by(agent, "daily")) == expected
+
+
+def test_upkeep_tasks_are_listed_like_other_schedules(data_dir: Path) -> None:
+    config = schedule_config(data_dir, jobs={"history_days": 30})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        names = {i.schedule.name: i for i in jm.list_schedules()}
+        assert {"upkeep.sweep", "upkeep.retention", "upkeep.compact"} <= set(names)
+        assert names["upkeep.compact"].schedule.cron == "30 3 * * *"
+        assert wait_until(lambda: jm.get_schedule("upkeep.sweep").state.runs >= 1, timeout=10)
+        assert "job hashes" in jm.get_schedule("upkeep.sweep").state.last_result
