@@ -115,12 +115,13 @@ class Schedule:
             return ANCHOR + math.floor((now - ANCHOR) / self.every) * self.every
         trigger = self.trigger()
         for window in (180, 3600, 86400 + 60, 32 * 86400, 367 * 86400):  # widening: most answers are near
-            found, moment = None, datetime.fromtimestamp(now - window, UTC)
+            found: float | None = None
+            moment = datetime.fromtimestamp(now - window, UTC)
             while True:
                 nxt = trigger.get_next_fire_time(None, moment)
                 if nxt is None or nxt.timestamp() > now:
                     break
-                found = nxt.timestamp()
+                found = float(nxt.timestamp())
                 moment = nxt + timedelta(seconds=1)
             if found is not None:
                 return found
