@@ -15,7 +15,7 @@ from flask import Flask, Response
 from htmx_flask import Htmx
 
 from heroagent.resources import resource_dir
-from heroagent.web import api, auth, metrics, pages
+from heroagent.web import api, auth, metrics, pages, schedule_pages
 from heroagent.web.errors import register_error_handlers
 from heroagent.web.present import register_filters
 
@@ -64,7 +64,7 @@ def create_app(agent: HeroAgent) -> Flask:
             "auth_on": bool(agent.config.ui.password),
         }
     )
-    for blueprint in (auth.bp, pages.bp, api.bp, metrics.bp):
+    for blueprint in (auth.bp, pages.bp, schedule_pages.bp, api.bp, metrics.bp):
         app.register_blueprint(blueprint)
     return app
 

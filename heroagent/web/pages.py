@@ -82,6 +82,7 @@ def jobs_data() -> dict[str, Any]:
         "matching": matching,
         "statuses": [s.value for s in JobStatus],
         "topics": jm.topics(),
+        "dead_count": sum(n for (s, t), n in counts.items() if s == "error" and query.topic in ("", t)),
     }
 
 

@@ -264,3 +264,46 @@ def test_delayed_job_through_the_api_shows_as_scheduled(api: tuple[HeroAgent, Ca
     )
     assert at.status_code == 201 and at.json()["time_scheduled"] == 4070908800.0
     assert requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5).json()["status"] == "canceled"
+
+
+def test_schedules_and_dead_jobs_through_the_api(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    agent, url = api
+    doc = openapi_document()
+
+    def check(path: str, method: str, response: requests.Response, status: int) -> Any:
+        assert response.status_code == status, response.text
+        schema = _schema_for(doc, path, method, status)
+        if schema is not None:
+            jsonschema.validate(response.json(), schema)
+        return response.json() if response.content else None
+
+    new = {"name": "beat", "topic": "beats", "params": "!!fake.return_success", "every": 0.3}
+    made = check("/api/schedules", "post", requests.post(url("/api/schedules"), json=new, timeout=5), 201)
+    assert made["name"] == "beat" and made["source"] == "runtime" and made["next_run"]
+    bad = requests.post(url("/api/schedules"), json={**new, "name": "bad", "every": 0, "cron": "x"}, timeout=5)
+    assert check("/api/schedules", "post", bad, 400)["error"].startswith("schedule 'bad': cron = 'x'")
+    assert wait_until(
+        lambda: len(requests.get(url("/api/schedules/beat"), timeout=5).json()["recent_jobs"]) >= 2, timeout=10
+    )
+    listing = check("/api/schedules", "get", requests.get(url("/api/schedules"), timeout=5), 200)
+    assert {"beat", "upkeep.sweep"} <= {s["name"] for s in listing["schedules"]} and listing["leader"]
+    paused = requests.post(url("/api/schedules/beat/pause"), timeout=5)
+    assert check("/api/schedules/{name}/pause", "post", paused, 200)["paused"] is True
+    resumed = requests.post(url("/api/schedules/beat/resume"), timeout=5)
+    assert check("/api/schedules/{name}/resume", "post", resumed, 200)["next_run"] is not None
+    gone = requests.delete(url("/api/schedules/beat"), timeout=5)
+    check("/api/schedules/{name}", "delete", gone, 204)
+    check("/api/schedules/{name}", "get", requests.get(url("/api/schedules/beat"), timeout=5), 404)
+    upkeep = requests.delete(url("/api/schedules/upkeep.sweep"), timeout=5)
+    assert "pause it instead" in check("/api/schedules/{name}", "delete", upkeep, 400)["error"]
+
+    jm = agent.get_job_manager()
+    failed = jm.create_jobs([{"topic": "dead", "params": "!!fake.return_error"} for _ in range(3)])
+    for job in failed:
+        jm.wait_for_job(job.job_id, timeout=10)
+    dead = check("/api/jobs/dead", "get", requests.get(url("/api/jobs/dead?topic=dead"), timeout=5), 200)
+    assert dead["total"] == 3 and [j["jobid"] for j in dead["jobs"]] == [j.job_id for j in reversed(failed)]
+    retry = requests.post(url("/api/jobs/dead/retry"), json={"topic": "dead"}, timeout=5)
+    assert check("/api/jobs/dead/retry", "post", retry, 200)["count"] == 3
+    bad_retry = requests.post(url("/api/jobs/dead/retry"), json={"topic": 5}, timeout=5)
+    check("/api/jobs/dead/retry", "post", bad_retry, 400)

@@ -231,3 +231,42 @@ def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
         if agent is not None:
             agent.stop()
         external.stop()
+
+
+def test_schedules_page_shows_runs_and_its_buttons_work(web_agent: StartAgent) -> None:
+    agent = web_agent(scheduler={"lease_seconds": 1.0})
+    jm = agent.get_job_manager()
+    jm.add_schedule("beat", "beats", "!!fake.return_success", every=0.3)
+    assert wait_until(lambda: len(jm.get_schedule("beat").recent_jobs) >= 2, timeout=10)
+    session = requests.Session()
+    page = session.get(ui_url(agent, "/schedules"), timeout=5).text
+    row = re.search(r'<tr data-schedule="beat">.*?</tr>', page, re.S)
+    assert row and "every 0.3s" in row.group(0) and "runtime" in row.group(0)
+    first_job = jm.get_schedule("beat").recent_jobs[-1]
+    assert f'href="/jobs/{first_job}"' in page or f"#{first_job}" in row.group(0)
+    assert 'data-schedule="upkeep.sweep"' in page  # the appliance's own upkeep is listed too
+    headers = {"HX-Request": "true", "X-CSRF-Token": csrf(agent, session, "/schedules")}
+    r = session.post(ui_url(agent, "/schedules/beat/pause"), headers=headers, timeout=5)
+    assert r.status_code == 200 and "Paused beat." in r.text and r.text.startswith('<div id="schedules"')
+    assert jm.get_schedule("beat").paused
+    r = session.post(ui_url(agent, "/schedules/upkeep.sweep/remove"), headers=headers, timeout=5)
+    assert r.status_code == 400 and "pause it instead" in r.text
+    r = session.post(ui_url(agent, "/schedules/beat/remove"), headers=headers, timeout=5)
+    assert r.status_code == 200 and 'data-schedule="beat"' not in r.text
+
+
+def test_dead_jobs_are_retried_in_bulk_from_the_jobs_page(web_agent: StartAgent) -> None:
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    jobs = jm.create_jobs([{"topic": "bulk", "params": "!!fake.return_error"} for _ in range(3)])
+    for job in jobs:
+        jm.wait_for_job(job.job_id, timeout=10)
+    session = requests.Session()
+    page = session.get(ui_url(agent, "/jobs?status=error&topic=bulk"), timeout=5).text
+    assert "3 dead jobs" in page and 'id="retry-dead"' in page
+    token = csrf(agent, session, "/jobs?status=error")
+    r = session.post(ui_url(agent, "/jobs/dead/retry"), data={"csrf_token": token, "topic": "bulk"}, timeout=5,
+                     allow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["Location"] == "/jobs?topic=bulk"
+    assert wait_until(lambda: all(jm.store.status_of(j.job_id).value == "error" and jm.get_job(j.job_id).retries == 1
+                                  for j in jobs), timeout=15)  # fmt: skip
