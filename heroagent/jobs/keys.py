@@ -4,7 +4,7 @@ herojobs:<topic>:<jobid>   hash    a job in flight, one field per job property (
 heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
-hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job is due (ms); moved to its queue then
+hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job (or a retry after its backoff) is due (ms)
 hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker
 hero:events                stream  every transition with the job's full state; the server's recorder
                                    writes them to OurDB (group "recorder") and then acks them

@@ -137,7 +137,16 @@ def test_security_headers_on_every_response(web_agent: StartAgent) -> None:
 def test_pages_have_no_inline_scripts_or_styles(web_agent: StartAgent) -> None:
     agent = web_agent()
     job = agent.get_job_manager().create_job("t", "!!fake.return_success", log=True)
-    for path in ("/", "/jobs", f"/jobs/{job.job_id}", "/submit", "/scripts", "/nowhere"):
+    for path in (
+        "/",
+        "/jobs",
+        f"/jobs/{job.job_id}",
+        "/submit",
+        "/scripts",
+        "/schedules",
+        "/jobs?status=error",
+        "/nowhere",
+    ):
         html = requests.get(ui_url(agent, path), timeout=5).text
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
         assert " style=" not in html and "<style" not in html and " on" + "click=" not in html, path

@@ -15,7 +15,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from heroagent import HeroAgent
-from tests.conftest import REPO, ui_url
+from tests.conftest import REPO, ui_url, wait_until
 
 StartAgent = Callable[..., HeroAgent]
 PASSWORD = "browser-secret"
@@ -164,3 +164,32 @@ def test_run_a_script_from_the_webdav_share_and_cancel_a_job(web_agent: StartAge
     page.click("#submit")
     expect(page.locator("#error-params")).to_contain_text("line 1")
     shot(page, "submit-error")
+
+
+def test_schedules_page_follows_runs_and_pauses_and_dead_jobs_retry_in_bulk(web_agent: StartAgent, page: Page) -> None:
+    agent = web_agent(ui={"password": PASSWORD, "api_token": TOKEN}, scheduler={"lease_seconds": 1.0})
+    jm = agent.get_job_manager()
+    log_in(page, agent)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"name": "beat", "topic": "beats", "params": "!!fake.return_success", "every": 0.5}
+    assert requests.post(ui_url(agent, "/api/schedules"), json=body, headers=headers, timeout=5).status_code == 201
+
+    page.goto(ui_url(agent, "/schedules"))
+    mark_page(page)
+    row = page.locator('tr[data-schedule="beat"]')
+    expect(row.locator("td.recent a")).not_to_have_count(0, timeout=10_000)  # runs appear without a reload
+    expect(page.locator('tr[data-schedule="upkeep.sweep"]')).to_be_visible()
+    row.locator("button", has_text="Pause").click()
+    expect(row.locator(".tag.paused")).to_be_visible(timeout=5_000)
+    assert jm.get_schedule("beat").paused
+    assert_not_reloaded(page)
+    shot(page, "schedules")
+
+    failed = jm.create_jobs([{"topic": "flaky", "params": "!!fake.return_error"} for _ in range(2)])
+    for job in failed:
+        jm.wait_for_job(job.job_id, timeout=10)
+    page.goto(ui_url(agent, "/jobs?status=error&topic=flaky"))
+    expect(page.locator("form.dead")).to_contain_text("2 dead jobs")
+    page.click("#retry-dead")  # confirm() is accepted by the fixture
+    expect(page).to_have_url(ui_url(agent, "/jobs?topic=flaky"), timeout=10_000)
+    assert wait_until(lambda: all(jm.get_job(j.job_id).retries == 1 for j in failed), timeout=10)

@@ -194,7 +194,7 @@ def test_metrics_parse_as_prometheus_text(web_agent: StartAgent) -> None:
     finished = {(s.labels["topic"], s.labels["status"]): s.value for s in families["heroagent_jobs_finished"].samples}
     assert finished == {("alpha", "done"): 3, ("beta", "error"): 1}
     up = {s.labels["service"]: s.value for s in families["heroagent_service_up"].samples}
-    assert up == {"redis": 1, "jobs": 1, "webdav": 1, "ui": 1}
+    assert up == {"redis": 1, "jobs": 1, "scheduler": 1, "webdav": 1, "ui": 1}
 
 
 def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
