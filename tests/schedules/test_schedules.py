@@ -71,6 +71,7 @@ def test_cron_expressions_are_parsed_in_utc() -> None:
         ({"every": "often"}, "schedule 'nightly': every = 'often': must be a number"),
         ({"every": 5, "misfire": "later"}, "schedule 'nightly': misfire = 'later': must be one of run_once, skip"),
         ({"every": 5, "colour": "red"}, "schedule 'nightly': colour: unknown field"),
+        ({"every": 5, "params": "!!x.y a:'open"}, "schedule 'nightly': params: HeroScript syntax error at line 1"),
     ],
 )
 def test_bad_schedules_in_the_config_name_the_schedule(tmp_path: Path, table: dict[str, Any], message: str) -> None:
