@@ -276,15 +276,6 @@ def validate(config: Config) -> None:
             schedule = Schedule.from_dict(table, source="config")
         except ScheduleError as exc:
             raise ConfigError(f"{src}: [[schedules]] number {number}: {exc}") from None
-        if schedule.params_type == "heroscript":
-            from heroagent.heroscript import HeroScriptError, parse
-
-            try:
-                parse(schedule.params)
-            except HeroScriptError as exc:
-                raise ConfigError(
-                    f"{src}: [[schedules]] number {number}: schedule {schedule.name!r}: params: {exc}"
-                ) from None
         if schedule.name in names:
             raise ConfigError(
                 f"{src}: [[schedules]] {schedule.name!r} is defined twice; give each schedule its own name"

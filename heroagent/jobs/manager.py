@@ -182,15 +182,15 @@ class JobManager:
         }  # fmt: skip
         if unknown:
             raise InvalidJobError(f"{', '.join(sorted(unknown))}: unknown job field(s)")
+        max_retries, retry_delay = spec.get("max_retries"), spec.get("retry_delay")
         params_type, timeout = validate_new_job(
             spec.get("topic", ""),
             spec.get("params", ""),
             spec.get("params_type", "heroscript"),
             spec.get("timeout"),
-            spec.get("max_retries"),
-            spec.get("retry_delay"),
+            max_retries,
+            retry_delay,
         )
-        max_retries, retry_delay = spec.get("max_retries"), spec.get("retry_delay")
         if params_type is ParamsType.HEROSCRIPT:
             try:
                 parse(spec["params"])

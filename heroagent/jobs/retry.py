@@ -3,7 +3,7 @@
 The decision itself is made in Redis, inside the script that records the failure (queue.py's
 `retry_later`), so a failure and its retry are one atomic step whoever reports it: a worker thread, the
 supervisor on a timeout, or the reaper for a crashed worker. This module holds the settings those scripts
-are given, and the same formula in Python so docs, tests and the dashboard can show it.
+are given, and the same formula in Python (`backoff`), where it is written down and tested.
 """
 
 from __future__ import annotations

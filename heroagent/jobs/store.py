@@ -229,6 +229,15 @@ class JobStore:
         with self._lock:
             return {(status.value, topic): n for (status, topic), n in self._counts.items() if n > 0}
 
+    def count(self, status: str | None = None, topic: str | None = None) -> int:
+        """How many stored jobs have this status and topic (None = any), from the counters."""
+        with self._lock:
+            return sum(
+                n
+                for (s, t), n in self._counts.items()
+                if (status is None or s.value == status) and (topic is None or t == topic)
+            )
+
     def topics(self) -> list[str]:
         """Every topic a stored job has."""
         with self._lock:

@@ -161,8 +161,11 @@ class ScheduleBook:
         state = self.state(name)
         for key, value in changes.items():
             setattr(state, key, value)
-        self.client.hset(keys.SCHEDULES_STATE, name, json.dumps(asdict(state)))
+        self._write_state(name, state)
         return state
+
+    def _write_state(self, name: str, state: ScheduleState) -> None:
+        self.client.hset(keys.SCHEDULES_STATE, name, json.dumps(asdict(state)))
 
     def claim_run(self, name: str, due: float) -> bool:
         """True for exactly one caller per (schedule, run time), whichever process asks first."""
@@ -171,15 +174,15 @@ class ScheduleBook:
 
     def record_run(self, name: str, due: float, job_id: int = 0, error: str = "", result: str = "") -> None:
         state = self.state(name)
-        changes: dict[str, Any] = {"last_run": max(state.last_run, due), "runs": state.runs + 1}
-        changes.update(last_error=error, last_result=result)
+        state.last_run, state.runs = max(state.last_run, due), state.runs + 1
+        state.last_error, state.last_result = error, result
         if job_id:
-            changes["last_job"] = job_id
+            state.last_job = job_id
             pipe = self.client.pipeline(transaction=False)
             pipe.lpush(keys.schedule_jobs(name), job_id)
             pipe.ltrim(keys.schedule_jobs(name), 0, RECENT_JOBS - 1)
             pipe.execute()
-        self.update_state(name, **changes)
+        self._write_state(name, state)
         self.save()
 
     def recent_jobs(self, name: str) -> list[int]:
@@ -189,19 +192,19 @@ class ScheduleBook:
         now = time.time() if now is None else now
         raw: Any = self.client.hgetall(keys.SCHEDULES_STATE)
         states = {k.decode(): ScheduleState.from_json(v) for k, v in raw.items()}
-        out = []
-        for name, schedule in sorted(self.definitions().items()):
-            info = ScheduleInfo(schedule, states.get(name, ScheduleState()), None, self.recent_jobs(name))
-            if not info.paused:
-                info.next_run = schedule.next_run(now)
-            out.append(info)
-        return out
+        return [
+            self._info(schedule, states.get(name, ScheduleState()), now)
+            for name, schedule in sorted(self.definitions().items())
+        ]
 
     def info(self, name: str) -> ScheduleInfo:
-        for info in self.list():
-            if info.schedule.name == name:
-                return info
-        raise ScheduleNotFoundError(f"no schedule named {name!r}")
+        return self._info(self.get(name), self.state(name), time.time())
+
+    def _info(self, schedule: Schedule, state: ScheduleState, now: float) -> ScheduleInfo:
+        info = ScheduleInfo(schedule, state, None, self.recent_jobs(schedule.name))
+        if not info.paused:
+            info.next_run = schedule.next_run(now)
+        return info
 
     # ------------------------------------------------------------ the file
 

@@ -16,6 +16,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from heroagent.heroscript import HeroScriptError, parse
 from heroagent.jobs.errors import InvalidJobError, JobNotFoundError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -89,6 +90,11 @@ class Schedule:
                 raise ScheduleError(f"{label}: topic: the topic of the jobs it makes must not be empty")
             if not self.params:
                 raise ScheduleError(f"{label}: params: the params of the jobs it makes must not be empty")
+            if self.params_type == "heroscript":
+                try:
+                    parse(self.params)
+                except HeroScriptError as exc:
+                    raise ScheduleError(f"{label}: params: {exc}") from None
         if self.timeout < 0:
             raise ScheduleError(f"{label}: timeout = {self.timeout:g}: must be greater than 0 (or 0 for the default)")
 

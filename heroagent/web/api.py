@@ -116,8 +116,7 @@ def dead_jobs() -> Response:
     query = dataclasses.replace(JobQuery.from_args(request.args), status="error")
     manager = current_manager()
     jobs, next_before = query.run(manager)
-    counts = manager.store.count_by_status_and_topic()
-    total = sum(n for (status, topic), n in counts.items() if status == "error" and query.topic in ("", topic))
+    total = manager.store.count("error", query.topic or None)
     return jsonify({"jobs": [j.to_dict() for j in jobs], "total": total, "next_before": next_before})
 
 

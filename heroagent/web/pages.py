@@ -67,14 +67,8 @@ def jobs_data() -> dict[str, Any]:
     query = JobQuery.from_args(request.args)
     jm = current_manager()
     jobs, next_before = query.run(jm)
-    counts = jm.store.count_by_status_and_topic()
-    matching = None
-    if not query.q:
-        matching = sum(
-            n
-            for (s, t), n in counts.items()
-            if (not query.status or s == query.status) and (not query.topic or t == query.topic)
-        )
+    topic = query.topic or None
+    matching = None if query.q else jm.store.count(query.status or None, topic)
     return {
         "query": query,
         "jobs": jobs,
@@ -82,7 +76,7 @@ def jobs_data() -> dict[str, Any]:
         "matching": matching,
         "statuses": [s.value for s in JobStatus],
         "topics": jm.topics(),
-        "dead_count": sum(n for (s, t), n in counts.items() if s == "error" and query.topic in ("", t)),
+        "dead_count": jm.store.count("error", topic),
     }
 
 

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.web.context import current_agent, current_manager
+from heroagent.web.pages import is_htmx
 
 bp = Blueprint("schedules", __name__)
 
@@ -36,7 +37,7 @@ def partial() -> str:
 
 
 def _after(message: str) -> str | BaseResponse:
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         return render_template("_schedules.html", message=message, **schedules_data())
     return redirect(url_for("schedules.index"), code=303)
 
@@ -65,6 +66,6 @@ def retry_dead() -> BaseResponse:
     topic = request.form.get("topic", "").strip() or None
     current_manager().retry_dead(topic=topic)
     target = url_for("pages.jobs", topic=topic or None)
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         return Response("", 200, headers={"HX-Redirect": target})
     return redirect(target, code=303)
