@@ -35,6 +35,8 @@ def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
     # A finished job whose hash was left behind (the recorder died between recording and deleting it).
     done = jm.create_job("run", "!!fake.return_success")
     assert jm.wait_for_job(done.job_id, timeout=10).status is JobStatus.DONE
+    # the recorder deletes the hash just after recording the final state: plant the stray after that
+    assert wait_until(lambda: client.exists(keys.job("run", done.job_id)) == 0, timeout=10)
     stray = jm.store.get(done.job_id).to_hash()
     stray["time_end"] = str(time.time() - 3600)
     client.hset(keys.job("run", done.job_id), mapping=stray)  # type: ignore[arg-type]
