@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from heroagent.errors import ConfigError
+from heroagent.schema.schedule import Schedule, ScheduleError
 
 ENV_PREFIX = "HEROAGENT_"
 CONFIG_ENV = "HEROAGENT_CONFIG"
@@ -125,7 +126,7 @@ class Config:
     ui: UIConfig = field(default_factory=UIConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    # [[schedules]] tables: recurring jobs (checked by heroagent.schedules.model.Schedule).
+    # [[schedules]] tables: recurring jobs (checked by heroagent.schema.schedule.Schedule).
     schedules: list[dict[str, Any]] = field(default_factory=list)
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
 
@@ -268,8 +269,6 @@ def validate(config: Config) -> None:
     compact_at = config.scheduler.compact_at
     if compact_at and not _HHMM.match(compact_at):
         raise ConfigError(f'{src}: [scheduler] compact_at = {compact_at!r}: must be a UTC time HH:MM, or "" for never')
-    from heroagent.schedules.model import Schedule, ScheduleError
-
     names: set[str] = set()
     for number, table in enumerate(config.schedules, 1):
         try:

@@ -22,3 +22,14 @@ class ServiceError(HeroAgentError):
     def __init__(self, service: str, message: str) -> None:
         super().__init__(f"{service}: {message}")
         self.service = service
+
+
+class InvalidInputError(HeroAgentError, ValueError):
+    """Input that breaks its schema (a job, a schedule, a query): the message names the field."""
+
+
+class NotFoundError(HeroAgentError, KeyError):
+    """No such thing (a job, a schedule): the message names it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -18,6 +18,7 @@ from heroagent.errors import ConfigError, HeroAgentError, ServiceError
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.service import JobsService, make_registry
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis
+from heroagent.schedules.control import Schedules
 from heroagent.schedules.service import SchedulerService
 from heroagent.service import Service
 from heroagent.webdav import WebDAVServer
@@ -144,10 +145,20 @@ class HeroAgent:
                 states["redis"] = "down"
         return states
 
-    def schedule_leader(self) -> str:
-        """The process that fires schedules now, as host:pid:tag ('' = none)."""
-        runner = self.scheduler.runner if self.scheduler is not None else None
-        return runner.leader() if runner is not None else ""
+    def get_schedules(self) -> Schedules:
+        """Add, pause, resume, remove and list schedules; available while the agent runs its scheduler."""
+        if self.scheduler is None:
+            raise ServiceError("scheduler", "the scheduler is disabled; set [scheduler] enabled = true")
+        if self.scheduler.schedules is None:
+            raise ServiceError("scheduler", "the scheduler is not running; call agent.start() first")
+        return self.scheduler.schedules
+
+    GetSchedules = get_schedules
+
+    def local_pool_id(self) -> str:
+        """This process's worker pool id ('' when it runs none)."""
+        pool = self.jobs.pool if self.jobs is not None else None
+        return pool.pool_id if pool is not None else ""
 
     def addresses(self) -> dict[str, str]:
         """Every address this appliance serves, for the banner and the dashboard."""

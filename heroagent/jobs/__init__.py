@@ -1,10 +1,29 @@
-"""The job system: no Flask here; usable from any Python program with a Redis and a folder."""
+"""The job system: no Flask here; usable from any Python program with a Redis and a folder.
 
-from heroagent.jobs.actors import ActorRegistry, actor
-from heroagent.jobs.context import JobContext
-from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobError, JobFailed, JobNotFoundError
-from heroagent.jobs.manager import JobManager
-from heroagent.jobs.model import Job, JobStatus, ParamsType
+Names load on first use, so `heroagent.jobs.errors` or `heroagent.jobs.model` do not pull in the
+manager, the queue scripts and OurDB.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from heroagent.lazy import lazy_exports
+
+_LAZY = {
+    "ActorRegistry": "heroagent.jobs.actors",
+    "actor": "heroagent.jobs.actors",
+    "JobContext": "heroagent.jobs.context",
+    "InvalidJobError": "heroagent.jobs.errors",
+    "InvalidTransitionError": "heroagent.jobs.errors",
+    "JobError": "heroagent.jobs.errors",
+    "JobFailed": "heroagent.jobs.errors",
+    "JobNotFoundError": "heroagent.jobs.errors",
+    "JobManager": "heroagent.jobs.manager",
+    "Job": "heroagent.jobs.model",
+    "JobStatus": "heroagent.jobs.model",
+    "ParamsType": "heroagent.jobs.model",
+}
 
 __all__ = [
     "ActorRegistry",
@@ -20,3 +39,12 @@ __all__ = [
     "ParamsType",
     "actor",
 ]
+
+if TYPE_CHECKING:
+    from heroagent.jobs.actors import ActorRegistry, actor
+    from heroagent.jobs.context import JobContext
+    from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobError, JobFailed, JobNotFoundError
+    from heroagent.jobs.manager import JobManager
+    from heroagent.jobs.model import Job, JobStatus, ParamsType
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from heroagent.errors import HeroAgentError
+from heroagent.errors import HeroAgentError, InvalidInputError, NotFoundError
 
 
 class JobError(HeroAgentError):
     """Base of every job-system error."""
 
 
-class InvalidJobError(JobError, ValueError):
+class InvalidJobError(JobError, InvalidInputError):
     """The job as given cannot be accepted (bad topic, params type, timeout, size...)."""
 
 
@@ -17,11 +17,8 @@ class InvalidTransitionError(JobError, ValueError):
     """A status change that is not allowed, such as done -> active."""
 
 
-class JobNotFoundError(JobError, KeyError):
+class JobNotFoundError(JobError, NotFoundError):
     """No job with that id in Redis or in the history."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class JobFailed(Exception):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from heroagent.heroscript import HeroScriptError, parse
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
 
 TOPIC_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -155,6 +158,36 @@ def _convert(name: str, value: Any) -> Any:
     return "" if value is None else str(value)
 
 
+JOB_SPEC_FIELDS = frozenset(
+    {"topic", "params", "params_type", "timeout", "circle_id", "session_key", "log", "max_retries",
+     "retry_delay", "run_at", "delay"}
+)  # fmt: skip
+
+
+def check_job_spec(spec: Mapping[str, Any]) -> tuple[ParamsType, float | None]:
+    """Check a new job as `create_jobs` takes it (HeroScript parsed too); InvalidJobError names the field.
+
+    Returns the params type and the timeout (None = the default). Used by the manager and by schedules,
+    whose jobs are checked when the schedule is added, not when it first fires."""
+    unknown = set(spec) - JOB_SPEC_FIELDS
+    if unknown:
+        raise InvalidJobError(f"{', '.join(sorted(unknown))}: unknown job field(s)")
+    params_type, timeout = validate_new_job(
+        spec.get("topic", ""),
+        spec.get("params", ""),
+        spec.get("params_type", "heroscript"),
+        spec.get("timeout"),
+        spec.get("max_retries"),
+        spec.get("retry_delay"),
+    )
+    if params_type is ParamsType.HEROSCRIPT:
+        try:
+            parse(spec["params"])
+        except HeroScriptError as exc:
+            raise InvalidJobError(f"params: {exc}") from None
+    return params_type, timeout
+
+
 def validate_new_job(
     topic: str,
     params: str,
@@ -206,7 +239,7 @@ def scheduled_time(run_at: Any, delay: Any, now: float | None = None) -> float:
     if delay is not None:
         if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
             raise InvalidJobError(f"delay: {delay!r} must be a number of seconds >= 0")
-        return now + float(delay) if delay > 0 else 0.0
+        return _whole_ms(now + float(delay)) if delay > 0 else 0.0
     if run_at is None:
         return 0.0
     if isinstance(run_at, str):
@@ -215,10 +248,16 @@ def scheduled_time(run_at: Any, delay: Any, now: float | None = None) -> float:
         except ValueError:
             raise InvalidJobError(f"run_at: {run_at!r} is not an ISO 8601 time like 2026-12-01T08:00:00Z") from None
     if isinstance(run_at, datetime):
-        return run_at.timestamp()
+        return _whole_ms(run_at.timestamp())
     if isinstance(run_at, bool) or not isinstance(run_at, int | float) or run_at < 0:
         raise InvalidJobError(f"run_at: {run_at!r} must be a datetime, unix seconds or an ISO 8601 time")
-    return float(run_at)
+    return _whole_ms(float(run_at))
+
+
+def _whole_ms(when: float) -> float:
+    """Rounded up to the millisecond: the promoter and the start time count in whole milliseconds, so a
+    job never shows a start a fraction of a millisecond before its due time."""
+    return math.ceil(when * 1000) / 1000
 
 
 def parse_status(status: str | JobStatus) -> JobStatus:

@@ -7,6 +7,7 @@ the history, and remote workers need no access to OurDB. Key names come from `ke
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -384,7 +385,7 @@ class JobQueue:
             pipe.hset(keys.job(job.topic, job.job_id), mapping=job.to_hash())  # type: ignore[arg-type]
             if job.time_scheduled > now:
                 member = keys.inflight_member(job.topic, job.job_id)
-                pipe.zadd(keys.SCHEDULED, {member: int(job.time_scheduled * 1000)})
+                pipe.zadd(keys.SCHEDULED, {member: math.ceil(job.time_scheduled * 1000)})
                 ready.setdefault(job.topic, 0)
                 continue
             if front:

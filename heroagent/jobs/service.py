@@ -1,8 +1,12 @@
-"""The jobs service: wires the store, the manager and the local worker pool to the agent's Redis."""
+"""The jobs service: wires the store, the manager, the background loops, upkeep and the local worker pool
+to the agent's Redis, and starts and stops them in order."""
 
 from __future__ import annotations
 
 import logging
+import time
+
+import redis
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
@@ -11,10 +15,15 @@ from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.manager import JobManager
+from heroagent.jobs.reconciler import PROMOTE_INTERVAL, REAP_INTERVAL, Reconciler
+from heroagent.jobs.recorder import Recorder, ensure_events_group
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.rpc import RequestServer
+from heroagent.jobs.stats import WINDOW_SECONDS
 from heroagent.jobs.store import JobStore
+from heroagent.jobs.upkeep import Upkeep
 from heroagent.jobs.worker import WorkerPool
+from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis
 
@@ -33,6 +42,10 @@ class JobsService:
         self.redis_service = redis_service
         self.registry = registry
         self.manager: JobManager | None = None
+        self.recorder: Recorder | None = None
+        self.reconciler: Reconciler | None = None
+        self.upkeep: Upkeep | None = None
+        self.loops: list[SupervisedLoop] = []
         self.pool: WorkerPool | None = None
         self.rpc: RequestServer | None = None
         self._store: JobStore | None = None
@@ -55,7 +68,29 @@ class JobsService:
             default_retry_delay=jobs.retry_delay,
             retry=RetryPolicy.from_config(jobs),
         )
-        self.manager.start()
+        manager = self.manager
+        manager.stats.seed(self._store.finished_since(time.time() - WINDOW_SECONDS))
+        self.reconciler = Reconciler(client, self._store, manager.queue, logs, manager.unqueued)
+        self.recorder = Recorder(
+            client,
+            self._store,
+            manager.queue,
+            logs,
+            manager.stats,
+            on_recorded=manager.notify,
+            on_stream_lost=self.reconciler.recover,
+        )
+        self.upkeep = Upkeep(self._store, manager.queue, logs)
+        ensure_events_group(client)
+        self.recorder.drain()  # events a previous run read but did not record
+        self.reconciler.reconcile()
+        self.loops = [
+            SupervisedLoop("recorder", self.recorder.step),
+            SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL),
+            SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL),
+        ]
+        for loop in self.loops:
+            loop.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()
         executor = JobExecutor(self.registry, self.config.share_root, jobs)
@@ -69,9 +104,23 @@ class JobsService:
         if self.pool is not None:
             self.pool.stop(grace=self.config.jobs.stop_grace)
             self.pool = None
+        for loop in self.loops:
+            loop.stop()
+        self.loops = []
+        if self.recorder is not None:
+            try:
+                self.recorder.drain()
+            except redis.RedisError as exc:
+                log.warning("jobs: could not record the last events at stop (%s); they are recorded at next start", exc)
+            self.recorder = None
         if self.manager is not None:
-            self.manager.stop()
+            self.manager.notify()
             self.manager = None
+        self.reconciler = self.upkeep = None
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    def loop_states(self) -> list[LoopState]:
+        """The background loops, for health: a loop whose last step failed is degraded."""
+        return [loop.state() for loop in self.loops]

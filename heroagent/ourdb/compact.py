@@ -20,22 +20,13 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from heroagent.ourdb import layout
 from heroagent.ourdb.lookup import HEADER_SIZE as LOOKUP_HEADER_SIZE
-from heroagent.ourdb.lookup import MAGIC
+from heroagent.ourdb.lookup import MAGIC, LookupTable
 from heroagent.ourdb.record import NO_LOCATION, Location, encode_record
 
-if TYPE_CHECKING:
-    from heroagent.ourdb.db import OurDB
-
-NEW_DIR = "compact.new"
-COMMIT_FILE = "compact.commit"
-LOOKUP_FILE = "lookup.idx"
-
-# Test hook: called with a stage name ("written", "committed", "swapping"), so a test can kill the
-# process at an exact point. None in normal use.
-stage_hook: Callable[[str], None] | None = None
+ReadHistory = Callable[[int], list[bytes]]  # an id's versions, newest first, CRC-checked
 
 
 @dataclass
@@ -53,75 +44,47 @@ class CompactReport:
         )
 
 
-def compact(db: OurDB) -> CompactReport:
-    """Compact `db` in place (it must be open for writing); holds its locks while it runs."""
-    path = db.path
-    report = CompactReport()
-    with db._sync_lock, db._lock:
-        db._commit_locked()
-        report.bytes_before = sum(p.stat().st_size for p in _data_files(path))
-        new_dir = path / NEW_DIR
+def write_committed_copy(
+    path: Path, lookup: LookupTable, read_history: ReadHistory, file_size: int, report: CompactReport
+) -> None:
+    """Steps 1 and 2: the reachable records into `compact.new/`, synced, then the commit marker.
+
+    The caller (`OurDB.compact`) holds the database's locks, then swaps the files in with
+    `layout.finish_swap`. If reading a record fails, nothing was changed and no copy is left behind.
+    """
+    report.bytes_before = data_bytes(path)
+    new_dir = path / layout.NEW_DIR
+    shutil.rmtree(new_dir, ignore_errors=True)
+    new_dir.mkdir()
+    writer = _Writer(new_dir, file_size, lookup.keysize)
+    entries = bytearray(lookup.capacity * lookup.keysize)
+    try:
+        for record_id in lookup.ids():
+            versions = read_history(record_id)
+            prev = NO_LOCATION
+            for data in reversed(versions):
+                prev = writer.append(encode_record(data, prev))
+            start = record_id * lookup.keysize
+            entries[start : start + lookup.keysize] = prev.encode(lookup.keysize)
+            report.ids += 1
+            report.records += len(versions)
+    except BaseException:  # e.g. a corrupt record: nothing was changed; leave no half-written copy
+        writer.out.close()
         shutil.rmtree(new_dir, ignore_errors=True)
-        new_dir.mkdir()
-        writer = _Writer(new_dir, db.file_size, db.keysize)
-        lookup = db._lookup
-        entries = bytearray(lookup.capacity * lookup.keysize)
-        try:
-            for record_id in lookup.ids():
-                versions = db.get_history(record_id)  # newest first; reads and CRC-checks every version
-                prev = NO_LOCATION
-                for data in reversed(versions):
-                    prev = writer.append(encode_record(data, prev))
-                start = record_id * lookup.keysize
-                entries[start : start + lookup.keysize] = prev.encode(lookup.keysize)
-                report.ids += 1
-                report.records += len(versions)
-        except BaseException:  # e.g. a corrupt record: nothing was changed; leave no half-written copy
-            writer.out.close()
-            shutil.rmtree(new_dir, ignore_errors=True)
-            raise
-        writer.close()
-        lookup_header = MAGIC + bytes([lookup.keysize]) + bytes(LOOKUP_HEADER_SIZE - len(MAGIC) - 1)
-        _write_synced(new_dir / LOOKUP_FILE, lookup_header + bytes(entries))
-        _sync_dir(new_dir)
-        _stage("written")
-        _write_synced(path / COMMIT_FILE, "\n".join(writer.names).encode())
-        _sync_dir(path)
-        _stage("committed")
-        db._release_files()
-        finish(path)
-        db._reopen_files()
-        report.bytes_after = sum(p.stat().st_size for p in _data_files(path))
-    return report
+        raise
+    writer.close()
+    lookup_header = MAGIC + bytes([lookup.keysize]) + bytes(LOOKUP_HEADER_SIZE - len(MAGIC) - 1)
+    layout.write_synced(new_dir / layout.LOOKUP_FILE, lookup_header + bytes(entries))
+    layout.sync_dir(new_dir)
+    layout.stage("written")
+    layout.write_synced(path / layout.COMMIT_FILE, "\n".join(writer.names).encode())
+    layout.sync_dir(path)
+    layout.stage("committed")
 
 
-def recover(path: Path) -> str:
-    """At open: finish a committed compaction, or throw away an uncommitted one. Returns what it did."""
-    if (path / COMMIT_FILE).exists():
-        finish(path)
-        return "finished a compaction that was interrupted after it was committed"
-    if (path / NEW_DIR).exists():
-        shutil.rmtree(path / NEW_DIR, ignore_errors=True)
-        return "discarded a compaction that was interrupted before it was committed; the old files are in use"
-    return ""
-
-
-def finish(path: Path) -> None:
-    """Step 3: old data files out, new files in, marker gone. Safe to run again after a kill."""
-    new_dir = path / NEW_DIR
-    names = set((path / COMMIT_FILE).read_text().split())
-    for old in _data_files(path):
-        if old.name not in names:  # those in `names` are overwritten (or already were) by the renames below
-            old.unlink()
-    _stage("swapping")
-    if new_dir.exists():
-        for name in [*sorted(names), LOOKUP_FILE]:
-            if (new_dir / name).exists():
-                os.replace(new_dir / name, path / name)
-        _sync_dir(path)
-        shutil.rmtree(new_dir, ignore_errors=True)
-    (path / COMMIT_FILE).unlink()
-    _sync_dir(path)
+def data_bytes(path: Path) -> int:
+    """The size of all data files: what compaction reports before and after."""
+    return sum(p.stat().st_size for p in layout.data_files(path))
 
 
 class _Writer:
@@ -158,30 +121,6 @@ class _Writer:
 
     def close(self) -> None:
         self._close_current()
-
-
-def _data_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.glob("*.db") if p.stem.isdigit())
-
-
-def _write_synced(file: Path, data: bytes) -> None:
-    with open(file, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _stage(name: str) -> None:
-    if stage_hook is not None:
-        stage_hook(name)
 
 
 def _size(n: int) -> str:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from heroagent.ourdb import compact as compaction
+from heroagent.ourdb import layout
+from heroagent.ourdb.compact import CompactReport, data_bytes, write_committed_copy
 from heroagent.ourdb.errors import (
     CorruptRecordError,
     DatabaseFullError,
@@ -48,10 +49,10 @@ FsyncPolicy = Literal["always", "batch", "never"]
 DEFAULT_FILE_SIZE = 500 * 1024 * 1024
 MAX_FILE_NR = 0xFFFF
 MAX_ID = 0xFFFFFFFF
-META_FILE = "ourdb.json"
-LOOKUP_FILE = "lookup.idx"
-LOCK_FILE = "ourdb.lock"
-DIRTY_FILE = "ourdb.dirty"
+META_FILE = layout.META_FILE
+LOOKUP_FILE = layout.LOOKUP_FILE
+LOCK_FILE = layout.LOCK_FILE
+DIRTY_FILE = layout.DIRTY_FILE
 FORMAT_VERSION = 1
 
 
@@ -129,12 +130,12 @@ class OurDB:
             self.path.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
         try:
-            if readonly and (self.path / compaction.COMMIT_FILE).exists():
+            if readonly and (self.path / layout.COMMIT_FILE).exists():
                 raise OurDBError(
                     f"{self.path}: a compaction was interrupted; open the database for writing once to finish it"
                 )
             if not readonly:
-                done = compaction.recover(self.path)
+                done = layout.recover_swap(self.path)
                 if done:
                     log.warning("OurDB %s: %s", self.path, done)
             self._check_meta()
@@ -248,22 +249,31 @@ class OurDB:
             self._closed = True
             self._release()
 
-    def compact(self) -> compaction.CompactReport:
-        """Rewrite the data files with only reachable records (see compact.py); ids and histories stay."""
+    def compact(self) -> CompactReport:
+        """Rewrite the data files with only reachable records (see compact.py); ids and histories stay.
+
+        Holds the database's locks while it runs: writers wait, readers too."""
         self._check_writable()
-        return compaction.compact(self)
+        report = CompactReport()
+        with self._sync_lock, self._lock:
+            self._commit_locked()
+            write_committed_copy(
+                self.path, self._lookup, self.get_history, self.file_size, report
+            )  # reads and CRC-checks every version; on error nothing changed
+            self._release_files()  # the files are swapped under us: close them, keep the writer lock
+            layout.finish_swap(self.path)
+            self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
+            self._open_data_files()
+        report.bytes_after = data_bytes(self.path)
+        return report
 
     def _release_files(self) -> None:
-        """Close the data files and the lookup table (compaction swaps them), keeping the writer lock."""
+        """Close the data files and the lookup table, keeping the writer lock."""
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
         self._dirty_files.clear()
         self._lookup.close()
-
-    def _reopen_files(self) -> None:
-        self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
-        self._open_data_files()
 
     def _release(self) -> None:
         for fd in self._fds.values():

@@ -124,15 +124,6 @@ class EmbeddedRedis:
             log.warning("redis: did not stop within %ss and was killed", STOP_TIMEOUT)
         log.info("redis: stopped")
 
-    def restart(self) -> None:
-        """Stop and start the server process (keeps data); for upkeep and for tests of Redis restarts."""
-        with self._lock:
-            proc = self._proc
-            if proc is not None:
-                terminate(proc.pid, STOP_TIMEOUT)
-                proc.wait()
-            self._spawn()
-
     def kill(self) -> None:
         """SIGKILL the server as a crash would; the monitor brings it back."""
         with self._lock:

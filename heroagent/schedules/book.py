@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys
-from heroagent.schedules.model import Schedule, ScheduleError, ScheduleNotFoundError
+from heroagent.schema.schedule import Schedule, ScheduleError, ScheduleNotFoundError
 
 log = logging.getLogger(__name__)
 

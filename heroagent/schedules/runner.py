@@ -28,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from heroagent.jobs import keys
 from heroagent.schedules.book import ScheduleBook
-from heroagent.schedules.model import Schedule
+from heroagent.schema.schedule import Schedule
 
 log = logging.getLogger(__name__)
 

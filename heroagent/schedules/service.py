@@ -15,35 +15,36 @@ from heroagent.config import Config
 from heroagent.errors import ConfigError
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis
 from heroagent.schedules.book import ScheduleBook
-from heroagent.schedules.model import Schedule
+from heroagent.schedules.control import Schedules
 from heroagent.schedules.runner import ScheduleRunner, Submit, UpkeepTask
+from heroagent.schema.schedule import Schedule
 
 if TYPE_CHECKING:
     from heroagent.client import JobClient
-    from heroagent.jobs.manager import JobManager
     from heroagent.jobs.service import JobsService
+    from heroagent.jobs.upkeep import Upkeep
 
 
-def upkeep_tasks(config: Config, manager: JobManager) -> dict[str, tuple[Schedule, UpkeepTask]]:
+def upkeep_tasks(config: Config, upkeep: Upkeep) -> dict[str, tuple[Schedule, UpkeepTask]]:
     """The appliance's own upkeep, as schedules (shown in the dashboard like any other)."""
     sched = config.scheduler
     tasks: dict[str, tuple[Schedule, UpkeepTask]] = {
         "upkeep.sweep": (
             Schedule("upkeep.sweep", every=sched.sweep_every, source="upkeep"),
-            manager.sweep_strays,
+            upkeep.sweep_strays,
         )
     }
     if config.jobs.history_days > 0:
         days = config.jobs.history_days
         tasks["upkeep.retention"] = (
             Schedule("upkeep.retention", cron="7 * * * *", source="upkeep"),
-            lambda: manager.remove_history_before(time.time() - days * 86400),
+            lambda: upkeep.remove_history_before(time.time() - days * 86400),
         )
     if sched.compact_at:
         hour, minute = sched.compact_at.split(":")
         tasks["upkeep.compact"] = (
             Schedule("upkeep.compact", cron=f"{int(minute)} {int(hour)} * * *", source="upkeep"),
-            manager.compact_history,
+            upkeep.compact_history,
         )
     return tasks
 
@@ -60,6 +61,7 @@ class SchedulerService:
         self.jobs = jobs
         self.book: ScheduleBook | None = None
         self.runner: ScheduleRunner | None = None
+        self.schedules: Schedules | None = None  # what the API, CLI and pages use, while running
         self._client: JobClient | None = None
 
     def start(self) -> None:
@@ -68,10 +70,9 @@ class SchedulerService:
         self.book = ScheduleBook(self.redis_service.client(), config.schedules_path, configured)
         upkeep: dict[str, tuple[Schedule, UpkeepTask]] = {}
         submit: Submit
-        if self.jobs is not None and self.jobs.manager is not None:
+        if self.jobs is not None and self.jobs.manager is not None and self.jobs.upkeep is not None:
             manager = self.jobs.manager
-            manager.schedules = self.book
-            upkeep = upkeep_tasks(config, manager)
+            upkeep = upkeep_tasks(config, self.jobs.upkeep)
 
             def submit(schedule: Schedule) -> int:
                 return manager.create_job(**schedule.job_spec()).job_id
@@ -87,13 +88,13 @@ class SchedulerService:
 
         self.runner = ScheduleRunner(self.book, submit, lease_seconds=config.scheduler.lease_seconds, upkeep=upkeep)
         self.runner.start()
+        self.schedules = Schedules(self.book, self.runner.leader)
 
     def stop(self) -> None:
+        self.schedules = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
-        if self.jobs is not None and self.jobs.manager is not None:
-            self.jobs.manager.schedules = None
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -20,7 +20,7 @@ from heroagent.web.errors import register_error_handlers
 from heroagent.web.present import register_filters
 
 if TYPE_CHECKING:
-    from heroagent.factory import HeroAgent
+    from heroagent.web.context import Agent
 
 MAX_BODY = 1024 * 1024
 SECURITY_HEADERS = {
@@ -35,7 +35,7 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(agent: HeroAgent) -> Flask:
+def create_app(agent: Agent) -> Flask:
     app = Flask(
         "heroagent",
         template_folder=str(resource_dir("templates")),

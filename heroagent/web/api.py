@@ -13,9 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from heroagent.factory import HeroAgent
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.web.context import current_agent, current_manager
+from heroagent.web.context import Agent, current_agent, current_manager, current_schedules
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.openapi import openapi_document
 
@@ -132,8 +131,8 @@ def retry_dead_jobs() -> Response:
 
 @bp.get("/schedules")
 def list_schedules() -> Response:
-    schedules = [info.to_dict() for info in current_manager().list_schedules()]
-    return jsonify({"schedules": schedules, "leader": current_agent().schedule_leader()})
+    book = current_schedules()
+    return jsonify({"schedules": [info.to_dict() for info in book.list()], "leader": book.leader()})
 
 
 @bp.post("/schedules")
@@ -143,7 +142,7 @@ def add_schedule() -> tuple[Response, int]:
     for field, value in (("name", name), ("topic", topic), ("params", params)):
         if not isinstance(value, str):
             raise InvalidJobError(f"{field}: {json.dumps(value)} must be a string")
-    info = current_manager().add_schedule(name, topic, params, **body)
+    info = current_schedules().add(name, topic, params, **body)
     response = jsonify(info.to_dict())
     response.headers["Location"] = f"/api/schedules/{name}"
     return response, 201
@@ -151,22 +150,22 @@ def add_schedule() -> tuple[Response, int]:
 
 @bp.get("/schedules/<name>")
 def get_schedule(name: str) -> Response:
-    return jsonify(current_manager().get_schedule(name).to_dict())
+    return jsonify(current_schedules().get(name).to_dict())
 
 
 @bp.post("/schedules/<name>/pause")
 def pause_schedule(name: str) -> Response:
-    return jsonify(current_manager().pause_schedule(name).to_dict())
+    return jsonify(current_schedules().pause(name).to_dict())
 
 
 @bp.post("/schedules/<name>/resume")
 def resume_schedule(name: str) -> Response:
-    return jsonify(current_manager().resume_schedule(name).to_dict())
+    return jsonify(current_schedules().resume(name).to_dict())
 
 
 @bp.delete("/schedules/<name>")
 def remove_schedule(name: str) -> tuple[str, int]:
-    current_manager().remove_schedule(name)
+    current_schedules().remove(name)
     return "", 204
 
 
@@ -181,9 +180,9 @@ def workers() -> Response:
     return jsonify({"workers": worker_rows(current_agent())})
 
 
-def worker_rows(running: HeroAgent) -> list[dict[str, Any]]:
+def worker_rows(running: Agent) -> list[dict[str, Any]]:
     """The registered worker pools, typed for JSON, with `local` true for this process's own pool."""
-    local_id = running.jobs.pool.pool_id if running.jobs and running.jobs.pool else None
+    local_id = running.local_pool_id()
     rows = []
     for w in running.get_job_manager().list_workers():
         rows.append(

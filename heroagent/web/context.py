@@ -1,18 +1,55 @@
-"""The agent a request is served for: every blueprint reaches it here (the app factory put it there)."""
+"""What the web layer needs from the agent, and how every blueprint reaches it.
+
+`Agent` is the web's own view of the appliance: the app factory is handed any object with these
+members (the factory's `HeroAgent` is one), so nothing under `heroagent/web/` imports the factory
+and the factory can import the web without a circle.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from flask import current_app
 
-from heroagent.factory import HeroAgent
+from heroagent.config import Config
 from heroagent.jobs.manager import JobManager
+from heroagent.schedules.control import Schedules
 
 
-def current_agent() -> HeroAgent:
-    agent: HeroAgent = current_app.extensions["heroagent"]
+class Agent(Protocol):
+    config: Config
+
+    def health(self) -> dict[str, str]:
+        """Each service: 'running', 'stopped', 'disabled' or 'down' (what /api/health reports)."""
+        ...
+
+    def addresses(self) -> dict[str, str]:
+        """Every address the appliance serves, by service."""
+        ...
+
+    def get_job_manager(self) -> JobManager:
+        """ServiceError when the job system is off or not running."""
+        ...
+
+    def get_schedules(self) -> Schedules:
+        """ServiceError when the scheduler is off or not running."""
+        ...
+
+    def local_pool_id(self) -> str:
+        """This process's worker pool ('' = none), so the pages can mark it."""
+        ...
+
+
+def current_agent() -> Agent:
+    agent: Agent = current_app.extensions["heroagent"]
     return agent
 
 
 def current_manager() -> JobManager:
     """The job manager; ServiceError (a 503) when the job system is off or not running."""
     return current_agent().get_job_manager()
+
+
+def current_schedules() -> Schedules:
+    """The schedules; ServiceError (a 503) when the scheduler is off or not running."""
+    return current_agent().get_schedules()

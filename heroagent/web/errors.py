@@ -12,8 +12,8 @@ import redis
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from heroagent.errors import ServiceError
-from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
+from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
+from heroagent.jobs.errors import InvalidTransitionError
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,12 @@ def error(status: int, message: str) -> tuple[Response, int] | tuple[str, int]:
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(InvalidJobError)
-    def invalid(exc: InvalidJobError) -> tuple[Response, int] | tuple[str, int]:
+    @app.errorhandler(InvalidInputError)
+    def invalid(exc: InvalidInputError) -> tuple[Response, int] | tuple[str, int]:
         return error(400, str(exc))
 
-    @app.errorhandler(JobNotFoundError)
-    def not_found(exc: JobNotFoundError) -> tuple[Response, int] | tuple[str, int]:
+    @app.errorhandler(NotFoundError)
+    def not_found(exc: NotFoundError) -> tuple[Response, int] | tuple[str, int]:
         return error(404, str(exc))
 
     @app.errorhandler(InvalidTransitionError)

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from flask import Blueprint, Response
 
-from heroagent.factory import HeroAgent
-from heroagent.web.context import current_agent
+from heroagent.errors import ServiceError
+from heroagent.web.context import Agent, current_agent
 
 bp = Blueprint("metrics", __name__)
 
@@ -44,7 +44,7 @@ class _Exposition:
         return "\n".join(self.lines) + "\n"
 
 
-def exposition(agent: HeroAgent) -> str:
+def exposition(agent: Agent) -> str:
     out = _Exposition()
     states = agent.health()
     out.family(
@@ -57,9 +57,10 @@ def exposition(agent: HeroAgent) -> str:
             if state != "disabled"
         ),
     )
-    if agent.jobs is None or agent.jobs.manager is None:
+    try:
+        manager = agent.get_job_manager()
+    except ServiceError:  # the job system is off or not running: services only
         return out.text()
-    manager = agent.get_job_manager()
     counts = manager.store.count_by_status_and_topic()
     out.family(
         "heroagent_jobs",

@@ -12,16 +12,17 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from heroagent.web.context import current_agent, current_manager
+from heroagent.web.context import current_manager, current_schedules
 from heroagent.web.pages import is_htmx
 
 bp = Blueprint("schedules", __name__)
 
 
 def schedules_data() -> dict[str, Any]:
+    book = current_schedules()
     return {
-        "schedules": current_manager().list_schedules(),
-        "leader": current_agent().schedule_leader(),
+        "schedules": book.list(),
+        "leader": book.leader(),
         "now": time.time(),
     }
 
@@ -44,19 +45,19 @@ def _after(message: str) -> str | BaseResponse:
 
 @bp.post("/schedules/<name>/pause")
 def pause(name: str) -> str | BaseResponse:
-    current_manager().pause_schedule(name)
+    current_schedules().pause(name)
     return _after(f"Paused {name}.")
 
 
 @bp.post("/schedules/<name>/resume")
 def resume(name: str) -> str | BaseResponse:
-    current_manager().resume_schedule(name)
+    current_schedules().resume(name)
     return _after(f"Resumed {name}.")
 
 
 @bp.post("/schedules/<name>/remove")
 def remove(name: str) -> str | BaseResponse:
-    current_manager().remove_schedule(name)
+    current_schedules().remove(name)
     return _after(f"Removed {name}.")
 
 

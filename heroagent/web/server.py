@@ -11,7 +11,7 @@ from heroagent.http_server import ThreadedWSGIServer, http_url
 from heroagent.net import is_loopback
 
 if TYPE_CHECKING:
-    from heroagent.factory import HeroAgent
+    from heroagent.web.context import Agent
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ SERVICE = "ui"
 
 
 class UIServer:
-    def __init__(self, config: Config, agent: HeroAgent) -> None:
+    def __init__(self, config: Config, agent: Agent) -> None:
         self.config = config
         self.agent = agent
         self._http: ThreadedWSGIServer | None = None

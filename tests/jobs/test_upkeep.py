@@ -11,6 +11,7 @@ import pytest
 
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus, keys
+from heroagent.jobs.upkeep import Upkeep
 from tests.conftest import make_config, run_python, wait_until
 
 
@@ -26,6 +27,11 @@ def quiet_agent(data_dir: Path) -> Iterator[HeroAgent]:
     )
     with HeroAgent(config) as agent:
         yield agent
+
+
+def upkeep(agent: HeroAgent) -> Upkeep:
+    assert agent.jobs is not None and agent.jobs.upkeep is not None
+    return agent.jobs.upkeep
 
 
 def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
@@ -54,7 +60,7 @@ def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
     # A lease entry for a job that is not in flight.
     client.zadd(keys.INFLIGHT, {keys.inflight_member("run", 999999): 1})
 
-    summary = jm.sweep_strays()
+    summary = upkeep(quiet_agent).sweep_strays()
     assert "finished hashes removed 1" in summary and "queued 1" in summary
     assert "leased 1" in summary and "unleased 1" in summary
     assert client.exists(keys.job("run", done.job_id)) == 0
@@ -63,7 +69,7 @@ def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
     assert wait_until(lambda: jm.get_job(unleased.job_id).status is JobStatus.NEW, timeout=10)
     assert "attempt 1 lost" in jm.get_job(unleased.job_id).error
     assert client.zscore(keys.INFLIGHT, keys.inflight_member("run", 999999)) is None
-    assert jm.sweep_strays().endswith("nothing stray")  # and a second sweep finds nothing
+    assert upkeep(quiet_agent).sweep_strays().endswith("nothing stray")  # and a second sweep finds nothing
 
 
 def test_retention_removes_finished_jobs_older_than_the_cutoff(quiet_agent: HeroAgent) -> None:
@@ -77,7 +83,7 @@ def test_retention_removes_finished_jobs_older_than_the_cutoff(quiet_agent: Hero
     time.sleep(0.05)
     newer = jm.create_job("run", "!!fake.return_success")
     jm.wait_for_job(newer.job_id, timeout=10)
-    assert jm.remove_history_before(cutoff) == "removed 5 finished job(s)"
+    assert upkeep(quiet_agent).remove_history_before(cutoff) == "removed 5 finished job(s)"
     remaining = {j.job_id for j in jm.list_jobs(limit=100)}
     assert remaining == {waiting.job_id, newer.job_id}
     assert not any((jm.logs.path(j.job_id)).exists() for j in old)
@@ -91,7 +97,7 @@ def test_compaction_while_serving_keeps_every_live_history(quiet_agent: HeroAgen
     for job in jobs[::2]:
         jm.delete_job(job.job_id)
     histories = {j.job_id: [v.to_dict() for v in jm.get_history(j.job_id)] for j in jobs[1::2]}
-    summary = jm.compact_history()
+    summary = upkeep(quiet_agent).compact_history()
     assert summary.startswith("kept 45 record(s) of 15 id(s)")  # 3 versions each: new, active, done
     assert {i: [v.to_dict() for v in jm.get_history(i)] for i in histories} == histories
     after = jm.create_job("run", "!!fake.return_success")  # the server goes on as before

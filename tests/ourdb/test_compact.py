@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from heroagent.ourdb import OurDB
-from heroagent.ourdb.compact import COMMIT_FILE, NEW_DIR
+from heroagent.ourdb.layout import COMMIT_FILE, NEW_DIR
 from tests.conftest import run_python
 
 
@@ -60,9 +60,9 @@ def test_compaction_keeps_histories_and_ids_and_frees_the_rest(tmp_path: Path, f
 KILLED_COMPACTION = """
 import os, signal, sys
 from heroagent.ourdb import OurDB
-from heroagent.ourdb import compact
+from heroagent.ourdb import layout
 stage = sys.argv[2]
-compact.stage_hook = lambda name: os.kill(os.getpid(), signal.SIGKILL) if name == stage else None
+layout.stage_hook = lambda name: os.kill(os.getpid(), signal.SIGKILL) if name == stage else None
 OurDB(sys.argv[1]).compact()
 print("not killed")
 """

@@ -15,7 +15,7 @@ from heroagent import HeroAgent
 from heroagent.config import load_config, to_toml
 from heroagent.errors import ConfigError
 from heroagent.jobs import JobStatus
-from heroagent.schedules.model import Schedule, ScheduleError
+from heroagent.schema.schedule import Schedule, ScheduleError
 from tests.conftest import make_config, wait_until
 
 TICK = {"name": "tick", "every": 0.5, "topic": "ticks", "params": "!!fake.return_success message:tick"}
@@ -34,14 +34,14 @@ def schedule_config(data_dir: Path, *schedules: dict[str, Any], **sections: dict
 
 
 def made_by(agent: HeroAgent, name: str) -> list[int]:
-    return agent.get_job_manager().get_schedule(name).recent_jobs
+    return agent.get_schedules().get(name).recent_jobs
 
 
 def test_every_schedule_from_the_config_makes_a_job_each_interval(data_dir: Path) -> None:
     with HeroAgent(schedule_config(data_dir, TICK)) as agent:
         jm = agent.get_job_manager()
         assert wait_until(lambda: len(made_by(agent, "tick")) >= 4, timeout=10)
-        info = jm.get_schedule("tick")
+        info = agent.get_schedules().get("tick")
         jobs = [jm.wait_for_job(i, timeout=10) for i in info.recent_jobs]
         assert {(j.topic, j.status) for j in jobs} == {("ticks", JobStatus.DONE)}
         created = sorted(j.time_created for j in jobs)
@@ -90,53 +90,51 @@ def test_config_round_trips_through_toml(data_dir: Path) -> None:
 
 def test_schedules_made_at_run_time_pause_resume_and_remove(data_dir: Path) -> None:
     with HeroAgent(schedule_config(data_dir)) as agent:
-        jm = agent.get_job_manager()
         with pytest.raises(ScheduleError, match="schedule 'bad': params: HeroScript syntax error at line 1"):
-            jm.add_schedule("bad", "t", "!!fake.sleep seconds:'unclosed", every=1)
+            agent.get_schedules().add("bad", "t", "!!fake.sleep seconds:'unclosed", every=1)
         with pytest.raises(ScheduleError, match="schedule 'bad': cron = 'soon'"):
-            jm.add_schedule("bad", "t", "!!fake.sleep", cron="soon")
-        info = jm.add_schedule("beat", "beats", "!!fake.return_success", every=0.3)
+            agent.get_schedules().add("bad", "t", "!!fake.sleep", cron="soon")
+        info = agent.get_schedules().add("beat", "beats", "!!fake.return_success", every=0.3)
         assert info.schedule.source == "runtime" and not info.paused
         with pytest.raises(ScheduleError, match="already exists"):
-            jm.add_schedule("beat", "beats", "!!fake.return_success", every=5)
+            agent.get_schedules().add("beat", "beats", "!!fake.return_success", every=5)
         assert wait_until(lambda: len(made_by(agent, "beat")) >= 2, timeout=10)
 
-        assert jm.pause_schedule("beat").paused
+        assert agent.get_schedules().pause("beat").paused
         time.sleep(0.4)  # a run already under way may still land
         count = len(made_by(agent, "beat"))
         time.sleep(1.2)
-        assert len(made_by(agent, "beat")) == count and jm.get_schedule("beat").next_run is None
-        assert not jm.resume_schedule("beat").paused
+        assert len(made_by(agent, "beat")) == count and agent.get_schedules().get("beat").next_run is None
+        assert not agent.get_schedules().resume("beat").paused
         assert wait_until(lambda: len(made_by(agent, "beat")) > count, timeout=10)
 
         saved = json.loads(agent.config.schedules_path.read_text())  # plain JSON on disk, never a pickle
         assert saved["schedules"]["beat"]["every"] == 0.3 and saved["state"]["beat"]["runs"] >= 3
 
-        jm.remove_schedule("beat")
-        assert "beat" not in {i.schedule.name for i in jm.list_schedules()}
+        agent.get_schedules().remove("beat")
+        assert "beat" not in {i.schedule.name for i in agent.get_schedules().list()}
         assert "beat" not in json.loads(agent.config.schedules_path.read_text())["schedules"]
 
 
 def test_config_schedules_cannot_be_removed_but_can_be_paused(data_dir: Path) -> None:
     with HeroAgent(schedule_config(data_dir, {**TICK, "enabled": False})) as agent:
-        jm = agent.get_job_manager()
-        assert jm.get_schedule("tick").paused  # enabled = false: defined, not firing
+        assert agent.get_schedules().get("tick").paused  # enabled = false: defined, not firing
         with pytest.raises(ScheduleError, match="comes from the config file and cannot be removed here"):
-            jm.remove_schedule("tick")
+            agent.get_schedules().remove("tick")
         time.sleep(1.2)
         assert made_by(agent, "tick") == []
-        jm.resume_schedule("tick")
+        agent.get_schedules().resume("tick")
         assert wait_until(lambda: len(made_by(agent, "tick")) >= 1, timeout=10)
 
 
 def test_run_time_schedules_come_back_after_a_restart_even_if_redis_lost_its_data(data_dir: Path) -> None:
     config = schedule_config(data_dir)
     with HeroAgent(config) as agent:
-        agent.get_job_manager().add_schedule("hourly", "h", "!!fake.return_success", cron="0 * * * *")
-        agent.get_job_manager().pause_schedule("hourly")
+        agent.get_schedules().add("hourly", "h", "!!fake.return_success", cron="0 * * * *")
+        agent.get_schedules().pause("hourly")
     shutil.rmtree(config.redis_dir)  # Redis starts empty: the JSON file brings the schedules back
     with HeroAgent(config) as agent:
-        info = agent.get_job_manager().get_schedule("hourly")
+        info = agent.get_schedules().get("hourly")
         assert (info.schedule.cron, info.paused, info.schedule.source) == ("0 * * * *", True, "runtime")
 
 
@@ -144,11 +142,9 @@ def test_run_time_schedules_come_back_after_a_restart_even_if_redis_lost_its_dat
 def test_a_run_missed_while_down_is_run_once_or_skipped(data_dir: Path, misfire: str, expected: int) -> None:
     config = schedule_config(data_dir)
     with HeroAgent(config) as agent:
-        jm = agent.get_job_manager()
-        jm.add_schedule("daily", "d", "!!fake.return_success", every=3600, misfire=misfire)
-        assert jm.schedules is not None
-        jm.schedules.update_state("daily", last_run=time.time() - 3 * 3600)  # as if down for hours
-        jm.schedules.save()
+        agent.get_schedules().add("daily", "d", "!!fake.return_success", every=3600, misfire=misfire)
+        agent.get_schedules().book.update_state("daily", last_run=time.time() - 3 * 3600)  # as if down for hours
+        agent.get_schedules().book.save()
     with HeroAgent(config) as agent:
         if expected:
             assert wait_until(lambda: len(made_by(agent, "daily")) == expected, timeout=10)
@@ -159,9 +155,8 @@ def test_a_run_missed_while_down_is_run_once_or_skipped(data_dir: Path, misfire:
 def test_upkeep_tasks_are_listed_like_other_schedules(data_dir: Path) -> None:
     config = schedule_config(data_dir, jobs={"history_days": 30})
     with HeroAgent(config) as agent:
-        jm = agent.get_job_manager()
-        names = {i.schedule.name: i for i in jm.list_schedules()}
+        names = {i.schedule.name: i for i in agent.get_schedules().list()}
         assert {"upkeep.sweep", "upkeep.retention", "upkeep.compact"} <= set(names)
         assert names["upkeep.compact"].schedule.cron == "30 3 * * *"
-        assert wait_until(lambda: jm.get_schedule("upkeep.sweep").state.runs >= 1, timeout=10)
-        assert "job hashes" in jm.get_schedule("upkeep.sweep").state.last_result
+        assert wait_until(lambda: agent.get_schedules().get("upkeep.sweep").state.runs >= 1, timeout=10)
+        assert "job hashes" in agent.get_schedules().get("upkeep.sweep").state.last_result

@@ -181,7 +181,7 @@ def test_schedules_page_follows_runs_and_pauses_and_dead_jobs_retry_in_bulk(web_
     expect(page.locator('tr[data-schedule="upkeep.sweep"]')).to_be_visible()
     row.locator("button", has_text="Pause").click()
     expect(row.locator(".tag.paused")).to_be_visible(timeout=5_000)
-    assert jm.get_schedule("beat").paused
+    assert agent.get_schedules().get("beat").paused
     assert_not_reloaded(page)
     shot(page, "schedules")
 

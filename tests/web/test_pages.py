@@ -235,20 +235,19 @@ def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
 
 def test_schedules_page_shows_runs_and_its_buttons_work(web_agent: StartAgent) -> None:
     agent = web_agent(scheduler={"lease_seconds": 1.0})
-    jm = agent.get_job_manager()
-    jm.add_schedule("beat", "beats", "!!fake.return_success", every=0.3)
-    assert wait_until(lambda: len(jm.get_schedule("beat").recent_jobs) >= 2, timeout=10)
+    agent.get_schedules().add("beat", "beats", "!!fake.return_success", every=0.3)
+    assert wait_until(lambda: len(agent.get_schedules().get("beat").recent_jobs) >= 2, timeout=10)
     session = requests.Session()
     page = session.get(ui_url(agent, "/schedules"), timeout=5).text
     row = re.search(r'<tr data-schedule="beat">.*?</tr>', page, re.S)
     assert row and "every 0.3s" in row.group(0) and "runtime" in row.group(0)
-    first_job = jm.get_schedule("beat").recent_jobs[-1]
+    first_job = agent.get_schedules().get("beat").recent_jobs[-1]
     assert f'href="/jobs/{first_job}"' in page or f"#{first_job}" in row.group(0)
     assert 'data-schedule="upkeep.sweep"' in page  # the appliance's own upkeep is listed too
     headers = {"HX-Request": "true", "X-CSRF-Token": csrf(agent, session, "/schedules")}
     r = session.post(ui_url(agent, "/schedules/beat/pause"), headers=headers, timeout=5)
     assert r.status_code == 200 and "Paused beat." in r.text and r.text.startswith('<div id="schedules"')
-    assert jm.get_schedule("beat").paused
+    assert agent.get_schedules().get("beat").paused
     r = session.post(ui_url(agent, "/schedules/upkeep.sweep/remove"), headers=headers, timeout=5)
     assert r.status_code == 400 and "pause it instead" in r.text
     r = session.post(ui_url(agent, "/schedules/beat/remove"), headers=headers, timeout=5)

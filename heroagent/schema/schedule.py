@@ -16,8 +16,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from heroagent.errors import InvalidInputError, NotFoundError
 from heroagent.heroscript import HeroScriptError, parse
-from heroagent.jobs.errors import InvalidJobError, JobNotFoundError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MISFIRE_POLICIES = ("run_once", "skip")
@@ -25,11 +25,11 @@ SOURCES = ("config", "runtime", "upkeep")
 ANCHOR = 946684800.0  # 2000-01-01T00:00:00Z: `every` schedules run at ANCHOR + k * every
 
 
-class ScheduleError(InvalidJobError):
+class ScheduleError(InvalidInputError):
     """A bad schedule: the message names it and the field."""
 
 
-class ScheduleNotFoundError(JobNotFoundError):
+class ScheduleNotFoundError(NotFoundError):
     """No schedule of that name."""
 
 

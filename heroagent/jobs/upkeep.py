@@ -1,0 +1,66 @@
+"""Upkeep of the job system: the stray sweep, history retention and compaction.
+
+Run by the scheduler as `upkeep.*` schedules (see heroagent/schedules/service.py), each returning a
+line that says what it did, which the Schedules page shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from heroagent.jobs.joblog import JobLogs
+from heroagent.jobs.queue import JobQueue
+from heroagent.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
+
+DELETE_BATCH = 1000
+
+
+class Upkeep:
+    def __init__(self, store: JobStore, queue: JobQueue, logs: JobLogs) -> None:
+        self.store = store
+        self.queue = queue
+        self.logs = logs
+
+    def sweep_strays(self, min_age: float = 60.0) -> str:
+        """Find and repair Redis entries nothing would otherwise fix; returns (and logs) what it did.
+
+        A finished job's hash whose final state is in the history is deleted (its state is recorded
+        first if the history lacks it); an active job with no lease gets one, so the reaper returns it;
+        a new job in no queue is queued; lease and schedule entries of jobs not in that state are dropped.
+        """
+        counts, terminal = self.queue.sweep(min_age=min_age)
+        removed = 0
+        for topic, job_id in terminal:
+            live = self.queue.get(topic, job_id)
+            if live is None or not live.status.terminal or time.time() - live.time_end < min_age:
+                continue  # gone meanwhile, or recent: its event may still be on the way to the recorder
+            if self.store.topic_of(job_id) is not None and self.store.status_of(job_id) is not live.status:
+                self.store.record([live])
+            self.queue.recorded([(topic, job_id, live.status.value)], [])
+            removed += 1
+        counts["finished_hashes_removed"] = removed
+        counts.pop("terminal", None)
+        repaired = {k: v for k, v in counts.items() if v and k not in ("ok", "gone")}
+        summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(repaired.items())) or "nothing stray"
+        if repaired:
+            log.warning("jobs: stray sweep repaired Redis: %s", summary)
+        return f"checked {counts.get('ok', 0) + sum(repaired.values())} job hashes: {summary}"
+
+    def remove_history_before(self, cutoff: float) -> str:
+        """Delete finished jobs that ended before `cutoff` (unix seconds) from the history and their logs."""
+        old = self.store.finished_before(cutoff)
+        for start in range(0, len(old), DELETE_BATCH):
+            chunk = old[start : start + DELETE_BATCH]
+            self.store.delete_many(chunk)
+            for job_id in chunk:
+                self.logs.remove(job_id)
+        if old:
+            log.info("jobs: history retention removed %d finished job(s)", len(old))
+        return f"removed {len(old)} finished job(s)"
+
+    def compact_history(self) -> str:
+        """Rewrite the history's files without deleted and superseded-but-unreachable records."""
+        return self.store.compact().summary()

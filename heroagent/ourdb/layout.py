@@ -1,0 +1,78 @@
+"""The files of an OurDB folder, and the compaction swap that both opening and compacting need.
+
+A compaction is committed by a marker file; what comes after the marker (old data files out, new ones
+in) is `finish_swap`, which `compact.py` runs right after committing and `OurDB` runs at open when a
+kill interrupted it (`recover_swap`). Keeping it here lets both import it without importing each other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+META_FILE = "ourdb.json"
+LOOKUP_FILE = "lookup.idx"
+LOCK_FILE = "ourdb.lock"
+DIRTY_FILE = "ourdb.dirty"
+NEW_DIR = "compact.new"
+COMMIT_FILE = "compact.commit"
+
+# Test hook: called with a stage name ("written", "committed", "swapping"), so a test can kill the
+# process at an exact point. None in normal use.
+stage_hook: Callable[[str], None] | None = None
+
+
+def stage(name: str) -> None:
+    if stage_hook is not None:
+        stage_hook(name)
+
+
+def data_files(path: Path) -> list[Path]:
+    """The data files `<n>.db` of the database in `path`, by name."""
+    return sorted(p for p in path.glob("*.db") if p.stem.isdigit())
+
+
+def write_synced(file: Path, data: bytes) -> None:
+    with open(file, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover_swap(path: Path) -> str:
+    """At open: finish a committed compaction, or throw away an uncommitted one. Returns what it did."""
+    if (path / COMMIT_FILE).exists():
+        finish_swap(path)
+        return "finished a compaction that was interrupted after it was committed"
+    if (path / NEW_DIR).exists():
+        shutil.rmtree(path / NEW_DIR, ignore_errors=True)
+        return "discarded a compaction that was interrupted before it was committed; the old files are in use"
+    return ""
+
+
+def finish_swap(path: Path) -> None:
+    """Old data files out, new files in, marker gone. Safe to run again after a kill."""
+    new_dir = path / NEW_DIR
+    names = set((path / COMMIT_FILE).read_text().split())
+    for old in data_files(path):
+        if old.name not in names:  # those in `names` are overwritten (or already were) by the renames below
+            old.unlink()
+    stage("swapping")
+    if new_dir.exists():
+        for name in [*sorted(names), LOOKUP_FILE]:
+            if (new_dir / name).exists():
+                os.replace(new_dir / name, path / name)
+        sync_dir(path)
+        shutil.rmtree(new_dir, ignore_errors=True)
+    (path / COMMIT_FILE).unlink()
+    sync_dir(path)

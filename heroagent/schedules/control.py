@@ -1,0 +1,69 @@
+"""What users do with schedules (the Python API, the JSON API, the pages): add, pause, resume, remove, list.
+
+The schedules layer sits on the job system, not in it: a schedule's job is checked against the job
+rules here, when the schedule is added, so a bad one is refused at once instead of failing at each run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.model import check_job_spec
+from heroagent.schedules.book import ScheduleBook, ScheduleInfo
+from heroagent.schema.schedule import Schedule, ScheduleError
+
+
+class Schedules:
+    def __init__(self, book: ScheduleBook, leader: Callable[[], str]) -> None:
+        self.book = book
+        self._leader = leader
+
+    def add(
+        self,
+        name: str,
+        topic: str,
+        params: str,
+        *,
+        cron: str = "",
+        every: float = 0.0,
+        params_type: str = "heroscript",
+        timeout: float = 0.0,
+        max_retries: int = -1,
+        enabled: bool = True,
+        misfire: str = "run_once",
+    ) -> ScheduleInfo:
+        """A recurring job made at run time: `cron` (five fields, UTC) or `every` seconds. Stored as JSON in
+        Redis and `<data_dir>/schedules.json`; it survives restarts. Its jobs are checked now, like create_job."""
+        fields = dict(name=name, topic=topic, params=params, cron=cron, every=every, params_type=params_type,
+                      timeout=timeout, max_retries=max_retries, enabled=enabled, misfire=misfire)  # fmt: skip
+        schedule = Schedule.from_dict(fields, source="runtime")
+        try:
+            check_job_spec(schedule.job_spec())
+        except InvalidJobError as exc:
+            raise ScheduleError(f"schedule {name!r}: {exc}") from None
+        self.book.add(schedule)
+        return self.book.info(name)
+
+    def pause(self, name: str) -> ScheduleInfo:
+        self.book.set_paused(name, True)
+        return self.book.info(name)
+
+    def resume(self, name: str) -> ScheduleInfo:
+        self.book.set_paused(name, False)
+        return self.book.info(name)
+
+    def remove(self, name: str) -> None:
+        """Remove a run-time schedule (config and upkeep ones can only be paused)."""
+        self.book.remove(name)
+
+    def list(self) -> list[ScheduleInfo]:
+        """Every schedule (config, run time and upkeep) with its next and last run and recent jobs."""
+        return self.book.list()
+
+    def get(self, name: str) -> ScheduleInfo:
+        return self.book.info(name)
+
+    def leader(self) -> str:
+        """The process that fires schedules now, as host:pid:tag ('' = none)."""
+        return self._leader()
