@@ -51,6 +51,8 @@ class WebDAVConfig:
     tls_cert: str = ""
     tls_key: str = ""
     users: dict[str, str] = field(default_factory=dict)
+    # Names the share answers to besides its address and localhost/127.0.0.1/[::1] (DNS rebinding guard).
+    allowed_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +64,8 @@ class UIConfig:
     port: int = 9021
     password: str = ""
     api_token: str = ""
+    # Names the dashboard answers to besides its address and localhost/127.0.0.1/[::1] (DNS rebinding guard).
+    allowed_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from heroagent.errors import ServiceError
+from heroagent.hosts import HostAllowList
 from heroagent.net import check_port_free
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ def http_url(host: str, port: int, *, tls: bool = False) -> str:
 
 
 class ThreadedWSGIServer:
-    """Bind on start (so a busy port is an error at start, not later), serve in a thread, stop cleanly."""
+    """Bind on start (so a busy port is an error at start, not later), serve in a thread, stop cleanly.
+
+    Every request passes the Host allow-list first (hosts.py): a foreign Host gets 421."""
 
     def __init__(
         self,
@@ -35,6 +38,7 @@ class ThreadedWSGIServer:
         port: int,
         *,
         port_setting: str,
+        hosts: HostAllowList,
         threads: int = 10,
         tls_cert: str = "",
         tls_key: str = "",
@@ -44,7 +48,10 @@ class ThreadedWSGIServer:
         self.port = port
         self.tls = bool(tls_cert)
         self._port_setting = port_setting
-        self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="HeroAgent", timeout=30)
+        self.hosts = hosts
+        self._server = wsgi.Server(
+            (host, port), hosts.wrap(app), numthreads=threads, server_name="HeroAgent", timeout=30
+        )
         if tls_cert:
             try:
                 self._server.ssl_adapter = BuiltinSSLAdapter(tls_cert, tls_key)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response
 from htmx_flask import Htmx
 
+from heroagent.hosts import HostAllowList
 from heroagent.resources import resource_dir
 from heroagent.web import api, auth, metrics, pages, schedule_pages
 from heroagent.web.errors import register_error_handlers
@@ -52,6 +53,9 @@ def create_app(agent: Agent) -> Flask:
     )
     app.extensions["heroagent"] = agent
     app.extensions["heroagent.login_throttle"] = auth.LoginThrottle()
+    app.extensions["heroagent.hosts"] = HostAllowList(
+        agent.config.ui.host, agent.config.ui.allowed_hosts, "[ui] allowed_hosts"
+    )
     Htmx(app)
     register_filters(app)
     register_error_handlers(app)

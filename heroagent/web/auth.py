@@ -25,6 +25,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.config import UIConfig
+from heroagent.hosts import HostAllowList
 from heroagent.web.context import current_agent
 
 bp = Blueprint("auth", __name__)
@@ -111,11 +112,17 @@ def _bearer_ok(ui: UIConfig) -> bool:
 
 
 def _cross_site() -> bool:
-    """True for a request a browser sent on behalf of another site's page."""
+    """True for a request a browser sent on behalf of another site's page.
+
+    The Origin is checked against the Host allow-list, not against Host: after DNS rebinding both
+    name the attacker's site."""
     if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
         return True
     origin = request.headers.get("Origin")
-    return bool(origin) and origin != "null" and urlsplit(origin).netloc != request.host
+    if not origin:
+        return False
+    hosts: HostAllowList = current_app.extensions["heroagent.hosts"]
+    return not hosts.allows_origin(origin)
 
 
 def _csrf_ok() -> bool:
@@ -161,8 +168,19 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Only a path on this site. Browsers drop tabs and newlines from a URL and read a backslash as a
+    slash, so '/\t/evil.com' would become '//evil.com': anything with those, or that parses with a
+    scheme or a host, falls back to the overview."""
+    if (
+        target
+        and target.startswith("/")
+        and target.isprintable()
+        and not any(c.isspace() or c == "\\" for c in target)
+        and not target.startswith("//")
+    ):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("pages.overview")
 
 

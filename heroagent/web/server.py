@@ -39,7 +39,10 @@ class UIServer:
         from heroagent.web import create_app
 
         app = create_app(self.agent)
-        self._http = ThreadedWSGIServer(SERVICE, app, ui.host, ui.port, port_setting="[ui] port", threads=16)
+        hosts = app.extensions["heroagent.hosts"]
+        self._http = ThreadedWSGIServer(
+            SERVICE, app, ui.host, ui.port, port_setting="[ui] port", hosts=hosts, threads=16
+        )
         self._http.start()
         log.info("ui: dashboard at %s", self.url)
 

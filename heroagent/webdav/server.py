@@ -18,6 +18,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
+from heroagent.hosts import HostAllowList
 from heroagent.http_server import ThreadedWSGIServer, WSGIApp, http_url
 from heroagent.net import is_loopback
 
@@ -134,6 +135,7 @@ class WebDAVServer:
             dav.host,
             dav.port,
             port_setting="[webdav] port",
+            hosts=HostAllowList(dav.host, dav.allowed_hosts, "[webdav] allowed_hosts"),
             tls_cert=dav.tls_cert,
             tls_key=dav.tls_key,
         )
