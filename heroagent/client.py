@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import redis
 
@@ -25,6 +26,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError
 from heroagent.jobs.model import Job
 from heroagent.jobs.rpc import ERRORS
+from heroagent.redis_server.password import embedded_password
 
 
 class ServerUnavailableError(HeroAgentError):
@@ -35,10 +37,11 @@ def redis_url_for(config: Config) -> str:
     """How to reach the appliance's Redis from this machine: its URL, else the embedded one's socket or port."""
     if config.redis.url:
         return config.redis.url
-    auth = f"?password={config.redis.password}" if config.redis.password else ""
+    password = embedded_password(config, create=False)
+    auth = f"?password={quote(password, safe='')}" if password else ""
     if config.redis_socket.exists():
         return f"unix://{config.redis_socket}{auth}"
-    pw = f":{config.redis.password}@" if config.redis.password else ""
+    pw = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{pw}{config.redis.host}:{config.redis.tcp_port}/0"
 
 

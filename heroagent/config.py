@@ -8,6 +8,7 @@ and `config.example.toml` cannot drift from what the code accepts.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -233,6 +234,13 @@ def load_config(path: str | os.PathLike[str] | None = None, *, environ: Mapping[
 def validate(config: Config) -> None:
     """Check ranges and cross-key rules that a type alone cannot express."""
     src = config.source
+    _check_finite(config, src)
+    password = config.redis.password
+    if password and (not password.isprintable() or any(c in password for c in '"\\ ')):
+        raise ConfigError(
+            f"{src}: [redis] password: must not hold quotes, backslashes, spaces or control characters "
+            "(it is written into redis.conf); leave it empty to have one generated"
+        )
     for section, key in sorted(_PORT_KEYS):
         value = getattr(getattr(config, section), key)
         if not 1 <= value <= 65535:
@@ -289,6 +297,17 @@ def validate(config: Config) -> None:
             f"{src}: [redis] url = {config.redis.url!r}: must start with redis://, rediss:// or unix:// "
             '(or be "" for the embedded Redis)'
         )
+
+
+def _check_finite(section: Any, src: str, name: str = "") -> None:
+    """Every number in the config is finite: TOML allows nan and inf, and no setting means them."""
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, src, f.name if not name else f"{name}.{f.name}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            where = f"[{name}] {f.name}" if name else f.name
+            raise ConfigError(f"{src}: {where} = {value}: must be a finite number")
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

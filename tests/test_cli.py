@@ -78,7 +78,7 @@ def config_file(data_dir: Path) -> Path:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_runs_and_stops_cleanly_on_a_signal(config_file: Path, sig: signal.Signals) -> None:
+def test_serve_runs_and_stops_cleanly_on_a_signal(config_file: Path, data_dir: Path, sig: signal.Signals) -> None:
     config = tomllib.loads(config_file.read_text())
     before = redis_server_pids()
     proc = start_serve(config_file)
@@ -88,7 +88,11 @@ def test_serve_runs_and_stops_cleanly_on_a_signal(config_file: Path, sig: signal
         for port in ports:
             assert f":{port}" in banner
         assert "redis.sock" in banner
-        assert redis.Redis(port=ports[0]).ping()
+        password = (data_dir / "redis" / "password").read_text().strip()
+        assert password not in banner  # the generated password is used, never printed
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=ports[0]).ping()
+        assert redis.Redis(port=ports[0], password=password).ping()
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[2]}/api/health") as response:
             assert json.load(response)["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/") as response:

@@ -99,6 +99,15 @@ def test_heroagent_config_variable_picks_the_file(tmp_path: Path) -> None:
         ("[redis\n", "not valid TOML"),
         ('[redis]\nurl = "http://x"\n', "must start with redis://"),
         ('[webdav]\ntls_cert = "c.pem"\n', "tls_cert and tls_key must be set together"),
+        # Issue 10: NaN and infinity (TOML has nan, inf, and 1e400 reads as inf) are never a setting.
+        ("[jobs]\ndefault_timeout = nan\n", "[jobs] default_timeout = nan: must be a finite number"),
+        ("[jobs]\nretry_delay = inf\n", "[jobs] retry_delay = inf: must be a finite number"),
+        ("[scheduler]\nlease_seconds = 1e400\n", "[scheduler] lease_seconds = inf: must be a finite number"),
+        ("[jobs]\nstop_grace = -nan\n", "[jobs] stop_grace = nan: must be a finite number"),
+        ('[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\nevery = 1e400\n', "every = inf: must be a finite"),
+        ('[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\nevery = nan\n', "every = nan: must be a finite"),
+        ('[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\nevery = 1e9\n', "every = 1e+09: must be a finite"),
+        ('[redis]\npassword = "a\\" b"\n', "[redis] password: must not hold quotes"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:

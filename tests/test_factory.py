@@ -26,7 +26,7 @@ def test_start_serves_every_enabled_service(data_dir: Path) -> None:
             "webdav": "running",
             "ui": "running",
         }
-        assert redis.Redis(port=config.redis.tcp_port).ping()
+        assert redis.Redis(port=config.redis.tcp_port, password=agent.redis.password).ping()  # type: ignore[union-attr]
         with urllib.request.urlopen(f"http://127.0.0.1:{config.ui.port}/api/health") as response:
             assert json.load(response) == {
                 "status": "ok",

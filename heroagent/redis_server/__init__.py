@@ -9,6 +9,7 @@ import redis
 from heroagent.config import Config
 from heroagent.errors import ServiceError
 from heroagent.redis_server.embedded import EmbeddedRedis
+from heroagent.redis_server.password import redacted
 
 
 class RedisService(Protocol):
@@ -28,6 +29,11 @@ class ExternalRedis:
         self.url = config.redis.url
         self.password = config.redis.password or None
 
+    @property
+    def display_url(self) -> str:
+        """The URL without the password, for banners, pages and errors."""
+        return redacted(self.url)
+
     def client(self, **kwargs: object) -> redis.Redis:
         extra = {"password": self.password} if self.password else {}
         return redis.Redis.from_url(self.url, **extra, **kwargs)  # type: ignore[arg-type]
@@ -37,7 +43,9 @@ class ExternalRedis:
         try:
             client.ping()
         except redis.RedisError as exc:
-            raise ServiceError("redis", f"cannot reach the Redis at [redis] url = {self.url!r}: {exc}") from None
+            raise ServiceError(
+                "redis", f"cannot reach the Redis at [redis] url = {self.display_url!r}: {exc}"
+            ) from None
         finally:
             client.close()
 

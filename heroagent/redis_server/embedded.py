@@ -14,12 +14,14 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
 from heroagent.net import check_port_free, check_unix_socket_path, is_loopback
+from heroagent.redis_server.password import embedded_password, redacted
 from heroagent.redis_server.process import die_with_parent, is_our_redis, pid_alive, terminate
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class EmbeddedRedis:
         self.socket_path = config.redis_socket
         self.host = config.redis.host
         self.port = config.redis.tcp_port
-        self.password = config.redis.password or None
+        self.password: str | None = embedded_password(config, create=False)  # made at the first start
         self.conf_path = self.workdir / "redis.conf"
         self.pid_path = self.workdir / "redis.pid"
         self.log_path = self.workdir / "redis.log"
@@ -64,12 +66,17 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         """A redis:// URL other processes (workers on this machine) can use."""
-        auth = f":{self.password}@" if self.password else ""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
+    def display_url(self) -> str:
+        """The URL without the password, for banners and pages."""
+        return redacted(self.url)
+
+    @property
     def socket_url(self) -> str:
-        auth = f"?password={self.password}" if self.password else ""
+        auth = f"?password={quote(self.password, safe='')}" if self.password else ""
         return f"unix://{self.socket_path}{auth}"
 
     @property
@@ -90,6 +97,7 @@ class EmbeddedRedis:
                 'set [redis] password (or host = "127.0.0.1")',
             )
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.password = embedded_password(self.config, create=True)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         check_unix_socket_path(SERVICE, self.socket_path, "[redis] unix_socket")
         self._stop_leftover()

@@ -22,6 +22,7 @@ from heroagent.heroscript import HeroScriptError, parse
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MISFIRE_POLICIES = ("run_once", "skip")
 SOURCES = ("config", "runtime", "upkeep")
+MAX_SECONDS = 366 * 86400.0  # a year: longer `every` or `timeout` values are mistakes
 ANCHOR = 946684800.0  # 2000-01-01T00:00:00Z: `every` schedules run at ANCHOR + k * every
 
 
@@ -77,6 +78,12 @@ class Schedule:
                 if self.name
                 else "schedule: name: every schedule needs a name"
             )
+        for name in ("every", "timeout"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value > MAX_SECONDS:
+                raise ScheduleError(
+                    f"{label}: {name} = {value:g}: must be a finite number of seconds up to {MAX_SECONDS:g}"
+                )
         if bool(self.cron) == bool(self.every):
             raise ScheduleError(f"{label}: give either cron (five fields, UTC) or every (seconds), not both or neither")
         if self.every and self.every < 0.1:

@@ -27,7 +27,7 @@ def embedded(data_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def test_tcp_and_socket_and_files_under_data_dir(embedded: EmbeddedRedis, data_dir: Path) -> None:
-    tcp = redis.Redis(host="127.0.0.1", port=embedded.port)
+    tcp = redis.Redis(host="127.0.0.1", port=embedded.port, password=embedded.password)
     assert tcp.ping()
     tcp.set("k", "v")
     assert embedded.client().get("k") == b"v"
@@ -162,3 +162,46 @@ def test_external_redis_by_url(embedded: EmbeddedRedis, data_dir: Path) -> None:
     bad = ExternalRedis(make_config(data_dir, redis={"url": "redis://127.0.0.1:1/0"}))
     with pytest.raises(ServiceError, match="cannot reach the Redis"):
         bad.start()
+
+
+def test_a_local_user_without_the_password_cannot_use_the_embedded_redis(data_dir: Path) -> None:
+    """Issue 10, item 6: with the defaults any local user could CONFIG SET dir + SAVE to write files."""
+    config = make_config(data_dir)
+    server = EmbeddedRedis(config)
+    server.start()
+    try:
+        stranger = redis.Redis(host="127.0.0.1", port=server.port)
+        for command in (("PING",), ("CONFIG", "SET", "dir", str(data_dir)), ("SAVE",), ("KEYS", "*")):
+            with pytest.raises((redis.AuthenticationError, redis.ResponseError), match=r"(?i)auth"):
+                stranger.execute_command(*command)
+        secret = data_dir / "redis" / "password"
+        assert secret.stat().st_mode & 0o777 == 0o600 and (data_dir / "redis").stat().st_mode & 0o777 == 0o700
+        password = secret.read_text().strip()
+        assert len(password) >= 32 and server.password == password
+        assert server.display_url == f"redis://:***@127.0.0.1:{server.port}/0"  # what the banner shows
+        assert server.client().ping() and redis.Redis.from_url(server.url).ping()
+    finally:
+        server.stop()
+    again = EmbeddedRedis(config)  # the same password at the next start: clients given the config keep working
+    again.start()
+    try:
+        assert again.password == password
+        assert redis.Redis(host="127.0.0.1", port=again.port, password=password).ping()
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://user:s3cret@host/1", "redis://user:***@host/1"),
+        ("redis://s3cret@host", "redis://***@host"),
+        ("unix:///run/r.sock?db=1&password=s3cret", "unix:///run/r.sock?db=1&password=***"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+    ],
+)
+def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    from heroagent.redis_server.password import redacted
+
+    assert redacted(url) == shown

@@ -205,9 +205,7 @@ def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
     external.start()
     agent = None
     try:
-        config = make_config(
-            data_dir, redis={"url": f"redis://127.0.0.1:{redis_config.redis.tcp_port}"}, webdav={"enabled": False}
-        )
+        config = make_config(data_dir, redis={"url": external.url}, webdav={"enabled": False})
         agent = HeroAgent(config).start()
         jm = agent.get_job_manager()
         first = jm.create_job("t", "!!fake.return_success", log=True)
