@@ -219,6 +219,10 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert missing.returncode == 2 and "no job with id 99999" in missing.stderr
         bad = run_cli("job", "submit", *cfg, "bad topic!", "x")
         assert bad.returncode == 2 and "topic" in bad.stderr and "Traceback" not in bad.stderr
+        for option, value, said in (("--in", "1e400", "delay: inf"), ("--timeout", "nan", "timeout: nan")):
+            hostile = run_cli("job", "submit", *cfg, "demo", "!!fake.return_success", option, value)
+            assert hostile.returncode == 2 and f"{said} must be a finite number" in hostile.stderr, hostile.stderr
+            assert "Traceback" not in hostile.stderr
     finally:
         proc.terminate()
         proc.communicate(timeout=20)

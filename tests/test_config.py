@@ -83,6 +83,9 @@ def test_heroagent_config_variable_picks_the_file(tmp_path: Path) -> None:
     assert cfg.load_config(None, environ={"HEROAGENT_CONFIG": str(path)}).ui.port == 9100
 
 
+SCHEDULE = '[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\n'
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -104,9 +107,10 @@ def test_heroagent_config_variable_picks_the_file(tmp_path: Path) -> None:
         ("[jobs]\nretry_delay = inf\n", "[jobs] retry_delay = inf: must be a finite number"),
         ("[scheduler]\nlease_seconds = 1e400\n", "[scheduler] lease_seconds = inf: must be a finite number"),
         ("[jobs]\nstop_grace = -nan\n", "[jobs] stop_grace = nan: must be a finite number"),
-        ('[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\nevery = 1e400\n', "every = inf: must be a finite"),
-        ('[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\nevery = nan\n', "every = nan: must be a finite"),
-        ('[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\nevery = 1e9\n', "every = 1e+09: must be a finite"),
+        (SCHEDULE + "every = 1e400\n", "schedule 's': every: inf must be a finite number"),
+        (SCHEDULE + "every = nan\n", "schedule 's': every: nan must be a finite number"),
+        (SCHEDULE + "every = 1e9\n", "schedule 's': every: 1000000000.0 must be at most 31622400"),
+        (SCHEDULE + "every = 5\ntimeout = -inf\n", "schedule 's': timeout: -inf must be a finite number"),
         ('[redis]\npassword = "a\\" b"\n', "[redis] password: must not hold quotes"),
     ],
 )

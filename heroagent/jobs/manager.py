@@ -24,6 +24,7 @@ from heroagent.jobs.joblog import JobLogs, collect_remote_logs
 from heroagent.jobs.model import (
     Job,
     JobStatus,
+    ParamsType,
     check_job_spec,
     check_transition,
     clip,
@@ -128,19 +129,19 @@ class JobManager:
         return jobs
 
     def _new_job(self, spec: Mapping[str, Any]) -> Job:
-        params_type, timeout = check_job_spec(spec)
-        max_retries, retry_delay = spec.get("max_retries"), spec.get("retry_delay")
+        clean = check_job_spec(spec)
+        max_retries, retry_delay, timeout = clean.get("max_retries"), clean.get("retry_delay"), clean.get("timeout")
         return Job(
-            topic=spec["topic"],
-            params=spec["params"],
-            params_type=params_type,
-            timeout=timeout if timeout is not None else self.default_timeout,
-            circle_id=str(spec.get("circle_id", "")),
-            session_key=str(spec.get("session_key", "")),
-            log=bool(spec.get("log", False)),
+            topic=clean["topic"],
+            params=clean["params"],
+            params_type=ParamsType(clean.get("params_type", "heroscript")),
+            timeout=float(timeout if timeout is not None else self.default_timeout),
+            circle_id=clean.get("circle_id", ""),
+            session_key=clean.get("session_key", ""),
+            log=clean.get("log", False),
             max_retries=int(max_retries if max_retries is not None else self.default_max_retries),
             retry_delay=float(retry_delay if retry_delay is not None else self.default_retry_delay),
-            time_scheduled=scheduled_time(spec.get("run_at"), spec.get("delay")),
+            time_scheduled=scheduled_time(clean.get("run_at"), clean.get("delay")),
         )
 
     # ------------------------------------------------------------ reading

@@ -9,19 +9,17 @@ from __future__ import annotations
 import enum
 import json
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from heroagent.errors import InvalidInputError
 from heroagent.heroscript import HeroScriptError, parse
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
-
-TOPIC_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-MAX_PARAMS_BYTES = 48 * 1024  # a job's whole record must fit one OurDB record (64 KiB)
-MAX_RESULT_BYTES = 8 * 1024  # longer results are cut (the full output is in the job log)
+from heroagent.schema.job import ParamsType as ParamsType  # re-exported: the job core's name for it
+from heroagent.schema.job import check_new_job, clip_encoded
 
 
 class JobStatus(enum.StrEnum):
@@ -46,13 +44,6 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.ERROR: frozenset(),
     JobStatus.CANCELED: frozenset(),
 }
-
-
-class ParamsType(enum.StrEnum):
-    HEROSCRIPT = "heroscript"
-    RHAISCRIPT = "rhaiscript"
-    OPENRPC = "openrpc"
-    AI = "ai"
 
 
 # Python attribute -> wire name (JSON and Redis hash field).
@@ -158,73 +149,21 @@ def _convert(name: str, value: Any) -> Any:
     return "" if value is None else str(value)
 
 
-JOB_SPEC_FIELDS = frozenset(
-    {"topic", "params", "params_type", "timeout", "circle_id", "session_key", "log", "max_retries",
-     "retry_delay", "run_at", "delay"}
-)  # fmt: skip
+def check_job_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a new job as `create_jobs` takes it against `schema.job.NEW_JOB` (HeroScript parsed too).
 
-
-def check_job_spec(spec: Mapping[str, Any]) -> tuple[ParamsType, float | None]:
-    """Check a new job as `create_jobs` takes it (HeroScript parsed too); InvalidJobError names the field.
-
-    Returns the params type and the timeout (None = the default). Used by the manager and by schedules,
-    whose jobs are checked when the schedule is added, not when it first fires."""
-    unknown = set(spec) - JOB_SPEC_FIELDS
-    if unknown:
-        raise InvalidJobError(f"{', '.join(sorted(unknown))}: unknown job field(s)")
-    params_type, timeout = validate_new_job(
-        spec.get("topic", ""),
-        spec.get("params", ""),
-        spec.get("params_type", "heroscript"),
-        spec.get("timeout"),
-        spec.get("max_retries"),
-        spec.get("retry_delay"),
-    )
-    if params_type is ParamsType.HEROSCRIPT:
+    Returns the fields given (None = not given). InvalidJobError names the field. Used by the manager
+    and by schedules, whose jobs are checked when the schedule is added, not when it first fires."""
+    try:
+        clean = check_new_job(spec)
+    except InvalidInputError as exc:
+        raise InvalidJobError(str(exc)) from None
+    if clean.get("params_type", "heroscript") == ParamsType.HEROSCRIPT:
         try:
-            parse(spec["params"])
+            parse(clean["params"])
         except HeroScriptError as exc:
             raise InvalidJobError(f"params: {exc}") from None
-    return params_type, timeout
-
-
-def validate_new_job(
-    topic: str,
-    params: str,
-    params_type: str,
-    timeout: float | None,
-    max_retries: int | None,
-    retry_delay: float | None = None,
-) -> tuple[ParamsType, float | None]:
-    """Check what a caller gives for a new job; raise InvalidJobError naming the field."""
-    if not isinstance(topic, str) or not topic:
-        raise InvalidJobError("topic: must not be empty")
-    if not TOPIC_RE.match(topic):
-        raise InvalidJobError(f"topic: {topic!r} may only contain letters, digits, '_', '.' and '-' (1-128 chars)")
-    try:
-        ptype = ParamsType(params_type)
-    except ValueError:
-        allowed = ", ".join(p.value for p in ParamsType)
-        raise InvalidJobError(f"params_type: {params_type!r} is not one of {allowed}") from None
-    if not isinstance(params, str):
-        raise InvalidJobError("params: must be a string (HeroScript, JSON or a prompt)")
-    size = len(params.encode())
-    if size > MAX_PARAMS_BYTES:
-        raise InvalidJobError(f"params: {size} bytes is over the limit of {MAX_PARAMS_BYTES} bytes")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise InvalidJobError(f"timeout: {timeout!r} must be a number of seconds")
-        if timeout <= 0:
-            raise InvalidJobError(f"timeout: {timeout} must be greater than 0 seconds")
-    if max_retries is not None and (
-        isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
-    ):
-        raise InvalidJobError(f"max_retries: {max_retries!r} must be a whole number >= 0")
-    if retry_delay is not None and (
-        isinstance(retry_delay, bool) or not isinstance(retry_delay, int | float) or retry_delay < 0
-    ):
-        raise InvalidJobError(f"retry_delay: {retry_delay!r} must be a number of seconds >= 0")
-    return ptype, (float(timeout) if timeout is not None else None)
+    return clean
 
 
 def scheduled_time(run_at: Any, delay: Any, now: float | None = None) -> float:
@@ -277,8 +216,6 @@ def check_transition(job_id: int, current: JobStatus, new: JobStatus) -> None:
         )
 
 
-def clip(text: str, limit: int = MAX_RESULT_BYTES) -> str:
-    raw = text.encode()
-    if len(raw) <= limit:
-        return text
-    return raw[:limit].decode(errors="ignore") + f"\n... [cut: {len(raw) - limit} more bytes in the job log]"
+def clip(text: str) -> str:
+    """A result or error cut to what a stored version has room for (see schema.job)."""
+    return clip_encoded(text)

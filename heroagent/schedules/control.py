@@ -6,7 +6,8 @@ rules here, when the schedule is added, so a bad one is refused at once instead 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import check_job_spec
@@ -37,13 +38,19 @@ class Schedules:
         Redis and `<data_dir>/schedules.json`; it survives restarts. Its jobs are checked now, like create_job."""
         fields = dict(name=name, topic=topic, params=params, cron=cron, every=every, params_type=params_type,
                       timeout=timeout, max_retries=max_retries, enabled=enabled, misfire=misfire)  # fmt: skip
-        schedule = Schedule.from_dict(fields, source="runtime")
+        return self.add_from(fields)
+
+    def add_from(self, data: Mapping[str, Any]) -> ScheduleInfo:
+        """`add` with the fields as a mapping (the JSON API's body): checked against `schema.schedule.SCHEDULE`."""
+        if not isinstance(data, Mapping) or "source" in data:
+            raise ScheduleError("schedule: give an object with the fields of a schedule (source is set by HeroAgent)")
+        schedule = Schedule.from_dict(dict(data), source="runtime")
         try:
             check_job_spec(schedule.job_spec())
         except InvalidJobError as exc:
-            raise ScheduleError(f"schedule {name!r}: {exc}") from None
+            raise ScheduleError(f"schedule {schedule.name!r}: {exc}") from None
         self.book.add(schedule)
-        return self.book.info(name)
+        return self.book.info(schedule.name)
 
     def pause(self, name: str) -> ScheduleInfo:
         self.book.set_paused(name, True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +18,29 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from heroagent.errors import InvalidInputError, NotFoundError
 from heroagent.heroscript import HeroScriptError, parse
+from heroagent.schema.fields import Field, Schema
+from heroagent.schema.job import MAX_CARRIED_BYTES, MAX_RETRIES, MAX_SECONDS, ParamsType
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MISFIRE_POLICIES = ("run_once", "skip")
 SOURCES = ("config", "runtime", "upkeep")
-MAX_SECONDS = 366 * 86400.0  # a year: longer `every` or `timeout` values are mistakes
+
+# The fields a schedule is given (config, API, Python); `source` is set by whoever made it.
+SCHEDULE = Schema(
+    "schedule",
+    (
+        Field("name", "string", "1-64 letters, digits, '_', '.' or '-'", required=True),
+        Field("topic", "string", "the topic of the jobs it makes", max_bytes=128),
+        Field("params", "string", "the params of the jobs it makes", max_bytes=MAX_CARRIED_BYTES),
+        Field("params_type", "string", enum=tuple(p.value for p in ParamsType), default="heroscript"),
+        Field("cron", "string", "five fields, UTC: minute hour day-of-month month day-of-week", max_bytes=256),
+        Field("every", "number", "seconds (instead of cron)", minimum=0, maximum=MAX_SECONDS),
+        Field("timeout", "number", "0 = [jobs] default_timeout", minimum=0, maximum=MAX_SECONDS),
+        Field("max_retries", "integer", "-1 = [jobs] max_retries", minimum=-1, maximum=MAX_RETRIES),
+        Field("enabled", "boolean", default=True),
+        Field("misfire", "string", "a run missed while down: run it once, or skip it", enum=MISFIRE_POLICIES),
+    ),
+)
 ANCHOR = 946684800.0  # 2000-01-01T00:00:00Z: `every` schedules run at ANCHOR + k * every
 
 
@@ -56,14 +74,13 @@ class Schedule:
         """From config, API or storage; ScheduleError names the schedule and the bad field."""
         name = data.get("name", "")
         label = f"schedule {name!r}" if isinstance(name, str) and name else "schedule"
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ScheduleError(f"{label}: {', '.join(unknown)}: unknown field(s); allowed: {', '.join(sorted(known))}")
-        for f in fields(cls):
-            if f.name in data:
-                _check_type(label, f.name, data[f.name], f.type)
-        values: dict[str, Any] = {k: (float(v) if k in ("every", "timeout") else v) for k, v in data.items()}
+        try:
+            clean = SCHEDULE.check(data, ignore=("source",))
+        except InvalidInputError as exc:
+            raise ScheduleError(f"{label}: {exc}") from None
+        values: dict[str, Any] = {k: (float(v) if k in ("every", "timeout") else v) for k, v in clean.items()}
+        if data.get("source") in SOURCES:
+            values["source"] = data["source"]
         schedule = cls(**values)
         if source is not None:
             schedule.source = source
@@ -78,12 +95,6 @@ class Schedule:
                 if self.name
                 else "schedule: name: every schedule needs a name"
             )
-        for name in ("every", "timeout"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value > MAX_SECONDS:
-                raise ScheduleError(
-                    f"{label}: {name} = {value:g}: must be a finite number of seconds up to {MAX_SECONDS:g}"
-                )
         if bool(self.cron) == bool(self.every):
             raise ScheduleError(f"{label}: give either cron (five fields, UTC) or every (seconds), not both or neither")
         if self.every and self.every < 0.1:
@@ -158,17 +169,3 @@ class Schedule:
         if self.max_retries >= 0:
             spec["max_retries"] = self.max_retries
         return spec
-
-
-_TYPE_NAMES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "str": (str, "a string"),
-    "float": ((int, float), "a number"),
-    "int": (int, "a whole number"),
-    "bool": (bool, "true or false"),
-}
-
-
-def _check_type(label: str, name: str, value: Any, annotation: Any) -> None:
-    kinds, words = _TYPE_NAMES[str(annotation)]
-    if (isinstance(value, bool) and annotation != "bool") or not isinstance(value, kinds):
-        raise ScheduleError(f"{label}: {name} = {value!r}: must be {words}")

@@ -6,6 +6,8 @@ from typing import Any
 
 from heroagent import __version__
 from heroagent.jobs.model import JobStatus, ParamsType
+from heroagent.schema.job import NEW_JOB
+from heroagent.schema.schedule import SCHEDULE
 
 JOB_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -34,55 +36,10 @@ JOB_SCHEMA: dict[str, Any] = {
     "required": ["jobid", "topic", "params", "params_type", "status"],
 }
 
-NEW_JOB_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["topic", "params"],
-    "properties": {
-        "topic": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"},
-        "params": {"type": "string", "description": "HeroScript, Rhai script, OpenRPC JSON or a prompt"},
-        "params_type": {"type": "string", "enum": [p.value for p in ParamsType], "default": "heroscript"},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "seconds; default [jobs] default_timeout"},
-        "log": {"type": "boolean", "default": False},
-        "max_retries": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "retries after a failed attempt; default [jobs] max_retries",
-        },
-        "retry_delay": {
-            "type": "number",
-            "minimum": 0,
-            "description": "seconds before the first retry, doubled each time; default [jobs] retry_delay",
-        },
-        "circle_id": {"type": "string"},
-        "session_key": {"type": "string"},
-        "delay": {"type": "number", "minimum": 0, "description": "run it this many seconds from now"},
-        "run_at": {
-            "type": ["string", "number"],
-            "description": "run it at this time: ISO 8601 (2026-12-01T08:00:00Z) or unix seconds",
-        },
-    },
-}
-
-
-_SCHEDULE_FIELDS: dict[str, Any] = {
-    "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
-    "topic": {"type": "string"},
-    "params": {"type": "string"},
-    "params_type": {"type": "string", "enum": [p.value for p in ParamsType]},
-    "cron": {"type": "string", "description": "five fields, UTC: minute hour day-of-month month day-of-week"},
-    "every": {"type": "number", "minimum": 0, "description": "seconds (instead of cron)"},
-    "timeout": {"type": "number", "minimum": 0, "description": "0 = [jobs] default_timeout"},
-    "max_retries": {"type": "integer", "minimum": -1, "description": "-1 = [jobs] max_retries"},
-    "enabled": {"type": "boolean"},
-    "misfire": {"type": "string", "enum": ["run_once", "skip"]},
-}
-NEW_SCHEDULE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name", "topic", "params"],
-    "properties": _SCHEDULE_FIELDS,
-}
+NEW_JOB_SCHEMA: dict[str, Any] = NEW_JOB.json_schema()  # generated from the rules the manager enforces
+NEW_SCHEDULE_SCHEMA: dict[str, Any] = SCHEDULE.json_schema()
+NEW_SCHEDULE_SCHEMA["required"] = ["name", "topic", "params"]  # every run-time schedule makes jobs
+_SCHEDULE_FIELDS: dict[str, Any] = NEW_SCHEDULE_SCHEMA["properties"]
 SCHEDULE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {

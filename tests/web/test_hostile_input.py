@@ -1,0 +1,136 @@
+"""Issue 10's repros as an attacker sends them, against the real server: each gets a 400 naming the field
+(never a 500), nothing is half-stored, and the server still records the history and restarts.
+
+Items: 1 (a job whose stored version would not fit one OurDB record), 2 (NaN and infinity in numbers),
+10 (unbounded retries, schedules every 1e400), 11 (500s: missing params, lone surrogates, huge strings,
+deep JSON, huge offsets, unknown schedule fields, a topic with a trailing newline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from heroagent import HeroAgent
+from heroagent.jobs import JobStatus
+from heroagent.schema.job import MAX_CARRIED_BYTES, cjson_size
+from tests.conftest import ui_url
+
+StartAgent = Callable[..., HeroAgent]
+JOB = '{"topic": "t", "params": "!!fake.return_success"'
+
+
+def post_raw(agent: HeroAgent, path: str, text: str) -> requests.Response:
+    """Send the body as written: JSON with 1e400, NaN or a lone surrogate cannot be made by json.dumps."""
+    return requests.post(
+        ui_url(agent, path), data=text.encode(), headers={"Content-Type": "application/json"}, timeout=10
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (JOB + ', "delay": 1e400}', "delay: inf must be a finite number"),
+        (JOB + ', "delay": Infinity}', "delay: inf must be a finite number"),
+        (JOB + ', "run_at": 1e400}', "run_at: inf must be a finite number"),
+        (JOB + ', "run_at": -Infinity}', "run_at: -inf must be a finite number"),
+        (JOB + ', "timeout": NaN}', "timeout: nan must be a finite number"),
+        (JOB + ', "retry_delay": NaN}', "retry_delay: nan must be a finite number"),
+        (JOB + ', "max_retries": 1e30}', "max_retries: 1e+30 must be at most 1000"),
+        (JOB + ', "max_retries": 2.5}', "max_retries: 2.5 must be a whole number"),
+        (JOB + ', "timeout": 1e12}', "timeout: 1000000000000.0 must be at most 31622400"),
+        (JOB + ', "run_at": "' + "9" * 100 + '"}', "run_at: 100 bytes is over the limit of 64 bytes"),
+        ('{"topic": "t"}', "params: required"),
+        ('{"topic": "t", "params": ""}', "params: must not be empty"),
+        ('{"topic": "t", "params": "!!fake.return_success message:\'\\ud800\'"}', "params: "),
+        (JOB + ', "circle_id": "\\udfff"}', "circle_id: "),
+        ('{"topic": "abc\\n", "params": "!!fake.return_success"}', "topic: 'abc\\n' may only contain"),
+        (JOB + ', "session_key": "' + "k" * 200_000 + '"}', "session_key: 200000 bytes is over the limit of 1024"),
+        (JOB + ', "circle_id": "' + "c" * 14_000 + '"}', "circle_id: 14000 bytes is over the limit of 256"),
+        (JOB + ', "\\u0000\\n": 1}', "'\\x00\\n': unknown field(s)"),
+        ("[" * 100_000 + "]" * 100_000, "body: must be a JSON object"),
+        ('{"a": ' * 50_000 + "1" + "}" * 50_000, "body: must be a JSON object"),
+    ],
+    ids=lambda v: v[:40] if len(v) < 200 else f"{v[:20]}...({len(v)} chars)",  # ids go into the environment
+)
+def test_hostile_job_fields_are_400_naming_the_field(web_agent: StartAgent, body: str, error: str) -> None:
+    agent = web_agent()
+    r = post_raw(agent, "/api/jobs", body)
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["error"].startswith(error), r.json()["error"][:300]
+    assert agent.get_job_manager().list_jobs() == []
+
+
+def test_a_job_that_would_not_fit_the_history_once_escaped_is_refused(web_agent: StartAgent) -> None:
+    """Item 1: 40,000 '/' were 80,371 bytes once cjson escaped them: OurDB refused the record and the
+    recorder died. Now the encoded size is checked at the door, and what passes is recorded."""
+    agent = web_agent()
+    slashes = "!!fake.return_success message:'" + "/" * 40_000 + "'"
+    r = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "t", "params": slashes}, timeout=10)
+    assert r.status_code == 400 and "once stored" in r.json()["error"], r.json()
+    # 47 KB of params and a 14 KB circle_id: the circle is bounded on its own.
+    r = requests.post(
+        ui_url(agent, "/api/jobs"),
+        json={
+            "topic": "t",
+            "params": "!!fake.return_success message:'" + "a" * 47_000 + "'",
+            "circle_id": "c" * 14_000,
+        },
+        timeout=10,
+    )
+    assert r.status_code == 400 and r.json()["error"].startswith("circle_id:")
+    # The largest job that passes, with the largest result and a retried error, is recorded in full.
+    room = MAX_CARRIED_BYTES - cjson_size("!!fake.return_error message:''") - 256 - 1024
+    body = "/" * (room // 2)
+    big = {
+        "topic": "big",
+        "params": f"!!fake.return_error message:'{body}'",
+        "circle_id": "/" * 128,
+        "session_key": "/" * 512,
+        "max_retries": 1,
+        "retry_delay": 0,
+    }
+    r = requests.post(ui_url(agent, "/api/jobs"), json=big, timeout=10)
+    assert r.status_code == 201, r.json()
+    jm = agent.get_job_manager()
+    final = jm.wait_for_job(r.json()["jobid"], timeout=30)
+    assert final.status is JobStatus.ERROR and "[cut:" in final.error
+    assert [v.status.value for v in jm.get_history(final.job_id)][-1] == "error"
+    after = jm.create_job("after", "!!fake.return_success")  # the recorder is alive and well
+    assert jm.wait_for_job(after.job_id, timeout=15).status is JobStatus.DONE
+
+
+def test_other_hostile_requests_get_400_not_500(web_agent: StartAgent) -> None:
+    agent = web_agent()
+    job = agent.get_job_manager().create_job("t", "!!fake.return_success", log=True)
+    r = requests.get(ui_url(agent, f"/api/jobs/{job.job_id}/log?offset=99999999999999999999"), timeout=5)
+    assert r.status_code == 400 and r.json()["error"].startswith("offset:")
+    base = {"name": "s", "topic": "t", "params": "!!fake.return_success", "every": 60}
+    for extra, error in (
+        ({"colour": "red"}, "schedule 's': colour: unknown field"),
+        ({"every": 1e400}, "schedule 's': every: inf must be a finite number"),
+        ({"timeout": float("nan")}, "schedule 's': timeout: nan must be a finite number"),
+        ({"source": "upkeep"}, "schedule: give an object"),
+        ({"name": ["x"]}, "schedule: name: ['x'] must be a string"),
+    ):
+        text = json.dumps({**base, **extra})  # Python writes Infinity/NaN, which the server's parser reads
+        r = post_raw(agent, "/api/schedules", text)
+        assert r.status_code == 400 and r.json()["error"].startswith(error), (extra, r.text[:200])
+    login = requests.get(ui_url(agent, "/login?next=/%0a/evil.example"), allow_redirects=False, timeout=5)
+    assert login.status_code in (200, 302)
+
+
+@pytest.mark.parametrize("field", ["timeout", "retry_delay", "run_at", "delay"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_the_python_api_refuses_non_finite_numbers_too(web_agent: StartAgent, field: str, value: float) -> None:
+    from heroagent.jobs import InvalidJobError
+
+    jm = web_agent().get_job_manager()
+    options: dict[str, Any] = {field: value}
+    with pytest.raises(InvalidJobError, match=rf"^{field}: .* must be a finite number"):
+        jm.create_job("t", "!!fake.return_success", **options)
+    assert jm.list_jobs() == []
