@@ -143,7 +143,18 @@ class HeroAgent:
                 self._health_client.ping()
             except redis.RedisError:
                 states["redis"] = "down"
+        if states.get("jobs") == "running" and self.jobs is not None and self.jobs.problems():
+            states["jobs"] = "degraded"
         return states
+
+    def problems(self) -> list[str]:
+        """Why health is not ok, one line each, naming the part and the error ([] = all is well)."""
+        found = [f"jobs: {problem}" for problem in self.jobs.problems()] if self.jobs is not None else []
+        return found
+
+    def notices(self) -> list[str]:
+        """Things worth a look that do not make health fail (events set aside, ...)."""
+        return [f"jobs: {notice}" for notice in self.jobs.notices()] if self.jobs is not None else []
 
     def get_schedules(self) -> Schedules:
         """Add, pause, resume, remove and list schedules; available while the agent runs its scheduler."""

@@ -191,5 +191,39 @@ def redis_cli(agent: HeroAgent, *args: str) -> str:
     return out.stdout.strip()
 
 
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A real, small file system (a 512 KiB tmpfs) that fills up: disk-full tests without mocks.
+
+    Needs root (mount); the project's tests run as root here and in CI, and say so when they cannot."""
+    path = Path(tempfile.mkdtemp(prefix="disk", dir=SESSION_ROOT))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k,mode=700", "tmpfs", str(path)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def fill_disk(disk: Path, leave: int = 0) -> Path:
+    """Fill `disk` with a file until at most `leave` bytes are free; delete the file to free the space."""
+    filler = disk / "filler"
+    with open(filler, "wb") as out:
+        while True:
+            free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+            if free <= leave:
+                break
+            try:
+                out.write(b"\0" * min(4096, free - leave))
+                out.flush()
+            except OSError:
+                break
+    return filler
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(SESSION_ROOT, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any, Protocol
 import redis
 
 from heroagent.jobs import keys
+
+log = logging.getLogger(__name__)
 
 LOG_TTL = 7 * 24 * 3600
 
@@ -29,6 +32,8 @@ class JobLogs:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.Lock()
+        self.failures = 0  # lines that could not be written since start (health notices)
+        self._failed_jobs: set[int] = set()
 
     def path(self, job_id: int) -> Path:
         return self.directory / f"{job_id}.log"
@@ -37,10 +42,20 @@ class JobLogs:
         self.append_raw(job_id, _stamped(text))
 
     def append_raw(self, job_id: int, lines: str) -> None:
+        """Append to the job's log. A log that cannot be written (disk full, a directory in the way) is
+        logged and counted, never raised: a job's log is never worth the job, the worker or the recorder."""
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with self.path(job_id).open("a", encoding="utf-8") as f:
-                f.write(lines)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with self.path(job_id).open("a", encoding="utf-8") as f:
+                    f.write(lines)
+            except OSError as exc:
+                self.failures += 1
+                if job_id not in self._failed_jobs:  # once per job, not once per line
+                    if len(self._failed_jobs) > 10_000:
+                        self._failed_jobs.clear()
+                    self._failed_jobs.add(job_id)
+                    log.warning("jobs: the log of job %d cannot be written (%s); its lines are dropped", job_id, exc)
 
     def read(self, job_id: int, offset: int = 0) -> str:
         try:

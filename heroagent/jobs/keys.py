@@ -8,6 +8,7 @@ hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job (or a
 hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker
 hero:events                stream  every transition with the job's full state; the server's recorder
                                    writes them to OurDB (group "recorder") and then acks them
+hero:events:set-aside      stream  events that could not be recorded (the original fields + why); capped
 hero:workers               zset    worker id -> last heartbeat (ms)
 hero:worker:<id>           hash    a worker's facts (host, pid, topics, running jobs); expires
 hero:cancel                set     "<jobid>" of running jobs asked to stop
@@ -29,6 +30,7 @@ INFLIGHT = "hero:inflight"
 SCHEDULED = "hero:scheduled"
 EVENTS = "hero:events"
 EVENTS_GROUP = "recorder"
+EVENTS_SET_ASIDE = "hero:events:set-aside"  # events the history could not take, kept for a person to look at
 WORKERS = "hero:workers"
 CANCEL = "hero:cancel"
 EPOCH = "hero:epoch"

@@ -5,6 +5,12 @@ that also appends the job's state to the stream. The recorder reads those events
 them to OurDB with one fsync per batch, then, in one script, deletes the hashes of jobs whose final
 state is now recorded and acks the events. A recorder killed in between gets the pending events
 again at the next start.
+
+No event can stop the history: one that cannot be read or stored (a corrupt entry, a record OurDB
+refuses) is set aside in `hero:events:set-aside` with the reason, logged and counted, and the events
+after it are recorded as usual. An error that is not about the event (a full disk, Redis gone) is
+raised instead: the loop backs off, health says it is degraded, and the same events are read again
+(from the pending list) once it recovers, so nothing is skipped.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.stats import JobStats
 from heroagent.jobs.store import JobStore, RecordedEvent
+from heroagent.ourdb import DatabaseFullError, OurDBError, StorageError
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "server"
 RECORD_BATCH = 1000
 BLOCK_MS = 200
+# Errors that say nothing about the event being written: never a reason to set an event aside.
+NOT_ABOUT_THE_EVENT = (StorageError, DatabaseFullError)
 
 
 def ensure_events_group(client: redis.Redis) -> None:
@@ -57,11 +66,16 @@ class Recorder:
         self.on_recorded = on_recorded  # wakes whoever waits for a job's final state
         self.on_stream_lost = on_stream_lost  # Redis lost its data: reconcile
         self.recorded_events = 0
+        self.set_aside = 0  # events that could not be recorded since start
+        self._reread_pending = False  # a batch failed: read this consumer's pending entries first
 
     def step(self) -> None:
         """One batch (waiting up to 0.2 s for events): the body of the recorder loop."""
         try:
-            self.record_batch(block_ms=BLOCK_MS)
+            if self._reread_pending:
+                self._reread_pending = bool(self.record_batch(block_ms=None, pending=True))
+            else:
+                self.record_batch(block_ms=BLOCK_MS)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -84,13 +98,15 @@ class Recorder:
             block=block_ms,
         )
         entries = response[0][1] if response else []
-        events = [RecordedEvent.from_stream(fields) for _, fields in entries if fields]
-        ids = [entry_id for entry_id, _ in entries]
-        if not ids:
+        if not entries:
             return 0
-        written = self.store.record_events(events)
-        finished = [(e.topic, e.job_id, e.status.value) for e in events if e.status.terminal]
-        self.queue.recorded(finished, ids)
+        try:
+            written, events, ids = self._store_events(entries)
+            finished = [(e.topic, e.job_id, e.status.value) for e in events if e.status.terminal]
+            self.queue.recorded(finished, ids)
+        except BaseException:
+            self._reread_pending = True  # what this batch read is still pending: read it again, skip nothing
+            raise
         self.recorded_events += len(written)
         for event in written:
             if event.status.terminal:
@@ -99,3 +115,42 @@ class Recorder:
                     self.logs.append(event.job_id, f"recorded: {event.status.value}")
         self.on_recorded()
         return len(entries)
+
+    def _store_events(self, entries: list[Any]) -> tuple[list[RecordedEvent], list[RecordedEvent], list[Any]]:
+        """Write the entries' events to the history: (written, every event kept, every entry id to ack)."""
+        ids = [entry_id for entry_id, _ in entries]
+        readable: list[tuple[Any, dict[bytes, bytes], RecordedEvent]] = []
+        for entry_id, fields in entries:
+            if not fields:
+                continue  # deleted from the stream meanwhile
+            try:
+                readable.append((entry_id, fields, RecordedEvent.from_stream(fields)))
+            except (KeyError, ValueError, UnicodeDecodeError) as exc:
+                self._set_aside(entry_id, fields, f"unreadable event: {type(exc).__name__}: {exc}")
+        events = [event for _, _, event in readable]
+        try:
+            return self.store.record_events(events), events, ids
+        except NOT_ABOUT_THE_EVENT:
+            raise  # the disk or the database, not the event: the loop retries, health shows it
+        except OurDBError as exc:
+            log.warning("jobs: %d events could not be recorded together (%s); trying one by one", len(events), exc)
+        written: list[RecordedEvent] = []
+        kept: list[RecordedEvent] = []
+        for entry_id, fields, event in readable:
+            try:
+                written += self.store.record_events([event])
+                kept.append(event)
+            except NOT_ABOUT_THE_EVENT:
+                raise
+            except OurDBError as exc:
+                self._set_aside(entry_id, fields, f"{type(exc).__name__}: {exc}")
+        return written, kept, ids
+
+    def _set_aside(self, entry_id: Any, fields: dict[bytes, bytes], why: str) -> None:
+        """Keep an event the history cannot take, with the reason; the caller acks it from the stream."""
+        self.set_aside += 1
+        job = fields.get(b"jobid", b"?").decode(errors="replace")
+        log.error("jobs: event %s of job %s cannot be recorded and is set aside in %s: %s",
+                  entry_id, job, keys.EVENTS_SET_ASIDE, why)  # fmt: skip
+        kept = {**fields, b"why": why.encode(errors="replace"), b"event": str(entry_id).encode()}
+        self.client.xadd(keys.EVENTS_SET_ASIDE, kept, maxlen=10_000, approximate=True)  # type: ignore[arg-type]

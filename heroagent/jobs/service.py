@@ -10,6 +10,7 @@ import redis
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
+from heroagent.jobs import keys
 from heroagent.jobs.actors import ActorRegistry, global_registry, import_modules
 from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
@@ -124,3 +125,25 @@ class JobsService:
     def loop_states(self) -> list[LoopState]:
         """The background loops, for health: a loop whose last step failed is degraded."""
         return [loop.state() for loop in self.loops]
+
+    def problems(self) -> list[str]:
+        """What health reports as wrong with the job system now ([] = healthy)."""
+        found = []
+        for state in self.loop_states():
+            if state.degraded:
+                since = time.strftime("%H:%M:%S UTC", time.gmtime(state.failing_since))
+                found.append(f"{state.name}: {state.last_error} (failing since {since}, {state.failures} failure(s))")
+        found += [f"{state.name}: not running" for state in self.loop_states() if not state.running]
+        return found
+
+    def notices(self) -> list[str]:
+        """What an operator should look at, though the job system works."""
+        found = []
+        recorder = self.recorder
+        if recorder is not None and recorder.set_aside:
+            found.append(f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
+                         f"{keys.EVENTS_SET_ASIDE} (see the server log)")  # fmt: skip
+        logs = self.manager.logs if self.manager is not None else None
+        if logs is not None and logs.failures:
+            found.append(f"job logs: {logs.failures} line(s) could not be written (see the server log)")
+        return found

@@ -7,6 +7,7 @@ reads every record; text search reads only the records that pass the other filte
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import logging
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from heroagent.jobs.errors import JobNotFoundError
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.ourdb import CompactReport, OurDB, RecordNotFoundError
+from heroagent.ourdb import CompactReport, OurDB, OurDBError, RecordNotFoundError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +120,27 @@ class JobStore:
         self.db.close()
 
     def insert(self, jobs: list[Job]) -> None:
-        """Give each job its id (OurDB's next) and store its first version; one fsync for all."""
-        with self._lock, self.db.batch():
+        """Give each job its id (OurDB's next) and store its first version; one fsync for all.
+
+        All or nothing: if the disk refuses a write (StorageError), the jobs already written by this call
+        are deleted again and none is in the index, so a caller that reports the error has stored nothing."""
+        written: list[int] = []
+        with self._lock:
+            try:
+                with self.db.batch():
+                    for job in jobs:
+                        job.job_id = self.db.next_id
+                        assigned = self.db.set(job.to_json())
+                        assert assigned == job.job_id, "jobs OurDB has another writer"
+                        written.append(assigned)
+            except StorageError:
+                for job_id in written:  # zeroing in place needs no new space
+                    with contextlib.suppress(OurDBError):
+                        self.db.delete(job_id)
+                with contextlib.suppress(OurDBError):
+                    self.db.sync()
+                raise
             for job in jobs:
-                job.job_id = self.db.next_id
-                assigned = self.db.set(job.to_json())
-                assert assigned == job.job_id, "jobs OurDB has another writer"
                 self._remember(job.job_id, IndexEntry.of(job))
 
     def record(self, jobs: list[Job]) -> list[RecordedEvent]:

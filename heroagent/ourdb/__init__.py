@@ -9,6 +9,7 @@ from heroagent.ourdb.errors import (
     OurDBError,
     RecordNotFoundError,
     RecordTooLargeError,
+    StorageError,
 )
 from heroagent.ourdb.record import Location
 
@@ -24,4 +25,5 @@ __all__ = [
     "RecordNotFoundError",
     "RecordTooLargeError",
     "RecoveryReport",
+    "StorageError",
 ]

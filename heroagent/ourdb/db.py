@@ -23,6 +23,7 @@ from typing import Literal
 
 from heroagent.ourdb import layout
 from heroagent.ourdb.compact import CompactReport, data_bytes, write_committed_copy
+from heroagent.ourdb.diskio import pwrite_exactly, storage_error, sync
 from heroagent.ourdb.errors import (
     CorruptRecordError,
     DatabaseFullError,
@@ -30,6 +31,7 @@ from heroagent.ourdb.errors import (
     OurDBError,
     RecordNotFoundError,
     RecordTooLargeError,
+    StorageError,
 )
 from heroagent.ourdb.lookup import VALID_KEYSIZES, LookupTable
 from heroagent.ourdb.record import (
@@ -413,7 +415,8 @@ class OurDB:
                 f"OurDB {self.path}: keysize {self.keysize} can address only {1 << (8 * self.keysize)} bytes "
                 "of data; create the database with keysize=6"
             )
-        os.pwrite(self._fd(self._current), record, position)
+        where = f"OurDB {self.path}: writing {self._current}.db"
+        pwrite_exactly(self._fd(self._current), record, position, where, undo_append=True)
         self._end = position + len(record)
         self._dirty_files.add(self._current)
         lookup.set(record_id, Location(self._current, position))
@@ -425,11 +428,14 @@ class OurDB:
             return
         if self._current >= MAX_FILE_NR:
             raise DatabaseFullError(f"OurDB {self.path}: all {MAX_FILE_NR + 1} data files are full")
-        os.fdatasync(self._fd(self._current))  # a finished file is durable before writing moves on
-        self._current += 1
-        fd = self._fd(self._current)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, b"\x00", 0)
+        sync(self._fd(self._current), f"OurDB {self.path}: syncing {self._current}.db")  # durable before moving on
+        fd = self._fd(self._current + 1)
+        try:
+            os.ftruncate(fd, 0)
+        except OSError as exc:
+            raise storage_error(f"OurDB {self.path}: starting {self._current + 1}.db", exc) from None
+        pwrite_exactly(fd, b"\x00", 0, f"OurDB {self.path}: starting {self._current + 1}.db")
+        self._current += 1  # only once the new file has its first byte: a failure leaves writing where it was
         self._end = 1
         self._dirty_files.add(self._current)
         self._sync_dir()
@@ -491,11 +497,17 @@ class OurDB:
             self._dirty_files.clear()
             entries = self._lookup.take_pending()
         if self.fsync != "never":
-            for fd in files:
-                os.fdatasync(fd)
-            if entries:
-                self._lookup.write_entries(entries)
-                self._lookup.sync()
+            try:
+                for fd in files:
+                    sync(fd, f"OurDB {self.path}: syncing a data file")
+                if entries:
+                    self._lookup.write_entries(entries)
+                    self._lookup.sync()
+            except StorageError:
+                with self._lock:  # not durable yet: the next commit tries these again
+                    self._dirty_files.update(nr for nr, fd in self._fds.items() if fd in files)
+                    self._lookup.restore_pending(entries)
+                raise
         self._synced_seq = target
 
     def _commit_all(self) -> None:

@@ -30,3 +30,12 @@ class RecordTooLargeError(OurDBError, ValueError):
 
 class DatabaseFullError(OurDBError):
     """The key size cannot address any more data or ids."""
+
+
+class StorageError(OurDBError):
+    """The disk refused a write or a sync (full, I/O error, file size limit). What the failed write had
+    begun is undone, so nothing half-written stays; the database stays usable once the cause is gone."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from heroagent.ourdb.diskio import pwrite_exactly, sync
 from heroagent.ourdb.errors import CorruptRecordError
 from heroagent.ourdb.record import Location
 
@@ -90,9 +91,14 @@ class LookupTable:
         pending, self._pending = self._pending, {}
         return pending
 
+    def restore_pending(self, entries: dict[int, bytes]) -> None:
+        """Entries whose write failed go back to pending (newer ones for the same id win)."""
+        self._pending = {**entries, **self._pending}
+
     def write_entries(self, entries: dict[int, bytes]) -> None:
         for record_id in sorted(entries):
-            os.pwrite(self.fd, entries[record_id], HEADER_SIZE + record_id * self.keysize)
+            where = f"OurDB lookup table {self.path}"
+            pwrite_exactly(self.fd, entries[record_id], HEADER_SIZE + record_id * self.keysize, where)
 
     def ids(self, *, reverse: bool = False) -> list[int]:
         """Ids with a record, ascending (or descending)."""
@@ -105,7 +111,7 @@ class LookupTable:
         return found
 
     def sync(self) -> None:
-        os.fdatasync(self.fd)
+        sync(self.fd, f"OurDB lookup table {self.path}: syncing")
 
     def close(self) -> None:
         os.close(self.fd)

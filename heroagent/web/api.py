@@ -180,9 +180,16 @@ def worker_rows(running: Agent) -> list[dict[str, Any]]:
 
 @bp.get("/health")
 def health() -> tuple[Response, int]:
-    states = current_agent().health()
+    agent = current_agent()
+    states = agent.health()
     healthy = all(state in ("running", "disabled") for state in states.values())
-    return jsonify({"status": "ok" if healthy else "degraded", "services": states}), 200 if healthy else 503
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "services": states,
+        "problems": agent.problems(),
+        "notices": agent.notices(),
+    }
+    return jsonify(body), 200 if healthy else 503
 
 
 @bp.get("/openapi.json")

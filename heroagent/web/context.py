@@ -23,6 +23,14 @@ class Agent(Protocol):
         """Each service: 'running', 'stopped', 'disabled' or 'down' (what /api/health reports)."""
         ...
 
+    def problems(self) -> list[str]:
+        """Why health is not ok, one line each ([] = all is well)."""
+        ...
+
+    def notices(self) -> list[str]:
+        """Things worth a look that do not make health fail."""
+        ...
+
     def addresses(self) -> dict[str, str]:
         """Every address the appliance serves, by service."""
         ...

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
 from heroagent.jobs.errors import InvalidTransitionError
+from heroagent.ourdb import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_down(exc: ServiceError) -> tuple[Response, int] | tuple[str, int]:
         return error(503, str(exc))
+
+    @app.errorhandler(StorageError)
+    def disk_refused(exc: StorageError) -> tuple[Response, int] | tuple[str, int]:
+        log.warning("ui: the disk refused a write while answering %s: %s", request.path, exc)
+        return error(503, f"the job history cannot be written now, so nothing was stored: {exc}")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int] | tuple[str, int] | Response:

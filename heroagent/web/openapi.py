@@ -375,7 +375,7 @@ def openapi_document() -> dict[str, Any]:
                     "security": [],
                     "responses": {
                         "200": _json(_ref("Health"), "all services up"),
-                        "503": _json(_ref("Health"), "a service is down"),
+                        "503": _json(_ref("Health"), "a service is down or a background loop is failing"),
                     },
                 }
             },
@@ -390,12 +390,15 @@ def openapi_document() -> dict[str, Any]:
 
 
 def _health_schema() -> dict[str, Any]:
-    states = {"type": "string", "enum": ["running", "stopped", "disabled", "down"]}
+    states = {"type": "string", "enum": ["running", "stopped", "disabled", "down", "degraded"]}
+    lines = {"type": "array", "items": {"type": "string"}}
     return {
         "type": "object",
         "properties": {
             "status": {"type": "string", "enum": ["ok", "degraded"]},
             "services": {"type": "object", "additionalProperties": states},
+            "problems": {**lines, "description": "why status is degraded: the part, the error, since when"},
+            "notices": {**lines, "description": "worth a look, though all runs (events set aside, ...)"},
         },
-        "required": ["status", "services"],
+        "required": ["status", "services", "problems", "notices"],
     }

@@ -192,6 +192,8 @@ def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) 
             "webdav": "running",
             "ui": "running",
         },
+        "problems": [],
+        "notices": [],
     }
 
 

@@ -1,0 +1,114 @@
+"""Fault injection against the real server (issue 10, items 3, 4 and "no poison event"): a full disk under
+the history, a job log that cannot be opened, an event the history cannot take. Each fault is reported
+(503 at the door, `degraded` in health, naming the part and the error), loses no accepted job, and the
+server resumes by itself when the fault goes away. The figures go to the closing note via stdout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from heroagent import HeroAgent
+from heroagent.jobs import JobStatus, keys
+from tests.conftest import fill_disk, make_config, ui_url, wait_until
+
+StartAgent = Callable[..., HeroAgent]
+
+
+def health(agent: HeroAgent) -> tuple[int, dict[str, object]]:
+    r = requests.get(ui_url(agent, "/api/health"), timeout=10)
+    return r.status_code, r.json()
+
+
+def test_a_full_disk_under_the_history_loses_no_accepted_job(data_dir: Path, small_disk: Path) -> None:
+    config = make_config(
+        data_dir,
+        jobs={"db_path": str(small_disk / "jobsdb"), "worker_count": 2},
+        webdav={"enabled": False},
+        scheduler={"enabled": False},
+    )
+    agent = HeroAgent(config).start()
+    try:
+        jm = agent.get_job_manager()
+        warm = jm.create_job("warm", "!!fake.return_success")
+        jm.wait_for_job(warm.job_id, timeout=15)
+        filler = fill_disk(small_disk, leave=24 * 1024)
+        accepted: list[int] = []
+        refused: list[str] = []
+        body = {"topic": "fill", "params": "!!fake.return_success message:'" + "x" * 1500 + "'"}
+        started = time.monotonic()
+        while len(refused) < 3 and time.monotonic() - started < 60:
+            r = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=10)
+            assert r.status_code in (201, 503), r.text
+            if r.status_code == 201:
+                accepted.append(r.json()["jobid"])
+            else:
+                refused.append(r.json()["error"])
+        assert refused and all("nothing was stored" in e and "disk is full" in e for e in refused), refused[:1]
+        # The recorder cannot write the later versions either: health says so, naming the loop and why.
+        assert wait_until(lambda: health(agent)[0] == 503, timeout=20)
+        _, report = health(agent)
+        assert report["services"]["jobs"] == "degraded"  # type: ignore[index]
+        assert any("recorder" in p and "disk is full" in p for p in report["problems"]), report  # type: ignore[attr-defined]
+        fault_at = time.monotonic()
+        filler.unlink()  # space returns: everything resumes by itself
+        assert wait_until(lambda: health(agent)[0] == 200, timeout=30), health(agent)
+        recovered_in = time.monotonic() - fault_at
+        finals = [jm.wait_for_job(job_id, timeout=60) for job_id in accepted]
+        assert [f.status for f in finals] == [JobStatus.DONE] * len(accepted)
+        for job_id in accepted:
+            statuses = [v.status.value for v in jm.get_history(job_id)]
+            assert statuses == ["new", "active", "done"], (job_id, statuses)
+        after = jm.create_job("after", "!!fake.return_success")
+        assert jm.wait_for_job(after.job_id, timeout=15).status is JobStatus.DONE
+        print(f"\nfull disk: {len(accepted)} accepted, {len(refused)} refused with 503, 0 lost, "
+              f"recovered {recovered_in:.1f}s after space returned")  # fmt: skip
+    finally:
+        agent.stop()
+    with HeroAgent(config) as again:  # and the server starts again with every job in its history
+        jm = again.get_job_manager()
+        assert all(jm.get_job(job_id).status is JobStatus.DONE for job_id in accepted)
+        refused_ids = set(range(1, max(accepted) + 1)) - set(accepted) - {warm.job_id}
+        assert all(jm.store.topic_of(i) is None for i in refused_ids), "a refused job was half stored"
+
+
+def test_a_job_log_that_cannot_be_opened_costs_only_the_log(web_agent: StartAgent) -> None:
+    """Item 4: `mkdir logs/2.log`, then job 2 with log: true answered 500 and killed the worker thread,
+    the pool supervisor and the recorder. Now the job runs and health has a notice."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    first = jm.create_job("t", "!!fake.return_success")
+    blocked = agent.config.logs_dir / f"{first.job_id + 1}.log"
+    blocked.mkdir(parents=True)
+    r = requests.post(
+        ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.sleep seconds:0.1", "log": True}
+    )
+    assert r.status_code == 201 and r.json()["jobid"] == first.job_id + 1
+    assert jm.wait_for_job(first.job_id + 1, timeout=15).status is JobStatus.DONE
+    later = [jm.create_job("t", "!!fake.return_success", log=True) for _ in range(5)]
+    assert all(jm.wait_for_job(j.job_id, timeout=15).status is JobStatus.DONE for j in later)
+    status, report = health(agent)
+    assert status == 200 and any("job logs" in n for n in report["notices"]), report  # type: ignore[attr-defined]
+
+
+def test_an_event_the_history_cannot_take_is_set_aside_not_blocking(web_agent: StartAgent) -> None:
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    client = jm.client
+    client.xadd(keys.EVENTS, {"jobid": "not-a-number", "topic": "t", "status": "done"})
+    client.xadd(keys.EVENTS, {"json": "{}", "jobid": "1", "topic": "t", "status": "exploded", "attempts": "0",
+                              "time_end": "0", "log": "0"})  # fmt: skip
+    after = jm.create_job("t", "!!fake.return_success")
+    assert jm.wait_for_job(after.job_id, timeout=15).status is JobStatus.DONE
+    assert wait_until(lambda: client.xlen(keys.EVENTS_SET_ASIDE) == 2, timeout=10)
+    kept = client.xrange(keys.EVENTS_SET_ASIDE)
+    assert b"unreadable event" in kept[0][1][b"why"] and kept[0][1][b"jobid"] == b"not-a-number"
+    status, report = health(agent)
+    assert status == 200 and any("2 event(s)" in n for n in report["notices"]), report  # type: ignore[attr-defined]
+    agent.stop()
+    agent.start()  # a restart is not blocked by them either
+    assert agent.get_job_manager().get_job(after.job_id).status is JobStatus.DONE
