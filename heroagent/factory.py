@@ -17,7 +17,8 @@ from heroagent.config import Config, default_config, validate
 from heroagent.errors import ConfigError, HeroAgentError, ServiceError
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.service import JobsService, make_registry
-from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis
+from heroagent.lockfile import DataDirLock
+from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis, request_options
 from heroagent.schedules.control import Schedules
 from heroagent.schedules.service import SchedulerService
 from heroagent.service import Service
@@ -57,6 +58,7 @@ class HeroAgent:
 
             self.ui = UIServer(c, self)
         self._started: list[tuple[str, Service]] = []
+        self._lock = DataDirLock(c.data_path)
         self._health_client: redis.Redis | None = None  # made at the first health(); the dashboard polls it
 
     def _services(self) -> list[tuple[str, Service | None]]:
@@ -71,8 +73,20 @@ class HeroAgent:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> HeroAgent:
+        """Lock the data dir, check every service's settings, then start them in order.
+
+        Nothing is started (and nothing of another agent on the same data dir is touched) until the
+        lock is held and every preflight check passed."""
         if self._started:
             return self
+        self._lock.acquire()
+        try:
+            for _, service in self._services():
+                if service is not None:
+                    service.preflight()
+        except BaseException:
+            self._lock.release()
+            raise
         for name, service in self._services():
             if service is None:
                 continue
@@ -98,6 +112,7 @@ class HeroAgent:
                 service.stop()
             except Exception:
                 log.exception("%s: error while stopping", name)
+        self._lock.release()
 
     @property
     def running(self) -> bool:
@@ -138,7 +153,7 @@ class HeroAgent:
         states = self.service_states()
         if states.get("redis") == "running" and self.redis is not None:
             if self._health_client is None:
-                self._health_client = self.redis.client(socket_timeout=2, socket_connect_timeout=2)
+                self._health_client = self.redis.client(**request_options())
             try:
                 self._health_client.ping()
             except redis.RedisError:

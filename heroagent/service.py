@@ -6,5 +6,9 @@ from typing import Protocol
 
 
 class Service(Protocol):
+    def preflight(self) -> None:
+        """Check the settings before any service starts (ServiceError names the fix); start nothing."""
+        ...
+
     def start(self) -> None: ...
     def stop(self) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import urllib.request
 from pathlib import Path
@@ -13,7 +14,8 @@ import redis
 import heroagent
 from heroagent import HeroAgent, New
 from heroagent.errors import ConfigError, ServiceError
-from tests.conftest import make_config, pid_running
+from heroagent.lockfile import DataDirInUseError
+from tests.conftest import make_config, pid_running, redis_server_pids
 
 
 def test_start_serves_every_enabled_service(data_dir: Path) -> None:
@@ -37,6 +39,8 @@ def test_start_serves_every_enabled_service(data_dir: Path) -> None:
                     "webdav": "running",
                     "ui": "running",
                 },
+                "problems": [],
+                "notices": [],
             }
         with urllib.request.urlopen(f"http://127.0.0.1:{config.webdav.port}/scripts/") as response:
             assert response.status == 200
@@ -92,3 +96,39 @@ def test_public_names() -> None:
     assert heroagent.New is New
     assert HeroAgent.GetJobManager is HeroAgent.get_job_manager
     assert isinstance(heroagent.default_config(), heroagent.Config)
+
+
+def test_a_second_agent_on_the_same_data_dir_is_refused_and_touches_nothing(data_dir: Path) -> None:
+    """Issue 10, item 8: the second one used to stop the first one's Redis before failing."""
+    config = make_config(data_dir, webdav={"enabled": False})
+    with HeroAgent(config) as first:
+        jm = first.get_job_manager()
+        redis_pid = first.redis.pid  # type: ignore[union-attr]
+        other = make_config(data_dir, webdav={"enabled": False})  # same data dir, other ports
+        second = HeroAgent(other)
+        with pytest.raises(DataDirInUseError, match=rf"in use by another HeroAgent \(pid {os.getpid()}\)"):
+            second.start()
+        assert not second.running
+        assert first.redis.pid == redis_pid and pid_running(redis_pid)  # type: ignore[union-attr]
+        assert jm.wait_for_job(jm.create_job("t", "!!fake.return_success").job_id, timeout=15).status.value == "done"
+    with HeroAgent(config):  # released at stop: the same data dir starts again
+        pass
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {"ui": {"host": "0.0.0.0"}},
+        {"webdav": {"host": "0.0.0.0"}},
+        {"redis": {"host": "0.0.0.0"}},
+    ],
+)
+def test_a_public_address_without_auth_is_refused_before_anything_starts(
+    data_dir: Path, sections: dict[str, dict[str, object]]
+) -> None:
+    before = redis_server_pids()
+    agent = HeroAgent(make_config(data_dir, **sections))
+    with pytest.raises(ServiceError, match="refusing to serve"):
+        agent.start()
+    assert not agent.running and redis_server_pids() == before  # no Redis was started and stopped again
+    assert not (data_dir / "redis" / "redis.conf").exists()

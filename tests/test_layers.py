@@ -19,8 +19,8 @@ PACKAGE = REPO / "heroagent"
 
 # floor -> the parts on it (a part: a top-level module or a subpackage of heroagent)
 FLOORS: list[set[str]] = [
-    {"errors", "lazy", "logs", "resources", "service", "loops", "hosts"},
-    {"net", "heroscript", "ourdb"},
+    {"errors", "lazy", "logs", "resources", "service", "loops", "hosts", "throttle"},
+    {"net", "heroscript", "ourdb", "lockfile"},
     {"schema"},
     {"config"},
     {"http_server", "redis_server"},

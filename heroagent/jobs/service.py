@@ -16,6 +16,7 @@ from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.manager import JobManager
+from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.reconciler import PROMOTE_INTERVAL, REAP_INTERVAL, Reconciler
 from heroagent.jobs.recorder import Recorder, ensure_events_group
 from heroagent.jobs.retry import RetryPolicy
@@ -26,7 +27,7 @@ from heroagent.jobs.upkeep import Upkeep
 from heroagent.jobs.worker import WorkerPool
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
-from heroagent.redis_server import EmbeddedRedis, ExternalRedis
+from heroagent.redis_server import EmbeddedRedis, ExternalRedis, request_options
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class JobsService:
         self.rpc: RequestServer | None = None
         self._store: JobStore | None = None
 
+    def preflight(self) -> None:
+        """Nothing beyond the config's own checks."""
+
     def start(self) -> None:
         jobs = self.config.jobs
         import_modules(jobs.modules)
@@ -58,7 +62,10 @@ class JobsService:
             self._store = JobStore(self.config.jobs_db_path)
         except OurDBError as exc:
             raise ServiceError("jobs", f"cannot open the job history: {exc}") from None
-        client = self.redis_service.client()
+        # Every call on the request paths (API, pages, the manager's loops) gives up after 2 s, once:
+        # a stalled Redis is a 503 in ~2 s, not a hung dashboard. The pool, whose workers block on
+        # their queues for longer, has its own client.
+        client = self.redis_service.client(**request_options())
         logs = JobLogs(self.config.logs_dir)
         self.manager = JobManager(
             client,
@@ -95,7 +102,8 @@ class JobsService:
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()
         executor = JobExecutor(self.registry, self.config.share_root, jobs)
-        self.pool = WorkerPool.from_config(self.manager.queue, executor, logs, jobs)
+        pool_queue = JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs))
+        self.pool = WorkerPool.from_config(pool_queue, executor, logs, jobs)
         self.pool.start()
 
     def stop(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Protocol
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
@@ -17,6 +19,7 @@ class RedisService(Protocol):
 
     url: str
 
+    def preflight(self) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def client(self, **kwargs: object) -> redis.Redis: ...
@@ -38,6 +41,9 @@ class ExternalRedis:
         extra = {"password": self.password} if self.password else {}
         return redis.Redis.from_url(self.url, **extra, **kwargs)  # type: ignore[arg-type]
 
+    def preflight(self) -> None:
+        """Nothing to check before start: the URL was checked with the config."""
+
     def start(self) -> None:
         client = self.client(socket_connect_timeout=3, socket_timeout=3)
         try:
@@ -53,8 +59,22 @@ class ExternalRedis:
         """Nothing to stop: the server is not ours."""
 
 
+REQUEST_TIMEOUT = 2.0  # seconds a Redis call on a request path may take before it is a 503
+
+
+def request_options() -> dict[str, object]:
+    """Client options for calls someone waits on (API, pages, health, the manager's loops): give up after
+    REQUEST_TIMEOUT, once. redis-py's default retries a timed-out call three times with backoff, which
+    made a stalled Redis hang health for 26 s."""
+    return {
+        "socket_timeout": REQUEST_TIMEOUT,
+        "socket_connect_timeout": REQUEST_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 def make_redis(config: Config) -> EmbeddedRedis | ExternalRedis:
     return ExternalRedis(config) if config.redis.url else EmbeddedRedis(config)
 
 
-__all__ = ["EmbeddedRedis", "ExternalRedis", "RedisService", "make_redis"]
+__all__ = ["REQUEST_TIMEOUT", "EmbeddedRedis", "ExternalRedis", "RedisService", "make_redis", "request_options"]

@@ -89,13 +89,16 @@ class EmbeddedRedis:
 
     # --------------------------------------------------------------- life cycle
 
-    def start(self) -> None:
-        if not is_loopback(self.host) and not self.password:
+    def preflight(self) -> None:
+        if not is_loopback(self.host) and not self.config.redis.password:
             raise ServiceError(
                 SERVICE,
-                f"refusing to serve Redis on non-loopback address {self.host} without a password; "
+                f"refusing to serve Redis on non-loopback address {self.host} without a password of your own; "
                 'set [redis] password (or host = "127.0.0.1")',
             )
+
+    def start(self) -> None:
+        self.preflight()
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.password = embedded_password(self.config, create=True)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from heroagent.config import Config
 from heroagent.errors import ConfigError
-from heroagent.redis_server import EmbeddedRedis, ExternalRedis
+from heroagent.redis_server import EmbeddedRedis, ExternalRedis, request_options
 from heroagent.schedules.book import ScheduleBook
 from heroagent.schedules.control import Schedules
 from heroagent.schedules.runner import ScheduleRunner, Submit, UpkeepTask
@@ -64,10 +64,14 @@ class SchedulerService:
         self.schedules: Schedules | None = None  # what the API, CLI and pages use, while running
         self._client: JobClient | None = None
 
+    def preflight(self) -> None:
+        """Nothing beyond the config's own checks."""
+
     def start(self) -> None:
         config = self.config
         configured = [Schedule.from_dict(table, source="config") for table in config.schedules]
-        self.book = ScheduleBook(self.redis_service.client(), config.schedules_path, configured)
+        book_client = self.redis_service.client(**request_options())  # a stalled Redis: 503s, not hung pages
+        self.book = ScheduleBook(book_client, config.schedules_path, configured)
         upkeep: dict[str, tuple[Schedule, UpkeepTask]] = {}
         submit: Submit
         if self.jobs is not None and self.jobs.manager is not None and self.jobs.upkeep is not None:

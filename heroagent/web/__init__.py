@@ -16,6 +16,7 @@ from htmx_flask import Htmx
 
 from heroagent.hosts import HostAllowList
 from heroagent.resources import resource_dir
+from heroagent.throttle import FailureThrottle
 from heroagent.web import api, auth, metrics, pages, schedule_pages
 from heroagent.web.errors import register_error_handlers
 from heroagent.web.present import register_filters
@@ -52,7 +53,7 @@ def create_app(agent: Agent) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["heroagent"] = agent
-    app.extensions["heroagent.login_throttle"] = auth.LoginThrottle()
+    app.extensions["heroagent.login_throttle"] = FailureThrottle()  # logins and bearer tokens
     app.extensions["heroagent.hosts"] = HostAllowList(
         agent.config.ui.host, agent.config.ui.allowed_hosts, "[ui] allowed_hosts"
     )

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,43 +23,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.config import UIConfig
 from heroagent.hosts import HostAllowList
+from heroagent.throttle import FailureThrottle
 from heroagent.web.context import current_agent
 
 bp = Blueprint("auth", __name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ENDPOINTS = frozenset({"static", "api.health"})  # no login or token needed
-FREE_FAILURES = 3  # wrong logins allowed before the waits start
-MAX_WAIT = 60.0
-
-
-@dataclass
-class LoginThrottle:
-    """Per client address: consecutive failures and when the next attempt is allowed."""
-
-    _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wait_needed(self, client: str, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            _, allowed_at = self._failures.get(client, (0, 0.0))
-        return max(0.0, allowed_at - now)
-
-    def failed(self, client: str) -> float:
-        """Record a failure; return how long the next attempt must wait."""
-        with self._lock:
-            count, _ = self._failures.get(client, (0, 0.0))
-            count += 1
-            wait = 0.0 if count < FREE_FAILURES else min(MAX_WAIT, 2.0 ** (count - FREE_FAILURES))
-            self._failures[client] = (count, time.monotonic() + wait)
-            if len(self._failures) > 10_000:  # many addresses: forget the oldest rather than grow
-                self._failures.pop(next(iter(self._failures)))
-        return wait
-
-    def succeeded(self, client: str) -> None:
-        with self._lock:
-            self._failures.pop(client, None)
 
 
 def load_secret_key(path: Path) -> bytes:
@@ -139,10 +106,18 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if is_api_request():
-        if ui.api_token and _bearer_ok(ui):
+        if ui.api_token and _bearer_ok(ui) and _throttle().wait_needed(request.remote_addr or "?") == 0:
             g.bearer = True
+            _throttle().succeeded(request.remote_addr or "?")
             return None
         if request.headers.get("Authorization"):
+            client = request.remote_addr or "?"
+            wait = _throttle().wait_needed(client)
+            if wait > 0:
+                response, status = api_error(429, f"too many wrong tokens from this address; wait {wait:.0f} seconds")
+                response.headers["Retry-After"] = str(int(wait) + 1)
+                return response, status
+            _throttle().failed(client)
             return api_error(401, "the bearer token is wrong; send Authorization: Bearer <[ui] api_token>")
         needs_auth = bool(ui.password or ui.api_token)
         if needs_auth and not logged_in():
@@ -184,8 +159,8 @@ def _safe_next(target: str | None) -> str:
     return url_for("pages.overview")
 
 
-def _throttle() -> LoginThrottle:
-    throttle: LoginThrottle = current_app.extensions["heroagent.login_throttle"]
+def _throttle() -> FailureThrottle:
+    throttle: FailureThrottle = current_app.extensions["heroagent.login_throttle"]
     return throttle
 
 

@@ -28,7 +28,7 @@ class UIServer:
     def url(self) -> str:
         return http_url(self.config.ui.host, self.config.ui.port)
 
-    def start(self) -> None:
+    def preflight(self) -> None:
         ui = self.config.ui
         if not is_loopback(ui.host) and not (ui.password and ui.api_token):
             raise ServiceError(
@@ -36,6 +36,10 @@ class UIServer:
                 f"refusing to serve the dashboard on non-loopback address {ui.host} without auth; "
                 'set [ui] password and [ui] api_token (or [ui] host = "127.0.0.1")',
             )
+
+    def start(self) -> None:
+        self.preflight()
+        ui = self.config.ui
         from heroagent.web import create_app
 
         app = create_app(self.agent)

@@ -21,6 +21,7 @@ from heroagent.errors import ServiceError
 from heroagent.hosts import HostAllowList
 from heroagent.http_server import ThreadedWSGIServer, WSGIApp, http_url
 from heroagent.net import is_loopback
+from heroagent.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +39,26 @@ def prepare_root(root: Path) -> None:
         ) from None
 
 
-def build_wsgidav_config(config: Config) -> dict[str, Any]:
+def check_access(config: Config) -> None:
+    """Anonymous access only on loopback: a public share without users is refused."""
     dav = config.webdav
-    loopback = is_loopback(dav.host)
-    tls = bool(dav.tls_cert)
-    if dav.users:
-        user_mapping: dict[str, Any] = {"*": {name: {"password": pw, "roles": []} for name, pw in dav.users.items()}}
-    elif loopback:
-        user_mapping = {"*": True}  # anonymous, reachable from this machine only
-    else:
+    if not dav.users and not is_loopback(dav.host):
         raise ServiceError(
             SERVICE,
             f"refusing to serve the share on non-loopback address {dav.host} without users; "
             'add users under [webdav.users] (name = "password") or set [webdav] host = "127.0.0.1"',
         )
+
+
+def build_wsgidav_config(config: Config) -> dict[str, Any]:
+    dav = config.webdav
+    loopback = is_loopback(dav.host)
+    tls = bool(dav.tls_cert)
+    check_access(config)
+    if dav.users:
+        user_mapping: dict[str, Any] = {"*": {name: {"password": pw, "roles": []} for name, pw in dav.users.items()}}
+    else:
+        user_mapping = {"*": True}  # anonymous, reachable from this machine only
     provider = FilesystemProvider(
         str(config.webdav_root), readonly=dav.readonly, fs_opts={"follow_symlinks": False, "shadow_map": {}}
     )
@@ -102,6 +109,38 @@ def reject_escaping_paths(app: WSGIApp) -> WSGIApp:
     return guard
 
 
+def throttle_logins(app: WSGIApp, throttle: FailureThrottle) -> WSGIApp:
+    """Wrong WebDAV logins slow down like the dashboard's: after 3 in a row from one address, 429 with
+    Retry-After for 1, 2, 4 ... 60 s. A request without credentials (a client's first, answered with the
+    challenge) does not count; a right login clears the address."""
+
+    def guard(environ: dict[str, Any], start_response: Any) -> Any:
+        client = environ.get("REMOTE_ADDR", "?")
+        if "HTTP_AUTHORIZATION" not in environ:
+            return app(environ, start_response)
+        wait = throttle.wait_needed(client)
+        if wait > 0:
+            body = f"429 Too Many Requests: too many wrong logins from this address; wait {wait:.0f} seconds\n".encode()
+            headers = [
+                ("Content-Type", "text/plain"),
+                ("Content-Length", str(len(body))),
+                ("Retry-After", str(int(wait) + 1)),
+            ]
+            start_response("429 Too Many Requests", headers)
+            return [body]
+
+        def counting_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            if status.startswith("401"):
+                throttle.failed(client)
+            elif status[:1] in "23":
+                throttle.succeeded(client)
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return app(environ, counting_start_response)
+
+    return guard
+
+
 def hide_versions() -> None:
     """wsgidav applies `suppress_version_info` only in its own CLI; these are the globals it sets."""
     wsgidav_util.public_wsgidav_info = "WsgiDAV"
@@ -121,13 +160,16 @@ class WebDAVServer:
         dav = self.config.webdav
         return http_url(dav.host, dav.port, tls=bool(dav.tls_cert))
 
+    def preflight(self) -> None:
+        check_access(self.config)
+
     def start(self) -> None:
         prepare_root(self.root)
         wsgidav_config = build_wsgidav_config(self.config)
         # wsgidav logs through the "wsgidav" logger; with its own setup off, records reach our handlers.
         logging.getLogger("wsgidav").setLevel(logging.WARNING)
         hide_versions()
-        app = reject_escaping_paths(WsgiDAVApp(wsgidav_config))
+        app = throttle_logins(reject_escaping_paths(WsgiDAVApp(wsgidav_config)), FailureThrottle())
         dav = self.config.webdav
         self._http = ThreadedWSGIServer(
             SERVICE,

@@ -112,3 +112,31 @@ def test_an_event_the_history_cannot_take_is_set_aside_not_blocking(web_agent: S
     agent.stop()
     agent.start()  # a restart is not blocked by them either
     assert agent.get_job_manager().get_job(after.job_id).status is JobStatus.DONE
+
+
+def test_a_stalled_redis_gives_503s_not_hung_pages_and_loses_nothing(web_agent: StartAgent) -> None:
+    """Item 9: SIGSTOP of Redis for 20 s hung every endpoint (health 25 s, a job 58 s)."""
+    import os
+    import signal
+
+    agent = web_agent(scheduler={"lease_seconds": 1.0})
+    jm = agent.get_job_manager()
+    done = jm.create_job("t", "!!fake.return_success")
+    jm.wait_for_job(done.job_id, timeout=15)
+    pid = agent.redis.pid  # type: ignore[union-attr]
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # Each answer comes well within the client's 8 s patience (a hang would raise ReadTimeout).
+        for path in ("/api/health", f"/api/jobs/{done.job_id}", "/api/queues", "/", "/api/schedules", "/schedules"):
+            r = requests.get(ui_url(agent, path), timeout=8)
+            assert r.status_code in (503, 200), (path, r.status_code)
+            if path == "/api/health":
+                assert r.status_code == 503 and r.json()["services"]["redis"] == "down"
+        r = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.return_success"}, timeout=8)
+        assert r.status_code == 201  # kept in the history; queued once Redis answers again
+        parked = r.json()["jobid"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert jm.wait_for_job(parked, timeout=30).status is JobStatus.DONE
+    assert wait_until(lambda: health(agent)[0] == 200, timeout=15)

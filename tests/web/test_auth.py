@@ -174,3 +174,17 @@ def test_non_loopback_bind_without_auth_is_refused(data_dir: Path, ui: dict[str,
         agent.start()
     assert info.value.service == "ui"
     assert not agent.running
+
+
+def test_wrong_api_tokens_in_a_row_slow_the_next_ones(secured: HeroAgent) -> None:
+    """Issue 10, item 13: wrong tokens were not throttled, so a token could be guessed at full speed."""
+    url = ui_url(secured, "/api/jobs")
+    wrong = {"Authorization": "Bearer guess"}
+    assert [requests.get(url, headers=wrong, timeout=5).status_code for _ in range(3)] == [401, 401, 401]
+    r = requests.get(url, headers=wrong, timeout=5)
+    assert r.status_code == 429 and "wait" in r.json()["error"] and int(r.headers["Retry-After"]) >= 1
+    good = {"Authorization": f"Bearer {TOKEN}"}
+    assert requests.get(url, headers=good, timeout=5).status_code == 429  # even the right one waits its turn
+    time.sleep(2.1)
+    assert requests.get(url, headers=good, timeout=5).status_code == 200  # and then clears the address
+    assert requests.get(url, headers=wrong, timeout=5).status_code == 401

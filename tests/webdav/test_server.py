@@ -210,3 +210,16 @@ def test_bad_tls_files_are_a_clear_error(data_dir: Path) -> None:
     config = make_config(data_dir, webdav={"tls_cert": str(data_dir / "bad.pem"), "tls_key": str(data_dir / "bad.pem")})
     with pytest.raises(ServiceError, match="cannot load TLS certificate"):
         WebDAVServer(config).start()
+
+
+def test_wrong_logins_in_a_row_are_slowed_down(share: WebDAVServer) -> None:
+    """Issue 10, item 13: WebDAV logins were not throttled."""
+    import time
+
+    assert request(share, "PROPFIND", "/", {"Depth": "0"}).status == 401  # the challenge: not a failure
+    statuses = [request(share, "PROPFIND", "/", {"Depth": "0", **basic("alice", "guess")}).status for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    refused = request(share, "PROPFIND", "/", {"Depth": "0", **basic("alice", "secret")})
+    assert refused.status == 429 and int(refused.getheader("Retry-After") or 0) >= 1
+    time.sleep(2.1)
+    assert request(share, "PROPFIND", "/", {"Depth": "0", **basic("alice", "secret")}).status == 207

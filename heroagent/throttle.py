@@ -1,0 +1,43 @@
+"""Slowing down password guessing: per client address, consecutive failures and when the next try may come.
+
+Shared by the dashboard's login, the API's bearer token and the WebDAV share's logins: after
+`FREE_FAILURES` wrong tries in a row, each further try must wait 1, 2, 4 ... up to 60 seconds; a right
+one clears the address.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+FREE_FAILURES = 3  # wrong tries allowed before the waits start
+MAX_WAIT = 60.0
+MAX_ADDRESSES = 10_000
+
+
+class FailureThrottle:
+    def __init__(self) -> None:
+        self._failures: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_needed(self, client: str, now: float | None = None) -> float:
+        """Seconds before `client` may try again (0 = now)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            _, allowed_at = self._failures.get(client, (0, 0.0))
+        return max(0.0, allowed_at - now)
+
+    def failed(self, client: str) -> float:
+        """Record a failure; return how long the next attempt must wait."""
+        with self._lock:
+            count, _ = self._failures.get(client, (0, 0.0))
+            count += 1
+            wait = 0.0 if count < FREE_FAILURES else min(MAX_WAIT, 2.0 ** (count - FREE_FAILURES))
+            self._failures[client] = (count, time.monotonic() + wait)
+            if len(self._failures) > MAX_ADDRESSES:  # many addresses: forget the oldest rather than grow
+                self._failures.pop(next(iter(self._failures)))
+        return wait
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
