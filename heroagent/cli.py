@@ -182,17 +182,28 @@ def ourdb_compact(config_path: str | None, path: str | None) -> None:
     Crash-safe: a kill part way leaves the old files in use, or the reopen finishes the swap. A running
     server compacts its own history daily at [scheduler] compact_at instead.
     """
-    from heroagent.ourdb import DatabaseLockedError, OurDB
+    from pathlib import Path
+
+    from heroagent.jobs.store import job_id_of
+    from heroagent.ourdb import DatabaseLockedError, OurDB, OurDBError
+    from heroagent.ourdb.layout import is_database
 
     where = _ourdb_path(config_path, path)
+    if not is_database(Path(where)):
+        raise HeroAgentError(
+            f"no OurDB database at {where}: give the folder that holds lookup.idx and the <n>.db files "
+            "(nothing was created there)"
+        )
     try:
-        with OurDB(where) as db:
+        with OurDB(where, id_of=job_id_of if path is None else None) as db:
             report = db.compact()
     except DatabaseLockedError as exc:
         raise HeroAgentError(
             f"{exc}. A running server compacts its history itself at [scheduler] compact_at; "
             "to compact now, stop the server first"
         ) from None
+    except OurDBError as exc:
+        raise HeroAgentError(str(exc)) from None
     click.echo(f"{where}: {report.summary()}")
 
 

@@ -99,18 +99,27 @@ class RecordedEvent:
         )
 
 
+def job_id_of(data: bytes) -> int | None:
+    """The id a stored job version says it has (for rebuilding the lookup table from the data files)."""
+    match = _JOBID_RE.search(data)
+    return int(match.group(1)) if match else None
+
+
+_JOBID_RE = re.compile(rb'"jobid":(\d+)')
+
+
 class JobStore:
     """The only writer of the jobs OurDB (the server process)."""
 
     def __init__(self, path: Path, *, fsync: str = "batch") -> None:
-        self.db = OurDB(path, fsync=fsync)  # type: ignore[arg-type]
+        self.db = OurDB(path, fsync=fsync, id_of=job_id_of)  # type: ignore[arg-type]
         self._lock = threading.RLock()
         self._index: dict[int, IndexEntry] = {}
         self._ids: list[int] = []  # ascending
         self._counts: Counter[tuple[JobStatus, str]] = Counter()  # (status, topic) -> jobs, for counts and /metrics
         for job_id in self.db.ids():
             try:
-                entry = IndexEntry.from_json(self.db.get(job_id))
+                entry = IndexEntry.from_json(self.db.get_intact(job_id))
             except Exception as exc:  # a corrupt record must not stop the server
                 log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
                 continue
@@ -177,8 +186,9 @@ class JobStore:
         self._index[job_id] = entry
 
     def get(self, job_id: int) -> Job:
+        """The newest intact version (a damaged newest one is logged and skipped, see OurDB.get_history)."""
         try:
-            return Job.from_json(self.db.get(job_id))
+            return Job.from_json(self.db.get_intact(job_id))
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
 
@@ -193,7 +203,7 @@ class JobStore:
     def history(self, job_id: int) -> list[Job]:
         """Every stored version, oldest first."""
         try:
-            versions = self.db.get_history(job_id)
+            versions = self.db.get_history(job_id, intact=True)  # a damaged older version ends it there
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
         return [Job.from_json(v) for v in reversed(versions)]

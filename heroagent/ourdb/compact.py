@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heroagent.ourdb import layout
-from heroagent.ourdb.lookup import HEADER_SIZE as LOOKUP_HEADER_SIZE
-from heroagent.ourdb.lookup import MAGIC, LookupTable
+from heroagent.ourdb.lookup import LookupTable, header_bytes
 from heroagent.ourdb.record import NO_LOCATION, Location, encode_record
 
 ReadHistory = Callable[[int], list[bytes]]  # an id's versions, newest first, CRC-checked
@@ -73,7 +72,7 @@ def write_committed_copy(
         shutil.rmtree(new_dir, ignore_errors=True)
         raise
     writer.close()
-    lookup_header = MAGIC + bytes([lookup.keysize]) + bytes(LOOKUP_HEADER_SIZE - len(MAGIC) - 1)
+    lookup_header = header_bytes(lookup.keysize, lookup.capacity)
     layout.write_synced(new_dir / layout.LOOKUP_FILE, lookup_header + bytes(entries))
     layout.sync_dir(new_dir)
     layout.stage("written")

@@ -44,6 +44,8 @@ from heroagent.ourdb.record import (
     decode_header,
     encode_record,
 )
+from heroagent.ourdb.scan import AmbiguousIdsError, IdOf, rebuild_entries, scan
+from heroagent.ourdb.scan import data_size as scan_data_size
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ META_FILE = layout.META_FILE
 LOOKUP_FILE = layout.LOOKUP_FILE
 LOCK_FILE = layout.LOCK_FILE
 DIRTY_FILE = layout.DIRTY_FILE
+CLOSED_FILE = layout.CLOSED_FILE
 FORMAT_VERSION = 1
 
 
@@ -68,10 +71,18 @@ class RecoveryReport:
     torn_lookup_bytes: int = 0
     truncated_bytes: int = 0
     dropped_ids: list[int] = field(default_factory=list)
+    fell_back_ids: list[int] = field(default_factory=list)  # newest version damaged: an older one serves
+    rebuilt_lookup: str = ""  # why lookup.idx was rebuilt from the data files ('' = it was not)
 
     @property
     def changed(self) -> bool:
-        return bool(self.torn_lookup_bytes or self.truncated_bytes or self.dropped_ids)
+        return bool(
+            self.torn_lookup_bytes
+            or self.truncated_bytes
+            or self.dropped_ids
+            or self.fell_back_ids
+            or self.rebuilt_lookup
+        )
 
 
 @dataclass
@@ -102,6 +113,7 @@ class OurDB:
         file_size: int = DEFAULT_FILE_SIZE,
         fsync: FsyncPolicy = "batch",
         readonly: bool = False,
+        id_of: IdOf | None = None,
     ) -> None:
         if keysize is not None and keysize not in VALID_KEYSIZES:
             raise ValueError(f"OurDB keysize must be one of 2, 3, 4, 6 (got {keysize})")
@@ -152,12 +164,16 @@ class OurDB:
             self.keysize = self._lookup.keysize
             self._open_data_files()
             if not readonly:
+                damage = self._lookup_damage()
+                if damage:
+                    self._rebuild_lookup(damage, id_of)
                 dirty = self.path / DIRTY_FILE
-                if dirty.exists():
-                    self._recover()
-                else:
-                    dirty.write_text(str(os.getpid()))
-                    self._sync_dir()
+                reason = "after an unclean stop" if dirty.exists() else self._changed_since_close()
+                if reason:
+                    self._recover(reason)
+                (self.path / CLOSED_FILE).unlink(missing_ok=True)
+                dirty.write_text(str(os.getpid()))
+                self._sync_dir()
         except BaseException:
             self._release()
             raise
@@ -201,6 +217,14 @@ class OurDB:
 
     def _open_data_files(self) -> None:
         numbers = sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isdigit())
+        missing = sorted(set(range(numbers[-1] + 1)) - set(numbers)) if numbers else []
+        if not numbers and self._lookup.capacity > 1:
+            missing = [0]
+        if missing:
+            raise OurDBError(
+                f"{self.path}: data file(s) {', '.join(f'{n}.db' for n in missing[:5])} missing, though the "
+                "lookup table points into them; restore them from a backup (the records in them are lost otherwise)"
+            )
         if not numbers:
             if self.readonly:
                 raise OurDBError(f"{self.path}: no data files (0.db missing)")
@@ -222,7 +246,11 @@ class OurDB:
                 except FileNotFoundError:
                     raise CorruptRecordError(f"{path}: data file missing") from None
             else:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                create = os.O_CREAT if file_nr >= getattr(self, "_current", 0) else 0  # never re-create an old file
+                try:
+                    fd = os.open(path, os.O_RDWR | create, 0o644)
+                except FileNotFoundError:
+                    raise CorruptRecordError(f"{path}: data file missing") from None
             self._fds[file_nr] = fd
         return fd
 
@@ -245,6 +273,8 @@ class OurDB:
                 for fd in self._fds.values():
                     os.fdatasync(fd)
                 self._lookup.sync()
+                closed = {"file": self._current, "end": self._end}  # what a reopen expects to find
+                (self.path / CLOSED_FILE).write_text(json.dumps(closed) + "\n")
                 with contextlib.suppress(FileNotFoundError):
                     (self.path / DIRTY_FILE).unlink()
                 self._sync_dir()
@@ -296,11 +326,30 @@ class OurDB:
 
     # ----------------------------------------------------------------- recovery
 
-    def _recover(self) -> None:
-        """Repair what a killed writer left: a torn lookup entry, dangling entries, a torn data tail.
+    def _changed_since_close(self) -> str:
+        """Why the files cannot be trusted as the last clean close left them ('' = they can)."""
+        try:
+            closed = json.loads((self.path / CLOSED_FILE).read_text())
+        except FileNotFoundError:
+            has_data = self._end > 1 or self._lookup.capacity > 1
+            return "at its first open by this version (no record of a clean close)" if has_data else ""
+        except (OSError, ValueError):
+            return "because its clean-close record is unreadable"
+        if closed != {"file": self._current, "end": self._end}:
+            return (
+                f"because the data files changed since its last clean close ({self._current}.db is {self._end} "
+                f"bytes; {closed.get('file')}.db was {closed.get('end')})"
+            )
+        return ""
 
-        Records in files before the newest were synced when writing moved on, so only entries that
-        point into the newest file are read and CRC-checked; others are checked against file bounds.
+    def _recover(self, reason: str) -> None:
+        """Repair what a killed writer (or a damaged file) left: a torn lookup entry, entries pointing at
+        damaged records, a torn data tail.
+
+        An entry whose newest record is damaged falls back to the newest intact older version (the
+        damaged record's header still names it) instead of losing the id. Records in files before the
+        newest were synced when writing moved on, so only entries that point into the newest file are
+        CRC-checked; others are checked against file bounds.
         """
         report = self.recovery
         report.torn_lookup_bytes = self._lookup.drop_torn_tail()
@@ -312,9 +361,14 @@ class OurDB:
             loc = lookup.get(record_id)
             header = self._valid_header(loc, sizes, verify_crc=loc.file_nr == last)
             if header is None:
-                report.dropped_ids.append(record_id)
-                lookup.set(record_id, NO_LOCATION)
-            elif loc.file_nr == last:
+                loc, header = self._intact_older(loc, sizes, last)
+                if header is None:
+                    report.dropped_ids.append(record_id)
+                    lookup.set(record_id, NO_LOCATION)
+                    continue
+                report.fell_back_ids.append(record_id)
+                lookup.set(record_id, loc)
+            if loc.file_nr == last:
                 valid_end = max(valid_end, loc.position + HEADER_SIZE + header.size)
         if self._end > valid_end:
             report.truncated_bytes = self._end - valid_end
@@ -325,17 +379,71 @@ class OurDB:
             os.fdatasync(fd)
         if report.changed:
             log.warning(
-                "OurDB %s: recovered after an unclean stop: dropped %d torn byte(s) at the end of %d.db, "
-                "%d lookup entr(ies) pointing at lost data (ids %s), %d torn lookup byte(s)",
+                "OurDB %s: recovered %s: dropped %d torn byte(s) at the end of %d.db; %d id(s) whose newest "
+                "version was damaged now read their newest intact one (ids %s); %d id(s) with no intact version "
+                "dropped (ids %s); %d torn lookup byte(s)",
                 self.path,
+                reason,
                 report.truncated_bytes,
                 last,
+                len(report.fell_back_ids),
+                _short_list(report.fell_back_ids),
                 len(report.dropped_ids),
                 _short_list(report.dropped_ids),
                 report.torn_lookup_bytes,
             )
         else:
-            log.info("OurDB %s: reopened after an unclean stop; nothing was lost", self.path)
+            log.info("OurDB %s: checked at open %s; nothing was lost", self.path, reason)
+
+    def _intact_older(self, loc: Location, sizes: dict[int, int], last: int) -> tuple[Location, Header | None]:
+        """Walk back from a damaged record through the prev locations its header still holds."""
+        while True:
+            header = self._raw_header(loc, sizes)
+            if header is None or not header.prev or header.prev >= loc:
+                return loc, None
+            loc = header.prev
+            valid = self._valid_header(loc, sizes, verify_crc=loc.file_nr == last)
+            if valid is not None:
+                return loc, valid
+
+    def _raw_header(self, loc: Location, sizes: dict[int, int]) -> Header | None:
+        """The header at `loc` as written, whatever state its data is in (None if it cannot be read)."""
+        size = sizes.get(loc.file_nr)
+        if size is None or loc.position < 1 or loc.position + HEADER_SIZE > size:
+            return None
+        header = decode_header(os.pread(self._fd(loc.file_nr), HEADER_SIZE, loc.position))
+        return None if header.is_zeroed else header
+
+    def _lookup_damage(self) -> str:
+        """Why lookup.idx cannot be trusted ('' = it can): cut short, or empty beside data files with records."""
+        damage = self._lookup.damage()
+        if not damage and self._lookup.capacity <= 1 and scan_data_size(self.path) > len(layout.data_files(self.path)):
+            damage = f"{LOOKUP_FILE} is empty or missing, but the data files hold records"
+        return damage
+
+    def _rebuild_lookup(self, damage: str, id_of: IdOf | None) -> None:
+        """Rebuild lookup.idx from the data files (see scan.py), never handing out an id twice."""
+        try:
+            entries = rebuild_entries(self.path, id_of)
+        except AmbiguousIdsError as exc:
+            raise OurDBError(
+                f"{self.path}: {damage}, and it cannot be rebuilt from the data files: they hold {exc}, so "
+                "the order of the records no longer tells their ids. Restore lookup.idx from a backup"
+            ) from None
+        slots = max([self._lookup.recorded_slots, self._lookup.capacity, *(i + 1 for i in entries)])
+        self._lookup.close()
+        LookupTable.write_new(self.path / LOOKUP_FILE, self.keysize, entries, slots)
+        self._sync_dir()
+        self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
+        self.recovery.rebuilt_lookup = damage
+        log.warning(
+            "OurDB %s: %s; rebuilt it from the data files: %d id(s) found, next id %d. Ids deleted since the last "
+            "compaction may come back with their last version before the delete.",
+            self.path,
+            damage,
+            len(entries),
+            slots,
+        )
 
     def _known_file_numbers(self) -> list[int]:
         return sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isdigit())
@@ -441,15 +549,23 @@ class OurDB:
         self._sync_dir()
 
     def delete(self, id: int) -> None:
-        """Zero the newest record of `id` and clear its lookup entry (the reference's semantics)."""
+        """Zero every version of `id` (header and data) and clear its lookup entry.
+
+        The reference zeroes only the newest version; its older ones stay readable on disk, and a lookup
+        table rebuilt from the data files would bring the id back. Zeroing the whole chain makes a delete
+        final (retention means gone) and keeps every intact record on disk reachable, which is what
+        `check` relies on. Zeroed records read as deleted in the reference too."""
         self._check_writable()
         with self._lock:
             loc = self._lookup.get(id)
             if not loc:
                 raise RecordNotFoundError(f"OurDB {self.path}: no record with id {id}")
-            header = self._read_header(id, loc)
-            os.pwrite(self._fd(loc.file_nr), bytes(HEADER_SIZE + header.size), loc.position)
-            self._dirty_files.add(loc.file_nr)
+            while loc:
+                header = self._read_header(id, loc)
+                where = f"OurDB {self.path}: deleting id {id} in {loc.file_nr}.db"
+                pwrite_exactly(self._fd(loc.file_nr), bytes(HEADER_SIZE + header.size), loc.position, where)
+                self._dirty_files.add(loc.file_nr)
+                loc = header.prev if header.prev and header.prev < loc else NO_LOCATION
             self._lookup.set(id, NO_LOCATION)
             self._write_seq += 1
             seq = self._write_seq
@@ -534,15 +650,31 @@ class OurDB:
         with self._lock:
             return bool(self._lookup.get(id))
 
-    def get_history(self, id: int, depth: int = 0) -> list[bytes]:
-        """The newest `depth` versions of `id` (0 = all), newest first."""
+    def get_history(self, id: int, depth: int = 0, *, intact: bool = False) -> list[bytes]:
+        """The newest `depth` versions of `id` (0 = all), newest first.
+
+        With `intact`, damage does not raise: damaged newest versions are skipped (their headers still
+        lead to the older ones) and a damaged older version ends the history there."""
         versions: list[bytes] = []
         with self._lock:
             loc = self._lookup.get(id)
             if not loc:
                 raise RecordNotFoundError(f"OurDB {self.path}: no record with id {id}")
             while loc and (depth <= 0 or len(versions) < depth):
-                header, data = self._read(id, loc)
+                try:
+                    header, data = self._read(id, loc)
+                except CorruptRecordError as exc:
+                    if not intact:
+                        raise
+                    damaged = self._header_or_none(loc)
+                    if versions or damaged is None or not damaged.prev or damaged.prev >= loc:
+                        if not versions:
+                            raise
+                        log.warning("OurDB %s: history of id %d ends at a damaged version: %s", self.path, id, exc)
+                        break
+                    log.warning("OurDB %s: id %d: newest version damaged, reading an older one: %s", self.path, id, exc)
+                    loc = damaged.prev
+                    continue
                 versions.append(data)
                 if header.prev and header.prev >= loc:
                     raise CorruptRecordError(
@@ -551,6 +683,14 @@ class OurDB:
                     )
                 loc = header.prev
         return versions
+
+    def get_intact(self, id: int) -> bytes:
+        """The newest version of `id` that reads intact (see `get_history(intact=True)`)."""
+        return self.get_history(id, 1, intact=True)[0]
+
+    def _header_or_none(self, loc: Location) -> Header | None:
+        sizes = {loc.file_nr: os.fstat(self._fd(loc.file_nr)).st_size}
+        return self._raw_header(loc, sizes)
 
     def ids(self, *, reverse: bool = False) -> list[int]:
         """Every id with a live record, ascending (or newest first with reverse=True)."""
@@ -603,15 +743,43 @@ class OurDB:
         return header, data
 
     def check(self) -> CheckReport:
-        """Verify every version of every id: header bounds, CRC, and history links."""
+        """Verify every version of every id (header bounds, CRC, history links), then the data files
+        themselves: intact records that no id reaches mean the lookup table lost entries."""
         report = CheckReport()
+        damage = self._lookup.damage()
+        if damage:
+            report.problems.append(f"{damage}; open the database for writing to rebuild it from the data files")
+        reachable: set[Location] = set()
         for record_id in self.ids():
             report.ids += 1
             try:
-                report.records += len(self.get_history(record_id))
+                locations = self._chain(record_id)
+                reachable.update(locations)
+                report.records += len(locations)
             except (CorruptRecordError, RecordNotFoundError) as exc:
                 report.problems.append(str(exc))
+        stray = [r.location for r in scan(self.path) if r.location not in reachable]
+        if stray:
+            shown = ", ".join(f"{loc.file_nr}.db:{loc.position}" for loc in stray[:5])
+            report.problems.append(
+                f"{len(stray)} intact record(s) in the data files belong to no id ({shown}"
+                f"{' ...' if len(stray) > 5 else ''}): {LOOKUP_FILE} lost entries; open the database for "
+                "writing with a rebuild, or restore lookup.idx"
+            )
         return report
+
+    def _chain(self, record_id: int) -> list[Location]:
+        """Every version's location of `record_id`, newest first, each read and CRC-checked."""
+        found: list[Location] = []
+        with self._lock:
+            loc = self._lookup.get(record_id)
+            while loc:
+                header, _ = self._read(record_id, loc)
+                found.append(loc)
+                if header.prev and header.prev >= loc:
+                    raise CorruptRecordError(f"OurDB {self.path}: record for id {record_id} points forward")
+                loc = header.prev
+        return found
 
 
 def _short_list(items: list[int], limit: int = 20) -> str:

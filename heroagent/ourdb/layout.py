@@ -16,6 +16,7 @@ META_FILE = "ourdb.json"
 LOOKUP_FILE = "lookup.idx"
 LOCK_FILE = "ourdb.lock"
 DIRTY_FILE = "ourdb.dirty"
+CLOSED_FILE = "ourdb.closed"  # written at a clean close: which data file ended where
 NEW_DIR = "compact.new"
 COMMIT_FILE = "compact.commit"
 
@@ -27,6 +28,11 @@ stage_hook: Callable[[str], None] | None = None
 def stage(name: str) -> None:
     if stage_hook is not None:
         stage_hook(name)
+
+
+def is_database(path: Path) -> bool:
+    """Whether `path` holds an OurDB database (its lookup table or data files)."""
+    return (path / LOOKUP_FILE).is_file() or bool(data_files(path))
 
 
 def data_files(path: Path) -> list[Path]:

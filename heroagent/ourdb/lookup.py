@@ -5,7 +5,9 @@ herolib's OurDB keeps this table only in memory, so a reopen loses every id. Our
 
     offset 0   8 bytes  magic b"OURDBLK1"
     offset 8   1 byte   keysize (2, 3, 4 or 6)
-    offset 9   7 bytes  zero (reserved)
+    offset 9   3 bytes  zero (reserved)
+    offset 12  4 bytes  how many entry slots the file had at the last commit, u32 big-endian (0 in
+                        files written before it was kept): a file found shorter was cut, and is rebuilt
     offset 16  entries  entry for id i at 16 + i * keysize, the location big-endian as in the
                         reference's table (keysize 6: file_nr u16 + position u32; else position only);
                         all zero = no record
@@ -29,6 +31,7 @@ from heroagent.ourdb.record import Location
 
 MAGIC = b"OURDBLK1"
 HEADER_SIZE = 16
+COUNT_OFFSET = 12
 VALID_KEYSIZES = (2, 3, 4, 6)
 
 
@@ -55,6 +58,17 @@ class LookupTable:
         self.torn_bytes = len(body) % self.keysize
         self._entries = bytearray(body[: len(body) - self.torn_bytes])
         self._pending: dict[int, bytes] = {}
+        self.recorded_slots = int.from_bytes(raw[COUNT_OFFSET:HEADER_SIZE], "big")
+        self.readonly = readonly
+
+    def damage(self) -> str:
+        """Why the table cannot be trusted ('' = it can): fewer slots than its header says it had."""
+        if self.recorded_slots > self.capacity:
+            return (
+                f"{self.path.name} has {self.capacity} entry slots but had {self.recorded_slots}: "
+                "the file was cut short and the newest ids would be lost (or handed out again)"
+            )
+        return ""
 
     @property
     def capacity(self) -> int:
@@ -96,9 +110,30 @@ class LookupTable:
         self._pending = {**entries, **self._pending}
 
     def write_entries(self, entries: dict[int, bytes]) -> None:
+        where = f"OurDB lookup table {self.path}"
         for record_id in sorted(entries):
-            where = f"OurDB lookup table {self.path}"
             pwrite_exactly(self.fd, entries[record_id], HEADER_SIZE + record_id * self.keysize, where)
+        self.record_slots()
+
+    def record_slots(self) -> None:
+        """Keep the slot count in the header (synced with the entries), so a cut file is noticed."""
+        if self.capacity > self.recorded_slots:
+            pwrite_exactly(self.fd, self.capacity.to_bytes(4, "big"), COUNT_OFFSET, f"OurDB lookup table {self.path}")
+            self.recorded_slots = self.capacity
+
+    @classmethod
+    def write_new(cls, path: Path, keysize: int, entries: dict[int, Location], slots: int) -> None:
+        """A fresh table holding `entries`, with `slots` slots, written beside `path` and renamed over it."""
+        body = bytearray(slots * keysize)
+        for record_id, location in entries.items():
+            body[record_id * keysize : (record_id + 1) * keysize] = location.encode(keysize)
+        header = header_bytes(keysize, slots)
+        tmp = path.with_name(path.name + ".rebuild")
+        with open(tmp, "wb") as out:
+            out.write(header + bytes(body))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
 
     def ids(self, *, reverse: bool = False) -> list[int]:
         """Ids with a record, ascending (or descending)."""
@@ -115,6 +150,10 @@ class LookupTable:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def header_bytes(keysize: int, slots: int) -> bytes:
+    return MAGIC + bytes([keysize]) + bytes(COUNT_OFFSET - len(MAGIC) - 1) + slots.to_bytes(4, "big")
 
 
 def _read_all(fd: int) -> bytes:

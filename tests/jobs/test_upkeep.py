@@ -124,3 +124,16 @@ def test_cli_compacts_a_stopped_servers_history_and_refuses_a_running_one(data_d
     assert "kept 0 record(s) of 0 id(s)" in done.stdout
     check = run_python(cli, "ourdb", "check", "--config", str(config_file))
     assert check.returncode == 0 and ": ok" in check.stdout
+
+
+def test_cli_compact_and_check_refuse_a_path_with_no_database(data_dir: Path) -> None:
+    """Issue 10, item 12: `heroagent ourdb compact <typo>` created an empty database and exited 0."""
+    cli = "import sys; from heroagent.cli import cli; cli(sys.argv[1:])"
+    typo = data_dir / "jobsbd"
+    for command in ("compact", "check"):
+        result = run_python(cli, "ourdb", command, str(typo))
+        assert result.returncode == 2 and "no OurDB database" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not typo.exists()
+    typo.mkdir()
+    result = run_python(cli, "ourdb", "compact", str(typo))
+    assert result.returncode == 2 and list(typo.iterdir()) == []

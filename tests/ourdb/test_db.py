@@ -250,15 +250,18 @@ def test_lookup_entry_pointing_past_valid_data_is_dropped(tmp_path: Path) -> Non
         assert db.set(b"next") == 4
 
 
-def test_torn_record_inside_the_data_is_dropped(tmp_path: Path) -> None:
-    """The newest record's bytes are damaged (written out of order); its entry is dropped."""
+def test_a_damaged_newest_record_falls_back_to_the_older_version(tmp_path: Path) -> None:
+    """The newest record's bytes are damaged (written out of order): the id keeps its intact older
+    version (issue 10, item 12: the whole job used to be dropped)."""
     _simulate_crash(tmp_path)
     raw = bytearray((tmp_path / "0.db").read_bytes())
     raw[-1] ^= 0xFF
     (tmp_path / "0.db").write_bytes(bytes(raw))
     with OurDB(tmp_path) as db:
-        assert db.recovery.dropped_ids == [1]
+        assert db.recovery.dropped_ids == [] and db.recovery.fell_back_ids == [1]
+        assert db.get(1) == b"first" and db.get_history(1) == [b"first"]
         assert db.get(2) == b"second"
+        assert db.set(b"v3", id=1) and db.get_history(1) == [b"v3", b"first"]
 
 
 WRITER = """
