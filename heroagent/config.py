@@ -100,9 +100,14 @@ class JobsConfig:
     max_retries: int = 0
     retry_delay: float = 10.0
     retry_delay_max: float = 3600.0
+    # The least retry_delay a job with retries gets (seconds): no job can retry in a hot loop.
+    retry_delay_min: float = 1.0
     max_lost_attempts: int = 3
     history_days: float = 0.0
     modules: list[str] = field(default_factory=list)
+    # Topics whose jobs run in a child process that timeouts and cancel kill (any code, C calls included);
+    # other jobs run in their worker thread, where cancel is cooperative. Per actor: isolation="process".
+    process_topics: list[str] = field(default_factory=list)
     # `openrpc` jobs: topic -> endpoint ("http://..." or "unix:///path.sock"); "*" for every topic.
     openrpc: dict[str, str] = field(default_factory=dict)
     rhai: RhaiConfig = field(default_factory=RhaiConfig)
@@ -182,6 +187,7 @@ _POSITIVE_KEYS = {
     ("jobs", "default_timeout"),
     ("jobs", "lease_seconds"),
     ("jobs", "retry_delay_max"),
+    ("jobs", "retry_delay_min"),
     ("jobs", "max_lost_attempts"),
     ("scheduler", "lease_seconds"),
     ("scheduler", "sweep_every"),

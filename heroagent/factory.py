@@ -136,9 +136,10 @@ class HeroAgent:
 
     GetJobManager = get_job_manager
 
-    def actor(self, name: str) -> Callable[[T], T]:
-        """Register an actor for this agent's HeroScript jobs: `@agent.actor("email") class Email: ...`."""
-        return self.registry.actor(name)
+    def actor(self, name: str, *, isolation: str = "thread") -> Callable[[T], T]:
+        """Register an actor for this agent's HeroScript jobs: `@agent.actor("email") class Email: ...`.
+        `isolation="process"` runs its jobs in a child process that timeouts and cancel kill."""
+        return self.registry.actor(name, isolation=isolation)
 
     def service_states(self) -> dict[str, str]:
         """Each configured service: 'running', 'stopped' or 'disabled' (what /api/health reports)."""
@@ -160,11 +161,15 @@ class HeroAgent:
                 states["redis"] = "down"
         if states.get("jobs") == "running" and self.jobs is not None and self.jobs.problems():
             states["jobs"] = "degraded"
+        if states.get("scheduler") == "running" and self.scheduler is not None and self.scheduler.problems():
+            states["scheduler"] = "degraded"
         return states
 
     def problems(self) -> list[str]:
         """Why health is not ok, one line each, naming the part and the error ([] = all is well)."""
         found = [f"jobs: {problem}" for problem in self.jobs.problems()] if self.jobs is not None else []
+        if self.scheduler is not None:
+            found += [f"scheduler: {problem}" for problem in self.scheduler.problems()]
         return found
 
     def notices(self) -> list[str]:

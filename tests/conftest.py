@@ -108,6 +108,7 @@ def make_config(data_dir: Path, **sections: dict[str, object]) -> Config:
     config.redis.tcp_port = free_port()
     config.webdav.port = free_port()
     config.ui.port = free_port()
+    config.jobs.retry_delay_min = 0.05  # the tests' retries are quick on purpose (the default floor is 1 s)
     for section, values in sections.items():
         for key, value in values.items():
             setattr(getattr(config, section), key, value)

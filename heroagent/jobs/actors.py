@@ -20,28 +20,44 @@ from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
 
 T = TypeVar("T")
+ISOLATIONS = ("thread", "process")
 
 
 class ActorRegistry:
     def __init__(self, parent: ActorRegistry | None = None) -> None:
         self._actors: dict[str, Any] = {}
+        self._isolated: set[str] = set()
         self._parent = parent
         self._lock = threading.Lock()
 
-    def register(self, name: str, obj: Any) -> Any:
+    def register(self, name: str, obj: Any, *, isolation: str = "thread") -> Any:
+        """`isolation="process"` runs this actor's jobs in a child process that timeouts and cancel kill
+        (see isolation.py); "thread" (the default) is faster, and cancel is cooperative there."""
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"actor {name!r}: isolation = {isolation!r}: must be one of {', '.join(ISOLATIONS)}")
         instance = obj() if inspect.isclass(obj) else obj
         with self._lock:
             self._actors[name_fix(name)] = instance
+            if isolation == "process":
+                self._isolated.add(name_fix(name))
+            else:
+                self._isolated.discard(name_fix(name))
         return obj
 
-    def actor(self, name: str) -> Callable[[T], T]:
+    def actor(self, name: str, *, isolation: str = "thread") -> Callable[[T], T]:
         """Decorator: `@registry.actor("email") class Email: def send(self, to, subject): ...`."""
 
         def decorate(obj: T) -> T:
-            self.register(name, obj)
+            self.register(name, obj, isolation=isolation)
             return obj
 
         return decorate
+
+    def isolated(self, name: str) -> bool:
+        """Whether the actor's jobs must run in a child process."""
+        if name in self._actors:
+            return name in self._isolated
+        return self._parent.isolated(name) if self._parent is not None else False
 
     def get(self, name: str) -> Any | None:
         found = self._actors.get(name)
@@ -103,8 +119,10 @@ def _signature(method: Any) -> tuple[inspect.Signature, bool, bool]:
 global_registry = ActorRegistry()
 
 
-def actor(name: str) -> Callable[[T], T]:
-    return global_registry.actor(name)
+def actor(name: str, *, isolation: str = "thread") -> Callable[[T], T]:
+    """`@heroagent.actor("email")`, or `@heroagent.actor("convert", isolation="process")` for code that
+    must be stoppable by timeout and cancel whatever it does (a C call, a loop that ignores ctx.cancel)."""
+    return global_registry.actor(name, isolation=isolation)
 
 
 def import_modules(names: list[str]) -> None:

@@ -13,6 +13,7 @@ from heroagent.jobs import processors
 from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.isolation import run_in_child
 from heroagent.jobs.model import ParamsType
 
 
@@ -39,6 +40,11 @@ class JobExecutor:
             raise JobFailed(str(exc)) from None
         if not actions:
             raise JobFailed("HeroScript has no actions (expected a line like !!actor.name key:value)")
+        if ctx.job.topic in self.config.process_topics or any(self.registry.isolated(a.actor) for a in actions):
+            return run_in_child(lambda child_ctx: self._run_actions(actions, child_ctx), ctx)
+        return self._run_actions(actions, ctx)
+
+    def _run_actions(self, actions: tuple[Action, ...], ctx: JobContext) -> str:
         results: list[Any] = []
         for action in actions:
             if ctx.cancel.is_set():

@@ -53,12 +53,14 @@ class JobManager:
         default_timeout: float = 60.0,
         default_max_retries: int = 0,
         default_retry_delay: float = 10.0,
+        min_retry_delay: float = 0.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.queue = JobQueue(client, retry)
         self.default_max_retries = default_max_retries
         self.default_retry_delay = default_retry_delay
+        self.min_retry_delay = min_retry_delay
         self.store = store
         self.logs = logs
         self.default_timeout = default_timeout
@@ -140,7 +142,9 @@ class JobManager:
             session_key=clean.get("session_key", ""),
             log=clean.get("log", False),
             max_retries=int(max_retries if max_retries is not None else self.default_max_retries),
-            retry_delay=float(retry_delay if retry_delay is not None else self.default_retry_delay),
+            retry_delay=max(  # with [jobs] retry_delay_min, a failing job cannot retry in a hot loop
+                self.min_retry_delay, float(retry_delay if retry_delay is not None else self.default_retry_delay)
+            ),
             time_scheduled=scheduled_time(clean.get("run_at"), clean.get("delay")),
         )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any
 
 import redis
@@ -18,6 +17,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobError, JobNotFoundError
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job
+from heroagent.loops import SupervisedLoop
 
 log = logging.getLogger(__name__)
 
@@ -60,33 +60,27 @@ class RequestServer:
         self.manager = manager
         self.client = client
         self.poll_interval = poll_interval
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.loop = SupervisedLoop("request-server", self._step)
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="heroagent-rpc", daemon=True)
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self.loop.stop(timeout=5)
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                item: Any = self.client.blpop([keys.RPC_REQUESTS], timeout=self.poll_interval)
-            except redis.RedisError:
-                self._stopping.wait(0.5)
-                continue
-            if item is None:
-                continue
-            try:
-                self.handle(item[1])
-            except redis.RedisError as exc:
-                log.warning("jobs: could not answer a client request (%s)", exc)
+    def _step(self) -> None:
+        """Wait up to poll_interval for one request and answer it (Redis away: wait, not an error)."""
+        try:
+            item: Any = self.client.blpop([keys.RPC_REQUESTS], timeout=self.poll_interval)
+        except redis.RedisError:
+            self.loop.stopping.wait(0.5)
+            return
+        if item is None:
+            return
+        try:
+            self.handle(item[1])
+        except redis.RedisError as exc:
+            log.warning("jobs: could not answer a client request (%s)", exc)
 
     def handle(self, raw: bytes) -> None:
         try:

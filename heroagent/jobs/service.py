@@ -74,6 +74,7 @@ class JobsService:
             default_timeout=jobs.default_timeout,
             default_max_retries=jobs.max_retries,
             default_retry_delay=jobs.retry_delay,
+            min_retry_delay=jobs.retry_delay_min,
             retry=RetryPolicy.from_config(jobs),
         )
         manager = self.manager
@@ -132,7 +133,12 @@ class JobsService:
 
     def loop_states(self) -> list[LoopState]:
         """The background loops, for health: a loop whose last step failed is degraded."""
-        return [loop.state() for loop in self.loops]
+        states = [loop.state() for loop in self.loops]
+        if self.rpc is not None:
+            states.append(self.rpc.loop.state())
+        if self.pool is not None:
+            states += self.pool.loop_states()
+        return states
 
     def problems(self) -> list[str]:
         """What health reports as wrong with the job system now ([] = healthy)."""

@@ -30,6 +30,7 @@ from heroagent.jobs.executor import JobExecutor
 from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job, JobStatus, clip
 from heroagent.jobs.queue import JobQueue
+from heroagent.loops import LoopState, SupervisedLoop
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,9 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._slots: list[_Slot] = []
         self._numbers = itertools.count(1)
-        self._supervisor: threading.Thread | None = None
+        self._supervisor: SupervisedLoop | None = None
+        self._last_beat = 0.0
+        self.worker_failures = 0  # unexpected errors in worker threads (each thread goes on after one)
         self._topic_cache: tuple[float, list[str]] = (0.0, [])
         self.jobs_done = 0
 
@@ -119,7 +122,7 @@ class WorkerPool:
         self._stopping.clear()
         for _ in range(self.concurrency):
             self._add_slot()
-        self._supervisor = threading.Thread(target=self._supervise, name="heroagent-supervisor", daemon=True)
+        self._supervisor = SupervisedLoop("pool-supervisor", self._supervise_step, 0.05)
         self._supervisor.start()
         log.info("jobs: %d worker(s) %s serving topics %s", self.concurrency, self.pool_id, ",".join(self.topics))
 
@@ -139,7 +142,8 @@ class WorkerPool:
             if slot.thread is not None:
                 slot.thread.join(timeout=max(0.1, self.poll_interval * 2 + 1))
         if self._supervisor is not None:
-            self._supervisor.join(timeout=5)
+            self._supervisor.stop(timeout=5)
+        self._heartbeat()
         self._unregister()
 
     def _running(self) -> list[_Running]:
@@ -188,6 +192,12 @@ class WorkerPool:
                 if quitting and backoff > 2:
                     log.error("jobs: worker %s gives up reporting; the leases return its jobs", slot.worker_id)
                     break
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except Exception:  # a bug, not an outage: logged and counted; the thread goes on
+                self.worker_failures += 1
+                log.exception("jobs: worker %s: unexpected error; going on in %.1fs", slot.worker_id, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -324,28 +334,39 @@ class WorkerPool:
             except redis.RedisError as exc:
                 log.warning("jobs: could not release job %d (%s); its lease will return it", job.job_id, exc)
 
-    def _supervise(self) -> None:
-        last_beat = 0.0
+    def loop_states(self) -> list[LoopState]:
+        """The supervisor, and the worker threads as one line: a worker thread that died is not running."""
+        states = [self._supervisor.state()] if self._supervisor is not None else []
+        with self._lock:
+            dead = [s.worker_id for s in self._slots if s.thread is not None and not s.thread.is_alive()]
+        if dead and not self._stopping.is_set():
+            why = f"{len(dead)} worker thread(s) ended: {', '.join(dead[:3])}"
+            states.append(LoopState("workers", True, self.worker_failures, why, time.time()))
+        else:
+            states.append(LoopState("workers", True, self.worker_failures, "", 0.0))
+        return states
+
+    def _supervise_step(self) -> None:
+        """Every 0.05 s: release jobs stuck behind a slow one, end jobs past their deadline or canceled
+        long ago, and renew the leases every third of the lease time."""
         beat_every = max(0.2, self.lease_ms / 1000 / 3)
-        while not self._stopping.wait(0.05):
-            now = time.monotonic()
-            with self._lock:
-                blocked = [s for s in self._slots if s.waiting and s.running and now - s.started_at > RELEASE_AFTER]
-            for slot in blocked:
-                self._release_waiting(slot)
-            for run in self._running():
-                if now > run.ctx.deadline:
-                    run.ctx.cancel.set()
-                    message = f"timed out after {run.job.timeout:g} seconds"
-                    self._settle(run, "error", {"error": message})
-                    self._replace(run)
-                elif run.cancel_seen_at and now - run.cancel_seen_at > CANCEL_GRACE:
-                    self._settle(run, "canceled", {"error": "canceled"})
-                    self._replace(run)
-            if now - last_beat >= beat_every:
-                last_beat = now
-                self._heartbeat()
-        self._heartbeat()
+        now = time.monotonic()
+        with self._lock:
+            blocked = [s for s in self._slots if s.waiting and s.running and now - s.started_at > RELEASE_AFTER]
+        for slot in blocked:
+            self._release_waiting(slot)
+        for run in self._running():
+            if now > run.ctx.deadline:
+                run.ctx.cancel.set()
+                message = f"timed out after {run.job.timeout:g} seconds"
+                self._settle(run, "error", {"error": message})
+                self._replace(run)
+            elif run.cancel_seen_at and now - run.cancel_seen_at > CANCEL_GRACE:
+                self._settle(run, "canceled", {"error": "canceled"})
+                self._replace(run)
+        if now - self._last_beat >= beat_every:
+            self._last_beat = now
+            self._heartbeat()
 
     def _heartbeat(self) -> None:
         running = self._running()

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from heroagent.jobs import keys
+from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.schedules.book import ScheduleBook
 from heroagent.schema.schedule import Schedule
 
@@ -66,8 +66,7 @@ class ScheduleRunner:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.leading = False
         self._version = -1
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lease = SupervisedLoop("scheduler-lease", self._lease_step, lease_seconds / 3)
         self._scheduler = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
@@ -78,19 +77,14 @@ class ScheduleRunner:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        self._stopping.clear()
         self.book.restore()
         self._scheduler.start()
         for name, (schedule, _) in self.upkeep.items():
             self._scheduler.add_job(self._run_upkeep, schedule.trigger(), args=[name], id=f"upkeep:{name}")
-        self._thread = threading.Thread(target=self._lease_loop, name="heroagent-scheduler-lease", daemon=True)
-        self._thread.start()
+        self._lease.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._lease.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         if self.leading:
@@ -105,16 +99,17 @@ class ScheduleRunner:
 
     # ------------------------------------------------------------ the lease
 
-    def _lease_loop(self) -> None:
-        while True:
-            try:
-                self._tend_lease()
-            except redis.RedisError as exc:
-                log.warning("schedules: cannot reach Redis (%s)", exc)
-                if self.leading:
-                    self._step_down("Redis is unreachable")
-            if self._stopping.wait(self.lease_ms / 3000):
-                return
+    def loop_states(self) -> list[LoopState]:
+        return [self._lease.state()]
+
+    def _lease_step(self) -> None:
+        """Every third of the lease: take or renew it (a Redis that is away is waited out, not an error)."""
+        try:
+            self._tend_lease()
+        except redis.RedisError as exc:
+            log.warning("schedules: cannot reach Redis (%s)", exc)
+            if self.leading:
+                self._step_down("Redis is unreachable")
 
     def _tend_lease(self) -> None:
         client = self.book.client

@@ -94,6 +94,11 @@ class SchedulerService:
         self.runner.start()
         self.schedules = Schedules(self.book, self.runner.leader)
 
+    def problems(self) -> list[str]:
+        """The scheduler's loops that are failing, for health ([] = healthy)."""
+        states = self.runner.loop_states() if self.runner is not None else []
+        return [f"{s.name}: {s.last_error} ({s.failures} failure(s))" for s in states if s.degraded]
+
     def stop(self) -> None:
         self.schedules = None
         if self.runner is not None:

@@ -3,6 +3,7 @@ every attempt stays in the history; a job out of retries is dead and can be retr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.context import JobContext
-from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.errors import InvalidJobError, JobFailed
 from heroagent.jobs.retry import backoff
 from tests.conftest import make_config, wait_until
 
@@ -147,3 +148,18 @@ def test_dead_jobs_are_listed_and_retried_in_bulk(agent: HeroAgent) -> None:
     assert [j.job_id for j in jm.list_dead()] == [other.job_id]  # the other topic was left alone
     history = jm.get_history(jobs[0].job_id)
     assert [v.status.value for v in history] == ["new", "active", "error", "new", "active", "done"]
+
+
+def test_retries_are_bounded_and_never_hot(data_dir: Path) -> None:
+    """Issue 10, item 10: max_retries 1e30 with retry_delay 0 retried forever (753 versions in 2 minutes)."""
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"retry_delay_min": 1.0})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        with pytest.raises(InvalidJobError, match="max_retries: 1e\\+30 must be at most 1000"):
+            jm.create_job("x", "!!fake.return_error", max_retries=1e30, retry_delay=0)  # type: ignore[arg-type]
+        job = jm.create_job("x", "!!fake.return_error", max_retries=1000, retry_delay=0)
+        assert job.retry_delay == 1.0  # raised to [jobs] retry_delay_min
+        time.sleep(2.0)
+        versions = jm.get_history(job.job_id)
+        assert len(versions) <= 8, [v.status.value for v in versions]  # a couple of attempts, not hundreds
+        jm.cancel_job(job.job_id)

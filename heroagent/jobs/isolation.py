@@ -1,0 +1,134 @@
+"""Running a job's code in a child process, so that a timeout or a cancel stops any code, C calls included.
+
+Jobs run in their worker thread by default: fast, but a thread cannot be stopped from outside, so
+cancel and timeouts are cooperative there (an actor checks `ctx.cancel`; one that does not keeps its
+thread until it returns). An actor registered with `isolation="process"`, or any job of a topic in
+`[jobs] process_topics`, runs like RQ's work-horse instead: the worker thread forks a child that runs
+the job's code and reports through a pipe, and the thread watches the job's deadline and cancel signal;
+when either comes, the child's whole process group is killed with SIGKILL.
+
+The child is a fork, so actors registered at run time (`agent.actor(...)`) work there too. It logs
+through the pipe (the parent writes the lines to the job's log), never through the parent's locks, and
+the kernel kills it if its worker thread dies (PR_SET_PDEATHSIG), so no job outlives the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from heroagent.jobs.context import JobContext
+from heroagent.jobs.errors import JobFailed
+from heroagent.redis_server.process import die_with_parent
+
+POLL_SECONDS = 0.05  # how often the watching thread looks at the cancel signal
+
+
+class _PipeLog:
+    """The child's log sink: each line goes to the parent as a JSON message."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def append(self, job_id: int, text: str) -> None:
+        _send(self.fd, {"log": text})
+
+
+def run_in_child(body: Callable[[JobContext], str], ctx: JobContext) -> str:
+    """`body(ctx)` in a forked child; its result, or JobFailed with its error. Killed on cancel/deadline."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        _child(body, ctx, read_fd, write_fd)
+    os.close(write_fd)
+    try:
+        return _watch(pid, read_fd, ctx)
+    finally:
+        os.close(read_fd)
+
+
+def _child(body: Callable[[JobContext], str], ctx: JobContext, read_fd: int, write_fd: int) -> None:
+    code = 1
+    try:
+        os.close(read_fd)
+        os.setpgid(0, 0)  # its own group: a kill reaches what it started too
+        die_with_parent()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        ctx.logs = _PipeLog(write_fd)
+        _send(write_fd, {"result": body(ctx)})
+        code = 0
+    except JobFailed as exc:
+        _send(write_fd, {"error": str(exc)})
+    except BaseException as exc:
+        _send(write_fd, {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
+    finally:
+        os._exit(code)
+
+
+def _watch(pid: int, read_fd: int, ctx: JobContext) -> str:
+    """Read the child's messages until it ends; kill it when the job is canceled or out of time."""
+    buffer = b""
+    outcome: dict[str, Any] | None = None
+    killed, killed_at = "", 0.0
+    while True:
+        if not killed and ctx.cancel.is_set():
+            killed = "canceled"
+        elif not killed and ctx.deadline and time.monotonic() >= ctx.deadline:
+            killed = "timed out"
+        if killed:
+            _kill(pid)
+            killed_at = killed_at or time.monotonic()
+            if time.monotonic() - killed_at > 2.0:
+                break  # something it started still holds the pipe open: stop waiting for it
+        ready, _, _ = select.select([read_fd], [], [], POLL_SECONDS)
+        if not ready:
+            continue
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break  # the child closed its end: it ended (or was killed)
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            message = json.loads(line)
+            if "log" in message:
+                ctx.log(str(message["log"]))
+            else:
+                outcome = message
+    status = _reap(pid)
+    if killed:
+        raise JobFailed(f"{killed}: its process was killed")
+    if outcome is None:
+        raise JobFailed(f"the job's process ended without an answer ({status})")
+    if "trace" in outcome:
+        ctx.log(str(outcome["trace"]))
+    if "error" in outcome:
+        raise JobFailed(str(outcome["error"]))
+    return str(outcome["result"])
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _reap(pid: int) -> str:
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit code {os.WEXITSTATUS(status)}"
+
+
+def _send(fd: int, message: dict[str, Any]) -> None:
+    data = json.dumps(message, default=str).encode() + b"\n"
+    while data:
+        data = data[os.write(fd, data) :]

@@ -1,0 +1,33 @@
+"""The supervised-loop helper every background loop runs on: it survives its step's exceptions."""
+
+from __future__ import annotations
+
+import threading
+
+from heroagent.loops import SupervisedLoop
+from tests.conftest import wait_until
+
+
+def test_a_failing_step_is_retried_reported_and_recovers() -> None:
+    calls: list[int] = []
+    healthy = threading.Event()
+
+    def step() -> None:
+        calls.append(1)
+        if not healthy.is_set():
+            raise OSError(28, "No space left on device")
+
+    loop = SupervisedLoop("demo", step, interval=0.01)
+    loop.start()
+    try:
+        assert wait_until(lambda: loop.state().failures >= 2, timeout=5)  # retried after a backoff
+        state = loop.state()
+        assert state.running and state.degraded and "No space left" in state.last_error and state.failing_since
+        healthy.set()
+        assert wait_until(lambda: not loop.state().degraded, timeout=5)
+        before = len(calls)
+        assert wait_until(lambda: len(calls) > before + 3, timeout=5)  # and it goes on stepping
+    finally:
+        loop.stop()
+    assert not loop.state().running
+    assert not any(t.name == "heroagent-demo" for t in threading.enumerate())
