@@ -28,6 +28,8 @@ from heroagent.jobs.model import Job
 from heroagent.jobs.rpc import ERRORS
 from heroagent.redis_server.password import embedded_password
 
+REPLY_GRACE = 5.0  # seconds an answer may take after the request's deadline (a request picked up in time)
+
 
 class ServerUnavailableError(HeroAgentError):
     """No HeroAgent server answered on that Redis."""
@@ -49,7 +51,8 @@ class JobClient:
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         self.url = url
         self.timeout = timeout
-        self.redis = redis.Redis.from_url(url, socket_connect_timeout=5)
+        # The read timeout must outlast the longest wait for an answer (redis-py's default gives up at ~5 s).
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5)
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float = 10.0) -> JobClient:
@@ -59,12 +62,21 @@ class JobClient:
         self.redis.close()
 
     def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        """Ask the server; ServerUnavailableError if no server picks the request up within `timeout`.
+
+        The request carries a deadline in Redis's clock (`timeout` from now): a server that picks it up
+        later drops it instead of running it, so a call that gave up (timed out, or was killed) is never
+        done behind the caller's back. An answer may take REPLY_GRACE beyond the deadline."""
         request_id = uuid.uuid4().hex
-        request = json.dumps({"id": request_id, "op": op, "args": list(args), "kwargs": kwargs})
         where = self.url.split("@")[-1].split("?")[0]
         try:
+            seconds, micros = self.redis.time()
+            deadline = seconds + micros / 1e6 + self.timeout
+            request = json.dumps(
+                {"id": request_id, "op": op, "args": list(args), "kwargs": kwargs, "deadline": deadline}
+            )
             self.redis.rpush(keys.RPC_REQUESTS, request)
-            reply: Any = self.redis.blpop([keys.rpc_reply(request_id)], timeout=self.timeout)
+            reply: Any = self.redis.blpop([keys.rpc_reply(request_id)], timeout=self.timeout + REPLY_GRACE)
         except redis.RedisError as exc:
             raise ServerUnavailableError(
                 f"cannot reach Redis at {where}: {exc}; is `heroagent serve` running?"

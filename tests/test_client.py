@@ -52,3 +52,45 @@ def test_no_server_is_a_clear_error(data_dir: Path, agent: HeroAgent) -> None:
     unreachable = JobClient.from_config(make_config(data_dir / "none", redis={"url": "redis://127.0.0.1:1/0"}))
     with pytest.raises(ServerUnavailableError, match="cannot reach Redis"):
         unreachable.get_job(1)
+
+
+def test_a_request_its_caller_gave_up_on_is_never_run(data_dir: Path) -> None:
+    """Issue 14, item 5: a submit that timed out (or was killed) while the server was down ran when the
+    server came back, so a user who retried got the job twice. Requests carry a deadline now."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from heroagent.config import to_toml
+    from tests.conftest import REPO
+
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})
+    with HeroAgent(config) as agent:  # the Redis and its password exist; the job system is what goes away
+        assert agent.jobs is not None
+        agent.jobs.rpc.stop()  # type: ignore[union-attr]  # no server answers requests now
+        client = JobClient.from_config(config, timeout=0.5)
+        with pytest.raises(ServerUnavailableError):
+            client.create_job("late", "!!fake.return_success")
+        (data_dir / "c.toml").write_text(to_toml(config))
+        code = (
+            "import sys; from heroagent import load_config; from heroagent.client import JobClient\n"
+            "JobClient.from_config(load_config(sys.argv[1]), timeout=1.0).create_job('killed', '!!fake.return_success')"
+        )
+        killed = subprocess.Popen([sys.executable, "-c", code, str(data_dir / "c.toml")], env={"PYTHONPATH": str(REPO)})
+        assert wait_for(lambda: agent.get_job_manager().client.llen(keys.RPC_REQUESTS) >= 1)
+        killed.send_signal(signal.SIGKILL)  # the caller dies before it can take its request back
+        killed.wait()
+        time.sleep(1.2)  # both deadlines pass
+        agent.jobs.rpc.start()  # type: ignore[union-attr]  # the server is back
+        assert wait_for(lambda: agent.get_job_manager().client.llen(keys.RPC_REQUESTS) == 0)
+        time.sleep(0.5)
+        assert agent.get_job_manager().list_jobs() == []  # neither ran
+        fresh = JobClient.from_config(config).create_job("fresh", "!!fake.return_success")  # in time: it runs
+        assert agent.get_job_manager().wait_for_job(fresh.job_id, timeout=10).status is JobStatus.DONE
+
+
+def wait_for(predicate: object, timeout: float = 10.0) -> bool:
+    from tests.conftest import wait_until
+
+    return wait_until(predicate, timeout=timeout)  # type: ignore[arg-type]

@@ -89,12 +89,22 @@ class RequestServer:
         except (ValueError, KeyError, TypeError):
             log.warning("jobs: ignored a malformed client request: %r", raw[:200])
             return
+        deadline = request.get("deadline")
+        if isinstance(deadline, int | float) and self._redis_now() > deadline:
+            log.info("jobs: dropped a %s request its client gave up on (%.1fs past its deadline)",
+                     request.get("op"), self._redis_now() - deadline)  # fmt: skip
+            return
         answer = self.answer(request)
         reply_key = keys.rpc_reply(request_id)
         pipe = self.client.pipeline(transaction=False)
         pipe.rpush(reply_key, json.dumps(answer))
         pipe.expire(reply_key, REPLY_TTL)
         pipe.execute()
+
+    def _redis_now(self) -> float:
+        """Redis's clock, the one the client's deadline is in (machines' clocks may differ)."""
+        seconds, micros = self.client.time()
+        return float(seconds) + micros / 1e6
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
