@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench._common import free_port  # noqa: E402
 from bench.history_fill import fill_history  # noqa: E402
 from heroagent import HeroAgent  # noqa: E402
 from heroagent.config import Config  # noqa: E402
@@ -41,12 +41,6 @@ PATHS = [
     ("API list", "/api/jobs?limit=100"),
     ("metrics", "/metrics"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def timed(url: str, runs: int = 5) -> float:

@@ -124,15 +124,26 @@ class JobClient:
     def queue_stats(self) -> dict[str, dict[str, int]]:
         return dict(self.call("queue_stats"))
 
-    def wait_for_job(self, job_id: int, timeout: float | None = None, poll: float = 0.2) -> Job:
-        """Poll until the job is finished (in the history); TimeoutError after `timeout` seconds."""
+    def wait_for_job(self, job_id: int, timeout: float | None = None, poll: float = 5.0) -> Job:
+        """Wait until the job's final state is in the history; TimeoutError after `timeout` seconds.
+
+        Not polling: the server publishes the final status on `hero:done:<id>` as soon as the history has
+        it, and this wakes on that message (subscribed before the first look, so none is missed). `poll` is
+        only how often it looks anyway, in case a message was lost with a Redis restart."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = self.get_job(job_id)
-            if job.terminal:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(keys.job_done(job_id))
+            while True:
                 history = self.get_history(job_id)
                 if history and history[-1].terminal:
                     return history[-1]
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} is still {job.status.value} after {timeout}s")
-            time.sleep(poll)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    status = history[-1].status.value if history else "unknown"
+                    raise TimeoutError(f"job {job_id} is still {status} after {timeout}s")
+                pubsub.get_message(timeout=poll if remaining is None else min(poll, remaining))
+        except redis.RedisError as exc:
+            raise ServerUnavailableError(f"lost Redis while waiting for job {job_id}: {exc}") from None
+        finally:
+            pubsub.close()

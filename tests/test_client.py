@@ -94,3 +94,22 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
     from tests.conftest import wait_until
 
     return wait_until(predicate, timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_waiting_from_another_process_is_woken_by_the_server_not_by_polling(agent: HeroAgent) -> None:
+    """Issue 14, item 4: run-and-await from another process polled every 0.2 s."""
+    client = JobClient.from_config(agent.config)
+    listener = agent.get_job_manager().client.pubsub(ignore_subscribe_messages=True)
+    job = client.create_job("w", "!!fake.sleep seconds:0.3")
+    listener.subscribe(keys.job_done(job.job_id))
+    final = client.wait_for_job(job.job_id, timeout=15, poll=60)  # no look-again timer would fire in time
+    assert final.status is JobStatus.DONE
+    message = None
+    for _ in range(50):
+        message = listener.get_message(timeout=0.1)
+        if message:
+            break
+    assert message is not None and message["data"] == b"done"  # the server published the final status
+    listener.close()
+    with pytest.raises(TimeoutError, match="is still"):
+        client.wait_for_job(client.create_job("w", "!!fake.sleep seconds:5").job_id, timeout=0.3)

@@ -341,13 +341,15 @@ end
 return dropped
 """
 
-# ARGV: pairs of (job hash, recorded terminal status), then event ids to ack and delete after "--".
-# A hash is deleted only if its job is still in the recorded state (a retry may have re-queued it).
+# ARGV: triples of (job hash, recorded terminal status, the job's done channel), then event ids to ack
+# and delete after "--". A hash is deleted only if its job is still in the recorded state (a retry may
+# have re-queued it). The final status is published on the channel: waiters in other processes wake at once.
 _RECORDED = f"""
 local i = 1
 while ARGV[i] ~= '--' do
   if redis.call('HGET', ARGV[i], 'status') == ARGV[i + 1] then redis.call('DEL', ARGV[i]) end
-  i = i + 2
+  redis.call('PUBLISH', ARGV[i + 2], ARGV[i + 1])
+  i = i + 3
 end
 local ids = {{}}
 for j = i + 1, #ARGV do ids[#ids + 1] = ARGV[j] end
@@ -486,7 +488,7 @@ class JobQueue:
         """After the history has them: drop finished jobs' hashes (topic, id, status) and ack + delete events."""
         args: list[Any] = []
         for topic, job_id, status in finished:
-            args += [keys.job(topic, job_id), status]
+            args += [keys.job(topic, job_id), status, keys.job_done(job_id)]
         self._recorded(args=[*args, "--", *event_ids])
 
     def get(self, topic: str, job_id: int) -> Job | None:
