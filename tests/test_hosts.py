@@ -84,3 +84,15 @@ def test_a_wildcard_bind_allows_only_loopback_the_machine_and_the_list() -> None
     hosts = HostAllowList("0.0.0.0", ["ops.example"], "[ui] allowed_hosts")
     assert hosts.allows("ops.example:9021") and hosts.allows("127.0.0.1") and not hosts.allows("0.0.0.0")
     assert not hosts.allows(EVIL) and not hosts.allows_origin("null")
+
+
+def test_the_redis_password_is_never_shown(web_agent: StartAgent) -> None:
+    """Issue 10, item 13: the Redis password was in the start banner and on the overview page."""
+    agent = web_agent()
+    password = agent.redis.password  # type: ignore[union-attr]
+    assert password
+    for path in ("/", "/partials/overview", "/api/health", "/metrics", "/scripts"):
+        page = requests.get(ui_url(agent, path), timeout=5).text
+        assert password not in page, path
+    assert "redis://:***@" in requests.get(ui_url(agent, "/"), timeout=5).text
+    assert all(password not in address for address in agent.addresses().values())
