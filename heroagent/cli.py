@@ -280,6 +280,12 @@ def _print_job(j: Any, as_json: bool) -> None:
 )
 @click.option("--at", "run_at", default=None, help="Run at this time, ISO 8601 (2026-12-01T08:00:00Z).")
 @click.option("--in", "delay", type=float, default=None, help="Run this many seconds from now.")
+@click.option(
+    "--key",
+    "idempotency_key",
+    default=None,
+    help="Idempotency key: submitting again with the same key gives the first job, never a second one.",
+)
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
 @click.option("--wait-timeout", type=float, default=None, help="Give up waiting after this many seconds.")
 @json_option
@@ -295,6 +301,7 @@ def job_submit(
     retry_delay: float | None,
     run_at: str | None,
     delay: float | None,
+    idempotency_key: str | None,
     wait: bool,
     wait_timeout: float | None,
     as_json: bool,
@@ -329,6 +336,7 @@ def job_submit(
         retry_delay=retry_delay,
         run_at=run_at,
         delay=delay,
+        idempotency_key=idempotency_key,
     )
     if not wait:
         _print_job(created, as_json) if as_json else click.echo(created.job_id)

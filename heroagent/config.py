@@ -100,6 +100,8 @@ class JobsConfig:
     max_retries: int = 0
     retry_delay: float = 10.0
     retry_delay_max: float = 3600.0
+    # Seconds a job's idempotency_key keeps answering with that job (a retried submit never makes two).
+    idempotency_window: float = 86400.0
     # The least retry_delay a job with retries gets (seconds): no job can retry in a hot loop.
     retry_delay_min: float = 1.0
     max_lost_attempts: int = 3
@@ -188,6 +190,7 @@ _POSITIVE_KEYS = {
     ("jobs", "lease_seconds"),
     ("jobs", "retry_delay_max"),
     ("jobs", "retry_delay_min"),
+    ("jobs", "idempotency_window"),
     ("jobs", "max_lost_attempts"),
     ("scheduler", "lease_seconds"),
     ("scheduler", "sweep_every"),

@@ -54,6 +54,7 @@ class JobManager:
         default_max_retries: int = 0,
         default_retry_delay: float = 10.0,
         min_retry_delay: float = 0.0,
+        idempotency_window: float = 86400.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
@@ -61,6 +62,8 @@ class JobManager:
         self.default_max_retries = default_max_retries
         self.default_retry_delay = default_retry_delay
         self.min_retry_delay = min_retry_delay
+        self.idempotency_window = idempotency_window
+        self._create_lock = threading.Lock()  # check-then-create of keyed jobs is one step
         self.store = store
         self.logs = logs
         self.default_timeout = default_timeout
@@ -89,6 +92,7 @@ class JobManager:
         retry_delay: float | None = None,
         run_at: datetime | float | None = None,
         delay: float | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
         """Save to OurDB (which gives the id), store in Redis and queue it; return the Job.
 
@@ -110,13 +114,45 @@ class JobManager:
                     "retry_delay": retry_delay,
                     "run_at": run_at,
                     "delay": delay,
+                    "idempotency_key": idempotency_key,
                 }
             ]
         )[0]
 
     def create_jobs(self, specs: Iterable[Mapping[str, Any]]) -> list[Job]:
-        """Many jobs: one OurDB commit and one Redis round trip for all of them."""
+        """Many jobs: one OurDB commit and one Redis round trip for all of them. A spec whose
+        `idempotency_key` was used within `[jobs] idempotency_window` gets that earlier job instead."""
+        return [job for job, _ in self.submit(specs)]
+
+    def submit(self, specs: Iterable[Mapping[str, Any]]) -> list[tuple[Job, bool]]:
+        """`create_jobs`, saying for each job whether it was created now (False: an earlier job with the
+        same idempotency key). The key index lives in the history, so it holds across restarts and a
+        Redis that lost its data."""
         jobs = [self._new_job(spec) for spec in specs]
+        if not any(job.idempotency_key for job in jobs):
+            return [(job, True) for job in self._create(jobs)]
+        with self._create_lock:
+            since = time.time() - self.idempotency_window
+            answers: list[tuple[Job, bool] | None] = []
+            fresh: list[Job] = []
+            pending: dict[str, Job] = {}
+            for job in jobs:
+                key = job.idempotency_key
+                earlier = self.store.job_for_key(key, since) if key else None
+                if earlier is not None:
+                    answers.append((self.get_job(earlier), False))
+                elif key in pending:  # the same key twice in one batch: one job
+                    answers.append((pending[key], False))
+                else:
+                    if key:
+                        pending[key] = job
+                    fresh.append(job)
+                    answers.append(None)
+            self._create(fresh)
+            made = iter(fresh)
+            return [answer if answer is not None else (next(made), True) for answer in answers]
+
+    def _create(self, jobs: list[Job]) -> list[Job]:
         if not jobs:
             return []
         self.store.insert(jobs)
@@ -146,6 +182,7 @@ class JobManager:
                 self.min_retry_delay, float(retry_delay if retry_delay is not None else self.default_retry_delay)
             ),
             time_scheduled=scheduled_time(clean.get("run_at"), clean.get("delay")),
+            idempotency_key=clean.get("idempotency_key", ""),
         )
 
     # ------------------------------------------------------------ reading

@@ -47,7 +47,12 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 
 
 # Python attribute -> wire name (JSON and Redis hash field).
-WIRE_NAMES = {"job_id": "jobid", "session_key": "sessionkey", "circle_id": "circleid"}
+WIRE_NAMES = {
+    "job_id": "jobid",
+    "session_key": "sessionkey",
+    "circle_id": "circleid",
+    "idempotency_key": "idempotencykey",
+}
 PY_NAMES = {wire: py for py, wire in WIRE_NAMES.items()}
 
 
@@ -73,6 +78,7 @@ class Job:
     retry_delay: float = 0.0
     attempts: int = 0
     worker: str = ""
+    idempotency_key: str = ""  # a second create with the same key returns this job (see [jobs] idempotency_window)
 
     # ------------------------------------------------------------ encodings
 

@@ -75,6 +75,7 @@ class JobsService:
             default_max_retries=jobs.max_retries,
             default_retry_delay=jobs.retry_delay,
             min_retry_delay=jobs.retry_delay_min,
+            idempotency_window=jobs.idempotency_window,
             retry=RetryPolicy.from_config(jobs),
         )
         manager = self.manager

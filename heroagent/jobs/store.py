@@ -117,13 +117,17 @@ class JobStore:
         self._index: dict[int, IndexEntry] = {}
         self._ids: list[int] = []  # ascending
         self._counts: Counter[tuple[JobStatus, str]] = Counter()  # (status, topic) -> jobs, for counts and /metrics
+        self._keys: dict[str, tuple[int, float]] = {}  # idempotency key -> (job id, time created)
         for job_id in self.db.ids():
             try:
-                entry = IndexEntry.from_json(self.db.get_intact(job_id))
+                raw = self.db.get_intact(job_id)
+                entry = IndexEntry.from_json(raw)
             except Exception as exc:  # a corrupt record must not stop the server
                 log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
                 continue
             self._remember(job_id, entry)
+            if b'"idempotencykey":"' in raw and b'"idempotencykey":""' not in raw:
+                self._remember_key(Job.from_json(raw))
 
     def close(self) -> None:
         self.db.close()
@@ -151,6 +155,7 @@ class JobStore:
                 raise
             for job in jobs:
                 self._remember(job.job_id, IndexEntry.of(job))
+                self._remember_key(job)
 
     def record(self, jobs: list[Job]) -> list[RecordedEvent]:
         """Store new versions (state changes) of these jobs."""
@@ -207,6 +212,18 @@ class JobStore:
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
         return [Job.from_json(v) for v in reversed(versions)]
+
+    def _remember_key(self, job: Job) -> None:
+        if job.idempotency_key:
+            self._keys[job.idempotency_key] = (job.job_id, job.time_created)
+
+    def job_for_key(self, key: str, since: float) -> int | None:
+        """The id of the job created with idempotency `key` at or after `since` (None = there is none)."""
+        with self._lock:
+            found = self._keys.get(key)
+            if found is None or found[1] < since or found[0] not in self._index:
+                return None
+            return found[0]
 
     def delete(self, job_id: int) -> None:
         with self._lock:

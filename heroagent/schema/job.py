@@ -23,7 +23,7 @@ TOPIC_PATTERN = r"[A-Za-z0-9_.-]{1,128}"
 
 OURDB_RECORD_MAX = 65535
 MAX_RESULT_BYTES = 8 * 1024  # result and error are each cut to this, encoded (the full output is in the log)
-RECORD_OVERHEAD = 2048  # field names, numbers, worker id, status, and the retry note on an error
+RECORD_OVERHEAD = 2048  # field names, numbers, worker id, status, the retry note, an idempotency key
 MAX_CARRIED_BYTES = OURDB_RECORD_MAX - 2 * MAX_RESULT_BYTES - RECORD_OVERHEAD  # params + circle + session
 
 
@@ -80,6 +80,15 @@ NEW_JOB = Schema(
         ),
         Field("circle_id", "string", "the circle the job belongs to", max_bytes=256),
         Field("session_key", "string", "the caller's session", max_bytes=1024),
+        Field(
+            "idempotency_key",
+            "string",
+            "a second create with the same key within [jobs] idempotency_window returns the first job (200)",
+            min_length=1,
+            max_bytes=200,
+            pattern=r"[\x21-\x7e]{1,200}",
+            pattern_hint="must be 1-200 printable ASCII characters without spaces",
+        ),
         Field("delay", "number", "run it this many seconds from now", minimum=0, maximum=MAX_DELAY),
         Field(
             "run_at",

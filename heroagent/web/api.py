@@ -42,10 +42,10 @@ def json_body() -> dict[str, Any]:
 
 @bp.post("/jobs")
 def create_job() -> tuple[Response, int]:
-    job = current_manager().create_jobs([json_body()])[0]  # checked against schema.job.NEW_JOB
+    job, created = current_manager().submit([json_body()])[0]  # checked against schema.job.NEW_JOB
     response = jsonify(job.to_dict())
     response.headers["Location"] = f"/api/jobs/{job.job_id}"
-    return response, 201
+    return response, 201 if created else 200  # 200: its idempotency_key named an earlier job
 
 
 @bp.get("/jobs")

@@ -32,6 +32,7 @@ JOB_SCHEMA: dict[str, Any] = {
         "retry_delay": {"type": "number"},
         "attempts": {"type": "integer"},
         "worker": {"type": "string"},
+        "idempotencykey": {"type": "string"},
     },
     "required": ["jobid", "topic", "params", "params_type", "status"],
 }
@@ -109,7 +110,11 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Create a job (saved in the history, then queued)",
                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewJob")}}},
-                    "responses": {"201": _json(_ref("Job"), "the new job"), **_errors(400, 401, 503)},
+                    "responses": {
+                        "201": _json(_ref("Job"), "the new job"),
+                        "200": _json(_ref("Job"), "the job created earlier with the same idempotency_key"),
+                        **_errors(400, 401, 503),
+                    },
                 },
                 "get": {
                     "summary": "List jobs, newest first",

@@ -1,0 +1,110 @@
+"""Idempotency keys (issue 14, item 3): a retried submit never makes a second job.
+
+Same key twice (sequential, from 10 processes at once, across a restart, after Redis lost its data):
+one job. The key is kept in the job's record, so the history answers for it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from heroagent import HeroAgent
+from heroagent.config import to_toml
+from heroagent.jobs import JobStatus
+from tests.conftest import REPO, make_config, redis_cli, ui_url
+
+
+def test_the_same_key_gives_the_same_job(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        first = jm.create_job("pay", "!!fake.return_success message:charge", idempotency_key="order-17")
+        again = jm.create_job("pay", "!!fake.return_success message:charge", idempotency_key="order-17")
+        assert again.job_id == first.job_id
+        other = jm.create_job("pay", "!!fake.return_success", idempotency_key="order-18")
+        assert other.job_id != first.job_id
+        batch = jm.create_jobs([{"topic": "pay", "params": "!!fake.return_success", "idempotency_key": "b-1"}] * 3)
+        assert len({j.job_id for j in batch}) == 1
+        body = {"topic": "pay", "params": "!!fake.return_success", "idempotency_key": "web-1"}
+        made = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
+        repeat = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
+        assert (made.status_code, repeat.status_code) == (201, 200)
+        assert made.json()["jobid"] == repeat.json()["jobid"] and repeat.json()["idempotencykey"] == "web-1"
+        bad = requests.post(ui_url(agent, "/api/jobs"), json={**body, "idempotency_key": "has space"}, timeout=5)
+        assert bad.status_code == 400 and bad.json()["error"].startswith("idempotency_key:")
+        assert jm.wait_for_job(first.job_id, timeout=15).status is JobStatus.DONE
+        redis_cli(agent, "FLUSHALL")  # Redis loses everything: the history still knows the key
+        assert jm.create_job("pay", "!!fake.return_success", idempotency_key="order-17").job_id == first.job_id
+    with HeroAgent(config) as agent:  # and so does the next start
+        jm = agent.get_job_manager()
+        assert jm.create_job("pay", "!!fake.return_success", idempotency_key="order-17").job_id == first.job_id
+        total = len(jm.list_jobs(limit=1000))
+        assert total == 4  # order-17, order-18, b-1, web-1
+
+
+def test_ten_processes_submitting_the_same_key_at_once_make_one_job(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})
+    config_file = data_dir / "c.toml"
+    config_file.write_text(to_toml(config))
+    code = (
+        "import sys, time; from heroagent import load_config; from heroagent.client import JobClient\n"
+        "client = JobClient.from_config(load_config(sys.argv[1]))\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "print(client.create_job('once', '!!fake.return_success', idempotency_key='same').job_id)\n"
+    )
+    with HeroAgent(config) as agent:
+        start_at = str(time.time() + 1.5)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(config_file), start_at],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={"PYTHONPATH": str(REPO)},
+            )
+            for _ in range(10)
+        ]
+        ids = {int(p.communicate(timeout=60)[0].strip()) for p in procs}
+        assert len(ids) == 1
+        assert [j.job_id for j in agent.get_job_manager().list_jobs(topic="once")] == list(ids)
+
+
+def test_a_key_is_free_again_after_the_window(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"idempotency_window": 0.5})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        first = jm.create_job("w", "!!fake.return_success", idempotency_key="k")
+        assert jm.create_job("w", "!!fake.return_success", idempotency_key="k").job_id == first.job_id
+        time.sleep(0.7)
+        assert jm.create_job("w", "!!fake.return_success", idempotency_key="k").job_id != first.job_id
+
+
+def test_the_cli_takes_a_key(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})
+    config_file = data_dir / "c.toml"
+    config_file.write_text(to_toml(config))
+    cli = [
+        sys.executable,
+        "-m",
+        "heroagent",
+        "job",
+        "submit",
+        "--config",
+        str(config_file),
+        "t",
+        "!!fake.return_success",
+    ]
+    with HeroAgent(config):
+        runs = [
+            subprocess.run(
+                [*cli, "--key", "cli-1", "--json"], capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}
+            )
+            for _ in range(2)
+        ]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    assert json.loads(runs[0].stdout)["jobid"] == json.loads(runs[1].stdout)["jobid"]
