@@ -8,10 +8,10 @@ and touches nothing. The kernel drops the lock when the holder dies, even by kil
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
+from heroagent import pidlock
 from heroagent.errors import HeroAgentError
 
 LOCK_NAME = "heroagent.lock"
@@ -29,23 +29,16 @@ class DataDirLock:
     def acquire(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = pidlock.acquire(self.path)
+        except pidlock.PidLockHeld as held:
+            raise DataDirInUseError(
+                f"the data dir {self.path.parent} is in use by another HeroAgent (pid {held.holder}); "
+                "stop that one first, or give this one its own data_dir"
+            ) from None
         except OSError as exc:
             raise HeroAgentError(
                 f"cannot use the data dir {self.path.parent}: {exc.strerror}; check data_dir and its permissions"
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise DataDirInUseError(
-                f"the data dir {self.path.parent} is in use by another HeroAgent (pid {holder}); "
-                "stop that one first, or give this one its own data_dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:

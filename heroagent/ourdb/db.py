@@ -11,7 +11,6 @@ Why it differs from the reference where it does (see docs/architecture.md, "OurD
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from heroagent import pidlock
 from heroagent.ourdb import layout
 from heroagent.ourdb.compact import CompactReport, data_bytes, write_committed_copy
 from heroagent.ourdb.diskio import pwrite_exactly, storage_error, sync
@@ -181,19 +181,13 @@ class OurDB:
     # ----------------------------------------------------------------- opening and closing
 
     def _acquire_lock(self) -> None:
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+            self._lock_fd = pidlock.acquire(self.path / LOCK_FILE)
+        except pidlock.PidLockHeld as held:
             raise DatabaseLockedError(
-                f"{self.path}: database is open for writing by another process (pid {holder}); "
+                f"{self.path}: database is open for writing by another process (pid {held.holder}); "
                 "stop that process, or open this one with readonly=True"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
 
     def _check_meta(self) -> None:
         meta_path = self.path / META_FILE
