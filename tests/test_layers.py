@@ -85,13 +85,17 @@ def violations(source: str, path: Path) -> list[str]:
             broken.append(f"{where} imports {target}: only heroagent/web/ may use the web stack")
         if top != "heroagent":
             continue
-        other = part_of(target)
-        if other == "":
-            if me and set(names) - {"__version__"}:
-                broken.append(f"{where} imports {names} from the package root: import them from their module")
-            continue
-        if other != me and me != "" and FLOOR[other] >= FLOOR[me]:
-            broken.append(f"{where}: {me} (floor {FLOOR[me]}) imports {other} (floor {FLOOR[other]})")
+        others = [part_of(target)]
+        if others == [""]:  # `from heroagent import x`: a part (module or subpackage), or a lazy name
+            names_not_parts = set(names) - set(FLOOR) - {"__version__"}
+            if me and names_not_parts:
+                broken.append(
+                    f"{where} imports {sorted(names_not_parts)} from the package root: import them from their module"
+                )
+            others = [n for n in names if n in FLOOR]
+        for other in others:
+            if other != me and me != "" and FLOOR[other] >= FLOOR[me]:
+                broken.append(f"{where}: {me} (floor {FLOOR[me]}) imports {other} (floor {FLOOR[other]})")
     return broken
 
 
@@ -110,6 +114,7 @@ def test_imports_only_go_down(path: Path) -> None:
         ("ourdb/db.py", "from ..jobs import model", "ourdb (floor 1) imports jobs"),
         ("jobs/worker.py", "import flask", "only heroagent/web/ may use the web stack"),
         ("client.py", "from heroagent import HeroAgent", "from the package root"),
+        ("ourdb/db.py", "from heroagent import web", "ourdb (floor 1) imports web"),
     ],
 )
 def test_the_walk_reports_a_planted_upward_import(module: str, planted: str, why: str) -> None:
