@@ -17,6 +17,8 @@ from heroagent.net import check_port_free
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[..., Any]
+LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
+LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
 
 
 def http_url(host: str, port: int, *, tls: bool = False) -> str:
@@ -49,8 +51,15 @@ class ThreadedWSGIServer:
         self.tls = bool(tls_cert)
         self._port_setting = port_setting
         self.hosts = hosts
+        # request_queue_size is the listen backlog: cheroot's default of 5 made a burst of 20 clients lose
+        # SYNs, and each lost one waits the kernel's 1 s retransmit (health's p99 was ~1 s under load).
         self._server = wsgi.Server(
-            (host, port), hosts.wrap(app), numthreads=threads, server_name="HeroAgent", timeout=30
+            (host, port),
+            hosts.wrap(app),
+            numthreads=threads,
+            server_name="HeroAgent",
+            timeout=30,
+            request_queue_size=LISTEN_BACKLOG,
         )
         if tls_cert:
             try:
