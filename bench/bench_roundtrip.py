@@ -1,6 +1,6 @@
 """Submit-and-wait from another process, one job at a time: the run-and-await path a CLI or a web app takes.
 
-    python bench/bench_roundtrip.py [-n 300]
+    python bench/bench_roundtrip.py [-n 300] [--appendfsync always]
 
 A server (jobs on, no HTTP) runs in this process; a second process creates a no-op job with JobClient and
 waits for its final state in the history, N times in a row. Printed: p50, p90, p99 and max in ms. For
@@ -52,10 +52,12 @@ def percentile(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=300)
+    parser.add_argument("--appendfsync", choices=("everysec", "always"), default="everysec")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
         config = Config(data_dir=tmp)
         config.redis.tcp_port = free_port()
+        config.redis.appendfsync = args.appendfsync
         config.webdav.enabled = config.ui.enabled = False
         config.scheduler.enabled = False
         config_file = Path(tmp) / "c.toml"
@@ -68,7 +70,7 @@ def main() -> None:
                 )  # fmt: skip
                 ms = json.loads(out.stdout)
                 print(
-                    f"submit+wait from another process, {mode:4}: n={len(ms)} p50 {percentile(ms, 50):.2f} ms, "
+                    f"appendfsync {args.appendfsync}, {mode:4}: n={len(ms)} p50 {percentile(ms, 50):.2f} ms, "
                     f"p90 {percentile(ms, 90):.2f}, p99 {percentile(ms, 99):.2f}, max {max(ms):.2f}"
                 )
 

@@ -38,6 +38,9 @@ class RedisConfig:
     unix_socket: str = ""
     password: str = ""
     appendonly: bool = True
+    # When the AOF reaches the disk: "everysec" (a power loss can lose the last second; a killed
+    # redis-server loses nothing, the OS has the writes) or "always" (before each reply; slower).
+    appendfsync: str = "everysec"
 
 
 @dataclass
@@ -301,6 +304,8 @@ def validate(config: Config) -> None:
                 f"{src}: [[schedules]] {schedule.name!r} is defined twice; give each schedule its own name"
             )
         names.add(schedule.name)
+    if config.redis.appendfsync not in ("everysec", "always"):
+        raise ConfigError(f'{src}: [redis] appendfsync = {config.redis.appendfsync!r}: must be "everysec" or "always"')
     if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
             f"{src}: [redis] url = {config.redis.url!r}: must start with redis://, rediss:// or unix:// "

@@ -112,6 +112,7 @@ SCHEDULE = '[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\n'
         (SCHEDULE + "every = 1e9\n", "schedule 's': every: 1000000000.0 must be at most 31622400"),
         (SCHEDULE + "every = 5\ntimeout = -inf\n", "schedule 's': timeout: -inf must be a finite number"),
         ('[redis]\npassword = "a\\" b"\n', "[redis] password: must not hold quotes"),
+        ('[redis]\nappendfsync = "no"\n', '[redis] appendfsync = \'no\': must be "everysec" or "always"'),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:

@@ -162,7 +162,7 @@ class EmbeddedRedis:
             "save 300 100",
             "save 60 10000",
             f"appendonly {'yes' if redis_cfg.appendonly else 'no'}",
-            "appendfsync everysec",
+            f"appendfsync {redis_cfg.appendfsync}",
             'appendfilename "appendonly.aof"',
             "tcp-keepalive 60",
             "protected-mode yes",

@@ -38,7 +38,7 @@ def test_tcp_and_socket_and_files_under_data_dir(embedded: EmbeddedRedis, data_d
     assert stat.S_IMODE(embedded.socket_path.stat().st_mode) == 0o700
     info = tcp.info("persistence")
     assert info["aof_enabled"] == 1
-    assert tcp.config_get("appendfsync")["appendfsync"] == "everysec"
+    assert tcp.config_get("appendfsync")["appendfsync"] == "everysec"  # the default; "always" is tested below
     assert tcp.config_get("save")["save"] == "3600 1 300 100 60 10000"
     assert tcp.config_get("dir")["dir"] == str(workdir)
     tcp.close()
@@ -205,3 +205,12 @@ def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
     from heroagent.redis_server.password import redacted
 
     assert redacted(url) == shown
+
+
+def test_appendfsync_always_is_passed_to_redis(data_dir: Path) -> None:
+    server = EmbeddedRedis(make_config(data_dir, redis={"appendfsync": "always"}))
+    server.start()
+    try:
+        assert server.client().config_get("appendfsync")["appendfsync"] == "always"
+    finally:
+        server.stop()
