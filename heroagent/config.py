@@ -103,6 +103,8 @@ class JobsConfig:
     max_retries: int = 0
     retry_delay: float = 10.0
     retry_delay_max: float = 3600.0
+    # The largest params, result or error a job may have, in bytes (up to 16 MiB); larger results are cut.
+    max_value_bytes: int = 16 * 1024 * 1024
     # Seconds a job's idempotency_key keeps answering with that job (a retried submit never makes two).
     idempotency_window: float = 86400.0
     # The least retry_delay a job with retries gets (seconds): no job can retry in a hot loop.
@@ -194,6 +196,7 @@ _POSITIVE_KEYS = {
     ("jobs", "retry_delay_max"),
     ("jobs", "retry_delay_min"),
     ("jobs", "idempotency_window"),
+    ("jobs", "max_value_bytes"),
     ("jobs", "max_lost_attempts"),
     ("scheduler", "lease_seconds"),
     ("scheduler", "sweep_every"),
@@ -304,6 +307,10 @@ def validate(config: Config) -> None:
                 f"{src}: [[schedules]] {schedule.name!r} is defined twice; give each schedule its own name"
             )
         names.add(schedule.name)
+    if config.jobs.max_value_bytes > 16 * 1024 * 1024:
+        raise ConfigError(
+            f"{src}: [jobs] max_value_bytes = {config.jobs.max_value_bytes}: must be at most 16777216 (16 MiB)"
+        )
     if config.redis.appendfsync not in ("everysec", "always"):
         raise ConfigError(f'{src}: [redis] appendfsync = {config.redis.appendfsync!r}: must be "everysec" or "always"')
     if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):

@@ -53,6 +53,7 @@ class JobManager:
         default_timeout: float = 60.0,
         default_max_retries: int = 0,
         default_retry_delay: float = 10.0,
+        max_value_bytes: int = 16 * 1024 * 1024,
         min_retry_delay: float = 0.0,
         idempotency_window: float = 86400.0,
         retry: RetryPolicy | None = None,
@@ -62,6 +63,7 @@ class JobManager:
         self.default_max_retries = default_max_retries
         self.default_retry_delay = default_retry_delay
         self.min_retry_delay = min_retry_delay
+        self.max_value_bytes = max_value_bytes
         self.idempotency_window = idempotency_window
         self._create_lock = threading.Lock()  # check-then-create of keyed jobs is one step
         self.store = store
@@ -168,6 +170,11 @@ class JobManager:
 
     def _new_job(self, spec: Mapping[str, Any]) -> Job:
         clean = check_job_spec(spec)
+        size = len(clean["params"].encode())
+        if size > self.max_value_bytes:
+            raise InvalidJobError(
+                f"params: {size} bytes is over the limit of {self.max_value_bytes} bytes ([jobs] max_value_bytes)"
+            )
         max_retries, retry_delay, timeout = clean.get("max_retries"), clean.get("retry_delay"), clean.get("timeout")
         return Job(
             topic=clean["topic"],
@@ -284,10 +291,10 @@ class JobManager:
         return self.get_job(job_id)
 
     def complete_job(self, job_id: int, result: str) -> Job:
-        return self.update_job_status(job_id, JobStatus.DONE, result=clip(result))
+        return self.update_job_status(job_id, JobStatus.DONE, result=clip(result, self.max_value_bytes))
 
     def fail_job(self, job_id: int, error: str) -> Job:
-        return self.update_job_status(job_id, JobStatus.ERROR, error=clip(error))
+        return self.update_job_status(job_id, JobStatus.ERROR, error=clip(error, self.max_value_bytes))
 
     def cancel_job(self, job_id: int) -> Job:
         """A queued job is canceled at once and never runs; a running one is stopped by its worker."""

@@ -18,8 +18,8 @@ from typing import Any
 from heroagent.errors import InvalidInputError
 from heroagent.heroscript import HeroScriptError, parse
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
+from heroagent.schema.job import MAX_VALUE_BYTES, check_new_job, clip_encoded
 from heroagent.schema.job import ParamsType as ParamsType  # re-exported: the job core's name for it
-from heroagent.schema.job import check_new_job, clip_encoded
 
 
 class JobStatus(enum.StrEnum):
@@ -222,6 +222,6 @@ def check_transition(job_id: int, current: JobStatus, new: JobStatus) -> None:
         )
 
 
-def clip(text: str) -> str:
-    """A result or error cut to what a stored version has room for (see schema.job)."""
-    return clip_encoded(text)
+def clip(text: str, limit: int = MAX_VALUE_BYTES) -> str:
+    """A result or error cut to the value cap ([jobs] max_value_bytes), saying how much was cut."""
+    return clip_encoded(text, limit)

@@ -74,6 +74,7 @@ class JobsService:
             default_timeout=jobs.default_timeout,
             default_max_retries=jobs.max_retries,
             default_retry_delay=jobs.retry_delay,
+            max_value_bytes=jobs.max_value_bytes,
             min_retry_delay=jobs.retry_delay_min,
             idempotency_window=jobs.idempotency_window,
             retry=RetryPolicy.from_config(jobs),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from heroagent.jobs.errors import JobNotFoundError
 from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.spill import ValueStore
 from heroagent.ourdb import CompactReport, OurDB, OurDBError, RecordNotFoundError, StorageError
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class JobStore:
 
     def __init__(self, path: Path, *, fsync: str = "batch") -> None:
         self.db = OurDB(path, fsync=fsync, id_of=job_id_of)  # type: ignore[arg-type]
+        self.values = ValueStore(path.with_name(path.name + ".values"))  # large fields (see spill.py)
         self._lock = threading.RLock()
         self._index: dict[int, IndexEntry] = {}
         self._ids: list[int] = []  # ascending
@@ -127,7 +129,7 @@ class JobStore:
                 continue
             self._remember(job_id, entry)
             if b'"idempotencykey":"' in raw and b'"idempotencykey":""' not in raw:
-                self._remember_key(Job.from_json(raw))
+                self._remember_key(self._job(job_id, raw))
 
     def close(self) -> None:
         self.db.close()
@@ -143,13 +145,14 @@ class JobStore:
                 with self.db.batch():
                     for job in jobs:
                         job.job_id = self.db.next_id
-                        assigned = self.db.set(job.to_json())
+                        assigned = self.db.set(self.values.spill(job.job_id, job.to_json()))
                         assert assigned == job.job_id, "jobs OurDB has another writer"
                         written.append(assigned)
             except StorageError:
                 for job_id in written:  # zeroing in place needs no new space
                     with contextlib.suppress(OurDBError):
                         self.db.delete(job_id)
+                    self.values.remove(job_id)
                 with contextlib.suppress(OurDBError):
                     self.db.sync()
                 raise
@@ -173,7 +176,7 @@ class JobStore:
                         continue
                 elif entry == IndexEntry.of(event):
                     continue  # a replayed event: already the newest version
-                self.db.set(event.json, id=event.job_id)
+                self.db.set(self.values.spill(event.job_id, event.json), id=event.job_id)
                 self._remember(event.job_id, IndexEntry.of(event))
                 written.append(event)
         return written
@@ -193,7 +196,7 @@ class JobStore:
     def get(self, job_id: int) -> Job:
         """The newest intact version (a damaged newest one is logged and skipped, see OurDB.get_history)."""
         try:
-            return Job.from_json(self.db.get_intact(job_id))
+            return self._job(job_id, self.db.get_intact(job_id))
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
 
@@ -211,7 +214,11 @@ class JobStore:
             versions = self.db.get_history(job_id, intact=True)  # a damaged older version ends it there
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
-        return [Job.from_json(v) for v in reversed(versions)]
+        return [self._job(job_id, v) for v in reversed(versions)]
+
+    def _job(self, job_id: int, raw: bytes) -> Job:
+        """A stored version as a Job, its large values put back (see spill.py)."""
+        return Job.from_json(self.values.restore(job_id, raw))
 
     def _remember_key(self, job: Job) -> None:
         if job.idempotency_key:
@@ -231,6 +238,7 @@ class JobStore:
                 self.db.delete(job_id)
             except RecordNotFoundError:
                 raise JobNotFoundError(f"no job with id {job_id}") from None
+            self.values.remove(job_id)
             old = self._index.pop(job_id, None)
             if old is not None:
                 self._counts[(old.status, old.topic)] -= 1
@@ -322,7 +330,7 @@ class JobStore:
                 continue
             if needle is not None and needle not in raw.decode(errors="replace").lower():
                 continue
-            out.append(Job.from_json(raw))
+            out.append(self._job(job_id, raw))
             if len(out) >= limit:
                 break
         return out

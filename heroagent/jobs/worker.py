@@ -31,6 +31,7 @@ from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job, JobStatus, clip
 from heroagent.jobs.queue import JobQueue
 from heroagent.loops import LoopState, SupervisedLoop
+from heroagent.schema.job import MAX_VALUE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class WorkerPool:
         concurrency: int,
         poll_interval: float,
         lease_seconds: float = 10.0,
+        max_value_bytes: int = MAX_VALUE_BYTES,
         name: str | None = None,
     ) -> None:
         self.queue = queue
@@ -83,6 +85,7 @@ class WorkerPool:
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.lease_ms = int(lease_seconds * 1000)
+        self.max_value_bytes = max_value_bytes  # results and errors are cut to this
         self.pool_id = name or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(2).hex()}"
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -114,6 +117,7 @@ class WorkerPool:
             concurrency=concurrency or jobs.worker_count,
             poll_interval=jobs.queue_poll_interval,
             lease_seconds=jobs.lease_seconds,
+            max_value_bytes=jobs.max_value_bytes,
         )
 
     # ------------------------------------------------------------ life cycle
@@ -271,11 +275,11 @@ class WorkerPool:
         status, fields = JobStatus.DONE, {}
         try:
             result = self.executor.execute(ctx)
-            fields = {"result": clip(result)}
+            fields = {"result": clip(result, self.max_value_bytes)}
         except JobFailed as exc:
-            status, fields = JobStatus.ERROR, {"error": clip(str(exc))}
+            status, fields = JobStatus.ERROR, {"error": clip(str(exc), self.max_value_bytes)}
         except Exception as exc:
-            status, fields = JobStatus.ERROR, {"error": clip(f"{type(exc).__name__}: {exc}")}
+            status, fields = JobStatus.ERROR, {"error": clip(f"{type(exc).__name__}: {exc}", self.max_value_bytes)}
             ctx.log(traceback.format_exc())
         finally:
             with self._lock:

@@ -1,10 +1,9 @@
 """The rules of a new job, one table for every edge: the Python API, the JSON API, the CLI, requests over
 Redis, schedules. The OpenAPI document's `NewJob` is generated from `NEW_JOB`.
 
-Every stored version of a job must fit one OurDB record (65,535 bytes) as Redis's cjson writes it, and
-cjson escapes `/` as `\\/` and control characters as `\\u00XX`: 40,000 slashes are 80,000 bytes stored.
-So the *encoded* size of what a job carries is checked at creation (`check_stored_size`), with room
-kept for the result and the error a worker adds later (each cut to `MAX_RESULT_BYTES` encoded).
+Params, results and errors may be large (up to MAX_VALUE_BYTES, lowered by `[jobs] max_value_bytes`):
+a stored version that would not fit one OurDB record has them moved beside it (jobs/spill.py). The
+other text fields are small and bounded here, so every version fits once those are moved.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from heroagent.errors import InvalidInputError
 from heroagent.schema.fields import Field, Schema
 
 MAX_SECONDS = 366 * 86400.0  # a year: a longer timeout or retry delay is a mistake
@@ -21,10 +19,7 @@ MAX_UNIX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
 MAX_RETRIES = 1000
 TOPIC_PATTERN = r"[A-Za-z0-9_.-]{1,128}"
 
-OURDB_RECORD_MAX = 65535
-MAX_RESULT_BYTES = 8 * 1024  # result and error are each cut to this, encoded (the full output is in the log)
-RECORD_OVERHEAD = 2048  # field names, numbers, worker id, status, the retry note, an idempotency key
-MAX_CARRIED_BYTES = OURDB_RECORD_MAX - 2 * MAX_RESULT_BYTES - RECORD_OVERHEAD  # params + circle + session
+MAX_VALUE_BYTES = 16 * 1024 * 1024  # params, results and errors up to this ([jobs] max_value_bytes lowers it)
 
 
 class ParamsType(enum.StrEnum):
@@ -52,7 +47,7 @@ NEW_JOB = Schema(
             "HeroScript, Rhai script, OpenRPC JSON or a prompt",
             required=True,
             min_length=1,
-            max_bytes=MAX_CARRIED_BYTES,
+            max_bytes=MAX_VALUE_BYTES,
         ),
         Field("params_type", "string", enum=tuple(p.value for p in ParamsType), default="heroscript"),
         Field(
@@ -122,18 +117,8 @@ def cjson_size(text: str) -> int:
     return size
 
 
-def check_stored_size(params: str, circle_id: str = "", session_key: str = "") -> None:
-    """InvalidInputError if the job's versions might not fit one OurDB record once encoded."""
-    carried = cjson_size(params) + cjson_size(circle_id) + cjson_size(session_key)
-    if carried > MAX_CARRIED_BYTES:
-        raise InvalidInputError(
-            f"params: {carried} bytes once stored (JSON-escaped, with circle_id and session_key) is over the "
-            f"limit of {MAX_CARRIED_BYTES} bytes; put large inputs in a file on the share and pass its path"
-        )
-
-
-def clip_encoded(text: str, limit: int = MAX_RESULT_BYTES) -> str:
-    """`text` cut so that it takes at most `limit` bytes encoded, with a note of what was cut."""
+def clip_encoded(text: str, limit: int = MAX_VALUE_BYTES) -> str:
+    """`text` cut so that it takes at most `limit` bytes as JSON text, with a note of what was cut."""
     if cjson_size(text) <= limit:
         return text
     note_room = 80
@@ -148,6 +133,4 @@ def clip_encoded(text: str, limit: int = MAX_RESULT_BYTES) -> str:
 
 def check_new_job(spec: Any) -> dict[str, Any]:
     """The fields of a new job, checked (None = not given); InvalidInputError naming the field."""
-    clean = NEW_JOB.check(spec)
-    check_stored_size(clean["params"], clean.get("circle_id", ""), clean.get("session_key", ""))
-    return clean
+    return NEW_JOB.check(spec)

@@ -19,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from heroagent.errors import InvalidInputError, NotFoundError
 from heroagent.heroscript import HeroScriptError, parse
 from heroagent.schema.fields import Field, Schema
-from heroagent.schema.job import MAX_CARRIED_BYTES, MAX_RETRIES, MAX_SECONDS, ParamsType
+from heroagent.schema.job import MAX_RETRIES, MAX_SECONDS, MAX_VALUE_BYTES, ParamsType
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MISFIRE_POLICIES = ("run_once", "skip")
@@ -31,7 +31,7 @@ SCHEDULE = Schema(
     (
         Field("name", "string", "1-64 letters, digits, '_', '.' or '-'", required=True),
         Field("topic", "string", "the topic of the jobs it makes", max_bytes=128),
-        Field("params", "string", "the params of the jobs it makes", max_bytes=MAX_CARRIED_BYTES),
+        Field("params", "string", "the params of the jobs it makes", max_bytes=MAX_VALUE_BYTES),
         Field("params_type", "string", enum=tuple(p.value for p in ParamsType), default="heroscript"),
         Field("cron", "string", "five fields, UTC: minute hour day-of-month month day-of-week", max_bytes=256),
         Field("every", "number", "seconds (instead of cron)", minimum=0, maximum=MAX_SECONDS),

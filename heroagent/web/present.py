@@ -48,8 +48,13 @@ def run_time(job: Job) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
+PAGE_VALUE_LIMIT = 64 * 1024  # a job page shows this much of a params or result; the API has all of it
+
+
 def pretty(text: str) -> str:
-    """JSON indented for reading; anything else as it is."""
+    """JSON indented for reading; anything else as it is. A long value is cut for the page, saying so."""
+    if len(text) > PAGE_VALUE_LIMIT:
+        return text[:PAGE_VALUE_LIMIT] + f"\n... [{len(text) - PAGE_VALUE_LIMIT} more characters: see /api/jobs/<id>]"
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
         try:

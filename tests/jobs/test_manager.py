@@ -58,7 +58,7 @@ def test_redis_cli_commands_tell_the_truth(agent: HeroAgent) -> None:
         ({"topic": "bad topic!"}, "may only contain letters"),
         ({"params_type": "bash"}, "params_type: 'bash' is not one of heroscript, rhaiscript, openrpc, ai"),
         ({"timeout": -1}, "timeout: -1 must be greater than 0"),
-        ({"params": "x" * 60_000}, "params: 60000 bytes is over the limit"),
+        ({"params": "x" * (16 * 1024 * 1024 + 1)}, "params: 16777217 bytes is over the limit"),
         ({"max_retries": -2}, "max_retries"),
     ],
 )
