@@ -65,7 +65,6 @@ class Recorder:
         self.stats = stats
         self.on_recorded = on_recorded  # wakes whoever waits for a job's final state
         self.on_stream_lost = on_stream_lost  # Redis lost its data: reconcile
-        self.recorded_events = 0
         self.set_aside = 0  # events that could not be recorded since start
         self._reread_pending = False  # a batch failed: read this consumer's pending entries first
 
@@ -107,7 +106,6 @@ class Recorder:
         except BaseException:
             self._reread_pending = True  # what this batch read is still pending: read it again, skip nothing
             raise
-        self.recorded_events += len(written)
         for event in written:
             if event.status.terminal:
                 self.stats.observe(event.topic, event.status, event.time_start, event.time_end)

@@ -149,7 +149,8 @@ class JobsService:
             if state.degraded:
                 since = time.strftime("%H:%M:%S UTC", time.gmtime(state.failing_since))
                 found.append(f"{state.name}: {state.last_error} (failing since {since}, {state.failures} failure(s))")
-        found += [f"{state.name}: not running" for state in self.loop_states() if not state.running]
+            if not state.running:
+                found.append(f"{state.name}: not running")
         return found
 
     def notices(self) -> list[str]:

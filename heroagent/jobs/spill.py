@@ -43,16 +43,15 @@ class ValueStore:
                 return raw
         return raw  # still too large: OurDB refuses it, and the recorder sets the event aside
 
-    def restore(self, job_id: int, raw: bytes) -> bytes:
-        """`raw` with every moved value put back (a record without markers comes back as it is)."""
-        if b"\\u0000value:" not in raw:
-            return raw
+    def restore(self, job_id: int, raw: bytes) -> dict[str, Any]:
+        """The record's JSON, parsed, with every moved value put back."""
         doc: dict[str, Any] = json.loads(raw)
-        for name in SPILL_FIELDS:
-            value = doc.get(name)
-            if isinstance(value, str) and value.startswith(MARKER):
-                doc[name] = self._read(job_id, value)
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        if b"\\u0000value:" in raw:
+            for name in SPILL_FIELDS:
+                value = doc.get(name)
+                if isinstance(value, str) and value.startswith(MARKER):
+                    doc[name] = self._read(job_id, value)
+        return doc
 
     def remove(self, job_id: int) -> None:
         shutil.rmtree(self.folder / str(job_id), ignore_errors=True)

@@ -218,7 +218,7 @@ class JobStore:
 
     def _job(self, job_id: int, raw: bytes) -> Job:
         """A stored version as a Job, its large values put back (see spill.py)."""
-        return Job.from_json(self.values.restore(job_id, raw))
+        return Job.from_dict(self.values.restore(job_id, raw))
 
     def _remember_key(self, job: Job) -> None:
         if job.idempotency_key:
