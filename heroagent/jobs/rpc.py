@@ -90,9 +90,8 @@ class RequestServer:
             log.warning("jobs: ignored a malformed client request: %r", raw[:200])
             return
         deadline = request.get("deadline")
-        if isinstance(deadline, int | float) and self._redis_now() > deadline:
-            log.info("jobs: dropped a %s request its client gave up on (%.1fs past its deadline)",
-                     request.get("op"), self._redis_now() - deadline)  # fmt: skip
+        if isinstance(deadline, int | float) and (late := self._redis_now() - deadline) > 0:
+            log.info("jobs: dropped a %s request its client gave up on (%.1fs past its deadline)", request.get("op"), late)
             return
         answer = self.answer(request)
         reply_key = keys.rpc_reply(request_id)

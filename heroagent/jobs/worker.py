@@ -339,7 +339,8 @@ class WorkerPool:
                 log.warning("jobs: could not release job %d (%s); its lease will return it", job.job_id, exc)
 
     def loop_states(self) -> list[LoopState]:
-        """The supervisor, and the worker threads as one line: a worker thread that died is not running."""
+        """The supervisor, and the worker threads as one line: degraded (with the error) while a worker
+        thread has died, and counting the unexpected errors the threads went on after."""
         states = [self._supervisor.state()] if self._supervisor is not None else []
         with self._lock:
             dead = [s.worker_id for s in self._slots if s.thread is not None and not s.thread.is_alive()]
