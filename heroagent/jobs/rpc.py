@@ -91,7 +91,8 @@ class RequestServer:
             return
         deadline = request.get("deadline")
         if isinstance(deadline, int | float) and (late := self._redis_now() - deadline) > 0:
-            log.info("jobs: dropped a %s request its client gave up on (%.1fs past its deadline)", request.get("op"), late)
+            op = request.get("op")
+            log.info("jobs: dropped a %s request its client gave up on (%.1fs past its deadline)", op, late)
             return
         answer = self.answer(request)
         reply_key = keys.rpc_reply(request_id)
