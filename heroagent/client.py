@@ -5,8 +5,11 @@
     job = jobs.create_job("backup", "!!script.run path:scripts/backup.sh")
     print(jobs.wait_for_job(job.job_id, timeout=60).status)
 
-Every call goes to the running `heroagent serve` (the only writer of the history) as a request on
-Redis; if no server answers within `timeout` seconds the call raises ServerUnavailableError.
+Creating a job, reading a job in flight and waiting for one talk to Redis directly (one Lua script
+creates a job, see heroagent/jobs/submit.py), so they work while the server is down as long as Redis
+is up; the server records them when it is back. Calls that need the history (`list_jobs`,
+`get_history`, `retry_job`, ...) go to the running `heroagent serve` (the only writer of the history)
+as a request on Redis; if no server answers within `timeout` seconds they raise ServerUnavailableError.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from heroagent.errors import HeroAgentError
 from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError
 from heroagent.jobs.model import Job
+from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.rpc import ERRORS
+from heroagent.jobs.submit import JobDefaults, submit
 from heroagent.redis_server.password import embedded_password
 
 REPLY_GRACE = 5.0  # seconds an answer may take after the request's deadline (a request picked up in time)
@@ -48,15 +53,38 @@ def redis_url_for(config: Config) -> str:
 
 
 class JobClient:
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0, defaults: JobDefaults | None = None) -> None:
         self.url = url
         self.timeout = timeout
         # The read timeout must outlast the longest wait for an answer (redis-py's default gives up at ~5 s).
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5)
+        self.queue = JobQueue(self.redis)
+        self._fallback_defaults = defaults or JobDefaults()
+        self._defaults: JobDefaults | None = None
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float = 10.0) -> JobClient:
-        return cls(redis_url_for(config), timeout=timeout)
+        return cls(redis_url_for(config), timeout=timeout, defaults=JobDefaults.from_config(config.jobs))
+
+    @property
+    def where(self) -> str:
+        """The Redis address without its password, for messages."""
+        return self.url.split("@")[-1].split("?")[0]
+
+    def defaults(self) -> JobDefaults:
+        """The `[jobs]` defaults the server published in Redis (read once), else this client's own."""
+        if self._defaults is None:
+            published = self._redis_call(JobDefaults.read, self.redis)
+            if published is None:
+                return self._fallback_defaults
+            self._defaults = published
+        return self._defaults
+
+    def _redis_call(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except redis.RedisError as exc:
+            raise ServerUnavailableError(f"cannot reach Redis at {self.where}: {exc}") from None
 
     def close(self) -> None:
         self.redis.close()
@@ -68,7 +96,7 @@ class JobClient:
         later drops it instead of running it, so a call that gave up (timed out, or was killed) is never
         done behind the caller's back. An answer may take REPLY_GRACE beyond the deadline."""
         request_id = uuid.uuid4().hex
-        where = self.url.split("@")[-1].split("?")[0]
+        where = self.where
         try:
             seconds, micros = self.redis.time()
             deadline = seconds + micros / 1e6 + self.timeout
@@ -95,12 +123,23 @@ class JobClient:
     # The JobManager's calls -------------------------------------------------------------------
 
     def create_job(self, topic: str, params: str, **options: Any) -> Job:
-        return Job.from_dict(self.call("create_job", topic, params, **options))
+        """Create a job straight in Redis (no server needed); options as for JobManager.create_job."""
+        return self.submit([{"topic": topic, "params": params, **options}])[0][0]
 
     def create_jobs(self, specs: Iterable[Mapping[str, Any]]) -> list[Job]:
-        return [Job.from_dict(d) for d in self.call("create_jobs", [dict(s) for s in specs])]
+        return [job for job, _ in self.submit(specs)]
+
+    def submit(self, specs: Iterable[Mapping[str, Any]]) -> list[tuple[Job, bool]]:
+        """Create jobs, all or none, in one Redis call; per spec (the job, created now? False: an earlier
+        job with the same idempotency key)."""
+        given = [{k: v for k, v in spec.items() if v is not None} for spec in specs]
+        return self._redis_call(submit, self.queue, given, self.defaults(), self.get_job)  # type: ignore[no-any-return]
 
     def get_job(self, job_id: int) -> Job:
+        """The live state from Redis while the job is in flight (no server needed), else the history's."""
+        live = self._redis_call(self.queue.get_by_id, job_id)
+        if live is not None:
+            return live  # type: ignore[no-any-return]
         return Job.from_dict(self.call("get_job", job_id))
 
     def list_jobs(self, **filters: Any) -> list[Job]:
@@ -127,23 +166,39 @@ class JobClient:
     def wait_for_job(self, job_id: int, timeout: float | None = None, poll: float = 5.0) -> Job:
         """Wait until the job's final state is in the history; TimeoutError after `timeout` seconds.
 
-        Not polling: the server publishes the final status on `hero:done:<id>` as soon as the history has
-        it, and this wakes on that message (subscribed before the first look, so none is missed). `poll` is
-        only how often it looks anyway, in case a message was lost with a Redis restart."""
+        Not polling: the server publishes the final state on `hero:done:<id>` as soon as the history has
+        it (the job itself, or its status when the job is large), and this wakes on that message
+        (subscribed before the first look, so none is missed). `poll` is only how often it looks anyway,
+        in case a message was lost with a Redis restart."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(keys.job_done(job_id))
             while True:
-                history = self.get_history(job_id)
-                if history and history[-1].terminal:
-                    return history[-1]
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    status = history[-1].status.value if history else "unknown"
-                    raise TimeoutError(f"job {job_id} is still {status} after {timeout}s")
-                pubsub.get_message(timeout=poll if remaining is None else min(poll, remaining))
+                job = self._recorded_final(job_id)
+                if job is not None:
+                    return job
+                while True:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError(
+                            f"job {job_id} is still {self.get_job(job_id).status.value} after {timeout}s"
+                        )
+                    message = pubsub.get_message(timeout=poll if remaining is None else min(poll, remaining))
+                    if message is None:
+                        break  # look again
+                    data = message.get("data")
+                    if isinstance(data, bytes) and data.startswith(b"{"):
+                        return Job.from_json(data)
+                    break
         except redis.RedisError as exc:
             raise ServerUnavailableError(f"lost Redis while waiting for job {job_id}: {exc}") from None
         finally:
             pubsub.close()
+
+    def _recorded_final(self, job_id: int) -> Job | None:
+        """The job if the history has its final state (its hash is gone from Redis then), else None."""
+        if self._redis_call(self.queue.topic_of, job_id) is not None:
+            return None  # still in Redis: in flight, or finished and not recorded yet
+        job = Job.from_dict(self.call("get_job", job_id))
+        return job if job.terminal else None

@@ -23,3 +23,8 @@ class JobNotFoundError(JobError, NotFoundError):
 
 class JobFailed(Exception):
     """Raised inside a job (by an actor or processor) to end it in `error` with this message."""
+
+
+class JobIdsNotSeededError(JobError):
+    """Redis has no job id counter (emptied, or never served by HeroAgent): no job can be created until
+    the server seeds it from the history (a 503: try again once the server is up)."""

@@ -1,6 +1,10 @@
 """Every Redis key the job system uses, built here and nowhere else.
 
 herojobs:<topic>:<jobid>   hash    a job in flight, one field per job property (Hero wire names)
+hero:jobid                 string  the last job id handed out (INCR); seeded from the history by the server
+hero:jobtopic              hash    jobid -> topic of every job that has a hash (finds the hash from an id)
+hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window
+hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retries...) for creators in other processes
 heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
@@ -35,10 +39,18 @@ EVENTS_SET_ASIDE = "hero:events:set-aside"  # events the history could not take,
 WORKERS = "hero:workers"
 CANCEL = "hero:cancel"
 EPOCH = "hero:epoch"
+JOB_ID_COUNTER = "hero:jobid"
+JOB_TOPICS = "hero:jobtopic"
+JOB_DEFAULTS = "hero:jobs:defaults"
+PREFIX_IDEMPOTENCY = "hero:idem"
 
 
 def job(topic: str, job_id: int) -> str:
     return f"{PREFIX_JOB}:{topic}:{job_id}"
+
+
+def idempotency(key: str) -> str:
+    return f"{PREFIX_IDEMPOTENCY}:{key}"
 
 
 def queue(topic: str) -> str:

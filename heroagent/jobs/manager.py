@@ -1,8 +1,10 @@
 """JobManager: the job system's API: create, read and change jobs.
 
-Creating a job writes its first version to OurDB (which gives the id), then its hash and queue entry
-to Redis. Every later change happens in Redis, by a Lua script that also appends the job's state to
-`hero:events`; the recorder (recorder.py) writes those to the history. The background loops
+Creating a job is one Lua script in Redis (see submit.py): it gives the job its id, writes its hash
+and queue entry and appends its first state to `hero:events`. Every later change happens in Redis
+too, by a Lua script that also appends the job's state; the recorder (recorder.py) writes those to
+the history, the first one as the job's first version under the same id. So a job is readable from
+Redis at once and from the history milliseconds later (`get_job` looks in both). The background loops
 (recorder, reaper, promoter) and upkeep live beside this class and are run by the jobs service.
 """
 
@@ -24,23 +26,21 @@ from heroagent.jobs.joblog import JobLogs, collect_remote_logs
 from heroagent.jobs.model import (
     Job,
     JobStatus,
-    ParamsType,
-    check_job_spec,
     check_transition,
     clip,
     parse_status,
-    scheduled_time,
 )
 from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.reconciler import UnqueuedJobs
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.stats import JobStats
 from heroagent.jobs.store import JobStore
+from heroagent.jobs.submit import JobDefaults, submit
 from heroagent.jobs.worker import list_workers
 
 log = logging.getLogger(__name__)
 
 RETRY_BATCH = 1000  # dead jobs sent back per OurDB commit and Redis round trip
+RECORD_WAIT = 5.0  # seconds delete_job waits for a just-created job to reach the history
 
 
 class JobManager:
@@ -50,28 +50,20 @@ class JobManager:
         store: JobStore,
         logs: JobLogs,
         *,
-        default_timeout: float = 60.0,
-        default_max_retries: int = 0,
-        default_retry_delay: float = 10.0,
-        max_value_bytes: int = 16 * 1024 * 1024,
-        min_retry_delay: float = 0.0,
-        idempotency_window: float = 86400.0,
+        defaults: JobDefaults | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.queue = JobQueue(client, retry)
-        self.default_max_retries = default_max_retries
-        self.default_retry_delay = default_retry_delay
-        self.min_retry_delay = min_retry_delay
-        self.max_value_bytes = max_value_bytes
-        self.idempotency_window = idempotency_window
-        self._create_lock = threading.Lock()  # check-then-create of keyed jobs is one step
+        self.defaults = defaults or JobDefaults()
         self.store = store
         self.logs = logs
-        self.default_timeout = default_timeout
         self._changed = threading.Condition()
-        self.unqueued = UnqueuedJobs()  # accepted while Redis was unreachable; the reaper queues them
         self.stats = JobStats()
+
+    @property
+    def max_value_bytes(self) -> int:
+        return self.defaults.max_value_bytes
 
     def notify(self) -> None:
         """Wake `wait_for_job` callers: the history changed (the recorder calls this after each batch)."""
@@ -96,11 +88,14 @@ class JobManager:
         delay: float | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
-        """Save to OurDB (which gives the id), store in Redis and queue it; return the Job.
+        """Create the job in Redis (one atomic script: id, hash, queue entry, first event); return it.
 
-        `run_at` (a datetime, or unix seconds) or `delay` (seconds from now) makes it a delayed job: it
-        stays `new`, with `time_scheduled` set, until it is due; then it is queued like any other.
-        `max_retries` and `retry_delay` default to `[jobs]`'s (see retry.py for the backoff).
+        When this returns the job is in Redis's append-only file and on its way to the history (see
+        docs/architecture.md, "Durability"). `run_at` (a datetime, or unix seconds) or `delay` (seconds
+        from now) makes it a delayed job: it stays `new`, with `time_scheduled` set, until it is due;
+        then it is queued like any other. `max_retries` and `retry_delay` default to `[jobs]`'s (see
+        retry.py for the backoff). A second create with the same `idempotency_key` within `[jobs]
+        idempotency_window` returns the first job.
         """
         return self.create_jobs(
             [
@@ -122,92 +117,38 @@ class JobManager:
         )[0]
 
     def create_jobs(self, specs: Iterable[Mapping[str, Any]]) -> list[Job]:
-        """Many jobs: one OurDB commit and one Redis round trip for all of them. A spec whose
-        `idempotency_key` was used within `[jobs] idempotency_window` gets that earlier job instead."""
+        """Many jobs, all or none, in one Redis round trip. A spec whose `idempotency_key` was used within
+        `[jobs] idempotency_window` gets that earlier job instead."""
         return [job for job, _ in self.submit(specs)]
 
     def submit(self, specs: Iterable[Mapping[str, Any]]) -> list[tuple[Job, bool]]:
         """`create_jobs`, saying for each job whether it was created now (False: an earlier job with the
-        same idempotency key). The key index lives in the history, so it holds across restarts and a
-        Redis that lost its data."""
-        jobs = [self._new_job(spec) for spec in specs]
-        if not any(job.idempotency_key for job in jobs):
-            return [(job, True) for job in self._create(jobs)]
-        with self._create_lock:
-            since = time.time() - self.idempotency_window
-            answers: list[tuple[Job, bool] | None] = []
-            fresh: list[Job] = []
-            pending: dict[str, Job] = {}
-            for job in jobs:
-                key = job.idempotency_key
-                earlier = self.store.job_for_key(key, since) if key else None
-                if earlier is not None:
-                    answers.append((self.get_job(earlier), False))
-                elif key in pending:  # the same key twice in one batch: one job
-                    answers.append((pending[key], False))
-                else:
-                    if key:
-                        pending[key] = job
-                    fresh.append(job)
-                    answers.append(None)
-            self._create(fresh)
-            made = iter(fresh)
-            return [answer if answer is not None else (next(made), True) for answer in answers]
-
-    def _create(self, jobs: list[Job]) -> list[Job]:
-        if not jobs:
-            return []
-        self.store.insert(jobs)
-        try:
-            self.queue.enqueue(jobs)
-        except redis.RedisError as exc:
-            self.unqueued.add(jobs)
-            log.warning("jobs: Redis unreachable (%s); %d job(s) saved and queued when it is back", exc, len(jobs))
-        for job in jobs:
-            if job.log:
-                self.logs.append(job.job_id, f"created: topic {job.topic}, {job.params_type.value}")
-        return jobs
-
-    def _new_job(self, spec: Mapping[str, Any]) -> Job:
-        clean = check_job_spec(spec)
-        size = len(clean["params"].encode())
-        if size > self.max_value_bytes:
-            raise InvalidJobError(
-                f"params: {size} bytes is over the limit of {self.max_value_bytes} bytes ([jobs] max_value_bytes)"
-            )
-        max_retries, retry_delay, timeout = clean.get("max_retries"), clean.get("retry_delay"), clean.get("timeout")
-        return Job(
-            topic=clean["topic"],
-            params=clean["params"],
-            params_type=ParamsType(clean.get("params_type", "heroscript")),
-            timeout=float(timeout if timeout is not None else self.default_timeout),
-            circle_id=clean.get("circle_id", ""),
-            session_key=clean.get("session_key", ""),
-            log=clean.get("log", False),
-            max_retries=int(max_retries if max_retries is not None else self.default_max_retries),
-            retry_delay=max(  # with [jobs] retry_delay_min, a failing job cannot retry in a hot loop
-                self.min_retry_delay, float(retry_delay if retry_delay is not None else self.default_retry_delay)
-            ),
-            time_scheduled=scheduled_time(clean.get("run_at"), clean.get("delay")),
-            idempotency_key=clean.get("idempotency_key", ""),
-        )
+        same idempotency key). The keys live in Redis with the window as their expiry; the server puts
+        them back from the history when Redis lost its data, before any new job can be created."""
+        return submit(self.queue, specs, self.defaults, self.get_job)
 
     # ------------------------------------------------------------ reading
 
     def get_job(self, job_id: int) -> Job:
-        """Redis first (the live state), else the history."""
-        topic = self.store.topic_of(job_id)
+        """Redis first (the live state, also of a job the history has not recorded yet), else the history."""
+        try:
+            topic = self.store.topic_of(job_id) or self.queue.topic_of(job_id)
+            live = self.queue.get(topic, job_id) if topic else None
+        except redis.RedisError:
+            topic, live = self.store.topic_of(job_id), None
+        if live is not None:
+            return live
         if topic is None:
             raise JobNotFoundError(f"no job with id {job_id}")
-        try:
-            live = self.queue.get(topic, job_id)
-        except redis.RedisError:
-            live = None
-        return live if live is not None else self.store.get(job_id)
+        return self.store.get(job_id)
 
     def get_history(self, job_id: int) -> list[Job]:
-        """Every stored version, oldest first: the job's timeline."""
-        return self.store.history(job_id)
+        """Every stored version, oldest first: the job's timeline (a job created a moment ago that the
+        history has not recorded yet: its live state alone)."""
+        try:
+            return self.store.history(job_id)
+        except JobNotFoundError:
+            return [self.get_job(job_id)]
 
     def list_jobs(
         self,
@@ -234,7 +175,7 @@ class JobManager:
     def _collect_log(self, job_id: int) -> None:
         """File the lines remote workers left in Redis for this job; JobNotFoundError if there is no job."""
         if self.store.topic_of(job_id) is None:
-            raise JobNotFoundError(f"no job with id {job_id}")
+            self.get_job(job_id)
         with contextlib.suppress(redis.RedisError):  # what is already in the file is still worth showing
             collect_remote_logs(self.client, self.logs, job_id)
 
@@ -260,13 +201,25 @@ class JobManager:
             while True:
                 status = self.store.status_of(job_id)
                 if status is None:
-                    raise JobNotFoundError(f"no job with id {job_id}")
+                    status = self.get_job(job_id).status  # not recorded yet (JobNotFoundError: no such job)
+                    status = JobStatus.NEW if status.terminal else status  # terminal once the history has it
                 if status.terminal:
                     return self.store.get(job_id)
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"job {job_id} is still {status.value} after {timeout}s")
                 self._changed.wait(timeout=0.5 if remaining is None else min(remaining, 0.5))
+
+    def wait_recorded(self, job_id: int, timeout: float = RECORD_WAIT) -> bool:
+        """Wait until the history has the job (created a moment ago); False if it does not in `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.store.topic_of(job_id) is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(timeout=min(remaining, 0.2))
+        return True
 
     # ------------------------------------------------------------ changing
 
@@ -355,11 +308,16 @@ class JobManager:
     def delete_job(self, job_id: int) -> None:
         """Remove a job from Redis and from the history. A running job must be canceled first."""
         job = self.get_job(job_id)
+        if not self.wait_recorded(job_id):
+            raise InvalidTransitionError(f"job {job_id}: the history has not recorded it yet; try again")
         if job.status is JobStatus.ACTIVE:
             raise InvalidTransitionError(f"job {job_id}: cannot delete a running job; cancel it first")
         if job.status is JobStatus.NEW:
             self.queue.cancel(job.topic, job_id, time.time())
-        self.client.delete(keys.job(job.topic, job_id))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.job(job.topic, job_id))
+        pipe.hdel(keys.JOB_TOPICS, str(job_id))
+        pipe.execute()
         self.store.delete(job_id)
         self.client.delete(keys.joblog(job_id))
         self.logs.remove(job_id)

@@ -1,19 +1,20 @@
 """Keeping Redis in step with the history: the reaper, the promoter, and reconcile.
 
 - The reaper (every second) returns jobs whose worker stopped renewing its lease, notices a Redis
-  that restarted or lost its data and reconciles, queues jobs accepted while Redis was down, and files
-  the log lines remote workers left in Redis.
+  that restarted or lost its data and reconciles, and files the log lines remote workers left in Redis.
 - The promoter (5 times a second) queues delayed jobs as they fall due.
 - `reconcile` (at start, and when Redis restarted or lost its data) queues again every job the
-  history holds as new or active that Redis has neither queued nor in flight.
+  history holds as new or active that Redis has neither queued nor in flight, then makes Redis ready
+  for creating jobs: the idempotency keys of the window back, the job id counter raised to at least
+  the history's highest id (see docs/architecture.md, "Job ids"), and the `[jobs]` defaults published.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import math
+import time
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -24,6 +25,7 @@ from heroagent.jobs.model import Job, JobStatus
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.recorder import ensure_events_group
 from heroagent.jobs.store import JobStore
+from heroagent.jobs.submit import JobDefaults
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +33,15 @@ REAP_INTERVAL = 1.0
 PROMOTE_INTERVAL = 0.2
 
 
-class UnqueuedJobs:
-    """Jobs stored in the history while Redis was unreachable: queued by the reaper once it is back."""
-
-    def __init__(self) -> None:
-        self._jobs: dict[int, Job] = {}
-        self._lock = threading.Lock()
-
-    def add(self, jobs: Iterable[Job]) -> None:
-        with self._lock:
-            self._jobs.update({job.job_id: job for job in jobs})
-
-    def pending(self) -> list[Job]:
-        with self._lock:
-            return list(self._jobs.values())
-
-    def discard(self, jobs: Iterable[Job]) -> None:
-        with self._lock:
-            for job in jobs:
-                self._jobs.pop(job.job_id, None)
-
-
 class Reconciler:
     def __init__(
-        self, client: redis.Redis, store: JobStore, queue: JobQueue, logs: JobLogs, unqueued: UnqueuedJobs
+        self, client: redis.Redis, store: JobStore, queue: JobQueue, logs: JobLogs, defaults: JobDefaults
     ) -> None:
         self.client = client
         self.store = store
         self.queue = queue
         self.logs = logs
-        self.unqueued = unqueued
+        self.defaults = defaults
         self._run_id = ""
         self.reconciles = 0
 
@@ -78,7 +59,6 @@ class Reconciler:
             recovered = self.queue.reap()
             if recovered:
                 log.warning("jobs: %d job(s) whose worker stopped were returned to their queues", recovered)
-            self._queue_unqueued()
             collect_remote_logs(self.client, self.logs)
         except redis.RedisError as exc:
             log.debug("jobs: reaper cannot reach Redis (%s)", exc)
@@ -98,14 +78,6 @@ class Reconciler:
     def _redis_run_id(self) -> str:
         info: Any = self.client.info("server")
         return str(info.get("run_id", ""))
-
-    def _queue_unqueued(self) -> None:
-        pending = self.unqueued.pending()
-        if not pending:
-            return
-        self.queue.enqueue(pending)
-        self.unqueued.discard(pending)
-        log.info("jobs: %d job(s) accepted while Redis was down are queued now", len(pending))
 
     def reconcile(self) -> int:
         """Queue again every job the history holds as new/active that Redis has neither queued nor in flight."""
@@ -127,8 +99,24 @@ class Reconciler:
             self.store.record(requeue)
             self.queue.enqueue(requeue, front=True)
             log.warning("jobs: %d job(s) from the history were queued again", len(requeue))
-        self.unqueued.discard(requeue)  # reconcile queued these too: enqueueing them again would double them
+        self.ready_for_creates()
         self.client.set(keys.EPOCH, uuid.uuid4().hex)
         self._run_id = self._redis_run_id()
         self.reconciles += 1
         return len(requeue)
+
+    def ready_for_creates(self) -> None:
+        """The idempotency keys of the window back into Redis, then the id counter raised to the history's
+        highest id (creates wait for the counter, so none can slip in between), then the defaults."""
+        now = time.time()
+        pipe = self.client.pipeline(transaction=False)
+        for key, job_id, created in self.store.keys_since(now - self.defaults.idempotency_window):
+            left_ms = math.ceil((created + self.defaults.idempotency_window - now) * 1000)
+            if left_ms > 0:
+                pipe.set(keys.idempotency(key), job_id, px=left_ms, nx=True)
+            if len(pipe) >= 1000:
+                pipe.execute()
+        pipe.execute()
+        counter = self.queue.seed(self.store.last_id)
+        self.defaults.publish(self.client)
+        log.debug("jobs: job id counter at %d (history's highest id %d)", counter, self.store.last_id)

@@ -37,6 +37,14 @@ BLOCK_MS = 200
 NOT_ABOUT_THE_EVENT = (StorageError, DatabaseFullError)
 
 
+DONE_MESSAGE_MAX = 64 * 1024  # a final job larger than this is announced by its status only
+
+
+def _done_message(event: RecordedEvent) -> bytes:
+    """What the job's done channel carries: the final job (so a waiter needs no second call), if small."""
+    return event.json if len(event.json) <= DONE_MESSAGE_MAX else event.status.value.encode()
+
+
 def ensure_events_group(client: redis.Redis) -> None:
     """The stream and its consumer group (made at start, and again when Redis lost its data)."""
     try:
@@ -101,12 +109,14 @@ class Recorder:
             return 0
         try:
             written, events, ids = self._store_events(entries)
-            finished = [(e.topic, e.job_id, e.status.value) for e in events if e.status.terminal]
+            finished = [(e.topic, e.job_id, e.status.value, _done_message(e)) for e in events if e.status.terminal]
             self.queue.recorded(finished, ids)
         except BaseException:
             self._reread_pending = True  # what this batch read is still pending: read it again, skip nothing
             raise
         for event in written:
+            if event.first and event.log:
+                self.logs.append(event.job_id, f"created: topic {event.topic}")
             if event.status.terminal:
                 self.stats.observe(event.topic, event.status, event.time_start, event.time_end)
                 if event.log:

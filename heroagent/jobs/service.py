@@ -23,6 +23,7 @@ from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.rpc import RequestServer
 from heroagent.jobs.stats import WINDOW_SECONDS
 from heroagent.jobs.store import JobStore
+from heroagent.jobs.submit import JobDefaults
 from heroagent.jobs.upkeep import Upkeep
 from heroagent.jobs.worker import WorkerPool
 from heroagent.loops import LoopState, SupervisedLoop
@@ -67,21 +68,11 @@ class JobsService:
         # their queues for longer, has its own client.
         client = self.redis_service.client(**request_options())
         logs = JobLogs(self.config.logs_dir)
-        self.manager = JobManager(
-            client,
-            self._store,
-            logs,
-            default_timeout=jobs.default_timeout,
-            default_max_retries=jobs.max_retries,
-            default_retry_delay=jobs.retry_delay,
-            max_value_bytes=jobs.max_value_bytes,
-            min_retry_delay=jobs.retry_delay_min,
-            idempotency_window=jobs.idempotency_window,
-            retry=RetryPolicy.from_config(jobs),
-        )
+        self.manager = JobManager(client, self._store, logs, defaults=JobDefaults.from_config(jobs),
+                                  retry=RetryPolicy.from_config(jobs))  # fmt: skip
         manager = self.manager
         manager.stats.seed(self._store.finished_since(time.time() - WINDOW_SECONDS))
-        self.reconciler = Reconciler(client, self._store, manager.queue, logs, manager.unqueued)
+        self.reconciler = Reconciler(client, self._store, manager.queue, logs, manager.defaults)
         self.recorder = Recorder(
             client,
             self._store,
@@ -122,7 +113,7 @@ class JobsService:
         if self.recorder is not None:
             try:
                 self.recorder.drain()
-            except redis.RedisError as exc:
+            except (redis.RedisError, OurDBError) as exc:
                 log.warning("jobs: could not record the last events at stop (%s); they are recorded at next start", exc)
             self.recorder = None
         if self.manager is not None:

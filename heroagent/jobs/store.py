@@ -79,6 +79,7 @@ class RecordedEvent:
     log: bool
     json: bytes
     time_start: float = 0.0
+    first: bool = False  # set by the store: this event was the job's first version in the history
 
     @classmethod
     def from_stream(cls, fields: dict[bytes, bytes]) -> RecordedEvent:
@@ -137,6 +138,9 @@ class JobStore:
     def insert(self, jobs: list[Job]) -> None:
         """Give each job its id (OurDB's next) and store its first version; one fsync for all.
 
+        For filling a history offline (benches, imports): with a server running, jobs get their ids
+        from Redis and reach the history through the recorder (`record_events`).
+
         All or nothing: if the disk refuses a write (StorageError), the jobs already written by this call
         are deleted again and none is in the index, so a caller that reports the error has stored nothing."""
         written: list[int] = []
@@ -165,12 +169,23 @@ class JobStore:
         return self.record_events([RecordedEvent.from_job(job) for job in jobs])
 
     def record_events(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
-        """Store each event as a new version, one fsync for all; returns those not already the newest."""
+        """Store each event as a new version, one fsync for all; returns those not already the newest.
+
+        The first event of a job the history has never seen (its id at or above OurDB's next id: Redis
+        handed it out) is inserted under that id; an event of a job below it that the history lacks
+        was deleted, and is ignored."""
         written = []
         with self._lock, self.db.batch():
             for event in events:
                 entry = self._index.get(event.job_id)
                 if entry is None:
+                    if event.job_id >= self.db.next_id:
+                        self.db.insert_at(self.values.spill(event.job_id, event.json), event.job_id)
+                        self._remember(event.job_id, IndexEntry.of(event))
+                        self._remember_key_of(event)
+                        event.first = True
+                        written.append(event)
+                        continue
                     if not self.db.exists(event.job_id):
                         log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
                         continue
@@ -180,6 +195,10 @@ class JobStore:
                 self._remember(event.job_id, IndexEntry.of(event))
                 written.append(event)
         return written
+
+    def _remember_key_of(self, event: RecordedEvent) -> None:
+        if b'"idempotencykey":"' in event.json and b'"idempotencykey":""' not in event.json:
+            self._remember_key(Job.from_json(event.json))
 
     def _remember(self, job_id: int, entry: IndexEntry) -> None:
         old = self._index.get(job_id)
@@ -231,6 +250,21 @@ class JobStore:
             if found is None or found[1] < since or found[0] not in self._index:
                 return None
             return found[0]
+
+    def keys_since(self, since: float) -> list[tuple[str, int, float]]:
+        """(idempotency key, job id, time created) of every keyed job created at or after `since`: what
+        the server puts back into a Redis that lost its data."""
+        with self._lock:
+            return [
+                (key, job_id, created)
+                for key, (job_id, created) in self._keys.items()
+                if created >= since and job_id in self._index
+            ]
+
+    @property
+    def last_id(self) -> int:
+        """The highest id the history has ever given out or recorded (0 = none): the id counter's floor."""
+        return self.db.next_id - 1
 
     def delete(self, job_id: int) -> None:
         with self._lock:

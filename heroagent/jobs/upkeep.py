@@ -37,9 +37,12 @@ class Upkeep:
             live = self.queue.get(topic, job_id)
             if live is None or not live.status.terminal or time.time() - live.time_end < min_age:
                 continue  # gone meanwhile, or recent: its event may still be on the way to the recorder
-            if self.store.topic_of(job_id) is not None and self.store.status_of(job_id) is not live.status:
+            if self.store.topic_of(job_id) is None:
+                log.warning("jobs: stray sweep leaves finished job %d in Redis: the history does not have it", job_id)
+                continue
+            if self.store.status_of(job_id) is not live.status:
                 self.store.record([live])
-            self.queue.recorded([(topic, job_id, live.status.value)], [])
+            self.queue.recorded([(topic, job_id, live.status.value, live.status.value.encode())], [])
             removed += 1
         counts["finished_hashes_removed"] = removed
         counts.pop("terminal", None)

@@ -28,6 +28,7 @@ from heroagent.ourdb.errors import (
     CorruptRecordError,
     DatabaseFullError,
     DatabaseLockedError,
+    InvalidIdError,
     OurDBError,
     RecordNotFoundError,
     RecordTooLargeError,
@@ -53,6 +54,7 @@ FsyncPolicy = Literal["always", "batch", "never"]
 DEFAULT_FILE_SIZE = 500 * 1024 * 1024
 MAX_FILE_NR = 0xFFFF
 MAX_ID = 0xFFFFFFFF
+MAX_ID_GAP = 1_000_000  # ids insert_at may skip at once (each costs one lookup slot)
 META_FILE = layout.META_FILE
 LOOKUP_FILE = layout.LOOKUP_FILE
 LOCK_FILE = layout.LOCK_FILE
@@ -486,14 +488,54 @@ class OurDB:
             self._commit(seq)
         return record_id
 
+    def insert_at(self, data: bytes, id: int) -> int:
+        """Insert a record under an id given from outside (incremental mode), at or above `next_id`.
+
+        For a database whose ids are handed out elsewhere before the record is written (the job
+        history: Redis gives a job its id, the recorder writes it later). Ids skipped stay empty and
+        are never handed out by `set(data)`; an id below `next_id` is refused, so none is reused.
+        At most MAX_ID_GAP ids can be skipped at once (a wild id would grow the lookup table)."""
+        with self._lock:
+            next_id = max(1, self._lookup.capacity)
+        if not self.incremental_mode:
+            raise ValueError("OurDB insert_at is for incremental mode; in key-value mode use set(data, id)")
+        if id < next_id:
+            raise InvalidIdError(
+                f"OurDB {self.path}: cannot insert at id {id}: ids below {next_id} were handed out already"
+            )
+        if id - next_id > MAX_ID_GAP:
+            raise InvalidIdError(
+                f"OurDB {self.path}: cannot insert at id {id}: it would skip {id - next_id} ids "
+                f"(at most {MAX_ID_GAP}); next_id is {next_id}"
+            )
+        self._check_writable()
+        data = bytes(data)
+        if not data:
+            raise RecordTooLargeError("OurDB cannot store empty data (a zeroed record marks a deletion)")
+        if len(data) > MAX_DATA_SIZE:
+            raise RecordTooLargeError(
+                f"OurDB record of {len(data)} bytes is too large: a record holds at most {MAX_DATA_SIZE} bytes"
+            )
+        with self._sync_lock if self.fsync == "always" else contextlib.nullcontext(), self._lock:
+            self._write(data, id, fresh=True)
+            seq = self._write_seq
+            if self.fsync == "always" and not self._deferring():
+                self._commit_locked()
+                return id
+        if not self._deferring():
+            self._commit(seq)
+        return id
+
     def set_many(self, items: Sequence[bytes]) -> list[int]:
         """Insert many records with one commit (one fsync for all)."""
         with self.batch():
             return [self.set(item) for item in items]
 
-    def _write(self, data: bytes, record_id: int | None) -> int:
+    def _write(self, data: bytes, record_id: int | None, *, fresh: bool = False) -> int:
         lookup = self._lookup
-        if record_id is None:
+        if fresh and record_id is not None:
+            prev = NO_LOCATION
+        elif record_id is None:
             if not self.incremental_mode:
                 raise ValueError("OurDB in key-value mode (incremental_mode=False) needs an id for set()")
             record_id = max(1, lookup.capacity)

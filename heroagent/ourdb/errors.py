@@ -28,6 +28,10 @@ class RecordTooLargeError(OurDBError, ValueError):
     """Data larger than one record can hold (65,535 bytes), or empty data."""
 
 
+class InvalidIdError(OurDBError, ValueError):
+    """An id given to `insert_at` that was handed out already, or that would skip too many ids."""
+
+
 class DatabaseFullError(OurDBError):
     """The key size cannot address any more data or ids."""
 

@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
-from heroagent.jobs.errors import InvalidTransitionError
+from heroagent.jobs.errors import InvalidTransitionError, JobIdsNotSeededError
 from heroagent.ourdb import StorageError
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return api_error(503, f"Redis is not reachable: {exc}")
         return page_error(503, REDIS_DOWN, title="Redis is down")
+
+    @app.errorhandler(JobIdsNotSeededError)
+    def not_seeded(exc: JobIdsNotSeededError) -> tuple[Response, int] | tuple[str, int]:
+        return error(503, str(exc))
 
     @app.errorhandler(ServiceError)
     def service_down(exc: ServiceError) -> tuple[Response, int] | tuple[str, int]:

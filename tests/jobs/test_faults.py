@@ -38,18 +38,14 @@ def test_a_full_disk_under_the_history_loses_no_accepted_job(data_dir: Path, sma
         jm.wait_for_job(warm.job_id, timeout=15)
         filler = fill_disk(small_disk, leave=24 * 1024)
         accepted: list[int] = []
-        refused: list[str] = []
         body = {"topic": "fill", "params": "!!fake.return_success message:'" + "x" * 1500 + "'"}
-        started = time.monotonic()
-        while len(refused) < 3 and time.monotonic() - started < 60:
+        # Redis is the write-ahead log: creating a job does not wait for the history's disk, so every
+        # create is accepted, and the recorder, which cannot write, keeps the events until it can.
+        for _ in range(40):
             r = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=10)
-            assert r.status_code in (201, 503), r.text
-            if r.status_code == 201:
-                accepted.append(r.json()["jobid"])
-            else:
-                refused.append(r.json()["error"])
-        assert refused and all("nothing was stored" in e and "disk is full" in e for e in refused), refused[:1]
-        # The recorder cannot write the later versions either: health says so, naming the loop and why.
+            assert r.status_code == 201, r.text
+            accepted.append(r.json()["jobid"])
+        # The recorder cannot write them: health says so, naming the loop and why.
         assert wait_until(lambda: health(agent)[0] == 503, timeout=20)
         _, report = health(agent)
         assert report["services"]["jobs"] == "degraded"  # type: ignore[index]
@@ -65,15 +61,12 @@ def test_a_full_disk_under_the_history_loses_no_accepted_job(data_dir: Path, sma
             assert statuses == ["new", "active", "done"], (job_id, statuses)
         after = jm.create_job("after", "!!fake.return_success")
         assert jm.wait_for_job(after.job_id, timeout=15).status is JobStatus.DONE
-        print(f"\nfull disk: {len(accepted)} accepted, {len(refused)} refused with 503, 0 lost, "
-              f"recovered {recovered_in:.1f}s after space returned")  # fmt: skip
+        print(f"\nfull disk: {len(accepted)} accepted, 0 lost, recovered {recovered_in:.1f}s after space returned")
     finally:
         agent.stop()
     with HeroAgent(config) as again:  # and the server starts again with every job in its history
         jm = again.get_job_manager()
-        assert all(jm.get_job(job_id).status is JobStatus.DONE for job_id in accepted)
-        refused_ids = set(range(1, max(accepted) + 1)) - set(accepted) - {warm.job_id}
-        assert all(jm.store.topic_of(i) is None for i in refused_ids), "a refused job was half stored"
+        assert all(jm.store.status_of(job_id) is JobStatus.DONE for job_id in accepted)
 
 
 def test_a_job_log_that_cannot_be_opened_costs_only_the_log(web_agent: StartAgent) -> None:

@@ -1,0 +1,17 @@
+-- KEYS: job hash.  ARGV: topic, id, time_end -> 'canceled' (was queued), 'stopping' (running: the worker
+-- will stop it), or the status it has ('' = gone) when it cannot be canceled.
+--! include common
+local key = KEYS[1]
+local topic, id = ARGV[1], ARGV[2]
+local current = redis.call('HGET', key, 'status')
+if current == 'new' then
+  redis.call('LREM', '${PREFIX_QUEUE}:' .. topic, 0, id)
+  redis.call('ZREM', '${SCHEDULED}', topic .. ':' .. id)
+  redis.call('HSET', key, 'status', 'canceled', 'time_end', ARGV[3])
+  emit(key)
+  return 'canceled'
+elseif current == 'active' then
+  redis.call('SADD', '${CANCEL}', id)
+  return 'stopping'
+end
+return current or ''

@@ -1,0 +1,3 @@
+-- ARGV: lease_ms, worker_id, max_jobs, topic...
+--! include common
+return claim(tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), slice(ARGV, 4, #ARGV))

@@ -1,0 +1,52 @@
+-- Create jobs, all or nothing, in one call from any process: Redis is the write-ahead log of the
+-- history. For each job: check its idempotency key, take the next id from the counter, write the
+-- hash, its id -> topic entry, queue it (or schedule it when it is due later), and append its first
+-- state to the events stream; the recorder writes that to the history as the job's first version.
+--
+-- The counter must exist: the server seeds it from the history (at start, and when Redis lost its
+-- data, after putting the idempotency keys back), so an id is never handed out twice. Without it,
+-- nothing is created: the reply is an error starting with NOSEED.
+--
+-- ARGV: idempotency window (ms), n, then per job: topic, idempotency key ('' = none), due (ms; 0 =
+-- now), m = number of field/value items, the m items (the job's hash fields, without jobid).
+-- Returns per job {id, 1 = created now | 0 = the earlier job with that key}.
+--! include common
+if not redis.call('GET', '${JOB_ID_COUNTER}') then
+  return redis.error_reply('NOSEED the job id counter ${JOB_ID_COUNTER} is missing')
+end
+local window, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out, woken, topics = {}, {}, {}
+local i = 3
+for _ = 1, n do
+  local topic, idem, due, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local first, last = i + 4, i + 3 + m
+  i = last + 1
+  local earlier = false
+  if idem ~= '' then earlier = redis.call('GET', '${PREFIX_IDEMPOTENCY}:' .. idem) end
+  if earlier then
+    out[#out + 1] = {tonumber(earlier), 0}
+  else
+    local id = redis.call('INCR', '${JOB_ID_COUNTER}')
+    local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+    redis.call('HSET', key, 'jobid', id, unpack(ARGV, first, last))
+    redis.call('HSET', '${JOB_TOPICS}', id, topic)
+    if idem ~= '' then redis.call('SET', '${PREFIX_IDEMPOTENCY}:' .. idem, id, 'PX', window) end
+    if due > 0 then
+      redis.call('ZADD', '${SCHEDULED}', due, topic .. ':' .. id)
+    else
+      redis.call('RPUSH', '${PREFIX_QUEUE}:' .. topic, id)
+      if not woken[topic] then woken[topic] = 0; topics[#topics + 1] = topic end
+      woken[topic] = woken[topic] + 1
+    end
+    redis.call('SADD', '${TOPICS}', topic)
+    emit(key)
+    out[#out + 1] = {id, 1}
+  end
+end
+for _, topic in ipairs(topics) do
+  local tokens = {}
+  for _ = 1, math.min(woken[topic], 64) do tokens[#tokens + 1] = '1' end
+  redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, unpack(tokens))
+  redis.call('LTRIM', '${PREFIX_WAKE}:' .. topic, -1000, -1)
+end
+return out

@@ -1,0 +1,18 @@
+-- The worker's hot path in one call: report finished jobs, claim the next ones.
+-- ARGV: worker, lease_ms, max to claim, jitter, cap_ms, m = number of reports, then per report: topic, id,
+-- status, n = number of field/value items, the n items; then the topics to claim from (none = do not claim).
+--! include common
+local wid, lease, max, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
+local retry = {tonumber(ARGV[4]), tonumber(ARGV[5])}
+local i = 7
+local outcomes = {}
+for _ = 1, m do
+  local topic, id, status, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+  outcomes[#outcomes + 1] = transition(key, topic, id, 'active', wid, status, slice(ARGV, i + 4, i + 3 + n), retry)
+  i = i + 4 + n
+end
+local topics = slice(ARGV, i, #ARGV)
+local claimed = {}
+if #topics > 0 and max > 0 then claimed = claim(lease, wid, max, topics) end
+return {outcomes, claimed}

@@ -1,0 +1,14 @@
+-- ARGV: limit -> number of delayed jobs that were due and are now queued (a canceled one is dropped).
+--! include common
+local members = redis.call('ZRANGEBYSCORE', '${SCHEDULED}', '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
+local count = 0
+for _, member in ipairs(members) do
+  local topic, id = string.match(member, '^(.*):(%d+)$')
+  redis.call('ZREM', '${SCHEDULED}', member)
+  if redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') == 'new' then
+    redis.call('RPUSH', '${PREFIX_QUEUE}:' .. topic, id)
+    redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, '1')
+    count = count + 1
+  end
+end
+return count

@@ -1,0 +1,29 @@
+-- KEYS: job hashes.  ARGV: now_ms, min_age_ms -> per key: outcome ('ok', 'gone', 'terminal', 'leased' = an
+-- active job nobody held a lease on, now given one the reaper will see; 'queued' = a new job neither queued
+-- nor scheduled, queued now). A new job younger than min_age is left alone.
+local out = {}
+local now, min_age = tonumber(ARGV[1]), tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do
+  local topic, id = string.match(key, '^${PREFIX_JOB}:(.*):(%d+)$')
+  local status = redis.call('HGET', key, 'status')
+  local outcome = 'ok'
+  if not status or not topic then outcome = 'gone'
+  elseif status == 'done' or status == 'error' or status == 'canceled' then outcome = 'terminal'
+  elseif status == 'active' then
+    if not redis.call('ZSCORE', '${INFLIGHT}', topic .. ':' .. id) then
+      redis.call('ZADD', '${INFLIGHT}', now, topic .. ':' .. id)
+      outcome = 'leased'
+    end
+  elseif status == 'new' then
+    local created = tonumber(redis.call('HGET', key, 'time_created') or '0') or 0
+    if not redis.call('ZSCORE', '${SCHEDULED}', topic .. ':' .. id)
+       and not redis.call('LPOS', '${PREFIX_QUEUE}:' .. topic, id)
+       and created * 1000 < now - min_age then
+      redis.call('RPUSH', '${PREFIX_QUEUE}:' .. topic, id)
+      redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, '1')
+      outcome = 'queued'
+    end
+  end
+  out[#out + 1] = outcome
+end
+return out

@@ -1,0 +1,13 @@
+-- ARGV: zset -> members dropped from the in-flight / scheduled set whose job is not active / new there.
+local zset = ARGV[1]
+local want = 'active'
+if zset == '${SCHEDULED}' then want = 'new' end
+local dropped = 0
+for _, member in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
+  local topic, id = string.match(member, '^(.*):(%d+)$')
+  if not topic or redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') ~= want then
+    redis.call('ZREM', zset, member)
+    dropped = dropped + 1
+  end
+end
+return dropped

@@ -1,0 +1,120 @@
+"""Creating jobs: check each spec against the job schema, fill in the defaults, create them in Redis.
+
+The same code runs in the server (JobManager), in any other process (JobClient, `heroagent job
+submit`) and for schedules: a job is created by one Lua script (lua/create.lua) that gives it its id,
+writes it and queues it; the server's recorder then writes it to the history. The defaults a job gets
+are the server's `[jobs]` settings, which the server publishes in Redis so that creators in other
+processes use the same ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import redis
+
+from heroagent.config import JobsConfig
+from heroagent.jobs import keys
+from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.model import Job, ParamsType, check_job_spec, scheduled_time
+from heroagent.jobs.queue import JobQueue
+
+
+@dataclass(frozen=True)
+class JobDefaults:
+    """What a new job gets when its spec leaves a field out (the server's `[jobs]` settings)."""
+
+    timeout: float = 60.0
+    max_retries: int = 0
+    retry_delay: float = 10.0
+    retry_delay_min: float = 1.0
+    max_value_bytes: int = 16 * 1024 * 1024
+    idempotency_window: float = 86400.0
+
+    @classmethod
+    def from_config(cls, jobs: JobsConfig) -> JobDefaults:
+        return cls(
+            timeout=jobs.default_timeout,
+            max_retries=jobs.max_retries,
+            retry_delay=jobs.retry_delay,
+            retry_delay_min=jobs.retry_delay_min,
+            max_value_bytes=jobs.max_value_bytes,
+            idempotency_window=jobs.idempotency_window,
+        )
+
+    def publish(self, client: redis.Redis) -> None:
+        """Put these in Redis for creators in other processes (the server does this at start)."""
+        client.hset(keys.JOB_DEFAULTS, mapping={k: repr(v) for k, v in asdict(self).items()})  # type: ignore[arg-type]
+
+    @classmethod
+    def read(cls, client: redis.Redis) -> JobDefaults | None:
+        """The defaults a server published (None = none did, or they are unreadable)."""
+        raw: Any = client.hgetall(keys.JOB_DEFAULTS)
+        if not raw:
+            return None
+        given = {k.decode(): v.decode() for k, v in raw.items()}
+        values: dict[str, Any] = {}
+        try:
+            for f in fields(cls):
+                if f.name in given:
+                    number = float(given[f.name])
+                    if not math.isfinite(number) or number < 0:
+                        return None
+                    values[f.name] = int(number) if f.type in (int, "int") else number
+        except ValueError:
+            return None
+        return cls(**values)
+
+
+def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
+    """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field."""
+    clean = check_job_spec(spec)
+    size = len(clean["params"].encode())
+    if size > defaults.max_value_bytes:
+        raise InvalidJobError(
+            f"params: {size} bytes is over the limit of {defaults.max_value_bytes} bytes ([jobs] max_value_bytes)"
+        )
+    max_retries, retry_delay, timeout = clean.get("max_retries"), clean.get("retry_delay"), clean.get("timeout")
+    return Job(
+        topic=clean["topic"],
+        params=clean["params"],
+        params_type=ParamsType(clean.get("params_type", "heroscript")),
+        timeout=float(timeout if timeout is not None else defaults.timeout),
+        circle_id=clean.get("circle_id", ""),
+        session_key=clean.get("session_key", ""),
+        log=clean.get("log", False),
+        max_retries=int(max_retries if max_retries is not None else defaults.max_retries),
+        retry_delay=max(  # with [jobs] retry_delay_min, a failing job cannot retry in a hot loop
+            defaults.retry_delay_min, float(retry_delay if retry_delay is not None else defaults.retry_delay)
+        ),
+        time_scheduled=scheduled_time(clean.get("run_at"), clean.get("delay")),
+        idempotency_key=clean.get("idempotency_key", ""),
+    )
+
+
+def submit(
+    queue: JobQueue,
+    specs: Iterable[Mapping[str, Any]],
+    defaults: JobDefaults,
+    earlier_job: Callable[[int], Job],
+) -> list[tuple[Job, bool]]:
+    """Check and create jobs, all or none, in one Redis call; per spec (the job, created now?).
+
+    A spec whose idempotency key was used within the window gets the earlier job (`earlier_job(id)`
+    reads it) and False. Nothing is created if one spec is bad (InvalidJobError names it)."""
+    jobs = [build_job(spec, defaults) for spec in specs]
+    if not jobs:
+        return []
+    made: dict[int, Job] = {}
+    answers: list[tuple[Job, bool]] = []
+    for job, (job_id, created) in zip(jobs, queue.create(jobs, defaults.idempotency_window), strict=True):
+        if created:
+            job.job_id = job_id
+            made[job_id] = job
+            answers.append((job, True))
+        else:  # the same key earlier in this batch, or in an earlier call
+            answers.append((made.get(job_id) or earlier_job(job_id), False))
+    return answers
