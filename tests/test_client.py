@@ -68,26 +68,31 @@ def test_a_request_its_caller_gave_up_on_is_never_run(data_dir: Path) -> None:
     config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})
     with HeroAgent(config) as agent:  # the Redis and its password exist; the job system is what goes away
         assert agent.jobs is not None
+        jm = agent.get_job_manager()
+        finished = jm.create_job("late", "!!fake.return_success")
+        jm.wait_for_job(finished.job_id, timeout=10)
         agent.jobs.rpc.stop()  # type: ignore[union-attr]  # no server answers requests now
         client = JobClient.from_config(config, timeout=0.5)
         with pytest.raises(ServerUnavailableError):
-            client.create_job("late", "!!fake.return_success")
+            client.retry_job(finished.job_id)
         (data_dir / "c.toml").write_text(to_toml(config))
         code = (
             "import sys; from heroagent import load_config; from heroagent.client import JobClient\n"
-            "JobClient.from_config(load_config(sys.argv[1]), timeout=1.0).create_job('killed', '!!fake.return_success')"
+            "JobClient.from_config(load_config(sys.argv[1]), timeout=1.0).retry_job(int(sys.argv[2]))"
         )
-        killed = subprocess.Popen([sys.executable, "-c", code, str(data_dir / "c.toml")], env={"PYTHONPATH": str(REPO)})
-        assert wait_for(lambda: agent.get_job_manager().client.llen(keys.RPC_REQUESTS) >= 1)
+        killed = subprocess.Popen(
+            [sys.executable, "-c", code, str(data_dir / "c.toml"), str(finished.job_id)], env={"PYTHONPATH": str(REPO)}
+        )
+        assert wait_for(lambda: jm.client.llen(keys.RPC_REQUESTS) >= 1)
         killed.send_signal(signal.SIGKILL)  # the caller dies before it can take its request back
         killed.wait()
         time.sleep(1.2)  # both deadlines pass
         agent.jobs.rpc.start()  # type: ignore[union-attr]  # the server is back
-        assert wait_for(lambda: agent.get_job_manager().client.llen(keys.RPC_REQUESTS) == 0)
+        assert wait_for(lambda: jm.client.llen(keys.RPC_REQUESTS) == 0)
         time.sleep(0.5)
-        assert agent.get_job_manager().list_jobs() == []  # neither ran
-        fresh = JobClient.from_config(config).create_job("fresh", "!!fake.return_success")  # in time: it runs
-        assert agent.get_job_manager().wait_for_job(fresh.job_id, timeout=10).status is JobStatus.DONE
+        assert [v.status.value for v in jm.get_history(finished.job_id)] == ["new", "active", "done"]  # neither ran
+        assert client.retry_job(finished.job_id).job_id == finished.job_id  # in time: it runs
+        assert jm.wait_for_job(finished.job_id, timeout=10).attempts == 2
 
 
 def wait_for(predicate: object, timeout: float = 10.0) -> bool:
@@ -109,7 +114,7 @@ def test_waiting_from_another_process_is_woken_by_the_server_not_by_polling(agen
         message = listener.get_message(timeout=0.1)
         if message:
             break
-    assert message is not None and message["data"] == b"done"  # the server published the final status
+    assert message is not None and json.loads(message["data"])["status"] == "done"  # the final job, published
     listener.close()
     with pytest.raises(TimeoutError, match="is still"):
         client.wait_for_job(client.create_job("w", "!!fake.sleep seconds:5").job_id, timeout=0.3)

@@ -14,14 +14,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import redis
 
 from heroagent.jobs import keys
-from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobNotFoundError
+from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobIdsNotSeededError, JobNotFoundError
 from heroagent.jobs.joblog import JobLogs, collect_remote_logs
 from heroagent.jobs.model import (
     Job,
@@ -60,6 +60,9 @@ class JobManager:
         self.logs = logs
         self._changed = threading.Condition()
         self.stats = JobStats()
+        # Set by the jobs service: makes a Redis that lost its data ready for creates again (from the
+        # history), so the server itself never answers "not seeded"; other processes wait for it.
+        self.reseed: Callable[[], None] | None = None
 
     @property
     def max_value_bytes(self) -> int:
@@ -125,7 +128,14 @@ class JobManager:
         """`create_jobs`, saying for each job whether it was created now (False: an earlier job with the
         same idempotency key). The keys live in Redis with the window as their expiry; the server puts
         them back from the history when Redis lost its data, before any new job can be created."""
-        return submit(self.queue, specs, self.defaults, self.get_job)
+        specs = list(specs)
+        try:
+            return submit(self.queue, specs, self.defaults, self.get_job)
+        except JobIdsNotSeededError:
+            if self.reseed is None:
+                raise
+            self.reseed()
+            return submit(self.queue, specs, self.defaults, self.get_job)
 
     # ------------------------------------------------------------ reading
 

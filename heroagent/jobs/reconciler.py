@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 import uuid
 from typing import Any
@@ -42,6 +43,7 @@ class Reconciler:
         self.queue = queue
         self.logs = logs
         self.defaults = defaults
+        self._lock = threading.RLock()  # the reaper and a create that found Redis emptied may both recover
         self._run_id = ""
         self.reconciles = 0
 
@@ -72,8 +74,9 @@ class Reconciler:
 
     def recover(self) -> None:
         """After Redis lost its data: the events group back, then reconcile."""
-        ensure_events_group(self.client)
-        self.reconcile()
+        with self._lock:
+            ensure_events_group(self.client)
+            self.reconcile()
 
     def _redis_run_id(self) -> str:
         info: Any = self.client.info("server")
@@ -81,6 +84,10 @@ class Reconciler:
 
     def reconcile(self) -> int:
         """Queue again every job the history holds as new/active that Redis has neither queued nor in flight."""
+        with self._lock:
+            return self._reconcile()
+
+    def _reconcile(self) -> int:
         in_redis = self.queue.queued_and_inflight_ids()
         requeue: list[Job] = []
         for job_id in self.store.ids_with_status(JobStatus.NEW, JobStatus.ACTIVE):

@@ -82,6 +82,7 @@ class JobsService:
             on_recorded=manager.notify,
             on_stream_lost=self.reconciler.recover,
         )
+        manager.reseed = self.reconciler.recover
         self.upkeep = Upkeep(self._store, manager.queue, logs)
         ensure_events_group(client)
         self.recorder.drain()  # events a previous run read but did not record

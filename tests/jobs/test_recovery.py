@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
-from heroagent.jobs.reconciler import REAP_INTERVAL
 from tests.conftest import REPO, make_config, pid_running, redis_cli, redis_server_pids, wait_until
 
 SERVER = """
@@ -178,25 +178,15 @@ def test_graceful_stop_returns_unfinished_jobs_to_their_queue(data_dir: Path) ->
         assert jm.wait_for_job(slow.job_id, 10).status is JobStatus.CANCELED
 
 
-def test_job_accepted_while_redis_is_down_runs_when_it_is_back(agent: HeroAgent) -> None:
+def test_a_create_while_redis_is_down_is_refused_and_stores_nothing(agent: HeroAgent) -> None:
+    """Redis is the write-ahead log of job creation: without it nothing is accepted (and nothing half made)."""
     jm = agent.get_job_manager()
     agent.redis.stop()  # type: ignore[union-attr]
-    job = jm.create_job("later", "!!fake.return_success message:'made it'")
-    assert job.job_id >= 1 and jm.store.status_of(job.job_id) is JobStatus.NEW
+    with pytest.raises(redis.ConnectionError):
+        jm.create_job("later", "!!fake.return_success message:'made it'")
+    assert len(jm.store) == 0
     agent.redis.start()  # type: ignore[union-attr]
+    job = jm.create_job("later", "!!fake.return_success message:'made it'")
     final = jm.wait_for_job(job.job_id, timeout=20)
     assert final.status is JobStatus.DONE and "made it" in final.result
-
-
-def test_a_job_accepted_while_redis_is_down_is_queued_once(data_dir: Path) -> None:
-    """Reconcile (Redis restarted) and the retry of the failed enqueue must not both queue it."""
-    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"topics": ["nobody"]})
-    with HeroAgent(config) as agent:
-        jm = agent.get_job_manager()
-        agent.redis.stop()  # type: ignore[union-attr]
-        job = jm.create_job("parked", "!!fake.return_success")
-        before = reconciles(agent)
-        agent.redis.start()  # type: ignore[union-attr]
-        assert wait_until(lambda: reconciles(agent) > before, timeout=10)
-        time.sleep(2 * REAP_INTERVAL)  # the next reaper ticks, which retry failed enqueues
-        assert redis_cli(agent, "LRANGE", "heroqueue:parked", "0", "-1").split() == [str(job.job_id)]
+    assert [v.status.value for v in jm.get_history(job.job_id)] == ["new", "active", "done"]
