@@ -279,14 +279,15 @@ class JobManager:
         Raises before changing anything if one of them is not finished (or does not exist)."""
         jobs = []
         for job_id in job_ids:
-            job = self.store.get(job_id)
-            live = self.queue.get(job.topic, job_id)
-            if (live or job).status not in (JobStatus.ERROR, JobStatus.CANCELED, JobStatus.DONE):
+            job = self.get_job(job_id)
+            if not job.status.terminal:
                 raise InvalidTransitionError(
-                    f"job {job_id}: cannot retry: it is {(live or job).status.value}; only finished jobs can be retried"
+                    f"job {job_id}: cannot retry: it is {job.status.value}; only finished jobs can be retried"
                 )
-            job = live or job
+            if not self._wait_final_recorded(job_id):  # the new attempt's versions must come after it
+                raise InvalidTransitionError(f"job {job_id}: the history has not recorded its end yet; try again")
             job.status = JobStatus.NEW
+            job.version += 1
             job.retries += 1
             job.error = job.result = job.worker = ""
             job.time_start = job.time_end = job.time_scheduled = 0.0
@@ -296,6 +297,16 @@ class JobManager:
             self.queue.enqueue(jobs)
             self.notify()
         return jobs
+
+    def _wait_final_recorded(self, job_id: int, timeout: float = RECORD_WAIT) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not ((status := self.store.status_of(job_id)) and status.terminal):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(timeout=min(remaining, 0.2))
+        return True
 
     def list_dead(self, topic: str | None = None, limit: int = 50, before_id: int | None = None) -> list[Job]:
         """Jobs that ended in error: out of retries, timed out for good, or failed by hand. Newest first."""

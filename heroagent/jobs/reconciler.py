@@ -100,6 +100,7 @@ class Reconciler:
             if job.status is JobStatus.ACTIVE:
                 job.error = f"attempt {job.attempts} lost: the server or Redis stopped while it ran"
             job.status = JobStatus.NEW
+            job.version = max(job.version, live.version if live else 0) + 1
             job.worker = ""
             requeue.append(job)
         if requeue:

@@ -31,10 +31,22 @@ class IndexEntry:
     topic: str
     attempts: int
     time_end: float
+    version: int = 0  # 0: a record written before versions were counted
 
     @classmethod
     def of(cls, job: Job | RecordedEvent) -> IndexEntry:
-        return cls(job.status, job.topic, job.attempts, job.time_end)
+        return cls(job.status, job.topic, job.attempts, job.time_end, job.version)
+
+    def has(self, event: RecordedEvent) -> bool:
+        """Whether the history already holds this event's state (it was read again after a crash)."""
+        if self.version and event.version:
+            return event.version <= self.version
+        return (self.status, self.topic, self.attempts, self.time_end) == (
+            event.status,
+            event.topic,
+            event.attempts,
+            event.time_end,
+        )
 
     @classmethod
     def from_json(cls, raw: bytes) -> IndexEntry:
@@ -45,6 +57,7 @@ class IndexEntry:
         """
         status, topic = _STATUS_RE.search(raw), _TOPIC_RE.search(raw)
         attempts, time_end = _ATTEMPTS_RE.search(raw), _TIME_END_RE.search(raw)
+        version = _VERSION_RE.search(raw)
         if status and topic and attempts and time_end:
             try:
                 return cls(
@@ -52,12 +65,17 @@ class IndexEntry:
                     topic.group(1).decode(),
                     int(attempts.group(1)),
                     float(time_end.group(1)),
+                    int(version.group(1)) if version else 0,
                 )
             except ValueError:
                 pass
         doc = json.loads(raw)
         return cls(
-            JobStatus(doc["status"]), str(doc["topic"]), int(doc.get("attempts", 0)), float(doc.get("time_end", 0))
+            JobStatus(doc["status"]),
+            str(doc["topic"]),
+            int(doc.get("attempts", 0)),
+            float(doc.get("time_end", 0)),
+            int(doc.get("version", 0)),
         )
 
 
@@ -65,6 +83,7 @@ _STATUS_RE = re.compile(rb'"status":"([a-z]+)"')
 _TOPIC_RE = re.compile(rb'"topic":"([A-Za-z0-9_.-]+)"')
 _ATTEMPTS_RE = re.compile(rb'"attempts":(\d+)[,}]')
 _TIME_END_RE = re.compile(rb'"time_end":([0-9.eE+-]+)[,}]')
+_VERSION_RE = re.compile(rb'"version":(\d+)[,}]')
 
 
 @dataclass(slots=True)
@@ -79,6 +98,7 @@ class RecordedEvent:
     log: bool
     json: bytes
     time_start: float = 0.0
+    version: int = 0  # the job's state counter (0: an event from before versions were counted)
     first: bool = False  # set by the store: this event was the job's first version in the history
 
     @classmethod
@@ -92,12 +112,21 @@ class RecordedEvent:
             log=fields[b"log"] == b"1",
             json=fields[b"json"],
             time_start=float(fields.get(b"time_start", b"0")),  # absent in events of versions before 0.2
+            version=int(fields.get(b"version", b"0")),
         )
 
     @classmethod
     def from_job(cls, job: Job) -> RecordedEvent:
         return cls(
-            job.job_id, job.topic, job.status, job.attempts, job.time_end, job.log, job.to_json(), job.time_start
+            job.job_id,
+            job.topic,
+            job.status,
+            job.attempts,
+            job.time_end,
+            job.log,
+            job.to_json(),
+            job.time_start,
+            job.version,
         )
 
 
@@ -189,8 +218,8 @@ class JobStore:
                     if not self.db.exists(event.job_id):
                         log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
                         continue
-                elif entry == IndexEntry.of(event):
-                    continue  # a replayed event: already the newest version
+                elif entry.has(event):
+                    continue  # read again after a crash: the history has it already
                 self.db.set(self.values.spill(event.job_id, event.json), id=event.job_id)
                 self._remember(event.job_id, IndexEntry.of(event))
                 written.append(event)

@@ -198,7 +198,7 @@ def test_metrics_parse_as_prometheus_text(web_agent: StartAgent) -> None:
 
 
 def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
-    """An external Redis that stops: health is 503, pages say so, a new job is kept and runs when it is back."""
+    """An external Redis that stops: health is 503, pages say so, a create is refused with 503 until it is back."""
     redis_config = Config(data_dir=str(data_dir / "external"))
     redis_config.redis.tcp_port = free_port()
     external = EmbeddedRedis(redis_config)
@@ -219,10 +219,12 @@ def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
         assert requests.get(ui_url(agent, f"/jobs/{first.job_id}"), timeout=10).status_code == 200
         queues = requests.get(ui_url(agent, "/api/queues"), timeout=10)
         assert queues.status_code == 503 and "Redis is not reachable" in queues.json()["error"]
-        created = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.sleep seconds:0"})
-        assert created.status_code == 201
+        refused = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.sleep seconds:0"})
+        assert refused.status_code == 503 and "Redis" in refused.json()["error"]  # nothing made, and it says so
 
         external.start()
+        created = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.sleep seconds:0"})
+        assert created.status_code == 201
         assert jm.wait_for_job(created.json()["jobid"], timeout=20).status.value == "done"
         assert requests.get(ui_url(agent, "/api/health"), timeout=10).status_code == 200
     finally:

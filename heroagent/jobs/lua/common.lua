@@ -11,10 +11,13 @@ end
 -- own cjson: the recorder writes these bytes to OurDB as they are, without parsing them.
 local NUMBER_FIELDS = {jobid = true, timeout = true, time_created = true, time_scheduled = true,
   time_start = true, time_end = true, retries = true, max_retries = true, attempts = true, retry_delay = true,
-  lost = true}
+  lost = true, version = true}
+-- Every state a job passes through gets the next `version` (per job): the history records each version
+-- once, so an event read again after a crash (the recorder died before acking it) is not written twice.
 local function emit(key)
+  if redis.call('EXISTS', key) == 0 then return {} end
+  redis.call('HINCRBY', key, 'version', 1)
   local fields = redis.call('HGETALL', key)
-  if #fields == 0 then return fields end
   local doc = {}
   for i = 1, #fields, 2 do
     local name, value = fields[i], fields[i + 1]
@@ -24,7 +27,7 @@ local function emit(key)
   end
   redis.call('XADD', '${EVENTS}', '*', 'json', cjson.encode(doc), 'jobid', doc.jobid, 'topic', doc.topic,
              'status', doc.status, 'attempts', doc.attempts or 0, 'time_start', doc.time_start or 0,
-             'time_end', doc.time_end or 0,
+             'time_end', doc.time_end or 0, 'version', doc.version,
              'log', fields_log(doc))
   return fields
 end
