@@ -1,13 +1,19 @@
-"""Job throughput, enqueue rate and start latency: HeroAgent against huey and rq, same Redis, same run.
+"""End-to-end job throughput, like for like: HeroAgent against huey, dramatiq, rq and a bare floor.
 
-    pip install -e '.[bench]' && python bench/bench_jobs.py [-n 10000]
+    pip install -e '.[bench]' && python bench/bench_jobs.py [-n 5000] [--rounds 3]
 
-HeroAgent runs as `heroagent serve` would (embedded Redis, OurDB history with group-committed fsync,
-at-least-once delivery, `worker_count` threads). huey runs RedisHuey with 2 process workers, rq 2
-SimpleWorker processes; both on the embedded Redis, on their own keys. Each peer's task increments a
-counter; HeroAgent's jobs are `!!fake.return_success` and count as done when their final state is in
-the OurDB history. Figures are printed, never asserted; compare the ratios, not the absolute numbers
-(the machines are shared and noisy).
+Every system gets the same producer (bench/_producer.py: one process, one documented call per job, in a
+loop), the same job body (one Redis INCR, bench/_peer_tasks.py), the same Redis (the embedded one of a
+`heroagent serve` started here) and the same stop rule: the clock runs from the producer's first call
+until the body has run N times; for HeroAgent also until every job's final state is in the OurDB
+history (no job hash left in Redis, the events stream empty). Runs are interleaved over rounds and the
+median is reported. Bulk creation (1000 per call, where a system has such a call) has its own rows.
+A paced run (100 jobs/s) gives submit->start latency. Figures are printed, never asserted.
+
+Systems: `floor` (LPUSH, 2 processes BRPOP + the body), `huey-proc-2` (RedisHuey, -k process -w 2),
+`huey-thread-8` (-k thread -w 8), `dramatiq` (2 processes x 8 threads), `rq` (2 SimpleWorker processes),
+`heroagent` (`heroagent serve`, its worker pool of [jobs] worker_count threads, JobClient.create_job
+from the producer process), `heroagent+worker` (the same plus one `heroagent worker` process).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -30,161 +36,185 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench._common import free_port  # noqa: E402
-from heroagent import HeroAgent  # noqa: E402
-from heroagent.config import Config  # noqa: E402
+from heroagent.config import Config, to_toml  # noqa: E402
 
-NOOP = "!!fake.return_success message:x"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark run did not finish")
-        time.sleep(0.005)
+ONE_BY_ONE = ["floor", "huey-proc-2", "huey-thread-8", "dramatiq", "rq", "heroagent", "heroagent+worker"]
+BULK = ["floor", "rq", "heroagent", "heroagent+worker"]
+PACED = ["floor", "huey-proc-2", "heroagent"]
 
 
-def percentiles(values: list[float]) -> tuple[float, float]:
-    values = sorted(values)
-    p50 = statistics.median(values)
-    p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
-    return p50 * 1000, p99 * 1000
+@dataclass
+class Figures:
+    e2e: list[float] = field(default_factory=list)  # jobs/s, producer's first call -> N bodies run (+ history)
+    submit: list[float] = field(default_factory=list)  # jobs/s the producer's calls returned
+    latency: list[float] = field(default_factory=list)  # seconds, submit -> body started (paced runs)
 
 
-def bench_heroagent(agent: HeroAgent, n: int, latency_n: int) -> dict[str, float]:
-    jm = agent.get_job_manager()
-    out: dict[str, float] = {}
-    # Enqueue rates, into a topic no worker serves (pure submission cost, history included).
-    count = min(n, 2000)
-    t = time.perf_counter()
-    for _ in range(count):
-        jm.create_job("bench-idle", NOOP)
-    out["enqueue_single"] = count / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for _ in range(0, n, 1000):
-        jm.create_jobs([{"topic": "bench-idle", "params": NOOP}] * 1000)
-    out["enqueue_bulk"] = (n // 1000 * 1000) / (time.perf_counter() - t)
-    # End to end: enqueue n jobs in bulk with the workers running; done = final state in the history.
-    done_before = jm.store.count_by_status()["done"]
-    t = time.perf_counter()
-    for start in range(0, n, 1000):
-        jm.create_jobs([{"topic": "bench", "params": NOOP}] * min(1000, n - start))
-    wait_for(lambda: jm.store.count_by_status()["done"] - done_before >= n)
-    out["e2e"] = n / (time.perf_counter() - t)
-    # Latency enqueue -> start, one job at a time at a steady pace.
-    ids = []
-    for _ in range(latency_n):
-        ids.append(jm.create_job("bench", NOOP).job_id)
-        time.sleep(0.002)
-    jobs = [jm.wait_for_job(i, 60) for i in ids]
-    out["p50_ms"], out["p99_ms"] = percentiles([j.time_start - j.time_created for j in jobs])
-    return out
+class Bench:
+    def __init__(self, workdir: Path, worker_count: int) -> None:
+        self.workdir = workdir
+        config = Config(data_dir=str(workdir / "heroagent"))
+        config.redis.tcp_port = free_port()
+        config.webdav.enabled = config.ui.enabled = config.scheduler.enabled = False
+        config.jobs.topics = ["bench"]
+        config.jobs.modules = ["bench._peer_tasks"]
+        if worker_count:
+            config.jobs.worker_count = worker_count
+        self.config = config
+        (workdir / "heroagent.toml").write_text(to_toml(config))
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
+        self.env["PYTHONPATH"] = str(REPO)
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "heroagent", "serve", "--config", str(workdir / "heroagent.toml")],
+            env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert self.server.stdout is not None
+        while "Press Ctrl-C" not in (line := self.server.stdout.readline()):
+            if not line and self.server.poll() is not None:
+                raise SystemExit("heroagent serve did not start")
+        password = (config.redis_dir / "password").read_text().strip()
+        self.url = f"redis://:{password}@127.0.0.1:{config.redis.tcp_port}/0"
+        self.env["BENCH_REDIS_URL"] = self.url
+        self.redis = redis.Redis.from_url(self.url)
 
+    def close(self) -> None:
+        self.server.terminate()
+        self.server.wait(timeout=60)
 
-def run_peer(name: str, url: str, n: int, latency_n: int, start_workers: Callable[[], list[subprocess.Popen[bytes]]],
-             enqueue: Callable[[float | None], None]) -> dict[str, float]:  # fmt: skip
-    client = redis.Redis.from_url(url)
-    client.delete(f"bench:{name}:done", f"bench:{name}:latency")
-    workers = start_workers()
-    try:
-        time.sleep(1.5)  # let the worker processes start
-        t = time.perf_counter()
-        for _ in range(n):
-            enqueue(None)
-        enqueue_rate = n / (time.perf_counter() - t)
-        wait_for(lambda: int(client.get(f"bench:{name}:done") or 0) >= n)
-        e2e = n / (time.perf_counter() - t)
-        for _ in range(latency_n):
-            enqueue(time.time())
-            time.sleep(0.002)
-        wait_for(lambda: int(client.get(f"bench:{name}:done") or 0) >= n + latency_n)
-        latencies = [float(x) for x in client.lrange(f"bench:{name}:latency", 0, -1)]  # type: ignore[union-attr]
-        p50, p99 = percentiles(latencies)
-    finally:
-        for proc in workers:
-            proc.terminate()
-        for proc in workers:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    return {"enqueue_single": enqueue_rate, "e2e": e2e, "p50_ms": p50, "p99_ms": p99}
-
-
-def bench_huey(url: str, n: int, latency_n: int) -> dict[str, float]:
-    env = dict(os.environ, BENCH_REDIS_URL=url, PYTHONPATH=str(HERE))
-    os.environ["BENCH_REDIS_URL"] = url
-    sys.path.insert(0, str(HERE))
-    import _peer_tasks
-
-    _peer_tasks.huey.flush()
-
-    def start() -> list[subprocess.Popen[bytes]]:
-        consumer = shutil.which("huey_consumer") or "huey_consumer"
-        cmd = [consumer, "_peer_tasks.huey", "-w", "2", "-k", "process", "-q"]
-        return [subprocess.Popen(cmd, env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-
-    return run_peer("huey", url, n, latency_n, start, lambda at: _peer_tasks.huey_noop("huey", at))
-
-
-def bench_rq(url: str, n: int, latency_n: int) -> dict[str, float]:
-    from rq import Queue
-
-    env = dict(os.environ, BENCH_REDIS_URL=url, PYTHONPATH=str(HERE))
-    sys.path.insert(0, str(HERE))
-    import _peer_tasks
-
-    queue = Queue("bench-rq", connection=redis.Redis.from_url(url))
-    queue.empty()
-
-    def start() -> list[subprocess.Popen[bytes]]:
-        rq = shutil.which("rq") or "rq"
-        cmd = [rq, "worker", "--url", url, "-w", "rq.worker.SimpleWorker", "-q", "bench-rq"]
-        return [
-            subprocess.Popen(cmd, env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(2)
+    def workers(self, system: str) -> list[subprocess.Popen[bytes]]:
+        py = sys.executable
+        huey = [py, "-m", "huey.bin.huey_consumer", "bench._peer_tasks.huey"]
+        commands = {
+            "floor": [[py, str(HERE / "_floor_worker.py")]] * 2,
+            "huey-proc-2": [[*huey, "-w", "2", "-k", "process"]],
+            "huey-thread-8": [[*huey, "-w", "8", "-k", "thread"]],
+            "dramatiq": [[py, "-m", "dramatiq", "bench._peer_tasks", "--processes", "2", "--threads", "8"]],
+            "rq": [[py, "-m", "rq.cli", "worker", "--url", self.url, "-w", "rq.worker.SimpleWorker", "bench-rq"]] * 2,
+            "heroagent": [],
+            "heroagent+worker": [[py, "-m", "heroagent", "worker", "--redis", self.url, "--topics", "bench",
+                                  "--module", "bench._peer_tasks"]],
+        }  # fmt: skip
+        procs = [
+            subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for cmd in commands[system]
         ]
+        if procs:
+            time.sleep(2.5)  # the workers are up and waiting
+        return procs
 
-    return run_peer("rq", url, n, latency_n, start, lambda at: queue.enqueue(_peer_tasks.noop, "rq", at))
+    def run(self, system: str, mode: str, n: int, name: str) -> tuple[float, float, list[float]]:
+        """One run: (end-to-end jobs/s, submit calls/s, latencies)."""
+        self.redis.delete(f"bench:{name}:done", f"bench:{name}:latency")
+        procs = self.workers(system)
+        try:
+            producer = subprocess.Popen(
+                [sys.executable, str(HERE / "_producer.py"), system, name, str(n), mode, self.url],
+                env=self.env, cwd=REPO, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert producer.stdout is not None
+            started = float(producer.stdout.readline().split()[1])
+            hero = system.startswith("heroagent")
+            deadline = time.monotonic() + 900
+            while True:
+                done = int(self.redis.get(f"bench:{name}:done") or 0)
+                if done >= n and (not hero or self.history_caught_up()):
+                    finished = time.time()
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{system} {mode}: only {done} of {n} jobs ran in 15 minutes")
+                time.sleep(0.002)
+            ended = float(producer.stdout.readline().split()[1])
+            producer.wait(timeout=60)
+            latencies = [float(x) for x in self.redis.lrange(f"bench:{name}:latency", 0, -1)]  # type: ignore[union-attr]
+            return n / (finished - started), n / (ended - started), latencies
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def history_caught_up(self) -> bool:
+        """Every HeroAgent job's final state is in the history: no job hash left, no event unrecorded."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hlen("hero:jobtopic")
+        pipe.xlen("hero:events")
+        hashes, events = pipe.execute()
+        return int(hashes) == 0 and int(events) == 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=10_000, help="jobs per end-to-end run (default 10000)")
-    parser.add_argument("--latency-n", type=int, default=500, help="jobs for the latency run (default 500)")
-    parser.add_argument("--workers", type=int, default=5, help="HeroAgent worker threads (default 5)")
-    parser.add_argument("--skip", default="", help="comma list of peers to skip: huey,rq")
+    parser.add_argument("-n", type=int, default=5000, help="jobs per run (default 5000)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--paced-n", type=int, default=500, help="jobs of the 100/s latency run (default 500)")
+    parser.add_argument("--workers", type=int, default=0, help="HeroAgent worker threads (default: [jobs]'s)")
+    parser.add_argument("--only", default="", help="comma list of systems to run (default: all)")
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="ha-bench-"))
-    config = Config(data_dir=str(data))
-    config.redis.tcp_port = free_port()
-    config.webdav.enabled = config.ui.enabled = False
-    config.jobs.worker_count = args.workers
-    config.jobs.topics = ["bench"]
-    results: dict[str, dict[str, float]] = {}
+    only = set(filter(None, args.only.split(",")))
+    workdir = Path(tempfile.mkdtemp(prefix="ha-bench-"))
+    bench = Bench(workdir, args.workers)
+    figures: dict[tuple[str, str], Figures] = {}
+    plan = [(s, "one") for s in ONE_BY_ONE] + [(s, "bulk") for s in BULK] + [(s, "paced") for s in PACED]
+    plan = [(s, m) for s, m in plan if not only or s in only]
     try:
-        with HeroAgent(config) as agent:
-            print(f"HeroAgent: {args.workers} worker threads, OurDB history, embedded Redis", flush=True)
-            results["heroagent"] = bench_heroagent(agent, args.n, args.latency_n)
-            base = f"redis://127.0.0.1:{config.redis.tcp_port}"
-            if "huey" not in args.skip:
-                print("huey: RedisHuey, 2 process workers", flush=True)
-                results["huey"] = bench_huey(f"{base}/1", args.n, args.latency_n)
-            if "rq" not in args.skip:
-                print("rq: 2 SimpleWorker processes", flush=True)
-                results["rq"] = bench_rq(f"{base}/2", args.n, args.latency_n)
+        version = bench.redis.info("server")["redis_version"]
+        print(f"N = {args.n} per run, {args.rounds} rounds interleaved; HeroAgent worker_count = "
+              f"{bench.config.jobs.worker_count}; Redis {version}", flush=True)  # fmt: skip
+        for rnd in range(args.rounds):
+            order = plan[rnd % len(plan) :] + plan[: rnd % len(plan)]
+            for system, mode in order:
+                n = args.paced_n if mode == "paced" else args.n
+                e2e, submit, latencies = bench.run(system, mode, n, f"{system}-{mode}-{rnd}")
+                f = figures.setdefault((system, mode), Figures())
+                f.e2e.append(e2e)
+                f.submit.append(submit)
+                f.latency += latencies
+                print(f"  round {rnd + 1}: {system:17} {mode:5} {e2e:8.0f} jobs/s end to end, "
+                      f"{submit:8.0f} submits/s", flush=True)  # fmt: skip
     finally:
-        shutil.rmtree(data, ignore_errors=True)
+        bench.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(figures)
+
+
+def report(figures: dict[tuple[str, str], Figures]) -> None:
+    def median(system: str, mode: str) -> float:
+        f = figures.get((system, mode))
+        return statistics.median(f.e2e) if f else float("nan")
+
     print()
-    print(f"N = {args.n} no-op jobs end to end; latency over {args.latency_n} jobs enqueued one at a time")
-    print(f"{'':10} {'e2e jobs/s':>11} {'enqueue/s':>10} {'bulk/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for name, r in results.items():
-        bulk = f"{r['enqueue_bulk']:9.0f}" if "enqueue_bulk" in r else f"{'-':>9}"
-        print(f"{name:10} {r['e2e']:11.0f} {r['enqueue_single']:10.0f} {bulk} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
-    ours = results["heroagent"]["e2e"]
-    for peer in ("huey", "rq"):
-        if peer in results:
-            print(f"HeroAgent / {peer} end-to-end throughput: {ours / results[peer]['e2e']:.2f}x")
+    print(f"{'system':18} {'mode':6} {'e2e jobs/s':>11} {'submits/s':>10} {'runs':>18}")
+    for (system, mode), f in figures.items():
+        if mode == "paced":
+            continue
+        runs = ", ".join(f"{x:.0f}" for x in f.e2e)
+        print(f"{system:18} {mode:6} {statistics.median(f.e2e):11.0f} {statistics.median(f.submit):10.0f} {runs:>18}")
+    print()
+    print("submit -> start latency at 100 jobs/s (all rounds pooled)")
+    for (system, mode), f in figures.items():
+        if mode == "paced":
+            p50, p99 = percentile(f.latency, 0.5) * 1000, percentile(f.latency, 0.99) * 1000
+            print(f"  {system:18} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   ({len(f.latency)} jobs)")
+    print()
+    ours = median("heroagent", "one")
+    print("ratios (medians, same run):")
+    for label, value in (
+        ("heroagent one-by-one / huey-proc-2", ours / median("huey-proc-2", "one")),
+        ("heroagent+worker one-by-one / huey-proc-2", median("heroagent+worker", "one") / median("huey-proc-2", "one")),
+        ("heroagent one-by-one / floor", ours / median("floor", "one")),
+        ("heroagent bulk / huey-proc-2 one-by-one", median("heroagent", "bulk") / median("huey-proc-2", "one")),
+        ("heroagent bulk / floor bulk", median("heroagent", "bulk") / median("floor", "bulk")),
+    ):
+        print(f"  {label:45} {value:5.2f}x")
 
 
 if __name__ == "__main__":

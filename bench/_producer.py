@@ -1,0 +1,82 @@
+"""The producer every system in bench_jobs.py gets: one process, one documented call per job, in a loop.
+
+    python bench/_producer.py SYSTEM NAME N MODE URL      (MODE: one | bulk | paced)
+
+`one`: submit N jobs one by one as fast as the call returns; `bulk`: in batches of 1000 where the
+system has a bulk call; `paced`: 100 jobs a second, each carrying its submit time (for start latency).
+Prints the wall time it started at, so the parent measures end to end from the first submit.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BATCH = 1000
+
+
+def submitter(system: str, url: str) -> tuple[Callable[[str, float], Any], Callable[[str, int], Any] | None]:
+    """(submit one job, submit a batch or None) for `system`, through its documented API."""
+    if system == "floor":
+        import redis
+
+        client = redis.Redis.from_url(url)
+
+        def floor_bulk(name: str, count: int) -> None:
+            client.lpush("bench:floor:queue", *[f"{name}|0"] * count)
+
+        return lambda name, at: client.lpush("bench:floor:queue", f"{name}|{at}"), floor_bulk
+    from bench import _peer_tasks
+
+    if system.startswith("huey"):
+        return lambda name, at: _peer_tasks.huey_noop(name, at), None
+    if system == "dramatiq":
+        return lambda name, at: _peer_tasks.dramatiq_noop.send(name, at), None
+    if system == "rq":
+        import redis
+        from rq import Queue
+
+        queue = Queue("bench-rq", connection=redis.Redis.from_url(url))
+
+        def rq_bulk(name: str, count: int) -> None:
+            queue.enqueue_many([Queue.prepare_data(_peer_tasks.noop, (name, 0.0)) for _ in range(count)])
+
+        return lambda name, at: queue.enqueue(_peer_tasks.noop, name, at), rq_bulk
+    if system.startswith("heroagent"):
+        from heroagent.client import JobClient
+
+        client = JobClient(url)
+
+        def hero_bulk(name: str, count: int) -> None:
+            client.create_jobs([{"topic": "bench", "params": f"!!bench.noop name:{name}"}] * count)
+
+        return lambda name, at: client.create_job("bench", f"!!bench.noop name:{name} submitted_at:{at!r}"), hero_bulk
+    raise SystemExit(f"unknown system {system}")
+
+
+def main() -> None:
+    system, name, count, mode, url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+    one, bulk = submitter(system, url)
+    print(f"start {time.time()!r}", flush=True)
+    if mode == "bulk":
+        assert bulk is not None, f"{system} has no bulk call"
+        for start in range(0, count, BATCH):
+            bulk(name, min(BATCH, count - start))
+    elif mode == "paced":
+        began = time.monotonic()
+        for i in range(count):
+            time.sleep(max(0.0, began + i / 100 - time.monotonic()))
+            one(name, time.time())
+    else:
+        for _ in range(count):
+            one(name, 0.0)
+    print(f"end {time.time()!r}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
