@@ -164,19 +164,20 @@ class JobClient:
         return dict(self.call("queue_stats"))
 
     def wait_for_job(self, job_id: int, timeout: float | None = None, poll: float = 5.0) -> Job:
-        """Wait until the job's final state is in the history; TimeoutError after `timeout` seconds.
+        """Wait until the job has ended (done, error, canceled); return it. TimeoutError after `timeout` s.
 
-        Not polling: the server publishes the final state on `hero:done:<id>` as soon as the history has
-        it (the job itself, or its status when the job is large), and this wakes on that message
-        (subscribed before the first look, so none is missed). `poll` is only how often it looks anyway,
-        in case a message was lost with a Redis restart."""
+        Not polling: the script that ends a job publishes the final job on `hero:done:<id>` (its JSON, or
+        its status when the job is large), and this wakes on that message, subscribed before the first
+        look so none is missed. The final state is then durable in Redis; the history records it
+        milliseconds later (`get_history` shows it either way). `poll` is only how often it looks
+        anyway, in case a message was lost with a Redis restart."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(keys.job_done(job_id))
             while True:
-                job = self._recorded_final(job_id)
-                if job is not None:
+                job = self.get_job(job_id)  # Redis while in flight, else the history (through the server)
+                if job.terminal:
                     return job
                 while True:
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -190,15 +191,8 @@ class JobClient:
                     data = message.get("data")
                     if isinstance(data, bytes) and data.startswith(b"{"):
                         return Job.from_json(data)
-                    break
+                    break  # a large job: read it
         except redis.RedisError as exc:
             raise ServerUnavailableError(f"lost Redis while waiting for job {job_id}: {exc}") from None
         finally:
             pubsub.close()
-
-    def _recorded_final(self, job_id: int) -> Job | None:
-        """The job if the history has its final state (its hash is gone from Redis then), else None."""
-        if self._redis_call(self.queue.topic_of, job_id) is not None:
-            return None  # still in Redis: in flight, or finished and not recorded yet
-        job = Job.from_dict(self.call("get_job", job_id))
-        return job if job.terminal else None

@@ -16,7 +16,7 @@ hero:events:set-aside      stream  events that could not be recorded (the origin
 hero:workers               zset    worker id -> last heartbeat (ms)
 hero:worker:<id>           hash    a worker's facts (host, pid, topics, running jobs); expires
 hero:cancel                set     "<jobid>" of running jobs asked to stop
-hero:done:<jobid>          channel the job's final status, published when the history has recorded it
+hero:done:<jobid>          channel the final job (JSON; its status if over 64 KiB), published the moment it ends
 hero:schedules             hash    schedule name -> its definition (JSON) for schedules made at run time
 hero:schedules:state       hash    schedule name -> {paused, last_run, runs, last_job, last_error} (JSON)
 hero:schedules:version     string  bumped on every change of a definition; the scheduler reloads then
@@ -84,9 +84,12 @@ def rpc_reply(request_id: str) -> str:
 JOBLOGS_PENDING = "hero:joblogs"
 
 
+PREFIX_DONE = "hero:done"
+
+
 def job_done(job_id: int) -> str:
-    """Pub/sub channel: the job's final status, published once the history has it."""
-    return f"hero:done:{job_id}"
+    """Pub/sub channel: the final job (its JSON; its status if large), published when it ends."""
+    return f"{PREFIX_DONE}:{job_id}"
 
 
 def joblog(job_id: int) -> str:

@@ -153,12 +153,19 @@ class JobManager:
         return self.store.get(job_id)
 
     def get_history(self, job_id: int) -> list[Job]:
-        """Every stored version, oldest first: the job's timeline (a job created a moment ago that the
-        history has not recorded yet: its live state alone)."""
+        """Every version, oldest first: the job's timeline. A state Redis has and the recorder has not
+        written yet (it is milliseconds behind) comes last, so the timeline never lags the job."""
         try:
-            return self.store.history(job_id)
+            versions = self.store.history(job_id)
         except JobNotFoundError:
             return [self.get_job(job_id)]
+        try:
+            live = self.queue.get(versions[-1].topic, job_id)
+        except redis.RedisError:
+            live = None
+        if live is not None and versions[-1].version and live.version > versions[-1].version:
+            versions.append(live)
+        return versions
 
     def list_jobs(
         self,

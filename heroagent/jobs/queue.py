@@ -188,12 +188,11 @@ class JobQueue:
     def cancel(self, topic: str, job_id: int, time_end: float) -> str:
         return _text(self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)]))
 
-    def recorded(self, finished: Sequence[tuple[str, int, str, bytes]], event_ids: Sequence[bytes | str]) -> None:
-        """After the history has them: drop finished jobs' hashes and ack + delete events. `finished` holds
-        (topic, id, status, what to publish on the job's done channel: its JSON, or its status if large)."""
+    def recorded(self, finished: Sequence[tuple[str, int, str]], event_ids: Sequence[bytes | str]) -> None:
+        """After the history has them: drop finished jobs' hashes (topic, id, status) and ack + delete events."""
         args: list[Any] = []
-        for topic, job_id, status, message in finished:
-            args += [keys.job(topic, job_id), job_id, status, keys.job_done(job_id), message]
+        for topic, job_id, status in finished:
+            args += [keys.job(topic, job_id), job_id, status]
         self._recorded(args=[*args, "--", *event_ids])
 
     def get(self, topic: str, job_id: int) -> Job | None:

@@ -37,14 +37,6 @@ BLOCK_MS = 200
 NOT_ABOUT_THE_EVENT = (StorageError, DatabaseFullError)
 
 
-DONE_MESSAGE_MAX = 64 * 1024  # a final job larger than this is announced by its status only
-
-
-def _done_message(event: RecordedEvent) -> bytes:
-    """What the job's done channel carries: the final job (so a waiter needs no second call), if small."""
-    return event.json if len(event.json) <= DONE_MESSAGE_MAX else event.status.value.encode()
-
-
 def ensure_events_group(client: redis.Redis) -> None:
     """The stream and its consumer group (made at start, and again when Redis lost its data)."""
     try:
@@ -109,7 +101,7 @@ class Recorder:
             return 0
         try:
             written, events, ids = self._store_events(entries)
-            finished = [(e.topic, e.job_id, e.status.value, _done_message(e)) for e in events if e.status.terminal]
+            finished = [(e.topic, e.job_id, e.status.value) for e in events if e.status.terminal]
             self.queue.recorded(finished, ids)
         except BaseException:
             self._reread_pending = True  # what this batch read is still pending: read it again, skip nothing

@@ -42,7 +42,7 @@ class Upkeep:
                 continue
             if self.store.status_of(job_id) is not live.status:
                 self.store.record([live])
-            self.queue.recorded([(topic, job_id, live.status.value, live.status.value.encode())], [])
+            self.queue.recorded([(topic, job_id, live.status.value)], [])
             removed += 1
         counts["finished_hashes_removed"] = removed
         counts.pop("terminal", None)

@@ -25,10 +25,17 @@ local function emit(key)
     elseif name == 'log' then doc[name] = (value == '1')
     else doc[name] = value end
   end
-  redis.call('XADD', '${EVENTS}', '*', 'json', cjson.encode(doc), 'jobid', doc.jobid, 'topic', doc.topic,
+  local json = cjson.encode(doc)
+  redis.call('XADD', '${EVENTS}', '*', 'json', json, 'jobid', doc.jobid, 'topic', doc.topic,
              'status', doc.status, 'attempts', doc.attempts or 0, 'time_start', doc.time_start or 0,
              'time_end', doc.time_end or 0, 'version', doc.version,
              'log', fields_log(doc))
+  -- A job that ended is announced at once (the final job in hand, or its status when large): a waiter
+  -- in any process wakes without waiting for the history, which records the same state milliseconds later.
+  if doc.status == 'done' or doc.status == 'error' or doc.status == 'canceled' then
+    if #json > 65536 then json = doc.status end
+    redis.call('PUBLISH', '${PREFIX_DONE}:' .. doc.jobid, json)
+  end
   return fields
 end
 local function drop_wake_if_empty(topic)

@@ -1,16 +1,13 @@
--- After the history has recorded a batch of events. ARGV: groups of five (job hash, job id, recorded
--- terminal status, the job's done channel, the message), then "--", then the event ids to ack and
--- delete. A hash is deleted (with its id -> topic entry) only if its job is still in the recorded state
--- (a retry may have re-queued it). The message (the final job's JSON, or its status when that is
--- large) is published on the channel: waiters in other processes wake at once, the job in hand.
+-- After the history has recorded a batch of events. ARGV: triples (job hash, job id, recorded terminal
+-- status), then "--", then the event ids to ack and delete. A hash is deleted (with its id -> topic
+-- entry) only if its job is still in the recorded state (a retry may have re-queued it).
 local i = 1
 while ARGV[i] ~= '--' do
   if redis.call('HGET', ARGV[i], 'status') == ARGV[i + 2] then
     redis.call('DEL', ARGV[i])
     redis.call('HDEL', '${JOB_TOPICS}', ARGV[i + 1])
   end
-  redis.call('PUBLISH', ARGV[i + 3], ARGV[i + 4])
-  i = i + 5
+  i = i + 3
 end
 local ids = {}
 for j = i + 1, #ARGV do ids[#ids + 1] = ARGV[j] end
