@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -60,10 +61,13 @@ class Bench:
         config.jobs.modules = ["bench._peer_tasks"]
         if worker_count:
             config.jobs.worker_count = worker_count
+        config.redis.password = secrets.token_urlsafe(16)  # known before start: the server's actors need the URL
         self.config = config
+        self.url = f"redis://:{config.redis.password}@127.0.0.1:{config.redis.tcp_port}/0"
         (workdir / "heroagent.toml").write_text(to_toml(config))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
         self.env["PYTHONPATH"] = str(REPO)
+        self.env["BENCH_REDIS_URL"] = self.url
         self.server = subprocess.Popen(
             [sys.executable, "-m", "heroagent", "serve", "--config", str(workdir / "heroagent.toml")],
             env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -72,8 +76,7 @@ class Bench:
         while "Press Ctrl-C" not in (line := self.server.stdout.readline()):
             if not line and self.server.poll() is not None:
                 raise SystemExit("heroagent serve did not start")
-        password = (config.redis_dir / "password").read_text().strip()
-        self.url = f"redis://:{password}@127.0.0.1:{config.redis.tcp_port}/0"
+        self.env["PYTHONPATH"] = str(REPO)
         self.env["BENCH_REDIS_URL"] = self.url
         self.redis = redis.Redis.from_url(self.url)
 
@@ -115,13 +118,16 @@ class Bench:
             started = float(producer.stdout.readline().split()[1])
             hero = system.startswith("heroagent")
             deadline = time.monotonic() + 900
+            quiet, last_done = time.monotonic() + 60, 0
             while True:
                 done = int(self.redis.get(f"bench:{name}:done") or 0)
                 if done >= n and (not hero or self.history_caught_up()):
                     finished = time.time()
                     break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{system} {mode}: only {done} of {n} jobs ran in 15 minutes")
+                if time.monotonic() > deadline or (producer.poll() is not None and time.monotonic() > quiet):
+                    raise SystemExit(f"{system} {mode}: only {done} of {n} job bodies ran")
+                if producer.poll() is None or done > last_done:
+                    quiet, last_done = time.monotonic() + 60, done  # give up 60 s after progress stopped
                 time.sleep(0.002)
             ended = float(producer.stdout.readline().split()[1])
             producer.wait(timeout=60)

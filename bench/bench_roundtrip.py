@@ -3,7 +3,7 @@
     python bench/bench_roundtrip.py [-n 300] [--appendfsync always]
 
 A server (jobs on, no HTTP) runs in this process; a second process creates a no-op job with JobClient and
-waits until it ended (`wait_for_job`: woken by the message the finishing script publishes), N times in a row. Printed: p50, p90, p99 and max in ms. For
+waits until it ended (`wait_for_job`, woken by the message the finishing script publishes), N times in a row.
 comparison the same process also times the waiting alone as the 0.2 s poll loop did before (the old
 JobClient.wait_for_job), on the same jobs. Figures are printed, never asserted.
 """
