@@ -219,6 +219,23 @@ def ourdb_check(config_path: str | None, path: str | None) -> None:
         raise SystemExit(code)
 
 
+@ourdb.command("import")
+@click.argument("path")
+@click.option("--export", "export", default=None, help="herolib's lookup export (default: the file beside its .inc).")
+@click.option("--keysize", type=click.Choice(["2", "3", "4", "6"]), default=None, help="The export's key size.")
+def ourdb_import(path: str, export: str | None, keysize: str | None) -> None:
+    """Make a folder herolib wrote (its <n>.db files, perhaps its lookup export) a HeroAgent OurDB.
+
+    Only reads herolib's data files; writes lookup.idx and ourdb.json beside them once every record was
+    read and CRC-checked. Refuses (and says where) when deleted records make the ids ambiguous.
+    """
+    from heroagent.ourdb.__main__ import run_import
+
+    code = run_import(path, export, int(keysize) if keysize else None)
+    if code:
+        raise SystemExit(code)
+
+
 @cli.group(cls=HeroGroup)
 def job() -> None:
     """Submit and inspect jobs on a running server (found through the same config)."""
@@ -286,6 +303,8 @@ def _print_job(j: Any, as_json: bool) -> None:
     default=None,
     help="Idempotency key: submitting again with the same key gives the first job, never a second one.",
 )
+@click.option("--circle", "circle_id", default="", help="The circle the job belongs to (its circle_id).")
+@click.option("--session", "session_key", default="", help="The caller's session key.")
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
 @click.option("--wait-timeout", type=float, default=None, help="Give up waiting after this many seconds.")
 @json_option
@@ -302,6 +321,8 @@ def job_submit(
     run_at: str | None,
     delay: float | None,
     idempotency_key: str | None,
+    circle_id: str,
+    session_key: str,
     wait: bool,
     wait_timeout: float | None,
     as_json: bool,
@@ -337,6 +358,8 @@ def job_submit(
         run_at=run_at,
         delay=delay,
         idempotency_key=idempotency_key,
+        circle_id=circle_id,
+        session_key=session_key,
     )
     if not wait:
         _print_job(created, as_json) if as_json else click.echo(created.job_id)
@@ -363,6 +386,7 @@ def job_get(config_path: str | None, job_id: int, as_json: bool) -> None:
 @click.option("--text", default=None, help="Search id, params, result and error.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--before", "before_id", type=int, default=None, help="Page: jobs older than this id.")
+@click.option("--circle", default=None, help="Only jobs of this circle (circle_id).")
 @json_option
 def job_list(
     config_path: str | None,
@@ -371,10 +395,12 @@ def job_list(
     text: str | None,
     limit: int,
     before_id: int | None,
+    circle: str | None,
     as_json: bool,
 ) -> None:
     """List jobs, newest first, from the whole history."""
-    jobs = _client(config_path).list_jobs(status=status, topic=topic, text=text, limit=limit, before_id=before_id)
+    filters = {"status": status, "topic": topic, "text": text, "limit": limit, "before_id": before_id, "circle": circle}
+    jobs = _client(config_path).list_jobs(**{k: v for k, v in filters.items() if v is not None})
     _print_jobs(jobs, as_json)
 
 

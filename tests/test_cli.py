@@ -217,6 +217,15 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert "started on worker" in run_cli("job", "logs", *cfg, job_id).stdout
         missing = run_cli("job", "get", *cfg, "99999")
         assert missing.returncode == 2 and "no job with id 99999" in missing.stderr
+        circled = run_cli("job", "submit", *cfg, "demo", "!!fake.return_success", "--circle", "c-7", "--session", "s1",
+                          "--json")  # fmt: skip
+        assert json.loads(circled.stdout)["circleid"] == "c-7" and json.loads(circled.stdout)["sessionkey"] == "s1"
+
+        def in_circle() -> list[int]:
+            listed = run_cli("job", "list", *cfg, "--circle", "c-7", "--json").stdout
+            return [j["jobid"] for j in json.loads(listed)]
+
+        assert wait_until(lambda: in_circle() == [json.loads(circled.stdout)["jobid"]], timeout=10)
         bad = run_cli("job", "submit", *cfg, "bad topic!", "x")
         assert bad.returncode == 2 and "topic" in bad.stderr and "Traceback" not in bad.stderr
         for option, value, said in (("--in", "1e400", "delay: inf"), ("--timeout", "nan", "timeout: nan")):

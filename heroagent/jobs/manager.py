@@ -174,11 +174,20 @@ class JobManager:
         text: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
+        circle: str | None = None,
     ) -> list[Job]:
+        """Newest first, from the history; each filter given narrows it (`circle`: the job's circle_id)."""
         wanted = parse_status(status) if status else None
         if limit < 1:
             raise InvalidJobError(f"limit: {limit} must be at least 1")
-        return self.store.list(status=wanted, topic=topic or None, text=text or None, limit=limit, before_id=before_id)
+        return self.store.list(
+            status=wanted,
+            topic=topic or None,
+            text=text or None,
+            limit=limit,
+            before_id=before_id,
+            circle=circle or None,
+        )
 
     def get_log(self, job_id: int, offset: int = 0) -> str:
         self._collect_log(job_id)

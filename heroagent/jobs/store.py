@@ -32,10 +32,12 @@ class IndexEntry:
     attempts: int
     time_end: float
     version: int = 0  # 0: a record written before versions were counted
+    circle: str = ""
 
     @classmethod
     def of(cls, job: Job | RecordedEvent) -> IndexEntry:
-        return cls(job.status, job.topic, job.attempts, job.time_end, job.version)
+        circle = job.circle_id if isinstance(job, Job) else circle_of(job.json)
+        return cls(job.status, job.topic, job.attempts, job.time_end, job.version, _CIRCLES.setdefault(circle, circle))
 
     def has(self, event: RecordedEvent) -> bool:
         """Whether the history already holds this event's state (it was read again after a crash)."""
@@ -66,6 +68,7 @@ class IndexEntry:
                     int(attempts.group(1)),
                     float(time_end.group(1)),
                     int(version.group(1)) if version else 0,
+                    circle_of(raw),
                 )
             except ValueError:
                 pass
@@ -76,6 +79,7 @@ class IndexEntry:
             int(doc.get("attempts", 0)),
             float(doc.get("time_end", 0)),
             int(doc.get("version", 0)),
+            str(doc.get("circleid", "")),
         )
 
 
@@ -84,6 +88,17 @@ _TOPIC_RE = re.compile(rb'"topic":"([A-Za-z0-9_.-]+)"')
 _ATTEMPTS_RE = re.compile(rb'"attempts":(\d+)[,}]')
 _TIME_END_RE = re.compile(rb'"time_end":([0-9.eE+-]+)[,}]')
 _VERSION_RE = re.compile(rb'"version":(\d+)[,}]')
+_CIRCLE_RE = re.compile(rb'"circleid":"((?:[^"\\]|\\.)*)"')
+_CIRCLES: dict[str, str] = {}  # one string per circle id in the index, however many jobs share it
+
+
+def circle_of(raw: bytes) -> str:
+    """The circle id in a stored job's JSON ("" = none), without parsing the rest."""
+    match = _CIRCLE_RE.search(raw)
+    if match is None or not match.group(1):
+        return ""
+    text = match.group(1)
+    return str(json.loads(b'"' + text + b'"')) if b"\\" in text else text.decode(errors="replace")
 
 
 @dataclass(slots=True)
@@ -373,6 +388,7 @@ class JobStore:
         text: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
+        circle: str | None = None,
     ) -> list[Job]:
         """Newest first. `before_id` pages: pass the last id of the previous page."""
         needle = text.lower() if text else None
@@ -386,6 +402,8 @@ class JobStore:
             if entry is None or (status is not None and entry.status != status):
                 continue
             if topic is not None and entry.topic != topic:
+                continue
+            if circle is not None and entry.circle != circle:
                 continue
             try:
                 raw = self.db.get(job_id)

@@ -34,6 +34,7 @@ from heroagent.ourdb.errors import (
     RecordTooLargeError,
     StorageError,
 )
+from heroagent.ourdb.foreign import ForeignDatabaseError, is_foreign
 from heroagent.ourdb.lookup import VALID_KEYSIZES, LookupTable
 from heroagent.ourdb.record import (
     HEADER_SIZE,
@@ -45,7 +46,7 @@ from heroagent.ourdb.record import (
     decode_header,
     encode_record,
 )
-from heroagent.ourdb.scan import AmbiguousIdsError, IdOf, rebuild_entries, scan
+from heroagent.ourdb.scan import AmbiguousIdsError, IdOf, rebuild_entries, scan, scan_file
 from heroagent.ourdb.scan import data_size as scan_data_size
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ LOOKUP_FILE = layout.LOOKUP_FILE
 LOCK_FILE = layout.LOCK_FILE
 DIRTY_FILE = layout.DIRTY_FILE
 CLOSED_FILE = layout.CLOSED_FILE
-FORMAT_VERSION = 1
+FORMAT_VERSION = layout.FORMAT_VERSION
 
 
 SPECULATIVE_READ = 2048  # bytes read after a header on the chance the record is that short
@@ -121,8 +122,8 @@ class OurDB:
             raise ValueError(f"OurDB keysize must be one of 2, 3, 4, 6 (got {keysize})")
         if fsync not in ("always", "batch", "never"):
             raise ValueError(f"OurDB fsync must be 'always', 'batch' or 'never' (got {fsync!r})")
-        if file_size < 64:
-            raise ValueError(f"OurDB file_size must be at least 64 bytes (got {file_size})")
+        if file_size < 1:
+            raise ValueError(f"OurDB file_size must be at least 1 byte (got {file_size})")
         self.path = Path(path)
         self.incremental_mode = incremental_mode
         self.file_size = file_size
@@ -139,6 +140,12 @@ class OurDB:
         self._closed = False
         self._lock_fd: int | None = None
 
+        if is_foreign(self.path):
+            raise ForeignDatabaseError(
+                f"{self.path}: these OurDB data files have no HeroAgent lookup table ({LOOKUP_FILE}): a folder "
+                f"herolib wrote? Import it first with `heroagent ourdb import {self.path}` (it only reads the "
+                "data files and writes the table beside them); `heroagent ourdb check` shows what they hold"
+            )
         if readonly:
             if not (self.path / LOOKUP_FILE).exists():
                 raise OurDBError(f"{self.path}: no OurDB database here ({LOOKUP_FILE} missing)")
@@ -172,9 +179,11 @@ class OurDB:
                 dirty = self.path / DIRTY_FILE
                 reason = "after an unclean stop" if dirty.exists() else self._changed_since_close()
                 if reason:
-                    self._recover(reason)
+                    self._recover(reason, self._session_start(dirty))
                 (self.path / CLOSED_FILE).unlink(missing_ok=True)
-                dirty.write_text(str(os.getpid()))
+                # Where the newest data file ended when this session began: recovery after a crash of
+                # this session never cuts below it (bytes before it were not written by this session).
+                dirty.write_text(json.dumps({"pid": os.getpid(), "file": self._current, "end": self._end}) + "\n")
                 self._sync_dir()
         except BaseException:
             self._release()
@@ -338,7 +347,21 @@ class OurDB:
             )
         return ""
 
-    def _recover(self, reason: str) -> None:
+    def _session_start(self, dirty: Path) -> int:
+        """How far the newest data file reached when the session that left it began: bytes before that
+        were written by an earlier, cleanly closed session (or another program) and are never cut."""
+        for marker in (dirty, self.path / CLOSED_FILE):
+            try:
+                start = json.loads(marker.read_text())
+                if int(start["file"]) < self._current:
+                    return 1  # the newest file was begun by that session
+                if int(start["file"]) == self._current:
+                    return max(1, int(start["end"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return self._end  # unknown: cut nothing
+
+    def _recover(self, reason: str, keep_below: int = 1) -> None:
         """Repair what a killed writer (or a damaged file) left: a torn lookup entry, entries pointing at
         damaged records, a torn data tail.
 
@@ -366,6 +389,12 @@ class OurDB:
                 lookup.set(record_id, loc)
             if loc.file_nr == last:
                 valid_end = max(valid_end, loc.position + HEADER_SIZE + header.size)
+        if self._end >= keep_below:  # (a file now shorter than the session's start was cut by something else)
+            valid_end = max(valid_end, keep_below)
+        if self._end > valid_end and self._holds_intact_record(last, valid_end):
+            log.warning("OurDB %s: %d.db holds intact records after %d that no id points to; they are kept",
+                        self.path, last, valid_end)  # fmt: skip
+            valid_end = self._end
         if self._end > valid_end:
             report.truncated_bytes = self._end - valid_end
             os.ftruncate(self._fd(last), valid_end)
@@ -390,6 +419,11 @@ class OurDB:
             )
         else:
             log.info("OurDB %s: checked at open %s; nothing was lost", self.path, reason)
+
+    def _holds_intact_record(self, file_nr: int, start: int) -> bool:
+        """Whether an intact record (its CRC right) begins at or after `start` in the file: such bytes are
+        never cut, whoever wrote them."""
+        return any(r.location.position >= start for r in scan_file(self.path / f"{file_nr}.db", file_nr))
 
     def _intact_older(self, loc: Location, sizes: dict[int, int], last: int) -> tuple[Location, Header | None]:
         """Walk back from a damaged record through the prev locations its header still holds."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 META_FILE = "ourdb.json"
+FORMAT_VERSION = 1  # layout version written in ourdb.json
 LOOKUP_FILE = "lookup.idx"
 LOCK_FILE = "ourdb.lock"
 DIRTY_FILE = "ourdb.dirty"

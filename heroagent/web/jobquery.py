@@ -10,6 +10,7 @@ from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job, parse_status
 
+PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id"})
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -21,10 +22,17 @@ class JobQuery:
     q: str = ""
     limit: int = DEFAULT_LIMIT
     before: int | None = None
+    circle_id: str = ""
 
     @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> JobQuery:
-        """Raise InvalidJobError naming the parameter when one is bad."""
+    def from_args(cls, args: Mapping[str, str], *, known: frozenset[str] = frozenset()) -> JobQuery:
+        """Raise InvalidJobError naming the parameter when one is bad, or is not one of PARAMETERS (and
+        `known`, what the caller reads itself): a misspelt filter is an error, not a silently wider list."""
+        unknown = sorted(set(args) - PARAMETERS - known)
+        if unknown:
+            raise InvalidJobError(
+                f"{unknown[0]}: not a filter of the jobs list; use {', '.join(sorted(PARAMETERS | known))}"
+            )
         status = args.get("status", "").strip()
         if status:
             parse_status(status)
@@ -32,11 +40,14 @@ class JobQuery:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidJobError(f"limit: {limit} must be between 1 and {MAX_LIMIT}")
         before = _int_arg(args, "before", 0) or None
-        return cls(status, args.get("topic", "").strip(), args.get("q", "").strip(), limit, before)
+        circle = args.get("circle_id", "").strip()
+        return cls(status, args.get("topic", "").strip(), args.get("q", "").strip(), limit, before, circle)
 
     def run(self, manager: JobManager) -> tuple[list[Job], int | None]:
         """One page, newest first, and the `before` that gives the next page (None on the last one)."""
-        jobs = manager.list_jobs(self.status or None, self.topic or None, self.q or None, self.limit + 1, self.before)
+        jobs = manager.list_jobs(
+            self.status or None, self.topic or None, self.q or None, self.limit + 1, self.before, self.circle_id or None
+        )
         if len(jobs) > self.limit:
             jobs = jobs[: self.limit]
             return jobs, jobs[-1].job_id
@@ -44,7 +55,9 @@ class JobQuery:
 
     def args(self, **changes: Any) -> dict[str, Any]:
         """The query string of this filter (for links), with `changes` applied and empty values left out."""
-        values: dict[str, Any] = {"status": self.status, "topic": self.topic, "q": self.q, "before": self.before}
+        values: dict[str, Any] = {
+            "status": self.status, "topic": self.topic, "q": self.q, "before": self.before, "circle_id": self.circle_id
+        }  # fmt: skip
         if self.limit != DEFAULT_LIMIT:
             values["limit"] = self.limit
         values.update(changes)

@@ -121,6 +121,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         _query("status", {"type": "string", "enum": [s.value for s in JobStatus]}, "only this status"),
                         _query("topic", {"type": "string"}, "only this topic"),
+                        _query("circle_id", {"type": "string"}, "only jobs of this circle"),
                         _query("q", {"type": "string"}, "text in the id, params, result or error"),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
                         _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
@@ -273,6 +274,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Dead jobs: ended in error with no retries left, newest first",
                     "parameters": [
                         _query("topic", {"type": "string"}, "only this topic"),
+                        _query("circle_id", {"type": "string"}, "only jobs of this circle"),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
                         _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
                     ],
