@@ -1,5 +1,5 @@
 """HeroScript: the Hero ecosystem's action language (`!!actor.name key:value`)."""
 
-from heroagent.heroscript.parser import Action, HeroScriptError, name_fix, parse
+from heroagent.heroscript.parser import Action, HeroScriptError, name_fix, parse, parse_job
 
-__all__ = ["Action", "HeroScriptError", "name_fix", "parse"]
+__all__ = ["Action", "HeroScriptError", "name_fix", "parse", "parse_job"]

@@ -1,20 +1,36 @@
-"""HeroScript parsing, following herolib's reference semantics (shared/reference/heroscript.md).
+"""HeroScript parsing by herolib's V parser's rules (core/playbook, data/paramsparser), as written down in
+`shared/reference/heroscript.md`, rule by rule and in its processing order (the numbers below are the
+reference's). Where the reference behaves in a way that looks like a bug, this parser chooses; each
+choice is listed here and in the README, and pinned by a test (tests/heroscript/test_parser.py):
 
-One deliberate difference: the reference skips any line that is neither an action, a comment nor an
-indented params line. In a job that is nearly always a params line missing its two-space indent, so
-here it is a syntax error that says so.
+- Copied from V: blank lines inside a multi-line value are dropped, tabs become 4 spaces even inside
+  values; `key:` with nothing after it takes the next token as its value (dropped at the very end);
+  `key :v` gives an empty key "" and an arg `key`; a block opener must be the only param on its line;
+  `desc:    '` (4+ spaces) is not an opener; a column-0 `//` or `'` line ends the action; argument
+  de-duplication compares the lowercased candidate with the args as stored (`Foo foo Foo` gives `Foo,
+  foo`); `--verbose`, `#` and other characters outside `A-Za-z0-9_,./` in keys and args are errors;
+  `!!` gives actor `core` and name ""; `"..."` holding a `'`, or `'...'` holding a `"`, is an error.
+- Different from V, deliberately:
+  - `//` starts a trailing comment only at the start of a line or after a space, so an unquoted URL
+    (`url:https://x/y next:1`) is kept whole instead of cut to `https:` with `next` lost; and a comment
+    holding a `'` is a comment too (V switches to comment mode for the rest of the action).
+  - A quote that is never closed is a syntax error naming the line and the quote character it was
+    opened with (V swallows the rest of the action).
+  - Comma lists: every item with a space is wrapped in double quotes, wherever it stands (V duplicates
+    a quoted first item, `'a b', c` -> `a b,"a b",c`, and quotes a last one only at the end of the action).
 """
 
 from __future__ import annotations
 
 import re
-import textwrap
 from dataclasses import dataclass, field
 
-KEY_CHARS = re.compile(r"[A-Za-z0-9_,./]")
-QUOTES = ("'", '"')
-TRIPLE = ("'''", '"""')
+KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_,./")
 KINDS = {1: "dal", 2: "sal", 3: "macro", 4: "wal"}
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+BLOCK_OPENER = re.compile(r"^(?P<key>\S*):(?P<gap> {0,3})(?P<quote>'''|')$")
+LATE_OPENER = re.compile(r" \S*:( {0,3})('''|')$")
+BLOCK_CLOSERS = frozenset({"'", '"', "'''", '"""'})
 
 
 class HeroScriptError(ValueError):
@@ -43,8 +59,24 @@ class Action:
 
 
 def name_fix(text: str) -> str:
-    """Lowercase; every non-alphanumeric character becomes '_' (the reference's name_fix)."""
-    return re.sub(r"[^a-z0-9]", "_", text.lower())
+    """Rule 3: lowercase; drop everything from `#` on; `-` `;` `:` `.` and space become `_` unless the
+    previous input character was `_`; a `_` after `_` is dropped; other non-alphanumerics are removed."""
+    text = text.lower().split("#", 1)[0]
+    out: list[str] = []
+    previous = ""
+    for char in text:
+        if char.isascii() and char.isalnum():
+            out.append(char)
+        elif char in "-;:. _" and previous != "_":
+            out.append("_")
+        previous = char
+    return "".join(out)
+
+
+@dataclass
+class _Line:
+    number: int  # 1-based, in the text as given
+    text: str
 
 
 @dataclass
@@ -52,98 +84,63 @@ class _Pending:
     line: int
     bang: int
     name: str
-    lines: list[tuple[int, str]]
+    lines: list[_Line]
     comments: list[str]
 
 
 def parse(text: str) -> list[Action]:
-    """Parse a whole script into its actions, in order."""
-    text = textwrap.dedent(text.replace("\t", "    "))
+    """Parse a whole script into its actions, in order (text outside actions is ignored, rule 4)."""
+    lines = _whole_text(text)
     actions: list[Action] = []
     pending: _Pending | None = None
     comments: list[str] = []
-    open_quote: str | None = None  # a quote opened in the params of `pending` and not closed yet
-
-    def flush() -> None:
-        nonlocal pending
-        if pending is not None:
-            actions.append(_build(pending, len(actions) + 1))
-            pending = None
-
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if pending is not None and open_quote is not None:
-            pending.lines.append((number, raw))
-            open_quote = _scan_quotes(raw, open_quote)
-            continue
-        if not stripped:
-            continue
-        if stripped.startswith("!") and not stripped.startswith("!["):
-            flush()
+    for line in lines:
+        stripped = line.text.strip()
+        if stripped.startswith("!") and not stripped.startswith("!["):  # rule 2
+            if pending is not None:
+                actions.append(_build(pending, len(actions) + 1))
             bang = len(stripped) - len(stripped.lstrip("!"))
             if bang > 4:
-                raise HeroScriptError(number, f"an action starts with 1 to 4 '!', not {bang}")
-            head, _, rest = stripped[bang:].partition(" ")
-            if not head:
-                raise HeroScriptError(number, "expected an action name after '!' (like !!actor.name)")
-            pending = _Pending(number, bang, head, [(number, rest)], comments)
+                raise HeroScriptError(line.number, f"an action starts with 1 to 4 '!', not {bang}")
+            head, _, rest = stripped.partition(" ")
+            pending = _Pending(line.number, bang, head[bang:], [_Line(line.number, rest)], comments)
             comments = []
-            open_quote = _scan_quotes(rest, None)
-            continue
-        if pending is not None and raw.startswith("  "):
-            pending.lines.append((number, raw))
-            open_quote = _scan_quotes(raw, None)
-            continue
-        if stripped.startswith("//"):
-            flush()
-            comments.append(stripped[2:].strip())
-            continue
-        flush()
-        raise HeroScriptError(
-            number,
-            f"expected an action (a line starting with '!', like !!actor.name) or a // comment, got {stripped!r}"
-            " (params lines of an action must be indented by two spaces)",
-        )
-    if pending is not None and open_quote is not None:
-        raise HeroScriptError(pending.lines[-1][0], f"a quoted value opened with {open_quote} is never closed")
-    flush()
+        elif pending is not None and line.text.startswith("  "):  # rule 4
+            pending.lines.append(line)
+        else:
+            if pending is not None:
+                actions.append(_build(pending, len(actions) + 1))
+                pending = None
+            if stripped.startswith("//"):
+                comments.append(stripped[2:].strip())  # rule 10: comments of the next action
+            else:
+                comments = []  # text outside actions (markdown around a playbook): ignored
+    if pending is not None:
+        actions.append(_build(pending, len(actions) + 1))
     return actions
 
 
-def _scan_quotes(line: str, open_quote: str | None) -> str | None:
-    """Track whether a quote is left open at the end of `line` (for multi-line values)."""
-    i = 0
-    while i < len(line):
-        if open_quote is None:
-            if line.startswith("//", i) and (i == 0 or line[i - 1].isspace()):
-                return None
-            for q in TRIPLE:
-                if line.startswith(q, i):
-                    open_quote = q
-                    i += 3
-                    break
-            else:
-                if line[i] in QUOTES:
-                    open_quote = "'"
-                i += 1
-            continue
-        if open_quote in TRIPLE:
-            if line.startswith(open_quote, i):
-                open_quote = None
-                i += 3
-                continue
-        elif line[i] == "\\" and i + 1 < len(line):
-            i += 2
-            continue
-        elif line[i] in QUOTES:
-            open_quote = None
-        i += 1
-    return open_quote
+def parse_job(text: str) -> list[Action]:
+    """`parse`, for a job or a schedule's params: text with no action in it (only prose, or an action
+    line missing its `!!`) is an error here, as it would run nothing."""
+    actions = parse(text)
+    if not actions:
+        raise HeroScriptError(1, "no action found: a HeroScript job needs a line starting with !!actor.name")
+    return actions
+
+
+def _whole_text(text: str) -> list[_Line]:
+    """Rule 1: tabs to 4 spaces, lines split on any line break, blank lines dropped, dedented."""
+    numbered = [
+        _Line(n, raw) for n, raw in enumerate(LINE_BREAK.split(text.replace("\t", "    ")), start=1) if raw.strip()
+    ]
+    indent = min((len(x.text) - len(x.text.lstrip(" ")) for x in numbered), default=0)
+    return [_Line(x.number, x.text[indent:]) for x in numbered]
 
 
 def _build(pending: _Pending, number: int) -> Action:
     parts = pending.name.split(".")
-    if len(parts) > 2 or not all(parts):
+    if len(parts) > 2:
         raise HeroScriptError(pending.line, f"expected an action name 'actor.name' or 'name', got {pending.name!r}")
     actor, name = (parts[0], parts[1]) if len(parts) == 2 else ("core", parts[0])
     action = Action(
@@ -154,135 +151,209 @@ def _build(pending: _Pending, number: int) -> Action:
         number=number,
         comments="\n".join(pending.comments),
     )
-    _parse_params(pending.lines, action)
-    action.params.pop("id", None)
+    _Params(pending.lines, action).parse()
+    action.params.pop("id", None)  # rule 9
     return action
 
 
-def _parse_params(lines: list[tuple[int, str]], action: Action) -> None:
-    text = "\n".join(line for _, line in lines)
-    line_of = [n for n, line in lines for _ in range(len(line) + 1)]
-    p = _ParamsParser(text, line_of, action)
-    p.run()
+class _Params:
+    """Rules 5 to 9 for one action's params lines."""
 
-
-class _ParamsParser:
-    def __init__(self, text: str, line_of: list[int], action: Action) -> None:
-        self.text = text
-        self.i = 0
-        self.line_of = line_of
+    def __init__(self, lines: list[_Line], action: Action) -> None:
+        self.lines = [line for line in lines if line.text.strip()]
         self.action = action
-        self.last_key: str | None = None
-        self.last_key_line = 0
+        self.text = ""  # the params as one line (rule 5), quotes made single
+        self.line_at: list[int] = []  # the source line of each character of self.text
+        self.comments: list[tuple[int, str]] = []  # (position in self.text where its line ends, comment)
 
-    def line(self) -> int:
-        return self.line_of[min(self.i, len(self.line_of) - 1)] if self.line_of else self.action.line
+    def parse(self) -> None:
+        self._check_quotes()
+        self._one_line()
+        self._tokens()
 
-    def run(self) -> None:
-        text = self.text
-        while True:
-            self._skip(" \t\n")
-            if self.i >= len(text):
-                return
-            if text.startswith("//", self.i):
-                end = text.find("\n", self.i)
-                end = len(text) if end < 0 else end
-                comment = text[self.i + 2 : end].strip()
-                if self.last_key and self.last_key_line == self.line() and "'" not in comment:
-                    self.action.param_comments[self.last_key] = comment
-                self.i = end
+    # ---------------------------------------------------------------- rule 5
+
+    def _check_quotes(self) -> None:
+        """A value opened with one quote character must not hold the other, and must be closed (an
+        unclosed quote is an error here; V swallows the rest of the action)."""
+        opened: tuple[str, int] | None = None
+        for line in self.lines:
+            text = line.text
+            i = 0
+            if opened is None and self._comment_at(text) is not None:
+                text = text[: self._comment_at(text)]
+            plain = text.replace('"', "'").strip()
+            if opened is None and BLOCK_OPENER.match(plain):
+                opened = ("block", line.number)
                 continue
-            start_line = self.line()
-            if text[self.i] in QUOTES:
-                self.action.args.append(self._value())
+            if opened is None and LATE_OPENER.search(plain) and _unescaped_quotes(plain) % 2:
+                raise HeroScriptError(
+                    line.number, "a multi-line value (key:' at the end of a line) must be the only param on its line"
+                )
+            if opened is not None and opened[0] == "block":
+                if text.strip() in BLOCK_CLOSERS:
+                    opened = None
                 continue
-            start = self.i
-            while self.i < len(text) and not text[self.i].isspace() and text[self.i] != ":":
-                self.i += 1
-            word = text[start : self.i]
-            if self.i < len(text) and text[self.i] == ":":
-                bad = [c for c in word if not KEY_CHARS.match(c)]
-                if not word or bad:
-                    shown = f"character {bad[0]!r} in key {word!r}" if bad else "an empty key before ':'"
-                    raise HeroScriptError(
-                        start_line, f"expected a param key of letters, digits, _ , . or /; got {shown}"
-                    )
-                self.i += 1
-                while self.i < len(text) and text[self.i] in " \t":
-                    self.i += 1
-                key = word.lower()
-                self.action.params[key] = self._value()
-                self.last_key, self.last_key_line = key, start_line
-            else:
-                self.action.args.append(_clean(word))
-
-    def _skip(self, chars: str) -> None:
-        while self.i < len(self.text) and self.text[self.i] in chars:
-            self.i += 1
-
-    def _value(self) -> str:
-        items = [self._item()]
-        while True:
-            save = self.i
-            self._skip(" \t")
-            if self.i < len(self.text) and self.text[self.i] == ",":
-                self.i += 1
-                self._skip(" \t")
-                items.append(self._item())
-                continue
-            if items[-1].endswith(",") and self.i < len(self.text) and not self.text[self.i].isspace():
-                items[-1] = items[-1][:-1]
-                items.append(self._item())
-                continue
-            self.i = save
-            break
-        if len(items) == 1:
-            return items[0]
-        parts = [item.strip().rstrip(",") for item in items]
-        return ",".join(f"'{x}'" if " " in x else x for x in parts if x)
-
-    def _item(self) -> str:
-        text = self.text
-        if self.i >= len(text) or text[self.i] == "\n":
-            return ""
-        for q in TRIPLE:
-            if text.startswith(q, self.i):
-                end = text.find(q, self.i + 3)
-                if end < 0:
-                    raise HeroScriptError(self.line(), f"expected a closing {q}")
-                raw = text[self.i + 3 : end]
-                self.i = end + 3
-                return _multiline(raw)
-        if text[self.i] in QUOTES:
-            start_line = self.line()
-            self.i += 1
-            out = []
-            while self.i < len(text):
-                c = text[self.i]
-                if c == "\\" and self.i + 1 < len(text) and text[self.i + 1] in QUOTES:
-                    out.append(text[self.i + 1])
-                    self.i += 2
+            while i < len(text):
+                char = text[i]
+                if char == "\\" and i + 1 < len(text):
+                    i += 2
                     continue
-                if c in QUOTES:
-                    self.i += 1
-                    raw = "".join(out)
-                    return _multiline(raw) if "\n" in raw else _clean(raw)
-                out.append(c)
-                self.i += 1
-            raise HeroScriptError(start_line, "expected a closing quote for a value opened here")
-        start = self.i
-        while self.i < len(text) and not text[self.i].isspace():
-            self.i += 1
-        return _clean(text[start : self.i])
+                if char in "'\"":
+                    if opened is None:
+                        opened = (char, line.number)
+                    elif char == opened[0]:
+                        opened = None
+                    else:
+                        raise HeroScriptError(
+                            line.number,
+                            f"a value quoted with {opened[0]} holds a {char}; quote it with {char} instead, "
+                            f"or escape it as \\{char}",
+                        )
+                i += 1
+        if opened is not None and opened[0] != "block":
+            raise HeroScriptError(opened[1], f"a value opened with {opened[0]} is never closed")
+
+    @staticmethod
+    def _comment_at(text: str) -> int | None:
+        """Where a trailing `//` comment starts in a line (None = none): at the line's start or after a
+        space, and not inside a quoted value."""
+        quote = ""
+        for i, char in enumerate(text):
+            if char in "'\"" and (i == 0 or text[i - 1] != "\\"):
+                quote = "" if quote == char else (quote or char)
+            elif not quote and text.startswith("//", i) and (i == 0 or text[i - 1] == " "):
+                return i
+        return None
+
+    def _one_line(self) -> None:
+        """Dedent, `"` to `'`, trim each line, cut trailing comments, fold multi-line blocks, join with
+        one space."""
+        parts: list[tuple[int, str]] = []
+        block: tuple[_Line, str, str, list[_Line]] | None = None  # (opener line, key, quote, lines)
+        for line in self.lines:
+            raw = line.text  # each line is trimmed below and a block's lines dedented together: no dedent here
+            if block is not None:
+                if raw.strip().replace('"', "'") in BLOCK_CLOSERS:
+                    parts.append(self._block(*block))
+                    block = None
+                else:
+                    block[3].append(_Line(line.number, raw))
+                continue
+            text = raw.replace('"', "'").strip()
+            if text.startswith("<!--"):
+                continue  # an html comment line
+            cut = self._comment_at(text)
+            if cut is not None:
+                comment, text = text[cut + 2 :].strip(), text[:cut].strip()
+                if comment:
+                    self.comments.append((line.number, comment))
+            opener = BLOCK_OPENER.match(text)
+            if opener:
+                block = (line, opener["key"], opener["quote"], [])
+                continue
+            if text:
+                parts.append((line.number, text))
+        if block is not None:
+            parts.append(self._block(*block))  # the end of the text closes a block
+        for n, (number, text) in enumerate(parts):
+            if n:
+                self.text += " "
+                self.line_at.append(number)
+            self.text += text
+            self.line_at += [number] * len(text)
+
+    def _block(self, opener: _Line, key: str, quote: str, lines: list[_Line]) -> tuple[int, str]:
+        indent = min((len(x.text) - len(x.text.lstrip(" ")) for x in lines), default=0)
+        body = "\n".join(x.text[indent:].rstrip() for x in lines).replace("'", '"')
+        return opener.number, f"{key}:'{body}'"
+
+    # ---------------------------------------------------------------- rules 6 to 9
+
+    def _tokens(self) -> None:
+        text, i, n = self.text, 0, len(self.text)
+        action = self.action
+        line_keys: dict[int, str] = {}  # source line -> the last key set on it (for trailing comments)
+        pending: tuple[str, int] | None = None  # `key:` with nothing after it: the next token is its value
+        while i < n:
+            if text[i] == " ":
+                i += 1
+                continue
+            line = self.line_at[i]
+            if pending is not None:
+                value, i = self._value(i, line)
+                key, key_line = pending
+                action.params[key] = _normalise(value or "")
+                line_keys[key_line] = key
+                pending = None
+                continue
+            start = i
+            while i < n and text[i] not in " ':":
+                i += 1
+            word = text[start:i]
+            if i < n and text[i] == ":":  # rule 6: only the first `:` splits
+                bad = [c for c in word if c not in KEY_CHARS]
+                if bad:
+                    raise HeroScriptError(line, f"character {bad[0]!r} in key {word!r}: keys use only A-Za-z0-9_,./")
+                key = word.lower()
+                value, i = self._value(i + 1, line)
+                if value is None:
+                    pending = (key, line)
+                    continue
+                action.params[key] = _normalise(value)
+                line_keys[line] = key
+                continue
+            if i < n and text[i] == "'":
+                raise HeroScriptError(line, f"a quoted value needs a key (key:'...'), got {text[start : i + 1]!r}...")
+            bad = [c for c in word if c not in KEY_CHARS]
+            if bad:
+                raise HeroScriptError(line, f"character {bad[0]!r} in {word!r}: args use only A-Za-z0-9_,./")
+            if word.lower() not in action.args:  # rule 9: the lowercased candidate against the args as stored
+                action.args.append(word)
+        for number, comment in self.comments:
+            if number in line_keys:
+                action.param_comments[line_keys[number]] = comment
+
+    def _value(self, i: int, line: int) -> tuple[str | None, int]:
+        """The value starting at `i`: quoted, unquoted, or a comma list (rule 7). None: nothing there."""
+        text, n = self.text, len(self.text)
+        items: list[tuple[str, bool]] = []  # (item, was quoted)
+        while i < n and text[i] != " ":
+            if text[i] == "'":
+                end = i + 1
+                while end < n and not (text[end] == "'" and text[end - 1] != "\\"):
+                    end += 1
+                if end >= n:
+                    raise HeroScriptError(line, "a value opened with ' is never closed")
+                items.append((text[i + 1 : end], True))
+                i = end + 1
+            else:
+                start = i
+                while i < n and text[i] not in " ,'":
+                    i += 1
+                items.append((text[start:i], False))
+            after = i
+            while after < n and text[after] == " ":
+                after += 1
+            if after < n and text[after] == ",":  # a comma (spaces around it removed) continues the list
+                i = after + 1
+                while i < n and text[i] == " ":
+                    i += 1
+                continue
+            break
+        if not items:
+            return None, i
+        if len(items) == 1:
+            return items[0][0], i
+        cleaned = [item.strip() for item, _ in items if item.strip()]
+        return ",".join(f'"{x}"' if " " in x else x for x in cleaned), i
 
 
-def _clean(value: str) -> str:
-    return value.replace("<<BR>>", "\n").replace("<BR>", "\n").strip()
+def _unescaped_quotes(text: str) -> int:
+    return sum(1 for i, c in enumerate(text) if c == "'" and (i == 0 or text[i - 1] != "\\"))
 
 
-def _multiline(raw: str) -> str:
-    lines = raw.split("\n")
-    if lines and not lines[0].strip():
-        lines = lines[1:]
-    body = textwrap.dedent("\n".join(line for line in lines if line.strip()))
-    return _clean(body)
+def _normalise(value: str) -> str:
+    """Rule 8: `\\\\n` and `<BR>` / `<<BR>>` become newlines, `\\'` a quote; then trimmed."""
+    value = value.replace("\\\\n", "\n").replace("\\'", "'").replace("<<BR>>", "\n").replace("<BR>", "\n")
+    return value.strip()

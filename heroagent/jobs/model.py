@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from heroagent.errors import InvalidInputError
-from heroagent.heroscript import HeroScriptError, parse
+from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
 from heroagent.schema.job import MAX_VALUE_BYTES, check_new_job, clip_encoded
 from heroagent.schema.job import ParamsType as ParamsType  # re-exported: the job core's name for it
@@ -167,7 +167,7 @@ def check_job_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidJobError(str(exc)) from None
     if clean.get("params_type", "heroscript") == ParamsType.HEROSCRIPT:
         try:
-            parse(clean["params"])
+            parse_job(clean["params"])
         except HeroScriptError as exc:
             raise InvalidJobError(f"params: {exc}") from None
     return clean

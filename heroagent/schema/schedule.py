@@ -17,7 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from heroagent.errors import InvalidInputError, NotFoundError
-from heroagent.heroscript import HeroScriptError, parse
+from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.schema.fields import Field, Schema
 from heroagent.schema.job import MAX_RETRIES, MAX_SECONDS, MAX_VALUE_BYTES, ParamsType
 
@@ -110,7 +110,7 @@ class Schedule:
                 raise ScheduleError(f"{label}: params: the params of the jobs it makes must not be empty")
             if self.params_type == "heroscript":
                 try:
-                    parse(self.params)
+                    parse_job(self.params)
                 except HeroScriptError as exc:
                     raise ScheduleError(f"{label}: params: {exc}") from None
         if self.timeout < 0:
