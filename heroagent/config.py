@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from heroagent.errors import ConfigError
+from heroagent.schema.job import ParamsType
 from heroagent.schema.schedule import Schedule, ScheduleError
+
+PARAMS_TYPES = tuple(p.value for p in ParamsType)
 
 ENV_PREFIX = "HEROAGENT_"
 CONFIG_ENV = "HEROAGENT_CONFIG"
@@ -134,6 +137,16 @@ class SchedulerConfig:
 
 
 @dataclass
+class HeroConfig:
+    """The Hero ecosystem's Redis queues (heroagent/jobs/hero.py): HeroAgent as a hero actor."""
+
+    enabled: bool = False
+    # script_type -> the params type HeroAgent runs it as: jobs a hero supervisor pushes to
+    # hero:q:work:type:<script_type> become HeroAgent jobs, answered the hero way.
+    serve: dict[str, str] = field(default_factory=lambda: {"heroscript": "heroscript"})
+
+
+@dataclass
 class Config:
     """The whole appliance. `data_dir` holds everything it writes unless a path says otherwise."""
 
@@ -143,6 +156,7 @@ class Config:
     ui: UIConfig = field(default_factory=UIConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    hero: HeroConfig = field(default_factory=HeroConfig)
     # [[schedules]] tables: recurring jobs (checked by heroagent.schema.schedule.Schedule).
     schedules: list[dict[str, Any]] = field(default_factory=list)
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -290,6 +304,15 @@ def validate(config: Config) -> None:
         if not endpoint.startswith(("http://", "https://", "unix://")):
             raise ConfigError(
                 f"{src}: [jobs.openrpc] {topic} = {endpoint!r}: must start with http://, https:// or unix://"
+            )
+    for script_type, params_type in config.hero.serve.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", script_type):
+            raise ConfigError(
+                f"{src}: [hero] serve: script type {script_type!r} may only use letters, digits, '_', '.', '-'"
+            )
+        if params_type not in PARAMS_TYPES:
+            raise ConfigError(
+                f"{src}: [hero] serve.{script_type} = {params_type!r}: must be one of {', '.join(PARAMS_TYPES)}"
             )
     if config.jobs.ai.base_url and not config.jobs.ai.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{src}: [jobs.ai] base_url = {config.jobs.ai.base_url!r}: must be an http(s):// URL")

@@ -5,6 +5,10 @@ hero:jobid                 string  the last job id handed out (INCR); seeded fro
 hero:jobtopic              hash    jobid -> topic of every job that has a hash (finds the hash from an id)
 hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window
 hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retries...) for creators in other processes
+hero:job:<id>              hash    a job of the hero queue layout (a hero supervisor's: id, script, script_type, ...)
+hero:q:work:type:<type>    list    hero job ids waiting for an actor of that script type (LPUSH in, BLPOP out)
+hero:q:reply:<id>          list    the hero actor's answer: JSON {id, status, output, error}
+hero:q:ctl:type:<type>     list    control messages for that type's actors ("stop")
 heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
@@ -108,3 +112,19 @@ def schedule_jobs(name: str) -> str:
 
 def schedule_run(name: str, due_ms: int) -> str:
     return f"hero:schedule:run:{name}:{due_ms}"
+
+
+def hero_job(hero_id: str) -> str:
+    return f"hero:job:{hero_id}"
+
+
+def hero_work(script_type: str) -> str:
+    return f"hero:q:work:type:{script_type}"
+
+
+def hero_reply(hero_id: str) -> str:
+    return f"hero:q:reply:{hero_id}"
+
+
+def hero_ctl(script_type: str) -> str:
+    return f"hero:q:ctl:type:{script_type}"

@@ -80,6 +80,7 @@ class Job:
     worker: str = ""
     idempotency_key: str = ""  # a second create with the same key returns this job (see [jobs] idempotency_window)
     version: int = 0  # which state of the job this is (1 = created); the history records each version once
+    origin: str = ""  # where it came from: "hero:<script_type>:<id>" for a job taken from a hero queue
 
     # ------------------------------------------------------------ encodings
 

@@ -57,6 +57,7 @@ class Recorder:
         *,
         on_recorded: Callable[[], None],
         on_stream_lost: Callable[[], None],
+        on_written: Callable[[list[RecordedEvent]], None] | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -65,6 +66,7 @@ class Recorder:
         self.stats = stats
         self.on_recorded = on_recorded  # wakes whoever waits for a job's final state
         self.on_stream_lost = on_stream_lost  # Redis lost its data: reconcile
+        self.on_written = on_written  # sees each batch's written events (the hero queue's answers)
         self.set_aside = 0  # events that could not be recorded since start
         self._reread_pending = False  # a batch failed: read this consumer's pending entries first
 
@@ -113,6 +115,11 @@ class Recorder:
                 self.stats.observe(event.topic, event.status, event.time_start, event.time_end)
                 if event.log:
                     self.logs.append(event.job_id, f"recorded: {event.status.value}")
+        if self.on_written is not None and written:
+            try:
+                self.on_written(written)
+            except Exception:  # the history has them; a failed follow-up must not re-record them
+                log.exception("jobs: a follow-up of %d recorded event(s) failed", len(written))
         self.on_recorded()
         return len(entries)
 

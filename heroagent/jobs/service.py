@@ -14,6 +14,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.actors import ActorRegistry, global_registry, import_modules
 from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
+from heroagent.jobs.hero import HeroActor
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.queue import JobQueue
@@ -51,6 +52,7 @@ class JobsService:
         self.loops: list[SupervisedLoop] = []
         self.pool: WorkerPool | None = None
         self.rpc: RequestServer | None = None
+        self.hero: HeroActor | None = None
         self._store: JobStore | None = None
 
     def preflight(self) -> None:
@@ -73,6 +75,11 @@ class JobsService:
         manager = self.manager
         manager.stats.seed(self._store.finished_since(time.time() - WINDOW_SECONDS))
         self.reconciler = Reconciler(client, self._store, manager.queue, logs, manager.defaults)
+        self.hero = (
+            HeroActor(self.redis_service.client(), manager, self.config.hero.serve)
+            if self.config.hero.enabled and self.config.hero.serve
+            else None
+        )
         self.recorder = Recorder(
             client,
             self._store,
@@ -81,6 +88,7 @@ class JobsService:
             manager.stats,
             on_recorded=manager.notify,
             on_stream_lost=self.reconciler.recover,
+            on_written=self.hero.recorded if self.hero is not None else None,
         )
         manager.reseed = self.reconciler.recover
         self.upkeep = Upkeep(self._store, manager.queue, logs)
@@ -92,6 +100,8 @@ class JobsService:
             SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL),
             SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL),
         ]
+        if self.hero is not None:
+            self.loops.append(SupervisedLoop("hero-intake", self.hero.step))
         for loop in self.loops:
             loop.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())
@@ -120,7 +130,7 @@ class JobsService:
         if self.manager is not None:
             self.manager.notify()
             self.manager = None
-        self.reconciler = self.upkeep = None
+        self.reconciler = self.upkeep = self.hero = None
         if self._store is not None:
             self._store.close()
             self._store = None

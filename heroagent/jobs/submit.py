@@ -92,6 +92,7 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
         ),
         time_scheduled=scheduled_time(clean.get("run_at"), clean.get("delay")),
         idempotency_key=clean.get("idempotency_key", ""),
+        origin=clean.get("origin", ""),
     )
 
 

