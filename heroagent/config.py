@@ -138,12 +138,14 @@ class SchedulerConfig:
 
 @dataclass
 class HeroConfig:
-    """The Hero ecosystem's Redis queues (heroagent/jobs/hero.py): HeroAgent as a hero actor."""
+    """The Hero ecosystem's Redis queues (heroagent/jobs/hero.py): HeroAgent as a hero actor and supervisor."""
 
     enabled: bool = False
     # script_type -> the params type HeroAgent runs it as: jobs a hero supervisor pushes to
     # hero:q:work:type:<script_type> become HeroAgent jobs, answered the hero way.
     serve: dict[str, str] = field(default_factory=lambda: {"heroscript": "heroscript"})
+    # Topics whose jobs are handed to external hero actors (hero:q:work:type:<topic>), not run here.
+    dispatch: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -314,6 +316,9 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 f"{src}: [hero] serve.{script_type} = {params_type!r}: must be one of {', '.join(PARAMS_TYPES)}"
             )
+    for topic in config.hero.dispatch:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", topic):
+            raise ConfigError(f"{src}: [hero] dispatch: topic {topic!r} may only use letters, digits, '_', '.', '-'")
     if config.jobs.ai.base_url and not config.jobs.ai.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{src}: [jobs.ai] base_url = {config.jobs.ai.base_url!r}: must be an http(s):// URL")
     compact_at = config.scheduler.compact_at

@@ -1,4 +1,5 @@
-"""HeroAgent as a hero actor: jobs of the Hero ecosystem's Redis queue layout, run as HeroAgent jobs.
+"""The Hero ecosystem's Redis queue layout, both ways: HeroAgent as a hero actor (`HeroActor`) and as a
+hero supervisor handing topics to external hero actors (`HeroDispatcher`, at the end).
 
 A hero supervisor writes a job as the hash `hero:job:{id}` (fields `id`, `script`, `script_type`,
 `timeout`, others kept as they are) and LPUSHes its id to `hero:q:work:type:{script_type}`. For each
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,6 +33,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.store import RecordedEvent
 
 log = logging.getLogger(__name__)
@@ -149,3 +153,123 @@ def _hero_id(job: Job) -> str:
 
 def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+class HeroDispatcher:
+    """HeroAgent as a hero supervisor: jobs of the topics in `[hero] dispatch` go to external hero actors.
+
+    One loop, no worker thread held while an actor works: it claims jobs of those topics (under a lease
+    it renews, like a worker), writes each as `hero:job:<id>` (id `heroagent-<jobid>`, `script` = the
+    params, `script_type` = the topic, `timeout`, `status` = `dispatched`, `created_at`) and LPUSHes the id
+    to `hero:q:work:type:<topic>`. It finishes the HeroAgent job from the actor's answer, the reply
+    list or the hash's `status` (`finished` with `output`, `error` with `error`), or fails it when the
+    job's timeout passes first. Local and `*` workers never claim these topics (`hero:dispatched`). A job
+    whose hero hash already holds an answer (the server restarted meanwhile) takes it without
+    dispatching again."""
+
+    def __init__(self, queue: JobQueue, topics: Iterable[str], lease_seconds: float) -> None:
+        self.queue = queue
+        self.client = queue.client
+        self.topics = list(topics)
+        self.lease_ms = int(lease_seconds * 1000)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:hero-dispatch"
+        self.outstanding: dict[str, tuple[Job, float]] = {}  # hero id -> (job, its deadline in monotonic time)
+        self._renewed = 0.0
+
+    def start(self) -> None:
+        if self.topics:
+            self.client.sadd(keys.HERO_DISPATCHED, *self.topics)
+
+    def step(self) -> None:
+        """Claim and hand over new jobs, renew leases, take answers, time out the late."""
+        for job in self.queue.claim(self.topics, self.worker_id, self.lease_ms, max_jobs=50):
+            self._dispatch(job)
+        now = time.monotonic()
+        if self.outstanding and now - self._renewed > self.lease_ms / 3000:
+            members = [keys.inflight_member(job.topic, job.job_id) for job, _ in self.outstanding.values()]
+            for canceled in self.queue.heartbeat(members, self.lease_ms):
+                self._cancel(canceled)
+            self._renewed = now
+        self._collect(wait=0.2 if self.outstanding else 0.0)
+        if not self.outstanding:
+            self.queue.wait(self.topics, timeout=0.5)
+
+    def _dispatch(self, job: Job) -> None:
+        hero_id = f"heroagent-{job.job_id}"
+        answered = self._hash_answer(hero_id)
+        deadline = time.monotonic() + job.timeout
+        self.outstanding[hero_id] = (job, deadline)
+        if answered is not None:
+            self._finish(hero_id, *answered)
+            return
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.hero_reply(hero_id))
+        pipe.hset(
+            keys.hero_job(hero_id),
+            mapping={
+                "id": hero_id,
+                "script": job.params,
+                "script_type": job.topic,
+                "timeout": str(int(job.timeout) or 1),
+                "status": "dispatched",
+                "created_at": str(int(time.time())),
+            },
+        )
+        pipe.lpush(keys.hero_work(job.topic), hero_id)
+        pipe.execute()
+        log.info("hero: job %d handed to a %s actor as hero job %s", job.job_id, job.topic, hero_id)
+
+    def _collect(self, wait: float) -> None:
+        if not self.outstanding:
+            return
+        if wait:
+            item: Any = self.client.blpop([keys.hero_reply(h) for h in self.outstanding], timeout=wait)
+            if item is not None:
+                try:
+                    reply = json.loads(item[1])
+                    hero_id = _text(item[0]).rsplit(":", 1)[1]
+                    self._finish(hero_id, str(reply.get("status", "")), str(reply.get("output") or ""),
+                                 str(reply.get("error") or ""))  # fmt: skip
+                except (ValueError, AttributeError, IndexError):
+                    log.warning("hero: ignored an unreadable reply on %s: %r", _text(item[0]), item[1][:200])
+        pipe = self.client.pipeline(transaction=False)
+        ids = list(self.outstanding)
+        for hero_id in ids:
+            pipe.hmget(keys.hero_job(hero_id), "status", "output", "error")
+        for hero_id, (status, output, error) in zip(ids, pipe.execute(), strict=True):
+            if hero_id in self.outstanding and _text(status or b"") in ("finished", "error"):
+                self._finish(hero_id, _text(status), _text(output or b""), _text(error or b""))
+        now = time.monotonic()
+        for hero_id, (job, deadline) in list(self.outstanding.items()):
+            if now > deadline:
+                self.outstanding.pop(hero_id)
+                message = (
+                    f"timed out after {job.timeout:g} seconds: no hero {job.topic} actor answered hero job {hero_id}"
+                )
+                self._report(job, "error", {"error": message})
+
+    def _hash_answer(self, hero_id: str) -> tuple[str, str, str] | None:
+        status, output, error = self.client.hmget(keys.hero_job(hero_id), "status", "output", "error")  # type: ignore[misc]
+        if _text(status or b"") in ("finished", "error"):
+            return _text(status), _text(output or b""), _text(error or b"")
+        return None
+
+    def _finish(self, hero_id: str, status: str, output: str, error: str) -> None:
+        entry = self.outstanding.pop(hero_id, None)
+        if entry is None:
+            return
+        job, _ = entry
+        if status == "finished":
+            self._report(job, "done", {"result": output})
+        else:
+            self._report(job, "error", {"error": error or f"the hero actor answered {status!r}"})
+
+    def _report(self, job: Job, status: str, fields: dict[str, str]) -> None:
+        fields = {**fields, "time_end": f"{time.time():.3f}"}
+        self.queue.transition(job, status, fields, expect="active", expect_worker=self.worker_id, retry=True)
+
+    def _cancel(self, job_id: int) -> None:
+        for hero_id, (job, _) in list(self.outstanding.items()):
+            if job.job_id == job_id:
+                self.outstanding.pop(hero_id)
+                self._report(job, "canceled", {"error": "canceled while a hero actor had it"})

@@ -9,6 +9,7 @@ hero:job:<id>              hash    a job of the hero queue layout (a hero superv
 hero:q:work:type:<type>    list    hero job ids waiting for an actor of that script type (LPUSH in, BLPOP out)
 hero:q:reply:<id>          list    the hero actor's answer: JSON {id, status, output, error}
 hero:q:ctl:type:<type>     list    control messages for that type's actors ("stop")
+hero:dispatched            set     topics handed to external hero actors: "*" workers do not claim them
 heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
@@ -47,6 +48,7 @@ JOB_ID_COUNTER = "hero:jobid"
 JOB_TOPICS = "hero:jobtopic"
 JOB_DEFAULTS = "hero:jobs:defaults"
 PREFIX_IDEMPOTENCY = "hero:idem"
+HERO_DISPATCHED = "hero:dispatched"
 
 
 def job(topic: str, job_id: int) -> str:

@@ -202,6 +202,11 @@ class JobQueue:
     def topics(self) -> list[str]:
         return sorted(t.decode() for t in self.client.smembers(keys.TOPICS))  # type: ignore[union-attr]
 
+    def claimable_topics(self) -> list[str]:
+        """What a "*" worker serves: every topic but those handed to external hero actors."""
+        found: Any = self.client.sdiff([keys.TOPICS, keys.HERO_DISPATCHED])
+        return sorted(t.decode() for t in found)
+
     def stats(self) -> dict[str, dict[str, int]]:
         """Per topic: queued (LLEN) and in flight (from the lease set)."""
         topics = self.topics()

