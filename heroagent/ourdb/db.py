@@ -389,9 +389,11 @@ class OurDB:
                 lookup.set(record_id, loc)
             if loc.file_nr == last:
                 valid_end = max(valid_end, loc.position + HEADER_SIZE + header.size)
-        if self._end >= keep_below:  # (a file now shorter than the session's start was cut by something else)
+        if self._end >= keep_below:  # only what the crashed session wrote may be cut
             valid_end = max(valid_end, keep_below)
-        if self._end > valid_end and self._holds_intact_record(last, valid_end):
+        elif self._end > valid_end and self._holds_intact_record(last, valid_end):
+            # The file is shorter than when that session began: something else cut it, so no byte of it
+            # is known to be ours. Only a torn stub is cut then, never an intact record.
             log.warning("OurDB %s: %d.db holds intact records after %d that no id points to; they are kept",
                         self.path, last, valid_end)  # fmt: skip
             valid_end = self._end

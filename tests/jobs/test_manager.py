@@ -112,9 +112,11 @@ def test_error_jobs(agent: HeroAgent) -> None:
     unknown = jm.create_job("t", "!!nosuch.thing a:1")
     assert jm.wait_for_job(bad.job_id, 5).error == "it broke"
     # A HeroScript syntax error is refused when the job is created, naming the line; nothing is stored.
-    with pytest.raises(InvalidJobError, match=r"^params: .*line 2.*indented by two spaces"):
-        jm.create_job("t", "!!fake.return_success\nmessage:'not indented'")
-    assert len(jm.store) == 2
+    with pytest.raises(InvalidJobError, match=r"^params: .*line 2: a value opened with ' is never closed"):
+        jm.create_job("t", "!!fake.return_success\n  message:'not closed")
+    with pytest.raises(InvalidJobError, match=r"^params: .*no action found"):
+        jm.create_job("t", "message:'no action line'")
+    assert wait_until(lambda: len(jm.store) == 2)
     assert "no actor 'nosuch'" in jm.wait_for_job(unknown.job_id, 5).error
 
 
