@@ -438,6 +438,49 @@ def job_history(config_path: str | None, job_id: int, as_json: bool) -> None:
         click.echo(f"{stamp}  {v.status.value:8}  attempt {v.attempts}  {v.worker}  {detail[:80]}".rstrip())
 
 
+@cli.group(cls=HeroGroup)
+def queue() -> None:
+    """See and control topics (queues) on a running server: list, pause, resume, drain, clear, cancel-all."""
+
+
+@queue.command("list")
+@config_option
+@json_option
+def queue_list(config_path: str | None, as_json: bool) -> None:
+    """Every topic: waiting, in flight, scheduled, and whether it is paused or draining."""
+    stats = _client(config_path).queue_stats()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    click.echo(f"{'TOPIC':24} {'WAITING':>8} {'RUNNING':>8} {'LATER':>8}  STATE")
+    for topic, q in sorted(stats.items()):
+        state = " ".join(s for s in ("paused", "draining") if q.get(s)) or "running"
+        click.echo(f"{topic:24} {q['queued']:8} {q['inflight']:8} {q['scheduled']:8}  {state}")
+
+
+def _queue_action(action: str, help_text: str) -> None:
+    @queue.command(action, help=help_text)
+    @config_option
+    @click.argument("topic")
+    @json_option
+    def run(config_path: str | None, topic: str, as_json: bool) -> None:
+        result = _client(config_path).control_topic(topic, action)
+        if as_json:
+            click.echo(json.dumps(result))
+            return
+        state = " ".join(s for s in ("paused", "draining") if result.get(s)) or "running"
+        done = f"; {result['canceled']} waiting job(s) canceled" if "canceled" in result else ""
+        done += f", {result['stopping']} running asked to stop" if result.get("stopping") else ""
+        click.echo(f"{topic}: {state}{done}")
+
+
+_queue_action("pause", "Queued jobs of TOPIC wait until it is resumed (running ones finish).")
+_queue_action("resume", "TOPIC runs and takes new jobs again (ends a pause and a drain).")
+_queue_action("drain", "TOPIC takes no new jobs (creates fail) while its queued jobs still run.")
+_queue_action("clear", "Cancel TOPIC's waiting jobs, each recorded as canceled with the reason.")
+_queue_action("cancel-all", "Cancel TOPIC's waiting jobs and ask its running ones to stop.")
+
+
 def main() -> None:
     cli(prog_name="heroagent")
 

@@ -163,6 +163,10 @@ class JobClient:
     def queue_stats(self) -> dict[str, dict[str, int]]:
         return dict(self.call("queue_stats"))
 
+    def control_topic(self, topic: str, action: str) -> dict[str, Any]:
+        """pause | resume | drain | clear | cancel-all (see JobManager.control_topic), through the server."""
+        return dict(self.call("control_topic", topic, action))
+
     def wait_for_job(self, job_id: int, timeout: float | None = None, poll: float = 5.0) -> Job:
         """Wait until the job has ended (done, error, canceled); return it. TimeoutError after `timeout` s.
 

@@ -28,3 +28,7 @@ class JobFailed(Exception):
 class JobIdsNotSeededError(JobError):
     """Redis has no job id counter (emptied, or never served by HeroAgent): no job can be created until
     the server seeds it from the history (a 503: try again once the server is up)."""
+
+
+class TopicDrainingError(InvalidTransitionError):
+    """A create for a topic that is draining (a 409): it takes no new job until it is resumed."""

@@ -12,6 +12,8 @@ hero:q:ctl:type:<type>     list    control messages for that type's actors ("sto
 hero:dispatched            set     topics handed to external hero actors: "*" workers do not claim them
 heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
+hero:topics:paused         set     topics whose queued jobs wait (no worker claims them) until resumed
+hero:topics:draining       set     topics that take no new job (creates get a 409) until resumed
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
 hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job (or a retry after its backoff) is due (ms)
 hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker
@@ -36,6 +38,8 @@ PREFIX_JOB = "herojobs"
 PREFIX_QUEUE = "heroqueue"
 PREFIX_WAKE = "hero:wake"
 TOPICS = "hero:topics"
+TOPICS_PAUSED = "hero:topics:paused"
+TOPICS_DRAINING = "hero:topics:draining"
 INFLIGHT = "hero:inflight"
 SCHEDULED = "hero:scheduled"
 EVENTS = "hero:events"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,10 +37,18 @@ from heroagent.jobs.stats import JobStats
 from heroagent.jobs.store import JobStore
 from heroagent.jobs.submit import JobDefaults, submit
 from heroagent.jobs.worker import list_workers
+from heroagent.schema.job import TOPIC_PATTERN
 
 log = logging.getLogger(__name__)
 
 RETRY_BATCH = 1000  # dead jobs sent back per OurDB commit and Redis round trip
+TOPIC_ACTIONS = {  # action name (API path, CLI) -> JobManager method
+    "pause": "pause_topic",
+    "resume": "resume_topic",
+    "drain": "drain_topic",
+    "clear": "clear_topic",
+    "cancel-all": "cancel_all",
+}
 RECORD_WAIT = 5.0  # seconds delete_job waits for a just-created job to reach the history
 
 
@@ -206,7 +215,60 @@ class JobManager:
             collect_remote_logs(self.client, self.logs, job_id)
 
     def queue_stats(self) -> dict[str, dict[str, int]]:
-        return self.queue.stats()
+        """Per topic: queued, inflight, scheduled, and paused / draining (1 or 0)."""
+        stats = self.queue.stats()
+        for topic, state in self.queue.topic_states().items():
+            figures = stats.setdefault(topic, {"queued": 0, "inflight": 0, "scheduled": 0})
+            figures.update({k: int(v) for k, v in state.items()})
+        for figures in stats.values():
+            figures.setdefault("paused", 0)
+            figures.setdefault("draining", 0)
+        return stats
+
+    # ------------------------------------------------------------ topic control
+
+    def pause_topic(self, topic: str) -> dict[str, Any]:
+        """Queued jobs of the topic wait (running ones finish) until `resume_topic`; kept across restarts."""
+        self.queue.pause(_topic(topic))
+        log.info("jobs: topic %s paused", topic)
+        return self.topic_state(topic)
+
+    def resume_topic(self, topic: str) -> dict[str, Any]:
+        """Undo `pause_topic` and `drain_topic`: the topic runs and takes new jobs again."""
+        self.queue.resume(_topic(topic))
+        log.info("jobs: topic %s resumed", topic)
+        return self.topic_state(topic)
+
+    def drain_topic(self, topic: str) -> dict[str, Any]:
+        """The topic takes no new jobs (a create gets TopicDrainingError, a 409); what is queued still runs."""
+        self.queue.drain(_topic(topic))
+        log.info("jobs: topic %s draining", topic)
+        return self.topic_state(topic)
+
+    def clear_topic(self, topic: str) -> dict[str, Any]:
+        """Cancel the topic's waiting jobs (queued and scheduled), each recorded as canceled with the reason."""
+        canceled, _ = self.queue.clear(_topic(topic), f"canceled: topic {topic} was cleared")
+        log.info("jobs: topic %s cleared: %d waiting job(s) canceled", topic, canceled)
+        return {**self.topic_state(topic), "canceled": canceled, "stopping": 0}
+
+    def cancel_all(self, topic: str) -> dict[str, Any]:
+        """`clear_topic`, and ask the topic's running jobs to stop (their workers cancel them)."""
+        canceled, stopping = self.queue.clear(
+            _topic(topic), f"canceled: cancel-all of topic {topic}", also_running=True
+        )
+        log.info("jobs: cancel-all of topic %s: %d waiting canceled, %d running asked to stop", topic, canceled,
+                 stopping)  # fmt: skip
+        return {**self.topic_state(topic), "canceled": canceled, "stopping": stopping}
+
+    def control_topic(self, topic: str, action: str) -> dict[str, Any]:
+        """One of TOPIC_ACTIONS by name (what the API, the pages and the CLI call)."""
+        if action not in TOPIC_ACTIONS:
+            raise InvalidJobError(f"action: {action!r} is not one of {', '.join(TOPIC_ACTIONS)}")
+        return dict(getattr(self, TOPIC_ACTIONS[action])(topic))
+
+    def topic_state(self, topic: str) -> dict[str, Any]:
+        state = self.queue.topic_states().get(topic, {"paused": False, "draining": False})
+        return {"topic": topic, **state}
 
     def list_workers(self) -> list[dict[str, str]]:
         """Every worker pool that reported recently, in this process or another (`heroagent worker`)."""
@@ -358,3 +420,10 @@ class JobManager:
         self.store.delete(job_id)
         self.client.delete(keys.joblog(job_id))
         self.logs.remove(job_id)
+
+
+def _topic(topic: str) -> str:
+    """A topic named by a caller (API path, CLI): checked like a job's topic."""
+    if not isinstance(topic, str) or not re.fullmatch(TOPIC_PATTERN, topic):
+        raise InvalidJobError(f"topic: {str(topic)[:80]!r} may only contain letters, digits, '_', '.' and '-' (1-128)")
+    return topic

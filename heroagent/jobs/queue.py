@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys, scripts
-from heroagent.jobs.errors import JobIdsNotSeededError
+from heroagent.jobs.errors import JobIdsNotSeededError, TopicDrainingError
 from heroagent.jobs.model import Job
 from heroagent.jobs.retry import RetryPolicy
 
@@ -40,6 +40,7 @@ class JobQueue:
         self._sweep_set = scripts.register(client, "sweep_set")
         self._create = scripts.register(client, "create")
         self._seed = scripts.register(client, "seed")
+        self._clear_topic = scripts.register(client, "clear_topic")
 
     def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
         """Create these jobs in one atomic call (see lua/create.lua); per job (its id, created now?).
@@ -58,6 +59,12 @@ class JobQueue:
         try:
             replies: Any = self._create(args=args)
         except redis.ResponseError as exc:
+            if str(exc).startswith("DRAINING"):
+                topic = str(exc).split(" ", 1)[1]
+                raise TopicDrainingError(
+                    f"topic {topic} is draining: it takes no new jobs (the queued ones still run) until it is "
+                    "resumed; nothing was created"
+                ) from None
             if str(exc).startswith("NOSEED"):
                 raise JobIdsNotSeededError(
                     f"Redis has no job id counter ({keys.JOB_ID_COUNTER}): it was emptied or has never been "
@@ -66,6 +73,48 @@ class JobQueue:
                 ) from None
             raise
         return [(int(job_id), bool(int(created))) for job_id, created in replies]
+
+    # ------------------------------------------------------------ topic control
+
+    def pause(self, topic: str) -> None:
+        """Queued jobs of the topic wait (running ones finish); persisted in Redis."""
+        self.client.sadd(keys.TOPICS_PAUSED, topic)
+
+    def drain(self, topic: str) -> None:
+        """The topic takes no new job (creates fail with TopicDrainingError); its queued jobs still run."""
+        self.client.sadd(keys.TOPICS_DRAINING, topic)
+
+    def resume(self, topic: str) -> None:
+        """Undo pause and drain, and wake the workers for what waited."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.srem(keys.TOPICS_PAUSED, topic)
+        pipe.srem(keys.TOPICS_DRAINING, topic)
+        pipe.llen(keys.queue(topic))
+        waiting = int(pipe.execute()[2])
+        if waiting:
+            self.client.rpush(keys.wake(topic), *(["1"] * min(waiting, 64)))
+
+    def topic_states(self) -> dict[str, dict[str, bool]]:
+        """Topic -> {"paused": ..., "draining": ...} for every topic that is either."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.smembers(keys.TOPICS_PAUSED)
+        pipe.smembers(keys.TOPICS_DRAINING)
+        paused, draining = ({_text(t) for t in found} for found in pipe.execute())
+        return {t: {"paused": t in paused, "draining": t in draining} for t in sorted(paused | draining)}
+
+    def clear(self, topic: str, reason: str, *, also_running: bool = False, batch: int = 1000) -> tuple[int, int]:
+        """Cancel the topic's jobs that have not started (each recorded as canceled with `reason`); with
+        `also_running`, ask its running ones to stop. Returns (canceled, asked to stop). In batches, so
+        a long queue does not block Redis in one call."""
+        canceled = stopping = 0
+        while True:
+            args: list[str | int] = [topic, reason, f"{time.time():.3f}", batch, "1" if also_running else "0"]
+            reply: Any = self._clear_topic(args=args)
+            now, asked, left = (int(x) for x in reply)
+            canceled += now
+            stopping += asked
+            if not left:
+                return canceled, stopping
 
     def seed(self, floor: int) -> int:
         """Raise the job id counter to at least `floor` (never lowers it); returns the counter."""

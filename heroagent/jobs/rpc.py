@@ -14,7 +14,13 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys
-from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobError, JobNotFoundError
+from heroagent.jobs.errors import (
+    InvalidJobError,
+    InvalidTransitionError,
+    JobError,
+    JobNotFoundError,
+    TopicDrainingError,
+)
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job
 from heroagent.loops import SupervisedLoop
@@ -36,11 +42,18 @@ OPERATIONS = {
     "complete_job",
     "fail_job",
     "queue_stats",
+    "pause_topic",
+    "resume_topic",
+    "drain_topic",
+    "clear_topic",
+    "cancel_all",
+    "control_topic",
 }
 ERRORS: dict[str, type[Exception]] = {
     "InvalidJobError": InvalidJobError,
     "InvalidTransitionError": InvalidTransitionError,
     "JobNotFoundError": JobNotFoundError,
+    "TopicDrainingError": TopicDrainingError,
     "JobError": JobError,
 }
 

@@ -149,7 +149,17 @@ def remove_schedule(name: str) -> tuple[str, int]:
 @bp.get("/queues")
 def queues() -> Response:
     stats = current_manager().queue_stats()
-    return jsonify({"queues": [{"topic": topic, **figures} for topic, figures in sorted(stats.items())]})
+    rows = [
+        {"topic": topic, **figures, "paused": bool(figures["paused"]), "draining": bool(figures["draining"])}
+        for topic, figures in sorted(stats.items())
+    ]
+    return jsonify({"queues": rows})
+
+
+@bp.post("/queues/<topic>/<action>")
+def control_queue(topic: str, action: str) -> Response:
+    """pause | resume | drain | clear | cancel-all: the topic's state after it (and what was canceled)."""
+    return jsonify(current_manager().control_topic(topic, action))
 
 
 @bp.get("/workers")

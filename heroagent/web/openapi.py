@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from heroagent import __version__
+from heroagent.jobs.manager import TOPIC_ACTIONS
 from heroagent.jobs.model import JobStatus, ParamsType
 from heroagent.schema.job import NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
@@ -74,7 +75,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "bad input; the message names the field",
         401: "missing or wrong bearer token",
         404: "no such job or schedule",
-        409: "the job's status does not allow this",
+        409: "the job's status does not allow this, or its topic is draining (takes no new jobs)",
         503: "Redis or the job system is down",
     }
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
@@ -113,7 +114,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "201": _json(_ref("Job"), "the new job"),
                         "200": _json(_ref("Job"), "the job created earlier with the same idempotency_key"),
-                        **_errors(400, 401, 503),
+                        **_errors(400, 401, 409, 503),
                     },
                 },
                 "get": {
@@ -225,6 +226,8 @@ def openapi_document() -> dict[str, Any]:
                                                 "queued": {"type": "integer"},
                                                 "inflight": {"type": "integer"},
                                                 "scheduled": {"type": "integer"},
+                                                "paused": {"type": "boolean"},
+                                                "draining": {"type": "boolean"},
                                             },
                                         },
                                     }
@@ -233,6 +236,38 @@ def openapi_document() -> dict[str, Any]:
                             "queues",
                         ),
                         **_errors(401, 503),
+                    },
+                }
+            },
+            "/api/queues/{topic}/{action}": {
+                "post": {
+                    "summary": "Control a topic: pause, resume (also ends a drain), drain (no new jobs: creates get "
+                    "409), clear (cancel its waiting jobs), cancel-all (and ask its running ones to stop)",
+                    "parameters": [
+                        {"name": "topic", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "action",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(TOPIC_ACTIONS)},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "topic": {"type": "string"},
+                                    "paused": {"type": "boolean"},
+                                    "draining": {"type": "boolean"},
+                                    "canceled": {"type": "integer"},
+                                    "stopping": {"type": "integer"},
+                                },
+                                "required": ["topic", "paused", "draining"],
+                            },
+                            "the topic's state after the action",
+                        ),
+                        **_errors(400, 401, 503),
                     },
                 }
             },

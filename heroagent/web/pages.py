@@ -60,6 +60,29 @@ def overview_partial() -> str:
     return render_template("_overview.html", **overview_data())
 
 
+QUEUE_DONE = {
+    "pause": "Paused",
+    "resume": "Resumed",
+    "drain": "Draining",
+    "clear": "Cleared",
+    "cancel-all": "Canceled all of",
+}
+
+
+@bp.post("/queues/<topic>/<action>")
+def queue_action(topic: str, action: str) -> str | BaseResponse:
+    """The queue rows' buttons: pause, resume, drain, clear, cancel-all (see JobManager.control_topic)."""
+    result = current_manager().control_topic(topic, action)
+    message = f"{QUEUE_DONE.get(action, action)} {topic}."
+    if result.get("canceled") or result.get("stopping"):
+        message += (
+            f" {result.get('canceled', 0)} waiting job(s) canceled, {result.get('stopping', 0)} running asked to stop."
+        )
+    if is_htmx():
+        return render_template("_overview.html", message=message, **overview_data())
+    return redirect(url_for("pages.overview"), code=303)
+
+
 # ------------------------------------------------------------------ jobs list
 
 

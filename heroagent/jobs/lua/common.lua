@@ -69,24 +69,29 @@ local function retry_later(key, topic, id, reason, RETRY)
 end
 
 -- Move up to `max` jobs from the topics' queues into flight under a lease; returns their HGETALLs.
+-- A paused topic is skipped (its jobs wait in its queue until it is resumed).
 local function claim(lease_ms, wid, max, topics)
   local now = now_ms()
   local deadline = now + lease_ms
   local out = {}
   for _, topic in ipairs(topics) do
-    while #out < max do
-      local id = redis.call('LPOP', '${PREFIX_QUEUE}:' .. topic)
-      if not id then break end
-      local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
-      if redis.call('HGET', key, 'status') == 'new' then
-        redis.call('HINCRBY', key, 'attempts', 1)
-        redis.call('HSET', key, 'status', 'active', 'worker', wid, 'error', '',
-                   'time_start', string.format('%.3f', now / 1000), 'time_end', '0.0')
-        redis.call('ZADD', '${INFLIGHT}', deadline, topic .. ':' .. id)
-        out[#out + 1] = emit(key)
+    if redis.call('SISMEMBER', '${TOPICS_PAUSED}', topic) == 1 then
+      redis.call('DEL', '${PREFIX_WAKE}:' .. topic)  -- its jobs wait; no token may wake a worker for it
+    else
+      while #out < max do
+        local id = redis.call('LPOP', '${PREFIX_QUEUE}:' .. topic)
+        if not id then break end
+        local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+        if redis.call('HGET', key, 'status') == 'new' then
+          redis.call('HINCRBY', key, 'attempts', 1)
+          redis.call('HSET', key, 'status', 'active', 'worker', wid, 'error', '',
+                     'time_start', string.format('%.3f', now / 1000), 'time_end', '0.0')
+          redis.call('ZADD', '${INFLIGHT}', deadline, topic .. ':' .. id)
+          out[#out + 1] = emit(key)
+        end
       end
+      drop_wake_if_empty(topic)
     end
-    drop_wake_if_empty(topic)
     if #out >= max then break end
   end
   return out

@@ -5,7 +5,8 @@
 --
 -- The counter must exist: the server seeds it from the history (at start, and when Redis lost its
 -- data, after putting the idempotency keys back), so an id is never handed out twice. Without it,
--- nothing is created: the reply is an error starting with NOSEED.
+-- nothing is created: the reply is an error starting with NOSEED. A topic in the draining set takes no
+-- new job: the reply is an error starting with DRAINING.
 --
 -- ARGV: idempotency window (ms), n, then per job: topic, idempotency key ('' = none), due (ms; 0 =
 -- now), m = number of field/value items, the m items (the job's hash fields, without jobid).
@@ -17,6 +18,13 @@ end
 local window, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out, woken, topics = {}, {}, {}
 local i = 3
+for _ = 1, n do  -- all or nothing: a draining topic refuses the whole call before anything is written
+  if redis.call('SISMEMBER', '${TOPICS_DRAINING}', ARGV[i]) == 1 then
+    return redis.error_reply('DRAINING ' .. ARGV[i])
+  end
+  i = i + 4 + tonumber(ARGV[i + 3])
+end
+i = 3
 for _ = 1, n do
   local topic, idem, due, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local first, last = i + 4, i + 3 + m

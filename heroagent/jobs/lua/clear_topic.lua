@@ -1,0 +1,45 @@
+-- Cancel the jobs of a topic that have not started, each recorded as canceled with a reason: up to
+-- ARGV[4] of its queue per call (the caller calls again while it returns a full batch), then its
+-- scheduled ones. With ARGV[5] = '1' (cancel-all) running jobs of the topic are also asked to stop.
+-- ARGV: topic, reason, time_end, batch, also_running. Returns {canceled now, asked to stop, queue left}.
+--! include common
+local topic, reason, time_end, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local queue = '${PREFIX_QUEUE}:' .. topic
+local prefix = topic .. ':'
+local canceled = 0
+local function cancel_new(id)
+  local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+  if redis.call('HGET', key, 'status') == 'new' then
+    redis.call('HSET', key, 'status', 'canceled', 'time_end', time_end, 'error', reason)
+    emit(key)
+    canceled = canceled + 1
+  end
+end
+local function id_of(member)  -- '<topic>:<digits>' of this topic, else nil
+  if string.sub(member, 1, #prefix) ~= prefix then return nil end
+  return string.match(string.sub(member, #prefix + 1), '^(%d+)$')
+end
+for _, id in ipairs(redis.call('LRANGE', queue, 0, batch - 1)) do cancel_new(id) end
+redis.call('LTRIM', queue, batch, -1)
+local left = redis.call('LLEN', queue)
+if left == 0 then
+  redis.call('DEL', '${PREFIX_WAKE}:' .. topic)
+  for _, member in ipairs(redis.call('ZRANGE', '${SCHEDULED}', 0, -1)) do
+    local id = id_of(member)
+    if id then
+      redis.call('ZREM', '${SCHEDULED}', member)
+      cancel_new(id)
+    end
+  end
+end
+local stopping = 0
+if ARGV[5] == '1' and left == 0 then
+  for _, member in ipairs(redis.call('ZRANGE', '${INFLIGHT}', 0, -1)) do
+    local id = id_of(member)
+    if id then
+      redis.call('SADD', '${CANCEL}', id)
+      stopping = stopping + 1
+    end
+  end
+end
+return {canceled, stopping, left}
