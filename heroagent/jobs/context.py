@@ -1,14 +1,19 @@
-"""What a running job's code can see: the job, a cancel signal, its log, and where the share is."""
+"""What a running job's code can see: the job, a cancel signal, its log, its progress, and where the share is."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job
+from heroagent.schema.job import clip_encoded
+
+MAX_PROGRESS_DETAILS = 1024  # bytes of a progress text kept
 
 
 @dataclass
@@ -18,6 +23,24 @@ class JobContext:
     share_root: Path | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: float = 0.0  # time.monotonic() by which the job must end
+    # The newest progress the job reported, and whether it is not in Redis yet (the pool flushes it,
+    # at most every PROGRESS_EVERY seconds per job, so a chatty job cannot flood Redis or the history).
+    reported: tuple[float, str] | None = None
+    progress_dirty: bool = False
+    on_progress: Callable[[float, str], None] | None = None  # set in a forked child: report through the pipe
+
+    def progress(self, fraction: float, details: str = "") -> None:
+        """Report how far the job is: `fraction` from 0 to 1 (clamped), `details` a short text."""
+        value = float(fraction)
+        if not math.isfinite(value):
+            raise ValueError(f"progress: {fraction!r} is not a number from 0 to 1")
+        value = min(1.0, max(0.0, value))
+        text = clip_encoded(str(details), MAX_PROGRESS_DETAILS)
+        if self.on_progress is not None:
+            self.on_progress(value, text)
+            return
+        self.reported = (value, text)
+        self.progress_dirty = True
 
     def log(self, line: str) -> None:
         if self.job.log:

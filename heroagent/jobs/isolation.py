@@ -63,6 +63,7 @@ def _child(body: Callable[[JobContext], str], ctx: JobContext, read_fd: int, wri
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         ctx.logs = _PipeLog(write_fd)
+        ctx.on_progress = lambda fraction, details: _send(write_fd, {"progress": fraction, "details": details})
         _send(write_fd, {"result": body(ctx)})
         code = 0
     except JobFailed as exc:
@@ -100,6 +101,9 @@ def _watch(pid: int, read_fd: int, ctx: JobContext) -> str:
             message = json.loads(line)
             if "log" in message:
                 ctx.log(str(message["log"]))
+            elif "progress" in message:
+                with contextlib.suppress(TypeError, ValueError):
+                    ctx.progress(float(message["progress"]), str(message.get("details", "")))
             else:
                 outcome = message
     status = _reap(pid)

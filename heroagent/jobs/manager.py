@@ -270,6 +270,10 @@ class JobManager:
         state = self.queue.topic_states().get(topic, {"paused": False, "draining": False})
         return {"topic": topic, **state}
 
+    def running_jobs(self, limit: int = 1000) -> list[Job]:
+        """Jobs held by a worker now (live state from Redis, progress included), oldest lease first."""
+        return self.queue.running(limit)
+
     def list_workers(self) -> list[dict[str, str]]:
         """Every worker pool that reported recently, in this process or another (`heroagent worker`)."""
         return list_workers(self.client)

@@ -81,6 +81,8 @@ class Job:
     idempotency_key: str = ""  # a second create with the same key returns this job (see [jobs] idempotency_window)
     version: int = 0  # which state of the job this is (1 = created); the history records each version once
     origin: str = ""  # where it came from: "hero:<script_type>:<id>" for a job taken from a hero queue
+    progress: float = 0.0  # 0..1, as the running job last reported it (ctx.progress, "::progress" lines)
+    progress_details: str = ""
 
     # ------------------------------------------------------------ encodings
 
@@ -140,7 +142,7 @@ class Job:
 # (attribute, wire name) of every field, computed once: to_dict/from_dict are on the hot path.
 _WIRE_FIELDS = tuple((f.name, WIRE_NAMES.get(f.name, f.name)) for f in fields(Job))
 _INT_FIELDS = {"job_id", "retries", "max_retries", "attempts", "version"}
-_FLOAT_FIELDS = {"timeout", "time_created", "time_scheduled", "time_start", "time_end", "retry_delay"}
+_FLOAT_FIELDS = {"timeout", "time_created", "time_scheduled", "time_start", "time_end", "retry_delay", "progress"}
 
 
 def _convert(name: str, value: Any) -> Any:

@@ -61,6 +61,9 @@ def run_process(
     return proc.returncode, "".join(output)
 
 
+PROGRESS_PREFIX = "::progress "
+
+
 def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
     assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError, OSError):
@@ -72,8 +75,17 @@ def _pump(proc: subprocess.Popen[bytes], output: list[str], ctx: JobContext) -> 
     assert proc.stdout is not None
     for raw in proc.stdout:
         line = raw.decode(errors="replace")
+        if line.startswith(PROGRESS_PREFIX):  # "::progress 0.4 copying": the job's progress, not output
+            _report_progress(ctx, line[len(PROGRESS_PREFIX) :])
+            continue
         output.append(line)
         ctx.log(line.rstrip("\n"))
+
+
+def _report_progress(ctx: JobContext, text: str) -> None:
+    fraction, _, details = text.strip().partition(" ")
+    with contextlib.suppress(ValueError):  # a malformed progress line is ignored, never fatal
+        ctx.progress(float(fraction), details.strip())
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -41,6 +41,7 @@ class JobQueue:
         self._create = scripts.register(client, "create")
         self._seed = scripts.register(client, "seed")
         self._clear_topic = scripts.register(client, "clear_topic")
+        self._progress = scripts.register(client, "progress")
 
     def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
         """Create these jobs in one atomic call (see lua/create.lua); per job (its id, created now?).
@@ -225,6 +226,13 @@ class JobQueue:
         args: list[Any] = [topic, job_id, expect, expect_worker, status, *policy, *_flatten(fields or {})]
         return _text(self._transition(keys=[keys.job(topic, job_id)], args=args))
 
+    def progress(self, reports: Sequence[tuple[Job, str, float, str]]) -> int:
+        """Store (job, worker id, fraction, details) for jobs still active with that worker; one call."""
+        args: list[str] = []
+        for job, worker_id, fraction, details in reports:
+            args += [keys.job(job.topic, job.job_id), worker_id, repr(fraction), details]
+        return int(self._progress(args=args)) if args else 0  # type: ignore[arg-type]
+
     def heartbeat(self, members: Iterable[str], lease_ms: int) -> list[int]:
         members = list(members)
         if not members:
@@ -247,6 +255,14 @@ class JobQueue:
     def get(self, topic: str, job_id: int) -> Job | None:
         data = self.client.hgetall(keys.job(topic, job_id))
         return Job.from_hash(data) if data else None  # type: ignore[arg-type]
+
+    def running(self, limit: int = 1000) -> list[Job]:
+        """Up to `limit` jobs in flight, read from their hashes in one round trip."""
+        members: Any = self.client.zrange(keys.INFLIGHT, 0, limit - 1)
+        pipe = self.client.pipeline(transaction=False)
+        for member in members:
+            pipe.hgetall(keys.job(*keys.parse_inflight_member(_text(member))))
+        return [Job.from_hash(data) for data in pipe.execute() if data]
 
     def topics(self) -> list[str]:
         return sorted(t.decode() for t in self.client.smembers(keys.TOPICS))  # type: ignore[union-attr]

@@ -39,6 +39,7 @@ CANCEL_GRACE = 3.0  # seconds a canceled job's code gets to return before its th
 MAX_PREFETCH = 32  # jobs a worker may claim at once while its jobs are quick
 FAST_JOB = 0.005  # seconds: jobs this quick let a worker claim more at once
 RELEASE_AFTER = 0.1  # seconds: a job running this long sends its worker's claimed-but-waiting jobs back
+PROGRESS_EVERY = 0.5  # seconds: running jobs' progress is stored at most this often (one call for all)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class WorkerPool:
         self._numbers = itertools.count(1)
         self._supervisor: SupervisedLoop | None = None
         self._last_beat = 0.0
+        self._last_progress = 0.0
         self.worker_failures = 0  # unexpected errors in worker threads (each thread goes on after one)
         self._topic_cache: tuple[float, list[str]] = (0.0, [])
         self.jobs_done = 0
@@ -372,6 +374,22 @@ class WorkerPool:
         if now - self._last_beat >= beat_every:
             self._last_beat = now
             self._heartbeat()
+        if now - self._last_progress >= PROGRESS_EVERY:
+            self._last_progress = now
+            self._flush_progress()
+
+    def _flush_progress(self) -> None:
+        """Store the progress running jobs reported since the last flush (one script call for all)."""
+        reports = []
+        for run in self._running():
+            if run.ctx.progress_dirty and run.ctx.reported is not None:
+                run.ctx.progress_dirty = False
+                reports.append((run.job, run.worker_id, *run.ctx.reported))
+        if reports:
+            try:
+                self.queue.progress(reports)
+            except redis.RedisError as exc:
+                log.debug("jobs: progress not stored (%s)", exc)
 
     def _heartbeat(self) -> None:
         running = self._running()

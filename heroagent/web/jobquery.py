@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from heroagent.jobs.errors import InvalidJobError
+import redis
+
+from heroagent.jobs.errors import InvalidJobError, JobError
 from heroagent.jobs.manager import JobManager
-from heroagent.jobs.model import Job, parse_status
+from heroagent.jobs.model import Job, JobStatus, parse_status
 
 PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id"})
 DEFAULT_LIMIT = 50
@@ -48,6 +50,7 @@ class JobQuery:
         jobs = manager.list_jobs(
             self.status or None, self.topic or None, self.q or None, self.limit + 1, self.before, self.circle_id or None
         )
+        jobs = [_live(manager, job) if job.status is JobStatus.ACTIVE else job for job in jobs]
         if len(jobs) > self.limit:
             jobs = jobs[: self.limit]
             return jobs, jobs[-1].job_id
@@ -72,3 +75,11 @@ def _int_arg(args: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise InvalidJobError(f"{name}: {raw!r} must be a whole number") from None
+
+
+def _live(manager: JobManager, job: Job) -> Job:
+    """A running job's live state (its progress moves in Redis between the history's versions)."""
+    try:
+        return manager.get_job(job.job_id)
+    except (redis.RedisError, JobError):
+        return job

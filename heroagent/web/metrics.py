@@ -84,6 +84,12 @@ def exposition(agent: Agent) -> str:
         )
         out.family("heroagent_workers", "gauge", "Worker pools that reported in the last 30 seconds.",
                    [("", {}, len(manager.list_workers()))])  # fmt: skip
+        out.family(
+            "heroagent_job_progress",
+            "gauge",
+            "Progress (0 to 1) that running jobs last reported (the first 1000 running jobs).",
+            (("", {"topic": job.topic, "jobid": str(job.job_id)}, job.progress) for job in manager.running_jobs()),
+        )
     finished = manager.stats.finished_counts()
     out.family(
         "heroagent_jobs_finished_total",

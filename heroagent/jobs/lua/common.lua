@@ -11,7 +11,7 @@ end
 -- own cjson: the recorder writes these bytes to OurDB as they are, without parsing them.
 local NUMBER_FIELDS = {jobid = true, timeout = true, time_created = true, time_scheduled = true,
   time_start = true, time_end = true, retries = true, max_retries = true, attempts = true, retry_delay = true,
-  lost = true, version = true}
+  lost = true, version = true, progress = true}
 -- Every state a job passes through gets the next `version` (per job): the history records each version
 -- once, so an event read again after a crash (the recorder died before acking it) is not written twice.
 local function emit(key)
