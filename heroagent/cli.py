@@ -416,9 +416,40 @@ def job_cancel(config_path: str | None, job_id: int, as_json: bool) -> None:
 @job.command("logs")
 @config_option
 @click.argument("job_id", type=int)
-def job_logs(config_path: str | None, job_id: int) -> None:
-    """Print the log of a job submitted with --log."""
-    click.echo(_client(config_path).get_log(job_id), nl=False)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job has ended.")
+def job_logs(config_path: str | None, job_id: int, follow: bool) -> None:
+    """Print the log of a job submitted with --log (--follow: as it grows, until the job ends)."""
+    client = _client(config_path)
+    text = client.get_log(job_id)
+    click.echo(text, nl=False)
+    offset = len(text.encode())
+    while follow:
+        ended = client.get_job(job_id).terminal
+        more = client.get_log(job_id, offset)
+        if more:
+            click.echo(more, nl=False)
+            offset += len(more.encode())
+        if ended and not more:
+            return
+        time.sleep(0.5)
+
+
+@job.command("retry")
+@config_option
+@click.argument("job_id", type=int)
+@json_option
+def job_retry(config_path: str | None, job_id: int, as_json: bool) -> None:
+    """Queue a finished job again as a new attempt (its earlier attempts stay in its history)."""
+    _print_job(_client(config_path).retry_job(job_id), as_json)
+
+
+@job.command("delete")
+@config_option
+@click.argument("job_id", type=int)
+def job_delete(config_path: str | None, job_id: int) -> None:
+    """Remove a finished or waiting job from Redis and the history (cancel a running one first)."""
+    _client(config_path).delete_job(job_id)
+    click.echo(f"deleted job {job_id}")
 
 
 @job.command("history")

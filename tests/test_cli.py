@@ -197,8 +197,19 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert done.returncode == 0, done.stderr
         job = json.loads(done.stdout)
         assert job["status"] == "done" and json.loads(job["result"]) == ["hi"]
-        failed = run_cli("job", "submit", *cfg, "demo", "!!fake.return_error message:boom", "--wait")
+        failed = run_cli("job", "submit", *cfg, "demo", "!!fake.return_error message:boom", "--wait", "--json")
         assert failed.returncode == 1 and "boom" in failed.stdout
+        failed_id = str(json.loads(failed.stdout)["jobid"])
+        retried = run_cli("job", "retry", *cfg, failed_id, "--json")
+        assert retried.returncode == 0 and json.loads(retried.stdout)["retries"] == 1, retried.stderr
+        assert wait_until(lambda: '"attempts": 2' in run_cli("job", "get", *cfg, failed_id, "--json").stdout)
+        assert wait_until(lambda: '"status": "error"' in run_cli("job", "get", *cfg, failed_id, "--json").stdout)
+        done_id = str(job["jobid"])
+        assert run_cli("job", "delete", *cfg, done_id).stdout.strip() == f"deleted job {done_id}"
+        assert run_cli("job", "get", *cfg, done_id).returncode == 2
+        followed = run_cli("job", "submit", *cfg, "demo", "!!fake.sleep seconds:1", "--log")
+        follow = run_cli("job", "logs", *cfg, followed.stdout.strip(), "--follow")
+        assert follow.returncode == 0 and "done" in follow.stdout.splitlines()[-1], follow.stdout
         (data_dir / "webdav" / "scripts" / "hello.hero").write_text("!!fake.return_success message:'from a file'\n")
         from_file = run_cli("job", "submit", *cfg, "demo", "--script", "scripts/hello.hero", "--wait", "--json")
         assert "from a file" in json.loads(from_file.stdout)["result"]

@@ -274,6 +274,7 @@ class WorkerPool:
             slot.running = run
             slot.started_at = time.monotonic()
         ctx.log(f"started on worker {slot.worker_id} (attempt {job.attempts})")
+        started = time.time()  # a prefetched job starts after its claim: the report says when it really did
         status, fields = JobStatus.DONE, {}
         try:
             result = self.executor.execute(ctx)
@@ -291,6 +292,7 @@ class WorkerPool:
         if ctx.cancel.is_set() and status is JobStatus.ERROR:
             status = JobStatus.CANCELED
         fields["time_end"] = f"{time.time():.3f}"
+        fields["time_start"] = f"{started:.3f}"
         ctx.log(f"{status.value}: {fields.get('error') or 'ok'}")
         self.jobs_done += 1
         return job, status.value, fields
@@ -335,8 +337,8 @@ class WorkerPool:
             slot.prefetch = 1
         for job in reversed(waiting):  # each goes to the front: the first claimed ends up first again
             try:
-                self.queue.transition(job, "new", {"attempts": str(job.attempts - 1)}, expect="active",
-                                      expect_worker=slot.worker_id)  # fmt: skip
+                never_ran = {"attempts": str(job.attempts - 1), "time_start": "0.0", "time_end": "0.0"}
+                self.queue.transition(job, "new", never_ran, expect="active", expect_worker=slot.worker_id)
             except redis.RedisError as exc:
                 log.warning("jobs: could not release job %d (%s); its lease will return it", job.job_id, exc)
 

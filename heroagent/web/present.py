@@ -64,6 +64,20 @@ def pretty(text: str) -> str:
     return text
 
 
+def outputs(text: str) -> list[str]:
+    """The output texts of a result that holds programs' output (`script.run` gives a JSON list of
+    {"exit_code", "output"}), so the page shows them as text, not as a JSON string; [] otherwise."""
+    stripped = text.strip()
+    if not stripped.startswith("[") or len(text) > PAGE_VALUE_LIMIT:
+        return []
+    try:
+        results = json.loads(stripped)
+    except ValueError:
+        return []
+    found = [r["output"] for r in results if isinstance(r, dict) and isinstance(r.get("output"), str)]
+    return found if found and len(found) == len(results) else []
+
+
 def size(n: int) -> str:
     if n < 1024:
         return f"{n} B"
@@ -76,4 +90,4 @@ def size(n: int) -> str:
 
 
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(when=when, ago=ago, run_time=run_time, pretty=pretty, size=size)
+    app.jinja_env.filters.update(when=when, ago=ago, run_time=run_time, pretty=pretty, size=size, outputs=outputs)
