@@ -305,6 +305,9 @@ def _print_job(j: Any, as_json: bool) -> None:
 )
 @click.option("--circle", "circle_id", default="", help="The circle the job belongs to (its circle_id).")
 @click.option("--session", "session_key", default="", help="The caller's session key.")
+@click.option("--tenant", "tenant_id", default="", help="The tenant the job is for.")
+@click.option("--user", "user_id", default="", help="The user who makes the job.")
+@click.option("--group", "group", default="", help="A group of jobs that belong together.")
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
 @click.option("--wait-timeout", type=float, default=None, help="Give up waiting after this many seconds.")
 @json_option
@@ -323,6 +326,9 @@ def job_submit(
     idempotency_key: str | None,
     circle_id: str,
     session_key: str,
+    tenant_id: str,
+    user_id: str,
+    group: str,
     wait: bool,
     wait_timeout: float | None,
     as_json: bool,
@@ -360,6 +366,9 @@ def job_submit(
         idempotency_key=idempotency_key,
         circle_id=circle_id,
         session_key=session_key,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        group=group,
     )
     if not wait:
         _print_job(created, as_json) if as_json else click.echo(created.job_id)
@@ -387,6 +396,9 @@ def job_get(config_path: str | None, job_id: int, as_json: bool) -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--before", "before_id", type=int, default=None, help="Page: jobs older than this id.")
 @click.option("--circle", default=None, help="Only jobs of this circle (circle_id).")
+@click.option("--tenant", default=None, help="Only jobs of this tenant (tenant_id).")
+@click.option("--user", default=None, help="Only jobs of this user (user_id).")
+@click.option("--group", default=None, help="Only jobs of this group.")
 @json_option
 def job_list(
     config_path: str | None,
@@ -396,10 +408,14 @@ def job_list(
     limit: int,
     before_id: int | None,
     circle: str | None,
+    tenant: str | None,
+    user: str | None,
+    group: str | None,
     as_json: bool,
 ) -> None:
     """List jobs, newest first, from the whole history."""
-    filters = {"status": status, "topic": topic, "text": text, "limit": limit, "before_id": before_id, "circle": circle}
+    filters = {"status": status, "topic": topic, "text": text, "limit": limit, "before_id": before_id,
+               "circle": circle, "tenant": tenant, "user": user, "group": group}  # fmt: skip
     jobs = _client(config_path).list_jobs(**{k: v for k, v in filters.items() if v is not None})
     _print_jobs(jobs, as_json)
 

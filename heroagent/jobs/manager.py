@@ -184,8 +184,12 @@ class JobManager:
         limit: int = 50,
         before_id: int | None = None,
         circle: str | None = None,
+        tenant: str | None = None,
+        user: str | None = None,
+        group: str | None = None,
     ) -> list[Job]:
-        """Newest first, from the history; each filter given narrows it (`circle`: the job's circle_id)."""
+        """Newest first, from the history; each filter given narrows it (`circle`, `tenant`, `user`: the
+        job's circle_id, tenant_id, user_id)."""
         wanted = parse_status(status) if status else None
         if limit < 1:
             raise InvalidJobError(f"limit: {limit} must be at least 1")
@@ -196,7 +200,14 @@ class JobManager:
             limit=limit,
             before_id=before_id,
             circle=circle or None,
+            tenant=tenant or None,
+            user=user or None,
+            group=group or None,
         )
+
+    def job_groups(self) -> dict[str, dict[str, int]]:
+        """Every group a job names, with its jobs counted by status."""
+        return self.store.count_groups()
 
     def get_log(self, job_id: int, offset: int = 0) -> str:
         self._collect_log(job_id)

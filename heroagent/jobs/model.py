@@ -52,6 +52,8 @@ WIRE_NAMES = {
     "session_key": "sessionkey",
     "circle_id": "circleid",
     "idempotency_key": "idempotencykey",
+    "tenant_id": "tenantid",
+    "user_id": "userid",
 }
 PY_NAMES = {wire: py for py, wire in WIRE_NAMES.items()}
 
@@ -81,6 +83,9 @@ class Job:
     idempotency_key: str = ""  # a second create with the same key returns this job (see [jobs] idempotency_window)
     version: int = 0  # which state of the job this is (1 = created); the history records each version once
     origin: str = ""  # where it came from: "hero:<script_type>:<id>" for a job taken from a hero queue
+    tenant_id: str = ""
+    user_id: str = ""
+    group: str = ""
     progress: float = 0.0  # 0..1, as the running job last reported it (ctx.progress, "::progress" lines)
     progress_details: str = ""
 

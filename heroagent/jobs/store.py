@@ -33,11 +33,14 @@ class IndexEntry:
     time_end: float
     version: int = 0  # 0: a record written before versions were counted
     circle: str = ""
+    tenant: str = ""
+    user: str = ""
+    group: str = ""
 
     @classmethod
     def of(cls, job: Job | RecordedEvent) -> IndexEntry:
-        circle = job.circle_id if isinstance(job, Job) else circle_of(job.json)
-        return cls(job.status, job.topic, job.attempts, job.time_end, job.version, _CIRCLES.setdefault(circle, circle))
+        labels = (job.circle_id, job.tenant_id, job.user_id, job.group) if isinstance(job, Job) else labels_of(job.json)
+        return cls(job.status, job.topic, job.attempts, job.time_end, job.version, *map(_shared, labels))
 
     def has(self, event: RecordedEvent) -> bool:
         """Whether the history already holds this event's state (it was read again after a crash)."""
@@ -68,7 +71,7 @@ class IndexEntry:
                     int(attempts.group(1)),
                     float(time_end.group(1)),
                     int(version.group(1)) if version else 0,
-                    circle_of(raw),
+                    *map(_shared, labels_of(raw)),
                 )
             except ValueError:
                 pass
@@ -79,7 +82,7 @@ class IndexEntry:
             int(doc.get("attempts", 0)),
             float(doc.get("time_end", 0)),
             int(doc.get("version", 0)),
-            str(doc.get("circleid", "")),
+            *(_shared(str(doc.get(name, ""))) for name in ("circleid", "tenantid", "userid", "group")),
         )
 
 
@@ -88,17 +91,24 @@ _TOPIC_RE = re.compile(rb'"topic":"([A-Za-z0-9_.-]+)"')
 _ATTEMPTS_RE = re.compile(rb'"attempts":(\d+)[,}]')
 _TIME_END_RE = re.compile(rb'"time_end":([0-9.eE+-]+)[,}]')
 _VERSION_RE = re.compile(rb'"version":(\d+)[,}]')
-_CIRCLE_RE = re.compile(rb'"circleid":"((?:[^"\\]|\\.)*)"')
-_CIRCLES: dict[str, str] = {}  # one string per circle id in the index, however many jobs share it
+_LABEL_RES = tuple(
+    re.compile(rb'"' + name + rb'":"((?:[^"\\]|\\.)*)"') for name in (b"circleid", b"tenantid", b"userid", b"group")
+)
+_SHARED: dict[str, str] = {}  # one string per label value in the index, however many jobs share it
 
 
-def circle_of(raw: bytes) -> str:
-    """The circle id in a stored job's JSON ("" = none), without parsing the rest."""
-    match = _CIRCLE_RE.search(raw)
-    if match is None or not match.group(1):
-        return ""
-    text = match.group(1)
-    return str(json.loads(b'"' + text + b'"')) if b"\\" in text else text.decode(errors="replace")
+def _shared(value: str) -> str:
+    return _SHARED.setdefault(value, value)
+
+
+def labels_of(raw: bytes) -> tuple[str, str, str, str]:
+    """(circle, tenant, user, group) of a stored job's JSON ("" = none), without parsing the rest."""
+    found = []
+    for pattern in _LABEL_RES:
+        match = pattern.search(raw)
+        text = match.group(1) if match else b""
+        found.append(str(json.loads(b'"' + text + b'"')) if b"\\" in text else text.decode(errors="replace"))
+    return found[0], found[1], found[2], found[3]
 
 
 @dataclass(slots=True)
@@ -389,6 +399,9 @@ class JobStore:
         limit: int = 50,
         before_id: int | None = None,
         circle: str | None = None,
+        tenant: str | None = None,
+        user: str | None = None,
+        group: str | None = None,
     ) -> list[Job]:
         """Newest first. `before_id` pages: pass the last id of the previous page."""
         needle = text.lower() if text else None
@@ -405,6 +418,10 @@ class JobStore:
                 continue
             if circle is not None and entry.circle != circle:
                 continue
+            if (tenant is not None and entry.tenant != tenant) or (user is not None and entry.user != user):
+                continue
+            if group is not None and entry.group != group:
+                continue
             try:
                 raw = self.db.get(job_id)
             except RecordNotFoundError:
@@ -415,6 +432,17 @@ class JobStore:
             if len(out) >= limit:
                 break
         return out
+
+    def count_groups(self) -> dict[str, dict[str, int]]:
+        """Group -> status -> jobs, for every group a stored job names (one pass over the index)."""
+        with self._lock:
+            entries = list(self._index.values())
+        counts: dict[str, dict[str, int]] = {}
+        for entry in entries:
+            if entry.group:
+                by_status = counts.setdefault(entry.group, {})
+                by_status[entry.status.value] = by_status.get(entry.status.value, 0) + 1
+        return counts
 
     def __len__(self) -> int:
         return len(self._index)

@@ -93,6 +93,9 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
         time_scheduled=scheduled_time(clean.get("run_at"), clean.get("delay")),
         idempotency_key=clean.get("idempotency_key", ""),
         origin=clean.get("origin", ""),
+        tenant_id=clean.get("tenant_id", ""),
+        user_id=clean.get("user_id", ""),
+        group=clean.get("group", ""),
     )
 
 

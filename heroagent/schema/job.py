@@ -75,6 +75,9 @@ NEW_JOB = Schema(
         ),
         Field("circle_id", "string", "the circle the job belongs to", max_bytes=256),
         Field("session_key", "string", "the caller's session", max_bytes=1024),
+        Field("tenant_id", "string", "the tenant the job is for (filterable)", max_bytes=256),
+        Field("user_id", "string", "the user who made the job (filterable)", max_bytes=256),
+        Field("group", "string", "a group of jobs that belong together, such as a batch (filterable)", max_bytes=256),
         Field(
             "origin",
             "string",

@@ -146,6 +146,14 @@ def remove_schedule(name: str) -> tuple[str, int]:
     return "", 204
 
 
+@bp.get("/job-groups")
+def job_groups() -> Response:
+    """Every group a job names, with its jobs counted by status (and in all)."""
+    groups = current_manager().job_groups()
+    rows = [{"group": g, "jobs": sum(c.values()), "by_status": c} for g, c in sorted(groups.items())]
+    return jsonify({"groups": rows})
+
+
 @bp.get("/queues")
 def queues() -> Response:
     stats = current_manager().queue_stats()

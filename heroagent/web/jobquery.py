@@ -12,7 +12,7 @@ from heroagent.jobs.errors import InvalidJobError, JobError
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job, JobStatus, parse_status
 
-PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id"})
+PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id", "tenant_id", "user_id", "group"})
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -25,6 +25,9 @@ class JobQuery:
     limit: int = DEFAULT_LIMIT
     before: int | None = None
     circle_id: str = ""
+    tenant_id: str = ""
+    user_id: str = ""
+    group: str = ""
 
     @classmethod
     def from_args(cls, args: Mapping[str, str], *, known: frozenset[str] = frozenset()) -> JobQuery:
@@ -42,13 +45,21 @@ class JobQuery:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidJobError(f"limit: {limit} must be between 1 and {MAX_LIMIT}")
         before = _int_arg(args, "before", 0) or None
-        circle = args.get("circle_id", "").strip()
-        return cls(status, args.get("topic", "").strip(), args.get("q", "").strip(), limit, before, circle)
+        labels = (args.get(name, "").strip() for name in ("circle_id", "tenant_id", "user_id", "group"))
+        return cls(status, args.get("topic", "").strip(), args.get("q", "").strip(), limit, before, *labels)
 
     def run(self, manager: JobManager) -> tuple[list[Job], int | None]:
         """One page, newest first, and the `before` that gives the next page (None on the last one)."""
         jobs = manager.list_jobs(
-            self.status or None, self.topic or None, self.q or None, self.limit + 1, self.before, self.circle_id or None
+            self.status or None,
+            self.topic or None,
+            self.q or None,
+            self.limit + 1,
+            self.before,
+            self.circle_id or None,
+            tenant=self.tenant_id or None,
+            user=self.user_id or None,
+            group=self.group or None,
         )
         jobs = [_live(manager, job) if job.status is JobStatus.ACTIVE else job for job in jobs]
         if len(jobs) > self.limit:
@@ -59,7 +70,8 @@ class JobQuery:
     def args(self, **changes: Any) -> dict[str, Any]:
         """The query string of this filter (for links), with `changes` applied and empty values left out."""
         values: dict[str, Any] = {
-            "status": self.status, "topic": self.topic, "q": self.q, "before": self.before, "circle_id": self.circle_id
+            "status": self.status, "topic": self.topic, "q": self.q, "before": self.before, "circle_id": self.circle_id,
+            "tenant_id": self.tenant_id, "user_id": self.user_id, "group": self.group,
         }  # fmt: skip
         if self.limit != DEFAULT_LIMIT:
             values["limit"] = self.limit

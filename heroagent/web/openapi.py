@@ -34,6 +34,13 @@ JOB_SCHEMA: dict[str, Any] = {
         "attempts": {"type": "integer"},
         "worker": {"type": "string"},
         "idempotencykey": {"type": "string"},
+        "version": {"type": "integer", "description": "which state of the job this is (1 = created)"},
+        "origin": {"type": "string"},
+        "tenantid": {"type": "string"},
+        "userid": {"type": "string"},
+        "group": {"type": "string"},
+        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "progress_details": {"type": "string"},
     },
     "required": ["jobid", "topic", "params", "params_type", "status"],
 }
@@ -123,6 +130,9 @@ def openapi_document() -> dict[str, Any]:
                         _query("status", {"type": "string", "enum": [s.value for s in JobStatus]}, "only this status"),
                         _query("topic", {"type": "string"}, "only this topic"),
                         _query("circle_id", {"type": "string"}, "only jobs of this circle"),
+                        _query("tenant_id", {"type": "string"}, "only jobs of this tenant"),
+                        _query("user_id", {"type": "string"}, "only jobs of this user"),
+                        _query("group", {"type": "string"}, "only jobs of this group"),
                         _query("q", {"type": "string"}, "text in the id, params, result or error"),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
                         _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
@@ -207,6 +217,33 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Run a finished job again as a new attempt",
                     "parameters": [JOB_ID],
                     "responses": {"200": _json(_ref("Job"), "the job, new again"), **_errors(401, 404, 409, 503)},
+                }
+            },
+            "/api/job-groups": {
+                "get": {
+                    "summary": "Every group a job names, with its jobs counted by status",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "groups": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "group": {"type": "string"},
+                                                "jobs": {"type": "integer"},
+                                                "by_status": {"type": "object"},
+                                            },
+                                        },
+                                    }
+                                },
+                            },
+                            "groups",
+                        ),
+                        **_errors(401, 503),
+                    },
                 }
             },
             "/api/queues": {
@@ -310,6 +347,9 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         _query("topic", {"type": "string"}, "only this topic"),
                         _query("circle_id", {"type": "string"}, "only jobs of this circle"),
+                        _query("tenant_id", {"type": "string"}, "only jobs of this tenant"),
+                        _query("user_id", {"type": "string"}, "only jobs of this user"),
+                        _query("group", {"type": "string"}, "only jobs of this group"),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
                         _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
                     ],

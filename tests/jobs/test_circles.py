@@ -46,3 +46,27 @@ def test_the_circle_survives_a_restart_of_the_index(web_agent: StartAgent) -> No
     agent.start()  # the index is rebuilt from the records
     jm = agent.get_job_manager()
     assert wait_until(lambda: [j.job_id for j in jm.list_jobs(circle="kept")] == [job.job_id], timeout=10)
+
+
+def test_tenant_user_and_group_filter_like_circles(web_agent: StartAgent) -> None:
+    agent: HeroAgent = web_agent()
+    jm = agent.get_job_manager()
+    labels = [
+        ("!!fake.return_success", {"tenant_id": "acme", "user_id": "ann", "group": "batch-1"}),
+        ("!!fake.return_error message:x", {"tenant_id": "acme", "user_id": "bob", "group": "batch-1"}),
+        ("!!fake.return_success", {"tenant_id": "other"}),
+    ]
+    made = [jm.create_jobs([{"topic": "t", "params": params, **given}])[0] for params, given in labels]
+    for job in made:
+        jm.wait_for_job(job.job_id, timeout=15)
+    assert [j.job_id for j in jm.list_jobs(tenant="acme")] == [made[1].job_id, made[0].job_id]
+    assert [j.job_id for j in jm.list_jobs(tenant="acme", user="ann")] == [made[0].job_id]
+    assert [j.user_id for j in jm.list_jobs(group="batch-1")] == ["bob", "ann"]
+    r = requests.get(ui_url(agent, "/api/jobs"), params={"tenant_id": "other"}, timeout=5)
+    assert [j["tenantid"] for j in r.json()["jobs"]] == ["other"]
+    groups = requests.get(ui_url(agent, "/api/job-groups"), timeout=5).json()
+    assert groups == {"groups": [{"group": "batch-1", "jobs": 2, "by_status": {"done": 1, "error": 1}}]}
+    bad = requests.post(
+        ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!a.b", "group": "g" * 300}, timeout=5
+    )
+    assert bad.status_code == 400 and bad.json()["error"].startswith("group:")
