@@ -20,11 +20,33 @@ bp = Blueprint("schedules", __name__)
 
 def schedules_data() -> dict[str, Any]:
     book = current_schedules()
+    schedules = book.list()
     return {
-        "schedules": book.list(),
+        "schedules": schedules,
         "leader": book.leader(),
         "now": time.time(),
+        "job_status": (statuses := _recent_statuses(schedules)),
+        "failing": {
+            info.schedule.name for info in schedules if _newest_finished(info.recent_jobs, statuses) == "error"
+        },
     }
+
+
+def _newest_finished(recent: list[int], statuses: dict[int, str]) -> str:
+    """The status of the newest finished job among a schedule's recent ones (newest first), or ''."""
+    return next((statuses[i] for i in recent[:8] if statuses.get(i) in ("done", "error", "canceled")), "")
+
+
+def _recent_statuses(schedules: list[Any]) -> dict[int, str]:
+    """The status of each schedule's recent jobs (from the history's index: no record is read), so the
+    page can say which runs failed and flag a schedule whose newest finished job failed."""
+    store = current_manager().store
+    statuses: dict[int, str] = {}
+    for info in schedules:
+        for job_id in info.recent_jobs[:8]:
+            status = store.status_of(job_id)
+            statuses[job_id] = status.value if status is not None else "new"
+    return statuses
 
 
 @bp.get("/schedules")

@@ -269,3 +269,23 @@ def test_dead_jobs_are_retried_in_bulk_from_the_jobs_page(web_agent: StartAgent)
     assert r.status_code == 303 and r.headers["Location"] == "/jobs?topic=bulk"
     assert wait_until(lambda: all(jm.store.status_of(j.job_id).value == "error" and jm.get_job(j.job_id).retries == 1
                                   for j in jobs), timeout=15)  # fmt: skip
+
+
+def test_schedules_page_flags_a_schedule_whose_jobs_fail(web_agent: StartAgent) -> None:
+    """Issue 12, item 10: the page showed no failure when a schedule's jobs failed (last_error only
+    covered making the job)."""
+    agent = web_agent(scheduler={"lease_seconds": 1.0})
+    agent.get_schedules().add("broken", "beats", "!!fake.return_error message:nope", every=0.3)
+    agent.get_schedules().add("fine", "beats", "!!fake.return_success", every=0.3)
+    jm = agent.get_job_manager()
+
+    def finished(name: str) -> list[int]:
+        ids = agent.get_schedules().get(name).recent_jobs
+        return [i for i in ids if (s := jm.store.status_of(i)) is not None and s.terminal]
+
+    assert wait_until(lambda: finished("broken") and finished("fine"), timeout=15)
+    page = requests.get(ui_url(agent, "/schedules"), timeout=5).text
+    broken = re.search(r'<tr data-schedule="broken">.*?</tr>', page, re.S)
+    fine = re.search(r'<tr data-schedule="fine">.*?</tr>', page, re.S)
+    assert broken and 'class="tag failing"' in broken.group(0) and "✗" in broken.group(0)
+    assert fine and "failing" not in fine.group(0) and "✓" in fine.group(0)
