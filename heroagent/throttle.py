@@ -7,6 +7,7 @@ one clears the address.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -41,3 +42,9 @@ class FailureThrottle:
     def succeeded(self, client: str) -> None:
         with self._lock:
             self._failures.pop(client, None)
+
+
+def seconds_text(wait: float) -> str:
+    """ "1 second", "5 seconds": how long to wait, as a person reads it (whole seconds, rounded up)."""
+    whole = max(1, math.ceil(wait))
+    return f"{whole} second" if whole == 1 else f"{whole} seconds"

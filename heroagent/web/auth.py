@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.config import UIConfig
 from heroagent.hosts import HostAllowList
-from heroagent.throttle import FailureThrottle
+from heroagent.throttle import FailureThrottle, seconds_text
 from heroagent.web.context import current_agent
 
 bp = Blueprint("auth", __name__)
@@ -114,7 +114,7 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
             client = request.remote_addr or "?"
             wait = _throttle().wait_needed(client)
             if wait > 0:
-                response, status = api_error(429, f"too many wrong tokens from this address; wait {wait:.0f} seconds")
+                response, status = api_error(429, f"too many wrong tokens from this address; wait {seconds_text(wait)}")
                 response.headers["Retry-After"] = str(int(wait) + 1)
                 return response, status
             _throttle().failed(client)
@@ -175,11 +175,11 @@ def login() -> BaseResponse | tuple[str, int] | str:
     client = request.remote_addr or "?"
     wait = _throttle().wait_needed(client)
     if wait > 0:
-        message = f"Too many wrong passwords. Wait {wait:.0f} seconds before trying again."
+        message = f"Too many wrong passwords. Wait {seconds_text(wait)} before trying again."
         return render_template("login.html", next=next_url, error=message), 429
     if not _same(request.form.get("password", ""), ui.password):
         wait = _throttle().failed(client)
-        message = "Wrong password." + (f" Wait {wait:.0f} seconds before the next try." if wait else "")
+        message = "Wrong password." + (f" Wait {seconds_text(wait)} before the next try." if wait else "")
         return render_template("login.html", next=next_url, error=message), 401
     _throttle().succeeded(client)
     session.clear()

@@ -21,7 +21,7 @@ from heroagent.errors import ServiceError
 from heroagent.hosts import HostAllowList
 from heroagent.http_server import ThreadedWSGIServer, WSGIApp, http_url
 from heroagent.net import is_loopback
-from heroagent.throttle import FailureThrottle
+from heroagent.throttle import FailureThrottle, seconds_text
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ def throttle_logins(app: WSGIApp, throttle: FailureThrottle) -> WSGIApp:
             return app(environ, start_response)
         wait = throttle.wait_needed(client)
         if wait > 0:
-            body = f"429 Too Many Requests: too many wrong logins from this address; wait {wait:.0f} seconds\n".encode()
+            why = f"too many wrong logins from this address; wait {seconds_text(wait)}"
+            body = f"429 Too Many Requests: {why}\n".encode()
             headers = [
                 ("Content-Type", "text/plain"),
                 ("Content-Length", str(len(body))),

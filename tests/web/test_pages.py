@@ -289,3 +289,12 @@ def test_schedules_page_flags_a_schedule_whose_jobs_fail(web_agent: StartAgent) 
     fine = re.search(r'<tr data-schedule="fine">.*?</tr>', page, re.S)
     assert broken and 'class="tag failing"' in broken.group(0) and "✗" in broken.group(0)
     assert fine and "failing" not in fine.group(0) and "✓" in fine.group(0)
+
+
+def test_the_pages_have_a_favicon(web_agent: StartAgent) -> None:
+    agent = web_agent()
+    page = requests.get(ui_url(agent, "/"), timeout=5).text
+    href = re.search(r'<link rel="icon" href="([^"]+)"', page)
+    assert href is not None
+    icon = requests.get(ui_url(agent, href.group(1)), timeout=5)
+    assert icon.status_code == 200 and icon.text.startswith("<svg")
