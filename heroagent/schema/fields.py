@@ -143,6 +143,22 @@ class Schema:
             clean[f.name] = f.check(value)
         return clean
 
+    def errors(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """Every field's problem at once (field -> message), for a form that shows them all; {} = none.
+        Unknown fields are not reported here (a form only sends its own)."""
+        found: dict[str, str] = {}
+        for f in self.fields:
+            value = data.get(f.name)
+            if value is None:
+                if f.required:
+                    found[f.name] = "required"
+                continue
+            try:
+                f.check(value)
+            except InvalidInputError as exc:
+                found[f.name] = str(exc).removeprefix(f"{f.name}: ")
+        return found
+
     def json_schema(self, *, required: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "type": "object",

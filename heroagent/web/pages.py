@@ -13,9 +13,11 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import Job, JobStatus, ParamsType
 from heroagent.redis_server.facts import redis_facts
+from heroagent.schema.job import NEW_JOB
 from heroagent.web.api import worker_rows
 from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
@@ -230,6 +232,13 @@ def submit() -> str | tuple[str, int] | BaseResponse:
                 spec[name] = kind(form[name])
             except ValueError:
                 errors[name] = f"{form[name]!r} must be a {'number of seconds' if kind is float else 'whole number'}"
+    # Every field's problem at once: the schema's rules per field, then the HeroScript itself.
+    errors.update({k: v for k, v in NEW_JOB.errors(spec).items() if k not in errors})
+    if "params" not in errors and spec.get("params_type") == "heroscript" and spec.get("params"):
+        try:
+            parse_job(spec["params"])
+        except HeroScriptError as exc:
+            errors["params"] = str(exc)
     if not errors:
         try:
             job = current_manager().create_jobs([spec])[0]

@@ -136,6 +136,18 @@ def test_submit_form_shows_errors_next_to_the_field(
     assert f'value="{form["topic"]}"' in r.text  # what the user typed is kept
 
 
+def test_submit_form_shows_every_field_error_at_once(web_agent: StartAgent) -> None:
+    agent = web_agent()
+    session = requests.Session()
+    bad = {"topic": "bad topic", "params": "!!fake.sleep seconds:'1", "timeout": "-3", "max_retries": "x"}
+    data = {"csrf_token": csrf(agent, session), "params_type": "heroscript", "retry_delay": "1e400", **bad}
+    r = session.post(ui_url(agent, "/submit"), data=data, allow_redirects=False, timeout=5)
+    assert r.status_code == 400
+    shown = dict(re.findall(r'id="error-([a-z_]+)">([^<]+)<', r.text))
+    assert set(shown) >= {"topic", "params", "timeout", "max_retries", "retry_delay"}, shown
+    assert "never closed" in htmllib.unescape(shown["params"])
+
+
 def test_submit_form_creates_the_job(web_agent: StartAgent) -> None:
     agent = web_agent()
     session = requests.Session()
