@@ -64,7 +64,9 @@ class JobClient:
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float = 10.0) -> JobClient:
-        return cls(redis_url_for(config), timeout=timeout, defaults=JobDefaults.from_config(config.jobs))
+        return cls(
+            redis_url_for(config), timeout=timeout, defaults=JobDefaults.from_config(config.jobs, config.job_types)
+        )
 
     @property
     def where(self) -> str:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heroagent.errors import ConfigError
-from heroagent.schema.job import ParamsType
+from heroagent.errors import ConfigError, InvalidInputError
+from heroagent.schema.job import ParamsType, check_type_defaults
 from heroagent.schema.schedule import Schedule, ScheduleError
 
 PARAMS_TYPES = tuple(p.value for p in ParamsType)
@@ -159,6 +159,9 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     hero: HeroConfig = field(default_factory=HeroConfig)
+    # [job_types.<actor>] tables: defaults (timeout, max_retries, retry_delay) of the jobs calling that
+    # actor, over the actor's own (@heroagent.actor(..., timeout=...)) and [jobs]'s.
+    job_types: dict[str, dict[str, Any]] = field(default_factory=dict)
     # [[schedules]] tables: recurring jobs (checked by heroagent.schema.schedule.Schedule).
     schedules: list[dict[str, Any]] = field(default_factory=list)
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -316,6 +319,15 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 f"{src}: [hero] serve.{script_type} = {params_type!r}: must be one of {', '.join(PARAMS_TYPES)}"
             )
+    for type_name, given in config.job_types.items():
+        if not re.fullmatch(r"[a-z0-9_]{1,64}", type_name):
+            raise ConfigError(f"{src}: [job_types.{type_name}]: a job type is an actor name (a-z, 0-9, _)")
+        if not isinstance(given, dict):
+            raise ConfigError(f"{src}: [job_types.{type_name}] must be a table of timeout, max_retries, retry_delay")
+        try:
+            check_type_defaults(type_name, given)
+        except InvalidInputError as exc:
+            raise ConfigError(f"{src}: [job_types.{type_name}]: {exc}") from None
     for topic in config.hero.dispatch:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", topic):
             raise ConfigError(f"{src}: [hero] dispatch: topic {topic!r} may only use letters, digits, '_', '.', '-'")
@@ -393,6 +405,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return [dict(v) for v in value]
         if ok:
             return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict and typing.get_args(tp)[1] is not str:  # a table of tables: checked by its owner
+        ok = isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
     elif origin is dict:
         ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     else:  # pragma: no cover - a field type the loader does not know is a programming error
@@ -550,4 +564,6 @@ def _toml_value(value: Any) -> str:
         return f'"{escaped}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (a [job_types.<name>] table written on one line)
+        return "{ " + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot render {value!r} as TOML")  # pragma: no cover

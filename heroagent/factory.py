@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
@@ -136,10 +136,11 @@ class HeroAgent:
 
     GetJobManager = get_job_manager
 
-    def actor(self, name: str, *, isolation: str = "thread") -> Callable[[T], T]:
+    def actor(self, name: str, *, isolation: str = "thread", **defaults: Any) -> Callable[[T], T]:
         """Register an actor for this agent's HeroScript jobs: `@agent.actor("email") class Email: ...`.
-        `isolation="process"` runs its jobs in a child process that timeouts and cancel kill."""
-        return self.registry.actor(name, isolation=isolation)
+        `isolation="process"` runs its jobs in a child process that timeouts and cancel kill; `timeout`,
+        `max_retries`, `retry_delay` are its job type's defaults (see heroagent.actor)."""
+        return self.registry.actor(name, isolation=isolation, **defaults)
 
     def service_states(self) -> dict[str, str]:
         """Each configured service: 'running', 'stopped' or 'disabled' (what /api/health reports)."""

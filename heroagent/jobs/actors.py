@@ -14,10 +14,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from heroagent.errors import ServiceError
+from heroagent.errors import InvalidInputError, ServiceError
 from heroagent.heroscript import Action, name_fix
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
+from heroagent.schema.job import check_type_defaults
 
 T = TypeVar("T")
 ISOLATIONS = ("thread", "process")
@@ -27,16 +28,35 @@ class ActorRegistry:
     def __init__(self, parent: ActorRegistry | None = None) -> None:
         self._actors: dict[str, Any] = {}
         self._isolated: set[str] = set()
+        self._types: dict[str, dict[str, float]] = {}  # actor -> its job type's defaults
         self._parent = parent
         self._lock = threading.Lock()
 
-    def register(self, name: str, obj: Any, *, isolation: str = "thread") -> Any:
+    def register(
+        self,
+        name: str,
+        obj: Any,
+        *,
+        isolation: str = "thread",
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+    ) -> Any:
         """`isolation="process"` runs this actor's jobs in a child process that timeouts and cancel kill
-        (see isolation.py); "thread" (the default) is faster, and cancel is cooperative there."""
+        (see isolation.py); "thread" (the default) is faster, and cancel is cooperative there.
+        `timeout`, `max_retries`, `retry_delay`: the defaults of this job type, which a job calling this
+        actor gets unless it gives its own (`[job_types.<name>]` in the config overrides them)."""
         if isolation not in ISOLATIONS:
             raise ValueError(f"actor {name!r}: isolation = {isolation!r}: must be one of {', '.join(ISOLATIONS)}")
+        try:
+            defaults = check_type_defaults(
+                name_fix(name), {"timeout": timeout, "max_retries": max_retries, "retry_delay": retry_delay}
+            )
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
         instance = obj() if inspect.isclass(obj) else obj
         with self._lock:
+            self._types[name_fix(name)] = defaults
             self._actors[name_fix(name)] = instance
             if isolation == "process":
                 self._isolated.add(name_fix(name))
@@ -44,14 +64,21 @@ class ActorRegistry:
                 self._isolated.discard(name_fix(name))
         return obj
 
-    def actor(self, name: str, *, isolation: str = "thread") -> Callable[[T], T]:
-        """Decorator: `@registry.actor("email") class Email: def send(self, to, subject): ...`."""
+    def actor(self, name: str, *, isolation: str = "thread", **defaults: Any) -> Callable[[T], T]:
+        """Decorator: `@registry.actor("email", timeout=30) class Email: def send(self, to, subject): ...`."""
 
         def decorate(obj: T) -> T:
-            self.register(name, obj, isolation=isolation)
+            self.register(name, obj, isolation=isolation, **defaults)
             return obj
 
         return decorate
+
+    def types(self) -> dict[str, dict[str, float]]:
+        """Every registered actor (a job type) and the defaults it declared ({} = none)."""
+        found = self._parent.types() if self._parent is not None else {}
+        with self._lock:
+            found.update({name: dict(self._types.get(name, {})) for name in self._actors})
+        return found
 
     def isolated(self, name: str) -> bool:
         """Whether the actor's jobs must run in a child process."""
@@ -119,10 +146,21 @@ def _signature(method: Any) -> tuple[inspect.Signature, bool, bool]:
 global_registry = ActorRegistry()
 
 
-def actor(name: str, *, isolation: str = "thread") -> Callable[[T], T]:
-    """`@heroagent.actor("email")`, or `@heroagent.actor("convert", isolation="process")` for code that
-    must be stoppable by timeout and cancel whatever it does (a C call, a loop that ignores ctx.cancel)."""
-    return global_registry.actor(name, isolation=isolation)
+def actor(
+    name: str,
+    *,
+    isolation: str = "thread",
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    retry_delay: float | None = None,
+) -> Callable[[T], T]:
+    """`@heroagent.actor("email", timeout=30, max_retries=5)`, or `@heroagent.actor("convert",
+    isolation="process")` for code that must be stoppable by timeout and cancel whatever it does (a C
+    call, a loop that ignores ctx.cancel). `timeout`, `max_retries`, `retry_delay` are the defaults of
+    the jobs that call this actor (its job type)."""
+    return global_registry.actor(
+        name, isolation=isolation, timeout=timeout, max_retries=max_retries, retry_delay=retry_delay
+    )
 
 
 def import_modules(names: list[str]) -> None:

@@ -205,6 +205,17 @@ class JobManager:
             group=group or None,
         )
 
+    def job_types(self) -> list[dict[str, Any]]:
+        """Every job type (registered actor or `[job_types]` table): its defaults over `[jobs]`'s, and how
+        many jobs in the history called it first."""
+        counts = self.store.count_kinds()
+        base = {"timeout": self.defaults.timeout, "max_retries": self.defaults.max_retries,
+                "retry_delay": self.defaults.retry_delay}  # fmt: skip
+        return [
+            {"name": name, "defaults": {**base, **own}, "own_defaults": dict(own), "jobs": counts.get(name, 0)}
+            for name, own in sorted(self.defaults.types.items())
+        ]
+
     def job_groups(self) -> dict[str, dict[str, int]]:
         """Every group a job names, with its jobs counted by status."""
         return self.store.count_groups()

@@ -30,8 +30,17 @@ from heroagent.jobs.worker import WorkerPool
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, request_options
+from heroagent.schema.job import check_type_defaults
 
 log = logging.getLogger(__name__)
+
+
+def job_types(registry: ActorRegistry, config: Config) -> dict[str, dict[str, float]]:
+    """Every job type: the registered actors with the defaults they declared, `[job_types.<name>]` over them."""
+    types = registry.types()
+    for name, given in config.job_types.items():
+        types.setdefault(name, {}).update(check_type_defaults(name, given))
+    return types
 
 
 def make_registry() -> ActorRegistry:
@@ -70,8 +79,8 @@ class JobsService:
         # their queues for longer, has its own client.
         client = self.redis_service.client(**request_options())
         logs = JobLogs(self.config.logs_dir)
-        self.manager = JobManager(client, self._store, logs, defaults=JobDefaults.from_config(jobs),
-                                  retry=RetryPolicy.from_config(jobs))  # fmt: skip
+        defaults = JobDefaults.from_config(jobs, job_types(self.registry, self.config))
+        self.manager = JobManager(client, self._store, logs, defaults=defaults, retry=RetryPolicy.from_config(jobs))
         manager = self.manager
         manager.stats.seed(self._store.finished_since(time.time() - WINDOW_SECONDS))
         self.reconciler = Reconciler(client, self._store, manager.queue, logs, manager.defaults)

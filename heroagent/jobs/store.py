@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from heroagent.heroscript import name_fix
 from heroagent.jobs.errors import JobNotFoundError
 from heroagent.jobs.model import Job, JobStatus
 from heroagent.jobs.spill import ValueStore
@@ -36,11 +37,12 @@ class IndexEntry:
     tenant: str = ""
     user: str = ""
     group: str = ""
+    kind: str = ""  # the job type: the actor its HeroScript calls first ("" when it does not start with one)
 
     @classmethod
     def of(cls, job: Job | RecordedEvent) -> IndexEntry:
-        labels = (job.circle_id, job.tenant_id, job.user_id, job.group) if isinstance(job, Job) else labels_of(job.json)
-        return cls(job.status, job.topic, job.attempts, job.time_end, job.version, *map(_shared, labels))
+        raw = job.to_json() if isinstance(job, Job) else job.json
+        return cls(job.status, job.topic, job.attempts, job.time_end, job.version, *map(_shared, labels_of(raw)))
 
     def has(self, event: RecordedEvent) -> bool:
         """Whether the history already holds this event's state (it was read again after a crash)."""
@@ -76,13 +78,18 @@ class IndexEntry:
             except ValueError:
                 pass
         doc = json.loads(raw)
+        label = {name: _shared(str(doc.get(name, ""))) for name in ("circleid", "tenantid", "userid", "group")}
         return cls(
             JobStatus(doc["status"]),
             str(doc["topic"]),
             int(doc.get("attempts", 0)),
             float(doc.get("time_end", 0)),
             int(doc.get("version", 0)),
-            *(_shared(str(doc.get(name, ""))) for name in ("circleid", "tenantid", "userid", "group")),
+            circle=label["circleid"],
+            tenant=label["tenantid"],
+            user=label["userid"],
+            group=label["group"],
+            kind=_shared(kind_of(str(doc.get("params", "")).encode())),
         )
 
 
@@ -101,14 +108,24 @@ def _shared(value: str) -> str:
     return _SHARED.setdefault(value, value)
 
 
-def labels_of(raw: bytes) -> tuple[str, str, str, str]:
-    """(circle, tenant, user, group) of a stored job's JSON ("" = none), without parsing the rest."""
+def labels_of(raw: bytes) -> tuple[str, str, str, str, str]:
+    """(circle, tenant, user, group, job type) of a stored job's JSON ("" = none), without parsing it."""
     found = []
     for pattern in _LABEL_RES:
         match = pattern.search(raw)
         text = match.group(1) if match else b""
         found.append(str(json.loads(b'"' + text + b'"')) if b"\\" in text else text.decode(errors="replace"))
-    return found[0], found[1], found[2], found[3]
+    return found[0], found[1], found[2], found[3], kind_of(raw)
+
+
+_KIND_RE = re.compile(rb'"params":"(?:\\n|\s)*!{1,4}([A-Za-z0-9_-]{1,64})\.')
+_PARAMS_KIND_RE = re.compile(rb"^\s*!{1,4}([A-Za-z0-9_-]{1,64})\.")
+
+
+def kind_of(raw: bytes) -> str:
+    """The actor a job's HeroScript starts with (from its JSON, or from the params themselves)."""
+    match = _KIND_RE.search(raw) or _PARAMS_KIND_RE.search(raw)
+    return name_fix(match.group(1).decode()) if match else ""
 
 
 @dataclass(slots=True)
@@ -432,6 +449,16 @@ class JobStore:
             if len(out) >= limit:
                 break
         return out
+
+    def count_kinds(self) -> dict[str, int]:
+        """Job type -> jobs in the history (one pass over the index)."""
+        with self._lock:
+            entries = list(self._index.values())
+        counts: dict[str, int] = {}
+        for entry in entries:
+            if entry.kind:
+                counts[entry.kind] = counts.get(entry.kind, 0) + 1
+        return counts
 
     def count_groups(self) -> dict[str, dict[str, int]]:
         """Group -> status -> jobs, for every group a stored job names (one pass over the index)."""

@@ -9,18 +9,22 @@ processes use the same ones.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import redis
 
 from heroagent.config import JobsConfig
+from heroagent.heroscript import parse
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import Job, ParamsType, check_job_spec, scheduled_time
 from heroagent.jobs.queue import JobQueue
+from heroagent.schema.job import TYPE_DEFAULT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,11 @@ class JobDefaults:
     retry_delay_min: float = 1.0
     max_value_bytes: int = 16 * 1024 * 1024
     idempotency_window: float = 86400.0
+    # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay)
+    types: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, jobs: JobsConfig) -> JobDefaults:
+    def from_config(cls, jobs: JobsConfig, types: Mapping[str, Mapping[str, float]] | None = None) -> JobDefaults:
         return cls(
             timeout=jobs.default_timeout,
             max_retries=jobs.max_retries,
@@ -43,11 +49,17 @@ class JobDefaults:
             retry_delay_min=jobs.retry_delay_min,
             max_value_bytes=jobs.max_value_bytes,
             idempotency_window=jobs.idempotency_window,
+            types=dict(types or {}),
         )
 
     def publish(self, client: redis.Redis) -> None:
         """Put these in Redis for creators in other processes (the server does this at start)."""
-        client.hset(keys.JOB_DEFAULTS, mapping={k: repr(v) for k, v in asdict(self).items()})  # type: ignore[arg-type]
+        values = {k: repr(v) for k, v in asdict(self).items() if k != "types"}
+        values["types"] = json.dumps({name: dict(d) for name, d in self.types.items()})
+        client.hset(keys.JOB_DEFAULTS, mapping=values)  # type: ignore[arg-type]
+
+    def for_type(self, type_name: str) -> Mapping[str, float]:
+        return self.types.get(type_name, {})
 
     @classmethod
     def read(cls, client: redis.Redis) -> JobDefaults | None:
@@ -58,26 +70,47 @@ class JobDefaults:
         given = {k.decode(): v.decode() for k, v in raw.items()}
         values: dict[str, Any] = {}
         try:
+            types = json.loads(given.pop("types", "{}"))
+            values["types"] = {
+                str(name): {str(k): float(v) for k, v in d.items() if k in TYPE_DEFAULT_FIELDS and math.isfinite(v)}
+                for name, d in types.items()
+                if isinstance(d, dict)
+            }
             for f in fields(cls):
                 if f.name in given:
                     number = float(given[f.name])
                     if not math.isfinite(number) or number < 0:
                         return None
                     values[f.name] = int(number) if f.type in (int, "int") else number
-        except ValueError:
+        except (ValueError, TypeError, AttributeError):
             return None
         return cls(**values)
 
 
+@functools.lru_cache(maxsize=4096)
+def first_actor(params: str) -> str:
+    """The actor a HeroScript job calls first: its job type ('' if it has no action)."""
+    actions = parse(params)
+    return actions[0].actor if actions else ""
+
+
 def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
-    """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field."""
+    """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. Fields the
+    spec leaves out come from its job type's defaults (the actor it calls first), then from `[jobs]`."""
     clean = check_job_spec(spec)
     size = len(clean["params"].encode())
     if size > defaults.max_value_bytes:
         raise InvalidJobError(
             f"params: {size} bytes is over the limit of {defaults.max_value_bytes} bytes ([jobs] max_value_bytes)"
         )
-    max_retries, retry_delay, timeout = clean.get("max_retries"), clean.get("retry_delay"), clean.get("timeout")
+    typed = (
+        defaults.for_type(first_actor(clean["params"]))
+        if clean.get("params_type", "heroscript") == "heroscript"
+        else {}
+    )
+    max_retries = clean.get("max_retries", typed.get("max_retries"))
+    retry_delay = clean.get("retry_delay", typed.get("retry_delay"))
+    timeout = clean.get("timeout", typed.get("timeout"))
     return Job(
         topic=clean["topic"],
         params=clean["params"],

@@ -9,8 +9,10 @@ other text fields are small and bounded here, so every version fits once those a
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any
 
+from heroagent.errors import InvalidInputError
 from heroagent.schema.fields import Field, Schema
 
 MAX_SECONDS = 366 * 86400.0  # a year: a longer timeout or retry delay is a mistake
@@ -143,3 +145,25 @@ def clip_encoded(text: str, limit: int = MAX_VALUE_BYTES) -> str:
 def check_new_job(spec: Any) -> dict[str, Any]:
     """The fields of a new job, checked (None = not given); InvalidInputError naming the field."""
     return NEW_JOB.check(spec)
+
+
+TYPE_DEFAULT_FIELDS = ("timeout", "max_retries", "retry_delay")  # what a job type may set for its jobs
+
+
+def check_type_defaults(name: str, given: Mapping[str, Any]) -> dict[str, float]:
+    """A job type's defaults (`[job_types.<name>]`, `@actor(..., timeout=...)`), checked by the same rules
+    as a job's own fields; InvalidInputError names the type and the field."""
+    unknown = sorted(set(given) - set(TYPE_DEFAULT_FIELDS))
+    if unknown:
+        raise InvalidInputError(
+            f"job type {name}: {', '.join(unknown)}: unknown; a type sets {', '.join(TYPE_DEFAULT_FIELDS)}"
+        )
+    clean: dict[str, float] = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        try:
+            clean[key] = NEW_JOB.field(key).check(value)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"job type {name}: {exc}") from None
+    return clean

@@ -146,6 +146,12 @@ def remove_schedule(name: str) -> tuple[str, int]:
     return "", 204
 
 
+@bp.get("/job-types")
+def job_types() -> Response:
+    """Every job type with the defaults its jobs get and how many jobs called it."""
+    return jsonify({"types": current_manager().job_types()})
+
+
 @bp.get("/job-groups")
 def job_groups() -> Response:
     """Every group a job names, with its jobs counted by status (and in all)."""

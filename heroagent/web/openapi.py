@@ -219,6 +219,34 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Job"), "the job, new again"), **_errors(401, 404, 409, 503)},
                 }
             },
+            "/api/job-types": {
+                "get": {
+                    "summary": "Every job type (actor) with the defaults its jobs get and how many jobs called it",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "types": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "name": {"type": "string"},
+                                                "defaults": {"type": "object"},
+                                                "own_defaults": {"type": "object"},
+                                                "jobs": {"type": "integer"},
+                                            },
+                                        },
+                                    }
+                                },
+                            },
+                            "job types",
+                        ),
+                        **_errors(401, 503),
+                    },
+                }
+            },
             "/api/job-groups": {
                 "get": {
                     "summary": "Every group a job names, with its jobs counted by status",
