@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
@@ -89,6 +90,7 @@ def stop_on_signals() -> tuple[threading.Event, list[str]]:
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=None, help="Worker threads.")
 @click.option("--share", type=click.Path(file_okay=False), default=None, help="Folder scripts run from.")
 @click.option("--module", "modules", multiple=True, help="Import this Python module of actors (repeatable).")
+@click.option("--id", "name", default=None, help="Name this worker (shown on the overview and on its jobs).")
 @click.option("--log-level", default=None)
 def worker(
     config_path: str | None,
@@ -97,9 +99,12 @@ def worker(
     concurrency: int | None,
     share: str | None,
     modules: tuple[str, ...],
+    name: str | None,
     log_level: str | None,
 ) -> None:
     """Run a pool of workers in this process against a HeroAgent's Redis (here or on another machine)."""
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise HeroAgentError(f"--id {name[:80]!r}: use 1-64 letters, digits, '_', '.' or '-'")
     from pathlib import Path
 
     import redis as redis_lib
@@ -132,6 +137,7 @@ def worker(
         config.jobs,
         topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else None,
         concurrency=concurrency,
+        name=name,
     )
     stop, _received = stop_on_signals()
     pool.start()
@@ -483,6 +489,25 @@ def job_history(config_path: str | None, job_id: int, as_json: bool) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
         detail = v.error or v.result
         click.echo(f"{stamp}  {v.status.value:8}  attempt {v.attempts}  {v.worker}  {detail[:80]}".rstrip())
+
+
+@cli.command("workers")
+@config_option
+@json_option
+def workers(config_path: str | None, as_json: bool) -> None:
+    """Every worker pool that reported in the last 30 s (the server's and `heroagent worker`s), from Redis."""
+    from heroagent.client import JobClient
+    from heroagent.jobs.worker import list_workers
+
+    client = JobClient.from_config(load_config(config_path))
+    found = client._redis_call(list_workers, client.redis)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    click.echo(f"{'WORKER':40} {'HOST':20} {'RUNNING':>8}  TOPICS")
+    for pool in found:
+        running = len([x for x in pool.get("running", "").split(",") if x])
+        click.echo(f"{pool['id']:40} {pool.get('host', ''):20} {running:>8}  {pool.get('topics', '')}")
 
 
 @cli.group(cls=HeroGroup)

@@ -13,6 +13,7 @@ import collections
 import itertools
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -109,8 +110,12 @@ class WorkerPool:
         *,
         topics: Sequence[str] | None = None,
         concurrency: int | None = None,
+        name: str | None = None,
     ) -> WorkerPool:
-        """A pool as `[jobs]` describes it (the server's own, and `heroagent worker`'s)."""
+        """A pool as `[jobs]` describes it (the server's own, and `heroagent worker`'s). `name` (letters,
+        digits, '_', '.', '-') starts its id, which the overview and its jobs' `worker` field show."""
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            raise ValueError(f"worker name {name[:80]!r}: use 1-64 letters, digits, '_', '.' or '-'")
         return cls(
             queue,
             executor,
@@ -120,6 +125,7 @@ class WorkerPool:
             poll_interval=jobs.queue_poll_interval,
             lease_seconds=jobs.lease_seconds,
             max_value_bytes=jobs.max_value_bytes,
+            name=f"{name}:{socket.gethostname()}:{os.getpid()}" if name else None,
         )
 
     # ------------------------------------------------------------ life cycle
