@@ -15,6 +15,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from heroagent import HeroAgent
+from heroagent.jobs import JobStatus
 from tests.conftest import REPO, ui_url, wait_until
 
 StartAgent = Callable[..., HeroAgent]
@@ -193,3 +194,26 @@ def test_schedules_page_follows_runs_and_pauses_and_dead_jobs_retry_in_bulk(web_
     page.click("#retry-dead")  # confirm() is accepted by the fixture
     expect(page).to_have_url(ui_url(agent, "/jobs?topic=flaky"), timeout=10_000)
     assert wait_until(lambda: all(jm.get_job(j.job_id).retries == 1 for j in failed), timeout=10)
+
+
+def test_queue_buttons_pause_and_resume_and_a_phone_sized_layout(web_agent: StartAgent, page: Page) -> None:
+    """Issue 12: the overview's queue rows pause and resume a topic (with a confirm for clear); the pages
+    fit a 390 px wide screen without a horizontal scroll of the whole page."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    jm.pause_topic("phone")
+    waiting = jm.create_job("phone", "!!fake.return_success")
+    page.goto(ui_url(agent, "/"))
+    row = page.locator('tr[data-topic="phone"]')
+    expect(row.locator(".tag.paused")).to_be_visible()
+    row.locator('button[data-action="resume"]').click()
+    expect(page.locator("p.notice")).to_contain_text("Resumed phone.")
+    assert jm.wait_for_job(waiting.job_id, timeout=15).status is JobStatus.DONE
+    page.locator('tr[data-topic="phone"] button[data-action="clear"]').click()  # the dialog is accepted
+    expect(page.locator("p.notice")).to_contain_text("Cleared phone.")
+    page.set_viewport_size({"width": 390, "height": 800})
+    for path in ("/", "/jobs", "/schedules", "/submit"):
+        page.goto(ui_url(agent, path))
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, (path, width)
+    shot(page, "overview-390px")
