@@ -503,26 +503,7 @@ class OurDB:
     def set(self, data: bytes, id: int | None = None) -> int:
         """Insert (no id: returns the new id) or update (id: appends a new version). Durable on return
         unless inside `batch()` or with fsync='never'."""
-        self._check_writable()
-        data = bytes(data)
-        if not data:
-            raise RecordTooLargeError("OurDB cannot store empty data (a zeroed record marks a deletion)")
-        if len(data) > MAX_DATA_SIZE:
-            raise RecordTooLargeError(
-                f"OurDB record of {len(data)} bytes is too large: a record holds at most {MAX_DATA_SIZE} bytes"
-            )
-        if self.fsync == "always":
-            with self._sync_lock, self._lock:
-                record_id = self._write(data, id)
-                if not self._deferring():
-                    self._commit_locked()
-            return record_id
-        with self._lock:
-            record_id = self._write(data, id)
-            seq = self._write_seq
-        if not self._deferring():
-            self._commit(seq)
-        return record_id
+        return self._store(data, id, fresh=False)
 
     def insert_at(self, data: bytes, id: int) -> int:
         """Insert a record under an id given from outside (incremental mode), at or above `next_id`.
@@ -531,8 +512,7 @@ class OurDB:
         history: Redis gives a job its id, the recorder writes it later). Ids skipped stay empty and
         are never handed out by `set(data)`; an id below `next_id` is refused, so none is reused.
         At most MAX_ID_GAP ids can be skipped at once (a wild id would grow the lookup table)."""
-        with self._lock:
-            next_id = max(1, self._lookup.capacity)
+        next_id = self.next_id
         if not self.incremental_mode:
             raise ValueError("OurDB insert_at is for incremental mode; in key-value mode use set(data, id)")
         if id < next_id:
@@ -544,6 +524,10 @@ class OurDB:
                 f"OurDB {self.path}: cannot insert at id {id}: it would skip {id - next_id} ids "
                 f"(at most {MAX_ID_GAP}); next_id is {next_id}"
             )
+        return self._store(data, id, fresh=True)
+
+    def _store(self, data: bytes, id: int | None, *, fresh: bool) -> int:
+        """Check and write one record, then commit it unless a batch defers that (set and insert_at)."""
         self._check_writable()
         data = bytes(data)
         if not data:
@@ -552,15 +536,18 @@ class OurDB:
             raise RecordTooLargeError(
                 f"OurDB record of {len(data)} bytes is too large: a record holds at most {MAX_DATA_SIZE} bytes"
             )
-        with self._sync_lock if self.fsync == "always" else contextlib.nullcontext(), self._lock:
-            self._write(data, id, fresh=True)
+        if self.fsync == "always":
+            with self._sync_lock, self._lock:
+                record_id = self._write(data, id, fresh=fresh)
+                if not self._deferring():
+                    self._commit_locked()
+            return record_id
+        with self._lock:
+            record_id = self._write(data, id, fresh=fresh)
             seq = self._write_seq
-            if self.fsync == "always" and not self._deferring():
-                self._commit_locked()
-                return id
         if not self._deferring():
             self._commit(seq)
-        return id
+        return record_id
 
     def set_many(self, items: Sequence[bytes]) -> list[int]:
         """Insert many records with one commit (one fsync for all)."""
