@@ -26,17 +26,19 @@ from heroagent.jobs.model import Job, ParamsType, check_job_spec, scheduled_time
 from heroagent.jobs.queue import JobQueue
 from heroagent.schema.job import TYPE_DEFAULT_FIELDS
 
+_BUILT_IN = JobsConfig()  # a client with no config and no server-published defaults gets `[jobs]`'s own
+
 
 @dataclass(frozen=True)
 class JobDefaults:
     """What a new job gets when its spec leaves a field out (the server's `[jobs]` settings)."""
 
-    timeout: float = 60.0
-    max_retries: int = 0
-    retry_delay: float = 10.0
-    retry_delay_min: float = 1.0
-    max_value_bytes: int = 16 * 1024 * 1024
-    idempotency_window: float = 86400.0
+    timeout: float = _BUILT_IN.default_timeout
+    max_retries: int = _BUILT_IN.max_retries
+    retry_delay: float = _BUILT_IN.retry_delay
+    retry_delay_min: float = _BUILT_IN.retry_delay_min
+    max_value_bytes: int = _BUILT_IN.max_value_bytes
+    idempotency_window: float = _BUILT_IN.idempotency_window
     # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay)
     types: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
