@@ -41,16 +41,26 @@ class ActorRegistry:
         timeout: float | None = None,
         max_retries: int | None = None,
         retry_delay: float | None = None,
+        priority: int | None = None,
+        no_overlap: bool | None = None,
     ) -> Any:
         """`isolation="process"` runs this actor's jobs in a child process that timeouts and cancel kill
         (see isolation.py); "thread" (the default) is faster, and cancel is cooperative there.
-        `timeout`, `max_retries`, `retry_delay`: the defaults of this job type, which a job calling this
-        actor gets unless it gives its own (`[job_types.<name>]` in the config overrides them)."""
+        `timeout`, `max_retries`, `retry_delay`, `priority`: the defaults of this job type, which a job
+        calling this actor gets unless it gives its own (`[job_types.<name>]` in the config overrides
+        them); `no_overlap=True`: one job of the type runs at a time, across all workers."""
         if isolation not in ISOLATIONS:
             raise ValueError(f"actor {name!r}: isolation = {isolation!r}: must be one of {', '.join(ISOLATIONS)}")
         try:
             defaults = check_type_defaults(
-                name_fix(name), {"timeout": timeout, "max_retries": max_retries, "retry_delay": retry_delay}
+                name_fix(name),
+                {
+                    "timeout": timeout,
+                    "max_retries": max_retries,
+                    "retry_delay": retry_delay,
+                    "priority": priority,
+                    "no_overlap": no_overlap,
+                },
             )
         except InvalidInputError as exc:
             raise ValueError(str(exc)) from None

@@ -10,7 +10,14 @@ hero:q:work:type:<type>    list    hero job ids waiting for an actor of that scr
 hero:q:reply:<id>          list    the hero actor's answer: JSON {id, status, output, error}
 hero:q:ctl:type:<type>     list    control messages for that type's actors ("stop")
 hero:dispatched            set     topics handed to external hero actors: "*" workers do not claim them
-heroqueue:<topic>          list    job ids waiting, first in first out (RPUSH in, LPOP out)
+heroqueue:<topic>          zset    job ids waiting; score = (9 - priority) * 2^44 + id: the lowest starts
+                                   first, so higher priorities first, then creation order (ZRANGE 0 -1 = next first)
+hero:limits:<topic>        hash    the topic's limits: max_running, rate (text), rate_n, rate_ms
+hero:topics:limited        set     topics that have limits
+hero:running:<topic>       set     ids of the topic's running jobs (kept for topics with max_running)
+hero:rate:<topic>          zset    "<id>:<attempt>" -> when it started (ms), for the topic's rate limit
+hero:lock:<no_overlap_key> string  the id of the job holding the key (or "<id>:after" during its
+                                   overlap_delay); expires with the holder's lease
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
 hero:topics:paused         set     topics whose queued jobs wait (no worker claims them) until resumed
 hero:topics:draining       set     topics that take no new job (creates get a 409) until resumed
@@ -36,6 +43,15 @@ from __future__ import annotations
 
 PREFIX_JOB = "herojobs"
 PREFIX_QUEUE = "heroqueue"
+PREFIX_LIMITS = "hero:limits"
+PREFIX_RUNNING = "hero:running"
+PREFIX_RATE = "hero:rate"
+PREFIX_LOCK = "hero:lock"
+TOPICS_LIMITED = "hero:topics:limited"
+MAX_PRIORITY = 9
+# A queue's score: priority first, then the id (creation order). Ids stay below 2^44 (17 trillion), and
+# (MAX_PRIORITY + 1) * 2^44 < 2^53, so every score is an exact double.
+QUEUE_SCORE_SPAN = 2**44
 PREFIX_WAKE = "hero:wake"
 TOPICS = "hero:topics"
 TOPICS_PAUSED = "hero:topics:paused"
@@ -65,6 +81,27 @@ def idempotency(key: str) -> str:
 
 def queue(topic: str) -> str:
     return f"{PREFIX_QUEUE}:{topic}"
+
+
+def queue_score(priority: int, job_id: int) -> int:
+    """Where a job waits in its topic's queue (lua/common.lua's `enqueue` computes the same)."""
+    return (MAX_PRIORITY - min(MAX_PRIORITY, max(0, priority))) * QUEUE_SCORE_SPAN + job_id
+
+
+def limits(topic: str) -> str:
+    return f"{PREFIX_LIMITS}:{topic}"
+
+
+def running(topic: str) -> str:
+    return f"{PREFIX_RUNNING}:{topic}"
+
+
+def rate(topic: str) -> str:
+    return f"{PREFIX_RATE}:{topic}"
+
+
+def no_overlap_lock(key: str) -> str:
+    return f"{PREFIX_LOCK}:{key}"
 
 
 def wake(topic: str) -> str:

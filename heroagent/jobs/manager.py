@@ -210,9 +210,14 @@ class JobManager:
         many jobs in the history called it first."""
         counts = self.store.count_kinds()
         base = {"timeout": self.defaults.timeout, "max_retries": self.defaults.max_retries,
-                "retry_delay": self.defaults.retry_delay}  # fmt: skip
+                "retry_delay": self.defaults.retry_delay, "priority": 0, "no_overlap": 0}  # fmt: skip
         return [
-            {"name": name, "defaults": {**base, **own}, "own_defaults": dict(own), "jobs": counts.get(name, 0)}
+            {
+                "name": name,
+                "defaults": _readable_type_defaults({**base, **own}),
+                "own_defaults": _readable_type_defaults(own),
+                "jobs": counts.get(name, 0),
+            }
             for name, own in sorted(self.defaults.types.items())
         ]
 
@@ -453,3 +458,13 @@ def _topic(topic: str) -> str:
     if not isinstance(topic, str) or not re.fullmatch(TOPIC_PATTERN, topic):
         raise InvalidJobError(f"topic: {str(topic)[:80]!r} may only contain letters, digits, '_', '.' and '-' (1-128)")
     return topic
+
+
+def _readable_type_defaults(defaults: Mapping[str, float]) -> dict[str, Any]:
+    """A job type's defaults as people read them: priority a whole number, no_overlap true or false."""
+    out: dict[str, Any] = dict(defaults)
+    if "priority" in out:
+        out["priority"] = int(out["priority"])
+    if "no_overlap" in out:
+        out["no_overlap"] = bool(out["no_overlap"])
+    return out

@@ -88,6 +88,9 @@ class Job:
     group: str = ""
     progress: float = 0.0  # 0..1, as the running job last reported it (ctx.progress, "::progress" lines)
     progress_details: str = ""
+    priority: int = 0  # 0-9, 9 most urgent: in its topic's queue it waits behind higher priorities only
+    no_overlap_key: str = ""  # jobs sharing it never run at once (a lock in Redis, held by lease)
+    overlap_delay: float = 0.0  # seconds the key stays locked after this job ends
 
     # ------------------------------------------------------------ encodings
 
@@ -146,8 +149,17 @@ class Job:
 
 # (attribute, wire name) of every field, computed once: to_dict/from_dict are on the hot path.
 _WIRE_FIELDS = tuple((f.name, WIRE_NAMES.get(f.name, f.name)) for f in fields(Job))
-_INT_FIELDS = {"job_id", "retries", "max_retries", "attempts", "version"}
-_FLOAT_FIELDS = {"timeout", "time_created", "time_scheduled", "time_start", "time_end", "retry_delay", "progress"}
+_INT_FIELDS = {"job_id", "retries", "max_retries", "attempts", "version", "priority"}
+_FLOAT_FIELDS = {
+    "timeout",
+    "time_created",
+    "time_scheduled",
+    "time_start",
+    "time_end",
+    "retry_delay",
+    "progress",
+    "overlap_delay",
+}
 
 
 def _convert(name: str, value: Any) -> Any:

@@ -20,6 +20,7 @@ from heroagent.jobs import keys, scripts
 from heroagent.jobs.errors import JobIdsNotSeededError, TopicDrainingError
 from heroagent.jobs.model import Job
 from heroagent.jobs.retry import RetryPolicy
+from heroagent.schema.topic import TopicLimits
 
 
 class JobQueue:
@@ -42,6 +43,8 @@ class JobQueue:
         self._seed = scripts.register(client, "seed")
         self._clear_topic = scripts.register(client, "clear_topic")
         self._progress = scripts.register(client, "progress")
+        self._upgrade_queue = scripts.register(client, "upgrade_queue")
+        self._set_limits = scripts.register(client, "set_limits")
 
     def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
         """Create these jobs in one atomic call (see lua/create.lua); per job (its id, created now?).
@@ -90,7 +93,7 @@ class JobQueue:
         pipe = self.client.pipeline(transaction=True)
         pipe.srem(keys.TOPICS_PAUSED, topic)
         pipe.srem(keys.TOPICS_DRAINING, topic)
-        pipe.llen(keys.queue(topic))
+        pipe.zcard(keys.queue(topic))
         waiting = int(pipe.execute()[2])
         if waiting:
             self.client.rpush(keys.wake(topic), *(["1"] * min(waiting, 64)))
@@ -117,6 +120,31 @@ class JobQueue:
             if not left:
                 return canceled, stopping
 
+    def upgrade_queues(self) -> int:
+        """Turn queues kept as lists (before priorities) into sorted sets; returns the ids moved."""
+        return sum(int(self._upgrade_queue(args=[topic])) for topic in self.topics())  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ limits
+
+    def set_limits(self, topic: str, limits: TopicLimits) -> None:
+        """Store a topic's limits (none = no limits); the jobs running now count at once."""
+        rate_n, rate_ms = (limits.rate.count, limits.rate.period_ms) if limits.rate else ("", "")
+        max_running = "" if limits.max_running is None else limits.max_running
+        self._set_limits(args=[topic, max_running, rate_n, rate_ms, limits.rate.text if limits.rate else ""])
+
+    def limits(self) -> dict[str, TopicLimits]:
+        """Topic -> its limits, for every topic that has some."""
+        topics = sorted(_text(t) for t in self.client.smembers(keys.TOPICS_LIMITED))  # type: ignore[union-attr]
+        pipe = self.client.pipeline(transaction=False)
+        for topic in topics:
+            pipe.hgetall(keys.limits(topic))
+        found: dict[str, TopicLimits] = {}
+        for topic, raw in zip(topics, pipe.execute(), strict=True):
+            given = {_text(k): _text(v) for k, v in raw.items()}
+            if given:
+                found[topic] = TopicLimits.from_stored(given)
+        return found
+
     def seed(self, floor: int) -> int:
         """Raise the job id counter to at least `floor` (never lowers it); returns the counter."""
         return int(self._seed(args=[floor]))  # type: ignore[arg-type]
@@ -131,8 +159,9 @@ class JobQueue:
         topic = self.topic_of(job_id)
         return None if topic is None else self.get(topic, job_id)
 
-    def enqueue(self, jobs: Sequence[Job], *, front: bool = False) -> None:
-        """Store each job's hash and queue its id (or schedule it, if it is due later), in one round trip."""
+    def enqueue(self, jobs: Sequence[Job]) -> None:
+        """Store each job's hash and queue its id (or schedule it, if it is due later), in one round trip.
+        A job's place in its queue is by priority, then id (a job put back keeps its place)."""
         pipe = self.client.pipeline(transaction=True)  # atomic: the sweep never sees a hash without its queue entry
         now = time.time()
         ready: dict[str, int] = {}
@@ -144,10 +173,7 @@ class JobQueue:
                 pipe.zadd(keys.SCHEDULED, {member: math.ceil(job.time_scheduled * 1000)})
                 ready.setdefault(job.topic, 0)
                 continue
-            if front:
-                pipe.lpush(keys.queue(job.topic), job.job_id)
-            else:
-                pipe.rpush(keys.queue(job.topic), job.job_id)
+            pipe.zadd(keys.queue(job.topic), {str(job.job_id): keys.queue_score(job.priority, job.job_id)})
             ready[job.topic] = ready.get(job.topic, 0) + 1
         for topic, count in ready.items():
             pipe.sadd(keys.TOPICS, topic)
@@ -273,11 +299,11 @@ class JobQueue:
         return sorted(t.decode() for t in found)
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Per topic: queued (LLEN) and in flight (from the lease set)."""
+        """Per topic: queued (ZCARD) and in flight (from the lease set)."""
         topics = self.topics()
         pipe = self.client.pipeline(transaction=False)
         for topic in topics:
-            pipe.llen(keys.queue(topic))
+            pipe.zcard(keys.queue(topic))
         pipe.zrange(keys.INFLIGHT, 0, -1)
         pipe.zrange(keys.SCHEDULED, 0, -1)
         results: list[Any] = pipe.execute()
@@ -293,7 +319,7 @@ class JobQueue:
         """Every job id Redis holds in a queue or in flight (for reconciliation at start, not the hot path)."""
         ids: set[int] = set()
         for topic in self.topics():
-            ids.update(int(x) for x in self.client.lrange(keys.queue(topic), 0, -1))  # type: ignore[union-attr]
+            ids.update(int(x) for x in self.client.zrange(keys.queue(topic), 0, -1))  # type: ignore[union-attr]
         for zset in (keys.INFLIGHT, keys.SCHEDULED):
             members: Any = self.client.zrange(zset, 0, -1)
             for member in members:

@@ -88,6 +88,9 @@ class Reconciler:
             return self._reconcile()
 
     def _reconcile(self) -> int:
+        moved = self.queue.upgrade_queues()
+        if moved:
+            log.warning("jobs: %d queued job(s) moved to the priority queues", moved)
         in_redis = self.queue.queued_and_inflight_ids()
         requeue: list[Job] = []
         for job_id in self.store.ids_with_status(JobStatus.NEW, JobStatus.ACTIVE):
@@ -105,7 +108,7 @@ class Reconciler:
             requeue.append(job)
         if requeue:
             self.store.record(requeue)
-            self.queue.enqueue(requeue, front=True)
+            self.queue.enqueue(requeue)
             log.warning("jobs: %d job(s) from the history were queued again", len(requeue))
         self.ready_for_creates()
         self.client.set(keys.EPOCH, uuid.uuid4().hex)

@@ -1,7 +1,8 @@
 """The job system's Lua scripts: kept in `heroagent/jobs/lua/*.lua`, read and registered once.
 
 A script never spells a Redis key: it names a key or prefix from keys.py as `${NAME}` (`${PREFIX_JOB}`,
-`${EVENTS}`), filled in here from keys.py, so every key shape lives in that one module. A first line
+`${EVENTS}`), filled in here from keys.py, so every key shape lives in that one module (and the numbers
+keys.py builds them with: `${QUEUE_SCORE_SPAN}`). A first line
 `--! include common` puts the shared functions (common.lua) in front of the script.
 """
 
@@ -44,7 +45,11 @@ def _key_name(name: str, script: str) -> str:
 
 @functools.cache
 def _key_names() -> dict[str, str]:
-    return {name: value for name, value in vars(keys).items() if name.isupper() and isinstance(value, str)}
+    return {
+        name: str(value)
+        for name, value in vars(keys).items()
+        if name.isupper() and isinstance(value, str | int) and not isinstance(value, bool)
+    }
 
 
 def register(client: redis.Redis, name: str) -> Script:

@@ -39,7 +39,7 @@ class JobDefaults:
     retry_delay_min: float = _BUILT_IN.retry_delay_min
     max_value_bytes: int = _BUILT_IN.max_value_bytes
     idempotency_window: float = _BUILT_IN.idempotency_window
-    # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay)
+    # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay, priority, no_overlap)
     types: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
@@ -113,6 +113,10 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
     max_retries = clean.get("max_retries", typed.get("max_retries"))
     retry_delay = clean.get("retry_delay", typed.get("retry_delay"))
     timeout = clean.get("timeout", typed.get("timeout"))
+    priority = clean.get("priority", typed.get("priority", 0))
+    no_overlap_key = clean.get("no_overlap_key", "")
+    if not no_overlap_key and typed.get("no_overlap"):
+        no_overlap_key = f"type:{first_actor(clean['params'])}"
     return Job(
         topic=clean["topic"],
         params=clean["params"],
@@ -131,6 +135,9 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
         tenant_id=clean.get("tenant_id", ""),
         user_id=clean.get("user_id", ""),
         group=clean.get("group", ""),
+        priority=int(priority),
+        no_overlap_key=no_overlap_key,
+        overlap_delay=float(clean.get("overlap_delay", 0.0)),
     )
 
 

@@ -139,7 +139,7 @@ class WorkerPool:
         log.info("jobs: %d worker(s) %s serving topics %s", self.concurrency, self.pool_id, ",".join(self.topics))
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop taking jobs; give running jobs `grace` seconds; put the rest back at the front of their queue."""
+        """Stop taking jobs; give running jobs `grace` seconds; put the rest back in their queue (at their place)."""
         self._stopping.set()
         for slot in list(self._slots):
             self._release_waiting(slot)
@@ -336,12 +336,12 @@ class WorkerPool:
             self._add_slot()
 
     def _release_waiting(self, slot: _Slot) -> None:
-        """Send a worker's claimed-but-not-started jobs back to the front of their queues."""
+        """Send a worker's claimed-but-not-started jobs back to their queues (each at its place: by priority, then id)."""
         with self._lock:
             waiting = list(slot.waiting)
             slot.waiting.clear()
             slot.prefetch = 1
-        for job in reversed(waiting):  # each goes to the front: the first claimed ends up first again
+        for job in reversed(waiting):
             try:
                 never_ran = {"attempts": str(job.attempts - 1), "time_start": "0.0", "time_end": "0.0"}
                 self.queue.transition(job, "new", never_ran, expect="active", expect_worker=slot.worker_id)

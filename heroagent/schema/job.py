@@ -19,6 +19,7 @@ MAX_SECONDS = 366 * 86400.0  # a year: a longer timeout or retry delay is a mist
 MAX_DELAY = 10 * 366 * 86400.0  # a delayed job may wait ten years
 MAX_UNIX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
 MAX_RETRIES = 1000
+MAX_PRIORITY = 9  # priorities are 0 (the default, least urgent) to 9 (most urgent)
 TOPIC_PATTERN = r"[A-Za-z0-9_.-]{1,128}"
 
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # params, results and errors up to this ([jobs] max_value_bytes lowers it)
@@ -72,6 +73,29 @@ NEW_JOB = Schema(
             "retry_delay",
             "number",
             "seconds before the first retry, doubled each time; default [jobs] retry_delay",
+            minimum=0,
+            maximum=MAX_SECONDS,
+        ),
+        Field(
+            "priority",
+            "integer",
+            "0-9, 9 most urgent; a waiting job of a higher priority starts before lower ones of its topic",
+            minimum=0,
+            maximum=MAX_PRIORITY,
+        ),
+        Field(
+            "no_overlap_key",
+            "string",
+            "jobs with the same key never run at the same time, across all workers and machines",
+            min_length=1,
+            max_bytes=200,
+            pattern=r"[\x21-\x7e]{1,200}",
+            pattern_hint="must be 1-200 printable ASCII characters without spaces",
+        ),
+        Field(
+            "overlap_delay",
+            "number",
+            "with no_overlap_key: seconds the next job of the key waits after this one ends",
             minimum=0,
             maximum=MAX_SECONDS,
         ),
@@ -147,12 +171,16 @@ def check_new_job(spec: Any) -> dict[str, Any]:
     return NEW_JOB.check(spec)
 
 
-TYPE_DEFAULT_FIELDS = ("timeout", "max_retries", "retry_delay")  # what a job type may set for its jobs
+# What a job type may set for its jobs. `no_overlap = true` gives each of its jobs the no_overlap_key
+# "type:<name>" unless the job names its own: one job of the type runs at a time.
+TYPE_DEFAULT_FIELDS = ("timeout", "max_retries", "retry_delay", "priority", "no_overlap")
+NO_OVERLAP = Field("no_overlap", "boolean", "one job of this type runs at a time (across all workers)")
 
 
 def check_type_defaults(name: str, given: Mapping[str, Any]) -> dict[str, float]:
     """A job type's defaults (`[job_types.<name>]`, `@actor(..., timeout=...)`), checked by the same rules
-    as a job's own fields; InvalidInputError names the type and the field."""
+    as a job's own fields; InvalidInputError names the type and the field. Kept as numbers (no_overlap
+    as 1 or 0), as they are published in Redis for creators in other processes."""
     unknown = sorted(set(given) - set(TYPE_DEFAULT_FIELDS))
     if unknown:
         raise InvalidInputError(
@@ -163,7 +191,10 @@ def check_type_defaults(name: str, given: Mapping[str, Any]) -> dict[str, float]
         if value is None:
             continue
         try:
-            clean[key] = NEW_JOB.field(key).check(value)
+            if key == "no_overlap":
+                clean[key] = 1.0 if NO_OVERLAP.check(value) else 0.0
+            else:
+                clean[key] = NEW_JOB.field(key).check(value)
         except InvalidInputError as exc:
             raise InvalidInputError(f"job type {name}: {exc}") from None
     return clean

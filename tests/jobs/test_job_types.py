@@ -44,7 +44,8 @@ def test_a_job_takes_its_types_defaults_unless_it_says_otherwise(data_dir: Path)
             jm.wait_for_job(job.job_id, timeout=15)
         listed = requests.get(ui_url(agent, "/api/job-types"), timeout=5).json()["types"]
         mail = next(t for t in listed if t["name"] == "mail")
-        assert mail["defaults"] == {"timeout": 30.0, "max_retries": 2, "retry_delay": 4.0} and mail["jobs"] == 3
+        expected = {"timeout": 30.0, "max_retries": 2, "retry_delay": 4.0, "priority": 0, "no_overlap": False}
+        assert mail["defaults"] == expected and mail["jobs"] == 3
         assert any(t["name"] == "fake" and t["jobs"] == 1 for t in listed)
 
 
@@ -53,7 +54,11 @@ def test_bad_type_defaults_are_refused(data_dir: Path) -> None:
     with pytest.raises(ValueError, match="job type x: timeout: -1 must be greater than 0"):
         agent.actor("x", timeout=-1)(object)
     with pytest.raises(TypeError):
-        agent.actor("x", priority=3)(object)  # not a job-type default (yet): refused, not ignored
+        agent.actor("x", colour=3)(object)  # not a job-type default: refused, not ignored
+    with pytest.raises(ValueError, match="job type x: priority: 10 must be at most 9"):
+        agent.actor("x", priority=10)(object)
+    with pytest.raises(ValueError, match="job type x: no_overlap: 'yes' must be true or false"):
+        agent.actor("x", no_overlap="yes")(object)
     config = make_config(data_dir)
     config.job_types = {"mail": {"timeout": float("nan")}}
     (data_dir / "c.toml").write_text(to_toml(config).replace("nan", "-1.0"))

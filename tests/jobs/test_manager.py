@@ -38,8 +38,8 @@ def test_redis_cli_commands_tell_the_truth(agent: HeroAgent) -> None:
     blocker = jm.create_job("watch", "!!fake.sleep seconds:2")
     waiting = jm.create_jobs([{"topic": "watch", "params": "!!fake.sleep seconds:1"} for _ in range(3)])
     assert wait_until(lambda: redis_cli(agent, "HGET", keys.job("watch", blocker.job_id), "status") == "active")
-    queued = redis_cli(agent, "LRANGE", "heroqueue:watch", "0", "-1").split()
-    assert int(redis_cli(agent, "LLEN", "heroqueue:watch")) == len(queued)
+    queued = redis_cli(agent, "ZRANGE", "heroqueue:watch", "0", "-1").split()
+    assert int(redis_cli(agent, "ZCARD", "heroqueue:watch")) == len(queued)
     assert set(queued) <= {str(j.job_id) for j in waiting}
     fields = redis_cli(agent, "HGETALL", keys.job("watch", blocker.job_id)).split("\n")
     as_dict = dict(zip(fields[::2], fields[1::2], strict=True))
@@ -48,7 +48,7 @@ def test_redis_cli_commands_tell_the_truth(agent: HeroAgent) -> None:
     assert wait_until(lambda: redis_cli(agent, "EXISTS", keys.job("watch", blocker.job_id)) == "0")
     for job in waiting:
         jm.wait_for_job(job.job_id, timeout=10)
-    assert redis_cli(agent, "LLEN", "heroqueue:watch") == "0"
+    assert redis_cli(agent, "ZCARD", "heroqueue:watch") == "0"
 
 
 @pytest.mark.parametrize(

@@ -153,9 +153,9 @@ def test_redis_that_lost_its_data_gets_the_queue_back(data_dir: Path) -> None:
     with HeroAgent(config) as agent:
         jm = agent.get_job_manager()
         jobs = jm.create_jobs([{"topic": "waiting", "params": "!!fake.return_success"} for _ in range(5)])
-        assert redis_cli(agent, "LLEN", "heroqueue:waiting") == "5"
+        assert redis_cli(agent, "ZCARD", "heroqueue:waiting") == "5"
         redis_cli(agent, "FLUSHALL")
-        assert wait_until(lambda: redis_cli(agent, "LLEN", "heroqueue:waiting") == "5", timeout=10)
+        assert wait_until(lambda: redis_cli(agent, "ZCARD", "heroqueue:waiting") == "5", timeout=10)
         assert redis_cli(agent, "HGET", f"herojobs:waiting:{jobs[0].job_id}", "status") == "new"
 
 

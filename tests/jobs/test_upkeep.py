@@ -49,7 +49,7 @@ def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
 
     # A new job in no queue (its queue entry was lost).
     lost_queue = jm.create_job("parked", "!!fake.return_success")
-    client.lrem(keys.queue("parked"), 0, lost_queue.job_id)
+    client.zrem(keys.queue("parked"), lost_queue.job_id)
     client.hset(keys.job("parked", lost_queue.job_id), "time_created", str(time.time() - 3600))
 
     # An active job with no lease (nothing would ever reap it).
@@ -64,7 +64,7 @@ def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
     assert "finished hashes removed 1" in summary and "queued 1" in summary
     assert "leased 1" in summary and "unleased 1" in summary
     assert client.exists(keys.job("run", done.job_id)) == 0
-    assert client.lrange(keys.queue("parked"), 0, -1) == [str(lost_queue.job_id).encode()]
+    assert client.zrange(keys.queue("parked"), 0, -1) == [str(lost_queue.job_id).encode()]
     # the reaper now sees the lost attempt and returns the job to its queue
     assert wait_until(lambda: jm.get_job(unleased.job_id).status is JobStatus.NEW, timeout=10)
     assert "attempt 1 lost" in jm.get_job(unleased.job_id).error

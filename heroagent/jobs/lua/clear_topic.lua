@@ -19,9 +19,9 @@ local function id_of(member)  -- '<topic>:<digits>' of this topic, else nil
   if string.sub(member, 1, #prefix) ~= prefix then return nil end
   return string.match(string.sub(member, #prefix + 1), '^(%d+)$')
 end
-for _, id in ipairs(redis.call('LRANGE', queue, 0, batch - 1)) do cancel_new(id) end
-redis.call('LTRIM', queue, batch, -1)
-local left = redis.call('LLEN', queue)
+local taken = redis.call('ZPOPMIN', queue, batch)
+for j = 1, #taken, 2 do cancel_new(taken[j]) end
+local left = redis.call('ZCARD', queue)
 if left == 0 then
   redis.call('DEL', '${PREFIX_WAKE}:' .. topic)
   for _, member in ipairs(redis.call('ZRANGE', '${SCHEDULED}', 0, -1)) do

@@ -39,9 +39,74 @@ local function emit(key)
   return fields
 end
 local function drop_wake_if_empty(topic)
-  if redis.call('LLEN', '${PREFIX_QUEUE}:' .. topic) == 0 then
+  if redis.call('ZCARD', '${PREFIX_QUEUE}:' .. topic) == 0 then
     redis.call('DEL', '${PREFIX_WAKE}:' .. topic)
   end
+end
+local function wake(topic, n)
+  local tokens = {}
+  for _ = 1, math.min(n, 64) do tokens[#tokens + 1] = '1' end
+  redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, unpack(tokens))
+  redis.call('LTRIM', '${PREFIX_WAKE}:' .. topic, -1000, -1)
+end
+
+-- A job waits in its topic's queue (a sorted set) at its place: higher priorities first, then by id,
+-- that is creation order (a job that comes back, retried or returned by a lost worker, keeps its place).
+-- The score is keys.queue_score's: (MAX_PRIORITY - priority) * QUEUE_SCORE_SPAN + id, written out as an
+-- integer (Lua would print a large number with 14 digits and lose the id).
+local function enqueue(key, topic, id)
+  local priority = math.floor(tonumber(redis.call('HGET', key, 'priority') or '0') or 0)
+  priority = math.max(0, math.min(${MAX_PRIORITY}, priority))
+  local score = (${MAX_PRIORITY} - priority) * ${QUEUE_SCORE_SPAN} + tonumber(id)
+  redis.call('ZADD', '${PREFIX_QUEUE}:' .. topic, string.format('%d', score), id)
+end
+
+-- Whether the job `id` may take the no-overlap lock `name` (and takes it, leased like its run): free,
+-- already its own, or held by a job that is no longer running (ended by a path that did not let go).
+-- "<id>:after" is a lock kept for the holder's overlap_delay after it ended.
+local function take_lock(name, id, lease_ms)
+  local lock = '${PREFIX_LOCK}:' .. name
+  local holder = redis.call('GET', lock)
+  if holder and holder ~= id then
+    local holder_id = string.match(holder, '^(%d+)$')
+    if not holder_id then return false end
+    local holder_topic = redis.call('HGET', '${JOB_TOPICS}', holder_id)
+    if holder_topic and
+       redis.call('HGET', '${PREFIX_JOB}:' .. holder_topic .. ':' .. holder_id, 'status') == 'active' then
+      return false
+    end
+  end
+  redis.call('SET', lock, id, 'PX', lease_ms)
+  return true
+end
+
+-- A job stopped running (ended, retried, handed back, lost): it leaves its topic's running set and lets
+-- go of its no-overlap lock (kept for its overlap_delay, if it has one); the topic's workers are woken
+-- when that may let a waiting job start.
+local function stopped_running(key, topic, id)
+  local woken = redis.call('SREM', '${PREFIX_RUNNING}:' .. topic, id) == 1
+  local info = redis.call('HMGET', key, 'no_overlap_key', 'overlap_delay')
+  if info[1] and info[1] ~= '' then
+    local lock = '${PREFIX_LOCK}:' .. info[1]
+    if redis.call('GET', lock) == id then
+      local delay_ms = math.floor((tonumber(info[2]) or 0) * 1000)
+      if delay_ms > 0 then redis.call('SET', lock, id .. ':after', 'PX', delay_ms)
+      else redis.call('DEL', lock) end
+      woken = true
+    end
+  end
+  if woken then wake(topic, 1) end
+end
+
+-- How many of a topic's jobs run now, by its running set, dropping ids whose job no longer runs.
+local function count_running(topic)
+  local set = '${PREFIX_RUNNING}:' .. topic
+  local count = 0
+  for _, id in ipairs(redis.call('SMEMBERS', set)) do
+    if redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') == 'active' then count = count + 1
+    else redis.call('SREM', set, id) end
+  end
+  return count
 end
 
 -- A failed attempt of a job with retries left goes back to `new`, due after an exponential backoff:
@@ -68,28 +133,74 @@ local function retry_later(key, topic, id, reason, RETRY)
   return true
 end
 
+-- How many more jobs of the topic may start now under its limits (max_running, rate); nil = no limits.
+local function room_under_limits(topic, now)
+  local lim = redis.call('HMGET', '${PREFIX_LIMITS}:' .. topic, 'max_running', 'rate_n', 'rate_ms')
+  if not lim[1] and not lim[2] then return nil end
+  local room = 1e9
+  if lim[1] then
+    local running = redis.call('SCARD', '${PREFIX_RUNNING}:' .. topic)
+    if running >= tonumber(lim[1]) then running = count_running(topic) end
+    room = tonumber(lim[1]) - running
+  end
+  if lim[2] then
+    local starts = '${PREFIX_RATE}:' .. topic
+    redis.call('ZREMRANGEBYSCORE', starts, '-inf', now - tonumber(lim[3]))
+    room = math.min(room, tonumber(lim[2]) - redis.call('ZCARD', starts))
+  end
+  return room, lim[1] ~= false, lim[2] ~= false
+end
+
+local MAX_SCAN = 100  -- queued jobs a claim looks at per topic past those it takes (no-overlap waiters)
+
 -- Move up to `max` jobs from the topics' queues into flight under a lease; returns their HGETALLs.
--- A paused topic is skipped (its jobs wait in its queue until it is resumed).
+-- A paused topic is skipped (its jobs wait in its queue until it is resumed); a topic at its limits
+-- too. A job whose no-overlap key another running job holds keeps its place and is passed over.
+-- A topic none of whose waiting jobs may start loses its wake tokens: what frees a slot or a lock
+-- wakes its workers again (and idle workers look every queue_poll_interval, for rate windows).
 local function claim(lease_ms, wid, max, topics)
   local now = now_ms()
   local deadline = now + lease_ms
   local out = {}
   for _, topic in ipairs(topics) do
+    local want = max - #out
+    local room, counted, rated = nil, false, false
     if redis.call('SISMEMBER', '${TOPICS_PAUSED}', topic) == 1 then
-      redis.call('DEL', '${PREFIX_WAKE}:' .. topic)  -- its jobs wait; no token may wake a worker for it
+      want = 0
     else
-      while #out < max do
-        local id = redis.call('LPOP', '${PREFIX_QUEUE}:' .. topic)
-        if not id then break end
+      room, counted, rated = room_under_limits(topic, now)
+      if room then want = math.min(want, room) end
+    end
+    local queue = '${PREFIX_QUEUE}:' .. topic
+    local taken, passed, scanned = 0, 0, 0
+    while taken < want and scanned < want + MAX_SCAN do
+      local ids = redis.call('ZRANGE', queue, passed, passed + (want - taken) - 1)
+      if #ids == 0 then break end
+      for _, id in ipairs(ids) do
+        scanned = scanned + 1
         local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
-        if redis.call('HGET', key, 'status') == 'new' then
-          redis.call('HINCRBY', key, 'attempts', 1)
+        local info = redis.call('HMGET', key, 'status', 'no_overlap_key')
+        if info[1] ~= 'new' then
+          redis.call('ZREM', queue, id)  -- no longer waiting (its hash says so, or it is gone)
+        elseif info[2] and info[2] ~= '' and not take_lock(info[2], id, lease_ms) then
+          passed = passed + 1
+        else
+          redis.call('ZREM', queue, id)
+          local attempts = redis.call('HINCRBY', key, 'attempts', 1)
           redis.call('HSET', key, 'status', 'active', 'worker', wid, 'error', '',
                      'time_start', string.format('%.3f', now / 1000), 'time_end', '0.0')
           redis.call('ZADD', '${INFLIGHT}', deadline, topic .. ':' .. id)
+          if counted then redis.call('SADD', '${PREFIX_RUNNING}:' .. topic, id) end
+          if rated then redis.call('ZADD', '${PREFIX_RATE}:' .. topic, now, id .. ':' .. attempts) end
           out[#out + 1] = emit(key)
+          taken = taken + 1
         end
+        if taken >= want then break end
       end
+    end
+    if taken == 0 then
+      redis.call('DEL', '${PREFIX_WAKE}:' .. topic)  -- nothing here may start: no token may wake a worker
+    else
       drop_wake_if_empty(topic)
     end
     if #out >= max then break end
@@ -109,6 +220,7 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
   if redis.call('SISMEMBER', '${CANCEL}', id) == 1 and current == 'active' and status ~= 'new' then
     status = 'canceled'
   end
+  if current == 'active' and status ~= 'active' then stopped_running(key, topic, id) end
   if RETRY and status == 'error' and current == 'active' then
     local reason = ''
     for i = 1, #fields, 2 do if fields[i] == 'error' then reason = fields[i + 1] end end
@@ -121,12 +233,12 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
     redis.call('SREM', '${CANCEL}', id)
   end
   if current == 'new' and status ~= 'new' then
-    redis.call('LREM', '${PREFIX_QUEUE}:' .. topic, 0, id)
+    redis.call('ZREM', '${PREFIX_QUEUE}:' .. topic, id)
   end
   if status == 'new' and current ~= 'new' then
     redis.call('HSET', key, 'worker', '')
-    redis.call('LPUSH', '${PREFIX_QUEUE}:' .. topic, id)
-    redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, '1')
+    enqueue(key, topic, id)
+    wake(topic, 1)
   end
   emit(key)
   return 'ok'

@@ -42,7 +42,7 @@ for _ = 1, n do
     if due > 0 then
       redis.call('ZADD', '${SCHEDULED}', due, topic .. ':' .. id)
     else
-      redis.call('RPUSH', '${PREFIX_QUEUE}:' .. topic, id)
+      enqueue(key, topic, id)
       if not woken[topic] then woken[topic] = 0; topics[#topics + 1] = topic end
       woken[topic] = woken[topic] + 1
     end
@@ -51,10 +51,5 @@ for _ = 1, n do
     out[#out + 1] = {id, 1}
   end
 end
-for _, topic in ipairs(topics) do
-  local tokens = {}
-  for _ = 1, math.min(woken[topic], 64) do tokens[#tokens + 1] = '1' end
-  redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, unpack(tokens))
-  redis.call('LTRIM', '${PREFIX_WAKE}:' .. topic, -1000, -1)
-end
+for _, topic in ipairs(topics) do wake(topic, woken[topic]) end
 return out

@@ -5,9 +5,10 @@ local count = 0
 for _, member in ipairs(members) do
   local topic, id = string.match(member, '^(.*):(%d+)$')
   redis.call('ZREM', '${SCHEDULED}', member)
-  if redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') == 'new' then
-    redis.call('RPUSH', '${PREFIX_QUEUE}:' .. topic, id)
-    redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, '1')
+  local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+  if redis.call('HGET', key, 'status') == 'new' then
+    enqueue(key, topic, id)
+    wake(topic, 1)
     count = count + 1
   end
 end

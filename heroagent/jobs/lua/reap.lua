@@ -1,6 +1,6 @@
 -- ARGV: limit, jitter, cap_ms, max_lost -> number of jobs recovered.  A lost attempt (its worker stopped
 -- renewing the lease) is a failed attempt: with retries left the job is retried after its backoff. Without,
--- it goes back to the FRONT of its queue (it was taken first), since losing a worker is seldom the job's
+-- it goes back to its queue (at its place by priority and id: before the jobs made after it), since losing a worker is seldom the job's
 -- fault, until it has lost `max_lost` attempts: then it ends in error, so a job that kills its worker
 -- cannot loop forever. One asked to cancel ends canceled.
 --! include common
@@ -13,6 +13,7 @@ for _, member in ipairs(members) do
   local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
   redis.call('ZREM', '${INFLIGHT}', member)
   if redis.call('HGET', key, 'status') == 'active' then
+    stopped_running(key, topic, id)
     local worker = redis.call('HGET', key, 'worker') or ''
     local attempt = redis.call('HGET', key, 'attempts') or '?'
     if redis.call('SISMEMBER', '${CANCEL}', id) == 1 then
@@ -30,8 +31,8 @@ for _, member in ipairs(members) do
                      ' attempts lost, no retries left')
         else
           redis.call('HSET', key, 'status', 'new', 'worker', '', 'error', 'attempt ' .. attempt .. ' lost: ' .. reason)
-          redis.call('LPUSH', '${PREFIX_QUEUE}:' .. topic, id)
-          redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, '1')
+          enqueue(key, topic, id)
+          wake(topic, 1)
         end
         emit(key)
       end

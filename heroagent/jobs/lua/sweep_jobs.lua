@@ -1,6 +1,7 @@
 -- KEYS: job hashes.  ARGV: now_ms, min_age_ms -> per key: outcome ('ok', 'gone', 'terminal', 'leased' = an
 -- active job nobody held a lease on, now given one the reaper will see; 'queued' = a new job neither queued
 -- nor scheduled, queued now). A new job younger than min_age is left alone.
+--! include common
 local out = {}
 local now, min_age = tonumber(ARGV[1]), tonumber(ARGV[2])
 for _, key in ipairs(KEYS) do
@@ -17,10 +18,10 @@ for _, key in ipairs(KEYS) do
   elseif status == 'new' then
     local created = tonumber(redis.call('HGET', key, 'time_created') or '0') or 0
     if not redis.call('ZSCORE', '${SCHEDULED}', topic .. ':' .. id)
-       and not redis.call('LPOS', '${PREFIX_QUEUE}:' .. topic, id)
+       and not redis.call('ZSCORE', '${PREFIX_QUEUE}:' .. topic, id)
        and created * 1000 < now - min_age then
-      redis.call('RPUSH', '${PREFIX_QUEUE}:' .. topic, id)
-      redis.call('RPUSH', '${PREFIX_WAKE}:' .. topic, '1')
+      enqueue(key, topic, id)
+      wake(topic, 1)
       outcome = 'queued'
     end
   end
