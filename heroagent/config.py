@@ -159,8 +159,8 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     hero: HeroConfig = field(default_factory=HeroConfig)
-    # [job_types.<actor>] tables: defaults (timeout, max_retries, retry_delay, priority, no_overlap) of the jobs calling that
-    # actor, over the actor's own (@heroagent.actor(..., timeout=...)) and [jobs]'s.
+    # [job_types.<actor>] tables: defaults (timeout, max_retries, retry_delay, priority, no_overlap) of
+    # the jobs calling that actor, over the actor's own (@heroagent.actor(..., timeout=...)) and [jobs]'s.
     job_types: dict[str, dict[str, Any]] = field(default_factory=dict)
     # [[schedules]] tables: recurring jobs (checked by heroagent.schema.schedule.Schedule).
     schedules: list[dict[str, Any]] = field(default_factory=list)
@@ -323,7 +323,10 @@ def validate(config: Config) -> None:
         if not re.fullmatch(r"[a-z0-9_]{1,64}", type_name):
             raise ConfigError(f"{src}: [job_types.{type_name}]: a job type is an actor name (a-z, 0-9, _)")
         if not isinstance(given, dict):
-            raise ConfigError(f"{src}: [job_types.{type_name}] must be a table of timeout, max_retries, retry_delay, priority, no_overlap")
+            raise ConfigError(
+                f"{src}: [job_types.{type_name}] must be a table of timeout, max_retries, retry_delay, priority, "
+                "no_overlap"
+            )
         try:
             check_type_defaults(type_name, given)
         except InvalidInputError as exc:

@@ -319,7 +319,8 @@ class JobQueue:
         """Every job id Redis holds in a queue or in flight (for reconciliation at start, not the hot path)."""
         ids: set[int] = set()
         for topic in self.topics():
-            ids.update(int(x) for x in self.client.zrange(keys.queue(topic), 0, -1))  # type: ignore[union-attr]
+            waiting: Any = self.client.zrange(keys.queue(topic), 0, -1)
+            ids.update(int(x) for x in waiting)
         for zset in (keys.INFLIGHT, keys.SCHEDULED):
             members: Any = self.client.zrange(zset, 0, -1)
             for member in members:

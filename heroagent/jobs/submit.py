@@ -39,7 +39,8 @@ class JobDefaults:
     retry_delay_min: float = _BUILT_IN.retry_delay_min
     max_value_bytes: int = _BUILT_IN.max_value_bytes
     idempotency_window: float = _BUILT_IN.idempotency_window
-    # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay, priority, no_overlap)
+    # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay,
+    # priority, no_overlap as 1/0)
     types: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod

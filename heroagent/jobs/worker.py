@@ -336,7 +336,8 @@ class WorkerPool:
             self._add_slot()
 
     def _release_waiting(self, slot: _Slot) -> None:
-        """Send a worker's claimed-but-not-started jobs back to their queues (each at its place: by priority, then id)."""
+        """Send a worker's claimed-but-not-started jobs back to their queues (each at its place: by
+        priority, then id)."""
         with self._lock:
             waiting = list(slot.waiting)
             slot.waiting.clear()
