@@ -512,7 +512,8 @@ def workers(config_path: str | None, as_json: bool) -> None:
 
 @cli.group(cls=HeroGroup)
 def queue() -> None:
-    """See and control topics (queues) on a running server: list, pause, resume, drain, clear, cancel-all."""
+    """See and control topics (queues) on a running server: list, pause, resume, drain, clear, cancel-all,
+    limit."""
 
 
 @queue.command("list")
@@ -520,14 +521,44 @@ def queue() -> None:
 @json_option
 def queue_list(config_path: str | None, as_json: bool) -> None:
     """Every topic: waiting, in flight, scheduled, and whether it is paused or draining."""
-    stats = _client(config_path).queue_stats()
+    client = _client(config_path)
+    stats: dict[str, dict[str, Any]] = client.queue_stats()
+    limits = client.topic_limits()
+    for topic, q in stats.items():
+        q.update(limits.get(topic, {"max_running": None, "rate": None}))
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
-    click.echo(f"{'TOPIC':24} {'WAITING':>8} {'RUNNING':>8} {'LATER':>8}  STATE")
+    click.echo(f"{'TOPIC':24} {'WAITING':>8} {'RUNNING':>8} {'LATER':>8}  {'STATE':16} LIMITS")
     for topic, q in sorted(stats.items()):
         state = " ".join(s for s in ("paused", "draining") if q.get(s)) or "running"
-        click.echo(f"{topic:24} {q['queued']:8} {q['inflight']:8} {q['scheduled']:8}  {state}")
+        click.echo(f"{topic:24} {q['queued']:8} {q['inflight']:8} {q['scheduled']:8}  {state:16} {_limits_text(q)}")
+
+
+def _limits_text(limits: dict[str, Any]) -> str:
+    parts = []
+    if limits.get("max_running") is not None:
+        parts.append(f"max_running {limits['max_running']}")
+    if limits.get("rate"):
+        parts.append(f"rate {limits['rate']}")
+    return ", ".join(parts) or "-"
+
+
+@queue.command("limit")
+@config_option
+@click.argument("topic")
+@click.option("--max-running", type=int, default=None, help="At most N of TOPIC's jobs run at once (all workers).")
+@click.option("--rate", default=None, help='At most this many start per period: "100/minute", "5/second", "10/30s".')
+@json_option
+def queue_limit(config_path: str | None, topic: str, max_running: int | None, rate: str | None, as_json: bool) -> None:
+    """Limit TOPIC over every worker; jobs over a limit wait. Without options: remove its limits.
+
+    Set in Redis directly (no server needed); [topics.TOPIC] in the config sets them again at each start."""
+    result = _client(config_path).set_topic_limits(topic, max_running=max_running, rate=rate)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{topic}: limits {_limits_text(result)}")
 
 
 def _queue_action(action: str, help_text: str) -> None:

@@ -15,6 +15,7 @@ as a request on Redis; if no server answers within `timeout` seconds they raise 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -24,14 +25,16 @@ from urllib.parse import quote
 import redis
 
 from heroagent.config import Config
-from heroagent.errors import HeroAgentError
+from heroagent.errors import HeroAgentError, InvalidInputError
 from heroagent.jobs import keys
-from heroagent.jobs.errors import JobError
+from heroagent.jobs.errors import InvalidJobError, JobError
 from heroagent.jobs.model import Job
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.rpc import ERRORS
 from heroagent.jobs.submit import JobDefaults, submit
 from heroagent.redis_server.password import embedded_password
+from heroagent.schema.job import TOPIC_PATTERN
+from heroagent.schema.topic import TopicLimits
 
 REPLY_GRACE = 5.0  # seconds an answer may take after the request's deadline (a request picked up in time)
 
@@ -168,6 +171,25 @@ class JobClient:
     def control_topic(self, topic: str, action: str) -> dict[str, Any]:
         """pause | resume | drain | clear | cancel-all (see JobManager.control_topic), through the server."""
         return dict(self.call("control_topic", topic, action))
+
+    def set_topic_limits(
+        self, topic: str, *, max_running: int | None = None, rate: str | None = None
+    ) -> dict[str, Any]:
+        """A topic's limits over every worker (see JobManager.set_topic_limits), set in Redis directly:
+        no server needed. Both None = no limits. Returns them as stored."""
+        if not re.fullmatch(TOPIC_PATTERN, topic):
+            raise InvalidJobError(f"topic: {topic[:80]!r} may only contain letters, digits, '_', '.' and '-' (1-128)")
+        try:
+            limits = TopicLimits.check({"max_running": max_running, "rate": rate}, f"topic {topic}")
+        except InvalidInputError as exc:
+            raise InvalidJobError(str(exc)) from None
+        self._redis_call(self.queue.set_limits, topic, limits)
+        return {"topic": topic, **limits.to_dict()}
+
+    def topic_limits(self) -> dict[str, dict[str, Any]]:
+        """Topic -> {max_running, rate} for every topic that has limits (read from Redis)."""
+        found = self._redis_call(self.queue.limits)
+        return {topic: limits.to_dict() for topic, limits in found.items()}
 
     def wait_for_job(self, job_id: int, timeout: float | None = None, poll: float = 5.0) -> Job:
         """Wait until the job has ended (done, error, canceled); return it. TimeoutError after `timeout` s.

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from heroagent.errors import ConfigError, InvalidInputError
-from heroagent.schema.job import ParamsType, check_type_defaults
+from heroagent.schema.job import TOPIC_PATTERN, ParamsType, check_type_defaults
 from heroagent.schema.schedule import Schedule, ScheduleError
+from heroagent.schema.topic import TopicLimits
 
 PARAMS_TYPES = tuple(p.value for p in ParamsType)
 
@@ -162,6 +163,9 @@ class Config:
     # [job_types.<actor>] tables: defaults (timeout, max_retries, retry_delay, priority, no_overlap) of
     # the jobs calling that actor, over the actor's own (@heroagent.actor(..., timeout=...)) and [jobs]'s.
     job_types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # [topics.<topic>] tables: the topic's limits over every worker (max_running, rate = "100/minute"),
+    # set in Redis at every start (a limit set at run time for a topic not listed here stays).
+    topics: dict[str, dict[str, Any]] = field(default_factory=dict)
     # [[schedules]] tables: recurring jobs (checked by heroagent.schema.schedule.Schedule).
     schedules: list[dict[str, Any]] = field(default_factory=list)
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -331,6 +335,15 @@ def validate(config: Config) -> None:
             check_type_defaults(type_name, given)
         except InvalidInputError as exc:
             raise ConfigError(f"{src}: [job_types.{type_name}]: {exc}") from None
+    for topic, given in config.topics.items():
+        if not re.fullmatch(TOPIC_PATTERN, topic):
+            raise ConfigError(f"{src}: [topics.{topic}]: a topic may only use letters, digits, '_', '.', '-'")
+        if not isinstance(given, dict):
+            raise ConfigError(f"{src}: [topics.{topic}] must be a table of max_running, rate")
+        try:
+            TopicLimits.check(given, f"topic {topic}")
+        except InvalidInputError as exc:
+            raise ConfigError(f"{src}: [topics.{topic}]: {exc}") from None
     for topic in config.hero.dispatch:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", topic):
             raise ConfigError(f"{src}: [hero] dispatch: topic {topic!r} may only use letters, digits, '_', '.', '-'")

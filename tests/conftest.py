@@ -118,8 +118,12 @@ def make_config(data_dir: Path, **sections: dict[str, object]) -> Config:
     config.ui.port = free_port()
     config.jobs.retry_delay_min = 0.05  # the tests' retries are quick on purpose (the default floor is 1 s)
     for section, values in sections.items():
+        target = getattr(config, section)
+        if isinstance(target, dict):  # [topics.<name>], [job_types.<name>]: tables by name
+            target.update(values)
+            continue
         for key, value in values.items():
-            setattr(getattr(config, section), key, value)
+            setattr(target, key, value)
     return config
 
 
@@ -132,6 +136,23 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process that runs this checkout (no HEROAGENT_ settings of ours)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
+    return dict(env, PYTHONPATH=str(REPO), **extra)
+
+
+def start_worker(redis_url: str, topics: str, *options: str, **env: str) -> subprocess.Popen[str]:
+    """A `heroagent worker` process, as a user starts one on another machine (stop it with .kill/.terminate)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "heroagent", "worker", "--redis", redis_url, "--topics", topics, *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(**env),
+    )
 
 
 def pid_running(pid: int) -> bool:

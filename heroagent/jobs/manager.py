@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from heroagent.errors import InvalidInputError
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobIdsNotSeededError, JobNotFoundError
 from heroagent.jobs.joblog import JobLogs, collect_remote_logs
@@ -38,6 +39,7 @@ from heroagent.jobs.store import JobStore
 from heroagent.jobs.submit import JobDefaults, submit
 from heroagent.jobs.worker import list_workers
 from heroagent.schema.job import TOPIC_PATTERN
+from heroagent.schema.topic import TopicLimits
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,12 @@ class JobManager:
         run_at: datetime | float | None = None,
         delay: float | None = None,
         idempotency_key: str | None = None,
+        priority: int | None = None,
+        no_overlap_key: str | None = None,
+        overlap_delay: float | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        group: str | None = None,
     ) -> Job:
         """Create the job in Redis (one atomic script: id, hash, queue entry, first event); return it.
 
@@ -107,7 +115,9 @@ class JobManager:
         from now) makes it a delayed job: it stays `new`, with `time_scheduled` set, until it is due;
         then it is queued like any other. `max_retries` and `retry_delay` default to `[jobs]`'s (see
         retry.py for the backoff). A second create with the same `idempotency_key` within `[jobs]
-        idempotency_window` returns the first job.
+        idempotency_window` returns the first job. `priority` 0-9 (9 first; default the job type's, else 0)
+        orders the waiting jobs of a topic; jobs sharing a `no_overlap_key` never run at once (the next
+        waits `overlap_delay` seconds after one ends).
         """
         return self.create_jobs(
             [
@@ -124,6 +134,12 @@ class JobManager:
                     "run_at": run_at,
                     "delay": delay,
                     "idempotency_key": idempotency_key,
+                    "priority": priority,
+                    "no_overlap_key": no_overlap_key,
+                    "overlap_delay": overlap_delay,
+                    "tenant_id": tenant_id,
+                    "user_id": user_id,
+                    "group": group,
                 }
             ]
         )[0]
@@ -295,7 +311,26 @@ class JobManager:
 
     def topic_state(self, topic: str) -> dict[str, Any]:
         state = self.queue.topic_states().get(topic, {"paused": False, "draining": False})
-        return {"topic": topic, **state}
+        limits = self.queue.limits().get(topic, TopicLimits())
+        return {"topic": topic, **state, **limits.to_dict()}
+
+    def set_topic_limits(
+        self, topic: str, *, max_running: int | None = None, rate: str | None = None
+    ) -> dict[str, Any]:
+        """Limit the topic over every worker: at most `max_running` of its jobs at once, at most `rate`
+        ("100/minute") starting per period; both None = no limits. Jobs over a limit wait, never fail.
+        Kept in Redis (`[topics.<topic>]` in the config sets them again at each start)."""
+        try:
+            limits = TopicLimits.check({"max_running": max_running, "rate": rate}, f"topic {topic}")
+        except InvalidInputError as exc:
+            raise InvalidJobError(str(exc)) from None
+        self.queue.set_limits(_topic(topic), limits)
+        log.info("jobs: topic %s limits: %s", topic, limits.to_dict() if not limits.empty else "none")
+        return self.topic_state(topic)
+
+    def topic_limits(self) -> dict[str, dict[str, Any]]:
+        """Topic -> {max_running, rate} for every topic that has limits."""
+        return {topic: limits.to_dict() for topic, limits in self.queue.limits().items()}
 
     def running_jobs(self, limit: int = 1000) -> list[Job]:
         """Jobs held by a worker now (live state from Redis, progress included), oldest lease first."""

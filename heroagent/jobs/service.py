@@ -31,6 +31,7 @@ from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, request_options
 from heroagent.schema.job import check_type_defaults
+from heroagent.schema.topic import TopicLimits
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class JobsService:
         ensure_events_group(client)
         self.recorder.drain()  # events a previous run read but did not record
         self.reconciler.reconcile()
+        for topic, given in self.config.topics.items():  # checked with the config; set again at each start
+            manager.queue.set_limits(topic, TopicLimits.check(given, f"topic {topic}"))
         self.loops = [
             SupervisedLoop("recorder", self.recorder.step),
             SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL),

@@ -31,13 +31,16 @@ class Schedules:
         params_type: str = "heroscript",
         timeout: float = 0.0,
         max_retries: int = -1,
+        priority: int = -1,
+        no_overlap: bool = False,
         enabled: bool = True,
         misfire: str = "run_once",
     ) -> ScheduleInfo:
         """A recurring job made at run time: `cron` (five fields, UTC) or `every` seconds. Stored as JSON in
         Redis and `<data_dir>/schedules.json`; it survives restarts. Its jobs are checked now, like create_job."""
         fields = dict(name=name, topic=topic, params=params, cron=cron, every=every, params_type=params_type,
-                      timeout=timeout, max_retries=max_retries, enabled=enabled, misfire=misfire)  # fmt: skip
+                      timeout=timeout, max_retries=max_retries, priority=priority, no_overlap=no_overlap,
+                      enabled=enabled, misfire=misfire)  # fmt: skip
         return self.add_from(fields)
 
     def add_from(self, data: Mapping[str, Any]) -> ScheduleInfo:

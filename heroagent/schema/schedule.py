@@ -19,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from heroagent.errors import InvalidInputError, NotFoundError
 from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.schema.fields import Field, Schema
-from heroagent.schema.job import MAX_RETRIES, MAX_SECONDS, MAX_VALUE_BYTES, ParamsType
+from heroagent.schema.job import MAX_PRIORITY, MAX_RETRIES, MAX_SECONDS, MAX_VALUE_BYTES, ParamsType
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MISFIRE_POLICIES = ("run_once", "skip")
@@ -37,6 +37,13 @@ SCHEDULE = Schema(
         Field("every", "number", "seconds (instead of cron)", minimum=0, maximum=MAX_SECONDS),
         Field("timeout", "number", "0 = [jobs] default_timeout", minimum=0, maximum=MAX_SECONDS),
         Field("max_retries", "integer", "-1 = [jobs] max_retries", minimum=-1, maximum=MAX_RETRIES),
+        Field("priority", "integer", "0-9 (9 most urgent); -1 = the job type's or 0", minimum=-1, maximum=MAX_PRIORITY),
+        Field(
+            "no_overlap",
+            "boolean",
+            "a run does not start while the schedule's previous job still runs (no_overlap_key schedule:<name>)",
+            default=False,
+        ),
         Field("enabled", "boolean", default=True),
         Field("misfire", "string", "a run missed while down: run it once, or skip it", enum=MISFIRE_POLICIES),
     ),
@@ -62,6 +69,8 @@ class Schedule:
     every: float = 0.0
     timeout: float = 0.0  # 0 = the job default
     max_retries: int = -1  # -1 = the job default
+    priority: int = -1  # -1 = the job default
+    no_overlap: bool = False  # its jobs share the no_overlap_key "schedule:<name>"
     enabled: bool = True
     misfire: str = "run_once"
     source: str = field(default="runtime", compare=False)
@@ -168,4 +177,8 @@ class Schedule:
             spec["timeout"] = self.timeout
         if self.max_retries >= 0:
             spec["max_retries"] = self.max_retries
+        if self.priority >= 0:
+            spec["priority"] = self.priority
+        if self.no_overlap:
+            spec["no_overlap_key"] = f"schedule:{self.name}"
         return spec

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from heroagent.jobs.errors import InvalidJobError
+from heroagent.schema.topic import TOPIC_LIMITS
 from heroagent.web.context import Agent, current_agent, current_manager, current_schedules
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.openapi import openapi_document
@@ -162,12 +163,32 @@ def job_groups() -> Response:
 
 @bp.get("/queues")
 def queues() -> Response:
-    stats = current_manager().queue_stats()
+    manager = current_manager()
+    stats = manager.queue_stats()
+    limits = manager.topic_limits()
     rows = [
-        {"topic": topic, **figures, "paused": bool(figures["paused"]), "draining": bool(figures["draining"])}
+        {
+            "topic": topic,
+            **figures,
+            "paused": bool(figures["paused"]),
+            "draining": bool(figures["draining"]),
+            **limits.get(topic, {"max_running": None, "rate": None}),
+        }
         for topic, figures in sorted(stats.items())
     ]
     return jsonify({"queues": rows})
+
+
+@bp.put("/queues/<topic>/limits")
+def set_queue_limits(topic: str) -> Response:
+    """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit)."""
+    body = json_body()
+    unknown = sorted(set(body) - set(TOPIC_LIMITS.names()))
+    if unknown:
+        raise InvalidJobError(f"{', '.join(unknown)[:80]}: unknown field(s); allowed: max_running, rate")
+    return jsonify(
+        current_manager().set_topic_limits(topic, max_running=body.get("max_running"), rate=body.get("rate"))
+    )
 
 
 @bp.post("/queues/<topic>/<action>")

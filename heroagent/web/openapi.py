@@ -9,6 +9,7 @@ from heroagent.jobs.manager import TOPIC_ACTIONS
 from heroagent.jobs.model import JobStatus, ParamsType
 from heroagent.schema.job import NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
+from heroagent.schema.topic import TOPIC_LIMITS
 
 JOB_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -293,6 +294,8 @@ def openapi_document() -> dict[str, Any]:
                                                 "scheduled": {"type": "integer"},
                                                 "paused": {"type": "boolean"},
                                                 "draining": {"type": "boolean"},
+                                                "max_running": {"type": ["integer", "null"]},
+                                                "rate": {"type": ["string", "null"]},
                                             },
                                         },
                                     }
@@ -331,6 +334,33 @@ def openapi_document() -> dict[str, Any]:
                                 "required": ["topic", "paused", "draining"],
                             },
                             "the topic's state after the action",
+                        ),
+                        **_errors(400, 401, 503),
+                    },
+                }
+            },
+            "/api/queues/{topic}/limits": {
+                "put": {
+                    "summary": "Limit a topic over every worker: jobs over a limit wait in the queue, never fail "
+                    "(absent or null = no such limit)",
+                    "parameters": [{"name": "topic", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": TOPIC_LIMITS.json_schema()}},
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "topic": {"type": "string"},
+                                    "paused": {"type": "boolean"},
+                                    "draining": {"type": "boolean"},
+                                    "max_running": {"type": ["integer", "null"]},
+                                    "rate": {"type": ["string", "null"]},
+                                },
+                            },
+                            "the topic's state and limits after the change",
                         ),
                         **_errors(400, 401, 503),
                     },

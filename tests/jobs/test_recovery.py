@@ -15,7 +15,7 @@ import redis
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
-from tests.conftest import REPO, make_config, pid_running, redis_cli, redis_server_pids, wait_until
+from tests.conftest import child_env, make_config, pid_running, redis_cli, redis_server_pids, wait_until
 
 SERVER = """
 import sys, time
@@ -27,11 +27,6 @@ jobs = jm.create_jobs([{"topic": "crash", "params": "!!fake.sleep seconds:0.05"}
 print("created", jobs[0].job_id, jobs[-1].job_id, flush=True)
 time.sleep(600)
 """
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
-    return dict(env, PYTHONPATH=str(REPO), **extra)
 
 
 @pytest.mark.slow

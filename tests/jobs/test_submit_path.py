@@ -22,7 +22,7 @@ from heroagent.config import Config, to_toml
 from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.errors import JobIdsNotSeededError
 from heroagent.redis_server import EmbeddedRedis
-from tests.conftest import REPO, free_port, make_config, redis_cli, wait_until
+from tests.conftest import child_env, free_port, make_config, redis_cli, wait_until
 
 # A submitter in its own process: creates jobs one by one and prints each id once create_job returned.
 SUBMITTER = """
@@ -38,11 +38,6 @@ while time.time() < end:
         break
     print(job.job_id, flush=True)
 """
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
-    return dict(env, PYTHONPATH=str(REPO))
 
 
 def submitter(url: str, topic: str, seconds: float) -> subprocess.Popen[str]:
