@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -83,7 +85,8 @@ def stop_on_signals() -> tuple[threading.Event, list[str]]:
     return stop, received
 
 
-@cli.command()
+@cli.group(cls=HeroGroup, invoke_without_command=True)
+@click.pass_context
 @config_option
 @click.option("--redis", "redis_url", default=None, help="Redis URL (default: the server's, from the config).")
 @click.option("--topics", default=None, help="Comma-separated topics to serve (default: [jobs] topics).")
@@ -93,6 +96,7 @@ def stop_on_signals() -> tuple[threading.Event, list[str]]:
 @click.option("--id", "name", default=None, help="Name this worker (shown on the overview and on its jobs).")
 @click.option("--log-level", default=None)
 def worker(
+    ctx: click.Context,
     config_path: str | None,
     redis_url: str | None,
     topics: str | None,
@@ -102,7 +106,10 @@ def worker(
     name: str | None,
     log_level: str | None,
 ) -> None:
-    """Run a pool of workers in this process against a HeroAgent's Redis (here or on another machine)."""
+    """Run a pool of workers in this process against a HeroAgent's Redis (here or on another machine);
+    `worker list` and `worker drain ID` see and drain the pools. A drained worker process exits."""
+    if ctx.invoked_subcommand is not None:
+        return
     if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
         raise HeroAgentError(f"--id {name[:80]!r}: use 1-64 letters, digits, '_', '.' or '-'")
     from pathlib import Path
@@ -144,7 +151,9 @@ def worker(
     click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {url.split('@')[-1]}", err=True)
     try:
         while not stop.wait(0.5):
-            pass
+            if pool.drained:
+                click.echo(f"heroagent worker {pool.pool_id}: drained; exiting", err=True)
+                break
     finally:
         pool.stop(grace=config.jobs.stop_grace)
 
@@ -491,11 +500,7 @@ def job_history(config_path: str | None, job_id: int, as_json: bool) -> None:
         click.echo(f"{stamp}  {v.status.value:8}  attempt {v.attempts}  {v.worker}  {detail[:80]}".rstrip())
 
 
-@cli.command("workers")
-@config_option
-@json_option
-def workers(config_path: str | None, as_json: bool) -> None:
-    """Every worker pool that reported in the last 30 s (the server's and `heroagent worker`s), from Redis."""
+def _list_workers(config_path: str | None, as_json: bool) -> None:
     from heroagent.client import JobClient
     from heroagent.jobs.worker import list_workers
 
@@ -504,10 +509,43 @@ def workers(config_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
-    click.echo(f"{'WORKER':40} {'HOST':20} {'RUNNING':>8}  TOPICS")
+    click.echo(f"{'WORKER':40} {'HOST':20} {'RUNNING':>8}  {'STATE':9} TOPICS")
     for pool in found:
         running = len([x for x in pool.get("running", "").split(",") if x])
-        click.echo(f"{pool['id']:40} {pool.get('host', ''):20} {running:>8}  {pool.get('topics', '')}")
+        state = pool.get("state", "serving")
+        click.echo(f"{pool['id']:40} {pool.get('host', ''):20} {running:>8}  {state:9} {pool.get('topics', '')}")
+
+
+@cli.command("workers")
+@config_option
+@json_option
+def workers(config_path: str | None, as_json: bool) -> None:
+    """Every worker pool that reported in the last 30 s (the server's and `heroagent worker`s), from Redis."""
+    _list_workers(config_path, as_json)
+
+
+@worker.command("list")
+@config_option
+@json_option
+def worker_list(config_path: str | None, as_json: bool) -> None:
+    """Every worker pool that reported in the last 30 s (the same as `heroagent workers`)."""
+    _list_workers(config_path, as_json)
+
+
+@worker.command("drain")
+@config_option
+@click.argument("worker_id")
+@click.option("--resume", is_flag=True, help="Serve again instead (a pool still draining).")
+def worker_drain(config_path: str | None, worker_id: str, resume: bool) -> None:
+    """Drain WORKER_ID (from `worker list`): it claims nothing more, hands back what it had not started and
+    finishes what runs; a `heroagent worker` process then exits."""
+    client = _client(config_path)
+    if resume:
+        client.resume_worker(worker_id)
+        click.echo(f"{worker_id}: serves again")
+    else:
+        client.drain_worker(worker_id)
+        click.echo(f"{worker_id}: draining (it acts on it within a few seconds)")
 
 
 @cli.group(cls=HeroGroup)
@@ -582,6 +620,135 @@ _queue_action("resume", "TOPIC runs and takes new jobs again (ends a pause and a
 _queue_action("drain", "TOPIC takes no new jobs (creates fail) while its queued jobs still run.")
 _queue_action("clear", "Cancel TOPIC's waiting jobs, each recorded as canceled with the reason.")
 _queue_action("cancel-all", "Cancel TOPIC's waiting jobs and ask its running ones to stop.")
+
+
+@cli.group(cls=HeroGroup)
+def upkeep() -> None:
+    """Upkeep of a running server's history by hand: cleanup (retention) with --dry-run."""
+
+
+@upkeep.command("cleanup")
+@config_option
+@click.option("--older-than", "days", type=float, default=None,
+              help="Days since a job ended (default [jobs] history_days).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@json_option
+def upkeep_cleanup(config_path: str | None, days: float | None, dry_run: bool, as_json: bool) -> None:
+    """Remove finished jobs (and their logs) that ended more than --older-than days ago, as the hourly
+    retention does with [jobs] history_days; --dry-run lists what would go and removes nothing."""
+    config = load_config(config_path)
+    if days is None:
+        if not config.jobs.history_days:
+            raise click.UsageError("[jobs] history_days is 0 (jobs are kept for ever): give --older-than DAYS")
+        days = config.jobs.history_days
+    result = _client(config_path).cleanup_history(days, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {result['jobs']} finished job(s) that ended before {_when(result['cutoff'])}")
+    for label in ("by_status", "by_topic"):
+        if result[label]:
+            parts = ", ".join(f"{k} {v}" for k, v in sorted(result[label].items(), key=lambda kv: -kv[1])[:10])
+            click.echo(f"  {label.replace('_', ' ')}: {parts}")
+    if result["first_ids"]:
+        click.echo(f"  first ids: {' '.join(str(i) for i in result['first_ids'])}")
+
+
+@cli.group(cls=HeroGroup)
+def schedule() -> None:
+    """See and change schedules (recurring jobs) through the appliance's Redis: list, add, pause, resume,
+    remove. The server picks changes up at once."""
+
+
+@contextlib.contextmanager
+def _schedules(config_path: str | None) -> Iterator[Any]:
+    import redis
+
+    from heroagent.client import ServerUnavailableError, redis_url_for
+    from heroagent.redis_server import request_options
+    from heroagent.schedules.control import Schedules
+
+    config = load_config(config_path)
+    url = redis_url_for(config)
+    client = redis.Redis.from_url(url, **request_options())
+    try:
+        yield Schedules.connect(config, client)
+    except redis.RedisError as exc:
+        where = url.split("@")[-1].split("?")[0]
+        raise ServerUnavailableError(f"cannot reach Redis at {where}: {exc}; is `heroagent serve` running?") from None
+    finally:
+        client.close()
+
+
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
+
+
+@schedule.command("list")
+@config_option
+@json_option
+def schedule_list(config_path: str | None, as_json: bool) -> None:
+    """Every schedule: when it runs, its next and last run, and whether its last job failed."""
+    with _schedules(config_path) as schedules:
+        found = schedules.list()
+        if as_json:
+            click.echo(json.dumps([info.to_dict() for info in found], indent=2))
+            return
+        click.echo(f"{'NAME':24} {'SOURCE':8} {'STATE':7} {'WHEN':24} {'NEXT RUN':19}  LAST")
+        for info in found:
+            s = info.schedule
+            state = "paused" if info.paused else "on"
+            last = f"job {info.state.last_job}" if info.state.last_job else "-"
+            if info.state.last_error:
+                last += f" (error: {info.state.last_error[:60]})"
+            click.echo(
+                f"{s.name[:24]:24} {s.source:8} {state:7} {s.describe()[:24]:24} {_when(info.next_run):19}  {last}"
+            )
+
+
+@schedule.command("add")
+@config_option
+@click.argument("name")
+@click.option("--cron", default="", help='Five fields, UTC: "0 3 * * *" (or use --every).')
+@click.option("--every", type=float, default=0.0, help="Every this many seconds (instead of --cron).")
+@click.option("--topic", required=True, help="The topic of the jobs it makes.")
+@click.option("--params", required=True, help="The params of the jobs it makes (HeroScript by default).")
+@click.option("--params-type", default="heroscript", help="heroscript, rhaiscript, openrpc or ai.")
+@click.option("--timeout", type=float, default=0.0, help="Seconds (0 = [jobs] default_timeout).")
+@click.option("--max-retries", type=int, default=-1, help="-1 = [jobs] max_retries.")
+@click.option("--priority", type=int, default=-1, help="0-9, 9 most urgent (-1 = the job type's or 0).")
+@click.option("--no-overlap", is_flag=True, help="A run waits while the previous one still runs.")
+@click.option("--paused", is_flag=True, help="Add it paused.")
+@click.option("--misfire", default="run_once", help="A run missed while down: run_once or skip.")
+@json_option
+def schedule_add(config_path: str | None, name: str, as_json: bool, paused: bool, **fields: Any) -> None:
+    """Add a schedule NAME (kept across restarts); its jobs are checked now, like a job's."""
+    with _schedules(config_path) as schedules:
+        info = schedules.add_from({"name": name, **fields, "enabled": not paused})
+        if as_json:
+            click.echo(json.dumps(info.to_dict(), indent=2))
+            return
+        click.echo(f"schedule {name}: {info.schedule.describe()}, next run {_when(info.next_run)}")
+
+
+def _schedule_action(action: str, help_text: str) -> None:
+    @schedule.command(action, help=help_text)
+    @config_option
+    @click.argument("name")
+    def run(config_path: str | None, name: str) -> None:
+        with _schedules(config_path) as schedules:
+            if action == "remove":
+                schedules.remove(name)
+                click.echo(f"schedule {name}: removed")
+                return
+            info = getattr(schedules, action)(name)
+            click.echo(f"schedule {name}: {'paused' if info.paused else 'on, next run ' + _when(info.next_run)}")
+
+
+_schedule_action("pause", "Stop NAME from making jobs until it is resumed (kept across restarts).")
+_schedule_action("resume", "Let NAME make jobs again.")
+_schedule_action("remove", "Remove the run-time schedule NAME (config ones can only be paused).")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from heroagent.jobs.model import Job
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.rpc import ERRORS
 from heroagent.jobs.submit import JobDefaults, submit
+from heroagent.jobs.worker import set_draining
 from heroagent.redis_server.password import embedded_password
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
@@ -171,6 +172,17 @@ class JobClient:
     def control_topic(self, topic: str, action: str) -> dict[str, Any]:
         """pause | resume | drain | clear | cancel-all (see JobManager.control_topic), through the server."""
         return dict(self.call("control_topic", topic, action))
+
+    def cleanup_history(self, older_than_days: float, *, dry_run: bool = False) -> dict[str, Any]:
+        """Retention by hand, through the server (see JobManager.cleanup_history)."""
+        return dict(self.call("cleanup_history", older_than_days, dry_run=dry_run))
+
+    def drain_worker(self, worker_id: str) -> dict[str, str]:
+        """Ask a worker pool to drain (see JobManager.drain_worker); straight in Redis."""
+        return self._redis_call(set_draining, self.redis, worker_id, True)  # type: ignore[no-any-return]
+
+    def resume_worker(self, worker_id: str) -> dict[str, str]:
+        return self._redis_call(set_draining, self.redis, worker_id, False)  # type: ignore[no-any-return]
 
     def set_topic_limits(
         self, topic: str, *, max_running: int | None = None, rate: str | None = None

@@ -16,13 +16,19 @@ from heroagent.jobs.processes import run_process
 
 
 class FakeActor:
-    """`!!fake.return_success message:...`, `!!fake.return_error message:...`, `!!fake.sleep seconds:...`."""
+    """`!!fake.return_success message:...`, `!!fake.return_error message:...`, `!!fake.sleep seconds:...`,
+    `!!fake.skip reason:...`."""
 
     def return_success(self, message: str = "", ctx: JobContext | None = None) -> str:
         return message
 
     def return_error(self, message: str = "fake error", ctx: JobContext | None = None) -> str:
         raise JobFailed(message)
+
+    def skip(self, reason: str = "nothing to do", ctx: JobContext | None = None) -> str:
+        if ctx is None:
+            raise JobFailed("fake.skip: needs the job's context")
+        ctx.skip(reason)
 
     def sleep(self, seconds: str = "1", ctx: JobContext | None = None) -> str:
         try:

@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
+from heroagent.jobs.errors import JobSkipped
 from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job
 from heroagent.schema.job import clip_encoded
@@ -28,6 +30,7 @@ class JobContext:
     reported: tuple[float, str] | None = None
     progress_dirty: bool = False
     on_progress: Callable[[float, str], None] | None = None  # set in a forked child: report through the pipe
+    skip_reason: str | None = None  # a script printed "::skip <reason>": it ends skipped if it succeeds
 
     def progress(self, fraction: float, details: str = "") -> None:
         """Report how far the job is: `fraction` from 0 to 1 (clamped), `details` a short text."""
@@ -41,6 +44,11 @@ class JobContext:
             return
         self.reported = (value, text)
         self.progress_dirty = True
+
+    def skip(self, reason: str = "") -> NoReturn:
+        """End the job `skipped` (final; not a failure, so no retry): there was nothing to do. `reason`
+        becomes its result."""
+        raise JobSkipped(clip_encoded(str(reason), MAX_PROGRESS_DETAILS))
 
     def log(self, line: str) -> None:
         if self.job.log:

@@ -21,8 +21,16 @@ class JobNotFoundError(JobError, NotFoundError):
     """No job with that id in Redis or in the history."""
 
 
+class WorkerNotFoundError(JobError, NotFoundError):
+    """No worker pool with that id reports to this Redis."""
+
+
 class JobFailed(Exception):
     """Raised inside a job (by an actor or processor) to end it in `error` with this message."""
+
+
+class JobSkipped(Exception):
+    """Raised inside a job (`ctx.skip(reason)`) to end it `skipped`: nothing to do, not a failure, no retry."""
 
 
 class JobIdsNotSeededError(JobError):

@@ -12,7 +12,7 @@ from heroagent.heroscript import Action, HeroScriptError, parse
 from heroagent.jobs import processors
 from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
-from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.errors import JobFailed, JobSkipped
 from heroagent.jobs.isolation import run_in_child
 from heroagent.jobs.model import ParamsType
 
@@ -28,7 +28,7 @@ class JobExecutor:
         if kind is ParamsType.HEROSCRIPT:
             return self._heroscript(ctx)
         if kind is ParamsType.RHAISCRIPT:
-            return processors.run_rhai(ctx, self.config)
+            return _unless_skipped(processors.run_rhai(ctx, self.config), ctx)
         if kind is ParamsType.OPENRPC:
             return processors.run_openrpc(ctx, self.config, self.registry)
         return processors.run_ai(ctx, self.config)
@@ -50,7 +50,14 @@ class JobExecutor:
             if ctx.cancel.is_set():
                 break
             results.append(self.registry.call(action, ctx))
-        return json.dumps(results, default=str, ensure_ascii=False)
+        return _unless_skipped(json.dumps(results, default=str, ensure_ascii=False), ctx)
+
+
+def _unless_skipped(result: str, ctx: JobContext) -> str:
+    """The result, unless a script the job ran printed "::skip <reason>": then the job ends skipped."""
+    if ctx.skip_reason is not None:
+        raise JobSkipped(ctx.skip_reason)
+    return result
 
 
 @lru_cache(maxsize=512)

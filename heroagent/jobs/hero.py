@@ -118,7 +118,7 @@ class HeroActor:
                 self._set(job, status="started")
             elif event.status.terminal:
                 job = Job.from_json(event.json)
-                if event.status is JobStatus.DONE:
+                if event.status in (JobStatus.DONE, JobStatus.SKIPPED):  # skipped: it ended well, with nothing to do
                     self._finish(job, "finished", job.result, "")
                 else:
                     self._finish(job, "error", "", job.error or event.status.value)

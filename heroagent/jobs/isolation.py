@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from heroagent.jobs.context import JobContext
-from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.errors import JobFailed, JobSkipped
 from heroagent.redis_server.process import die_with_parent
 
 POLL_SECONDS = 0.05  # how often the watching thread looks at the cancel signal
@@ -68,6 +68,8 @@ def _child(body: Callable[[JobContext], str], ctx: JobContext, read_fd: int, wri
         code = 0
     except JobFailed as exc:
         _send(write_fd, {"error": str(exc)})
+    except JobSkipped as exc:
+        _send(write_fd, {"skipped": str(exc)})
     except BaseException as exc:
         _send(write_fd, {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
     finally:
@@ -115,6 +117,8 @@ def _watch(pid: int, read_fd: int, ctx: JobContext) -> str:
         ctx.log(str(outcome["trace"]))
     if "error" in outcome:
         raise JobFailed(str(outcome["error"]))
+    if "skipped" in outcome:
+        raise JobSkipped(str(outcome["skipped"]))
     return str(outcome["result"])
 
 

@@ -28,6 +28,7 @@ hero:events                stream  every transition with the job's full state; t
                                    writes them to OurDB (group "recorder") and then acks them
 hero:events:set-aside      stream  events that could not be recorded (the original fields + why); capped
 hero:workers               zset    worker id -> last heartbeat (ms)
+hero:workers:draining      set     worker pools asked to drain: they claim nothing more and finish what runs
 hero:worker:<id>           hash    a worker's facts (host, pid, topics, running jobs); expires
 hero:cancel                set     "<jobid>" of running jobs asked to stop
 hero:done:<jobid>          channel the final job (JSON; its status if over 64 KiB), published the moment it ends
@@ -62,6 +63,7 @@ EVENTS = "hero:events"
 EVENTS_GROUP = "recorder"
 EVENTS_SET_ASIDE = "hero:events:set-aside"  # events the history could not take, kept for a person to look at
 WORKERS = "hero:workers"
+WORKERS_DRAINING = "hero:workers:draining"
 CANCEL = "hero:cancel"
 EPOCH = "hero:epoch"
 JOB_ID_COUNTER = "hero:jobid"

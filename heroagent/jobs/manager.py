@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import threading
 import time
@@ -37,7 +38,8 @@ from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.stats import JobStats
 from heroagent.jobs.store import JobStore
 from heroagent.jobs.submit import JobDefaults, submit
-from heroagent.jobs.worker import list_workers
+from heroagent.jobs.upkeep import remove_finished_before
+from heroagent.jobs.worker import list_workers, set_draining
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
@@ -309,6 +311,16 @@ class JobManager:
             raise InvalidJobError(f"action: {action!r} is not one of {', '.join(TOPIC_ACTIONS)}")
         return dict(getattr(self, TOPIC_ACTIONS[action])(topic))
 
+    def cleanup_history(self, older_than_days: float, *, dry_run: bool = False) -> dict[str, Any]:
+        """Retention by hand: remove the finished jobs that ended more than `older_than_days` ago (with
+        their logs), or with `dry_run` only say what would go (counts by status and topic, first ids)."""
+        if isinstance(older_than_days, bool) or not isinstance(older_than_days, int | float):
+            raise InvalidJobError(f"older_than_days: {older_than_days!r} must be a number of days")
+        if not math.isfinite(older_than_days) or older_than_days < 0:
+            raise InvalidJobError(f"older_than_days: {older_than_days!r} must be a finite number of days >= 0")
+        cutoff = time.time() - older_than_days * 86400
+        return remove_finished_before(self.store, self.logs, cutoff, dry_run=dry_run)
+
     def topic_state(self, topic: str) -> dict[str, Any]:
         state = self.queue.topic_states().get(topic, {"paused": False, "draining": False})
         limits = self.queue.limits().get(topic, TopicLimits())
@@ -339,6 +351,14 @@ class JobManager:
     def list_workers(self) -> list[dict[str, str]]:
         """Every worker pool that reported recently, in this process or another (`heroagent worker`)."""
         return list_workers(self.client)
+
+    def drain_worker(self, worker_id: str) -> dict[str, str]:
+        """Ask a worker pool to drain: no new jobs, finish what runs (see worker.set_draining)."""
+        return set_draining(self.client, worker_id, True)
+
+    def resume_worker(self, worker_id: str) -> dict[str, str]:
+        """Undo `drain_worker` for a pool that still runs."""
+        return set_draining(self.client, worker_id, False)
 
     def topics(self) -> list[str]:
         """Every topic with a stored job or a queue."""

@@ -28,21 +28,25 @@ class JobStatus(enum.StrEnum):
     DONE = "done"
     ERROR = "error"
     CANCELED = "canceled"
+    SKIPPED = "skipped"  # the job decided there was nothing to do (ctx.skip): final, not a failure
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED})
+TERMINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED})
 
 # Which status changes are allowed. A finished job only moves again through retry_job (-> new).
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.NEW: frozenset({JobStatus.ACTIVE, JobStatus.CANCELED, JobStatus.ERROR, JobStatus.DONE}),
-    JobStatus.ACTIVE: frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.NEW}),
+    JobStatus.ACTIVE: frozenset(
+        {JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED, JobStatus.NEW}
+    ),
     JobStatus.DONE: frozenset(),
     JobStatus.ERROR: frozenset(),
     JobStatus.CANCELED: frozenset(),
+    JobStatus.SKIPPED: frozenset(),
 }
 
 

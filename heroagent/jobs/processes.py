@@ -62,6 +62,7 @@ def run_process(
 
 
 PROGRESS_PREFIX = "::progress "
+SKIP_PREFIX = "::skip"  # "::skip nothing new": the job ends skipped (with that reason) if the script then exits 0
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
@@ -77,6 +78,9 @@ def _pump(proc: subprocess.Popen[bytes], output: list[str], ctx: JobContext) -> 
         line = raw.decode(errors="replace")
         if line.startswith(PROGRESS_PREFIX):  # "::progress 0.4 copying": the job's progress, not output
             _report_progress(ctx, line[len(PROGRESS_PREFIX) :])
+            continue
+        if line.rstrip("\n") == SKIP_PREFIX or line.startswith(SKIP_PREFIX + " "):
+            ctx.skip_reason = line[len(SKIP_PREFIX) :].strip()
             continue
         output.append(line)
         ctx.log(line.rstrip("\n"))

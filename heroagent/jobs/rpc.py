@@ -48,6 +48,7 @@ OPERATIONS = {
     "clear_topic",
     "cancel_all",
     "control_topic",
+    "cleanup_history",
 }
 ERRORS: dict[str, type[Exception]] = {
     "InvalidJobError": InvalidJobError,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.queue import JobQueue
@@ -54,16 +55,39 @@ class Upkeep:
 
     def remove_history_before(self, cutoff: float) -> str:
         """Delete finished jobs that ended before `cutoff` (unix seconds) from the history and their logs."""
-        old = self.store.finished_before(cutoff)
-        for start in range(0, len(old), DELETE_BATCH):
-            chunk = old[start : start + DELETE_BATCH]
-            self.store.delete_many(chunk)
-            for job_id in chunk:
-                self.logs.remove(job_id)
-        if old:
-            log.info("jobs: history retention removed %d finished job(s)", len(old))
-        return f"removed {len(old)} finished job(s)"
+        removed = remove_finished_before(self.store, self.logs, cutoff)
+        return f"removed {removed['jobs']} finished job(s)"
 
     def compact_history(self) -> str:
         """Rewrite the history's files without deleted and superseded-but-unreachable records."""
         return self.store.compact().summary()
+
+
+def remove_finished_before(store: JobStore, logs: JobLogs, cutoff: float, *, dry_run: bool = False) -> dict[str, Any]:
+    """Retention: the finished jobs that ended before `cutoff` (unix seconds), deleted with their logs
+    unless `dry_run`. Returns what it removed (or would): how many, by status and topic, the time span,
+    and the first ids."""
+    old = store.finished_before(cutoff)
+    by_status: dict[str, int] = {}
+    by_topic: dict[str, int] = {}
+    for job_id in old:
+        status, topic = store.status_of(job_id), store.topic_of(job_id)
+        if status is not None and topic is not None:
+            by_status[status.value] = by_status.get(status.value, 0) + 1
+            by_topic[topic] = by_topic.get(topic, 0) + 1
+    if not dry_run:
+        for start in range(0, len(old), DELETE_BATCH):
+            chunk = old[start : start + DELETE_BATCH]
+            store.delete_many(chunk)
+            for job_id in chunk:
+                logs.remove(job_id)
+        if old:
+            log.info("jobs: history retention removed %d finished job(s)", len(old))
+    return {
+        "dry_run": dry_run,
+        "cutoff": cutoff,
+        "jobs": len(old),
+        "by_status": by_status,
+        "by_topic": by_topic,
+        "first_ids": old[:20],
+    }

@@ -26,7 +26,7 @@ import redis
 from heroagent.config import JobsConfig
 from heroagent.jobs import keys
 from heroagent.jobs.context import JobContext
-from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.errors import JobFailed, JobSkipped, WorkerNotFoundError
 from heroagent.jobs.executor import JobExecutor
 from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job, JobStatus, clip
@@ -99,6 +99,7 @@ class WorkerPool:
         self.worker_failures = 0  # unexpected errors in worker threads (each thread goes on after one)
         self._topic_cache: tuple[float, list[str]] = (0.0, [])
         self.jobs_done = 0
+        self.draining = False  # asked to drain (hero:workers:draining): claim nothing more, finish what runs
 
     @classmethod
     def from_config(
@@ -220,10 +221,17 @@ class WorkerPool:
                 continue
             reports = self._run_waiting(slot)
 
+    @property
+    def drained(self) -> bool:
+        """Asked to drain, and nothing runs or waits here any more."""
+        with self._lock:
+            busy = any(s.running is not None or s.waiting for s in self._slots)
+        return self.draining and not busy
+
     def _exchange(self, slot: _Slot, reports: list[tuple[Job, str, dict[str, str]]], quitting: bool) -> None:
         """One round trip: report finished jobs and claim the next ones (up to the slot's prefetch)."""
-        topics = [] if quitting else self._topics()
-        want = 0 if quitting or slot.waiting else slot.prefetch
+        topics = [] if quitting or self.draining else self._topics()
+        want = 0 if quitting or self.draining or slot.waiting else slot.prefetch
         if reports:
             outcomes, claimed = self.queue.finish_and_claim(reports, slot.worker_id, topics, self.lease_ms, want)
             for (job, _, _), outcome in zip(reports, outcomes, strict=True):
@@ -239,7 +247,7 @@ class WorkerPool:
     def _idle(self, backoff: float) -> None:
         """Block until a job may be there (a wake token) or the poll interval passes."""
         try:
-            topics = self._topics()
+            topics = [] if self.draining else self._topics()
             if topics:
                 self.queue.wait(topics, self.poll_interval)
             else:
@@ -287,6 +295,8 @@ class WorkerPool:
             fields = {"result": clip(result, self.max_value_bytes)}
         except JobFailed as exc:
             status, fields = JobStatus.ERROR, {"error": clip(str(exc), self.max_value_bytes)}
+        except JobSkipped as exc:
+            status, fields = JobStatus.SKIPPED, {"result": clip(str(exc), self.max_value_bytes)}
         except Exception as exc:
             status, fields = JobStatus.ERROR, {"error": clip(f"{type(exc).__name__}: {exc}", self.max_value_bytes)}
             ctx.log(traceback.format_exc())
@@ -436,12 +446,22 @@ class WorkerPool:
         )
         pipe.expire(key, max(5, self.lease_ms // 1000 * 3))
         pipe.zadd(keys.WORKERS, {self.pool_id: int(time.time() * 1000)})
-        pipe.execute()
+        pipe.sismember(keys.WORKERS_DRAINING, self.pool_id)
+        draining = bool(pipe.execute()[-1])
+        if draining and not self.draining:
+            log.info("jobs: worker pool %s drains: it takes no new job and finishes what runs", self.pool_id)
+            for slot in list(self._slots):
+                self._release_waiting(slot)
+        elif self.draining and not draining:
+            log.info("jobs: worker pool %s serves again", self.pool_id)
+        self.draining = draining
+        client.hset(key, "state", ("drained" if self.drained else "draining") if draining else "serving")
 
     def _unregister(self) -> None:
         try:
             self.queue.client.delete(keys.worker(self.pool_id))
             self.queue.client.zrem(keys.WORKERS, self.pool_id)
+            self.queue.client.srem(keys.WORKERS_DRAINING, self.pool_id)
         except redis.RedisError:
             pass
 
@@ -459,3 +479,17 @@ def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[st
         if data:
             out.append({"id": worker_id, **{k.decode(): v.decode() for k, v in data.items()}})
     return out
+
+
+def set_draining(client: redis.Redis, worker_id: str, draining: bool) -> dict[str, str]:
+    """Ask a worker pool (here or on another machine) to drain: it claims nothing more, hands back what
+    it claimed but did not start, finishes what runs (a `heroagent worker` process then exits); or to
+    serve again. It sees this at its next heartbeat. WorkerNotFoundError if no such pool reports."""
+    if client.zscore(keys.WORKERS, worker_id) is None:
+        known = ", ".join(w["id"] for w in list_workers(client)) or "none"
+        raise WorkerNotFoundError(f"no worker pool {worker_id[:200]!r} reports to this Redis (known: {known})")
+    if draining:
+        client.sadd(keys.WORKERS_DRAINING, worker_id)
+    else:
+        client.srem(keys.WORKERS_DRAINING, worker_id)
+    return {"id": worker_id, "draining": "1" if draining else "0"}

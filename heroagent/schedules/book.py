@@ -221,13 +221,18 @@ class ScheduleBook:
             "state": {k.decode(): json.loads(v) for k, v in states.items()},
         }
         with self._file_lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w") as out:
-                json.dump(document, out, indent=1, sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "w") as out:
+                    json.dump(document, out, indent=1, sort_keys=True)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, self.path)
+            except OSError as exc:  # a full disk: Redis has the change; the next save writes it
+                log.warning("schedules: could not save %s (%s); Redis holds the schedules", self.path, exc)
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     def _read_file(self) -> dict[str, Any]:
         try:

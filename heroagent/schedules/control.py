@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import redis
+
+from heroagent.config import Config
+from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import check_job_spec
 from heroagent.schedules.book import ScheduleBook, ScheduleInfo
@@ -77,3 +81,16 @@ class Schedules:
     def leader(self) -> str:
         """The process that fires schedules now, as host:pid:tag ('' = none)."""
         return self._leader()
+
+    @classmethod
+    def connect(cls, config: Config, client: redis.Redis) -> Schedules:
+        """The schedules of the appliance `config` describes, from another process on its Redis (the
+        CLI): the same book the server reads; it notices changes through the schedules version."""
+        configured = [Schedule.from_dict(table, source="config") for table in config.schedules]
+        book = ScheduleBook(client, config.schedules_path, configured)
+
+        def leader() -> str:
+            raw = client.get(keys.SCHEDULER_LEASE)
+            return raw.decode() if isinstance(raw, bytes) else ""
+
+        return cls(book, leader)

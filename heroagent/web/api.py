@@ -202,6 +202,17 @@ def workers() -> Response:
     return jsonify({"workers": worker_rows(current_agent())})
 
 
+@bp.post("/workers/<path:worker_id>/drain")
+def drain_worker(worker_id: str) -> Response:
+    """The pool claims nothing more and finishes what runs (a `heroagent worker` process then exits)."""
+    return jsonify(current_manager().drain_worker(worker_id))
+
+
+@bp.post("/workers/<path:worker_id>/resume")
+def resume_worker(worker_id: str) -> Response:
+    return jsonify(current_manager().resume_worker(worker_id))
+
+
 def worker_rows(running: Agent) -> list[dict[str, Any]]:
     """The registered worker pools, typed for JSON, with `local` true for this process's own pool."""
     local_id = running.local_pool_id()
@@ -218,6 +229,7 @@ def worker_rows(running: Agent) -> list[dict[str, Any]]:
                 "running": [int(j) for j in w.get("running", "").split(",") if j],
                 "jobs_done": int(w.get("jobs_done", 0) or 0),
                 "last_seen": float(w.get("last_seen", 0) or 0),
+                "state": w.get("state", "serving"),
             }
         )
     return rows

@@ -388,6 +388,7 @@ def openapi_document() -> dict[str, Any]:
                                                 "running": {"type": "array", "items": {"type": "integer"}},
                                                 "jobs_done": {"type": "integer"},
                                                 "last_seen": {"type": "number"},
+                                                "state": {"type": "string", "enum": ["serving", "draining", "drained"]},
                                             },
                                         },
                                     }
@@ -398,6 +399,30 @@ def openapi_document() -> dict[str, Any]:
                         **_errors(401, 503),
                     },
                 }
+            },
+            **{
+                f"/api/workers/{{worker_id}}/{action}": {
+                    "post": {
+                        "summary": summary,
+                        "parameters": [
+                            {"name": "worker_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                        ],
+                        "responses": {
+                            "200": _json(
+                                {
+                                    "type": "object",
+                                    "properties": {"id": {"type": "string"}, "draining": {"type": "string"}},
+                                },
+                                "the pool's new drain state (it acts on it at its next heartbeat)",
+                            ),
+                            **_errors(401, 404, 503),
+                        },
+                    }
+                }
+                for action, summary in (
+                    ("drain", "Drain a worker pool: it claims nothing more and finishes what runs"),
+                    ("resume", "A draining worker pool serves again"),
+                )
             },
             "/api/jobs/dead": {
                 "get": {

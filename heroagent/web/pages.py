@@ -47,6 +47,7 @@ def overview_data() -> dict[str, Any]:
     data["redis_up"] = states.get("redis") == "running"
     if data["redis_up"]:
         data["queues"] = sorted(jm.queue_stats().items())
+        data["limits"] = jm.topic_limits()
         data["workers"] = worker_rows(running)
         data["redis"] = redis_facts(jm.client)
     return data
@@ -80,6 +81,21 @@ def queue_action(topic: str, action: str) -> str | BaseResponse:
         message += (
             f" {result.get('canceled', 0)} waiting job(s) canceled, {result.get('stopping', 0)} running asked to stop."
         )
+    if is_htmx():
+        return render_template("_overview.html", message=message, **overview_data())
+    return redirect(url_for("pages.overview"), code=303)
+
+
+@bp.post("/workers/<path:worker_id>/<any(drain, resume):action>")
+def worker_action(worker_id: str, action: str) -> str | BaseResponse:
+    """The worker rows' buttons: drain a pool (no new jobs, finish what runs), or let it serve again."""
+    jm = current_manager()
+    if action == "drain":
+        jm.drain_worker(worker_id)
+        message = f"Draining {worker_id}: it takes no new job and finishes what runs."
+    else:
+        jm.resume_worker(worker_id)
+        message = f"{worker_id} serves again."
     if is_htmx():
         return render_template("_overview.html", message=message, **overview_data())
     return redirect(url_for("pages.overview"), code=303)
@@ -201,6 +217,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         "delay": "",
         "max_retries": "",
         "retry_delay": "",
+        "priority": "",
         "log": True,
         "script": request.args.get("script", ""),
         "args": "",
@@ -208,7 +225,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
     context = {"form": form, "errors": {}, "params_types": [p.value for p in ParamsType], "scripts": _scripts()}
     if request.method == "GET":
         return render_template("submit.html", **context)
-    text_fields = ("topic", "params_type", "timeout", "delay", "max_retries", "retry_delay")
+    text_fields = ("topic", "params_type", "timeout", "delay", "max_retries", "retry_delay", "priority")
     form.update({k: request.form.get(k, "").strip() for k in text_fields})
     form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
     form.update(args=request.form.get("args", ""), log=request.form.get("log") == "on")
@@ -226,7 +243,8 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         spec["params"] = form["params"]
         if not form["params"].strip():
             errors["params"] = "must not be empty: write the job's params, or pick a script"
-    for name, kind in (("timeout", float), ("delay", float), ("max_retries", int), ("retry_delay", float)):
+    numbers = (("timeout", float), ("delay", float), ("max_retries", int), ("retry_delay", float), ("priority", int))
+    for name, kind in numbers:
         if form[name]:
             try:
                 spec[name] = kind(form[name])

@@ -34,7 +34,7 @@ def schedules_data() -> dict[str, Any]:
 
 def _newest_finished(recent: list[int], statuses: dict[int, str]) -> str:
     """The status of the newest finished job among a schedule's recent ones (newest first), or ''."""
-    return next((statuses[i] for i in recent[:8] if statuses.get(i) in ("done", "error", "canceled")), "")
+    return next((statuses[i] for i in recent[:8] if statuses.get(i) in ("done", "error", "canceled", "skipped")), "")
 
 
 def _recent_statuses(schedules: list[Any]) -> dict[int, str]:

@@ -21,13 +21,15 @@ from tests.web.test_pages import csrf
 
 StartAgent = Callable[..., HeroAgent]
 
+NO_LIMITS = {"max_running": None, "rate": None}
+
 
 def test_a_paused_topic_waits_and_runs_when_resumed_even_after_a_restart(web_agent: StartAgent) -> None:
     agent = web_agent()
     jm = agent.get_job_manager()
     running = jm.create_job("p", "!!fake.sleep seconds:1")
     assert wait_until(lambda: jm.get_job(running.job_id).status is JobStatus.ACTIVE)
-    assert jm.pause_topic("p") == {"topic": "p", "paused": True, "draining": False}
+    assert jm.pause_topic("p") == {"topic": "p", "paused": True, "draining": False, **NO_LIMITS}
     waiting = [jm.create_job("p", "!!fake.return_success") for _ in range(3)]
     other = jm.create_job("q", "!!fake.return_success")
     assert jm.wait_for_job(other.job_id, timeout=10).status is JobStatus.DONE  # other topics run
@@ -56,7 +58,7 @@ def test_a_draining_topic_refuses_new_jobs_and_finishes_the_queued(web_agent: St
     r = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "d", "params": "!!fake.return_success"}, timeout=5)
     assert r.status_code == 409 and "draining" in r.json()["error"]
     r = requests.post(ui_url(agent, "/api/queues/d/resume"), timeout=5)
-    assert r.status_code == 200 and r.json() == {"topic": "d", "paused": False, "draining": False}
+    assert r.status_code == 200 and r.json() == {"topic": "d", "paused": False, "draining": False, **NO_LIMITS}
     assert jm.wait_for_job(queued.job_id, timeout=10).status is JobStatus.DONE
     assert jm.create_job("d", "!!fake.return_success").job_id > queued.job_id
 
@@ -70,7 +72,7 @@ def test_clear_and_cancel_all(web_agent: StartAgent) -> None:
     queued = [jm.create_job("c", "!!fake.return_success") for _ in range(5)]
     later = jm.create_job("c", "!!fake.return_success", delay=60)
     result = jm.clear_topic("c")
-    assert result == {"topic": "c", "paused": True, "draining": False, "canceled": 6, "stopping": 0}
+    assert result == {"topic": "c", "paused": True, "draining": False, "canceled": 6, "stopping": 0, **NO_LIMITS}
     for job in [*queued, later]:
         final = jm.wait_for_job(job.job_id, timeout=10)
         assert final.status is JobStatus.CANCELED and final.error == "canceled: topic c was cleared"

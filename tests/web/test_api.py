@@ -177,7 +177,8 @@ def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) 
     requests.post(url("/api/jobs"), json={"topic": "qtopic", "params": "!!fake.sleep seconds:0.1"}, timeout=5)
     queues = requests.get(url("/api/queues"), timeout=5).json()["queues"]
     assert any(
-        q["topic"] == "qtopic" and set(q) == {"topic", "queued", "inflight", "scheduled", "paused", "draining"}
+        q["topic"] == "qtopic"
+        and set(q) == {"topic", "queued", "inflight", "scheduled", "paused", "draining", "max_running", "rate"}
         for q in queues
     )
     assert wait_until(lambda: requests.get(url("/api/workers"), timeout=5).json()["workers"])

@@ -217,3 +217,25 @@ def test_queue_buttons_pause_and_resume_and_a_phone_sized_layout(web_agent: Star
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, (path, width)
     shot(page, "overview-390px")
+
+
+def test_worker_drain_button_and_limits_on_the_overview(web_agent: StartAgent, page: Page) -> None:
+    """Issue 12: a worker row's Drain button (confirmed) drains the pool; Resume lets it serve again; a
+    topic's limits show on its queue row."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    jm.create_job("limited", "!!fake.return_success")
+    jm.set_topic_limits("limited", max_running=1, rate="10/second")
+    page.goto(ui_url(agent, "/"))
+    expect(page.locator('tr[data-topic="limited"] .tag.limits')).to_have_text("max 1 running, 10/second")
+    pool_id = agent.local_pool_id()
+    page.locator(f'tr[data-worker="{pool_id}"] button[data-worker-action="drain"]').click()  # confirm accepted
+    expect(page.locator("p.notice")).to_contain_text(f"Draining {pool_id}")
+    assert wait_until(lambda: agent.jobs.pool.draining, timeout=15)  # type: ignore[union-attr]
+    held = jm.create_job("limited", "!!fake.return_success")
+    page.goto(ui_url(agent, "/"))
+    expect(page.locator(f'tr[data-worker="{pool_id}"] .tag.draining')).to_be_visible()
+    assert jm.get_job(held.job_id).status is JobStatus.NEW  # a drained pool takes nothing
+    page.locator(f'tr[data-worker="{pool_id}"] button[data-worker-action="resume"]').click()
+    expect(page.locator("p.notice")).to_contain_text(f"{pool_id} serves again")
+    assert jm.wait_for_job(held.job_id, timeout=20).status is JobStatus.DONE

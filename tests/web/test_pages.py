@@ -119,6 +119,8 @@ def test_unknown_job_and_page_get_a_404_page(web_agent: StartAgent) -> None:
         ({"topic": "t", "params": "!!fake.sleep", "timeout": "soon"}, "timeout", "number of seconds"),
         ({"topic": "t", "params": "!!fake.sleep", "timeout": "-3"}, "timeout", "greater than 0"),
         ({"topic": "t", "params": "!!fake.sleep", "max_retries": "x"}, "max_retries", "whole number"),
+        ({"topic": "t", "params": "!!fake.sleep", "priority": "12"}, "priority", "at most 9"),
+        ({"topic": "t", "params": "!!fake.sleep", "priority": "high"}, "priority", "whole number"),
         ({"topic": "t", "params": "", "script": "scripts/../../etc/passwd"}, "script", "not in the share"),
     ],
 )
@@ -152,12 +154,23 @@ def test_submit_form_creates_the_job(web_agent: StartAgent) -> None:
     agent = web_agent()
     session = requests.Session()
     data = {"topic": "forms", "params_type": "heroscript", "params": "!!fake.return_success message:ok"}
-    data.update(timeout="7", max_retries="2", log="on", csrf_token=csrf(agent, session))
+    data.update(timeout="7", max_retries="2", priority="7", log="on", csrf_token=csrf(agent, session))
     r = session.post(ui_url(agent, "/submit"), data=data, allow_redirects=False, timeout=5)
     assert r.status_code == 303
     job_id = int(r.headers["Location"].rsplit("/", 1)[1])
     job = agent.get_job_manager().wait_for_job(job_id, timeout=15)
     assert (job.topic, job.timeout, job.max_retries, job.log, job.status.value) == ("forms", 7.0, 2, True, "done")
+    assert job.priority == 7
+    assert '<td id="job-priority">7</td>' in session.get(ui_url(agent, f"/jobs/{job_id}"), timeout=5).text
+
+
+def test_overview_shows_a_topics_limits(web_agent: StartAgent) -> None:
+    agent = web_agent(jobs={"topics": ["nobody"]})
+    jm = agent.get_job_manager()
+    jm.create_job("mail", "!!fake.return_success")
+    jm.set_topic_limits("mail", max_running=2, rate="100/minute")
+    html = requests.get(ui_url(agent, "/"), timeout=5).text
+    assert re.search(r'data-topic="mail">.*max 2 running, 100/minute</span>', html, re.S)
 
 
 def test_scripts_uploaded_over_webdav_are_listed_and_run(web_agent: StartAgent) -> None:

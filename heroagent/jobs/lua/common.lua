@@ -9,9 +9,11 @@ local function now_ms()
 end
 -- Field types of the job record, so the history gets typed JSON (numbers, booleans) from Redis's
 -- own cjson: the recorder writes these bytes to OurDB as they are, without parsing them.
+-- The statuses a job ends in (model.TERMINAL).
+local TERMINAL = {done = true, error = true, canceled = true, skipped = true}
 local NUMBER_FIELDS = {jobid = true, timeout = true, time_created = true, time_scheduled = true,
   time_start = true, time_end = true, retries = true, max_retries = true, attempts = true, retry_delay = true,
-  lost = true, version = true, progress = true}
+  lost = true, version = true, progress = true, priority = true, overlap_delay = true}
 -- Every state a job passes through gets the next `version` (per job): the history records each version
 -- once, so an event read again after a crash (the recorder died before acking it) is not written twice.
 local function emit(key)
@@ -32,7 +34,7 @@ local function emit(key)
              'log', fields_log(doc))
   -- A job that ended is announced at once (the final job in hand, or its status when large): a waiter
   -- in any process wakes without waiting for the history, which records the same state milliseconds later.
-  if doc.status == 'done' or doc.status == 'error' or doc.status == 'canceled' then
+  if TERMINAL[doc.status] then
     if #json > 65536 then json = doc.status end
     redis.call('PUBLISH', '${PREFIX_DONE}:' .. doc.jobid, json)
   end
@@ -215,7 +217,7 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
   local current = redis.call('HGET', key, 'status')
   if not current then return '' end
   if expect ~= '' and current ~= expect then return current end
-  if expect == '' and (current == 'done' or current == 'error' or current == 'canceled') then return current end
+  if expect == '' and TERMINAL[current] then return current end
   if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
   if redis.call('SISMEMBER', '${CANCEL}', id) == 1 and current == 'active' and status ~= 'new' then
     status = 'canceled'

@@ -9,7 +9,7 @@ for _, key in ipairs(KEYS) do
   local status = redis.call('HGET', key, 'status')
   local outcome = 'ok'
   if not status or not topic then outcome = 'gone'
-  elseif status == 'done' or status == 'error' or status == 'canceled' then outcome = 'terminal'
+  elseif TERMINAL[status] then outcome = 'terminal'
   elseif status == 'active' then
     if not redis.call('ZSCORE', '${INFLIGHT}', topic .. ':' .. id) then
       redis.call('ZADD', '${INFLIGHT}', now, topic .. ':' .. id)

@@ -1,0 +1,119 @@
+"""The operator's commands (issue 12, item 9) run as a user runs them, against a running appliance:
+`heroagent schedule ...`, `heroagent upkeep cleanup [--dry-run]`, `heroagent worker list|drain`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from heroagent import HeroAgent
+from heroagent.config import to_toml
+from heroagent.jobs import JobStatus
+from tests.conftest import child_env, make_config, start_worker, wait_until
+
+
+def run(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "heroagent", *args, "--config", str(config_file)],
+                          env=child_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def appliance(data_dir: Path, **jobs: object) -> tuple[HeroAgent, Path]:
+    config = make_config(
+        data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"lease_seconds": 1.5, **jobs}
+    )
+    config_file = data_dir / "c.toml"
+    config_file.write_text(to_toml(config))
+    return HeroAgent(config).start(), config_file
+
+
+def test_schedule_commands(data_dir: Path) -> None:
+    agent, config_file = appliance(data_dir)
+    try:
+        added = run(config_file, "schedule", "add", "tick", "--every", "1", "--topic", "ticks",
+                    "--params", "!!fake.return_success", "--priority", "4", "--no-overlap")  # fmt: skip
+        assert added.returncode == 0 and "schedule tick: every 1s" in added.stdout, added.stderr
+        jm = agent.get_job_manager()
+        assert wait_until(lambda: jm.list_jobs(topic="ticks"), timeout=15)  # the server picked it up at once
+        made = jm.list_jobs(topic="ticks")[0]
+        assert (made.priority, made.no_overlap_key) == (4, "schedule:tick")
+        listed = run(config_file, "schedule", "list", "--json")
+        assert listed.returncode == 0
+        tick = next(s for s in json.loads(listed.stdout) if s["name"] == "tick")
+        assert tick["priority"] == 4 and tick["no_overlap"] is True and tick["paused"] is False
+        assert "tick" in run(config_file, "schedule", "list").stdout
+        paused = run(config_file, "schedule", "pause", "tick")
+        assert paused.returncode == 0 and "schedule tick: paused" in paused.stdout
+        assert agent.get_schedules().get("tick").paused
+        assert "on, next run" in run(config_file, "schedule", "resume", "tick").stdout
+        bad = run(config_file, "schedule", "add", "bad", "--cron", "61 * * * *", "--topic", "t", "--params", "!!a.b")
+        assert bad.returncode == 2 and "cron" in bad.stderr and "Traceback" not in bad.stderr
+        bad = run(config_file, "schedule", "add", "bad", "--every", "5", "--topic", "t", "--params", "!!a.b",
+                  "--priority", "12")  # fmt: skip
+        assert bad.returncode == 2 and "priority: 12 must be at most 9" in bad.stderr
+        assert "removed" in run(config_file, "schedule", "remove", "tick").stdout
+        gone = run(config_file, "schedule", "pause", "tick")
+        assert gone.returncode == 2 and "no schedule named 'tick'" in gone.stderr
+    finally:
+        agent.stop()
+    down = run(config_file, "schedule", "list")
+    assert down.returncode == 2 and "cannot reach Redis" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_upkeep_cleanup_dry_run_says_what_retention_would_remove(data_dir: Path) -> None:
+    agent, config_file = appliance(data_dir)
+    try:
+        jm = agent.get_job_manager()
+        jobs = [jm.create_job(t, "!!fake.return_success") for t in ("a", "a", "b")]
+        for job in jobs:
+            jm.wait_for_job(job.job_id, timeout=15)
+        time.sleep(0.05)
+        no_days = run(config_file, "upkeep", "cleanup", "--dry-run")
+        assert no_days.returncode == 2 and "give --older-than" in no_days.stderr
+        dry = run(config_file, "upkeep", "cleanup", "--older-than", "0", "--dry-run", "--json")
+        assert dry.returncode == 0, dry.stderr
+        plan = json.loads(dry.stdout)
+        assert plan["dry_run"] is True and plan["jobs"] == 3 and plan["by_topic"] == {"a": 2, "b": 1}
+        assert plan["by_status"] == {"done": 3} and plan["first_ids"] == [j.job_id for j in jobs]
+        assert len(jm.store) == 3  # nothing removed
+        text = run(config_file, "upkeep", "cleanup", "--older-than", "0", "--dry-run").stdout
+        assert text.startswith("would remove 3 finished job(s)") and "by topic: a 2, b 1" in text
+        assert "would remove 0" in run(config_file, "upkeep", "cleanup", "--older-than", "1", "--dry-run").stdout
+        bad = run(config_file, "upkeep", "cleanup", "--older-than", "nan", "--dry-run")
+        assert bad.returncode == 2 and "finite number of days" in bad.stderr
+        done = run(config_file, "upkeep", "cleanup", "--older-than", "0")
+        assert done.returncode == 0 and done.stdout.startswith("removed 3 finished job(s)")
+        assert len(jm.store) == 0
+    finally:
+        agent.stop()
+
+
+def test_a_drained_worker_finishes_what_runs_and_exits(data_dir: Path) -> None:
+    agent, config_file = appliance(data_dir, topics=["local"])
+    url = agent.redis.url  # type: ignore[union-attr]
+    worker = start_worker(url, "far", "--id", "far-1", HEROAGENT_JOBS_LEASE_SECONDS="1.5")
+    try:
+        jm = agent.get_job_manager()
+        running = jm.create_job("far", "!!fake.sleep seconds:4")
+        assert wait_until(lambda: jm.get_job(running.job_id).status is JobStatus.ACTIVE, timeout=30)
+        listed = run(config_file, "worker", "list", "--json")
+        far = next(w for w in json.loads(listed.stdout) if w["id"].startswith("far-1:"))
+        assert far["state"] == "serving"
+        drained = run(config_file, "worker", "drain", far["id"])
+        assert drained.returncode == 0 and "draining" in drained.stdout
+        assert wait_until(lambda: any(w["id"] == far["id"] and w["state"] == "draining" for w in jm.list_workers()))
+        later = jm.create_job("far", "!!fake.return_success")
+        assert jm.wait_for_job(running.job_id, timeout=30).status is JobStatus.DONE  # what ran finished
+        worker.wait(timeout=30)  # then the process exited by itself
+        assert worker.returncode == 0
+        assert jm.get_job(later.job_id).status is JobStatus.NEW  # it took nothing new
+        unknown = run(config_file, "worker", "drain", "nobody:1:x")
+        assert unknown.returncode == 2 and "no worker pool 'nobody:1:x'" in unknown.stderr
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+        agent.stop()
