@@ -444,6 +444,24 @@ def job_cancel(config_path: str | None, job_id: int, as_json: bool) -> None:
     _print_job(_client(config_path).cancel_job(job_id), as_json)
 
 
+@job.command("suspend")
+@config_option
+@click.argument("job_id", type=int)
+@json_option
+def job_suspend(config_path: str | None, job_id: int, as_json: bool) -> None:
+    """Pause a running job (its processes stopped, or its actor at a checkpoint); its timeout clock stops."""
+    _print_job(_client(config_path).suspend_job(job_id), as_json)
+
+
+@job.command("resume")
+@config_option
+@click.argument("job_id", type=int)
+@json_option
+def job_resume(config_path: str | None, job_id: int, as_json: bool) -> None:
+    """Let a suspended job go on."""
+    _print_job(_client(config_path).resume_job(job_id), as_json)
+
+
 @job.command("logs")
 @config_option
 @click.argument("job_id", type=int)

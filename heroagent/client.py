@@ -160,6 +160,12 @@ class JobClient:
     def cancel_job(self, job_id: int) -> Job:
         return Job.from_dict(self.call("cancel_job", job_id))
 
+    def suspend_job(self, job_id: int) -> Job:
+        return Job.from_dict(self.call("suspend_job", job_id))
+
+    def resume_job(self, job_id: int) -> Job:
+        return Job.from_dict(self.call("resume_job", job_id))
+
     def retry_job(self, job_id: int) -> Job:
         return Job.from_dict(self.call("retry_job", job_id))
 

@@ -31,6 +31,11 @@ class JobContext:
     progress_dirty: bool = False
     on_progress: Callable[[float, str], None] | None = None  # set in a forked child: report through the pipe
     skip_reason: str | None = None  # a script printed "::skip <reason>": it ends skipped if it succeeds
+    # Suspension: set while the job is asked to be (or is) suspended. A child process the job runs is
+    # stopped by its process group (SIGSTOP); an actor in a thread pauses at `checkpoint()`.
+    suspend: threading.Event = field(default_factory=threading.Event)
+    paused: threading.Event = field(default_factory=threading.Event)  # the actor waits at a checkpoint now
+    process_group: int | None = None  # the group of the child process running now (scripts, rhai, isolation)
 
     def progress(self, fraction: float, details: str = "") -> None:
         """Report how far the job is: `fraction` from 0 to 1 (clamped), `details` a short text."""
@@ -44,6 +49,23 @@ class JobContext:
             return
         self.reported = (value, text)
         self.progress_dirty = True
+
+    def checkpoint(self) -> None:
+        """A place where the job may be suspended: returns at once unless a suspend was asked for; then
+        waits (its timeout clock stopped) until it is resumed or canceled. Call it between steps of a
+        long job; without it, a job running in a thread cannot be suspended (only its child processes)."""
+        if not self.suspend.is_set():
+            return
+        self.paused.set()
+        try:
+            while self.suspend.is_set() and not self.cancel.wait(0.05):  # wakes on a cancel at once
+                pass
+        finally:
+            self.paused.clear()
+
+    def suspended(self) -> bool:
+        """Whether a suspend was asked for: a job that polls this may call `checkpoint()` to pause."""
+        return self.suspend.is_set()
 
     def skip(self, reason: str = "") -> NoReturn:
         """End the job `skipped` (final; not a failure, so no retry): there was nothing to do. `reason`

@@ -187,7 +187,7 @@ class HeroDispatcher:
         now = time.monotonic()
         if self.outstanding and now - self._renewed > self.lease_ms / 3000:
             members = [keys.inflight_member(job.topic, job.job_id) for job, _ in self.outstanding.values()]
-            for canceled in self.queue.heartbeat(members, self.lease_ms):
+            for canceled in self.queue.heartbeat(members, self.lease_ms)[0]:
                 self._cancel(canceled)
             self._renewed = now
         self._collect(wait=0.2 if self.outstanding else 0.0)

@@ -48,9 +48,13 @@ def run_in_child(body: Callable[[JobContext], str], ctx: JobContext) -> str:
     if pid == 0:  # the child: never returns
         _child(body, ctx, read_fd, write_fd)
     os.close(write_fd)
+    with contextlib.suppress(OSError):  # the child does the same; whichever runs first makes the group
+        os.setpgid(pid, pid)
+    ctx.process_group = pid  # a suspend stops its group (SIGSTOP), a resume lets it go on (SIGCONT)
     try:
         return _watch(pid, read_fd, ctx)
     finally:
+        ctx.process_group = None
         os.close(read_fd)
 
 

@@ -433,6 +433,33 @@ class JobManager:
             raise InvalidTransitionError(f"job {job_id}: cannot cancel: it is {outcome or 'finished'}")
         return self.get_job(job_id)
 
+    def suspend_job(self, job_id: int) -> Job:
+        """Ask a running job to pause: `suspending` now, `suspended` once its worker paused it (its child
+        processes stopped with SIGSTOP, or its actor waiting at `ctx.checkpoint()`), within a heartbeat
+        (a third of [jobs] lease_seconds). Its timeout clock stops and its worker slot is freed."""
+        job = self.get_job(job_id)
+        outcome = self.queue.transition(job, JobStatus.SUSPENDING.value, {}, expect=JobStatus.ACTIVE.value)
+        if outcome != "ok":
+            raise InvalidTransitionError(
+                f"job {job_id}: cannot suspend: it is {outcome or 'finished'}; only an active job can be suspended"
+            )
+        log.info("jobs: job %d asked to suspend", job_id)
+        return self.get_job(job_id)
+
+    def resume_job(self, job_id: int) -> Job:
+        """Let a suspended job go on (`resuming`, then `active` once its worker did); a job still
+        `suspending` simply stays active."""
+        job = self.get_job(job_id)
+        outcome = self.queue.transition(job, JobStatus.RESUMING.value, {}, expect=JobStatus.SUSPENDED.value)
+        if outcome == JobStatus.SUSPENDING.value:
+            outcome = self.queue.transition(job, JobStatus.ACTIVE.value, {}, expect=JobStatus.SUSPENDING.value)
+        if outcome != "ok":
+            raise InvalidTransitionError(
+                f"job {job_id}: cannot resume: it is {outcome or 'finished'}; only a suspended job can be resumed"
+            )
+        log.info("jobs: job %d asked to resume", job_id)
+        return self.get_job(job_id)
+
     def retry_job(self, job_id: int) -> Job:
         """Queue a finished job again as a new attempt (its earlier attempts stay in its history)."""
         return self.retry_jobs([job_id])[0]
@@ -495,7 +522,7 @@ class JobManager:
         job = self.get_job(job_id)
         if not self.wait_recorded(job_id):
             raise InvalidTransitionError(f"job {job_id}: the history has not recorded it yet; try again")
-        if job.status is JobStatus.ACTIVE:
+        if job.status.running:
             raise InvalidTransitionError(f"job {job_id}: cannot delete a running job; cancel it first")
         if job.status is JobStatus.NEW:
             self.queue.cancel(job.topic, job_id, time.time())

@@ -25,6 +25,9 @@ from heroagent.schema.job import ParamsType as ParamsType  # re-exported: the jo
 class JobStatus(enum.StrEnum):
     NEW = "new"
     ACTIVE = "active"
+    SUSPENDING = "suspending"  # asked to suspend; its worker has not paused it yet
+    SUSPENDED = "suspended"  # paused by its worker (its process stopped, or its actor waiting at a checkpoint)
+    RESUMING = "resuming"  # asked to resume; its worker has not let it go on yet
     DONE = "done"
     ERROR = "error"
     CANCELED = "canceled"
@@ -34,15 +37,23 @@ class JobStatus(enum.StrEnum):
     def terminal(self) -> bool:
         return self in TERMINAL
 
+    @property
+    def running(self) -> bool:
+        """Held by a worker: active, or on its way to / in / out of a suspension."""
+        return self in RUNNING
+
 
 TERMINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED})
+RUNNING = frozenset({JobStatus.ACTIVE, JobStatus.SUSPENDING, JobStatus.SUSPENDED, JobStatus.RESUMING})
+_ENDS = {JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED}
 
 # Which status changes are allowed. A finished job only moves again through retry_job (-> new).
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.NEW: frozenset({JobStatus.ACTIVE, JobStatus.CANCELED, JobStatus.ERROR, JobStatus.DONE}),
-    JobStatus.ACTIVE: frozenset(
-        {JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED, JobStatus.NEW}
-    ),
+    JobStatus.ACTIVE: frozenset({*_ENDS, JobStatus.NEW, JobStatus.SUSPENDING}),
+    JobStatus.SUSPENDING: frozenset({*_ENDS, JobStatus.NEW, JobStatus.SUSPENDED, JobStatus.ACTIVE}),
+    JobStatus.SUSPENDED: frozenset({*_ENDS, JobStatus.NEW, JobStatus.RESUMING}),
+    JobStatus.RESUMING: frozenset({*_ENDS, JobStatus.NEW, JobStatus.ACTIVE}),
     JobStatus.DONE: frozenset(),
     JobStatus.ERROR: frozenset(),
     JobStatus.CANCELED: frozenset(),

@@ -37,6 +37,7 @@ def run_process(
         )
     except OSError as exc:
         raise JobFailed(f"{label}: cannot start {command[0]!r}: {exc.strerror}") from None
+    ctx.process_group = proc.pid  # its own session and group: a suspend stops the whole group
     output: list[str] = []
     reader = threading.Thread(target=_pump, args=(proc, output, ctx), daemon=True)
     reader.start()
@@ -53,6 +54,7 @@ def run_process(
     if stopped:
         kill_group(proc)
     proc.wait()
+    ctx.process_group = None
     reader.join(timeout=5)
     if stopped == "timeout":
         raise JobFailed(f"timed out after {ctx.job.timeout:g} seconds ({label} was killed)")
@@ -93,9 +95,10 @@ def _report_progress(ctx: JobContext, text: str) -> None:
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL it if still there after 2 s."""
+    """SIGTERM the process group (and SIGCONT, in case it is suspended), SIGKILL it if still there after 2 s."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGCONT)
     except ProcessLookupError:
         return
     with contextlib.suppress(subprocess.TimeoutExpired):

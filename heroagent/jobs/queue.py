@@ -259,11 +259,13 @@ class JobQueue:
             args += [keys.job(job.topic, job.job_id), worker_id, repr(fraction), details]
         return int(self._progress(args=args)) if args else 0  # type: ignore[arg-type]
 
-    def heartbeat(self, members: Iterable[str], lease_ms: int) -> list[int]:
+    def heartbeat(self, members: Iterable[str], lease_ms: int) -> tuple[list[int], list[str]]:
+        """Renew the leases of these in-flight members; (ids asked to cancel, each member's status)."""
         members = list(members)
         if not members:
-            return []
-        return [int(x) for x in self._heartbeat(args=[lease_ms, *members])]
+            return [], []
+        cancel, statuses = self._heartbeat(args=[lease_ms, *members])  # type: ignore[misc]
+        return [int(x) for x in cancel], [_text(s) for s in statuses]
 
     def reap(self, limit: int = 100) -> int:
         return int(self._reap(args=[limit, *self.retry.script_args(), self.retry.max_lost]))

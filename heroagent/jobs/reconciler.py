@@ -22,7 +22,7 @@ import redis
 
 from heroagent.jobs import keys
 from heroagent.jobs.joblog import JobLogs, collect_remote_logs
-from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.model import RUNNING, Job, JobStatus
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.recorder import ensure_events_group
 from heroagent.jobs.store import JobStore
@@ -93,14 +93,14 @@ class Reconciler:
             log.warning("jobs: %d queued job(s) moved to the priority queues", moved)
         in_redis = self.queue.queued_and_inflight_ids()
         requeue: list[Job] = []
-        for job_id in self.store.ids_with_status(JobStatus.NEW, JobStatus.ACTIVE):
+        for job_id in self.store.ids_with_status(JobStatus.NEW, *RUNNING):
             if job_id in in_redis:
                 continue
             job = self.store.get(job_id)
             live = self.queue.get(job.topic, job_id)
             if live is not None and live.status.terminal:
                 continue  # finished; its event is on the way to the history
-            if job.status is JobStatus.ACTIVE:
+            if job.status.running:
                 job.error = f"attempt {job.attempts} lost: the server or Redis stopped while it ran"
             job.status = JobStatus.NEW
             job.version = max(job.version, live.version if live else 0) + 1

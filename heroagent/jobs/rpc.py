@@ -49,6 +49,8 @@ OPERATIONS = {
     "cancel_all",
     "control_topic",
     "cleanup_history",
+    "suspend_job",
+    "resume_job",
 }
 ERRORS: dict[str, type[Exception]] = {
     "InvalidJobError": InvalidJobError,

@@ -10,10 +10,12 @@ the pool. Every thread has its own worker id, so a late answer from a left-behin
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -50,6 +52,9 @@ class _Running:
     worker_id: str
     settled: bool = False  # the supervisor already reported its end (timeout / cancel / stop)
     cancel_seen_at: float = 0.0
+    suspended_at: float = 0.0  # monotonic time it was paused (0 = not suspended); its clock stops meanwhile
+    remaining: float = 0.0  # seconds its timeout had left when it was paused
+    stopped_group: int | None = None  # the process group it SIGSTOPped
 
 
 @dataclass
@@ -220,6 +225,9 @@ class WorkerPool:
                 self._idle(backoff)
                 continue
             reports = self._run_waiting(slot)
+        with self._lock:  # a slot retired for a suspended job leaves once that job has ended
+            if slot.retired and slot in self._slots and not self._stopping.is_set():
+                self._slots.remove(slot)
 
     @property
     def drained(self) -> bool:
@@ -323,7 +331,7 @@ class WorkerPool:
         fields = {**fields, "time_end": f"{time.time():.3f}"} if status != "new" else fields
         try:
             outcome = self.queue.transition(
-                run.job, status, fields, expect="active", expect_worker=run.worker_id, retry=True
+                run.job, status, fields, expect="running", expect_worker=run.worker_id, retry=True
             )
         except redis.RedisError as exc:
             log.error("jobs: could not settle job %d (%s); its lease will return it", run.job.job_id, exc)
@@ -382,7 +390,9 @@ class WorkerPool:
         for slot in blocked:
             self._release_waiting(slot)
         for run in self._running():
-            if now > run.ctx.deadline:
+            if run.ctx.suspend.is_set() and not run.suspended_at:
+                self._pause(run)
+            if run.ctx.deadline and now > run.ctx.deadline:
                 run.ctx.cancel.set()
                 message = f"timed out after {run.job.timeout:g} seconds"
                 self._settle(run, "error", {"error": message})
@@ -416,16 +426,81 @@ class WorkerPool:
         with self._lock:
             members += [keys.inflight_member(j.topic, j.job_id) for s in self._slots for j in s.waiting]
         try:
-            canceled = set(self.queue.heartbeat(members, self.lease_ms))
+            canceled_ids, statuses = self.queue.heartbeat(members, self.lease_ms)
+            canceled = set(canceled_ids)
             self._register(running)
         except redis.RedisError as exc:
             log.warning("jobs: heartbeat failed (%s)", exc)
             return
-        for run in running:
+        for run, status in zip(running, statuses, strict=False):
             if run.job.job_id in canceled and not run.cancel_seen_at:
                 run.cancel_seen_at = time.monotonic()
                 run.ctx.cancel.set()
                 run.ctx.log("cancel requested")
+            elif status == JobStatus.SUSPENDING and not run.ctx.suspend.is_set():
+                run.ctx.log("suspend requested")
+                run.ctx.suspend.set()  # the supervisor pauses it (its process group, or at its checkpoint)
+            elif status in (JobStatus.RESUMING, JobStatus.ACTIVE) and run.ctx.suspend.is_set():
+                self._go_on(run, confirm=status == JobStatus.RESUMING)
+
+    # ------------------------------------------------------------ suspend / resume
+
+    def _pause(self, run: _Running) -> None:
+        """Pause a job asked to suspend, if it can be now: its child process group is stopped, or its
+        actor waits at a checkpoint. Its timeout clock stops, and its slot is given to a new worker
+        thread (the suspended one ends with its job), so a suspended job holds no worker slot."""
+        ctx = run.ctx
+        group = ctx.process_group
+        if group is not None:
+            try:
+                os.killpg(group, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                return  # it is starting or just ended: look again at the next step
+            run.stopped_group = group
+        elif not ctx.paused.is_set():
+            return  # an actor in a thread pauses when it reaches ctx.checkpoint()
+        now = time.monotonic()
+        run.suspended_at = now
+        run.remaining = max(0.0, ctx.deadline - now) if ctx.deadline else 0.0
+        ctx.deadline = 0.0  # no deadline while suspended
+        try:
+            outcome = self.queue.transition(
+                run.job, JobStatus.SUSPENDED.value, {}, expect=JobStatus.SUSPENDING.value, expect_worker=run.worker_id
+            )
+        except redis.RedisError as exc:
+            log.warning("jobs: job %d paused, but Redis did not take it (%s)", run.job.job_id, exc)
+            outcome = "ok"
+        if outcome != "ok":  # resumed (or canceled) before it could pause: go on
+            self._go_on(run, confirm=False)
+            return
+        ctx.log("suspended")
+        with self._lock:
+            slot = next((s for s in self._slots if s.running is run), None)
+        if slot is not None and not slot.retired and not self._stopping.is_set():
+            self._release_waiting(slot)
+            slot.retired = True  # it ends with this job; a fresh thread takes its place now
+            self._add_slot()
+
+    def _go_on(self, run: _Running, *, confirm: bool) -> None:
+        """Undo a suspension: the process group continues (SIGCONT), a checkpoint returns, the clock runs
+        again with the time it had left; with `confirm`, resuming -> active in Redis."""
+        ctx = run.ctx
+        if run.stopped_group is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(run.stopped_group, signal.SIGCONT)
+            run.stopped_group = None
+        ctx.suspend.clear()
+        if run.suspended_at:
+            ctx.deadline = time.monotonic() + run.remaining
+            run.suspended_at = 0.0
+        if confirm:
+            try:
+                self.queue.transition(
+                    run.job, JobStatus.ACTIVE.value, {}, expect=JobStatus.RESUMING.value, expect_worker=run.worker_id
+                )
+            except redis.RedisError as exc:
+                log.warning("jobs: job %d resumed, but Redis did not take it (%s)", run.job.job_id, exc)
+        ctx.log("resumed")
 
     def _register(self, running: list[_Running]) -> None:
         """Publish this pool in Redis so the dashboard can list workers here and on other machines."""

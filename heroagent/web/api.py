@@ -81,6 +81,16 @@ def cancel_job(job_id: int) -> Response:
     return jsonify(current_manager().cancel_job(job_id).to_dict())
 
 
+@bp.post("/jobs/<int:job_id>/suspend")
+def suspend_job(job_id: int) -> Response:
+    return jsonify(current_manager().suspend_job(job_id).to_dict())
+
+
+@bp.post("/jobs/<int:job_id>/resume")
+def resume_job(job_id: int) -> Response:
+    return jsonify(current_manager().resume_job(job_id).to_dict())
+
+
 @bp.post("/jobs/<int:job_id>/retry")
 def retry_job(job_id: int) -> Response:
     return jsonify(current_manager().retry_job(job_id).to_dict())

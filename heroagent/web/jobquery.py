@@ -10,7 +10,7 @@ import redis
 
 from heroagent.jobs.errors import InvalidJobError, JobError
 from heroagent.jobs.manager import JobManager
-from heroagent.jobs.model import Job, JobStatus, parse_status
+from heroagent.jobs.model import Job, parse_status
 
 PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id", "tenant_id", "user_id", "group"})
 DEFAULT_LIMIT = 50
@@ -61,7 +61,7 @@ class JobQuery:
             user=self.user_id or None,
             group=self.group or None,
         )
-        jobs = [_live(manager, job) if job.status is JobStatus.ACTIVE else job for job in jobs]
+        jobs = [_live(manager, job) if job.status.running else job for job in jobs]
         if len(jobs) > self.limit:
             jobs = jobs[: self.limit]
             return jobs, jobs[-1].job_id

@@ -213,6 +213,21 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409, 503)},
                 }
             },
+            "/api/jobs/{job_id}/suspend": {
+                "post": {
+                    "summary": "Pause a running job (suspending, then suspended once its worker paused it: its "
+                    "processes stopped, or its actor at ctx.checkpoint()); its timeout clock stops",
+                    "parameters": [JOB_ID],
+                    "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409, 503)},
+                }
+            },
+            "/api/jobs/{job_id}/resume": {
+                "post": {
+                    "summary": "Let a suspended job go on (resuming, then active)",
+                    "parameters": [JOB_ID],
+                    "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409, 503)},
+                }
+            },
             "/api/jobs/{job_id}/retry": {
                 "post": {
                     "summary": "Run a finished job again as a new attempt",

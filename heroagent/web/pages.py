@@ -174,6 +174,18 @@ def cancel(job_id: int) -> str | BaseResponse:
     return _after_action(job_id, "Canceled." if job.status is JobStatus.CANCELED else "Cancel requested.")
 
 
+@bp.post("/jobs/<int:job_id>/suspend")
+def suspend(job_id: int) -> str | BaseResponse:
+    current_manager().suspend_job(job_id)
+    return _after_action(job_id, "Suspend requested: its worker pauses it within a few seconds.")
+
+
+@bp.post("/jobs/<int:job_id>/resume")
+def resume(job_id: int) -> str | BaseResponse:
+    current_manager().resume_job(job_id)
+    return _after_action(job_id, "Resume requested.")
+
+
 @bp.post("/jobs/<int:job_id>/retry")
 def retry(job_id: int) -> str | BaseResponse:
     current_manager().retry_job(job_id)

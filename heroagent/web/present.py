@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.model import Job
 
 
 def when(ts: float) -> str:
@@ -41,7 +41,7 @@ def run_time(job: Job) -> str:
     """How long the job ran, or has been running."""
     if not job.time_start:
         return ""
-    end = job.time_end or (time.time() if job.status is JobStatus.ACTIVE else 0)
+    end = job.time_end or (time.time() if job.status.running else 0)
     if not end:
         return ""
     seconds = max(0.0, end - job.time_start)

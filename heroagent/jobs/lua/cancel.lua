@@ -10,7 +10,7 @@ if current == 'new' then
   redis.call('HSET', key, 'status', 'canceled', 'time_end', ARGV[3])
   emit(key)
   return 'canceled'
-elseif current == 'active' then
+elseif RUNNING[current] then
   redis.call('SADD', '${CANCEL}', id)
   return 'stopping'
 end

@@ -11,6 +11,9 @@ end
 -- own cjson: the recorder writes these bytes to OurDB as they are, without parsing them.
 -- The statuses a job ends in (model.TERMINAL).
 local TERMINAL = {done = true, error = true, canceled = true, skipped = true}
+-- The statuses of a job a worker holds (model.RUNNING): running, or being suspended / suspended /
+-- being resumed. It keeps its lease, its no-overlap lock and its place in its topic's running count.
+local RUNNING = {active = true, suspending = true, suspended = true, resuming = true}
 local NUMBER_FIELDS = {jobid = true, timeout = true, time_created = true, time_scheduled = true,
   time_start = true, time_end = true, retries = true, max_retries = true, attempts = true, retry_delay = true,
   lost = true, version = true, progress = true, priority = true, overlap_delay = true}
@@ -74,7 +77,7 @@ local function take_lock(name, id, lease_ms)
     if not holder_id then return false end
     local holder_topic = redis.call('HGET', '${JOB_TOPICS}', holder_id)
     if holder_topic and
-       redis.call('HGET', '${PREFIX_JOB}:' .. holder_topic .. ':' .. holder_id, 'status') == 'active' then
+       RUNNING[redis.call('HGET', '${PREFIX_JOB}:' .. holder_topic .. ':' .. holder_id, 'status') or ''] then
       return false
     end
   end
@@ -105,7 +108,7 @@ local function count_running(topic)
   local set = '${PREFIX_RUNNING}:' .. topic
   local count = 0
   for _, id in ipairs(redis.call('SMEMBERS', set)) do
-    if redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') == 'active' then count = count + 1
+    if RUNNING[redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') or ''] then count = count + 1
     else redis.call('SREM', set, id) end
   end
   return count
@@ -210,27 +213,27 @@ local function claim(lease_ms, wid, max, topics)
   return out
 end
 
--- Change a job's status if it is what the caller expects ('' = any non-terminal status) and, when
--- given, still held by that worker. Returns 'ok', 'moved' (another worker has it), or the status it
--- has ('' when the hash is gone).
+-- Change a job's status if it is what the caller expects ('' = any non-terminal status, 'running' = any
+-- of RUNNING) and, when given, still held by that worker. Returns 'ok', 'moved' (another worker has it),
+-- or the status it has ('' when the hash is gone).
 local function transition(key, topic, id, expect, expect_worker, status, fields, RETRY)
   local current = redis.call('HGET', key, 'status')
   if not current then return '' end
-  if expect ~= '' and current ~= expect then return current end
+  if expect ~= '' and current ~= expect and not (expect == 'running' and RUNNING[current]) then return current end
   if expect == '' and TERMINAL[current] then return current end
   if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
-  if redis.call('SISMEMBER', '${CANCEL}', id) == 1 and current == 'active' and status ~= 'new' then
+  if redis.call('SISMEMBER', '${CANCEL}', id) == 1 and RUNNING[current] and not RUNNING[status] and status ~= 'new' then
     status = 'canceled'
   end
-  if current == 'active' and status ~= 'active' then stopped_running(key, topic, id) end
-  if RETRY and status == 'error' and current == 'active' then
+  if RUNNING[current] and not RUNNING[status] then stopped_running(key, topic, id) end
+  if RETRY and status == 'error' and RUNNING[current] then
     local reason = ''
     for i = 1, #fields, 2 do if fields[i] == 'error' then reason = fields[i + 1] end end
     if retry_later(key, topic, id, reason, RETRY) then return 'ok' end
   end
   redis.call('HSET', key, 'status', status)
   if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
-  if status ~= 'active' then
+  if not RUNNING[status] then
     redis.call('ZREM', '${INFLIGHT}', topic .. ':' .. id)
     redis.call('SREM', '${CANCEL}', id)
   end

@@ -1,7 +1,9 @@
--- ARGV: lease_ms, member... -> ids (of those members) that were asked to cancel
+-- A worker pool's heartbeat: renew the leases (and no-overlap locks) of the jobs it holds.
+-- ARGV: lease_ms, member... -> {ids (of those members) asked to cancel, each member's status ('' = gone)}:
+-- the pool acts on a cancel, and on a suspend or resume someone asked for (suspending / resuming).
 --! include common
 local deadline = now_ms() + tonumber(ARGV[1])
-local cancel = {}
+local cancel, statuses = {}, {}
 for i = 2, #ARGV do
   local member = ARGV[i]
   local id = string.match(member, ':(%d+)$')
@@ -14,5 +16,6 @@ for i = 2, #ARGV do
     end
   end
   if redis.call('SISMEMBER', '${CANCEL}', id) == 1 then cancel[#cancel + 1] = id end
+  statuses[#statuses + 1] = redis.call('HGET', '${PREFIX_JOB}:' .. member, 'status') or ''
 end
-return cancel
+return {cancel, statuses}

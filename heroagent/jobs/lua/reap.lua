@@ -12,7 +12,7 @@ for _, member in ipairs(members) do
   local topic, id = string.match(member, '^(.*):(%d+)$')
   local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
   redis.call('ZREM', '${INFLIGHT}', member)
-  if redis.call('HGET', key, 'status') == 'active' then
+  if RUNNING[redis.call('HGET', key, 'status') or ''] then
     stopped_running(key, topic, id)
     local worker = redis.call('HGET', key, 'worker') or ''
     local attempt = redis.call('HGET', key, 'attempts') or '?'

@@ -10,7 +10,7 @@ for _, key in ipairs(KEYS) do
   local outcome = 'ok'
   if not status or not topic then outcome = 'gone'
   elseif TERMINAL[status] then outcome = 'terminal'
-  elseif status == 'active' then
+  elseif RUNNING[status] then
     if not redis.call('ZSCORE', '${INFLIGHT}', topic .. ':' .. id) then
       redis.call('ZADD', '${INFLIGHT}', now, topic .. ':' .. id)
       outcome = 'leased'

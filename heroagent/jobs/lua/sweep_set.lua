@@ -1,11 +1,12 @@
--- ARGV: zset -> members dropped from the in-flight / scheduled set whose job is not active / new there.
+-- ARGV: zset -> members dropped from the in-flight / scheduled set whose job is not running / new there.
+--! include common
 local zset = ARGV[1]
-local want = 'active'
-if zset == '${SCHEDULED}' then want = 'new' end
+local want = RUNNING
+if zset == '${SCHEDULED}' then want = {new = true} end
 local dropped = 0
 for _, member in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
   local topic, id = string.match(member, '^(.*):(%d+)$')
-  if not topic or redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') ~= want then
+  if not topic or not want[redis.call('HGET', '${PREFIX_JOB}:' .. topic .. ':' .. id, 'status') or ''] then
     redis.call('ZREM', zset, member)
     dropped = dropped + 1
   end
