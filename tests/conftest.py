@@ -17,6 +17,7 @@ import pytest
 if TYPE_CHECKING:
     from heroagent.config import Config
     from heroagent.factory import HeroAgent
+    from heroagent.jobs import Job
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -153,6 +154,16 @@ def start_worker(redis_url: str, topics: str, *options: str, **env: str) -> subp
         text=True,
         env=child_env(**env),
     )
+
+
+def most_at_once(jobs: list[Job]) -> int:
+    """The most of these jobs that ran at the same moment, from their recorded start and end."""
+    edges = sorted([(j.time_start, 1) for j in jobs] + [(j.time_end, -1) for j in jobs])  # an end sorts first
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
 
 
 def pid_running(pid: int) -> bool:

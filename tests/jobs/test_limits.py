@@ -14,18 +14,8 @@ import requests
 
 from heroagent import HeroAgent
 from heroagent.config import ConfigError, load_config, to_toml
-from heroagent.jobs import InvalidJobError, Job, JobStatus, keys
-from tests.conftest import child_env, make_config, redis_cli, start_worker, ui_url, wait_until
-
-
-def most_at_once(jobs: list[Job]) -> int:
-    """The most of these jobs that ran at the same moment, from their recorded start and end."""
-    edges = sorted([(j.time_start, 1) for j in jobs] + [(j.time_end, -1) for j in jobs])  # an end sorts first
-    running = peak = 0
-    for _, step in edges:
-        running += step
-        peak = max(peak, running)
-    return peak
+from heroagent.jobs import InvalidJobError, JobStatus, keys
+from tests.conftest import child_env, make_config, most_at_once, redis_cli, start_worker, ui_url, wait_until
 
 
 def two_pools(data_dir: Path, topic: str, server_workers: int = 4) -> tuple[HeroAgent, subprocess.Popen[str]]:

@@ -15,7 +15,7 @@ import redis
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
-from tests.conftest import child_env, make_config, pid_running, redis_cli, redis_server_pids, wait_until
+from tests.conftest import child_env, make_config, most_at_once, pid_running, redis_cli, redis_server_pids, wait_until
 
 SERVER = """
 import sys, time
@@ -55,6 +55,66 @@ def test_server_killed_with_sigkill_loses_no_job(data_dir: Path) -> None:
         finals = [jm.wait_for_job(job_id, timeout=60) for job_id in range(first, last + 1)]
         assert [j.status for j in finals] == [JobStatus.DONE] * 200
         assert len(jm.store) == 200
+
+
+SERVER_WITH_FLOW_CONTROL = """
+import sys, time
+from heroagent import HeroAgent, load_config
+agent = HeroAgent(load_config(sys.argv[1]))
+agent.start()
+jm = agent.get_job_manager()
+jm.set_topic_limits("crash", max_running=2, rate="1000/second")
+jm.pause_topic("held")
+specs = [{"topic": "crash", "params": "!!fake.sleep seconds:0.05", "priority": i % 10} for i in range(120)]
+specs += [{"topic": "crash", "params": "!!fake.sleep seconds:0.05", "no_overlap_key": "k" + str(i % 2)}
+          for i in range(40)]
+specs += [{"topic": "held", "params": "!!fake.return_success"} for _ in range(40)]
+jobs = jm.create_jobs(specs)
+print("created", jobs[0].job_id, jobs[-1].job_id, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_server_killed_with_flow_control_in_play_loses_no_job(data_dir: Path) -> None:
+    """The kill -9 above with priorities, a topic limit, no-overlap locks held and a paused topic: every
+    job still ends once; the limits, locks and pause hold across the crash."""
+    config = make_config(
+        data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"worker_count": 4, "lease_seconds": 2.0}
+    )
+    config_file = data_dir / "heroagent.toml"
+    config_file.write_text(to_toml(config))
+    before = redis_server_pids()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_WITH_FLOW_CONTROL, str(config_file)], stdout=subprocess.PIPE, text=True,
+        env=child_env(),
+    )  # fmt: skip
+    assert server.stdout is not None
+    line = server.stdout.readline().split()
+    assert line[0] == "created", line
+    first, last = int(line[1]), int(line[2])
+    time.sleep(1.0)  # some done, two running (max_running), locks held, the rest waiting
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    assert wait_until(lambda: not (redis_server_pids() - before), timeout=10)
+
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        ids = range(first, last + 1)
+        crash = [i for i in ids if jm.get_job(i).topic == "crash"]
+        held = [i for i in ids if jm.get_job(i).topic == "held"]
+        assert len(crash) == 160 and len(held) == 40
+        assert jm.topic_state("held")["paused"] and jm.topic_limits()["crash"]["max_running"] == 2
+        finals = [jm.wait_for_job(job_id, timeout=120) for job_id in crash]
+        assert [j.status for j in finals] == [JobStatus.DONE] * 160
+        for job in finals:  # each ran to its end once: its history has exactly one "done"
+            assert [v.status for v in jm.get_history(job.job_id)].count(JobStatus.DONE) == 1
+        assert most_at_once(finals) <= 2  # the limit held before, across and after the crash
+        for key in ("k0", "k1"):
+            assert most_at_once([j for j in finals if j.no_overlap_key == key]) == 1
+        assert all(jm.get_job(i).status is JobStatus.NEW for i in held)  # still paused
+        jm.resume_topic("held")
+        assert all(jm.wait_for_job(i, timeout=60).status is JobStatus.DONE for i in held)
 
 
 WORKER_ENV = {"HEROAGENT_JOBS_LEASE_SECONDS": "1"}
