@@ -55,7 +55,20 @@ def submitter(system: str, url: str) -> tuple[Callable[[str, float], Any], Calla
         def hero_bulk(name: str, count: int) -> None:
             client.create_jobs([{"topic": "bench", "params": f"!!bench.noop name:{name}"}] * count)
 
-        return lambda name, at: client.create_job("bench", f"!!bench.noop name:{name} submitted_at:{at!r}"), hero_bulk
+        numbers = iter(range(1 << 62))
+
+        def extra() -> dict[str, Any]:
+            """The flow-control variants: the same job with a priority (0-9 in turn) or a no-overlap key."""
+            if system == "heroagent+prio":
+                return {"priority": next(numbers) % 10}
+            if system == "heroagent+nooverlap":
+                return {"no_overlap_key": f"k{next(numbers)}"}
+            return {}
+
+        def hero_one(name: str, at: float) -> Any:
+            return client.create_job("bench", f"!!bench.noop name:{name} submitted_at:{at!r}", **extra())
+
+        return hero_one, hero_bulk
     raise SystemExit(f"unknown system {system}")
 
 

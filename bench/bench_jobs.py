@@ -39,7 +39,11 @@ sys.path.insert(0, str(REPO))
 from bench._common import free_port  # noqa: E402
 from heroagent.config import Config, to_toml  # noqa: E402
 
-ONE_BY_ONE = ["floor", "huey-proc-2", "huey-thread-8", "dramatiq", "rq", "heroagent", "heroagent+worker"]
+ONE_BY_ONE = ["floor", "huey-proc-2", "huey-thread-8", "dramatiq", "rq", "heroagent", "heroagent+worker",
+              "heroagent+prio", "heroagent+limits", "heroagent+nooverlap"]  # fmt: skip
+# The flow-control variants of `heroagent`, to price them on the hot path as ratios against it in the
+# same run: each job a priority 0-9 in turn; the topic limited (max_running and rate set high enough
+# never to bind, so only their bookkeeping is measured); each job its own no-overlap key (a lock per job).
 BULK = ["floor", "rq", "heroagent", "heroagent+worker"]
 PACED = ["floor", "huey-proc-2", "heroagent"]
 
@@ -94,6 +98,9 @@ class Bench:
             "dramatiq": [[py, "-m", "dramatiq", "bench._peer_tasks", "--processes", "2", "--threads", "8"]],
             "rq": [[py, "-m", "rq.cli", "worker", "--url", self.url, "-w", "rq.worker.SimpleWorker", "bench-rq"]] * 2,
             "heroagent": [],
+            "heroagent+prio": [],
+            "heroagent+limits": [],
+            "heroagent+nooverlap": [],
             "heroagent+worker": [[py, "-m", "heroagent", "worker", "--redis", self.url, "--topics", "bench",
                                   "--module", "bench._peer_tasks"]],
         }  # fmt: skip
@@ -108,6 +115,11 @@ class Bench:
     def run(self, system: str, mode: str, n: int, name: str) -> tuple[float, float, list[float]]:
         """One run: (end-to-end jobs/s, submit calls/s, latencies)."""
         self.redis.delete(f"bench:{name}:done", f"bench:{name}:latency")
+        from heroagent.client import JobClient
+
+        limits = JobClient(self.url)
+        if system == "heroagent+limits":
+            limits.set_topic_limits("bench", max_running=100_000, rate="9999999/minute")
         procs = self.workers(system)
         try:
             producer = subprocess.Popen(
@@ -134,6 +146,9 @@ class Bench:
             latencies = [float(x) for x in self.redis.lrange(f"bench:{name}:latency", 0, -1)]  # type: ignore[union-attr]
             return n / (finished - started), n / (ended - started), latencies
         finally:
+            if system == "heroagent+limits":
+                limits.set_topic_limits("bench")
+            limits.close()
             for proc in procs:
                 proc.terminate()
             for proc in procs:
@@ -219,6 +234,9 @@ def report(figures: dict[tuple[str, str], Figures]) -> None:
         ("heroagent one-by-one / floor", ours / median("floor", "one")),
         ("heroagent bulk / huey-proc-2 one-by-one", median("heroagent", "bulk") / median("huey-proc-2", "one")),
         ("heroagent bulk / floor bulk", median("heroagent", "bulk") / median("floor", "bulk")),
+        ("priorities (0-9 in turn) / heroagent", median("heroagent+prio", "one") / ours),
+        ("topic limits (not binding) / heroagent", median("heroagent+limits", "one") / ours),
+        ("a no-overlap key per job / heroagent", median("heroagent+nooverlap", "one") / ours),
     ):
         print(f"  {label:45} {value:5.2f}x")
 

@@ -7,6 +7,7 @@ The pages must work under their strict CSP: any console error (a CSP violation i
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+import heroagent
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus
 from tests.conftest import REPO, ui_url, wait_until
@@ -239,3 +241,25 @@ def test_worker_drain_button_and_limits_on_the_overview(web_agent: StartAgent, p
     page.locator(f'tr[data-worker="{pool_id}"] button[data-worker-action="resume"]').click()
     expect(page.locator("p.notice")).to_contain_text(f"{pool_id} serves again")
     assert jm.wait_for_job(held.job_id, timeout=20).status is JobStatus.DONE
+
+
+def test_suspend_and_resume_buttons_on_the_job_page(web_agent: StartAgent, page: Page) -> None:
+    """Issue 12: a running job's page has Suspend; once suspended, Resume; the status shows each step."""
+
+    @heroagent.actor("napper", isolation="process")
+    class Napper:
+        def run(self, seconds: str = "3") -> str:
+            time.sleep(float(seconds))
+            return "rested"
+
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    job = jm.create_job("naps", "!!napper.run seconds:3", timeout=30)
+    assert wait_until(lambda: jm.get_job(job.job_id).status is JobStatus.ACTIVE, timeout=15)
+    page.goto(ui_url(agent, f"/jobs/{job.job_id}"))
+    page.locator("button#suspend").click()
+    expect(page.locator("#notice")).to_contain_text("Suspend requested")
+    expect(page.locator("#job-status")).to_have_text("suspended", timeout=15_000)
+    page.locator("button#resume").click()
+    expect(page.locator("#job-status")).to_have_text("done", timeout=20_000)
+    assert [v.status.value for v in jm.get_history(job.job_id)][-3:] == ["resuming", "active", "done"]
