@@ -18,7 +18,7 @@ from heroagent.errors import InvalidInputError, ServiceError
 from heroagent.heroscript import Action, name_fix
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
-from heroagent.schema.job import check_type_defaults
+from heroagent.schema.job import TypeDefaults, check_type_defaults
 
 T = TypeVar("T")
 ISOLATIONS = ("thread", "process")
@@ -28,7 +28,7 @@ class ActorRegistry:
     def __init__(self, parent: ActorRegistry | None = None) -> None:
         self._actors: dict[str, Any] = {}
         self._isolated: set[str] = set()
-        self._types: dict[str, dict[str, float]] = {}  # actor -> its job type's defaults
+        self._types: dict[str, TypeDefaults] = {}  # actor -> its job type's defaults
         self._parent = parent
         self._lock = threading.Lock()
 
@@ -43,12 +43,14 @@ class ActorRegistry:
         retry_delay: float | None = None,
         priority: int | None = None,
         no_overlap: bool | None = None,
+        topic: str | None = None,
     ) -> Any:
         """`isolation="process"` runs this actor's jobs in a child process that timeouts and cancel kill
         (see isolation.py); "thread" (the default) is faster, and cancel is cooperative there.
         `timeout`, `max_retries`, `retry_delay`, `priority`: the defaults of this job type, which a job
         calling this actor gets unless it gives its own (`[job_types.<name>]` in the config overrides
-        them); `no_overlap=True`: one job of the type runs at a time, across all workers."""
+        them); `no_overlap=True`: one job of the type runs at a time, across all workers; `topic`: the
+        topic its jobs go to when they name none."""
         if isolation not in ISOLATIONS:
             raise ValueError(f"actor {name!r}: isolation = {isolation!r}: must be one of {', '.join(ISOLATIONS)}")
         try:
@@ -60,6 +62,7 @@ class ActorRegistry:
                     "retry_delay": retry_delay,
                     "priority": priority,
                     "no_overlap": no_overlap,
+                    "topic": topic,
                 },
             )
         except InvalidInputError as exc:
@@ -83,7 +86,7 @@ class ActorRegistry:
 
         return decorate
 
-    def types(self) -> dict[str, dict[str, float]]:
+    def types(self) -> dict[str, TypeDefaults]:
         """Every registered actor (a job type) and the defaults it declared ({} = none)."""
         found = self._parent.types() if self._parent is not None else {}
         with self._lock:
@@ -163,13 +166,24 @@ def actor(
     timeout: float | None = None,
     max_retries: int | None = None,
     retry_delay: float | None = None,
+    priority: int | None = None,
+    no_overlap: bool | None = None,
+    topic: str | None = None,
 ) -> Callable[[T], T]:
     """`@heroagent.actor("email", timeout=30, max_retries=5)`, or `@heroagent.actor("convert",
     isolation="process")` for code that must be stoppable by timeout and cancel whatever it does (a C
-    call, a loop that ignores ctx.cancel). `timeout`, `max_retries`, `retry_delay` are the defaults of
-    the jobs that call this actor (its job type)."""
+    call, a loop that ignores ctx.cancel). `timeout`, `max_retries`, `retry_delay`, `priority`,
+    `no_overlap` (one of its jobs at a time) and `topic` (where its jobs go when they name none) are the
+    defaults of the jobs that call this actor (its job type)."""
     return global_registry.actor(
-        name, isolation=isolation, timeout=timeout, max_retries=max_retries, retry_delay=retry_delay
+        name,
+        isolation=isolation,
+        timeout=timeout,
+        max_retries=max_retries,
+        retry_delay=retry_delay,
+        priority=priority,
+        no_overlap=no_overlap,
+        topic=topic,
     )
 
 

@@ -90,7 +90,7 @@ class JobManager:
 
     def create_job(
         self,
-        topic: str,
+        topic: str | None,
         params: str,
         *,
         params_type: str = "heroscript",
@@ -542,7 +542,7 @@ def _topic(topic: str) -> str:
     return topic
 
 
-def _readable_type_defaults(defaults: Mapping[str, float]) -> dict[str, Any]:
+def _readable_type_defaults(defaults: Mapping[str, float | str]) -> dict[str, Any]:
     """A job type's defaults as people read them: priority a whole number, no_overlap true or false."""
     out: dict[str, Any] = dict(defaults)
     if "priority" in out:

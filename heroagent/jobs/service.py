@@ -30,13 +30,13 @@ from heroagent.jobs.worker import WorkerPool
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, request_options
-from heroagent.schema.job import check_type_defaults
+from heroagent.schema.job import TypeDefaults, check_type_defaults
 from heroagent.schema.topic import TopicLimits
 
 log = logging.getLogger(__name__)
 
 
-def job_types(registry: ActorRegistry, config: Config) -> dict[str, dict[str, float]]:
+def job_types(registry: ActorRegistry, config: Config) -> dict[str, TypeDefaults]:
     """Every job type: the registered actors with the defaults they declared, `[job_types.<name>]` over them."""
     types = registry.types()
     for name, given in config.job_types.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -24,7 +25,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import Job, ParamsType, check_job_spec, scheduled_time
 from heroagent.jobs.queue import JobQueue
-from heroagent.schema.job import TYPE_DEFAULT_FIELDS
+from heroagent.schema.job import TOPIC_PATTERN, TYPE_DEFAULT_FIELDS
 
 _BUILT_IN = JobsConfig()  # a client with no config and no server-published defaults gets `[jobs]`'s own
 
@@ -41,10 +42,10 @@ class JobDefaults:
     idempotency_window: float = _BUILT_IN.idempotency_window
     # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay,
     # priority, no_overlap as 1/0)
-    types: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    types: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, jobs: JobsConfig, types: Mapping[str, Mapping[str, float]] | None = None) -> JobDefaults:
+    def from_config(cls, jobs: JobsConfig, types: Mapping[str, Mapping[str, float | str]] | None = None) -> JobDefaults:
         return cls(
             timeout=jobs.default_timeout,
             max_retries=jobs.max_retries,
@@ -61,7 +62,7 @@ class JobDefaults:
         values["types"] = json.dumps({name: dict(d) for name, d in self.types.items()})
         client.hset(keys.JOB_DEFAULTS, mapping=values)  # type: ignore[arg-type]
 
-    def for_type(self, type_name: str) -> Mapping[str, float]:
+    def for_type(self, type_name: str) -> Mapping[str, float | str]:
         return self.types.get(type_name, {})
 
     @classmethod
@@ -74,11 +75,7 @@ class JobDefaults:
         values: dict[str, Any] = {}
         try:
             types = json.loads(given.pop("types", "{}"))
-            values["types"] = {
-                str(name): {str(k): float(v) for k, v in d.items() if k in TYPE_DEFAULT_FIELDS and math.isfinite(v)}
-                for name, d in types.items()
-                if isinstance(d, dict)
-            }
+            values["types"] = {str(name): _type_defaults(d) for name, d in types.items() if isinstance(d, dict)}
             for f in fields(cls):
                 if f.name in given:
                     number = float(given[f.name])
@@ -88,6 +85,18 @@ class JobDefaults:
         except (ValueError, TypeError, AttributeError):
             return None
         return cls(**values)
+
+
+def _type_defaults(given: Mapping[str, Any]) -> dict[str, float | str]:
+    """A job type's published defaults, keeping only what is well formed (numbers finite, a topic valid)."""
+    out: dict[str, float | str] = {}
+    for key, value in given.items():
+        if key == "topic":
+            if isinstance(value, str) and re.fullmatch(TOPIC_PATTERN, value):
+                out[key] = value
+        elif key in TYPE_DEFAULT_FIELDS and isinstance(value, int | float) and math.isfinite(value):
+            out[key] = float(value)
+    return out
 
 
 @functools.lru_cache(maxsize=4096)
@@ -111,6 +120,9 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
         if clean.get("params_type", "heroscript") == "heroscript"
         else {}
     )
+    topic = clean.get("topic") or typed.get("topic")
+    if not topic:
+        raise InvalidJobError("topic: required (give one, or call an actor whose job type names a topic)")
     max_retries = clean.get("max_retries", typed.get("max_retries"))
     retry_delay = clean.get("retry_delay", typed.get("retry_delay"))
     timeout = clean.get("timeout", typed.get("timeout"))
@@ -119,10 +131,10 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
     if not no_overlap_key and typed.get("no_overlap"):
         no_overlap_key = f"type:{first_actor(clean['params'])}"
     return Job(
-        topic=clean["topic"],
+        topic=str(topic),
         params=clean["params"],
         params_type=ParamsType(clean.get("params_type", "heroscript")),
-        timeout=float(timeout if timeout is not None else defaults.timeout),
+        timeout=float(timeout if timeout is not None else defaults.timeout),  # type: ignore[arg-type]
         circle_id=clean.get("circle_id", ""),
         session_key=clean.get("session_key", ""),
         log=clean.get("log", False),

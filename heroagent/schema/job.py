@@ -38,8 +38,7 @@ NEW_JOB = Schema(
         Field(
             "topic",
             "string",
-            "the queue; letters, digits, '_', '.', '-'",
-            required=True,
+            "the queue; letters, digits, '_', '.', '-' (may be left out when the job's type names one)",
             min_length=1,
             pattern=TOPIC_PATTERN,
             pattern_hint="may only contain letters, digits, '_', '.' and '-' (1-128 chars)",
@@ -173,20 +172,21 @@ def check_new_job(spec: Any) -> dict[str, Any]:
 
 # What a job type may set for its jobs. `no_overlap = true` gives each of its jobs the no_overlap_key
 # "type:<name>" unless the job names its own: one job of the type runs at a time.
-TYPE_DEFAULT_FIELDS = ("timeout", "max_retries", "retry_delay", "priority", "no_overlap")
+TYPE_DEFAULT_FIELDS = ("timeout", "max_retries", "retry_delay", "priority", "no_overlap", "topic")
+TypeDefaults = dict[str, float | str]  # a job type's defaults: numbers (no_overlap 1 or 0), and its topic
 NO_OVERLAP = Field("no_overlap", "boolean", "one job of this type runs at a time (across all workers)")
 
 
-def check_type_defaults(name: str, given: Mapping[str, Any]) -> dict[str, float]:
+def check_type_defaults(name: str, given: Mapping[str, Any]) -> TypeDefaults:
     """A job type's defaults (`[job_types.<name>]`, `@actor(..., timeout=...)`), checked by the same rules
     as a job's own fields; InvalidInputError names the type and the field. Kept as numbers (no_overlap
-    as 1 or 0), as they are published in Redis for creators in other processes."""
+    as 1 or 0) and a topic, as they are published in Redis for creators in other processes."""
     unknown = sorted(set(given) - set(TYPE_DEFAULT_FIELDS))
     if unknown:
         raise InvalidInputError(
             f"job type {name}: {', '.join(unknown)}: unknown; a type sets {', '.join(TYPE_DEFAULT_FIELDS)}"
         )
-    clean: dict[str, float] = {}
+    clean: TypeDefaults = {}
     for key, value in given.items():
         if value is None:
             continue

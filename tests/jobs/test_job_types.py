@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import requests
 
+import heroagent
 from heroagent import HeroAgent
 from heroagent.client import JobClient
 from heroagent.config import load_config, to_toml
 from heroagent.errors import ConfigError
-from heroagent.jobs import JobContext
+from heroagent.jobs import InvalidJobError, JobContext
 from tests.conftest import make_config, ui_url
 
 StartAgent = Callable[..., HeroAgent]
@@ -64,3 +65,28 @@ def test_bad_type_defaults_are_refused(data_dir: Path) -> None:
     (data_dir / "c.toml").write_text(to_toml(config).replace("nan", "-1.0"))
     with pytest.raises(ConfigError, match=r"\[job_types.mail\]: job type mail: timeout"):
         load_config(data_dir / "c.toml")
+
+
+def test_a_job_type_names_the_topic_of_jobs_that_give_none(data_dir: Path) -> None:
+    @heroagent.actor("mailer", topic="outbox", priority=2)  # declared before the server starts, as modules are
+    class Mailer:
+        def send(self, to: str = "") -> str:
+            return f"sent to {to}"
+
+    agent = HeroAgent(make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})).start()
+    try:
+        check_topic_defaults(agent)
+    finally:
+        agent.stop()
+
+
+def check_topic_defaults(agent: HeroAgent) -> None:
+    jm = agent.get_job_manager()
+    job = jm.create_job(None, "!!mailer.send to:ann")
+    assert (job.topic, job.priority) == ("outbox", 2)
+    assert jm.create_job("elsewhere", "!!mailer.send to:bob").topic == "elsewhere"  # its own wins
+    with pytest.raises(InvalidJobError, match="topic: required"):
+        jm.create_job(None, "!!fake.return_success")
+    with pytest.raises(ValueError, match="job type bad: topic: 'a b' may only contain"):
+        heroagent.actor("bad", topic="a b")(object)
+    assert jm.wait_for_job(job.job_id, timeout=15).result == '["sent to ann"]'
