@@ -199,7 +199,6 @@ def ourdb_compact(config_path: str | None, path: str | None) -> None:
     """
     from pathlib import Path
 
-    from heroagent.jobs.store import job_id_of
     from heroagent.ourdb import DatabaseLockedError, OurDB, OurDBError
     from heroagent.ourdb.layout import is_database
 
@@ -210,8 +209,17 @@ def ourdb_compact(config_path: str | None, path: str | None) -> None:
             "(nothing was created there)"
         )
     try:
-        with OurDB(where, id_of=job_id_of if path is None else None) as db:
-            report = db.compact()
+        if path is None:  # the job history: through its store, so its index follows the new files
+            from heroagent.jobs.store import JobStore
+
+            store = JobStore(Path(where))
+            try:
+                report = store.compact()
+            finally:
+                store.close()
+        else:
+            with OurDB(where, id_of=None) as db:
+                report = db.compact()
     except DatabaseLockedError as exc:
         raise HeroAgentError(
             f"{exc}. A running server compacts its history itself at [scheduler] compact_at; "
@@ -220,6 +228,34 @@ def ourdb_compact(config_path: str | None, path: str | None) -> None:
     except OurDBError as exc:
         raise HeroAgentError(str(exc)) from None
     click.echo(f"{where}: {report.summary()}")
+
+
+@ourdb.command("reindex")
+@config_option
+def ourdb_reindex(config_path: str | None) -> None:
+    """Build the job history's index (lists, counts, search) again from the history itself.
+
+    The server keeps the index level on its own (it catches up after a crash, and rebuilds an index
+    that is missing or unreadable); this is for an index you no longer trust. Stop the server first."""
+    from pathlib import Path
+
+    from heroagent.jobs.store import JobStore
+    from heroagent.ourdb import DatabaseLockedError, OurDBError
+    from heroagent.ourdb.layout import is_database
+
+    where = Path(_ourdb_path(config_path, None))
+    if not is_database(where):
+        raise HeroAgentError(f"no job history at {where} (nothing was created there)")
+    try:
+        store = JobStore(where)
+    except DatabaseLockedError as exc:
+        raise HeroAgentError(f"{exc}. Stop the server to rebuild its index") from None
+    except OurDBError as exc:
+        raise HeroAgentError(str(exc)) from None
+    try:
+        click.echo(f"{store.index_path}: {store.rebuild_index('asked to rebuild it from')}")
+    finally:
+        store.close()
 
 
 @ourdb.command("check")

@@ -234,12 +234,12 @@ def redis_cli(agent: HeroAgent, *args: str) -> str:
 
 @pytest.fixture
 def small_disk() -> Iterator[Path]:
-    """A real, small file system (a 512 KiB tmpfs) that fills up: disk-full tests without mocks.
+    """A real, small file system (a 4 MiB tmpfs) that fills up: disk-full tests without mocks.
 
     Needs root (mount); the project's tests run as root here and in CI, and say so when they cannot."""
     path = Path(tempfile.mkdtemp(prefix="disk", dir=SESSION_ROOT))
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k,mode=700", "tmpfs", str(path)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=700", "tmpfs", str(path)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")

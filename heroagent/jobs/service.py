@@ -165,6 +165,8 @@ class JobsService:
     def problems(self) -> list[str]:
         """What health reports as wrong with the job system now ([] = healthy)."""
         found = []
+        if self._store is not None and self._store.index_problem:
+            found.append(self._store.index_problem)
         for state in self.loop_states():
             if state.degraded:
                 since = time.strftime("%H:%M:%S UTC", time.gmtime(state.failing_since))

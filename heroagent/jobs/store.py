@@ -1,96 +1,39 @@
 """The job history in OurDB: one OurDB id per job, one OurDB version per state change.
 
-An in-memory index (id -> status, topic) is built at open, so listing and filtering the history never
-reads every record; text search reads only the records that pass the other filters.
+Lists, counts, searches and retention go through the history's index (history_index.py, SQLite), kept
+level with OurDB by this store; a start reads no job and memory does not grow with the history.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import logging
 import re
+import sqlite3
 import threading
-from collections import Counter
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from heroagent.heroscript import name_fix
 from heroagent.jobs.errors import JobNotFoundError
-from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.history_index import (
+    TEXT_LIMIT,
+    Filters,
+    HistoryIndex,
+    IndexError_,
+    IndexRow,
+    Position,
+    SqliteHistoryIndex,
+)
+from heroagent.jobs.model import TERMINAL, Job, JobStatus
 from heroagent.jobs.spill import ValueStore
 from heroagent.ourdb import CompactReport, OurDB, OurDBError, RecordNotFoundError, StorageError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class IndexEntry:
-    status: JobStatus
-    topic: str
-    attempts: int
-    time_end: float
-    version: int = 0  # 0: a record written before versions were counted
-    circle: str = ""
-    tenant: str = ""
-    user: str = ""
-    group: str = ""
-    kind: str = ""  # the job type: the actor its HeroScript calls first ("" when it does not start with one)
-
-    @classmethod
-    def of(cls, job: Job | RecordedEvent) -> IndexEntry:
-        raw = job.to_json() if isinstance(job, Job) else job.json
-        return cls(job.status, job.topic, job.attempts, job.time_end, job.version, *map(_shared, labels_of(raw)))
-
-    def has(self, event: RecordedEvent) -> bool:
-        """Whether the history already holds this event's state (it was read again after a crash)."""
-        if self.version and event.version:
-            return event.version <= self.version
-        return (self.status, self.topic, self.attempts, self.time_end) == (
-            event.status,
-            event.topic,
-            event.attempts,
-            event.time_end,
-        )
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> IndexEntry:
-        """Straight from a stored record, without parsing all of it (building the index at open is O(jobs)).
-
-        Records are compact JSON (Python's and Redis's cjson), where `"status":"` cannot occur inside a
-        string value (its quotes would be escaped); anything unexpected falls back to a full parse.
-        """
-        status, topic = _STATUS_RE.search(raw), _TOPIC_RE.search(raw)
-        attempts, time_end = _ATTEMPTS_RE.search(raw), _TIME_END_RE.search(raw)
-        version = _VERSION_RE.search(raw)
-        if status and topic and attempts and time_end:
-            try:
-                return cls(
-                    JobStatus(status.group(1).decode()),
-                    topic.group(1).decode(),
-                    int(attempts.group(1)),
-                    float(time_end.group(1)),
-                    int(version.group(1)) if version else 0,
-                    *map(_shared, labels_of(raw)),
-                )
-            except ValueError:
-                pass
-        doc = json.loads(raw)
-        label = {name: _shared(str(doc.get(name, ""))) for name in ("circleid", "tenantid", "userid", "group")}
-        return cls(
-            JobStatus(doc["status"]),
-            str(doc["topic"]),
-            int(doc.get("attempts", 0)),
-            float(doc.get("time_end", 0)),
-            int(doc.get("version", 0)),
-            circle=label["circleid"],
-            tenant=label["tenantid"],
-            user=label["userid"],
-            group=label["group"],
-            kind=_shared(kind_of(str(doc.get("params", "")).encode())),
-        )
 
 
 _STATUS_RE = re.compile(rb'"status":"([a-z]+)"')
@@ -101,11 +44,6 @@ _VERSION_RE = re.compile(rb'"version":(\d+)[,}]')
 _LABEL_RES = tuple(
     re.compile(rb'"' + name + rb'":"((?:[^"\\]|\\.)*)"') for name in (b"circleid", b"tenantid", b"userid", b"group")
 )
-_SHARED: dict[str, str] = {}  # one string per label value in the index, however many jobs share it
-
-
-def _shared(value: str) -> str:
-    return _SHARED.setdefault(value, value)
 
 
 def labels_of(raw: bytes) -> tuple[str, str, str, str, str]:
@@ -181,30 +119,210 @@ def job_id_of(data: bytes) -> int | None:
 _JOBID_RE = re.compile(rb'"jobid":(\d+)')
 
 
-class JobStore:
-    """The only writer of the jobs OurDB (the server process)."""
+_TIME_CREATED_RE = re.compile(rb'"time_created":([0-9.eE+-]+)[,}]')
+_IDEM_RE = re.compile(rb'"idempotencykey":"((?:[^"\\]|\\.)*)"')
+_NEEDS_TEXT = frozenset({JobStatus.NEW, *TERMINAL})  # versions whose text is indexed (first, retried, final)
+REBUILD_BATCH = 5000  # jobs per index transaction while building the index from the history
 
-    def __init__(self, path: Path, *, fsync: str = "batch") -> None:
+
+def row_of(job_id: int, raw: bytes, *, with_text: bool | None = None) -> IndexRow:
+    """The index row of a stored version (its JSON), mostly without parsing it: building and keeping the
+    index reads only the fields it needs. The searchable text (id, topic, params, result, error) is
+    taken for a job's first, retried and final versions (`with_text` None), always, or never."""
+    status, topic = _STATUS_RE.search(raw), _TOPIC_RE.search(raw)
+    attempts, time_end = _ATTEMPTS_RE.search(raw), _TIME_END_RE.search(raw)
+    version, created, idem = _VERSION_RE.search(raw), _TIME_CREATED_RE.search(raw), _IDEM_RE.search(raw)
+    doc: dict[str, Any] | None = None
+    if status and topic and attempts and time_end:
+        try:
+            circle, tenant, user, group, kind = labels_of(raw)
+            row = IndexRow(
+                job_id,
+                JobStatus(status.group(1).decode()).value,
+                topic.group(1).decode(),
+                int(attempts.group(1)),
+                float(created.group(1)) if created else 0.0,
+                float(time_end.group(1)),
+                int(version.group(1)) if version else 0,
+                circle,
+                tenant,
+                user,
+                group,
+                kind,
+                _unescape(idem.group(1)) if idem else "",
+            )
+        except ValueError:
+            doc = json.loads(raw)
+    else:
+        doc = json.loads(raw)
+    if doc is not None:
+        row = IndexRow(
+            job_id,
+            JobStatus(doc["status"]).value,
+            str(doc["topic"]),
+            int(doc.get("attempts", 0)),
+            float(doc.get("time_created", 0)),
+            float(doc.get("time_end", 0)),
+            int(doc.get("version", 0)),
+            str(doc.get("circleid", "")),
+            str(doc.get("tenantid", "")),
+            str(doc.get("userid", "")),
+            str(doc.get("group", "")),
+            kind_of(str(doc.get("params", "")).encode()),
+            str(doc.get("idempotencykey", "")),
+        )
+    if with_text or (with_text is None and JobStatus(row.status) in _NEEDS_TEXT):
+        doc = doc if doc is not None else json.loads(raw)
+        row.text = " ".join(
+            [str(job_id), row.topic]
+            + [str(doc.get(name, ""))[:TEXT_LIMIT] for name in ("params", "result", "error") if doc.get(name)]
+        )
+    return row
+
+
+def _unescape(text: bytes) -> str:
+    return str(json.loads(b'"' + text + b'"')) if b"\\" in text else text.decode(errors="replace")
+
+
+def holds(row: IndexRow, event: RecordedEvent) -> bool:
+    """Whether the history already holds this event's state (it was read again after a crash)."""
+    if row.version and event.version:
+        return event.version <= row.version
+    return (row.status, row.topic, row.attempts, row.time_end) == (
+        event.status.value,
+        event.topic,
+        event.attempts,
+        event.time_end,
+    )
+
+
+class JobStore:
+    """The only writer of the jobs OurDB (the server process), and of its index (history_index.py).
+
+    Every write goes to OurDB first, then to the index with OurDB's new end in the same index commit;
+    at open (and after an index write failed) the index catches up from that position, reading only
+    what was written after it. An index that is missing, unreadable or of another OurDB (compacted
+    while this process was away) is rebuilt from the history, once."""
+
+    def __init__(self, path: Path, *, fsync: str = "batch", index_path: Path | None = None) -> None:
         self.db = OurDB(path, fsync=fsync, id_of=job_id_of)  # type: ignore[arg-type]
         self.values = ValueStore(path.with_name(path.name + ".values"))  # large fields (see spill.py)
         self._lock = threading.RLock()
-        self._index: dict[int, IndexEntry] = {}
-        self._ids: list[int] = []  # ascending
-        self._counts: Counter[tuple[JobStatus, str]] = Counter()  # (status, topic) -> jobs, for counts and /metrics
-        self._keys: dict[str, tuple[int, float]] = {}  # idempotency key -> (job id, time created)
-        for job_id in self.db.ids():
-            try:
-                raw = self.db.get_intact(job_id)
-                entry = IndexEntry.from_json(raw)
-            except Exception as exc:  # a corrupt record must not stop the server
-                log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
-                continue
-            self._remember(job_id, entry)
-            if b'"idempotencykey":"' in raw and b'"idempotencykey":""' not in raw:
-                self._remember_key(self._job(job_id, raw))
+        self.index_path = index_path or path.with_name(path.name + ".index.sqlite")
+        try:
+            self.index: HistoryIndex = self._open_index()
+            self._behind = True
+            self._index_error = ""
+            self.catch_up()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open_index(self) -> HistoryIndex:
+        try:
+            return SqliteHistoryIndex(self.index_path)
+        except IndexError_ as exc:
+            broken = self.index_path.with_name(f"{self.index_path.name}.broken-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    Path(str(self.index_path) + suffix).rename(Path(str(broken) + suffix))
+            log.error("jobs: the history's index %s is unusable (%s); moved to %s and built again from the "
+                      "history", self.index_path, exc, broken)  # fmt: skip
+            return SqliteHistoryIndex(self.index_path)
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            try:
+                self.index.close()
+            finally:
+                self.db.close()
+
+    @property
+    def index_problem(self) -> str:
+        """Why the index is behind the history now ('' = it is level); health reports it."""
+        return self._index_error if self._behind else ""
+
+    # ------------------------------------------------------------ keeping the index level with OurDB
+
+    def _position(self) -> Position:
+        file_nr, end, inode = self.db.end_position()
+        return Position(file_nr, end, inode)
+
+    def catch_up(self) -> str:
+        """Bring the index level with OurDB: nothing when it is; the records written after its position
+        when it is behind (a crash between the two writes); a full rebuild when it has no position or
+        its position is in files that are gone (a compaction). Returns what it did."""
+        with self._lock:
+            now = self._position()
+            known = self.index.position()
+            if known == now:
+                self._behind = False
+                return "level"
+            if (
+                known is None
+                or self.db.data_file_inode(known.file_nr) != known.inode
+                or ((known.file_nr, known.offset) > (now.file_nr, now.offset))
+            ):
+                return self.rebuild_index("it has no record of" if known is None else "it does not match")
+            touched: set[int] = set()
+            for data in self.db.records_after(known.file_nr, known.offset):
+                job_id = job_id_of(data)
+                if job_id is not None:
+                    touched.add(job_id)
+            rows, gone = [], []
+            for job_id in sorted(touched):
+                try:
+                    rows.append(row_of(job_id, self.db.get_intact(job_id), with_text=True))
+                except RecordNotFoundError:
+                    gone.append(job_id)
+                except Exception as exc:  # a corrupt record must not stop the server
+                    log.error("jobs: history record %d is unreadable and is left out of the index: %s", job_id, exc)
+            if gone:
+                self.index.remove(gone)
+            self.index.put(rows, now)
+            self._behind = False
+            if rows or gone:
+                log.warning("jobs: the history's index was behind; caught up with %d job(s)", len(rows) + len(gone))
+            return f"caught up with {len(rows) + len(gone)} job(s)"
+
+    def rebuild_index(self, why: str = "asked to") -> str:
+        """Build the index from the history, every job's newest version (`heroagent ourdb reindex`)."""
+        with self._lock:
+            ids = self.db.ids()
+            if ids:
+                log.warning("jobs: building the history's index from %d job(s) (%s the history); once", len(ids), why)
+            self.index.clear()
+            started = time.monotonic()
+            for start in range(0, len(ids), REBUILD_BATCH):
+                rows = []
+                for job_id in ids[start : start + REBUILD_BATCH]:
+                    try:
+                        rows.append(row_of(job_id, self.db.get_intact(job_id), with_text=True))
+                    except Exception as exc:  # a corrupt record must not stop the server
+                        log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
+                self.index.put(rows, None)
+            self.index.put([], self._position())
+            self._behind = False
+            took = time.monotonic() - started
+            if ids:
+                log.warning("jobs: the history's index holds %d job(s) (built in %.1f s)", len(self.index), took)
+            return f"indexed {len(ids)} job(s) in {took:.1f} s"
+
+    def _put(self, rows: list[IndexRow]) -> None:
+        """Index rows just written to OurDB, with OurDB's new end; a failure leaves the index behind, to
+        catch up at the next write (OurDB has the data)."""
+        try:
+            if self._behind:
+                self.catch_up()
+            else:
+                self.index.put(rows, self._position())
+        except (sqlite3.Error, OSError, IndexError_) as exc:
+            self._behind = True
+            self._index_error = f"the history's index is behind the history ({exc}); it catches up by itself"
+            log.error("jobs: the history's index could not take %d job(s) (%s); it catches up at the next "
+                      "write", len(rows), exc)  # fmt: skip
+
+    # ------------------------------------------------------------ writing
 
     def insert(self, jobs: list[Job]) -> None:
         """Give each job its id (OurDB's next) and store its first version; one fsync for all.
@@ -215,14 +333,17 @@ class JobStore:
         All or nothing: if the disk refuses a write (StorageError), the jobs already written by this call
         are deleted again and none is in the index, so a caller that reports the error has stored nothing."""
         written: list[int] = []
+        rows: list[IndexRow] = []
         with self._lock:
             try:
                 with self.db.batch():
                     for job in jobs:
                         job.job_id = self.db.next_id
-                        assigned = self.db.set(self.values.spill(job.job_id, job.to_json()))
+                        raw = self.values.spill(job.job_id, job.to_json())
+                        assigned = self.db.set(raw)
                         assert assigned == job.job_id, "jobs OurDB has another writer"
                         written.append(assigned)
+                        rows.append(row_of(assigned, raw, with_text=True))
             except StorageError:
                 for job_id in written:  # zeroing in place needs no new space
                     with contextlib.suppress(OurDBError):
@@ -231,9 +352,7 @@ class JobStore:
                 with contextlib.suppress(OurDBError):
                     self.db.sync()
                 raise
-            for job in jobs:
-                self._remember(job.job_id, IndexEntry.of(job))
-                self._remember_key(job)
+            self._put(rows)
 
     def record(self, jobs: list[Job]) -> list[RecordedEvent]:
         """Store new versions (state changes) of these jobs."""
@@ -246,42 +365,71 @@ class JobStore:
         handed it out) is inserted under that id; an event of a job below it that the history lacks
         was deleted, and is ignored."""
         written = []
-        with self._lock, self.db.batch():
-            for event in events:
-                entry = self._index.get(event.job_id)
-                if entry is None:
-                    if event.job_id >= self.db.next_id:
-                        self.db.insert_at(self.values.spill(event.job_id, event.json), event.job_id)
-                        self._remember(event.job_id, IndexEntry.of(event))
-                        self._remember_key_of(event)
-                        event.first = True
-                        written.append(event)
-                        continue
-                    if not self.db.exists(event.job_id):
-                        log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
-                        continue
-                elif entry.has(event):
-                    continue  # read again after a crash: the history has it already
-                self.db.set(self.values.spill(event.job_id, event.json), id=event.job_id)
-                self._remember(event.job_id, IndexEntry.of(event))
-                written.append(event)
+        rows: dict[int, IndexRow] = {}  # this batch's rows: a job's second event here sees its first
+        with self._lock:
+            if self._behind:
+                with contextlib.suppress(sqlite3.Error, OSError, IndexError_):
+                    self.catch_up()  # what it knows decides what is new: it must be level first
+            with self.db.batch():
+                for event in events:
+                    row = rows.get(event.job_id) or self.index.row(event.job_id)
+                    if row is None:
+                        if event.job_id >= self.db.next_id:
+                            raw = self.values.spill(event.job_id, event.json)
+                            self.db.insert_at(raw, event.job_id)
+                            rows[event.job_id] = row_of(event.job_id, raw)
+                            event.first = True
+                            written.append(event)
+                            continue
+                        if not self.db.exists(event.job_id):
+                            log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
+                            continue
+                    elif holds(row, event):
+                        continue  # read again after a crash: the history has it already
+                    raw = self.values.spill(event.job_id, event.json)
+                    self.db.set(raw, id=event.job_id)
+                    rows[event.job_id] = row_of(event.job_id, raw)
+                    written.append(event)
+            if rows:
+                self._put(list(rows.values()))
         return written
 
-    def _remember_key_of(self, event: RecordedEvent) -> None:
-        if b'"idempotencykey":"' in event.json and b'"idempotencykey":""' not in event.json:
-            self._remember_key(Job.from_json(event.json))
+    def delete(self, job_id: int) -> None:
+        with self._lock:
+            try:
+                self.db.delete(job_id)
+            except RecordNotFoundError:
+                raise JobNotFoundError(f"no job with id {job_id}") from None
+            self.values.remove(job_id)
+            self._forget([job_id])
 
-    def _remember(self, job_id: int, entry: IndexEntry) -> None:
-        old = self._index.get(job_id)
-        if old is None:
-            if not self._ids or job_id > self._ids[-1]:
-                self._ids.append(job_id)
-            else:
-                bisect.insort(self._ids, job_id)
-        else:
-            self._counts[(old.status, old.topic)] -= 1
-        self._counts[(entry.status, entry.topic)] += 1
-        self._index[job_id] = entry
+    def delete_many(self, job_ids: list[int]) -> None:
+        """Delete these jobs with one commit; ids already gone are skipped."""
+        with self._lock:
+            with self.db.batch():
+                for job_id in job_ids:
+                    with contextlib.suppress(RecordNotFoundError):
+                        self.db.delete(job_id)
+                    self.values.remove(job_id)
+            self._forget(job_ids)
+
+    def _forget(self, job_ids: list[int]) -> None:
+        """Drop deleted jobs from the index. If that fails, the rows left point at nothing: reads skip
+        and drop them (`list`), and a reindex removes them."""
+        try:
+            self.index.remove(job_ids)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("jobs: the history's index still lists %d deleted job(s) (%s)", len(job_ids), exc)
+
+    def compact(self) -> CompactReport:
+        """Compact the OurDB files (ids and every live job's history stay as they are); the index then
+        records the new files' end as its position."""
+        with self._lock:
+            report = self.db.compact()
+            self._put([])
+            return report
+
+    # ------------------------------------------------------------ reading
 
     def get(self, job_id: int) -> Job:
         """The newest intact version (a damaged newest one is logged and skipped, see OurDB.get_history)."""
@@ -289,14 +437,6 @@ class JobStore:
             return self._job(job_id, self.db.get_intact(job_id))
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
-
-    def topic_of(self, job_id: int) -> str | None:
-        entry = self._index.get(job_id)
-        return entry.topic if entry else None
-
-    def status_of(self, job_id: int) -> JobStatus | None:
-        entry = self._index.get(job_id)
-        return entry.status if entry else None
 
     def history(self, job_id: int) -> list[Job]:
         """Every stored version, oldest first."""
@@ -310,102 +450,60 @@ class JobStore:
         """A stored version as a Job, its large values put back (see spill.py)."""
         return Job.from_dict(self.values.restore(job_id, raw))
 
-    def _remember_key(self, job: Job) -> None:
-        if job.idempotency_key:
-            self._keys[job.idempotency_key] = (job.job_id, job.time_created)
+    def topic_of(self, job_id: int) -> str | None:
+        row = self.index.row(job_id)
+        return row.topic if row else None
+
+    def status_of(self, job_id: int) -> JobStatus | None:
+        row = self.index.row(job_id)
+        return JobStatus(row.status) if row else None
 
     def job_for_key(self, key: str, since: float) -> int | None:
         """The id of the job created with idempotency `key` at or after `since` (None = there is none)."""
-        with self._lock:
-            found = self._keys.get(key)
-            if found is None or found[1] < since or found[0] not in self._index:
-                return None
-            return found[0]
+        return self.index.job_for_key(key, since)
 
     def keys_since(self, since: float) -> list[tuple[str, int, float]]:
         """(idempotency key, job id, time created) of every keyed job created at or after `since`: what
         the server puts back into a Redis that lost its data."""
-        with self._lock:
-            return [
-                (key, job_id, created)
-                for key, (job_id, created) in self._keys.items()
-                if created >= since and job_id in self._index
-            ]
+        return self.index.keys_since(since)
 
     @property
     def last_id(self) -> int:
         """The highest id the history has ever given out or recorded (0 = none): the id counter's floor."""
         return self.db.next_id - 1
 
-    def delete(self, job_id: int) -> None:
-        with self._lock:
-            try:
-                self.db.delete(job_id)
-            except RecordNotFoundError:
-                raise JobNotFoundError(f"no job with id {job_id}") from None
-            self.values.remove(job_id)
-            old = self._index.pop(job_id, None)
-            if old is not None:
-                self._counts[(old.status, old.topic)] -= 1
-            pos = bisect.bisect_left(self._ids, job_id)
-            if pos < len(self._ids) and self._ids[pos] == job_id:
-                del self._ids[pos]
-
-    def delete_many(self, job_ids: list[int]) -> None:
-        """Delete these jobs with one commit; ids already gone are skipped."""
-        with self._lock, self.db.batch():
-            for job_id in job_ids:
-                try:
-                    self.delete(job_id)
-                except JobNotFoundError:
-                    continue
-
-    def finished_before(self, cutoff: float) -> list[int]:
-        """Ids of finished jobs that ended before `cutoff`, oldest id first."""
-        with self._lock:
-            return [i for i in self._ids if (e := self._index[i]).status.terminal and 0 < e.time_end < cutoff]
-
-    def compact(self) -> CompactReport:
-        """Compact the OurDB files (ids and every live job's history stay as they are)."""
-        with self._lock:
-            return self.db.compact()
+    def finished_before(self, cutoff: float, limit: int | None = None) -> list[int]:
+        """Ids of finished jobs that ended before `cutoff`, oldest id first (from the index)."""
+        return self.index.finished_before(cutoff, limit)
 
     def ids_with_status(self, *statuses: JobStatus) -> list[int]:
-        with self._lock:
-            return [i for i, e in self._index.items() if e.status in statuses]
+        return self.index.ids_with_status(s.value for s in statuses)
 
     def count_by_status(self) -> dict[str, int]:
         counts = {s.value: 0 for s in JobStatus}
-        with self._lock:
-            for (status, _), n in self._counts.items():
-                counts[status.value] += n
+        for (status, _), n in self.index.counts().items():
+            counts[status] = counts.get(status, 0) + n
         return counts
 
     def count_by_status_and_topic(self) -> dict[tuple[str, str], int]:
-        with self._lock:
-            return {(status.value, topic): n for (status, topic), n in self._counts.items() if n > 0}
+        return self.index.counts()
 
     def count(self, status: str | None = None, topic: str | None = None) -> int:
-        """How many stored jobs have this status and topic (None = any), from the counters."""
-        with self._lock:
-            return sum(
-                n
-                for (s, t), n in self._counts.items()
-                if (status is None or s.value == status) and (topic is None or t == topic)
-            )
+        """How many stored jobs have this status and topic (None = any), from the index's counters."""
+        return sum(
+            n
+            for (s, t), n in self.index.counts().items()
+            if (status is None or s == status) and (topic is None or t == topic)
+        )
 
     def topics(self) -> list[str]:
         """Every topic a stored job has."""
-        with self._lock:
-            return sorted({topic for (_, topic), n in self._counts.items() if n > 0})
+        return sorted({topic for (_, topic) in self.index.counts()})
 
     def finished_since(self, since: float) -> Iterator[tuple[JobStatus, float]]:
-        """(status, time_end) of every finished job that ended after `since` (one pass over the index)."""
-        with self._lock:
-            entries = list(self._index.values())
-        for entry in entries:
-            if entry.status.terminal and entry.time_end >= since:
-                yield entry.status, entry.time_end
+        """(status, time_end) of every finished job that ended after `since`."""
+        for status, time_end in self.index.finished_since(since):
+            yield JobStatus(status), time_end
 
     def list(
         self,
@@ -420,56 +518,39 @@ class JobStore:
         user: str | None = None,
         group: str | None = None,
     ) -> list[Job]:
-        """Newest first. `before_id` pages: pass the last id of the previous page."""
-        needle = text.lower() if text else None
+        """Newest first. `before_id` pages: pass the last id of the previous page. `text` finds jobs whose
+        id, topic, params, result or error hold every word of it as a word prefix ("quoted phrases" whole)."""
+        filters = Filters(status.value if status else None, topic, circle, tenant, user, group)
         out: list[Job] = []
-        with self._lock:
-            end = bisect.bisect_left(self._ids, before_id) if before_id is not None else len(self._ids)
-            candidates = self._ids[:end]
-            index = self._index
-        for job_id in reversed(candidates):
-            entry = index.get(job_id)
-            if entry is None or (status is not None and entry.status != status):
-                continue
-            if topic is not None and entry.topic != topic:
-                continue
-            if circle is not None and entry.circle != circle:
-                continue
-            if (tenant is not None and entry.tenant != tenant) or (user is not None and entry.user != user):
-                continue
-            if group is not None and entry.group != group:
-                continue
-            try:
-                raw = self.db.get(job_id)
-            except RecordNotFoundError:
-                continue
-            if needle is not None and needle not in raw.decode(errors="replace").lower():
-                continue
-            out.append(self._job(job_id, raw))
-            if len(out) >= limit:
+        while len(out) < limit:
+            want = limit - len(out)
+            if text:
+                ids = self.index.search_ids(text, filters, want, before_id)
+            else:
+                ids = self.index.list_ids(filters, want, before_id)
+            if not ids:
+                break
+            gone = []
+            for job_id in ids:
+                try:
+                    out.append(self._job(job_id, self.db.get_intact(job_id)))
+                except RecordNotFoundError:
+                    gone.append(job_id)  # deleted, and the index was not told (a crash in between)
+            if gone:
+                with self._lock:
+                    self._forget([i for i in gone if not self.db.exists(i)])
+            before_id = ids[-1]
+            if len(ids) < want:
                 break
         return out
 
     def count_kinds(self) -> dict[str, int]:
-        """Job type -> jobs in the history (one pass over the index)."""
-        with self._lock:
-            entries = list(self._index.values())
-        counts: dict[str, int] = {}
-        for entry in entries:
-            if entry.kind:
-                counts[entry.kind] = counts.get(entry.kind, 0) + 1
-        return counts
+        """Job type -> jobs in the history."""
+        return self.index.kinds()
 
     def count_groups(self) -> dict[str, dict[str, int]]:
-        """Group -> status -> jobs, for every group a stored job names (one pass over the index)."""
-        with self._lock:
-            entries = list(self._index.values())
-        counts: dict[str, dict[str, int]] = {}
-        for entry in entries:
-            if entry.group:
-                by_status = counts.setdefault(entry.group, {})
-                by_status[entry.status.value] = by_status.get(entry.status.value, 0) + 1
-        return counts
+        """Group -> status -> jobs, for every group a stored job names."""
+        return self.index.groups()
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self.index)

@@ -273,18 +273,29 @@ class OurDB:
         with self._lock:
             if self._closed:
                 return
-            if not self.readonly:
-                self._commit_all()
-                for fd in self._fds.values():
-                    os.fdatasync(fd)
-                self._lookup.sync()
-                closed = {"file": self._current, "end": self._end}  # what a reopen expects to find
-                (self.path / CLOSED_FILE).write_text(json.dumps(closed) + "\n")
-                with contextlib.suppress(FileNotFoundError):
-                    (self.path / DIRTY_FILE).unlink()
-                self._sync_dir()
-            self._closed = True
-            self._release()
+            try:
+                if not self.readonly:
+                    self._commit_all()
+                    for fd in self._fds.values():
+                        os.fdatasync(fd)
+                    self._lookup.sync()
+                    self._mark_closed()
+            finally:  # a failed commit (a full disk) still lets go of the files and the lock
+                self._closed = True
+                self._release()
+
+    def _mark_closed(self) -> None:
+        """Record where the files end, for the next open's check; without it (a full disk) the next open
+        simply checks the files as after a crash."""
+        closed = {"file": self._current, "end": self._end}  # what a reopen expects to find
+        try:
+            (self.path / CLOSED_FILE).write_text(json.dumps(closed) + "\n")
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / DIRTY_FILE).unlink()
+            self._sync_dir()
+        except OSError as exc:
+            (self.path / CLOSED_FILE).unlink(missing_ok=True)
+            log.warning("OurDB %s: could not record a clean close (%s); the next open checks the files", self.path, exc)
 
     def compact(self) -> CompactReport:
         """Rewrite the data files with only reachable records (see compact.py); ids and histories stay.
@@ -750,6 +761,31 @@ class OurDB:
     def _header_or_none(self, loc: Location) -> Header | None:
         sizes = {loc.file_nr: os.fstat(self._fd(loc.file_nr)).st_size}
         return self._raw_header(loc, sizes)
+
+    def end_position(self) -> tuple[int, int, int]:
+        """(data file number, its end, its inode): where the next record will be written. An index kept
+        beside the database records this to know what it has read; a compaction writes new files, so
+        a changed inode says the positions before it mean nothing any more."""
+        with self._lock:
+            return self._current, self._end, os.fstat(self._fd(self._current)).st_ino
+
+    def data_file_inode(self, file_nr: int) -> int | None:
+        """The inode of data file `file_nr` (None = there is none)."""
+        try:
+            return (self.path / f"{file_nr}.db").stat().st_ino
+        except FileNotFoundError:
+            return None
+
+    def records_after(self, file_nr: int, offset: int) -> Iterator[bytes]:
+        """The data of every intact record written from (`file_nr`, `offset`) up to the end as it is now,
+        in write order (deleted and torn bytes are stepped over)."""
+        last, end, _ = self.end_position()
+        for number in range(file_nr, last + 1):
+            path = self.path / f"{number}.db"
+            if path.exists():
+                start = offset if number == file_nr else 1
+                for record in scan_file(path, number, start=start, end=end if number == last else None):
+                    yield record.data
 
     def ids(self, *, reverse: bool = False) -> list[int]:
         """Every id with a live record, ascending (or newest first with reverse=True)."""

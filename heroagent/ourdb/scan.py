@@ -31,14 +31,16 @@ class ScannedRecord:
     data: bytes
 
 
-def scan_file(path: Path, file_nr: int, gaps: list[Location] | None = None) -> Iterator[ScannedRecord]:
-    """The intact records of one data file, in write order; zeroed and torn bytes are stepped over (and
-    where they start is added to `gaps`)."""
-    size = path.stat().st_size
-    if size <= 1:
+def scan_file(
+    path: Path, file_nr: int, gaps: list[Location] | None = None, start: int = 1, end: int | None = None
+) -> Iterator[ScannedRecord]:
+    """The intact records of one data file, in write order, from byte `start` to `end` (default: the whole
+    file); zeroed and torn bytes are stepped over (and where they start is added to `gaps`)."""
+    size = path.stat().st_size if end is None else min(end, path.stat().st_size)
+    if size <= max(1, start):
         return
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        position = 1
+        position = max(1, start)
         while position + HEADER_SIZE <= size:
             header = decode_header(view[position : position + HEADER_SIZE])
             end = position + HEADER_SIZE + header.size

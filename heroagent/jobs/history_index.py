@@ -1,0 +1,490 @@
+"""The history's index: what the manager, the API and the pages ask of the job history, kept on disk.
+
+OurDB is the history (every version of every job, byte-compatible with herolib); this index is derived
+from it and can always be rebuilt from it (`heroagent ourdb reindex`). It holds one row per job (its
+newest version's status, topic, labels, times, idempotency key), counters by status and topic, job type
+and group, and a full-text index of each job's id, topic, params, result and error. So a start reads
+no job, memory does not grow with the history, and lists, counts and searches are index lookups.
+
+`HistoryIndex` is the contract (in the style of huey's `BaseStorage`: the few operations callers need),
+`SqliteHistoryIndex` the engine: SQLite in WAL mode with FTS5, one writer connection (the store's lock
+serialises writes) and a few reader connections that read while a write is under way.
+
+The index records how far into OurDB's data files it has read (`Position`): the store writes OurDB
+first and the index after, in one SQLite transaction with the new position, so after a crash between
+the two the index is behind, never ahead, and catches up by reading only the records written after
+its position (see JobStore.catch_up).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+READERS = 4  # reader connections (pages, API, manager) beside the writer
+TEXT_LIMIT = 2000  # characters of params, result and error each that text search looks at
+FINAL = ("done", "error", "canceled", "skipped")  # model.TERMINAL, spelled out: this layer needs no model
+
+
+@dataclass(frozen=True)
+class Position:
+    """How far into OurDB's data files the index has read: the end of the last record it took, in
+    data file `file_nr` whose inode was `inode` (a compaction writes new files: a new inode)."""
+
+    file_nr: int
+    offset: int
+    inode: int
+
+
+@dataclass(slots=True)
+class IndexRow:
+    """One job's facts, from its newest version."""
+
+    job_id: int
+    status: str
+    topic: str
+    attempts: int = 0
+    time_created: float = 0.0
+    time_end: float = 0.0
+    version: int = 0
+    circle: str = ""
+    tenant: str = ""
+    user: str = ""
+    group: str = ""
+    kind: str = ""
+    idem: str = ""
+    text: str | None = None  # what text search finds it by; None = keep what the index has
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a list or search keeps (None = any)."""
+
+    status: str | None = None
+    topic: str | None = None
+    circle: str | None = None
+    tenant: str | None = None
+    user: str | None = None
+    group: str | None = None
+
+
+class IndexError_(Exception):
+    """The index file cannot be used (unreadable, another schema): it is rebuilt from the history."""
+
+
+class HistoryIndex(ABC):
+    """The operations the job store needs from an index of the history."""
+
+    @abstractmethod
+    def put(self, rows: Sequence[IndexRow], position: Position | None) -> None:
+        """Store these rows (a job's newer row replaces its older) and, if given, the new position; all at once."""
+
+    @abstractmethod
+    def remove(self, job_ids: Sequence[int]) -> None:
+        """Forget these jobs (deleted from the history)."""
+
+    @abstractmethod
+    def row(self, job_id: int) -> IndexRow | None: ...
+
+    @abstractmethod
+    def list_ids(self, filters: Filters, limit: int, before_id: int | None = None) -> list[int]:
+        """Ids of matching jobs, newest (highest id) first, below `before_id`."""
+
+    @abstractmethod
+    def search_ids(self, text: str, filters: Filters, limit: int, before_id: int | None = None) -> list[int]:
+        """`list_ids` of the jobs whose text matches: every word as a word prefix, "quoted phrases" whole."""
+
+    @abstractmethod
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(status, topic) -> jobs, exact."""
+
+    @abstractmethod
+    def kinds(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def groups(self) -> dict[str, dict[str, int]]: ...
+
+    @abstractmethod
+    def ids_with_status(self, statuses: Iterable[str]) -> list[int]: ...
+
+    @abstractmethod
+    def finished_before(self, cutoff: float, limit: int | None = None) -> list[int]:
+        """Ids of finished jobs that ended before `cutoff`, oldest id first (retention)."""
+
+    @abstractmethod
+    def finished_since(self, since: float) -> list[tuple[str, float]]:
+        """(status, time_end) of the finished jobs that ended at or after `since`."""
+
+    @abstractmethod
+    def job_for_key(self, key: str, since: float) -> int | None: ...
+
+    @abstractmethod
+    def keys_since(self, since: float) -> list[tuple[str, int, float]]: ...
+
+    @abstractmethod
+    def position(self) -> Position | None:
+        """How far into the history it has read (None: nothing; a fresh index)."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Forget everything (before a rebuild)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __len__(self) -> int:
+        return sum(self.counts().values())
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY,
+  status TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  time_created REAL NOT NULL DEFAULT 0,
+  time_end REAL NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 0,
+  circle TEXT NOT NULL DEFAULT '',
+  tenant TEXT NOT NULL DEFAULT '',
+  user TEXT NOT NULL DEFAULT '',
+  grp TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL DEFAULT '',
+  idem TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
+CREATE INDEX IF NOT EXISTS jobs_topic ON jobs(topic, id);
+CREATE INDEX IF NOT EXISTS jobs_topic_status ON jobs(topic, status, id);
+CREATE INDEX IF NOT EXISTS jobs_circle ON jobs(circle, id) WHERE circle <> '';
+CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant, id) WHERE tenant <> '';
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, id) WHERE user <> '';
+CREATE INDEX IF NOT EXISTS jobs_grp ON jobs(grp, id) WHERE grp <> '';
+CREATE INDEX IF NOT EXISTS jobs_end ON jobs(time_end) WHERE time_end > 0;
+CREATE INDEX IF NOT EXISTS jobs_idem ON jobs(idem) WHERE idem <> '';
+CREATE INDEX IF NOT EXISTS jobs_keyed ON jobs(time_created) WHERE idem <> '';
+CREATE TABLE IF NOT EXISTS counts (status TEXT, topic TEXT, n INTEGER NOT NULL, PRIMARY KEY (status, topic))
+  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kinds (kind TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (grp TEXT, status TEXT, n INTEGER NOT NULL, PRIMARY KEY (grp, status))
+  WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS jobs_added AFTER INSERT ON jobs BEGIN
+  INSERT INTO counts VALUES (new.status, new.topic, 1) ON CONFLICT DO UPDATE SET n = n + 1;
+  INSERT INTO kinds SELECT new.kind, 1 WHERE new.kind <> '' ON CONFLICT DO UPDATE SET n = n + 1;
+  INSERT INTO groups SELECT new.grp, new.status, 1 WHERE new.grp <> '' ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_removed AFTER DELETE ON jobs BEGIN
+  UPDATE counts SET n = n - 1 WHERE status = old.status AND topic = old.topic;
+  UPDATE kinds SET n = n - 1 WHERE kind = old.kind;
+  UPDATE groups SET n = n - 1 WHERE grp = old.grp AND status = old.status;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_changed AFTER UPDATE OF status, topic, kind, grp ON jobs
+  WHEN old.status <> new.status OR old.topic <> new.topic OR old.kind <> new.kind OR old.grp <> new.grp BEGIN
+  UPDATE counts SET n = n - 1 WHERE status = old.status AND topic = old.topic;
+  INSERT INTO counts VALUES (new.status, new.topic, 1) ON CONFLICT DO UPDATE SET n = n + 1;
+  UPDATE kinds SET n = n - 1 WHERE kind = old.kind;
+  INSERT INTO kinds SELECT new.kind, 1 WHERE new.kind <> '' ON CONFLICT DO UPDATE SET n = n + 1;
+  UPDATE groups SET n = n - 1 WHERE grp = old.grp AND status = old.status;
+  INSERT INTO groups SELECT new.grp, new.status, 1 WHERE new.grp <> '' ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
+  body, content='texts', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+);
+CREATE TRIGGER IF NOT EXISTS texts_added AFTER INSERT ON texts BEGIN
+  INSERT INTO search(rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER IF NOT EXISTS texts_removed AFTER DELETE ON texts BEGIN
+  INSERT INTO search(search, rowid, body) VALUES ('delete', old.id, old.body);
+END;
+CREATE TRIGGER IF NOT EXISTS texts_changed AFTER UPDATE ON texts BEGIN
+  INSERT INTO search(search, rowid, body) VALUES ('delete', old.id, old.body);
+  INSERT INTO search(rowid, body) VALUES (new.id, new.body);
+END;
+"""
+
+_UPSERT = """
+INSERT INTO jobs (id, status, topic, attempts, time_created, time_end, version, circle, tenant, user, grp, kind, idem)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, topic = excluded.topic, attempts = excluded.attempts,
+  time_created = excluded.time_created, time_end = excluded.time_end, version = excluded.version,
+  circle = excluded.circle, tenant = excluded.tenant, user = excluded.user, grp = excluded.grp,
+  kind = excluded.kind, idem = excluded.idem
+"""
+_COLUMNS = "id, status, topic, attempts, time_created, time_end, version, circle, tenant, user, grp, kind, idem"
+_WORD = re.compile(r'"([^"]*)"|(\S+)')
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def match_query(text: str) -> str:
+    """A user's search text as an FTS5 query: each word a prefix ("back" finds "backup"), each "quoted
+    phrase" its words in a row; every part must match. Nothing of the text is FTS5 syntax, so no input
+    is a query error. '' when the text holds no word."""
+    parts = []
+    for phrase, word in _WORD.findall(text):
+        tokens = _TOKEN.findall(phrase if phrase else word)
+        if not tokens:
+            continue
+        if phrase:
+            parts.append('"' + " ".join(tokens) + '"')
+        else:
+            parts.extend(f'"{token}"*' for token in tokens)
+    return " AND ".join(parts)
+
+
+def _where(filters: Filters, before_id: int | None, prefix: str = "") -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    args: list[object] = []
+    for column, value in (
+        ("status", filters.status),
+        ("topic", filters.topic),
+        ("circle", filters.circle),
+        ("tenant", filters.tenant),
+        ("user", filters.user),
+        ("grp", filters.group),
+    ):
+        if value is not None:
+            clauses.append(f"{prefix}{column} = ?")
+            args.append(value)
+    if before_id is not None:
+        clauses.append(f"{prefix}id < ?")
+        args.append(before_id)
+    return (" AND ".join(clauses) or "1"), args
+
+
+class SqliteHistoryIndex(HistoryIndex):
+    """The index in one SQLite file (WAL: `<file>-wal`, `<file>-shm` beside it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._writer = self._connect(cache_kib=16384)
+            with self._writer:
+                self._writer.executescript(_SCHEMA)
+            version = self._meta("schema")
+            if version is None:
+                self._set_meta("schema", str(SCHEMA_VERSION))
+            elif version != str(SCHEMA_VERSION):
+                raise IndexError_(f"{path}: index schema {version}, this HeroAgent writes {SCHEMA_VERSION}")
+            self._writer.execute("SELECT count(*) FROM counts").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(f"{path}: {exc}") from None
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._made = 0
+        self._made_lock = threading.Lock()
+
+    def _connect(self, cache_kib: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # a crash may lose the last commits: the position goes back too
+        conn.execute(f"PRAGMA cache_size=-{cache_kib}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        # The write-ahead log is folded back every ~1 MiB and then cut to that size, so it does not keep
+        # the disk space of its largest transaction.
+        conn.execute("PRAGMA wal_autocheckpoint=256")
+        conn.execute("PRAGMA journal_size_limit=1048576")
+        return conn
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A reader connection from the pool (made on first need, at most READERS; then callers wait)."""
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            with self._made_lock:
+                make = self._made < READERS
+                if make:
+                    self._made += 1
+            conn = self._connect(cache_kib=4096) if make else self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put(conn)
+
+    def _meta(self, key: str) -> str | None:
+        found = self._writer.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if found is None else str(found[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._writer.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------ writing
+
+    def put(self, rows: Sequence[IndexRow], position: Position | None) -> None:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                _UPSERT,
+                [
+                    (
+                        r.job_id,
+                        r.status,
+                        r.topic,
+                        r.attempts,
+                        r.time_created,
+                        r.time_end,
+                        r.version,
+                        r.circle,
+                        r.tenant,
+                        r.user,
+                        r.group,
+                        r.kind,
+                        r.idem,
+                    )
+                    for r in rows
+                ],
+            )
+            texts = [(r.job_id, r.text) for r in rows if r.text is not None]
+            if texts:
+                conn.executemany(
+                    "INSERT INTO texts (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+                    " WHERE body <> excluded.body",
+                    texts,
+                )
+            if position is not None:
+                self._set_meta("position", f"{position.file_nr} {position.offset} {position.inode}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def remove(self, job_ids: Sequence[int]) -> None:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in job_ids])
+            conn.executemany("DELETE FROM texts WHERE id = ?", [(i,) for i in job_ids])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def clear(self) -> None:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("jobs", "counts", "kinds", "groups", "texts"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("INSERT INTO search(search) VALUES ('delete-all')")
+            conn.execute("DELETE FROM meta WHERE key = 'position'")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break
+        with contextlib.suppress(sqlite3.Error):
+            self._writer.execute("PRAGMA optimize")
+        self._writer.close()
+
+    # ------------------------------------------------------------ reading
+
+    def position(self) -> Position | None:
+        with self._reader() as conn:
+            found = conn.execute("SELECT value FROM meta WHERE key = 'position'").fetchone()
+        if found is None:
+            return None
+        file_nr, offset, inode = (int(x) for x in str(found[0]).split())
+        return Position(file_nr, offset, inode)
+
+    def row(self, job_id: int) -> IndexRow | None:
+        with self._reader() as conn:
+            found = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if found is None else IndexRow(*found)
+
+    def list_ids(self, filters: Filters, limit: int, before_id: int | None = None) -> list[int]:
+        where, args = _where(filters, before_id)
+        with self._reader() as conn:
+            found = conn.execute(
+                f"SELECT id FROM jobs WHERE {where} ORDER BY id DESC LIMIT ?",
+                [*args, limit],
+            ).fetchall()
+        return [int(r[0]) for r in found]
+
+    def search_ids(self, text: str, filters: Filters, limit: int, before_id: int | None = None) -> list[int]:
+        query = match_query(text)
+        if not query:
+            return []
+        where, args = _where(filters, before_id, "j.")
+        sql = (
+            "SELECT j.id FROM search JOIN jobs j ON j.id = search.rowid "
+            f"WHERE search MATCH ? AND {where} ORDER BY search.rowid DESC LIMIT ?"
+        )
+        with self._reader() as conn:
+            found = conn.execute(sql, [query, *args, limit]).fetchall()
+        return [int(r[0]) for r in found]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self._reader() as conn:
+            found = conn.execute("SELECT status, topic, n FROM counts WHERE n > 0").fetchall()
+        return {(str(s), str(t)): int(n) for s, t, n in found}
+
+    def kinds(self) -> dict[str, int]:
+        with self._reader() as conn:
+            return {str(k): int(n) for k, n in conn.execute("SELECT kind, n FROM kinds WHERE n > 0")}
+
+    def groups(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        with self._reader() as conn:
+            for grp, status, n in conn.execute("SELECT grp, status, n FROM groups WHERE n > 0"):
+                out.setdefault(str(grp), {})[str(status)] = int(n)
+        return out
+
+    def ids_with_status(self, statuses: Iterable[str]) -> list[int]:
+        wanted = list(statuses)
+        marks = ", ".join("?" * len(wanted))
+        with self._reader() as conn:
+            found = conn.execute(f"SELECT id FROM jobs WHERE status IN ({marks}) ORDER BY id", wanted)
+            return [int(r[0]) for r in found]
+
+    def finished_before(self, cutoff: float, limit: int | None = None) -> list[int]:
+        marks = ", ".join("?" * len(FINAL))
+        sql = f"SELECT id FROM jobs WHERE time_end > 0 AND time_end < ? AND status IN ({marks}) ORDER BY id"
+        with self._reader() as conn:
+            if limit is not None:
+                found = conn.execute(sql + " LIMIT ?", [cutoff, *FINAL, limit])
+            else:
+                found = conn.execute(sql, [cutoff, *FINAL])
+            return [int(r[0]) for r in found]
+
+    def finished_since(self, since: float) -> list[tuple[str, float]]:
+        marks = ", ".join("?" * len(FINAL))
+        sql = f"SELECT status, time_end FROM jobs WHERE time_end >= ? AND time_end > 0 AND status IN ({marks})"
+        with self._reader() as conn:
+            return [(str(s), float(t)) for s, t in conn.execute(sql, [since, *FINAL])]
+
+    def job_for_key(self, key: str, since: float) -> int | None:
+        with self._reader() as conn:
+            found = conn.execute(
+                "SELECT id FROM jobs WHERE idem = ? AND time_created >= ? ORDER BY id DESC LIMIT 1", (key, since)
+            ).fetchone()
+        return None if found is None else int(found[0])
+
+    def keys_since(self, since: float) -> list[tuple[str, int, float]]:
+        with self._reader() as conn:
+            found = conn.execute(
+                "SELECT idem, id, time_created FROM jobs WHERE idem <> '' AND time_created >= ?", (since,)
+            )
+            return [(str(k), int(i), float(t)) for k, i, t in found]
+
+    def __len__(self) -> int:
+        with self._reader() as conn:
+            found = conn.execute("SELECT coalesce(sum(n), 0) FROM counts").fetchone()
+        return int(found[0])

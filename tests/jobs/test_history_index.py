@@ -1,0 +1,162 @@
+"""The history's index (issue 13): kept level with OurDB through crashes, rebuilt when lost or damaged,
+built once for a history written before it existed, and right after retention and compaction."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.history_fill import fill_history
+from heroagent import HeroAgent
+from heroagent.jobs import JobStatus
+from heroagent.jobs.history_index import Filters, match_query
+from heroagent.jobs.model import Job
+from heroagent.jobs.store import JobStore
+from tests.conftest import child_env, make_config, wait_until
+
+
+def agrees(store: JobStore) -> None:
+    """The index lists exactly the jobs OurDB has, each with its newest version's status and topic."""
+    in_db = store.db.ids()
+    listed = sorted(store.index.list_ids(Filters(), limit=10**9))
+    assert listed == in_db
+    for job_id in in_db:
+        job, row = store.get(job_id), store.index.row(job_id)
+        assert row is not None and (row.status, row.topic) == (job.status.value, job.topic), job_id
+    assert len(store) == len(in_db)
+    assert sum(store.count_by_status().values()) == len(in_db)
+
+
+CRASH_AFTER_OURDB = """
+import os, signal, sys
+from pathlib import Path
+from heroagent.jobs import history_index
+from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.store import JobStore
+
+store = JobStore(Path(sys.argv[1]))
+jobs = [store.get(i) for i in range(1, 11)]
+for job in jobs:
+    job.status, job.result, job.version = JobStatus.DONE, "finished " + str(job.job_id), job.version + 1
+def killed(*args, **kwargs):  # the moment after OurDB committed, before the index could
+    os.kill(os.getpid(), signal.SIGKILL)
+history_index.SqliteHistoryIndex.put = killed
+store.record(jobs)
+"""
+
+
+def test_a_kill_between_the_history_and_its_index_is_caught_up(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = data_dir / "jobsdb"
+    store = JobStore(path)
+    store.insert([Job(topic="t", params=f"!!fake.return_success message:m{i}") for i in range(20)])
+    store.close()
+    crashed = subprocess.run([sys.executable, "-c", CRASH_AFTER_OURDB, str(path)], env=child_env(),
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    with caplog.at_level(logging.WARNING):
+        store = JobStore(path)
+    try:
+        assert "index was behind; caught up with 10 job(s)" in caplog.text
+        assert "building" not in caplog.text  # caught up, not rebuilt
+        assert store.count_by_status()["done"] == 10 and store.count_by_status()["new"] == 10
+        assert [j.job_id for j in store.list(text="finished 7")] == [7]
+        agrees(store)
+    finally:
+        store.close()
+
+
+def test_a_lost_or_damaged_index_is_rebuilt_saying_so(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = data_dir / "jobsdb"
+    fill_history(path, 300)
+    store = JobStore(path)
+    index_file = store.index_path
+    store.close()
+    for damage in ("delete", "garbage"):
+        if damage == "delete":
+            index_file.unlink()
+        else:
+            index_file.write_bytes(b"not a database at all" * 500)
+            for suffix in ("-wal", "-shm"):
+                Path(str(index_file) + suffix).unlink(missing_ok=True)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            store = JobStore(path)
+        try:
+            assert "building the history's index from 300 job(s)" in caplog.text
+            if damage == "garbage":
+                assert "is unusable" in caplog.text and list(data_dir.glob("jobsdb.index.sqlite.broken-*"))
+            agrees(store)
+            assert store.count(status="error") == 3
+        finally:
+            store.close()
+
+
+def test_a_history_from_before_the_index_is_indexed_once(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = data_dir / "jobsdb"
+    fill_history(path, 200)
+    store = JobStore(path)
+    index_file = store.index_path
+    store.close()
+    for suffix in ("", "-wal", "-shm"):  # as HeroAgent before the index left it: OurDB alone
+        Path(str(index_file) + suffix).unlink(missing_ok=True)
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"db_path": str(path)})
+    with caplog.at_level(logging.WARNING), HeroAgent(config) as agent:
+        assert len(agent.get_job_manager().store) == 200
+    assert caplog.text.count("building the history's index") == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        assert len(jm.store) == 200 and jm.store.catch_up() == "level"
+    assert "building" not in caplog.text and "caught up" not in caplog.text
+
+
+def test_retention_and_compaction_while_jobs_are_recorded(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"worker_count": 3})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        old = jm.create_jobs([{"topic": "old", "params": "!!fake.return_success"} for _ in range(60)])
+        for job in old:
+            jm.wait_for_job(job.job_id, timeout=30)
+        time.sleep(0.05)
+        cutoff_days = 0.0
+        made: list[int] = []
+        for round_ in range(3):
+            made += [j.job_id for j in jm.create_jobs([{"topic": "new", "params": "!!fake.sleep seconds:0.01"}] * 30)]
+            if round_ == 0:
+                removed = jm.cleanup_history(cutoff_days)  # retention, through the index
+                assert removed["jobs"] >= 60
+            elif round_ == 1:
+                agent.jobs.upkeep.compact_history()  # type: ignore[union-attr]
+        finals = [jm.wait_for_job(job_id, timeout=60) for job_id in made]
+        assert all(j.status is JobStatus.DONE for j in finals)
+        assert wait_until(lambda: jm.store.count(status="done", topic="new") == 90, timeout=20)
+        assert jm.store.count(topic="old") == 0
+        agrees(jm.store)
+    store = JobStore(config.jobs_db_path)  # and it opens level, with nothing to catch up
+    try:
+        assert store.catch_up() == "level"
+        agrees(store)
+    finally:
+        store.close()
+
+
+def test_text_search_is_by_word_prefix_and_phrase(agent: HeroAgent) -> None:
+    jm = agent.get_job_manager()
+    backup = jm.create_job("nightly", "!!fake.return_error message:'disk full on /backup/tapes'")
+    other = jm.create_job("nightly", "!!fake.return_success message:'full moon, disk spinning'")
+    for job in (backup, other):
+        jm.wait_for_job(job.job_id, timeout=15)
+    assert {j.job_id for j in jm.list_jobs(text="back")} == {backup.job_id}  # a word prefix
+    assert {j.job_id for j in jm.list_jobs(text="disk full")} == {backup.job_id, other.job_id}  # every word
+    assert {j.job_id for j in jm.list_jobs(text='"disk full"')} == {backup.job_id}  # a phrase
+    assert {j.job_id for j in jm.list_jobs(text=str(other.job_id))} >= {other.job_id}  # its id
+    assert jm.list_jobs(text='AND OR NOT ( " * :') == []  # nothing of the input is query syntax
+    assert match_query('a "b c" d-e') == '"a"* AND "b c" AND "d"* AND "e"*'
