@@ -709,6 +709,16 @@ def upkeep_cleanup(config_path: str | None, days: float | None, dry_run: bool, a
         click.echo(f"  first ids: {' '.join(str(i) for i in result['first_ids'])}")
 
 
+@upkeep.command("compact")
+@config_option
+def upkeep_compact(config_path: str | None) -> None:
+    """Compact a running server's history files now (it does so daily at [scheduler] compact_at)."""
+    from heroagent.client import JobClient
+
+    config = load_config(config_path)
+    click.echo(JobClient.from_config(config, timeout=3600).compact_history())
+
+
 @cli.group(cls=HeroGroup)
 def schedule() -> None:
     """See and change schedules (recurring jobs) through the appliance's Redis: list, add, pause, resume,

@@ -190,6 +190,10 @@ class JobClient:
     def resume_worker(self, worker_id: str) -> dict[str, str]:
         return self._redis_call(set_draining, self.redis, worker_id, False)  # type: ignore[no-any-return]
 
+    def compact_history(self) -> str:
+        """Compact the server's history files now, through the server."""
+        return str(self.call("compact_history"))
+
     def set_topic_limits(
         self, topic: str, *, max_running: int | None = None, rate: str | None = None
     ) -> dict[str, Any]:

@@ -321,6 +321,12 @@ class JobManager:
         cutoff = time.time() - older_than_days * 86400
         return remove_finished_before(self.store, self.logs, cutoff, dry_run=dry_run)
 
+    def compact_history(self) -> str:
+        """Compact the history's files now (the daily `upkeep.compact` does it at [scheduler] compact_at)."""
+        report = self.store.compact()
+        log.info("jobs: history compacted: %s", report.summary())
+        return report.summary()
+
     def topic_state(self, topic: str) -> dict[str, Any]:
         state = self.queue.topic_states().get(topic, {"paused": False, "draining": False})
         limits = self.queue.limits().get(topic, TopicLimits())

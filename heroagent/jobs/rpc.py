@@ -49,6 +49,7 @@ OPERATIONS = {
     "cancel_all",
     "control_topic",
     "cleanup_history",
+    "compact_history",
     "suspend_job",
     "resume_job",
 }

@@ -422,12 +422,16 @@ class JobStore:
             log.error("jobs: the history's index still lists %d deleted job(s) (%s)", len(job_ids), exc)
 
     def compact(self) -> CompactReport:
-        """Compact the OurDB files (ids and every live job's history stay as they are); the index then
-        records the new files' end as its position."""
-        with self._lock:
-            report = self.db.compact()
-            self._put([])
-            return report
+        """Compact the OurDB files (ids and every live job's history stay as they are) while jobs are
+        recorded and read: this store's lock is held only for the snapshot at the start and the final
+        step, where the index takes the new files' end as its position (in the same breath as the swap,
+        so the index never points into files that are gone)."""
+
+        def swapped() -> None:
+            if not self._behind:  # behind, its position means the old files: the next catch-up rebuilds
+                self._put([])
+
+        return self.db.compact(guard=self._lock, after_swap=swapped)
 
     # ------------------------------------------------------------ reading
 

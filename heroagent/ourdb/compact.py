@@ -4,6 +4,11 @@ Reachable = every version in the history chain of every live id. Dropped: delete
 older versions of deleted ids (a delete zeroes only the newest), and torn bytes. Ids, the next id and
 every live record's data and history order stay as they were; only locations change.
 
+Writers and readers go on while the copy is written (`OurDB.compact`): the copy is made from a snapshot of
+the lookup table without the database's locks; under them, at the end, the ids whose entry changed
+meanwhile (new versions, new ids, deletes) are copied again (or dropped) before the commit. The pause is
+that last step: the changes made during the copy, the lookup table and the syncs.
+
 How a kill at any moment leaves a usable database:
 1. the new files are written into `compact.new/` and synced; the old files are not touched;
 2. `compact.commit` is written and synced: from here on the new files are the database;
@@ -15,17 +20,15 @@ recovery is recovered the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from heroagent.ourdb import layout
-from heroagent.ourdb.lookup import LookupTable, header_bytes
-from heroagent.ourdb.record import NO_LOCATION, Location, encode_record
-
-ReadHistory = Callable[[int], list[bytes]]  # an id's versions, newest first, CRC-checked
+from heroagent.ourdb.lookup import header_bytes
+from heroagent.ourdb.record import HEADER_SIZE, NO_LOCATION, Location, decode_header, encode_record
 
 
 @dataclass
@@ -43,42 +46,77 @@ class CompactReport:
         )
 
 
-def write_committed_copy(
-    path: Path, lookup: LookupTable, read_history: ReadHistory, file_size: int, report: CompactReport
-) -> None:
-    """Steps 1 and 2: the reachable records into `compact.new/`, synced, then the commit marker.
+class CopyInProgress:
+    """The new files of a compaction being written beside a live database (`OurDB.compact`): phase 2
+    copies every id of a snapshot of the lookup table without the database's locks; phase 3, under
+    them, copies again the ids that changed meanwhile and commits."""
 
-    The caller (`OurDB.compact`) holds the database's locks, then swaps the files in with
-    `layout.finish_swap`. If reading a record fails, nothing was changed and no copy is left behind.
-    """
-    report.bytes_before = data_bytes(path)
-    new_dir = path / layout.NEW_DIR
-    shutil.rmtree(new_dir, ignore_errors=True)
-    new_dir.mkdir()
-    writer = _Writer(new_dir, file_size, lookup.keysize)
-    entries = bytearray(lookup.capacity * lookup.keysize)
-    try:
-        for record_id in lookup.ids():
-            versions = read_history(record_id)
-            prev = NO_LOCATION
-            for data in reversed(versions):
-                prev = writer.append(encode_record(data, prev))
-            start = record_id * lookup.keysize
-            entries[start : start + lookup.keysize] = prev.encode(lookup.keysize)
-            report.ids += 1
-            report.records += len(versions)
-    except BaseException:  # e.g. a corrupt record: nothing was changed; leave no half-written copy
-        writer.out.close()
-        shutil.rmtree(new_dir, ignore_errors=True)
-        raise
-    writer.close()
-    lookup_header = header_bytes(lookup.keysize, lookup.capacity)
-    layout.write_synced(new_dir / layout.LOOKUP_FILE, lookup_header + bytes(entries))
-    layout.sync_dir(new_dir)
-    layout.stage("written")
-    layout.write_synced(path / layout.COMMIT_FILE, "\n".join(writer.names).encode())
-    layout.sync_dir(path)
-    layout.stage("committed")
+    def __init__(self, path: Path, keysize: int, capacity: int, file_size: int) -> None:
+        self.path = path
+        self.keysize = keysize
+        self.new_dir = path / layout.NEW_DIR
+        shutil.rmtree(self.new_dir, ignore_errors=True)
+        self.new_dir.mkdir()
+        self.writer = _Writer(self.new_dir, file_size, keysize)
+        self.entries = bytearray(capacity * keysize)
+        self.records: dict[int, int] = {}  # id -> versions copied (the last copy counts)
+
+    def copy(self, record_id: int, versions: list[bytes]) -> None:
+        """An id's versions (newest first) into the new files; a second copy of an id replaces the first,
+        whose records are zeroed (a deleted record, which nothing reaches)."""
+        self._zero_earlier_copy(record_id)
+        prev = NO_LOCATION
+        for data in reversed(versions):
+            prev = self.writer.append(encode_record(data, prev))
+        self._entry(record_id, prev.encode(self.keysize))
+        self.records[record_id] = len(versions)
+
+    def drop(self, record_id: int) -> None:
+        """An id deleted while the copy was written: no entry, and its copied records zeroed."""
+        self._zero_earlier_copy(record_id)
+        self._entry(record_id, bytes(self.keysize))
+        self.records.pop(record_id, None)
+
+    def _zero_earlier_copy(self, record_id: int) -> None:
+        start = record_id * self.keysize
+        raw = bytes(self.entries[start : start + self.keysize])
+        if len(raw) < self.keysize or raw == bytes(self.keysize):
+            return
+        self.writer.out.flush()
+        loc = Location.decode(raw)
+        while loc:
+            with open(self.new_dir / f"{loc.file_nr}.db", "r+b") as f:
+                header = decode_header(os.pread(f.fileno(), HEADER_SIZE, loc.position))
+                os.pwrite(f.fileno(), bytes(HEADER_SIZE + header.size), loc.position)
+            loc = header.prev
+
+    def _entry(self, record_id: int, raw: bytes) -> None:
+        start = record_id * self.keysize
+        if start + self.keysize > len(self.entries):
+            self.entries.extend(bytes(start + self.keysize - len(self.entries)))
+        self.entries[start : start + self.keysize] = raw
+
+    def commit(self, capacity: int, report: CompactReport) -> None:
+        """The lookup table (`capacity` slots: the next id stays), synced, then the commit marker."""
+        if len(self.entries) < capacity * self.keysize:
+            self.entries.extend(bytes(capacity * self.keysize - len(self.entries)))
+        self.writer.close()
+        report.ids = len(self.records)
+        report.records = sum(self.records.values())
+        layout.write_synced(
+            self.new_dir / layout.LOOKUP_FILE, header_bytes(self.keysize, capacity) + bytes(self.entries)
+        )
+        layout.sync_dir(self.new_dir)
+        layout.stage("written")
+        layout.write_synced(self.path / layout.COMMIT_FILE, "\n".join(self.writer.names).encode())
+        layout.sync_dir(self.path)
+        layout.stage("committed")
+
+    def abandon(self) -> None:
+        """Nothing was changed: no half-written copy is left."""
+        with contextlib.suppress(OSError):
+            self.writer.out.close()
+        shutil.rmtree(self.new_dir, ignore_errors=True)
 
 
 def data_bytes(path: Path) -> int:

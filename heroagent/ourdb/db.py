@@ -15,14 +15,15 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from heroagent import pidlock
 from heroagent.ourdb import layout
-from heroagent.ourdb.compact import CompactReport, data_bytes, write_committed_copy
+from heroagent.ourdb.compact import CompactReport, CopyInProgress, data_bytes
 from heroagent.ourdb.diskio import pwrite_exactly, storage_error, sync
 from heroagent.ourdb.errors import (
     CorruptRecordError,
@@ -35,7 +36,7 @@ from heroagent.ourdb.errors import (
     StorageError,
 )
 from heroagent.ourdb.foreign import ForeignDatabaseError, is_foreign
-from heroagent.ourdb.lookup import VALID_KEYSIZES, LookupTable
+from heroagent.ourdb.lookup import VALID_KEYSIZES, LookupTable, changed_ids, ids_in
 from heroagent.ourdb.record import (
     HEADER_SIZE,
     MAX_DATA_SIZE,
@@ -132,6 +133,7 @@ class OurDB:
         self.recovery = RecoveryReport()
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()
+        self._compact_lock = threading.Lock()  # one compaction at a time
         self._local = threading.local()
         self._fds: dict[int, int] = {}
         self._dirty_files: set[int] = set()
@@ -297,23 +299,79 @@ class OurDB:
             (self.path / CLOSED_FILE).unlink(missing_ok=True)
             log.warning("OurDB %s: could not record a clean close (%s); the next open checks the files", self.path, exc)
 
-    def compact(self) -> CompactReport:
+    def compact(
+        self,
+        *,
+        guard: AbstractContextManager[Any] | None = None,
+        after_swap: Callable[[], None] | None = None,
+    ) -> CompactReport:
         """Rewrite the data files with only reachable records (see compact.py); ids and histories stay.
 
-        Holds the database's locks while it runs: writers wait, readers too."""
+        Writers and readers go on while the copy is written: the database's locks (and `guard`, a
+        caller's lock around its own writes) are held only to take a snapshot of the lookup table at the
+        start, and at the end to copy again the ids that changed meanwhile, commit and swap the files in
+        (`after_swap` runs then, still under them). Every version is read and CRC-checked; on an error
+        nothing changed."""
         self._check_writable()
         report = CompactReport()
-        with self._sync_lock, self._lock:
-            self._commit_locked()
-            write_committed_copy(
-                self.path, self._lookup, self.get_history, self.file_size, report
-            )  # reads and CRC-checks every version; on error nothing changed
-            self._release_files()  # the files are swapped under us: close them, keep the writer lock
-            layout.finish_swap(self.path)
-            self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
-            self._open_data_files()
+        with self._compact_lock:
+            with _held(guard), self._sync_lock, self._lock:
+                self._commit_locked()
+                before = self._lookup.snapshot()
+                keysize = self._lookup.keysize
+                report.bytes_before = data_bytes(self.path)
+                copy = CopyInProgress(self.path, keysize, self._lookup.capacity, self.file_size)
+            try:
+                for record_id in ids_in(before, keysize):
+                    start = record_id * keysize
+                    versions = self._history_for_copy(record_id, Location.decode(before[start : start + keysize]))
+                    if versions is not None:
+                        copy.copy(record_id, versions)
+                with _held(guard), self._sync_lock, self._lock:
+                    self._commit_locked()
+                    for record_id in changed_ids(before, self._lookup.snapshot(), keysize):
+                        if self._lookup.get(record_id):
+                            copy.copy(record_id, self.get_history(record_id))
+                        else:
+                            copy.drop(record_id)
+                    copy.commit(self._lookup.capacity, report)
+                    self._release_files()  # the files are swapped under us: close them, keep the writer lock
+                    layout.finish_swap(self.path)
+                    self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
+                    self._open_data_files()
+                    if after_swap is not None:
+                        after_swap()
+            except BaseException:
+                if not (self.path / layout.COMMIT_FILE).exists():
+                    copy.abandon()
+                raise
         report.bytes_after = data_bytes(self.path)
         return report
+
+    def _history_for_copy(self, record_id: int, loc: Location) -> list[bytes] | None:
+        """An id's versions from where the snapshot had its newest, read without the locks (writers
+        only append, or zero a record they delete). None when it changed meanwhile (deleted, or a
+        record read half-zeroed by a delete): the final step copies it as it is then."""
+        versions: list[bytes] = []
+        newest = loc
+        try:
+            while loc:
+                header, data = self._read(record_id, loc)
+                versions.append(data)
+                if header.prev and header.prev >= loc:
+                    raise CorruptRecordError(
+                        f"OurDB {self.path}: record for id {record_id} at {loc.file_nr}.db:{loc.position} points "
+                        f"forward to {header.prev.file_nr}.db:{header.prev.position}"
+                    )
+                loc = header.prev
+        except RecordNotFoundError:
+            return None
+        except CorruptRecordError:
+            with self._lock:
+                if self._lookup.get(record_id) != newest:
+                    return None  # changed while it was read: copied in the final step
+            raise
+        return versions
 
     def _release_files(self) -> None:
         """Close the data files and the lookup table, keeping the writer lock."""
@@ -880,3 +938,13 @@ class OurDB:
 def _short_list(items: list[int], limit: int = 20) -> str:
     shown = ", ".join(str(i) for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "") if items else "none"
+
+
+@contextlib.contextmanager
+def _held(lock: AbstractContextManager[Any] | None) -> Iterator[None]:
+    """`with lock:` when there is one."""
+    if lock is None:
+        yield
+    else:
+        with lock:
+            yield

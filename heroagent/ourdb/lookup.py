@@ -135,6 +135,10 @@ class LookupTable:
             os.fsync(out.fileno())
         os.replace(tmp, path)
 
+    def snapshot(self) -> bytes:
+        """Every entry as it is now (entry i at i * keysize), for a compaction that runs beside writers."""
+        return bytes(self._entries)
+
     def ids(self, *, reverse: bool = False) -> list[int]:
         """Ids with a record, ascending (or descending)."""
         ks = self.keysize
@@ -167,3 +171,24 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
+
+
+def ids_in(entries: bytes, keysize: int) -> list[int]:
+    """Ids with a non-zero entry in a snapshot of the table's entries."""
+    zero = bytes(keysize)
+    return [i for i in range(len(entries) // keysize) if entries[i * keysize : i * keysize + keysize] != zero]
+
+
+def changed_ids(before: bytes, after: bytes, keysize: int, chunk: int = 4096) -> list[int]:
+    """Ids whose entry differs between two snapshots (new, updated, deleted): equal chunks are skipped
+    whole, so this costs a byte comparison of the table plus the ids in the chunks that differ."""
+    size = max(len(before), len(after))
+    step = max(keysize, chunk - chunk % keysize)
+    found = []
+    for start in range(0, size, step):
+        if before[start : start + step] == after[start : start + step]:
+            continue
+        for offset in range(start, min(size, start + step), keysize):
+            if before[offset : offset + keysize] != after[offset : offset + keysize]:
+                found.append(offset // keysize)
+    return found
