@@ -13,8 +13,9 @@ herolib's OurDB keeps this table only in memory, so a reopen loses every id. Our
                         all zero = no record
 
 The file only grows: its length gives the next incremental id (one past the highest id ever
-given), so an id is never handed out twice even after the newest one is deleted. Memory is one
-bytearray as long as the ids in use, not the reference's record_nr_max x keysize allocation.
+given), so an id is never handed out twice even after the newest one is deleted. Memory is a
+copy-on-write map of the file (a page is read when first used), not the reference's record_nr_max x
+keysize allocation.
 
 Entries can be held back (`deferred=True`) and written by `flush()`: OurDB does that so an entry
 reaches the disk only after the record it points at is synced, so the file never points at lost data.
@@ -22,6 +23,7 @@ reaches the disk only after the record it points at is synced, so the file never
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -36,14 +38,15 @@ VALID_KEYSIZES = (2, 3, 4, 6)
 
 
 class LookupTable:
-    """One file of fixed-width entries mirrored in memory; not thread-safe (OurDB locks around it)."""
+    """One file of fixed-width entries, mapped into memory (see _Entries); not thread-safe (OurDB locks
+    around it)."""
 
     def __init__(self, path: Path, keysize: int, *, readonly: bool = False, deferred: bool = False) -> None:
         self.path = path
         self.deferred = deferred
         flags = os.O_RDONLY if readonly else os.O_RDWR | os.O_CREAT
         self.fd = os.open(path, flags, 0o644)
-        raw = _read_all(self.fd)
+        raw = os.pread(self.fd, HEADER_SIZE, 0)
         if not raw:
             if readonly:
                 raise CorruptRecordError(f"{path}: lookup table is empty")
@@ -54,9 +57,9 @@ class LookupTable:
         self.keysize = raw[8]
         if self.keysize not in VALID_KEYSIZES:
             raise CorruptRecordError(f"{path}: lookup table has invalid keysize {self.keysize}")
-        body = raw[HEADER_SIZE:]
-        self.torn_bytes = len(body) % self.keysize
-        self._entries = bytearray(body[: len(body) - self.torn_bytes])
+        body = os.fstat(self.fd).st_size - HEADER_SIZE
+        self.torn_bytes = body % self.keysize
+        self._entries = _Entries(self.fd, body - self.torn_bytes)
         self._pending: dict[int, bytes] = {}
         self.recorded_slots = int.from_bytes(raw[COUNT_OFFSET:HEADER_SIZE], "big")
         self.readonly = readonly
@@ -137,14 +140,11 @@ class LookupTable:
 
     def snapshot(self) -> bytes:
         """Every entry as it is now (entry i at i * keysize), for a compaction that runs beside writers."""
-        return bytes(self._entries)
+        return self._entries[0 : len(self._entries)]
 
     def ids(self, *, reverse: bool = False) -> list[int]:
         """Ids with a record, ascending (or descending)."""
-        ks = self.keysize
-        entries = self._entries
-        zero = bytes(ks)
-        found = [i for i in range(self.capacity) if entries[i * ks : i * ks + ks] != zero]
+        found = ids_in(self.snapshot(), self.keysize)
         if reverse:
             found.reverse()
         return found
@@ -153,24 +153,52 @@ class LookupTable:
         sync(self.fd, f"OurDB lookup table {self.path}: syncing")
 
     def close(self) -> None:
+        self._entries.close()
         os.close(self.fd)
+
+
+class _Entries:
+    """The table's entries as one byte string, without reading the file into memory: the entries the
+    file holds are a private copy-on-write map of it (a page is read when first used, and only pages
+    this process changed take memory of their own), the ones added since open a bytearray after it.
+    So opening a table of ten million ids costs no read and almost no memory. The file itself is
+    written only through pwrite (`LookupTable.set`, `write_entries`), never through the map."""
+
+    def __init__(self, fd: int, length: int) -> None:
+        self._length = length
+        self._map = mmap.mmap(fd, HEADER_SIZE + length, access=mmap.ACCESS_COPY) if length else None
+        self._tail = bytearray()
+
+    def __len__(self) -> int:
+        return self._length + len(self._tail)
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop = key.start or 0, len(self) if key.stop is None else min(key.stop, len(self))
+        if stop <= self._length:
+            assert self._map is not None or stop <= start
+            return self._map[HEADER_SIZE + start : HEADER_SIZE + stop] if self._map is not None else b""
+        if start >= self._length:
+            return bytes(self._tail[start - self._length : stop - self._length])
+        return self[start : self._length] + self[self._length : stop]
+
+    def __setitem__(self, key: slice, value: bytes) -> None:
+        start, stop = key.start, key.stop
+        if stop <= self._length:
+            assert self._map is not None
+            self._map[HEADER_SIZE + start : HEADER_SIZE + stop] = value
+        else:
+            self._tail[start - self._length : stop - self._length] = value
+
+    def extend(self, more: bytes) -> None:
+        self._tail.extend(more)
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
 
 
 def header_bytes(keysize: int, slots: int) -> bytes:
     return MAGIC + bytes([keysize]) + bytes(COUNT_OFFSET - len(MAGIC) - 1) + slots.to_bytes(4, "big")
-
-
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    chunks = []
-    offset = 0
-    while offset < size:
-        chunk = os.pread(fd, min(1 << 24, size - offset), offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
 
 
 def ids_in(entries: bytes, keysize: int) -> list[int]:
