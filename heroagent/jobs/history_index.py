@@ -269,7 +269,7 @@ class SqliteHistoryIndex(HistoryIndex):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._writer = self._connect(cache_kib=16384)
+            self._writer = self._connect(cache_kib=8192)
             with self._writer:
                 self._writer.executescript(_SCHEMA)
             version = self._meta("schema")
@@ -306,7 +306,7 @@ class SqliteHistoryIndex(HistoryIndex):
                 make = self._made < READERS
                 if make:
                     self._made += 1
-            conn = self._connect(cache_kib=4096) if make else self._readers.get()
+            conn = self._connect(cache_kib=2048) if make else self._readers.get()
         try:
             yield conn
         finally:

@@ -196,16 +196,22 @@ def check_job_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
     Returns the fields given (None = not given). InvalidJobError names the field. Used by the manager
     and by schedules, whose jobs are checked when the schedule is added, not when it first fires."""
+    return check_job_spec_and_type(spec)[0]
+
+
+def check_job_spec_and_type(spec: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """`check_job_spec`, and the job's type: the actor its HeroScript calls first ('' for other params
+    types), from the same parse."""
     try:
         clean = check_new_job(spec)
     except InvalidInputError as exc:
         raise InvalidJobError(str(exc)) from None
-    if clean.get("params_type", "heroscript") == ParamsType.HEROSCRIPT:
-        try:
-            parse_job(clean["params"])
-        except HeroScriptError as exc:
-            raise InvalidJobError(f"params: {exc}") from None
-    return clean
+    if clean.get("params_type", "heroscript") != ParamsType.HEROSCRIPT:
+        return clean, ""
+    try:
+        return clean, parse_job(clean["params"])[0].actor
+    except HeroScriptError as exc:
+        raise InvalidJobError(f"params: {exc}") from None
 
 
 def scheduled_time(run_at: Any, delay: Any, now: float | None = None) -> float:

@@ -9,7 +9,6 @@ processes use the same ones.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -20,10 +19,9 @@ from typing import Any
 import redis
 
 from heroagent.config import JobsConfig
-from heroagent.heroscript import parse
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.model import Job, ParamsType, check_job_spec, scheduled_time
+from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, scheduled_time
 from heroagent.jobs.queue import JobQueue
 from heroagent.schema.job import TOPIC_PATTERN, TYPE_DEFAULT_FIELDS
 
@@ -99,27 +97,16 @@ def _type_defaults(given: Mapping[str, Any]) -> dict[str, float | str]:
     return out
 
 
-@functools.lru_cache(maxsize=4096)
-def first_actor(params: str) -> str:
-    """The actor a HeroScript job calls first: its job type ('' if it has no action)."""
-    actions = parse(params)
-    return actions[0].actor if actions else ""
-
-
 def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
     """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. Fields the
     spec leaves out come from its job type's defaults (the actor it calls first), then from `[jobs]`."""
-    clean = check_job_spec(spec)
+    clean, job_type = check_job_spec_and_type(spec)
     size = len(clean["params"].encode())
     if size > defaults.max_value_bytes:
         raise InvalidJobError(
             f"params: {size} bytes is over the limit of {defaults.max_value_bytes} bytes ([jobs] max_value_bytes)"
         )
-    typed = (
-        defaults.for_type(first_actor(clean["params"]))
-        if clean.get("params_type", "heroscript") == "heroscript"
-        else {}
-    )
+    typed = defaults.for_type(job_type) if job_type else {}
     topic = clean.get("topic") or typed.get("topic")
     if not topic:
         raise InvalidJobError("topic: required (give one, or call an actor whose job type names a topic)")
@@ -129,7 +116,7 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
     priority = clean.get("priority", typed.get("priority", 0))
     no_overlap_key = clean.get("no_overlap_key", "")
     if not no_overlap_key and typed.get("no_overlap"):
-        no_overlap_key = f"type:{first_actor(clean['params'])}"
+        no_overlap_key = f"type:{job_type}"
     return Job(
         topic=str(topic),
         params=clean["params"],
