@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -336,11 +337,12 @@ class OurDB:
                             copy.drop(record_id)
                     copy.commit(self._lookup.capacity, report)
                     self._release_files()  # the files are swapped under us: close them, keep the writer lock
-                    layout.finish_swap(self.path)
+                    layout.finish_swap(self.path, keep_old=True)
                     self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
                     self._open_data_files()
                     if after_swap is not None:
                         after_swap()
+                shutil.rmtree(self.path / layout.OLD_DIR, ignore_errors=True)  # their space, freed unlocked
             except BaseException:
                 if not (self.path / layout.COMMIT_FILE).exists():
                     copy.abandon()

@@ -20,6 +20,7 @@ DIRTY_FILE = "ourdb.dirty"
 CLOSED_FILE = "ourdb.closed"  # written at a clean close: which data file ended where
 NEW_DIR = "compact.new"
 COMMIT_FILE = "compact.commit"
+OLD_DIR = "compact.old"  # the replaced data files, linked here so freeing their space happens after the swap
 
 # Test hook: called with a stage name ("written", "committed", "swapping"), so a test can kill the
 # process at an exact point. None in normal use.
@@ -58,6 +59,7 @@ def sync_dir(path: Path) -> None:
 
 def recover_swap(path: Path) -> str:
     """At open: finish a committed compaction, or throw away an uncommitted one. Returns what it did."""
+    shutil.rmtree(path / OLD_DIR, ignore_errors=True)  # a compaction's replaced files, not yet freed
     if (path / COMMIT_FILE).exists():
         finish_swap(path)
         return "finished a compaction that was interrupted after it was committed"
@@ -67,10 +69,18 @@ def recover_swap(path: Path) -> str:
     return ""
 
 
-def finish_swap(path: Path) -> None:
-    """Old data files out, new files in, marker gone. Safe to run again after a kill."""
+def finish_swap(path: Path, keep_old: bool = False) -> None:
+    """Old data files out, new files in, marker gone. Safe to run again after a kill. With `keep_old`,
+    the old files are first hard-linked into `compact.old/`, so that the swap itself frees no disk
+    blocks (slow for large files): the caller deletes that folder after it let go of its locks."""
     new_dir = path / NEW_DIR
     names = set((path / COMMIT_FILE).read_text().split())
+    if keep_old:
+        old_dir = path / OLD_DIR
+        old_dir.mkdir(exist_ok=True)
+        for old in data_files(path):
+            if not (old_dir / old.name).exists():
+                os.link(old, old_dir / old.name)
     for old in data_files(path):
         if old.name not in names:  # those in `names` are overwritten (or already were) by the renames below
             old.unlink()
