@@ -7,6 +7,7 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -133,11 +134,14 @@ def test_retention_and_compaction_while_jobs_are_recorded(data_dir: Path) -> Non
             if round_ == 0:
                 removed = jm.cleanup_history(cutoff_days)  # retention, through the index
                 assert removed["jobs"] >= 60
-            elif round_ == 1:
-                agent.jobs.upkeep.compact_history()  # type: ignore[union-attr]
+            elif round_ == 1:  # a compaction while the recorder writes these jobs' versions
+                compacting = threading.Thread(target=jm.compact_history)
+                compacting.start()
+                made += [j.job_id for j in jm.create_jobs([{"topic": "new", "params": "!!fake.return_success"}] * 30)]
+                compacting.join(timeout=60)
         finals = [jm.wait_for_job(job_id, timeout=60) for job_id in made]
         assert all(j.status is JobStatus.DONE for j in finals)
-        assert wait_until(lambda: jm.store.count(status="done", topic="new") == 90, timeout=20)
+        assert wait_until(lambda: jm.store.count(status="done", topic="new") == 120, timeout=20)
         assert jm.store.count(topic="old") == 0
         agrees(jm.store)
     store = JobStore(config.jobs_db_path)  # and it opens level, with nothing to catch up
