@@ -301,6 +301,9 @@ class JobStore:
                     except Exception as exc:  # a corrupt record must not stop the server
                         log.error("jobs: history record %d is unreadable and is skipped: %s", job_id, exc)
                 self.index.put(rows, None)
+                done = start + len(rows)
+                if done % 500_000 < REBUILD_BATCH and done < len(ids):
+                    log.warning("jobs: history index: %d of %d job(s) indexed", done, len(ids))
             self.index.put([], self._position())
             self._behind = False
             took = time.monotonic() - started
