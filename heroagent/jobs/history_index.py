@@ -123,8 +123,9 @@ class HistoryIndex(ABC):
         """Ids of finished jobs that ended before `cutoff`, oldest id first (retention)."""
 
     @abstractmethod
-    def finished_since(self, since: float) -> list[tuple[str, float]]:
-        """(status, time_end) of the finished jobs that ended at or after `since`."""
+    def finished_since(self, since: float, bucket_seconds: float) -> list[tuple[str, float, int]]:
+        """(status, bucket start, jobs) of the finished jobs that ended at or after `since`, counted per
+        `bucket_seconds` (the overview's throughput chart)."""
 
     @abstractmethod
     def job_for_key(self, key: str, since: float) -> int | None: ...
@@ -171,7 +172,7 @@ CREATE INDEX IF NOT EXISTS jobs_circle ON jobs(circle, id) WHERE circle <> '';
 CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs(tenant, id) WHERE tenant <> '';
 CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, id) WHERE user <> '';
 CREATE INDEX IF NOT EXISTS jobs_grp ON jobs(grp, id) WHERE grp <> '';
-CREATE INDEX IF NOT EXISTS jobs_end ON jobs(time_end) WHERE time_end > 0;
+CREATE INDEX IF NOT EXISTS jobs_end ON jobs(time_end, status) WHERE time_end > 0;
 CREATE INDEX IF NOT EXISTS jobs_idem ON jobs(idem) WHERE idem <> '';
 CREATE INDEX IF NOT EXISTS jobs_keyed ON jobs(time_created) WHERE idem <> '';
 CREATE TABLE IF NOT EXISTS counts (status TEXT, topic TEXT, n INTEGER NOT NULL, PRIMARY KEY (status, topic))
@@ -464,11 +465,15 @@ class SqliteHistoryIndex(HistoryIndex):
                 found = conn.execute(sql, [cutoff, *FINAL])
             return [int(r[0]) for r in found]
 
-    def finished_since(self, since: float) -> list[tuple[str, float]]:
+    def finished_since(self, since: float, bucket_seconds: float) -> list[tuple[str, float, int]]:
         marks = ", ".join("?" * len(FINAL))
-        sql = f"SELECT status, time_end FROM jobs WHERE time_end >= ? AND time_end > 0 AND status IN ({marks})"
+        sql = (
+            "SELECT status, CAST(time_end / ? AS INTEGER) AS bucket, count(*) FROM jobs "
+            f"WHERE time_end >= ? AND time_end > 0 AND status IN ({marks}) GROUP BY status, bucket"
+        )
         with self._reader() as conn:
-            return [(str(s), float(t)) for s, t in conn.execute(sql, [since, *FINAL])]
+            found = conn.execute(sql, [bucket_seconds, since, *FINAL])
+            return [(str(s), float(b) * bucket_seconds, int(n)) for s, b, n in found]
 
     def job_for_key(self, key: str, since: float) -> int | None:
         with self._reader() as conn:

@@ -63,11 +63,12 @@ class JobStats:
         self._durations: dict[str, Histogram] = {}
         self._finished: Counter[tuple[str, JobStatus]] = Counter()
 
-    def seed(self, finished: Iterable[tuple[JobStatus, float]]) -> None:
-        """Fill the throughput window from the history (status, time_end), without touching the counters."""
+    def seed(self, finished: Iterable[tuple[JobStatus, float, int]]) -> None:
+        """Fill the throughput window from the history ((status, when, how many) per bucket), without
+        touching the counters."""
         with self._lock:
-            for status, time_end in finished:
-                self._bucket(time_end)[status] += 1
+            for status, when, count in finished:
+                self._bucket(when)[status] += count
 
     def observe(self, topic: str, status: JobStatus, time_start: float, time_end: float) -> None:
         if not status.terminal:

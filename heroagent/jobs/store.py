@@ -507,10 +507,10 @@ class JobStore:
         """Every topic a stored job has."""
         return sorted({topic for (_, topic) in self.index.counts()})
 
-    def finished_since(self, since: float) -> Iterator[tuple[JobStatus, float]]:
-        """(status, time_end) of every finished job that ended after `since`."""
-        for status, time_end in self.index.finished_since(since):
-            yield JobStatus(status), time_end
+    def finished_since(self, since: float, bucket_seconds: float) -> Iterator[tuple[JobStatus, float, int]]:
+        """(status, bucket start, jobs) of the finished jobs that ended after `since`, per bucket."""
+        for status, start, count in self.index.finished_since(since, bucket_seconds):
+            yield JobStatus(status), start, count
 
     def list(
         self,

@@ -164,3 +164,17 @@ def test_text_search_is_by_word_prefix_and_phrase(agent: HeroAgent) -> None:
     assert {j.job_id for j in jm.list_jobs(text=str(other.job_id))} >= {other.job_id}  # its id
     assert jm.list_jobs(text='AND OR NOT ( " * :') == []  # nothing of the input is query syntax
     assert match_query('a "b c" d-e') == '"a"* AND "b c" AND "d"* AND "e"*'
+
+
+def test_the_throughput_chart_is_seeded_from_the_history_at_start(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        jobs = jm.create_jobs([{"topic": "t", "params": "!!fake.return_success"}] * 5)
+        jobs += jm.create_jobs([{"topic": "t", "params": "!!fake.return_error"}] * 2)
+        for job in jobs:
+            jm.wait_for_job(job.job_id, timeout=15)
+    with HeroAgent(config) as agent:  # a new process would know nothing but what the history says
+        stats = agent.get_job_manager().stats
+        assert wait_until(lambda: sum(b.done for b in stats.throughput()) == 5, timeout=10)
+        assert sum(b.error for b in stats.throughput()) == 2
