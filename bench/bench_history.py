@@ -2,6 +2,9 @@
 
     python bench/bench_history.py [-n 1000000] [--keep DIR]
 
+`--keep DIR` keeps the filled history in DIR, and a later run with the same DIR starts from it (no
+fill, no first start); retention and compaction change it, so such a run measures a smaller history.
+
 Fills OurDB with N jobs of 3 versions each (new, active, done; every 100th ends in error; 7 topics,
 5 circles, 3 tenants; the oldest 10% ended 40 days ago), straight through OurDB, then:
 - the first server start on it builds the history's index (the one-off cost of a history written
@@ -161,27 +164,32 @@ def make_config(root: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=1_000_000, help="jobs in the history (default 1,000,000)")
+    parser.add_argument("--keep", default="", help="keep (and reuse) the filled history in this folder")
     args = parser.parse_args()
     n = args.n
-    root = Path(tempfile.mkdtemp(prefix="ha-bench-history-"))
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ha-bench-history-"))
+    root.mkdir(parents=True, exist_ok=True)
+    reuse = bool(args.keep) and (root / "full" / "jobsdb").exists()
     try:
         empty_root = root / "empty"
+        shutil.rmtree(empty_root, ignore_errors=True)
         empty_root.mkdir()
         empty = Server(make_config(empty_root))
         empty_figures = (empty.start_seconds, empty.rss_kib)
         empty.stop()
 
         full_root = root / "full"
-        full_root.mkdir()
+        full_root.mkdir(exist_ok=True)
         config_file = make_config(full_root)
-        took = fill(full_root / "jobsdb", n)
-        size = sum(f.stat().st_size for f in (full_root / "jobsdb").glob("*.db"))
-        print(f"filled {n:,} jobs x 3 versions in {took:.1f} s ({n / took:,.0f} jobs/s, {size / 1e9:.2f} GB of OurDB)")
-
-        first = Server(config_file)  # builds the index: a history from before it, or `ourdb reindex`
-        print(f"first start (index built from the history): {first.start_seconds:.1f} s "
-              f"({n / first.start_seconds:,.0f} jobs/s)")  # fmt: skip
-        first.stop()
+        if not reuse:
+            took = fill(full_root / "jobsdb", n)
+            size = sum(f.stat().st_size for f in (full_root / "jobsdb").glob("*.db"))
+            print(f"filled {n:,} jobs x 3 versions in {took:.1f} s ({n / took:,.0f} jobs/s, "
+                  f"{size / 1e9:.2f} GB of OurDB)")  # fmt: skip
+            first = Server(config_file)  # builds the index: a history from before it, or `ourdb reindex`
+            print(f"first start (index built from the history): {first.start_seconds:.1f} s "
+                  f"({n / first.start_seconds:,.0f} jobs/s)")  # fmt: skip
+            first.stop()
         index = full_root / "jobsdb.index.sqlite"
         print(f"index size: {index.stat().st_size / 1e6:.0f} MB")
 
@@ -231,7 +239,8 @@ def main() -> None:
         client.close()
         server.stop()
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
