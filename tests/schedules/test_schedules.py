@@ -108,8 +108,12 @@ def test_schedules_made_at_run_time_pause_resume_and_remove(data_dir: Path) -> N
         assert not agent.get_schedules().resume("beat").paused
         assert wait_until(lambda: len(made_by(agent, "beat")) > count, timeout=10)
 
-        saved = json.loads(agent.config.schedules_path.read_text())  # plain JSON on disk, never a pickle
-        assert saved["schedules"]["beat"]["every"] == 0.3 and saved["state"]["beat"]["runs"] >= 3
+        def saved() -> dict[str, Any]:  # plain JSON on disk, never a pickle
+            return dict(json.loads(agent.config.schedules_path.read_text()))
+
+        # the run's job is made before its state is saved: the file follows a moment later
+        assert wait_until(lambda: saved()["state"]["beat"]["runs"] >= 3, timeout=10)
+        assert saved()["schedules"]["beat"]["every"] == 0.3
 
         agent.get_schedules().remove("beat")
         assert "beat" not in {i.schedule.name for i in agent.get_schedules().list()}
