@@ -360,12 +360,7 @@ class OurDB:
             while loc:
                 header, data = self._read(record_id, loc)
                 versions.append(data)
-                if header.prev and header.prev >= loc:
-                    raise CorruptRecordError(
-                        f"OurDB {self.path}: record for id {record_id} at {loc.file_nr}.db:{loc.position} points "
-                        f"forward to {header.prev.file_nr}.db:{header.prev.position}"
-                    )
-                loc = header.prev
+                loc = self._older(record_id, loc, header)
         except RecordNotFoundError:
             return None
         except CorruptRecordError:
@@ -806,13 +801,17 @@ class OurDB:
                     loc = damaged.prev
                     continue
                 versions.append(data)
-                if header.prev and header.prev >= loc:
-                    raise CorruptRecordError(
-                        f"OurDB {self.path}: record for id {id} at {loc.file_nr}.db:{loc.position} points "
-                        f"forward to {header.prev.file_nr}.db:{header.prev.position}"
-                    )
-                loc = header.prev
+                loc = self._older(id, loc, header)
         return versions
+
+    def _older(self, record_id: int, loc: Location, header: Header) -> Location:
+        """Where the version before the one at `loc` is: its header's prev, which must point back."""
+        if header.prev and header.prev >= loc:
+            raise CorruptRecordError(
+                f"OurDB {self.path}: record for id {record_id} at {loc.file_nr}.db:{loc.position} points "
+                f"forward to {header.prev.file_nr}.db:{header.prev.position}"
+            )
+        return header.prev
 
     def get_intact(self, id: int) -> bytes:
         """The newest version of `id` that reads intact (see `get_history(intact=True)`)."""
