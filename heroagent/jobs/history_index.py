@@ -29,12 +29,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from heroagent.jobs.model import TERMINAL
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 READERS = 4  # reader connections (pages, API, manager) beside the writer
 TEXT_LIMIT = 2000  # characters of params, result and error each that text search looks at
-FINAL = ("done", "error", "canceled", "skipped")  # model.TERMINAL, spelled out: this layer needs no model
+FINAL = tuple(sorted(status.value for status in TERMINAL))  # the statuses a job ends in
 
 
 @dataclass(frozen=True)
