@@ -373,9 +373,10 @@ class JobStore:
             if self._behind:
                 with contextlib.suppress(sqlite3.Error, OSError, IndexError_):
                     self.catch_up()  # what it knows decides what is new: it must be level first
+            known = self.index.rows({event.job_id for event in events})  # one read for the batch
             with self.db.batch():
                 for event in events:
-                    row = rows.get(event.job_id) or self.index.row(event.job_id)
+                    row = rows.get(event.job_id) or known.get(event.job_id)
                     if row is None:
                         if event.job_id >= self.db.next_id:
                             raw = self.values.spill(event.job_id, event.json)

@@ -70,11 +70,10 @@ def remove_finished_before(store: JobStore, logs: JobLogs, cutoff: float, *, dry
     old = store.finished_before(cutoff)
     by_status: dict[str, int] = {}
     by_topic: dict[str, int] = {}
-    for job_id in old:
-        status, topic = store.status_of(job_id), store.topic_of(job_id)
-        if status is not None and topic is not None:
-            by_status[status.value] = by_status.get(status.value, 0) + 1
-            by_topic[topic] = by_topic.get(topic, 0) + 1
+    for start in range(0, len(old), DELETE_BATCH):
+        for row in store.index.rows(old[start : start + DELETE_BATCH]).values():
+            by_status[row.status] = by_status.get(row.status, 0) + 1
+            by_topic[row.topic] = by_topic.get(row.topic, 0) + 1
     if not dry_run:
         for start in range(0, len(old), DELETE_BATCH):
             chunk = old[start : start + DELETE_BATCH]
