@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench._common import free_port  # noqa: E402
+from bench._common import free_port, timed  # noqa: E402
 from bench.history_fill import fill_history  # noqa: E402
 from heroagent import HeroAgent  # noqa: E402
 from heroagent.config import Config  # noqa: E402
@@ -41,16 +38,6 @@ PATHS = [
     ("API list", "/api/jobs?limit=100"),
     ("metrics", "/metrics"),
 ]
-
-
-def timed(url: str, runs: int = 5) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        response = requests.get(url, timeout=120)
-        response.raise_for_status()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -72,7 +59,7 @@ def main() -> None:
             baseline = 0.0
             print("\n| request | median ms | x static file |\n|---|---:|---:|")
             for label, path in PATHS:
-                seconds = timed(base + path)
+                seconds = timed(base + path, timeout=120)
                 baseline = baseline or seconds
                 print(f"| {label} | {seconds * 1000:.1f} | {seconds / baseline:.1f} |")
     finally:

@@ -22,7 +22,6 @@ import argparse
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench._common import free_port  # noqa: E402
+from bench._common import free_port, timed  # noqa: E402
 from heroagent.client import JobClient  # noqa: E402
 from heroagent.config import Config, load_config, to_toml  # noqa: E402
 from heroagent.jobs.model import Job, JobStatus  # noqa: E402
@@ -116,15 +115,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
-
-
-def timed(url: str, runs: int = 5) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        requests.get(url, timeout=300).raise_for_status()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def while_reading(url: str, work: Any) -> tuple[float, float, int]:
