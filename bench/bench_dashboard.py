@@ -2,7 +2,7 @@
 
     python bench/bench_dashboard.py [-n 100000]
 
-Fills OurDB with N finished jobs, starts HeroAgent on it (the history index is built at start), then
+Fills OurDB with N finished jobs, starts HeroAgent on it (which builds the history index once), then
 times each page and API call (median of 5) over HTTP on 127.0.0.1. The same server's static
 stylesheet is timed alongside as the in-run baseline, so the ratios say what the pages cost beyond
 serving a file on this (shared, noisy) machine.
@@ -34,7 +34,7 @@ PATHS = [
     ("jobs, page 100 (before=)", "/jobs?before=95000"),
     ("jobs, text hit (newest)", "/jobs?q=m99990"),
     ("jobs, text hit (oldest)", "/jobs?q=failure+number+100"),
-    ("jobs, text miss (scans all)", "/jobs?q=no-such-text"),
+    ("jobs, text miss", "/jobs?q=no-such-text"),
     ("API list", "/api/jobs?limit=100"),
     ("metrics", "/metrics"),
 ]
