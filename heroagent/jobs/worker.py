@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 CANCEL_GRACE = 3.0  # seconds a canceled job's code gets to return before its thread is left behind
 MAX_PREFETCH = 32  # jobs a worker may claim at once while its jobs are quick
 FAST_JOB = 0.005  # seconds: jobs this quick let a worker claim more at once
+# Seconds: while another thread's job is younger than this, a pool's listener leaves new jobs to that
+# thread's report (which claims them in the same call). It bounds what a new job may wait for a busy
+# thread instead of starting on an idle one.
+HANDOFF_WINDOW = FAST_JOB  # 1 ms measured 15-20% slower one by one here: under load a quick job takes longer
 RELEASE_AFTER = 0.1  # seconds: a job running this long sends its worker's claimed-but-waiting jobs back
 PROGRESS_EVERY = 0.5  # seconds: running jobs' progress is stored at most this often (one call for all)
 
@@ -96,6 +100,13 @@ class WorkerPool:
         self.pool_id = name or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(2).hex()}"
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        # Idle threads: one of them (the listener) waits for Redis's wake tokens, the others for it to
+        # stop listening. Each token wakes one thread; with every idle thread listening, jobs that come
+        # one by one were each taken by a thread woken for it (a wake, a claim and a report of its own)
+        # while a busy thread would have taken it a moment later with its report.
+        self._idle_cv = threading.Condition(self._lock)  # idle threads other than the listener wait here
+        self._quick_cv = threading.Condition(self._lock)  # the listener, while another thread's job is quick
+        self._listener: _Slot | None = None
         self._slots: list[_Slot] = []
         self._numbers = itertools.count(1)
         self._supervisor: SupervisedLoop | None = None
@@ -147,6 +158,9 @@ class WorkerPool:
     def stop(self, grace: float = 10.0) -> None:
         """Stop taking jobs; give running jobs `grace` seconds; put the rest back in their queue (at their place)."""
         self._stopping.set()
+        with self._lock:
+            self._idle_cv.notify_all()
+            self._quick_cv.notify_all()
         for slot in list(self._slots):
             self._release_waiting(slot)
         deadline = time.monotonic() + grace
@@ -191,10 +205,11 @@ class WorkerPool:
         """Claim, run, report. Quick jobs are claimed several at a time and reported together."""
         backoff = 0.1
         reports: list[tuple[Job, str, dict[str, str]]] = []
+        claim = True  # False: idle, and not woken by Redis (another thread listens, or takes the jobs)
         while True:
             quitting = self._stopping.is_set() or slot.retired
             try:
-                if reports or not quitting:
+                if reports or (claim and not quitting):
                     self._exchange(slot, reports, quitting)
                     reports = []
                 backoff = 0.1
@@ -222,9 +237,10 @@ class WorkerPool:
             if quitting:
                 break
             if not slot.waiting:
-                self._idle(backoff)
+                claim = self._idle(slot, backoff)
                 continue
             reports = self._run_waiting(slot)
+            claim = True
         with self._lock:  # a slot retired for a suspended job leaves once that job has ended
             if slot.retired and slot in self._slots and not self._stopping.is_set():
                 self._slots.remove(slot)
@@ -252,8 +268,25 @@ class WorkerPool:
         with self._lock:
             slot.waiting.extend(claimed)
 
-    def _idle(self, backoff: float) -> None:
-        """Block until a job may be there (a wake token) or the poll interval passes."""
+    def _idle(self, slot: _Slot, backoff: float) -> bool:
+        """Wait while there is nothing to run; returns whether to claim now.
+
+        One idle thread listens (blocks until a wake token or the poll interval); the others wait until
+        it stops. While another thread runs a job that started less than HANDOFF_WINDOW ago, the
+        listener does not take tokens either: that thread's report claims the next job in the same
+        call, and the token goes with it (see `took_jobs` in common.lua). Once that job is older, the
+        listener listens again, so a busy thread never holds a new job up by more than HANDOFF_WINDOW."""
+        with self._idle_cv:
+            listener = self._listener
+            if listener is not None and listener is not slot and self._can_listen(listener):
+                self._quick_cv.notify()  # a thread just went idle: the listener looks again at once
+                self._idle_cv.wait(self.poll_interval)
+                return False
+            self._listener = slot
+            quick_until = self._quick_until(slot)
+            if quick_until and not self._stopping.is_set():
+                self._quick_cv.wait(max(0.0, quick_until - time.monotonic()))
+                return False  # still the listener: look again
         try:
             topics = [] if self.draining else self._topics()
             if topics:
@@ -262,6 +295,26 @@ class WorkerPool:
                 self._stopping.wait(self.poll_interval)
         except redis.RedisError:
             self._stopping.wait(backoff)
+        finally:
+            with self._idle_cv:
+                if self._listener is slot:
+                    self._listener = None
+                self._idle_cv.notify()  # the next idle thread listens while this one claims
+        return True
+
+    def _can_listen(self, slot: _Slot) -> bool:
+        """Whether the listener's thread can still listen (a thread that ended or was retired cannot)."""
+        alive = slot.thread is not None and slot.thread.is_alive()
+        return alive and not slot.retired and slot in self._slots
+
+    def _quick_until(self, slot: _Slot) -> float:
+        """When the newest quick job another thread runs stops being quick (0: none runs); under the lock."""
+        now = time.monotonic()
+        until = 0.0
+        for other in self._slots:
+            if other is not slot and other.running is not None and now - other.started_at < HANDOFF_WINDOW:
+                until = max(until, other.started_at + HANDOFF_WINDOW)
+        return until
 
     def _run_waiting(self, slot: _Slot) -> list[tuple[Job, str, dict[str, str]]]:
         """Run the slot's claimed jobs in order; adapt how many it claims next to how quick they were."""

@@ -17,6 +17,11 @@ local RUNNING = {active = true, suspending = true, suspended = true, resuming = 
 local NUMBER_FIELDS = {jobid = true, timeout = true, time_created = true, time_scheduled = true,
   time_start = true, time_end = true, retries = true, max_retries = true, attempts = true, retry_delay = true,
   lost = true, version = true, progress = true, priority = true, overlap_delay = true}
+-- A state of a job on its way to the history: its JSON and the facts the recorder files it by.
+local function append_event(json, id, topic, status, attempts, time_start, time_end, version, log)
+  redis.call('XADD', '${EVENTS}', '*', 'json', json, 'jobid', id, 'topic', topic, 'status', status,
+             'attempts', attempts, 'time_start', time_start, 'time_end', time_end, 'version', version, 'log', log)
+end
 -- Every state a job passes through gets the next `version` (per job): the history records each version
 -- once, so an event read again after a crash (the recorder died before acking it) is not written twice.
 local function emit(key)
@@ -31,10 +36,8 @@ local function emit(key)
     else doc[name] = value end
   end
   local json = cjson.encode(doc)
-  redis.call('XADD', '${EVENTS}', '*', 'json', json, 'jobid', doc.jobid, 'topic', doc.topic,
-             'status', doc.status, 'attempts', doc.attempts or 0, 'time_start', doc.time_start or 0,
-             'time_end', doc.time_end or 0, 'version', doc.version,
-             'log', fields_log(doc))
+  append_event(json, doc.jobid, doc.topic, doc.status, doc.attempts or 0, doc.time_start or 0, doc.time_end or 0,
+               doc.version, fields_log(doc))
   -- A job that ended is announced at once (the final job in hand, or its status when large): a waiter
   -- in any process wakes without waiting for the history, which records the same state milliseconds later.
   if TERMINAL[doc.status] then
@@ -43,9 +46,14 @@ local function emit(key)
   end
   return fields
 end
-local function drop_wake_if_empty(topic)
+-- After a claim took `taken` jobs of the topic: as many wake tokens go with them (one was pushed for each,
+-- and the worker that took them is awake; a pool's listener that left them while another thread took the
+-- jobs would otherwise find each token stale), and all go when the queue is empty.
+local function took_jobs(topic, taken)
   if redis.call('ZCARD', '${PREFIX_QUEUE}:' .. topic) == 0 then
     redis.call('DEL', '${PREFIX_WAKE}:' .. topic)
+  else
+    redis.call('LTRIM', '${PREFIX_WAKE}:' .. topic, taken, -1)
   end
 end
 local function wake(topic, n)
@@ -206,7 +214,7 @@ local function claim(lease_ms, wid, max, topics)
     if taken == 0 then
       redis.call('DEL', '${PREFIX_WAKE}:' .. topic)  -- nothing here may start: no token may wake a worker
     else
-      drop_wake_if_empty(topic)
+      took_jobs(topic, taken)
     end
     if #out >= max then break end
   end
