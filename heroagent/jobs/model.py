@@ -10,7 +10,7 @@ import enum
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -122,11 +122,7 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
-        kwargs: dict[str, Any] = {}
-        for attr, wire in _WIRE_FIELDS:
-            if wire in data:
-                kwargs[attr] = _convert(attr, data[wire])
-        return cls(**kwargs)
+        return cls._from_pairs(data.items())
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Job:
@@ -134,23 +130,28 @@ class Job:
 
     def to_hash(self) -> dict[str, str]:
         """Flat string fields for a Redis hash (`HGET herojobs:<topic>:<id> status` works)."""
-        out: dict[str, str] = {}
-        for key, value in self.to_dict().items():
-            if isinstance(value, bool):
-                out[key] = "1" if value else "0"
-            elif isinstance(value, float):
-                out[key] = repr(value)
-            else:
-                out[key] = str(value)
-        return out
+        return hash_fields(self.to_dict())
 
     @classmethod
-    def from_hash(cls, data: dict[bytes, bytes] | dict[str, str]) -> Job:
-        decoded = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in data.items()
-        }
-        return cls.from_dict(decoded)
+    def from_hash(cls, data: Mapping[bytes, bytes] | Mapping[str, str]) -> Job:
+        """A job from its Redis hash (bytes or text)."""
+        return cls._from_pairs(data.items())
+
+    @classmethod
+    def from_hash_items(cls, items: Sequence[bytes]) -> Job:
+        """`from_hash` of a flat [field, value, ...] reply (HGETALL as a script returns it)."""
+        return cls._from_pairs(zip(items[::2], items[1::2], strict=True))
+
+    @classmethod
+    def _from_pairs(cls, pairs: Iterable[tuple[Any, Any]]) -> Job:
+        """A job from (wire name, value) pairs: JSON values, or a hash's bytes or text. On every claim's
+        path: each known field is converted by one lookup in a table built once; others are ignored."""
+        kwargs: dict[str, Any] = {}
+        for key, value in pairs:
+            known = _FIELDS_BY_WIRE.get(key)
+            if known is not None:
+                kwargs[known[0]] = known[1](value)
+        return cls(**kwargs)
 
     @property
     def terminal(self) -> bool:
@@ -160,6 +161,19 @@ class Job:
     def scheduled(self) -> bool:
         """A delayed job still waiting for its time."""
         return self.status is JobStatus.NEW and self.time_scheduled > time.time()
+
+
+def hash_fields(doc: Mapping[str, Any]) -> dict[str, str]:
+    """A job's `to_dict()` (or part of it) as the text values of its Redis hash."""
+    out: dict[str, str] = {}
+    for key, value in doc.items():
+        if value is True or value is False:
+            out[key] = "1" if value else "0"
+        elif type(value) is float:
+            out[key] = repr(value)
+        else:
+            out[key] = str(value)
+    return out
 
 
 # (attribute, wire name) of every field, computed once: to_dict/from_dict are on the hot path.
@@ -177,18 +191,35 @@ _FLOAT_FIELDS = {
 }
 
 
-def _convert(name: str, value: Any) -> Any:
-    if name in _INT_FIELDS:
-        return int(value)
-    if name in _FLOAT_FIELDS:
-        return float(value)
-    if name == "log":
-        return value in (True, "1", "true", "True", 1)
-    if name == "status":
-        return JobStatus(value)
-    if name == "params_type":
-        return ParamsType(value)
+def _text_of(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
     return "" if value is None else str(value)
+
+
+def _log_of(value: Any) -> bool:
+    return value in (True, b"1", "1", b"true", "true", b"True", "True")
+
+
+def _converter(name: str) -> Callable[[Any], Any]:
+    """How a field's value (from JSON, or a hash's bytes or text) becomes the attribute `name`."""
+    if name in _INT_FIELDS:
+        return int  # int() and float() take bytes as they take text
+    if name in _FLOAT_FIELDS:
+        return float
+    if name == "log":
+        return _log_of
+    if name == "status":
+        return lambda value: JobStatus(_text_of(value))
+    if name == "params_type":
+        return lambda value: ParamsType(_text_of(value))
+    return _text_of
+
+
+# Wire name (as text and as bytes) -> (attribute, converter).
+_FIELDS_BY_WIRE: dict[bytes | str, tuple[str, Callable[[Any], Any]]] = {}
+for _attr, _wire in _WIRE_FIELDS:
+    _FIELDS_BY_WIRE[_wire] = _FIELDS_BY_WIRE[_wire.encode()] = (_attr, _converter(_attr))
 
 
 def check_job_spec(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ come from `keys`.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ import redis
 
 from heroagent.jobs import keys, scripts
 from heroagent.jobs.errors import JobIdsNotSeededError, TopicDrainingError
-from heroagent.jobs.model import Job
+from heroagent.jobs.model import Job, JobStatus, hash_fields
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.schema.topic import TopicLimits
 
@@ -55,11 +56,15 @@ class JobQueue:
         now = time.time()
         args: list[Any] = [max(1, math.ceil(idempotency_window * 1000)), len(jobs)]
         for job in jobs:
-            fields = job.to_hash()
-            del fields["jobid"]
-            flat = _flatten(fields)
+            if job.status is not JobStatus.NEW or job.attempts:
+                raise ValueError(f"a new job is created new, never run: got status {job.status.value}")
+            doc = job.to_dict()
+            del doc["jobid"]
+            doc["version"] = 1  # its first state
+            tail = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)[1:]  # the id goes in front
+            flat = _flatten(hash_fields(doc))
             due = math.ceil(job.time_scheduled * 1000) if job.time_scheduled > now else 0
-            args += [job.topic, job.idempotency_key, due, len(flat), *flat]
+            args += [job.topic, job.idempotency_key, due, tail, "1" if job.log else "0", len(flat), *flat]
         try:
             replies: Any = self._create(args=args)
         except redis.ResponseError as exc:
@@ -345,7 +350,7 @@ def _flatten(fields: dict[str, str]) -> list[str]:
 
 def _jobs(replies: Any) -> list[Job]:
     """Jobs from the HGETALL arrays a claim returns."""
-    return [Job.from_hash(dict(zip(item[::2], item[1::2], strict=True))) for item in replies]
+    return [Job.from_hash_items(item) for item in replies]
 
 
 def _text(reply: Any) -> str:

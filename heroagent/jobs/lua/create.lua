@@ -9,7 +9,9 @@
 -- new job: the reply is an error starting with DRAINING.
 --
 -- ARGV: idempotency window (ms), n, then per job: topic, idempotency key ('' = none), due (ms; 0 =
--- now), m = number of field/value items, the m items (the job's hash fields, without jobid).
+-- now), its first state as JSON without its id (the text after the opening brace: Python encodes it,
+-- this script puts the id in front), log ('1' / '0'), m = number of field/value items, the m items (the
+-- job's hash fields, without jobid, with version 1).
 -- Returns per job {id, 1 = created now | 0 = the earlier job with that key}.
 --! include common
 if not redis.call('GET', '${JOB_ID_COUNTER}') then
@@ -22,12 +24,13 @@ for _ = 1, n do  -- all or nothing: a draining topic refuses the whole call befo
   if redis.call('SISMEMBER', '${TOPICS_DRAINING}', ARGV[i]) == 1 then
     return redis.error_reply('DRAINING ' .. ARGV[i])
   end
-  i = i + 4 + tonumber(ARGV[i + 3])
+  i = i + 6 + tonumber(ARGV[i + 5])
 end
 i = 3
 for _ = 1, n do
-  local topic, idem, due, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  local first, last = i + 4, i + 3 + m
+  local topic, idem, due, json_tail, log = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
+  local m = tonumber(ARGV[i + 5])
+  local first, last = i + 6, i + 5 + m
   i = last + 1
   local earlier = false
   if idem ~= '' then earlier = redis.call('GET', '${PREFIX_IDEMPOTENCY}:' .. idem) end
@@ -47,7 +50,7 @@ for _ = 1, n do
       woken[topic] = woken[topic] + 1
     end
     redis.call('SADD', '${TOPICS}', topic)
-    emit(key)
+    append_event('{"jobid":' .. id .. ',' .. json_tail, id, topic, 'new', 0, 0, 0, 1, log)
     out[#out + 1] = {id, 1}
   end
 end
