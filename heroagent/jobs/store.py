@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from heroagent.heroscript import name_fix
 from heroagent.jobs.errors import JobNotFoundError
@@ -51,8 +50,7 @@ def labels_of(raw: bytes) -> tuple[str, str, str, str, str]:
     found = []
     for pattern in _LABEL_RES:
         match = pattern.search(raw)
-        text = match.group(1) if match else b""
-        found.append(str(json.loads(b'"' + text + b'"')) if b"\\" in text else text.decode(errors="replace"))
+        found.append(_unescape(match.group(1)) if match else "")
     return found[0], found[1], found[2], found[3], kind_of(raw)
 
 
@@ -121,74 +119,89 @@ _JOBID_RE = re.compile(rb'"jobid":(\d+)')
 
 _TIME_CREATED_RE = re.compile(rb'"time_created":([0-9.eE+-]+)[,}]')
 _IDEM_RE = re.compile(rb'"idempotencykey":"((?:[^"\\]|\\.)*)"')
-_NEEDS_TEXT = frozenset({JobStatus.NEW, *TERMINAL})  # versions whose text is indexed (first, retried, final)
+# The statuses of the versions whose text is indexed (first, retried, final), and the same as stored.
+_TEXT_STATUSES = frozenset({JobStatus.NEW, *TERMINAL})
+_NEEDS_TEXT = frozenset(status.value.encode() for status in _TEXT_STATUSES)
 REBUILD_BATCH = 5000  # jobs per index transaction while building the index from the history
 
 
 def row_of(job_id: int, raw: bytes, *, with_text: bool | None = None) -> IndexRow:
-    """The index row of a stored version (its JSON), mostly without parsing it: building and keeping the
-    index reads only the fields it needs. The searchable text (id, topic, params, result, error) is
-    taken for a job's first, retried and final versions (`with_text` None), always, or never."""
-    status, topic = _STATUS_RE.search(raw), _TOPIC_RE.search(raw)
-    attempts, time_end = _ATTEMPTS_RE.search(raw), _TIME_END_RE.search(raw)
-    version, created, idem = _VERSION_RE.search(raw), _TIME_CREATED_RE.search(raw), _IDEM_RE.search(raw)
-    doc: dict[str, Any] | None = None
-    if status and topic and attempts and time_end:
-        try:
-            circle, tenant, user, group, kind = labels_of(raw)
-            row = IndexRow(
-                job_id,
-                JobStatus(status.group(1).decode()).value,
-                topic.group(1).decode(),
-                int(attempts.group(1)),
-                float(created.group(1)) if created else 0.0,
-                float(time_end.group(1)),
-                int(version.group(1)) if version else 0,
-                circle,
-                tenant,
-                user,
-                group,
-                kind,
-                _unescape(idem.group(1)) if idem else "",
-            )
-        except ValueError:
-            doc = json.loads(raw)
-    else:
-        doc = json.loads(raw)
-    if doc is not None:
-        row = IndexRow(
-            job_id,
-            JobStatus(doc["status"]).value,
-            str(doc["topic"]),
-            int(doc.get("attempts", 0)),
-            float(doc.get("time_created", 0)),
-            float(doc.get("time_end", 0)),
-            int(doc.get("version", 0)),
-            str(doc.get("circleid", "")),
-            str(doc.get("tenantid", "")),
-            str(doc.get("userid", "")),
-            str(doc.get("group", "")),
-            kind_of(str(doc.get("params", "")).encode()),
-            str(doc.get("idempotencykey", "")),
-        )
-    if with_text or (with_text is None and JobStatus(row.status) in _NEEDS_TEXT):
-        doc = doc if doc is not None else json.loads(raw)
-        row.text = " ".join(
-            [str(job_id), row.topic]
-            + [str(doc.get(name, ""))[:TEXT_LIMIT] for name in ("params", "result", "error") if doc.get(name)]
-        )
+    """The index row of a stored version (its JSON). The searchable text (id, topic, params, result,
+    error) is taken for a job's first, retried and final versions (`with_text` None), always, or never.
+    A row with text comes from the parsed JSON (the text needs it anyway); one without is read with a
+    few anchored patterns instead, so building and keeping the index parses no more than it must."""
+    status = _STATUS_RE.search(raw)
+    if with_text is None:
+        with_text = status is None or status.group(1) in _NEEDS_TEXT
+    if not with_text and status:
+        row = _row_by_patterns(job_id, raw, status.group(1).decode())
+        if row is not None:
+            return row
+    doc = json.loads(raw)
+    row = IndexRow(
+        job_id,
+        JobStatus(doc["status"]).value,
+        str(doc["topic"]),
+        int(doc.get("attempts", 0)),
+        float(doc.get("time_created", 0)),
+        float(doc.get("time_end", 0)),
+        int(doc.get("version", 0)),
+        str(doc.get("circleid", "")),
+        str(doc.get("tenantid", "")),
+        str(doc.get("userid", "")),
+        str(doc.get("group", "")),
+        kind_of(str(doc.get("params", "")).encode()),
+        str(doc.get("idempotencykey", "")),
+    )
+    if with_text:
+        values = (str(doc.get(name) or "")[:TEXT_LIMIT] for name in ("params", "result", "error"))
+        # A value without a word (a result of [""]) adds nothing to search: left out, a job whose final
+        # text has no new word keeps the text it had (no search-index update for it).
+        row.text = " ".join([str(job_id), row.topic, *(v for v in values if _WORD_CHAR.search(v))])
     return row
+
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _row_by_patterns(job_id: int, raw: bytes, status: str) -> IndexRow | None:
+    """The row without text, from patterns over the JSON (None: a field it needs is not where expected)."""
+    topic, attempts, time_end = _TOPIC_RE.search(raw), _ATTEMPTS_RE.search(raw), _TIME_END_RE.search(raw)
+    if not (topic and attempts and time_end):
+        return None
+    version, created, idem = _VERSION_RE.search(raw), _TIME_CREATED_RE.search(raw), _IDEM_RE.search(raw)
+    try:
+        circle, tenant, user, group, kind = labels_of(raw)
+        return IndexRow(
+            job_id,
+            JobStatus(status).value,
+            topic.group(1).decode(),
+            int(attempts.group(1)),
+            float(created.group(1)) if created else 0.0,
+            float(time_end.group(1)),
+            int(version.group(1)) if version else 0,
+            circle,
+            tenant,
+            user,
+            group,
+            kind,
+            _unescape(idem.group(1)) if idem else "",
+        )
+    except ValueError:
+        return None
 
 
 def _unescape(text: bytes) -> str:
     return str(json.loads(b'"' + text + b'"')) if b"\\" in text else text.decode(errors="replace")
 
 
-def holds(row: IndexRow, event: RecordedEvent) -> bool:
-    """Whether the history already holds this event's state (it was read again after a crash)."""
-    if row.version and event.version:
-        return event.version <= row.version
-    return (row.status, row.topic, row.attempts, row.time_end) == (
+def holds(held: IndexRow | RecordedEvent, event: RecordedEvent) -> bool:
+    """Whether the history already holds this event's state (it was read again after a crash): `held` is
+    the job's row in the index, or its version written earlier in the same batch."""
+    if held.version and event.version:
+        return event.version <= held.version
+    status = held.status.value if isinstance(held, RecordedEvent) else held.status
+    return (status, held.topic, held.attempts, held.time_end) == (
         event.status.value,
         event.topic,
         event.attempts,
@@ -368,7 +381,10 @@ class JobStore:
         handed it out) is inserted under that id; an event of a job below it that the history lacks
         was deleted, and is ignored."""
         written = []
-        rows: dict[int, IndexRow] = {}  # this batch's rows: a job's second event here sees its first
+        # This batch's newest written version of each job (its event, its stored bytes, whether a version
+        # of it here needs its text indexed): a job's later event here is checked against it, and the
+        # index gets one row per job for the batch, from its newest version.
+        newest: dict[int, tuple[RecordedEvent, bytes, bool]] = {}
         with self._lock:
             if self._behind:
                 with contextlib.suppress(sqlite3.Error, OSError, IndexError_):
@@ -376,26 +392,32 @@ class JobStore:
             known = self.index.rows({event.job_id for event in events})  # one read for the batch
             with self.db.batch():
                 for event in events:
-                    row = rows.get(event.job_id) or known.get(event.job_id)
-                    if row is None:
-                        if event.job_id >= self.db.next_id:
-                            raw = self.values.spill(event.job_id, event.json)
-                            self.db.insert_at(raw, event.job_id)
-                            rows[event.job_id] = row_of(event.job_id, raw)
-                            event.first = True
-                            written.append(event)
+                    earlier = newest.get(event.job_id)
+                    if earlier is not None:
+                        if holds(earlier[0], event):
                             continue
-                        if not self.db.exists(event.job_id):
-                            log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
-                            continue
-                    elif holds(row, event):
-                        continue  # read again after a crash: the history has it already
+                    else:
+                        row = known.get(event.job_id)
+                        if row is None:
+                            if event.job_id >= self.db.next_id:
+                                raw = self.values.spill(event.job_id, event.json)
+                                self.db.insert_at(raw, event.job_id)
+                                newest[event.job_id] = (event, raw, True)
+                                event.first = True
+                                written.append(event)
+                                continue
+                            if not self.db.exists(event.job_id):
+                                log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
+                                continue
+                        elif holds(row, event):
+                            continue  # read again after a crash: the history has it already
                     raw = self.values.spill(event.job_id, event.json)
                     self.db.set(raw, id=event.job_id)
-                    rows[event.job_id] = row_of(event.job_id, raw)
+                    text = event.status in _TEXT_STATUSES or (earlier is not None and earlier[2])
+                    newest[event.job_id] = (event, raw, text)
                     written.append(event)
-            if rows:
-                self._put(list(rows.values()))
+            if newest:
+                self._put([row_of(job_id, raw, with_text=text) for job_id, (_, raw, text) in newest.items()])
         return written
 
     def delete(self, job_id: int) -> None:

@@ -178,3 +178,23 @@ def test_the_throughput_chart_is_seeded_from_the_history_at_start(data_dir: Path
         stats = agent.get_job_manager().stats
         assert wait_until(lambda: sum(b.done for b in stats.throughput()) == 5, timeout=10)
         assert sum(b.error for b in stats.throughput()) == 2
+
+
+def test_one_batch_with_several_versions_of_a_job_indexes_its_newest_and_keeps_its_text(data_dir: Path) -> None:
+    """The recorder writes every version to OurDB but gives the index one row per job and batch: a job
+    created and started in one batch is found by its text while it runs, and a final result without a
+    word keeps the text it had (the index is not rewritten for nothing)."""
+    store = JobStore(data_dir / "jobsdb")
+    try:
+        job = Job(topic="t", params="!!fake.wait name:quarterly-report", job_id=store.db.next_id, version=1)
+        running = Job(**{**vars(job), "status": JobStatus.ACTIVE, "version": 2, "attempts": 1})
+        done = Job(**{**vars(running), "status": JobStatus.DONE, "version": 3, "result": '[""]'})
+        assert len(store.record([job, running])) == 2
+        assert [v.status for v in store.history(job.job_id)] == [JobStatus.NEW, JobStatus.ACTIVE]
+        assert [j.job_id for j in store.list(text="quarterly")] == [job.job_id]
+        assert store.count_by_status_and_topic() == {(JobStatus.ACTIVE.value, "t"): 1}
+        assert len(store.record([running, done])) == 1  # the running version again (a re-read) is skipped
+        assert [v.version for v in store.history(job.job_id)] == [1, 2, 3]
+        assert [j.status for j in store.list(text="quarterly report")] == [JobStatus.DONE]
+    finally:
+        store.close()
