@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 REAP_INTERVAL = 1.0
 PROMOTE_INTERVAL = 0.2
+RECONCILE_AGAIN_AFTER = 3.0  # seconds after a restart's reconcile: by then the recorder has caught up
 
 
 class Reconciler:
@@ -45,6 +46,7 @@ class Reconciler:
         self.defaults = defaults
         self._lock = threading.RLock()  # the reaper and a create that found Redis emptied may both recover
         self._run_id = ""
+        self._again_at = 0.0  # when to reconcile once more after a restart (0: no need)
         self.reconciles = 0
 
     def reap_step(self) -> None:
@@ -55,9 +57,18 @@ class Reconciler:
                 # Any restart may have lost the last second of writes (AOF everysec): check all.
                 log.warning("jobs: Redis restarted; reconciling its queues with the history")
                 self.recover()
+                self._again_at = time.monotonic() + RECONCILE_AGAIN_AFTER
             elif self.client.get(keys.EPOCH) is None:
                 log.warning("jobs: Redis lost its data; reconciling with the history")
                 self.recover()
+                self._again_at = time.monotonic() + RECONCILE_AGAIN_AFTER
+            elif self._again_at and time.monotonic() >= self._again_at:
+                # The recorder may have written, after the first pass read the history, states it had
+                # read from Redis before the restart that Redis then lost: a second pass queues those.
+                self._again_at = 0.0
+                requeued = self.reconcile()
+                if requeued:
+                    log.warning("jobs: the second reconcile after the restart queued %d job(s) again", requeued)
             recovered = self.queue.reap()
             if recovered:
                 log.warning("jobs: %d job(s) whose worker stopped were returned to their queues", recovered)
@@ -93,17 +104,21 @@ class Reconciler:
             log.warning("jobs: %d queued job(s) moved to the priority queues", moved)
         in_redis = self.queue.queued_and_inflight_ids()
         requeue: list[Job] = []
-        for job_id in self.store.ids_with_status(JobStatus.NEW, *RUNNING):
-            if job_id in in_redis:
-                continue
+        missing = [i for i in self.store.ids_with_status(JobStatus.NEW, *RUNNING) if i not in in_redis]
+        topics = {job_id: row.topic for job_id, row in self.store.index.rows(missing).items()}
+        for job_id in missing:
+            topic = topics.get(job_id)
+            if topic is None or self.queue.get(topic, job_id) is not None:
+                continue  # deleted meanwhile, or Redis has it (created, claimed or ended since `in_redis`)
+            # Read after Redis said it has no hash: a job that ended meanwhile was recorded before its hash
+            # went, so the history says so now; reading the history first would queue it again.
             job = self.store.get(job_id)
-            live = self.queue.get(job.topic, job_id)
-            if live is not None and live.status.terminal:
-                continue  # finished; its event is on the way to the history
+            if job.status is not JobStatus.NEW and not job.status.running:
+                continue
             if job.status.running:
                 job.error = f"attempt {job.attempts} lost: the server or Redis stopped while it ran"
             job.status = JobStatus.NEW
-            job.version = max(job.version, live.version if live else 0) + 1
+            job.version += 1
             job.worker = ""
             requeue.append(job)
         if requeue:
