@@ -180,8 +180,9 @@ class _Params:
         for line in self.lines:
             text = line.text
             i = 0
-            if opened is None and self._comment_at(text) is not None:
-                text = text[: self._comment_at(text)]
+            comment = self._comment_at(text) if opened is None else None
+            if comment is not None:
+                text = text[:comment]
             plain = text.replace('"', "'").strip()
             if opened is None and BLOCK_OPENER.match(plain):
                 opened = ("block", line.number)
@@ -194,6 +195,8 @@ class _Params:
                 if text.strip() in BLOCK_CLOSERS:
                     opened = None
                 continue
+            if "'" not in text and '"' not in text:
+                continue  # no quote opens or closes on this line
             while i < len(text):
                 char = text[i]
                 if char == "\\" and i + 1 < len(text):
@@ -218,6 +221,8 @@ class _Params:
     def _comment_at(text: str) -> int | None:
         """Where a trailing `//` comment starts in a line (None = none): at the line's start or after a
         space, and not inside a quoted value."""
+        if "//" not in text:
+            return None
         quote = ""
         for i, char in enumerate(text):
             if char in "'\"" and (i == 0 or text[i - 1] != "\\"):

@@ -123,7 +123,7 @@ class ActorRegistry:
         signature, wants_ctx, takes_any = _signature(method)
         if wants_ctx:
             kwargs["ctx"] = ctx
-        if not takes_any:
+        if not takes_any and not kwargs.keys() <= signature.parameters.keys():
             unknown = sorted(set(kwargs) - set(signature.parameters))
             if unknown:
                 accepted = [p for p in signature.parameters if p != "ctx"]
