@@ -54,6 +54,8 @@ TOPIC_ACTIONS = {  # action name (API path, CLI) -> JobManager method
     "cancel-all": "cancel_all",
 }
 RECORD_WAIT = 5.0  # seconds delete_job waits for a just-created job to reach the history
+LIST_CATCH_UP = 1.0  # seconds a list waits for the history to record the jobs created before it
+LIST_CATCH_UP_PAUSE = 10.0  # seconds lists do not wait after a wait ran out (unless the history moves)
 
 
 class JobManager:
@@ -72,6 +74,7 @@ class JobManager:
         self.store = store
         self.logs = logs
         self._changed = threading.Condition()
+        self._no_catch_up_until = 0.0  # monotonic: a list's catch-up wait ran out; lists do not wait till then
         self.stats = JobStats()
         # Set by the jobs service: makes a Redis that lost its data ready for creates again (from the
         # history), so the server itself never answers "not seeded"; other processes wait for it.
@@ -84,6 +87,7 @@ class JobManager:
     def notify(self) -> None:
         """Wake `wait_for_job` callers: the history changed (the recorder calls this after each batch)."""
         with self._changed:
+            self._no_catch_up_until = 0.0
             self._changed.notify_all()
 
     # ------------------------------------------------------------ creating
@@ -211,6 +215,7 @@ class JobManager:
         wanted = parse_status(status) if status else None
         if limit < 1:
             raise InvalidJobError(f"limit: {limit} must be at least 1")
+        self._catch_up_reads()
         return self.store.list(
             status=wanted,
             topic=topic or None,
@@ -222,6 +227,31 @@ class JobManager:
             user=user or None,
             group=group or None,
         )
+
+    def _catch_up_reads(self) -> None:
+        """Read your writes: the history records asynchronously, so before a list wait (at most
+        LIST_CATCH_UP) until it has recorded every event Redis had when the list was asked for; a job
+        created a moment ago is then listed. After a wait that ran out (a stalled recorder: health says
+        why) or a Redis that did not answer, lists do not wait for LIST_CATCH_UP_PAUSE, unless the
+        recorder records something meanwhile."""
+        if time.monotonic() < self._no_catch_up_until:
+            return
+        try:
+            newest = self.queue.last_event_id()
+            if newest is None or self.queue.events_recorded_through(newest):
+                return
+            deadline = time.monotonic() + LIST_CATCH_UP
+            with self._changed:
+                while not self.queue.events_recorded_through(newest):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE
+                        log.warning("jobs: the history is more than %.0f s behind Redis; lists show what it has",
+                                    LIST_CATCH_UP)  # fmt: skip
+                        return
+                    self._changed.wait(timeout=min(remaining, 0.02))
+        except redis.RedisError:
+            self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE  # list the history as it is
 
     def job_types(self) -> list[dict[str, Any]]:
         """Every job type (registered actor or `[job_types]` table): its defaults over `[jobs]`'s, and how

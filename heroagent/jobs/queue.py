@@ -285,6 +285,18 @@ class JobQueue:
             args += [keys.job(topic, job_id), job_id, status]
         self._recorded(args=[*args, "--", *event_ids])
 
+    def last_event_id(self) -> str | None:
+        """The id of the newest event ever added to the stream (None: there is no stream yet)."""
+        try:
+            info: Any = self.client.xinfo_stream(keys.EVENTS)
+        except redis.ResponseError:
+            return None  # no such key: no event was added yet, or Redis lost its data
+        return _text(info["last-generated-id"])
+
+    def events_recorded_through(self, event_id: str) -> bool:
+        """Whether the history has recorded every event up to `event_id` (a recorded event leaves the stream)."""
+        return not self.client.xrange(keys.EVENTS, "-", event_id, count=1)
+
     def get(self, topic: str, job_id: int) -> Job | None:
         data = self.client.hgetall(keys.job(topic, job_id))
         return Job.from_hash(data) if data else None  # type: ignore[arg-type]

@@ -121,9 +121,20 @@ def test_a_stalled_redis_gives_503s_not_hung_pages_and_loses_nothing(web_agent: 
     os.kill(pid, signal.SIGSTOP)
     try:
         # Each answer comes well within the client's 8 s patience (a hang would raise ReadTimeout).
-        for path in ("/api/health", f"/api/jobs/{done.job_id}", "/api/queues", "/", "/api/schedules", "/schedules"):
+        for path in (
+            "/api/health",
+            f"/api/jobs/{done.job_id}",
+            "/api/queues",
+            "/",
+            "/api/schedules",
+            "/schedules",
+            "/api/jobs",
+            "/jobs",
+        ):
             r = requests.get(ui_url(agent, path), timeout=8)
             assert r.status_code in (503, 200), (path, r.status_code)
+            if path == "/api/jobs":  # the list comes from the history: Redis is not needed for it
+                assert r.status_code == 200 and [j["jobid"] for j in r.json()["jobs"]] == [done.job_id], r.text
             if path == "/api/health":
                 assert r.status_code == 503 and r.json()["services"]["redis"] == "down"
         # Redis is where a job is created: with it stalled the create is refused (nothing made), in time.
