@@ -38,6 +38,7 @@ from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
 REPLY_GRACE = 5.0  # seconds an answer may take after the request's deadline (a request picked up in time)
+DEFAULTS_LOOK_AGAIN = 5.0  # seconds a client uses its own defaults before it looks for a server's again
 
 
 class ServerUnavailableError(HeroAgentError):
@@ -65,6 +66,7 @@ class JobClient:
         self.queue = JobQueue(self.redis)
         self._fallback_defaults = defaults or JobDefaults()
         self._defaults: JobDefaults | None = None
+        self._own_defaults_until = 0.0  # monotonic: no server had published defaults when last looked
 
     @classmethod
     def from_config(cls, config: Config, *, timeout: float = 10.0) -> JobClient:
@@ -78,10 +80,14 @@ class JobClient:
         return self.url.split("@")[-1].split("?")[0]
 
     def defaults(self) -> JobDefaults:
-        """The `[jobs]` defaults the server published in Redis (read once), else this client's own."""
+        """The `[jobs]` defaults the server published in Redis (read once), else this client's own (and
+        Redis is asked again only after DEFAULTS_LOOK_AGAIN: not one extra round trip per create)."""
         if self._defaults is None:
+            if time.monotonic() < self._own_defaults_until:
+                return self._fallback_defaults
             published = self._redis_call(JobDefaults.read, self.redis)
             if published is None:
+                self._own_defaults_until = time.monotonic() + DEFAULTS_LOOK_AGAIN
                 return self._fallback_defaults
             self._defaults = published
         return self._defaults

@@ -118,3 +118,17 @@ def test_waiting_from_another_process_is_woken_by_the_server_not_by_polling(agen
     listener.close()
     with pytest.raises(TimeoutError, match="is still"):
         client.wait_for_job(client.create_job("w", "!!fake.sleep seconds:5").job_id, timeout=0.3)
+
+
+def test_without_published_defaults_a_client_does_not_look_for_them_at_every_create(agent: HeroAgent) -> None:
+    """A server that never published its `[jobs]` defaults (or a Redis that lost them) cost every create
+    an extra round trip: the client looked again each time. It looks again after a while instead."""
+    client = JobClient.from_config(agent.config)
+    admin = agent.get_job_manager().client
+    admin.delete(keys.JOB_DEFAULTS)
+    admin.config_resetstat()
+    jobs = client.create_jobs([{"topic": "d", "params": "!!fake.return_success", "delay": 600}])
+    jobs += [client.create_job("d", "!!fake.return_success", delay=600) for _ in range(20)]  # none runs (no HGETALL)
+    assert len({j.job_id for j in jobs}) == 21
+    looked: dict[str, int] = admin.info("commandstats").get("cmdstat_hgetall", {"calls": 0})  # type: ignore[assignment]
+    assert looked["calls"] == 1
