@@ -6,14 +6,18 @@ A hero supervisor writes a job as the hash `hero:job:{id}` (fields `id`, `script
 script type in `[hero] serve`, the intake loop here BLPOPs those queues, reads the hash and creates a
 HeroAgent job (topic `hero.<script_type>`, params = the script, params type from `serve`, timeout from
 the hash, `origin` = `hero:<script_type>:<id>`, idempotency key `hero-<script_type>-<id>` so a job
-pushed twice runs once). From then on it is an ordinary job: history, dashboard, timeout, cancel,
+pushed twice runs once). Each script type has its own intake loop, so a busy or empty queue never
+holds up another. From then on it is an ordinary job: history, dashboard, timeout, cancel,
 retries. As the recorder records its states, `recorded` answers the hero way: the hash gets `status` =
 `started` when it starts, then `finished` with `output` or `error` with `error`, and `updated_at` each
 time; the final answer is also LPUSHed to `hero:q:reply:{id}` as JSON `{"id", "status", "output",
 "error"}`. A `stop` message on `hero:q:ctl:type:{script_type}` stops the intake of that type.
 
-Like hero's own actors, the intake takes an id with BLPOP: an id taken by a server killed before it
-created the job is lost to the queue (the hash stays, unanswered).
+Hero's own actors take an id with BLPOP, and an id taken by an actor killed before it made the job is
+lost. HeroAgent's intake moves the id (BLMOVE, one atomic step) into `hero:q:taking:type:{script_type}`,
+makes the job, then lets go of the id (LREM). Ids a killed server left there are taken again at the next
+start; the idempotency key makes a job that was already made come back instead of a second one (within
+`[jobs] idempotency_window`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ log = logging.getLogger(__name__)
 
 HERO_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 ORIGIN_MARK = b'"origin":"hero:'
-WAIT_SECONDS = 1.0
+WAIT_SECONDS = 1  # seconds an intake loop blocks (a whole number: BLMOVE takes one)
 
 
 class HeroActor:
@@ -49,24 +53,52 @@ class HeroActor:
         self.manager = manager
         self.serve = dict(serve)
         self.stopped: set[str] = set()
+        self._unfinished: dict[str, str] = {}  # script type -> the id its loop was taking when Redis failed
 
     # ------------------------------------------------------------ intake
 
-    def step(self) -> None:
-        """Wait up to a second for a hero job id (or a control message) and take it."""
-        active = [t for t in self.serve if t not in self.stopped]
-        queues = [keys.hero_ctl(t) for t in self.serve] + [keys.hero_work(t) for t in active]
-        item: Any = self.client.blpop(queues, timeout=WAIT_SECONDS)
-        if item is None:
-            return
-        key, value = _text(item[0]), _text(item[1])
+    def recover(self) -> int:
+        """Take again the ids a server killed mid-take left in the taking lists (at start, before the
+        intake loops run); returns how many."""
+        taken = 0
         for script_type in self.serve:
-            if key == keys.hero_ctl(script_type):
-                self._control(script_type, value)
-                return
-            if key == keys.hero_work(script_type):
-                self.take(script_type, value)
-                return
+            for raw in self.client.lrange(keys.hero_taking(script_type), 0, -1):  # type: ignore[union-attr]
+                hero_id = _text(raw)
+                log.warning("hero: %s job %s was taken by a server that stopped before it let go; taking it again",
+                            script_type, hero_id[:100])  # fmt: skip
+                self._take_and_let_go(script_type, hero_id)
+                taken += 1
+        return taken
+
+    def step(self, script_type: str) -> None:
+        """Wait up to a second for a hero job id of this script type (or a control message) and take it."""
+        unfinished = self._unfinished.get(script_type)
+        if unfinished is not None:
+            self._take_and_let_go(script_type, unfinished)
+            return
+        message: Any = self.client.lpop(keys.hero_ctl(script_type))
+        if message is not None:
+            self._control(script_type, _text(message))
+            return
+        if script_type in self.stopped:
+            item: Any = self.client.blpop([keys.hero_ctl(script_type)], timeout=WAIT_SECONDS)
+            if item is not None:
+                self._control(script_type, _text(item[1]))
+            return
+        moved: Any = self.client.blmove(
+            keys.hero_work(script_type), keys.hero_taking(script_type), WAIT_SECONDS, "LEFT", "LEFT"
+        )
+        if moved is not None:
+            self._take_and_let_go(script_type, _text(moved))
+
+    def _take_and_let_go(self, script_type: str, hero_id: str) -> None:
+        """Make the job, then drop the id from the taking list (a job HeroAgent refuses is answered as an
+        error). If Redis fails on the way, the id stays in the list and this loop's next step takes it
+        again before anything new."""
+        self._unfinished[script_type] = hero_id
+        self.take(script_type, hero_id)
+        self.client.lrem(keys.hero_taking(script_type), 1, hero_id)
+        del self._unfinished[script_type]
 
     def _control(self, script_type: str, message: str) -> None:
         if message.strip().lower() == "stop":

@@ -8,6 +8,7 @@ hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retrie
 hero:job:<id>              hash    a job of the hero queue layout (a hero supervisor's: id, script, script_type, ...)
 hero:q:work:type:<type>    list    hero job ids waiting for an actor of that script type (LPUSH in, BLPOP out)
 hero:q:reply:<id>          list    the hero actor's answer: JSON {id, status, output, error}
+hero:q:taking:type:<type>  list    ids HeroAgent's intake moved out of the work queue and has not made into jobs yet
 hero:q:ctl:type:<type>     list    control messages for that type's actors ("stop")
 hero:dispatched            set     topics handed to external hero actors: "*" workers do not claim them
 heroqueue:<topic>          zset    job ids waiting; score = (9 - priority) * 2^44 + id: the lowest starts
@@ -169,6 +170,10 @@ def hero_work(script_type: str) -> str:
 
 def hero_reply(hero_id: str) -> str:
     return f"hero:q:reply:{hero_id}"
+
+
+def hero_taking(script_type: str) -> str:
+    return f"hero:q:taking:type:{script_type}"
 
 
 def hero_ctl(script_type: str) -> str:

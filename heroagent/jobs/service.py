@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 
 import redis
 
@@ -122,7 +123,9 @@ class JobsService:
             SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL),
         ]
         if self.hero is not None:
-            self.loops.append(SupervisedLoop("hero-intake", self.hero.step))
+            self.hero.recover()
+            for script_type in self.config.hero.serve:
+                self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", partial(self.hero.step, script_type)))
         hero = self.config.hero
         if hero.enabled and hero.dispatch:
             dispatcher = HeroDispatcher(JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs)),

@@ -83,6 +83,51 @@ def test_the_same_hero_job_pushed_twice_runs_once(hero_agent: HeroAgent) -> None
     assert len(hero_agent.get_job_manager().list_jobs(topic="hero.heroscript")) == 1
 
 
+def test_an_id_taken_by_a_server_killed_before_it_made_the_job_is_made_at_the_next_start(data_dir: Path) -> None:
+    """The intake moved an id from the work queue into its taking list, and the server was killed before
+    the job was made (or before it let go of the id): the next start makes the job, once."""
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, hero={"enabled": True})
+    agent = HeroAgent(config).start()
+    try:
+        supervise(agent, "made", "!!fake.return_success message:before")  # made and answered before the kill
+        # What a kill -9 leaves: "lost" moved but never made; "made" moved, made, not let go of (a running
+        # intake only moves ids it takes itself: these wait for the next start).
+        cli = agent.get_job_manager().client
+        cli.hset("hero:job:lost", mapping={"id": "lost", "script": "!!fake.return_success message:after"})
+        cli.rpush("hero:q:taking:type:heroscript", "lost", "made")
+    finally:
+        agent.stop()
+    agent = HeroAgent(config).start()
+    try:
+        jm = agent.get_job_manager()
+        assert wait_until(lambda: redis_cli(agent, "HGET", "hero:job:lost", "status") == "finished", timeout=15)
+        assert json.loads(redis_cli(agent, "HGET", "hero:job:lost", "output")) == ["after"]
+        assert redis_cli(agent, "LLEN", "hero:q:taking:type:heroscript") == "0"
+        origins = sorted(j.origin for j in jm.list_jobs(topic="hero.heroscript"))
+        assert origins == ["hero:heroscript:lost", "hero:heroscript:made"]  # "made" was not made twice
+    finally:
+        agent.stop()
+
+
+def test_the_intake_takes_each_script_type_without_waiting_on_the_others(data_dir: Path) -> None:
+    serve = {"heroscript": "heroscript", "other": "heroscript"}
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False},
+                         hero={"enabled": True, "serve": serve})  # fmt: skip
+    agent = HeroAgent(config).start()
+    try:
+        for n, script_type in enumerate(["other", "heroscript", "other"]):
+            hero_id = f"t{n}"
+            redis_cli(agent, "HSET", f"hero:job:{hero_id}", "id", hero_id, "script", "!!fake.return_success")
+            redis_cli(agent, "LPUSH", f"hero:q:work:type:{script_type}", hero_id)
+        for n in range(3):
+            assert wait_until(lambda n=n: redis_cli(agent, "HGET", f"hero:job:t{n}", "status") == "finished")  # type: ignore[misc]
+        topics = sorted(j.topic for j in agent.get_job_manager().list_jobs())
+        assert topics == ["hero.heroscript", "hero.other", "hero.other"]
+        assert redis_cli(agent, "LLEN", "hero:q:taking:type:other") == "0"
+    finally:
+        agent.stop()
+
+
 def test_a_stop_message_stops_the_intake(hero_agent: HeroAgent) -> None:
     redis_cli(hero_agent, "LPUSH", "hero:q:ctl:type:heroscript", "stop")
     assert wait_until(lambda: redis_cli(hero_agent, "LLEN", "hero:q:ctl:type:heroscript") == "0", timeout=10)
