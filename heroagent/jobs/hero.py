@@ -96,7 +96,13 @@ class HeroActor:
         error). If Redis fails on the way, the id stays in the list and this loop's next step takes it
         again before anything new."""
         self._unfinished[script_type] = hero_id
-        self.take(script_type, hero_id)
+        try:
+            self.take(script_type, hero_id)
+        except redis.RedisError:
+            raise
+        except Exception as exc:  # a bug, not the job: answered, so the id cannot block the intake or a start
+            log.exception("hero: %s job %s could not be taken", script_type, hero_id[:100])
+            self._answer(hero_id, "error", "", f"HeroAgent could not take the job: {type(exc).__name__}: {exc}")
         self.client.lrem(keys.hero_taking(script_type), 1, hero_id)
         del self._unfinished[script_type]
 
