@@ -75,6 +75,7 @@ class JobManager:
         self.logs = logs
         self._changed = threading.Condition()
         self._no_catch_up_until = 0.0  # monotonic: a list's catch-up wait ran out; lists do not wait till then
+        self._batches_recorded = 0  # counted by notify: a list's catch-up waits for the next one
         self.stats = JobStats()
         # Set by the jobs service: makes a Redis that lost its data ready for creates again (from the
         # history), so the server itself never answers "not seeded"; other processes wait for it.
@@ -88,6 +89,7 @@ class JobManager:
         """Wake `wait_for_job` callers: the history changed (the recorder calls this after each batch)."""
         with self._changed:
             self._no_catch_up_until = 0.0
+            self._batches_recorded += 1
             self._changed.notify_all()
 
     # ------------------------------------------------------------ creating
@@ -241,15 +243,20 @@ class JobManager:
             if newest is None or self.queue.events_recorded_through(newest):
                 return
             deadline = time.monotonic() + LIST_CATCH_UP
-            with self._changed:
-                while not self.queue.events_recorded_through(newest):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE
-                        log.warning("jobs: the history is more than %.0f s behind Redis; lists show what it has",
-                                    LIST_CATCH_UP)  # fmt: skip
-                        return
-                    self._changed.wait(timeout=min(remaining, 0.02))
+            while True:  # Redis is asked without the lock held: the recorder's notify never waits for it
+                with self._changed:
+                    batches = self._batches_recorded
+                if self.queue.events_recorded_through(newest):
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE
+                    log.warning("jobs: the history is more than %.0f s behind Redis; lists show what it has",
+                                LIST_CATCH_UP)  # fmt: skip
+                    return
+                with self._changed:
+                    if self._batches_recorded == batches:  # nothing recorded since the look: wait for it
+                        self._changed.wait(timeout=min(remaining, 0.05))
         except redis.RedisError:
             self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE  # list the history as it is
 
