@@ -414,18 +414,21 @@ class JobManager:
     def wait_for_job(self, job_id: int, timeout: float | None = None) -> Job:
         """Block until the job's final state is in the history; return it. TimeoutError if it is not."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            while True:
-                status = self.store.status_of(job_id)
-                if status is None:
-                    status = self.get_job(job_id).status  # not recorded yet (JobNotFoundError: no such job)
-                    status = JobStatus.NEW if status.terminal else status  # terminal once the history has it
-                if status.terminal:
-                    return self.store.get(job_id)
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"job {job_id} is still {status.value} after {timeout}s")
-                self._changed.wait(timeout=0.5 if remaining is None else min(remaining, 0.5))
+        while True:  # the history and Redis are read without the lock held: the recorder's notify never waits
+            with self._changed:
+                batches = self._batches_recorded
+            status = self.store.status_of(job_id)
+            if status is None:
+                status = self.get_job(job_id).status  # not recorded yet (JobNotFoundError: no such job)
+                status = JobStatus.NEW if status.terminal else status  # terminal once the history has it
+            if status.terminal:
+                return self.store.get(job_id)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"job {job_id} is still {status.value} after {timeout}s")
+            with self._changed:
+                if self._batches_recorded == batches:
+                    self._changed.wait(timeout=0.5 if remaining is None else min(remaining, 0.5))
 
     def wait_recorded(self, job_id: int, timeout: float = RECORD_WAIT) -> bool:
         """Wait until the history has the job (created a moment ago); False if it does not in `timeout`."""
