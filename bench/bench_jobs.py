@@ -238,7 +238,8 @@ def report(figures: dict[tuple[str, str], Figures]) -> None:
         ("topic limits (not binding) / heroagent", median("heroagent+limits", "one") / ours),
         ("a no-overlap key per job / heroagent", median("heroagent+nooverlap", "one") / ours),
     ):
-        print(f"  {label:45} {value:5.2f}x")
+        if value == value:  # a ratio of a system left out of the run (--only) is NaN: not printed
+            print(f"  {label:45} {value:5.2f}x")
 
 
 if __name__ == "__main__":
