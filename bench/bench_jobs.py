@@ -19,6 +19,7 @@ from the producer process), `heroagent+worker` (the same plus one `heroagent wor
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import shutil
@@ -238,7 +239,7 @@ def report(figures: dict[tuple[str, str], Figures]) -> None:
         ("topic limits (not binding) / heroagent", median("heroagent+limits", "one") / ours),
         ("a no-overlap key per job / heroagent", median("heroagent+nooverlap", "one") / ours),
     ):
-        if value == value:  # a ratio of a system left out of the run (--only) is NaN: not printed
+        if not math.isnan(value):  # a ratio of a system left out of the run (--only) is not printed
             print(f"  {label:45} {value:5.2f}x")
 
 
