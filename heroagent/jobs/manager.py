@@ -425,10 +425,25 @@ class JobManager:
                 return self.store.get(job_id)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"job {job_id} is still {status.value} after {timeout}s")
+                raise TimeoutError(f"job {job_id} is still {status.value} after {timeout}s{self._whereabouts(job_id)}")
             with self._changed:
                 if self._batches_recorded == batches:
                     self._changed.wait(timeout=0.5 if remaining is None else min(remaining, 0.5))
+
+    def _whereabouts(self, job_id: int) -> str:
+        """For a wait that ran out: the job's newest state in the history and in Redis, so a job that ended
+        in Redis but not in the history (a recorder behind or stalled) is told apart from one still running."""
+        try:
+            row = self.store.index.row(job_id)
+        except Exception:  # the timeout is the news; an index that cannot be read only makes the text shorter
+            row = None
+        try:
+            live = self.queue.get_by_id(job_id)
+            in_redis = "no hash" if live is None else f"{live.status.value} v{live.version} on {live.worker or '-'}"
+        except redis.RedisError as exc:
+            in_redis = f"unreachable ({exc})"
+        in_history = "not recorded" if row is None else f"{row.status} v{row.version}"
+        return f" (history: {in_history}; Redis: {in_redis})"
 
     def wait_recorded(self, job_id: int, timeout: float = RECORD_WAIT) -> bool:
         """Wait until the history has the job (created a moment ago); False if it does not in `timeout`."""
