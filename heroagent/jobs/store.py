@@ -121,6 +121,7 @@ _TIME_CREATED_RE = re.compile(rb'"time_created":([0-9.eE+-]+)[,}]')
 _IDEM_RE = re.compile(rb'"idempotencykey":"((?:[^"\\]|\\.)*)"')
 # The statuses of the versions whose text is indexed (first, retried, final), and the same as stored.
 _TEXT_STATUSES = frozenset({JobStatus.NEW, *TERMINAL})
+_TERMINAL_VALUES = frozenset(status.value for status in TERMINAL)
 _NEEDS_TEXT = frozenset(status.value.encode() for status in _TEXT_STATUSES)
 REBUILD_BATCH = 5000  # jobs per index transaction while building the index from the history
 
@@ -198,9 +199,14 @@ def _unescape(text: bytes) -> str:
 def holds(held: IndexRow | RecordedEvent, event: RecordedEvent) -> bool:
     """Whether the history already holds this event's state (it was read again after a crash): `held` is
     the job's row in the index, or its version written earlier in the same batch."""
-    if held.version and event.version:
-        return event.version <= held.version
     status = held.status.value if isinstance(held, RecordedEvent) else held.status
+    if held.version and event.version:
+        # A final state is never taken as read again while the history says the job has not ended: after
+        # kill -9 of redis-server (appendfsync everysec) Redis can hand out a version it had handed out
+        # before the lost writes, and skipping that end would leave the job unfinished in the history.
+        if event.status.terminal and status not in _TERMINAL_VALUES:
+            return False
+        return event.version <= held.version
     return (status, held.topic, held.attempts, held.time_end) == (
         event.status.value,
         event.topic,
