@@ -92,6 +92,31 @@ class JobManager:
             self._batches_recorded += 1
             self._changed.notify_all()
 
+    def _batches_seen(self) -> int:
+        """How many batches the recorder has recorded: take it before looking, then `_wait_for_batch`."""
+        with self._changed:
+            return self._batches_recorded
+
+    def _wait_for_batch(self, seen: int, timeout: float) -> None:
+        """Wait (at most `timeout`) for a batch recorded after `seen` was taken; at once if one was. The
+        caller looks at the history or Redis without this lock held, so the recorder's notify never waits
+        for that I/O, and a batch recorded while it looked is not missed."""
+        with self._changed:
+            if self._batches_recorded == seen:
+                self._changed.wait(timeout)
+
+    def _wait_history(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `done()` (a look at the history) is true, at most `timeout`; whether it became true."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self._batches_seen()
+            if done():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._wait_for_batch(seen, min(remaining, 0.2))
+
     # ------------------------------------------------------------ creating
 
     def create_job(
@@ -240,12 +265,11 @@ class JobManager:
             return
         try:
             newest = self.queue.last_event_id()
-            if newest is None or self.queue.events_recorded_through(newest):
+            if newest is None:
                 return
             deadline = time.monotonic() + LIST_CATCH_UP
-            while True:  # Redis is asked without the lock held: the recorder's notify never waits for it
-                with self._changed:
-                    batches = self._batches_recorded
+            while True:
+                seen = self._batches_seen()
                 if self.queue.events_recorded_through(newest):
                     return
                 remaining = deadline - time.monotonic()
@@ -254,9 +278,7 @@ class JobManager:
                     log.warning("jobs: the history is more than %.0f s behind Redis; lists show what it has",
                                 LIST_CATCH_UP)  # fmt: skip
                     return
-                with self._changed:
-                    if self._batches_recorded == batches:  # nothing recorded since the look: wait for it
-                        self._changed.wait(timeout=min(remaining, 0.05))
+                self._wait_for_batch(seen, min(remaining, 0.05))
         except redis.RedisError:
             self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE  # list the history as it is
 
@@ -414,9 +436,8 @@ class JobManager:
     def wait_for_job(self, job_id: int, timeout: float | None = None) -> Job:
         """Block until the job's final state is in the history; return it. TimeoutError if it is not."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:  # the history and Redis are read without the lock held: the recorder's notify never waits
-            with self._changed:
-                batches = self._batches_recorded
+        while True:
+            seen = self._batches_seen()
             status = self.store.status_of(job_id)
             if status is None:
                 status = self.get_job(job_id).status  # not recorded yet (JobNotFoundError: no such job)
@@ -426,9 +447,7 @@ class JobManager:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(f"job {job_id} is still {status.value} after {timeout}s{self._whereabouts(job_id)}")
-            with self._changed:
-                if self._batches_recorded == batches:
-                    self._changed.wait(timeout=0.5 if remaining is None else min(remaining, 0.5))
+            self._wait_for_batch(seen, 0.5 if remaining is None else min(remaining, 0.5))
 
     def _whereabouts(self, job_id: int) -> str:
         """For a wait that ran out: the job's newest state in the history and in Redis, so a job that ended
@@ -447,14 +466,7 @@ class JobManager:
 
     def wait_recorded(self, job_id: int, timeout: float = RECORD_WAIT) -> bool:
         """Wait until the history has the job (created a moment ago); False if it does not in `timeout`."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while self.store.topic_of(job_id) is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(timeout=min(remaining, 0.2))
-        return True
+        return self._wait_history(lambda: self.store.topic_of(job_id) is not None, timeout)
 
     # ------------------------------------------------------------ changing
 
@@ -551,14 +563,11 @@ class JobManager:
         return jobs
 
     def _wait_final_recorded(self, job_id: int, timeout: float = RECORD_WAIT) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not ((status := self.store.status_of(job_id)) and status.terminal):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(timeout=min(remaining, 0.2))
-        return True
+        def ended() -> bool:
+            status = self.store.status_of(job_id)
+            return status is not None and status.terminal
+
+        return self._wait_history(ended, timeout)
 
     def list_dead(self, topic: str | None = None, limit: int = 50, before_id: int | None = None) -> list[Job]:
         """Jobs that ended in error: out of retries, timed out for good, or failed by hand. Newest first."""
