@@ -3,7 +3,7 @@ hero supervisor handing topics to external hero actors (`HeroDispatcher`, at the
 
 A hero supervisor writes a job as the hash `hero:job:{id}` (fields `id`, `script`, `script_type`,
 `timeout`, others kept as they are) and LPUSHes its id to `hero:q:work:type:{script_type}`. For each
-script type in `[hero] serve`, the intake loop here BLPOPs those queues, reads the hash and creates a
+script type in `[hero] serve`, an intake loop here takes ids from that queue, reads the hash and creates a
 HeroAgent job (topic `hero.<script_type>`, params = the script, params type from `serve`, timeout from
 the hash, `origin` = `hero:<script_type>:<id>`, idempotency key `hero-<script_type>-<id>` so a job
 pushed twice runs once). Each script type has its own intake loop, so a busy or empty queue never

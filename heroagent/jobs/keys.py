@@ -6,7 +6,7 @@ hero:jobtopic              hash    jobid -> topic of every job that has a hash (
 hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window
 hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retries...) for creators in other processes
 hero:job:<id>              hash    a job of the hero queue layout (a hero supervisor's: id, script, script_type, ...)
-hero:q:work:type:<type>    list    hero job ids waiting for an actor of that script type (LPUSH in, BLPOP out)
+hero:q:work:type:<type>    list    ids waiting for an actor of that type (LPUSH in; BLPOP, or BLMOVE by HeroAgent, out)
 hero:q:reply:<id>          list    the hero actor's answer: JSON {id, status, output, error}
 hero:q:taking:type:<type>  list    ids HeroAgent's intake moved out of the work queue and has not made into jobs yet
 hero:q:ctl:type:<type>     list    control messages for that type's actors ("stop")
