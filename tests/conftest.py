@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from heroagent.config import Config
     from heroagent.factory import HeroAgent
     from heroagent.jobs import Job
+    from heroagent.redis_server import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -107,6 +108,19 @@ def _not_zombie(pid: int) -> bool:
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+def external_redis(data_dir: Path) -> EmbeddedRedis:
+    """A Redis of its own (a real redis-server), as a fleet has: the server can stop while Redis goes on.
+    The caller stops it."""
+    from heroagent.config import Config
+    from heroagent.redis_server import EmbeddedRedis
+
+    redis_config = Config(data_dir=str(data_dir / "external"))
+    redis_config.redis.tcp_port = free_port()
+    external = EmbeddedRedis(redis_config)
+    external.start()
+    return external
 
 
 def make_config(data_dir: Path, **sections: dict[str, object]) -> Config:

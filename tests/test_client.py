@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import redis
 
 from heroagent import HeroAgent
 from heroagent.client import JobClient, ServerUnavailableError, redis_url_for
 from heroagent.jobs import InvalidJobError, InvalidTransitionError, JobNotFoundError, JobStatus, keys
-from tests.conftest import make_config
+from heroagent.jobs.queue import JobQueue
+from tests.conftest import external_redis, make_config
 
 
 def test_client_does_what_the_manager_does(agent: HeroAgent) -> None:
@@ -120,15 +122,22 @@ def test_waiting_from_another_process_is_woken_by_the_server_not_by_polling(agen
         client.wait_for_job(client.create_job("w", "!!fake.sleep seconds:5").job_id, timeout=0.3)
 
 
-def test_without_published_defaults_a_client_does_not_look_for_them_at_every_create(agent: HeroAgent) -> None:
+def test_without_published_defaults_a_client_does_not_look_for_them_at_every_create(data_dir: Path) -> None:
     """A server that never published its `[jobs]` defaults (or a Redis that lost them) cost every create
-    an extra round trip: the client looked again each time. It looks again after a while instead."""
-    client = JobClient.from_config(agent.config)
-    admin = agent.get_job_manager().client
-    admin.delete(keys.JOB_DEFAULTS)
-    admin.config_resetstat()
-    jobs = client.create_jobs([{"topic": "d", "params": "!!fake.return_success", "delay": 600}])
-    jobs += [client.create_job("d", "!!fake.return_success", delay=600) for _ in range(20)]  # none runs (no HGETALL)
-    assert len({j.job_id for j in jobs}) == 21
-    looked: dict[str, int] = admin.info("commandstats").get("cmdstat_hgetall", {"calls": 0})  # type: ignore[assignment]
-    assert looked["calls"] == 1
+    an extra round trip: the client looked again each time. It looks again after a while instead. A Redis
+    of its own, with no server on it: every HGETALL it counts is the client's."""
+    external = external_redis(data_dir)
+    admin = redis.Redis.from_url(external.url)
+    client = JobClient(external.url)
+    try:
+        JobQueue(admin).seed(1)  # what a server does first; this one then stops before publishing defaults
+        admin.config_resetstat()
+        jobs = client.create_jobs([{"topic": "d", "params": "!!fake.return_success"}])
+        jobs += [client.create_job("d", "!!fake.return_success") for _ in range(20)]
+        assert len({j.job_id for j in jobs}) == 21
+        looked: dict[str, int] = admin.info("commandstats").get("cmdstat_hgetall", {"calls": 0})  # type: ignore[assignment]
+        assert looked["calls"] == 1
+    finally:
+        client.close()
+        admin.close()
+        external.stop()

@@ -18,11 +18,10 @@ import pytest
 
 from heroagent import HeroAgent
 from heroagent.client import JobClient, redis_url_for
-from heroagent.config import Config, to_toml
+from heroagent.config import to_toml
 from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.errors import JobIdsNotSeededError
-from heroagent.redis_server import EmbeddedRedis
-from tests.conftest import child_env, free_port, make_config, redis_cli, wait_until
+from tests.conftest import child_env, external_redis, make_config, redis_cli, wait_until
 
 # A submitter in its own process: creates jobs one by one and prints each id once create_job returned.
 SUBMITTER = """
@@ -133,15 +132,6 @@ def test_the_server_killed_while_clients_submit_loses_no_acknowledged_job(data_d
     with HeroAgent(config) as agent:
         assert_recorded_once(agent, ids, runs_lost=True)  # the jobs running when it died ran again
         assert agent.get_job_manager().create_job("busy", "!!fake.return_success").job_id > max(ids)
-
-
-def external_redis(data_dir: Path) -> EmbeddedRedis:
-    """A Redis of its own, as a fleet has: the server can stop while Redis goes on."""
-    redis_config = Config(data_dir=str(data_dir / "external"))
-    redis_config.redis.tcp_port = free_port()
-    external = EmbeddedRedis(redis_config)
-    external.start()
-    return external
 
 
 @pytest.mark.slow
