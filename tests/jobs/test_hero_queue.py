@@ -109,6 +109,30 @@ def test_an_id_taken_by_a_server_killed_before_it_made_the_job_is_made_at_the_ne
         agent.stop()
 
 
+def test_hostile_ids_in_the_work_queue_and_the_taking_list_are_dropped_and_block_nothing(data_dir: Path) -> None:
+    """Ids that are not hero job ids (huge, control characters, a key pattern, empty) make no job, leave
+    neither list holding them, do not stop the intake, and do not stop the next start."""
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False}, hero={"enabled": True})
+    hostile = ["x" * 100_000, "a\nb\x00c", "*", "", "../../etc", "\u202e\ufffd"]
+    agent = HeroAgent(config).start()
+    try:
+        cli = agent.get_job_manager().client
+        cli.rpush("hero:q:taking:type:heroscript", *hostile)  # as if a killed server had moved them
+        cli.lpush("hero:q:work:type:heroscript", *hostile)
+        reply, status, _ = supervise(agent, "after-hostile", "!!fake.return_success message:fine")
+        assert reply["status"] == "finished" and status == "finished"
+        assert wait_until(lambda: redis_cli(agent, "LLEN", "hero:q:work:type:heroscript") == "0", timeout=10)
+    finally:
+        agent.stop()
+    agent = HeroAgent(config).start()  # the taking list's hostile ids are dropped at start
+    try:
+        assert redis_cli(agent, "LLEN", "hero:q:taking:type:heroscript") == "0"
+        origins = [j.origin for j in agent.get_job_manager().list_jobs(topic="hero.heroscript")]
+        assert origins == ["hero:heroscript:after-hostile"]
+    finally:
+        agent.stop()
+
+
 def test_the_intake_takes_each_script_type_without_waiting_on_the_others(data_dir: Path) -> None:
     serve = {"heroscript": "heroscript", "other": "heroscript"}
     config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False},
