@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys, scripts
+from heroagent.jobs.direct import DirectCalls
 from heroagent.jobs.errors import JobIdsNotSeededError, TopicDrainingError
 from heroagent.jobs.model import Job, JobStatus, hash_fields
 from heroagent.jobs.retry import RetryPolicy
@@ -30,6 +31,7 @@ class JobQueue:
     def __init__(self, client: redis.Redis, retry: RetryPolicy | None = None) -> None:
         self.client = client
         self.retry = retry or RetryPolicy()
+        self.direct = DirectCalls(client)  # the hot path's calls: create, claim, finish, the wake BLPOP
         self._claim = scripts.register(client, "claim")
         self._transition = scripts.register(client, "transition")
         self._heartbeat = scripts.register(client, "heartbeat")
@@ -66,7 +68,7 @@ class JobQueue:
             due = math.ceil(job.time_scheduled * 1000) if job.time_scheduled > now else 0
             args += [job.topic, job.idempotency_key, due, tail, "1" if job.log else "0", len(flat), *flat]
         try:
-            replies: Any = self._create(args=args)
+            replies: Any = self.direct.script(self._create, args=args)
         except redis.ResponseError as exc:
             if str(exc).startswith("DRAINING"):
                 topic = str(exc).split(" ", 1)[1]
@@ -218,7 +220,7 @@ class JobQueue:
         return int(self._promote(args=[limit]))  # type: ignore[arg-type]
 
     def claim(self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1) -> list[Job]:
-        return _jobs(self._claim(args=[lease_ms, worker_id, max_jobs, *topics]))
+        return _jobs(self.direct.script(self._claim, args=[lease_ms, worker_id, max_jobs, *topics]))
 
     def finish_and_claim(
         self,
@@ -233,13 +235,13 @@ class JobQueue:
         for job, status, fields in reports:
             flat = _flatten(fields)
             args += [job.topic, job.job_id, status, len(flat), *flat]
-        raw: Any = self._finish_and_claim(args=[*args, *topics])
+        raw: Any = self.direct.script(self._finish_and_claim, args=[*args, *topics])
         return [_text(x) for x in raw[0]], _jobs(raw[1])
 
     def wait(self, topics: Sequence[str], timeout: float) -> None:
         """Block until a wake token arrives for one of `topics` or `timeout` passes."""
         if topics:
-            self.client.blpop([keys.wake(t) for t in topics], timeout=timeout)
+            self.direct.blpop([keys.wake(t) for t in topics], timeout)
 
     def transition(
         self,

@@ -1,0 +1,171 @@
+"""The hot path's direct calls (heroagent/jobs/direct.py) against a real redis-server: the same answers
+as through redis-py, a connection per thread that is given back and closed, and no call that can read
+another call's reply after a connection broke."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from heroagent.jobs.direct import DirectCalls
+from heroagent.redis_server import EmbeddedRedis
+from tests.conftest import external_redis
+
+ECHO = "return {KEYS[1], ARGV[1], #ARGV}"
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[EmbeddedRedis]:
+    embedded = external_redis(data_dir)
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture
+def client(server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    connected = redis.Redis.from_url(server.url, socket_timeout=5)
+    yield connected
+    connected.close()
+
+
+def held_connections(client: redis.Redis) -> int:
+    """How many connections named as ours Redis sees."""
+    listed: list[dict[str, str]] = client.client_list()  # type: ignore[assignment]
+    return sum(1 for c in listed if c.get("name") == "direct-test")
+
+
+def test_a_script_answers_as_through_redis_py(client: redis.Redis) -> None:
+    script = client.register_script(ECHO)
+    direct = DirectCalls(client)
+    assert direct.script(script, keys=["k"], args=["a", 2, 1.5, b"\xff"]) == script(
+        keys=["k"], args=["a", 2, 1.5, b"\xff"]
+    )
+    assert direct.script(script, keys=["k"], args=["é"]) == [b"k", "é".encode(), 1]
+
+
+def test_a_script_redis_forgot_is_loaded_again(client: redis.Redis) -> None:
+    script = client.register_script(ECHO)
+    direct = DirectCalls(client)
+    assert direct.script(script, keys=["k"], args=["a"])[0] == b"k"  # loaded now (NOSCRIPT first)
+    client.script_flush()
+    assert direct.script(script, keys=["k"], args=["b"])[1] == b"b"
+
+
+def test_an_error_reply_is_raised_and_the_connection_goes_on(client: redis.Redis) -> None:
+    failing = client.register_script("return redis.error_reply('NOPE ' .. ARGV[1])")
+    echo = client.register_script(ECHO)
+    direct = DirectCalls(client)
+    with pytest.raises(redis.ResponseError, match="NOPE x"):
+        direct.script(failing, args=["x"])
+    assert direct.script(echo, keys=["k"], args=["after"])[1] == b"after"
+
+
+def test_an_argument_redis_cannot_take_is_refused_before_anything_is_sent(client: redis.Redis) -> None:
+    echo = client.register_script(ECHO)
+    direct = DirectCalls(client)
+    for bad in (None, True, object()):
+        with pytest.raises(redis.DataError):
+            direct.script(echo, keys=["k"], args=[bad])  # type: ignore[list-item]
+    assert direct.script(echo, keys=["k"], args=["fine"])[1] == b"fine"
+
+
+def test_a_killed_connection_and_a_restarted_redis_are_reconnected(client: redis.Redis, server: EmbeddedRedis) -> None:
+    echo = client.register_script(ECHO)
+    direct = DirectCalls(client)
+    direct.script(echo, keys=["k"], args=["a"])
+    client.client_kill_filter(skipme=True)  # every connection but the one asking
+    assert direct.script(echo, keys=["k"], args=["b"])[1] == b"b"
+    server.stop()
+    server.start()  # same port; the scripts are gone with the old process
+    assert direct.script(echo, keys=["k"], args=["c"])[1] == b"c"
+    assert direct.blpop(["nothing-here"], 0.01) is None
+
+
+def test_a_reply_left_unread_is_never_taken_for_the_next_one(server: EmbeddedRedis) -> None:
+    """A BLPOP that gave up on the socket (timeout) leaves its reply coming; that connection is dropped,
+    so the next call cannot read the popped value as its own answer."""
+    impatient = redis.Redis.from_url(server.url, socket_timeout=0.2, retry=None)
+    other = redis.Redis.from_url(server.url)
+    try:
+        echo = impatient.register_script(ECHO)
+        direct = DirectCalls(impatient)
+        with pytest.raises(redis.TimeoutError):
+            direct.blpop(["late"], 2)
+        other.rpush("late", "popped")
+        assert direct.script(echo, keys=["k"], args=["mine"]) == [b"k", b"mine", 1]
+        assert direct.blpop(["late"], 1) == (b"late", b"popped")  # the value waited for the next pop
+    finally:
+        impatient.close()
+        other.close()
+
+
+def test_each_thread_has_a_connection_of_its_own_given_back_when_it_ends(server: EmbeddedRedis) -> None:
+    client = redis.Redis.from_url(server.url, client_name="direct-test")
+    watcher = redis.Redis.from_url(server.url)
+    try:
+        echo = client.register_script(ECHO)
+        client.script_load(ECHO)  # no NOSCRIPT fallback through the pool to count
+        direct = DirectCalls(client)
+        barrier = threading.Barrier(6)
+        answers: list[object] = []
+
+        def call(n: int) -> None:
+            answers.append(direct.script(echo, keys=["k"], args=[n])[1])
+            barrier.wait(timeout=10)  # every thread holds its connection at once
+
+        threads = [threading.Thread(target=call, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == [str(n).encode() for n in range(6)]  # type: ignore[type-var]
+        assert held_connections(watcher) == 6  # the pool's idle one (script_load's) and 5 new
+        direct.script(echo, keys=["k"], args=["main"])  # a new thread takes one: the ended threads' go back
+        assert len(client.connection_pool._available_connections) >= 5  # type: ignore[attr-defined]
+        assert held_connections(watcher) == 6  # one of theirs reused, none made anew
+    finally:
+        client.close()
+        watcher.close()
+
+
+def test_closing_the_client_closes_the_held_connections_and_a_later_call_reconnects(server: EmbeddedRedis) -> None:
+    client = redis.Redis.from_url(server.url, client_name="direct-test")
+    watcher = redis.Redis.from_url(server.url)
+    try:
+        echo = client.register_script(ECHO)
+        watcher.script_load(ECHO)  # no NOSCRIPT fallback through the pool to count
+        direct = DirectCalls(client)
+        direct.script(echo, keys=["k"], args=["a"])
+        assert held_connections(watcher) == 1
+        client.close()
+        assert held_connections(watcher) == 0
+        assert direct.script(echo, keys=["k"], args=["b"])[1] == b"b"
+    finally:
+        client.close()
+        watcher.close()
+
+
+def test_a_forked_child_uses_a_connection_of_its_own(client: redis.Redis) -> None:
+    echo = client.register_script(ECHO)
+    direct = DirectCalls(client)
+    direct.script(echo, keys=["k"], args=["parent"])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answers over the pipe, never returns into pytest
+        try:
+            reply = direct.script(echo, keys=["k"], args=["child"])
+            os.write(write, reply[1])
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"child"
+    os.close(read)
+    assert status == 0
+    for n in range(20):  # the parent's connection was not used by the child: its replies are its own
+        assert direct.script(echo, keys=["k"], args=[n])[1] == str(n).encode()
