@@ -7,7 +7,6 @@ written here reads the same from redis-cli, the JSON API and another Hero tool.
 from __future__ import annotations
 
 import enum
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 from heroagent.errors import InvalidInputError
 from heroagent.heroscript import HeroScriptError, parse_job
+from heroagent.jobs import fastjson
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
 from heroagent.schema.job import MAX_VALUE_BYTES, check_new_job, clip_encoded
 from heroagent.schema.job import ParamsType as ParamsType  # re-exported: the job core's name for it
@@ -118,7 +118,7 @@ class Job:
         return out
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        return fastjson.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -126,7 +126,7 @@ class Job:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Job:
-        return cls.from_dict(json.loads(raw))
+        return cls.from_dict(fastjson.loads(raw))
 
     def to_hash(self) -> dict[str, str]:
         """Flat string fields for a Redis hash (`HGET herojobs:<topic>:<id> status` works)."""

@@ -9,7 +9,6 @@ come from `keys`.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 import redis
 
-from heroagent.jobs import keys, scripts
+from heroagent.jobs import fastjson, keys, scripts
 from heroagent.jobs.direct import DirectCalls
 from heroagent.jobs.errors import JobIdsNotSeededError, TopicDrainingError
 from heroagent.jobs.model import Job, JobStatus, hash_fields
@@ -63,7 +62,7 @@ class JobQueue:
             doc = job.to_dict()
             del doc["jobid"]
             doc["version"] = 1  # its first state
-            tail = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)[1:]  # the id goes in front
+            tail = fastjson.dumps(doc)[1:]  # the id goes in front
             flat = _flatten(hash_fields(doc))
             due = math.ceil(job.time_scheduled * 1000) if job.time_scheduled > now else 0
             args += [job.topic, job.idempotency_key, due, tail, "1" if job.log else "0", len(flat), *flat]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heroagent.heroscript import name_fix
+from heroagent.jobs import fastjson
 from heroagent.jobs.errors import JobNotFoundError
 from heroagent.jobs.history_index import (
     TEXT_LIMIT,
@@ -138,7 +139,7 @@ def row_of(job_id: int, raw: bytes, *, with_text: bool | None = None) -> IndexRo
         row = _row_by_patterns(job_id, raw, status.group(1).decode())
         if row is not None:
             return row
-    doc = json.loads(raw)
+    doc = fastjson.loads(raw)
     row = IndexRow(
         job_id,
         JobStatus(doc["status"]).value,
