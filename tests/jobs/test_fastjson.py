@@ -27,9 +27,11 @@ def test_what_orjson_refuses_to_write_is_written_by_the_standard_library() -> No
 
 
 def test_what_orjson_refuses_to_read_is_read_by_the_standard_library() -> None:
-    for big in (b'{"big": 123456789012345678901234567890}', '{"big": -123456789012345678901234567890}'):
+    nested = b'{"a": [1, {"b": [123456789012345678901234567890]}], "c": 1.5}'
+    for big in (b'{"big": 123456789012345678901234567890}', '{"big": -123456789012345678901234567890}', nested):
         assert fastjson.loads(big) == json.loads(big)  # exact, not orjson's float
-        assert isinstance(fastjson.loads(big)["big"], int)
+    assert isinstance(fastjson.loads(nested)["a"][1]["b"][0], int)
+    assert fastjson.loads(b"[1e300, 2.5]") == [1e300, 2.5]  # a large float is still a float
     assert math.isnan(fastjson.loads('{"x": NaN}')["x"])  # a foreign producer's non-standard JSON, as before
     try:
         fastjson.loads(b"{not json")
