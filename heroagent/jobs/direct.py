@@ -57,6 +57,12 @@ class DirectCalls:
             return self.client.blpop(list(keys), timeout=timeout)
         return tuple(reply) if reply else None
 
+    def command(self, *command: Arg) -> Any:
+        """One command on this thread's connection, its reply as Redis gave it (no redis-py callback),
+        and never sent twice: a lost connection is raised, not retried. For a read whose effect must
+        not be repeated unseen (XREADGROUP delivers entries as it reads them)."""
+        return self._call(command)
+
     def _call(self, command: tuple[Arg, ...]) -> Any:
         conn = self._connection()
         try:

@@ -39,6 +39,11 @@ BLOCK_MS = 200
 # instead of three, and the recorder stays out of the way of the worker claiming the job just created.
 LINGER = 0.002
 SMALL_BATCH = 64
+# Every this many seconds the recorder reads its consumer's pending entries too. Between two steps it
+# holds none (each batch is acked before the next read), so any there were delivered by a read whose
+# reply it never got: a connection that broke mid-reply (redis-py then reads again, for new entries
+# only), or a Redis killed after persisting the delivery. They would wait there until the next start.
+PENDING_LOOK = 1.0
 # Errors that say nothing about the event being written: never a reason to set an event aside.
 NOT_ABOUT_THE_EVENT = (StorageError, DatabaseFullError)
 
@@ -74,20 +79,26 @@ class Recorder:
         self.on_stream_lost = on_stream_lost  # Redis lost its data: reconcile
         self.on_written = on_written  # sees each batch's written events (the hero queue's answers)
         self.set_aside = 0  # events that could not be recorded since start
-        self._reread_pending = False  # a batch failed: read this consumer's pending entries first
+        self._reread_pending = False  # a step failed: read this consumer's pending entries first
+        self._pending_look_at = 0.0  # time.monotonic() of the next look at them anyway (PENDING_LOOK)
 
     def step(self) -> None:
         """One batch (waiting up to 0.2 s for events): the body of the recorder loop."""
         try:
-            if self._reread_pending:
+            if self._reread_pending or time.monotonic() >= self._pending_look_at:
+                self._pending_look_at = time.monotonic() + PENDING_LOOK
                 self._reread_pending = bool(self.record_batch(block_ms=None, pending=True))
             else:
                 self.record_batch(block_ms=BLOCK_MS)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
+                self._reread_pending = True
                 raise
             log.warning("jobs: the events stream is gone (Redis lost its data); reconciling")
             self.on_stream_lost()
+        except BaseException:
+            self._reread_pending = True  # a read may have been delivered without its reply reaching us
+            raise
 
     def drain(self) -> None:
         """Record everything in the stream now: pending entries of this consumer first, then new ones."""
@@ -125,12 +136,21 @@ class Recorder:
         self.on_recorded()
         return len(entries)
 
-    def _read(self, count: int, block_ms: int | None, pending: bool) -> list[Any]:
-        """Up to `count` entries: this consumer's pending ones (read before, not acked), or new ones."""
-        response: Any = self.client.xreadgroup(
-            keys.EVENTS_GROUP, CONSUMER, {keys.EVENTS: "0" if pending else ">"}, count=count, block=block_ms
-        )
-        return list(response[0][1]) if response else []
+    def _read(self, count: int, block_ms: int | None, pending: bool) -> list[tuple[Any, dict[bytes, bytes]]]:
+        """Up to `count` entries: this consumer's pending ones (read before, not acked), or new ones.
+
+        Read without redis-py's retry: a read whose reply was lost has delivered its entries to this
+        consumer all the same, and a second read of new entries would step over them. The error is
+        raised instead, and the step after it reads the pending entries first (see `step`)."""
+        block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
+        reply: Any = self.queue.direct.command(
+            "XREADGROUP", "GROUP", keys.EVENTS_GROUP, CONSUMER, "COUNT", count, *block,
+            "STREAMS", keys.EVENTS, "0" if pending else ">",
+        )  # fmt: skip
+        if not reply:
+            return []
+        entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # RESP3: a map
+        return [(entry_id, _pairs(fields)) for entry_id, fields in entries]
 
     def _store_events(self, entries: list[Any]) -> tuple[list[RecordedEvent], list[RecordedEvent], list[Any]]:
         """Write the entries' events to the history: (written, every event kept, every entry id to ack)."""
@@ -170,3 +190,8 @@ class Recorder:
                   entry_id, job, keys.EVENTS_SET_ASIDE, why)  # fmt: skip
         kept = {**fields, b"why": why.encode(errors="replace"), b"event": str(entry_id).encode()}
         self.client.xadd(keys.EVENTS_SET_ASIDE, kept, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+
+
+def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes]:
+    """An entry's [field, value, ...] as a dict (None: the entry was deleted since it was delivered)."""
+    return dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import redis
 
 from heroagent import HeroAgent
 from heroagent.jobs import keys, recorder
@@ -31,3 +32,35 @@ def test_a_small_batch_waits_for_the_events_that_follow_it(agent: HeroAgent, mon
     assert recorded and recorded[0] >= 2
     assert client.xlen(keys.EVENTS) == 0
     assert {j.job_id for j in jm.list_jobs(topic="batched")} == {first.job_id, second.job_id}
+
+
+def test_events_delivered_to_the_recorder_whose_reply_was_lost_are_recorded_first(
+    agent: HeroAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis handed events to the recorder's consumer, but the reply never reached it (the connection
+    broke mid-reply, or Redis was killed after persisting the delivery): they wait in the consumer's
+    pending list, where a read of new entries never looks (redis-py's own retry read new ones and the
+    job's state never reached the history: seen in the kill -9 test of Redis under load). The reply is
+    really read from Redis here and then dropped, as a broken connection drops it."""
+    service = agent.jobs
+    assert service is not None and service.recorder is not None
+    direct = service.recorder.queue.direct
+    read = direct.command
+    dropped: list[object] = []
+
+    def reply_lost_once(*command: object) -> object:
+        reply = read(*command)  # type: ignore[arg-type]
+        if command[0] == "XREADGROUP" and reply and not dropped:
+            dropped.append(reply)
+            raise redis.ConnectionError("the reply was lost (injected by the test)")
+        return reply
+
+    monkeypatch.setattr(direct, "command", reply_lost_once)
+    jm = agent.get_job_manager()
+    first = jm.create_job("later", "!!fake.return_success", delay=3600)  # only its create event: no worker takes it
+    assert wait_until(lambda: bool(dropped))
+    second = jm.create_job("later", "!!fake.return_success", delay=3600)
+    client = service.manager.queue.client
+    assert wait_until(lambda: client.xlen(keys.EVENTS) == 0, timeout=15)
+    assert {j.job_id for j in jm.list_jobs(topic="later")} == {first.job_id, second.job_id}
+    assert client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 0
