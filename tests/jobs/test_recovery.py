@@ -141,6 +141,9 @@ def test_worker_process_killed_mid_job_its_job_still_ends_done(data_dir: Path) -
             job = jm.create_job("remote", "!!fake.sleep seconds:2", log=True)
             assert wait_until(lambda: jm.get_job(job.job_id).status is JobStatus.ACTIVE, timeout=15)
             assert f":{first.pid}:" in jm.get_job(job.job_id).worker
+            # Killed once its first log line is out (a worker killed between its claim and that line
+            # leaves no line: the line is not what this test is about).
+            assert wait_until(lambda: f":{first.pid}:" in jm.get_log(job.job_id), timeout=15)
             first.kill()
             first.wait()
             second = start_worker(agent, "remote")
