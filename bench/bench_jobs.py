@@ -13,7 +13,9 @@ A paced run (100 jobs/s) gives submit->start latency. Figures are printed, never
 Systems: `floor` (LPUSH, 2 processes BRPOP + the body), `huey-proc-2` (RedisHuey, -k process -w 2),
 `huey-thread-8` (-k thread -w 8), `dramatiq` (2 processes x 8 threads), `rq` (2 SimpleWorker processes),
 `heroagent` (`heroagent serve`, its worker pool of [jobs] worker_count threads, JobClient.create_job
-from the producer process), `heroagent+worker` (the same plus one `heroagent worker` process).
+from the producer process), `heroagent+worker` (the same plus one `heroagent worker` process),
+`heroagent+2workers` (the shape of huey's two worker processes: the server's own pool drained, so the
+server only records the history, and two `heroagent worker` processes run the jobs).
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ from bench._common import free_port  # noqa: E402
 from heroagent.config import Config, to_toml  # noqa: E402
 
 ONE_BY_ONE = ["floor", "huey-proc-2", "huey-thread-8", "dramatiq", "rq", "heroagent", "heroagent+worker",
-              "heroagent+prio", "heroagent+limits", "heroagent+nooverlap"]  # fmt: skip
+              "heroagent+2workers", "heroagent+prio", "heroagent+limits", "heroagent+nooverlap"]  # fmt: skip
 # The flow-control variants of `heroagent`, to price them on the hot path as ratios against it in the
 # same run: each job a priority 0-9 in turn; the topic limited (max_running and rate set high enough
 # never to bind, so only their bookkeeping is measured); each job its own no-overlap key (a lock per job).
-BULK = ["floor", "rq", "heroagent", "heroagent+worker"]
+BULK = ["floor", "rq", "heroagent", "heroagent+worker", "heroagent+2workers"]
 PACED = ["floor", "huey-proc-2", "heroagent"]
 
 
@@ -92,6 +94,8 @@ class Bench:
     def workers(self, system: str) -> list[subprocess.Popen[bytes]]:
         py = sys.executable
         huey = [py, "-m", "huey.bin.huey_consumer", "bench._peer_tasks.huey"]
+        hero_worker = [py, "-m", "heroagent", "worker", "--redis", self.url, "--topics", "bench", "--module",
+                       "bench._peer_tasks"]  # fmt: skip
         commands = {
             "floor": [[py, str(HERE / "_floor_worker.py")]] * 2,
             "huey-proc-2": [[*huey, "-w", "2", "-k", "process"]],
@@ -102,9 +106,11 @@ class Bench:
             "heroagent+prio": [],
             "heroagent+limits": [],
             "heroagent+nooverlap": [],
-            "heroagent+worker": [[py, "-m", "heroagent", "worker", "--redis", self.url, "--topics", "bench",
-                                  "--module", "bench._peer_tasks"]],
+            "heroagent+worker": [hero_worker],
+            "heroagent+2workers": [hero_worker] * 2,
         }  # fmt: skip
+        if system == "heroagent+2workers":
+            self.set_server_pool("drained")
         procs = [
             subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for cmd in commands[system]
@@ -158,6 +164,24 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+            if system == "heroagent+2workers":
+                self.set_server_pool("serving")
+
+    def set_server_pool(self, state: str) -> None:
+        """Drain the server's own worker pool ("drained": it claims nothing) or let it serve again, and
+        wait until it says so (a pool sees this at its next heartbeat)."""
+        from heroagent.jobs.worker import list_workers, set_draining
+
+        pools = [w for w in list_workers(self.redis) if w.get("pid") == str(self.server.pid)]
+        if not pools:
+            raise SystemExit("the server's worker pool is not in the workers list")
+        for pool in pools:
+            set_draining(self.redis, pool["id"], state == "drained")
+        deadline = time.monotonic() + 30
+        while {w.get("state") for w in list_workers(self.redis) if w.get("pid") == str(self.server.pid)} != {state}:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server's worker pool did not become {state}")
+            time.sleep(0.1)
 
     def history_caught_up(self) -> bool:
         """Every HeroAgent job's final state is in the history: no job hash left, no event unrecorded."""
@@ -232,6 +256,14 @@ def report(figures: dict[tuple[str, str], Figures]) -> None:
     for label, value in (
         ("heroagent one-by-one / huey-proc-2", ours / median("huey-proc-2", "one")),
         ("heroagent+worker one-by-one / huey-proc-2", median("heroagent+worker", "one") / median("huey-proc-2", "one")),
+        (
+            "heroagent+2workers one-by-one / huey-proc-2",
+            median("heroagent+2workers", "one") / median("huey-proc-2", "one"),
+        ),
+        (
+            "heroagent+2workers bulk / huey-proc-2 one-by-one",
+            median("heroagent+2workers", "bulk") / median("huey-proc-2", "one"),
+        ),
         ("heroagent one-by-one / floor", ours / median("floor", "one")),
         ("heroagent bulk / huey-proc-2 one-by-one", median("heroagent", "bulk") / median("huey-proc-2", "one")),
         ("heroagent bulk / floor bulk", median("heroagent", "bulk") / median("floor", "bulk")),
