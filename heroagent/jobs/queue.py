@@ -284,7 +284,7 @@ class JobQueue:
         args: list[Any] = []
         for topic, job_id, status in finished:
             args += [keys.job(topic, job_id), job_id, status]
-        self._recorded(args=[*args, "--", *event_ids])
+        self.direct.script(self._recorded, args=[*args, "--", *event_ids])
 
     def last_event_id(self) -> str | None:
         """The id of the newest event ever added to the stream (None: there is no stream yet)."""
