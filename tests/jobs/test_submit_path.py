@@ -97,7 +97,10 @@ def test_redis_killed_right_after_creates_returned_keeps_every_job(agent: HeroAg
     assert pid is not None
     os.kill(pid, signal.SIGKILL)  # the last create returned a moment ago
     assert wait_until(lambda: agent.redis.pid not in (None, pid), timeout=20)  # type: ignore[union-attr]
-    assert_recorded_once(agent, ids)
+    # A job running at the kill may lose that run: its worker cannot report while Redis is down, and a
+    # restart slower than the rest of its lease (2 s here) returns it to its queue. It then runs again
+    # and still ends done once (at least once, never twice done).
+    assert_recorded_once(agent, ids, runs_lost=True)
     after = jm.create_job("kept", "!!fake.return_success")
     assert after.job_id > max(ids)
 
