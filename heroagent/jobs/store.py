@@ -385,8 +385,9 @@ class JobStore:
         """Store each event as a new version, one fsync for all; returns those not already the newest.
 
         The first event of a job the history has never seen (its id at or above OurDB's next id: Redis
-        handed it out) is inserted under that id; an event of a job below it that the history lacks
-        was deleted, and is ignored."""
+        handed it out) is inserted under that id, and so is a first event (version 1) read after a later
+        job's, in its empty place below it. A later event of a job below it that the history lacks is of
+        a deleted job, and is ignored."""
         written = []
         # This batch's newest written version of each job (its event, its stored bytes, whether a version
         # of it here needs its text indexed): a job's later event here is checked against it, and the
@@ -414,7 +415,18 @@ class JobStore:
                                 written.append(event)
                                 continue
                             if not self.db.exists(event.job_id):
-                                log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
+                                if event.version != 1:
+                                    log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
+                                    continue
+                                # Its first state, after a later job's (read out of order): the id is
+                                # this job's own (Redis handed it out once), so it takes its empty place.
+                                raw = self.values.spill(event.job_id, event.json)
+                                self.db.insert_at(raw, event.job_id, fill_gap=True)
+                                log.warning("jobs: job %d's first state came after a later job's; recorded",
+                                            event.job_id)  # fmt: skip
+                                newest[event.job_id] = (event, raw, True)
+                                event.first = True
+                                written.append(event)
                                 continue
                         elif holds(row, event):
                             continue  # read again after a crash: the history has it already

@@ -571,16 +571,26 @@ class OurDB:
         unless inside `batch()` or with fsync='never'."""
         return self._store(data, id, fresh=False)
 
-    def insert_at(self, data: bytes, id: int) -> int:
+    def insert_at(self, data: bytes, id: int, *, fill_gap: bool = False) -> int:
         """Insert a record under an id given from outside (incremental mode), at or above `next_id`.
 
         For a database whose ids are handed out elsewhere before the record is written (the job
         history: Redis gives a job its id, the recorder writes it later). Ids skipped stay empty and
         are never handed out by `set(data)`; an id below `next_id` is refused, so none is reused.
-        At most MAX_ID_GAP ids can be skipped at once (a wild id would grow the lookup table)."""
+        At most MAX_ID_GAP ids can be skipped at once (a wild id would grow the lookup table).
+
+        With `fill_gap`, an id below `next_id` that holds nothing (skipped, or deleted) is taken too:
+        for a caller that knows the id is its own (the job history, for a job Redis still holds whose
+        first version came after a later job's). An id that holds a record is still refused."""
         next_id = self.next_id
         if not self.incremental_mode:
             raise ValueError("OurDB insert_at is for incremental mode; in key-value mode use set(data, id)")
+        if id < next_id and fill_gap and id > 0:
+            with self._lock:
+                empty = not self._lookup.get(id)
+            if empty:
+                return self._store(data, id, fresh=True)
+            raise InvalidIdError(f"OurDB {self.path}: cannot insert at id {id}: it holds a record")
         if id < next_id:
             raise InvalidIdError(
                 f"OurDB {self.path}: cannot insert at id {id}: ids below {next_id} were handed out already"

@@ -64,3 +64,25 @@ def test_events_delivered_to_the_recorder_whose_reply_was_lost_are_recorded_firs
     assert wait_until(lambda: client.xlen(keys.EVENTS) == 0, timeout=15)
     assert {j.job_id for j in jm.list_jobs(topic="later")} == {first.job_id, second.job_id}
     assert client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 0
+
+
+def test_a_first_state_read_after_a_later_jobs_is_still_recorded(agent: HeroAgent) -> None:
+    """Events left pending with no error the recorder could see (here: a third party read them as the
+    recorder's consumer) are found by its look at the pending list a second later, after newer events
+    were recorded. The older job's first state then comes after a later job's; it takes its own id."""
+    service = agent.jobs
+    assert service is not None
+    loop = next(loop for loop in service.loops if loop.name == "recorder")
+    loop.stop()
+    jm = agent.get_job_manager()
+    older = jm.create_job("later", "!!fake.return_success", delay=3600)  # only its create event: no worker takes it
+    client = service.manager.queue.client
+    taken = client.xreadgroup(keys.EVENTS_GROUP, recorder.CONSUMER, {keys.EVENTS: ">"}, count=100)
+    assert taken and len(taken[0][1]) == 1
+    loop.start()
+    newer = jm.create_job("later", "!!fake.return_success", delay=3600)
+    assert wait_until(lambda: client.xlen(keys.EVENTS) == 0, timeout=15)
+    assert {j.job_id for j in jm.list_jobs(topic="later")} == {older.job_id, newer.job_id}
+    assert [v.status.value for v in jm.get_history(older.job_id)] == ["new"]
+    assert jm.cancel_job(older.job_id).status.value == "canceled"  # and its later states follow it
+    assert wait_until(lambda: [v.status.value for v in jm.get_history(older.job_id)] == ["new", "canceled"])

@@ -351,3 +351,23 @@ def test_batch_commits_once(tmp_path: Path) -> None:
         assert db.get(1) == b"a2"
     with OurDB(tmp_path) as db:
         assert db.get(4) == b"d"
+
+
+def test_insert_at_fills_an_empty_id_below_next_id_only_when_asked(tmp_path: Path) -> None:
+    """The job history's ids come from Redis: a job's first version can arrive after a later job's."""
+    from heroagent.ourdb import InvalidIdError
+
+    with OurDB(tmp_path) as db:
+        db.insert_at(b"one", 1)
+        db.insert_at(b"three", 3)  # 2 skipped: its job's first version is not here yet
+        with pytest.raises(InvalidIdError, match="handed out already"):
+            db.insert_at(b"two", 2)
+        assert db.insert_at(b"two", 2, fill_gap=True) == 2
+        with pytest.raises(InvalidIdError, match="holds a record"):
+            db.insert_at(b"again", 1, fill_gap=True)  # never over a record
+        db.set(b"two, v2", id=2)
+        assert db.next_id == 4
+    with OurDB(tmp_path) as db:  # as kept on disk
+        assert db.get(2) == b"two, v2" and db.get_history(2) == [b"two, v2", b"two"]
+        assert db.ids() == [1, 2, 3] and db.next_id == 4
+        assert db.set(b"four") == 4
