@@ -11,9 +11,12 @@ out, so `client.close()` (which disconnects every connection of the pool, checke
 closes it, and a later call reconnects. A thread that ended gives its connection back when another
 thread takes one. After a fork the child takes a connection of its own (the pool resets itself).
 
-Errors keep redis-py's behaviour: an error reply (other than NOSCRIPT) is raised as is; a lost
-connection is dropped and the call is made again through the client, with its retry policy; a
-script Redis does not know yet is loaded by the client's `Script` on that same retry.
+Errors keep redis-py's behaviour. Before each call the connection is checked as the pool checks one
+it hands out (a connection Redis closed, after a restart, or with stray data is made anew). An error
+reply (other than NOSCRIPT) is raised as is. A script Redis does not know yet is loaded and called by
+the client's `Script`. A lost connection or a timeout is dropped and, if the client retries (redis-py's
+default), the call is made again through the client, with its retry policy; a client made to give up
+at once (`request_options`: retries 0) gets the error, as it would have.
 """
 
 from __future__ import annotations
@@ -41,19 +44,27 @@ class DirectCalls:
         self._pool = client.connection_pool
         self._held: dict[int, tuple[int, Connection]] = {}  # thread ident -> (pid, connection)
         self._lock = threading.Lock()
+        retry = client.get_retry()
+        self._retries = retry.get_retries() if retry is not None else 0  # what the client does on a lost connection
 
     def script(self, script: Script, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
         """`script(keys=keys, args=args)` in one round trip (EVALSHA) on this thread's connection."""
         try:
             return self._call(("EVALSHA", script.sha, len(keys), *keys, *args))
-        except (NoScriptError, *_CONNECTION_LOST):
-            return script(keys=list(keys), args=list(args))  # type: ignore[arg-type]  # loads the script / reconnects, with retries
+        except NoScriptError:
+            pass  # never ran: the client's Script loads it and calls it
+        except _CONNECTION_LOST:
+            if not self._retries:
+                raise
+        return script(keys=list(keys), args=list(args))  # type: ignore[arg-type]
 
     def blpop(self, keys: Sequence[str], timeout: float) -> Any:
         """BLPOP on this thread's connection; None when `timeout` passed (as `redis.Redis.blpop`)."""
         try:
             reply = self._call(("BLPOP", *keys, timeout))
         except _CONNECTION_LOST:
+            if not self._retries:
+                raise
             return self.client.blpop(list(keys), timeout=timeout)
         return tuple(reply) if reply else None
 
@@ -65,6 +76,12 @@ class DirectCalls:
 
     def _call(self, command: tuple[Arg, ...]) -> Any:
         conn = self._connection()
+        try:
+            stale = conn.can_read()  # type: ignore[no-untyped-call]  # as the pool checks what it hands out
+        except _CONNECTION_LOST:
+            stale = True
+        if stale:
+            conn.disconnect()  # type: ignore[no-untyped-call]  # closed by Redis, or a reply left on it: anew
         try:
             conn.send_packed_command(_pack(command))  # type: ignore[no-untyped-call]
             return conn.read_response()

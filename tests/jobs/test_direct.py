@@ -14,7 +14,7 @@ import redis
 
 from heroagent.jobs.direct import DirectCalls
 from heroagent.redis_server import EmbeddedRedis
-from tests.conftest import external_redis
+from tests.conftest import external_redis, wait_until
 
 ECHO = "return {KEYS[1], ARGV[1], #ARGV}"
 
@@ -169,3 +169,61 @@ def test_a_forked_child_uses_a_connection_of_its_own(client: redis.Redis) -> Non
     assert status == 0
     for n in range(20):  # the parent's connection was not used by the child: its replies are its own
         assert direct.script(echo, keys=["k"], args=[n])[1] == str(n).encode()
+
+
+BUSY = """
+redis.call('INCR', KEYS[1])
+local start = redis.call('TIME')
+local now = start
+while (now[1] - start[1]) * 1000000 + (now[2] - start[2]) < 500000 do now = redis.call('TIME') end
+return 1
+"""
+
+
+def test_a_client_that_gives_up_at_once_is_not_retried(server: EmbeddedRedis) -> None:
+    """A request-path client (`request_options`: retries 0) gets a timeout once, as it would through
+    redis-py: the call is not made again through the client's pool (whose ready connection would then
+    time out too and be closed)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    impatient = redis.Redis.from_url(
+        server.url, socket_timeout=0.2, retry=Retry(NoBackoff(), 0), client_name="direct-test"
+    )
+    other = redis.Redis.from_url(server.url)
+    try:
+        busy = impatient.register_script(BUSY)
+        other.script_load(BUSY)
+        direct = DirectCalls(impatient)
+        direct.command("PING")  # this thread's connection, held
+        impatient.ping()  # and a second one, ready in the pool
+        with pytest.raises(redis.TimeoutError):
+            direct.script(busy, keys=["runs"])
+        assert wait_until(lambda: other.get("runs") == b"1")
+        assert wait_until(lambda: held_connections(other) == 1)  # the pool's, never used for a retry
+        assert not wait_until(lambda: held_connections(other) != 1, timeout=1.5)
+    finally:
+        impatient.close()
+        other.close()
+
+
+def test_a_client_that_gives_up_at_once_still_takes_a_fresh_connection_after_a_restart(
+    server: EmbeddedRedis,
+) -> None:
+    """Redis restarted: the connection a thread holds is dead, and is made anew before the call (as
+    the pool checks what it hands out), so even a client that never retries does not fail once."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(server.url, retry=Retry(NoBackoff(), 0))
+    try:
+        echo = client.register_script(ECHO)
+        direct = DirectCalls(client)
+        assert direct.script(echo, keys=["k"], args=["before"])[1] == b"before"
+        server.stop()
+        server.start()
+        client.script_load(ECHO)  # the new Redis knows it (its NOSCRIPT path is tested above)
+        assert direct.script(echo, keys=["k"], args=["after"])[1] == b"after"
+        assert direct.blpop(["nothing-here"], 0.01) is None
+    finally:
+        client.close()
