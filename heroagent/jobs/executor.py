@@ -35,7 +35,7 @@ class JobExecutor:
 
     def _heroscript(self, ctx: JobContext) -> str:
         try:
-            actions = _parse_cached(ctx.job.params)
+            actions = parse_actions(ctx.job.params)
         except HeroScriptError as exc:
             raise JobFailed(str(exc)) from None
         if not actions:
@@ -58,6 +58,16 @@ def _unless_skipped(result: str, ctx: JobContext) -> str:
     if ctx.skip_reason is not None:
         raise JobSkipped(ctx.skip_reason)
     return result
+
+
+# Params longer than this are parsed each time: a cache of 512 texts of up to 16 MiB each (the params
+# limit) could hold 8 GiB. Repeated scripts (schedules, batches, the same job submitted again) are short.
+CACHED_TEXT_LIMIT = 4096
+
+
+def parse_actions(text: str) -> tuple[Action, ...]:
+    """The actions of a job's HeroScript; a short text is parsed once for all its jobs."""
+    return _parse_cached(text) if len(text) <= CACHED_TEXT_LIMIT else tuple(parse(text))
 
 
 @lru_cache(maxsize=512)
