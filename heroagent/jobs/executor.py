@@ -14,7 +14,7 @@ from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed, JobSkipped
 from heroagent.jobs.isolation import run_in_child
-from heroagent.jobs.model import ParamsType
+from heroagent.jobs.model import CACHED_TEXT_LIMIT, ParamsType
 
 
 class JobExecutor:
@@ -60,13 +60,9 @@ def _unless_skipped(result: str, ctx: JobContext) -> str:
     return result
 
 
-# Params longer than this are parsed each time: a cache of 512 texts of up to 16 MiB each (the params
-# limit) could hold 8 GiB. Repeated scripts (schedules, batches, the same job submitted again) are short.
-CACHED_TEXT_LIMIT = 4096
-
-
 def parse_actions(text: str) -> tuple[Action, ...]:
-    """The actions of a job's HeroScript; a short text is parsed once for all its jobs."""
+    """The actions of a job's HeroScript; a short text is parsed once for all its jobs (a long one each
+    time: see `model.CACHED_TEXT_LIMIT`)."""
     return _parse_cached(text) if len(text) <= CACHED_TEXT_LIMIT else tuple(parse(text))
 
 
