@@ -1,5 +1,13 @@
 """HeroScript: the Hero ecosystem's action language (`!!actor.name key:value`)."""
 
-from heroagent.heroscript.parser import Action, HeroScriptError, name_fix, parse, parse_job
+from heroagent.heroscript.parser import (
+    Action,
+    HeroScriptError,
+    name_fix,
+    parse,
+    parse_cached,
+    parse_job,
+    parse_job_cached,
+)
 
-__all__ = ["Action", "HeroScriptError", "name_fix", "parse", "parse_job"]
+__all__ = ["Action", "HeroScriptError", "name_fix", "parse", "parse_cached", "parse_job", "parse_job_cached"]

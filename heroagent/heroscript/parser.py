@@ -22,6 +22,7 @@ choice is listed here and in the README, and pinned by a test (tests/heroscript/
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -125,8 +126,37 @@ def parse_job(text: str) -> list[Action]:
     line missing its `!!`) is an error here, as it would run nothing."""
     actions = parse(text)
     if not actions:
-        raise HeroScriptError(1, "no action found: a HeroScript job needs a line starting with !!actor.name")
+        raise _no_action()
     return actions
+
+
+# Scripts repeat (schedules, batches, the same job submitted per request): a short one is parsed once,
+# for the creator (its job type) and the worker (its actions) alike. A long one is parsed each time:
+# 512 texts of up to 16 MiB (a job's params limit) would be 8 GiB.
+CACHED_TEXT_LIMIT = 4096
+
+
+def parse_cached(text: str) -> tuple[Action, ...]:
+    """`parse`, once per short text (a script that does not parse raises each time). The actions are
+    shared by every caller: read them, never change them."""
+    return _parse_short(text) if len(text) <= CACHED_TEXT_LIMIT else tuple(parse(text))
+
+
+def parse_job_cached(text: str) -> tuple[Action, ...]:
+    """`parse_job` through `parse_cached`."""
+    actions = parse_cached(text)
+    if not actions:
+        raise _no_action()
+    return actions
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_short(text: str) -> tuple[Action, ...]:
+    return tuple(parse(text))
+
+
+def _no_action() -> HeroScriptError:
+    return HeroScriptError(1, "no action found: a HeroScript job needs a line starting with !!actor.name")
 
 
 def _whole_text(text: str) -> list[_Line]:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from heroagent.config import JobsConfig
-from heroagent.heroscript import Action, HeroScriptError, parse
+from heroagent.heroscript import Action, HeroScriptError, parse_cached
 from heroagent.jobs import processors
 from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed, JobSkipped
 from heroagent.jobs.isolation import run_in_child
-from heroagent.jobs.model import CACHED_TEXT_LIMIT, ParamsType
+from heroagent.jobs.model import ParamsType
 
 
 class JobExecutor:
@@ -35,7 +34,7 @@ class JobExecutor:
 
     def _heroscript(self, ctx: JobContext) -> str:
         try:
-            actions = parse_actions(ctx.job.params)
+            actions = parse_cached(ctx.job.params)
         except HeroScriptError as exc:
             raise JobFailed(str(exc)) from None
         if not actions:
@@ -58,15 +57,3 @@ def _unless_skipped(result: str, ctx: JobContext) -> str:
     if ctx.skip_reason is not None:
         raise JobSkipped(ctx.skip_reason)
     return result
-
-
-def parse_actions(text: str) -> tuple[Action, ...]:
-    """The actions of a job's HeroScript; a short text is parsed once for all its jobs (a long one each
-    time: see `model.CACHED_TEXT_LIMIT`)."""
-    return _parse_cached(text) if len(text) <= CACHED_TEXT_LIMIT else tuple(parse(text))
-
-
-@lru_cache(maxsize=512)
-def _parse_cached(text: str) -> tuple[Action, ...]:
-    """Scripts repeat (schedules, batches): parse each text once. Actions are read, never changed."""
-    return tuple(parse(text))

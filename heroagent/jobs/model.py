@@ -7,7 +7,6 @@ written here reads the same from redis-cli, the JSON API and another Hero tool.
 from __future__ import annotations
 
 import enum
-import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -16,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from heroagent.errors import InvalidInputError
-from heroagent.heroscript import HeroScriptError, parse_job
+from heroagent.heroscript import HeroScriptError, parse_job_cached
 from heroagent.jobs import fastjson
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
 from heroagent.schema.job import MAX_VALUE_BYTES, check_new_job, clip_encoded
@@ -241,24 +240,9 @@ def check_job_spec_and_type(spec: Mapping[str, Any]) -> tuple[dict[str, Any], st
     if clean.get("params_type", "heroscript") != ParamsType.HEROSCRIPT:
         return clean, ""
     try:
-        return clean, job_type_of(clean["params"])
+        return clean, parse_job_cached(clean["params"])[0].actor
     except HeroScriptError as exc:
         raise InvalidJobError(f"params: {exc}") from None
-
-
-# A creator often sends the same script again (a schedule, a batch, the same job per request): a short
-# one is parsed once. Longer ones are parsed each time (512 texts of up to 16 MiB would be 8 GiB).
-CACHED_TEXT_LIMIT = 4096
-
-
-def job_type_of(params: str) -> str:
-    """The actor a job's HeroScript calls first (its job type); HeroScriptError if it does not parse."""
-    return _job_type_cached(params) if len(params) <= CACHED_TEXT_LIMIT else parse_job(params)[0].actor
-
-
-@functools.lru_cache(maxsize=512)
-def _job_type_cached(params: str) -> str:
-    return parse_job(params)[0].actor  # an error is raised, not cached: a bad script is parsed again
 
 
 def scheduled_time(run_at: Any, delay: Any, now: float | None = None) -> float:
