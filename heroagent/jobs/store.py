@@ -407,23 +407,18 @@ class JobStore:
                     else:
                         row = known.get(event.job_id)
                         if row is None:
-                            if event.job_id >= self.db.next_id:
-                                raw = self.values.spill(event.job_id, event.json)
-                                self.db.insert_at(raw, event.job_id)
-                                newest[event.job_id] = (event, raw, True)
-                                event.first = True
-                                written.append(event)
-                                continue
-                            if not self.db.exists(event.job_id):
-                                if event.version != 1:
+                            below = event.job_id < self.db.next_id
+                            if not below or not self.db.exists(event.job_id):
+                                if below and event.version != 1:
                                     log.warning("jobs: event for unknown or deleted job %d ignored", event.job_id)
                                     continue
-                                # Its first state, after a later job's (read out of order): the id is
-                                # this job's own (Redis handed it out once), so it takes its empty place.
+                                # Below: its first state, after a later job's (read out of order); the id
+                                # is this job's own (Redis handed it out once), so it takes its empty place.
                                 raw = self.values.spill(event.job_id, event.json)
-                                self.db.insert_at(raw, event.job_id, fill_gap=True)
-                                log.warning("jobs: job %d's first state came after a later job's; recorded",
-                                            event.job_id)  # fmt: skip
+                                self.db.insert_at(raw, event.job_id, fill_gap=below)
+                                if below:
+                                    log.warning("jobs: job %d's first state came after a later job's; recorded",
+                                                event.job_id)  # fmt: skip
                                 newest[event.job_id] = (event, raw, True)
                                 event.first = True
                                 written.append(event)
