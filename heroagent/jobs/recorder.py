@@ -90,13 +90,11 @@ class Recorder:
                 self._reread_pending = bool(self.record_batch(block_ms=None, pending=True))
             else:
                 self.record_batch(block_ms=BLOCK_MS)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                self._reread_pending = True
-                raise
-            log.warning("jobs: the events stream is gone (Redis lost its data); reconciling")
-            self.on_stream_lost()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                log.warning("jobs: the events stream is gone (Redis lost its data); reconciling")
+                self.on_stream_lost()
+                return
             self._reread_pending = True  # a read may have been delivered without its reply reaching us
             raise
 
