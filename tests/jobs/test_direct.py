@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.commands.core import Script
 
 from heroagent.jobs.direct import DirectCalls
 from heroagent.redis_server import EmbeddedRedis
@@ -104,50 +105,52 @@ def test_a_reply_left_unread_is_never_taken_for_the_next_one(server: EmbeddedRed
         other.close()
 
 
-def test_each_thread_has_a_connection_of_its_own_given_back_when_it_ends(server: EmbeddedRedis) -> None:
+@pytest.fixture
+def counted(server: EmbeddedRedis) -> Iterator[tuple[redis.Redis, redis.Redis, Script]]:
+    """A client whose connections Redis lists as "direct-test", a watcher that counts them, and ECHO
+    loaded already (no NOSCRIPT fallback through the pool to count)."""
     client = redis.Redis.from_url(server.url, client_name="direct-test")
     watcher = redis.Redis.from_url(server.url)
-    try:
-        echo = client.register_script(ECHO)
-        client.script_load(ECHO)  # no NOSCRIPT fallback through the pool to count
-        direct = DirectCalls(client)
-        barrier = threading.Barrier(6)
-        answers: list[object] = []
-
-        def call(n: int) -> None:
-            answers.append(direct.script(echo, keys=["k"], args=[n])[1])
-            barrier.wait(timeout=10)  # every thread holds its connection at once
-
-        threads = [threading.Thread(target=call, args=(n,)) for n in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(answers) == [str(n).encode() for n in range(6)]  # type: ignore[type-var]
-        assert held_connections(watcher) == 6  # the pool's idle one (script_load's) and 5 new
-        direct.script(echo, keys=["k"], args=["main"])  # a new thread takes one: the ended threads' go back
-        assert len(client.connection_pool._available_connections) >= 5  # type: ignore[attr-defined]
-        assert held_connections(watcher) == 6  # one of theirs reused, none made anew
-    finally:
-        client.close()
-        watcher.close()
+    watcher.script_load(ECHO)
+    yield client, watcher, client.register_script(ECHO)
+    client.close()
+    watcher.close()
 
 
-def test_closing_the_client_closes_the_held_connections_and_a_later_call_reconnects(server: EmbeddedRedis) -> None:
-    client = redis.Redis.from_url(server.url, client_name="direct-test")
-    watcher = redis.Redis.from_url(server.url)
-    try:
-        echo = client.register_script(ECHO)
-        watcher.script_load(ECHO)  # no NOSCRIPT fallback through the pool to count
-        direct = DirectCalls(client)
-        direct.script(echo, keys=["k"], args=["a"])
-        assert held_connections(watcher) == 1
-        client.close()
-        assert held_connections(watcher) == 0
-        assert direct.script(echo, keys=["k"], args=["b"])[1] == b"b"
-    finally:
-        client.close()
-        watcher.close()
+def test_each_thread_has_a_connection_of_its_own_given_back_when_it_ends(
+    counted: tuple[redis.Redis, redis.Redis, Script],
+) -> None:
+    client, watcher, echo = counted
+    direct = DirectCalls(client)
+    barrier = threading.Barrier(6)
+    answers: list[object] = []
+
+    def call(n: int) -> None:
+        answers.append(direct.script(echo, keys=["k"], args=[n])[1])
+        barrier.wait(timeout=10)  # every thread holds its connection at once
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [str(n).encode() for n in range(6)]  # type: ignore[type-var]
+    assert held_connections(watcher) == 6  # one per thread
+    direct.script(echo, keys=["k"], args=["main"])  # a new thread takes one: the ended threads' go back
+    assert len(client.connection_pool._available_connections) >= 5  # type: ignore[attr-defined]
+    assert held_connections(watcher) == 6  # one of theirs reused, none made anew
+
+
+def test_closing_the_client_closes_the_held_connections_and_a_later_call_reconnects(
+    counted: tuple[redis.Redis, redis.Redis, Script],
+) -> None:
+    client, watcher, echo = counted
+    direct = DirectCalls(client)
+    direct.script(echo, keys=["k"], args=["a"])
+    assert held_connections(watcher) == 1
+    client.close()
+    assert held_connections(watcher) == 0
+    assert direct.script(echo, keys=["k"], args=["b"])[1] == b"b"
 
 
 def test_a_forked_child_uses_a_connection_of_its_own(client: redis.Redis) -> None:
