@@ -115,7 +115,14 @@ class Recorder:
             return 0
         if block_ms is not None and not pending and len(entries) < SMALL_BATCH:
             time.sleep(LINGER)  # what follows comes with it (see LINGER)
-            entries += self._read(RECORD_BATCH - len(entries), None, False)
+            try:
+                entries += self._read(RECORD_BATCH - len(entries), None, False)
+            except redis.RedisError as exc:
+                # Redis went away or lost its data while this batch lingered: what was read is recorded
+                # now (the reconcile queues it again from the history). What the failed read may have
+                # delivered is read again from the pending list; a lost stream is noticed next step.
+                log.warning("jobs: reading more events failed (%s); recording the %d read", exc, len(entries))
+                self._reread_pending = True
         try:
             written, events, ids = self._store_events(entries)
             finished = [(e.topic, e.job_id, e.status.value) for e in events if e.status.terminal]

@@ -34,6 +34,33 @@ def test_a_small_batch_waits_for_the_events_that_follow_it(agent: HeroAgent, mon
     assert {j.job_id for j in jm.list_jobs(topic="batched")} == {first.job_id, second.job_id}
 
 
+def test_a_batch_read_before_redis_lost_its_data_is_still_recorded(
+    agent: HeroAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis is emptied while the recorder lingers on events it has read: the read of what follows fails
+    (the stream is gone), and what it read first is recorded all the same, so the reconcile queues those
+    jobs again from the history. Dropping the batch with the failed read would lose them for good."""
+    service = agent.jobs
+    assert service is not None
+    for loop in service.loops:  # the test reads the stream itself; nothing may remake it meanwhile
+        if loop.name in ("recorder", "reaper", "promoter"):
+            loop.stop()
+    monkeypatch.setattr(recorder, "LINGER", 1.0)
+    jm = agent.get_job_manager()
+    jobs = jm.create_jobs([{"topic": "later", "params": "!!fake.return_success", "delay": 3600} for _ in range(3)])
+    recorded: list[int] = []
+    reading = threading.Thread(target=lambda: recorded.append(service.recorder.record_batch(block_ms=5000)))
+    reading.start()
+    client = service.manager.queue.client
+    assert wait_until(lambda: client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 3)  # read: lingering
+    client.flushall()
+    reading.join(timeout=30)
+    assert recorded == [3]
+    assert {j.job_id for j in jm.list_jobs(topic="later")} == {job.job_id for job in jobs}
+    service.reconciler.reap_step()  # what the reaper does within a second: Redis lost its data, reconcile
+    assert client.zcard(keys.SCHEDULED) == 3  # the jobs wait again for their time
+
+
 def test_events_delivered_to_the_recorder_whose_reply_was_lost_are_recorded_first(
     agent: HeroAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:

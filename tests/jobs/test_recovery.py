@@ -212,6 +212,13 @@ def test_redis_that_lost_its_data_gets_the_queue_back(data_dir: Path) -> None:
         jm = agent.get_job_manager()
         jobs = jm.create_jobs([{"topic": "waiting", "params": "!!fake.return_success"} for _ in range(5)])
         assert redis_cli(agent, "ZCARD", "heroqueue:waiting") == "5"
+        # The contract (README, Durability): what the recorder has read survives Redis losing its data.
+        assert wait_until(
+            lambda: (
+                redis_cli(agent, "XLEN", "hero:events") == "0"  # recorded
+                or redis_cli(agent, "XPENDING", "hero:events", "recorder").startswith("5\n")
+            )  # read, lingering
+        )
         redis_cli(agent, "FLUSHALL")
         assert wait_until(lambda: redis_cli(agent, "ZCARD", "heroqueue:waiting") == "5", timeout=10)
         assert redis_cli(agent, "HGET", f"herojobs:waiting:{jobs[0].job_id}", "status") == "new"
