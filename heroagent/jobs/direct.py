@@ -1,6 +1,6 @@
 """The hot path's Redis calls, sent on a connection the calling thread keeps, past redis-py's per-call work.
 
-Why: a job costs four calls of ours (create, the wake BLPOP, claim, finish). Through `redis.Redis`
+Why: a job costs up to four calls of ours (create, the wake BLPOP, claim, finish). Through `redis.Redis`
 each call takes a connection from the pool and gives it back (a lock, a `poll` for stray data, the
 observability counters of redis-py 8), goes through the retry wrapper and packs its arguments twice.
 On this project's 2-core VMs that is about 40 us of CPU per call on top of the ~35 us the socket
@@ -46,6 +46,7 @@ class DirectCalls:
         self._lock = threading.Lock()
         retry = client.get_retry()
         self._retries = retry.get_retries() if retry is not None else 0  # what the client does on a lost connection
+        self._loaded: set[str] = set()  # scripts loaded by `script_then_blpop`, which cannot load them after
 
     def script(self, script: Script, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
         """`script(keys=keys, args=args)` in one round trip (EVALSHA) on this thread's connection."""
@@ -68,6 +69,37 @@ class DirectCalls:
             return self.client.blpop(list(keys), timeout=timeout)
         return tuple(reply) if reply else None
 
+    def script_then_blpop(self, script: Script, args: Sequence[Arg], keys: Sequence[str], timeout: float) -> Any:
+        """`script(args=args)`, then BLPOP `keys` (as `blpop`), sent together: one round trip for both.
+        The script's reply is not returned. It is loaded first, the first time; should Redis have
+        forgotten it since (a restart, SCRIPT FLUSH), the NOSCRIPT is no error: the BLPOP ran without
+        it, and the script is loaded again for the next call."""
+        if script.sha not in self._loaded:
+            self.client.script_load(script.script)
+            self._loaded.add(script.sha)
+        conn = self._checked_connection()
+        try:
+            conn.send_packed_command(_pack(("EVALSHA", script.sha, 0, *args)) + _pack(("BLPOP", *keys, timeout)))  # type: ignore[no-untyped-call]
+            first: redis.ResponseError | None = None
+            try:
+                conn.read_response()
+            except redis.ResponseError as exc:
+                first = exc  # the BLPOP's reply follows it all the same
+            reply = conn.read_response()
+        except redis.ResponseError:
+            raise  # the replies were read whole: the connection is fine
+        except BaseException as exc:
+            conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may be left unread on it
+            if not isinstance(exc, _CONNECTION_LOST) or not self._retries:
+                raise
+            script(args=list(args))  # type: ignore[arg-type]
+            return self.client.blpop(list(keys), timeout=timeout)
+        if isinstance(first, NoScriptError):
+            self.client.script_load(script.script)
+        elif first is not None:
+            raise first
+        return tuple(reply) if reply else None
+
     def command(self, *command: Arg) -> Any:
         """One command on this thread's connection, its reply as Redis gave it (no redis-py callback),
         and never sent twice: a lost connection is raised, not retried. For a read whose effect must
@@ -75,13 +107,7 @@ class DirectCalls:
         return self._call(command)
 
     def _call(self, command: tuple[Arg, ...]) -> Any:
-        conn = self._connection()
-        try:
-            stale = conn.can_read()  # type: ignore[no-untyped-call]  # as the pool checks what it hands out
-        except _CONNECTION_LOST:
-            stale = True
-        if stale:
-            conn.disconnect()  # type: ignore[no-untyped-call]  # closed by Redis, or a reply left on it: anew
+        conn = self._checked_connection()
         try:
             conn.send_packed_command(_pack(command))  # type: ignore[no-untyped-call]
             return conn.read_response()
@@ -90,6 +116,17 @@ class DirectCalls:
         except BaseException:
             conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may be left unread on it; the next call reconnects
             raise
+
+    def _checked_connection(self) -> Connection:
+        """This thread's connection, checked as the pool checks one it hands out."""
+        conn = self._connection()
+        try:
+            stale = conn.can_read()  # type: ignore[no-untyped-call]
+        except _CONNECTION_LOST:
+            stale = True
+        if stale:
+            conn.disconnect()  # type: ignore[no-untyped-call]  # closed by Redis, or a reply left on it: anew
+        return conn
 
     def _connection(self) -> Connection:
         me, pid = threading.get_ident(), os.getpid()

@@ -23,6 +23,9 @@ hero:topics                set     every topic that has had a job (lets "*" work
 hero:topics:paused         set     topics whose queued jobs wait (no worker claims them) until resumed
 hero:topics:draining       set     topics that take no new job (creates get a 409) until resumed
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
+hero:takers:<topic>        set     ids of idle workers a create may hand the topic's next job to
+hero:taker:<worker id>     string  that worker's lease (ms) while it waits to be handed a job; expires
+hero:inbox:<worker id>     list    jobs a create claimed for that idle worker (JSON of the hash's items)
 hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job (or a retry after its backoff) is due (ms)
 hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker
 hero:events                stream  every transition with the job's full state; the server's recorder
@@ -55,6 +58,9 @@ MAX_PRIORITY = 9
 # (MAX_PRIORITY + 1) * 2^44 < 2^53, so every score is an exact double.
 QUEUE_SCORE_SPAN = 2**44
 PREFIX_WAKE = "hero:wake"
+PREFIX_TAKERS = "hero:takers"
+PREFIX_TAKER = "hero:taker"
+PREFIX_INBOX = "hero:inbox"
 TOPICS = "hero:topics"
 TOPICS_PAUSED = "hero:topics:paused"
 TOPICS_DRAINING = "hero:topics:draining"
@@ -109,6 +115,18 @@ def no_overlap_lock(key: str) -> str:
 
 def wake(topic: str) -> str:
     return f"{PREFIX_WAKE}:{topic}"
+
+
+def takers(topic: str) -> str:
+    return f"{PREFIX_TAKERS}:{topic}"
+
+
+def taker(worker_id: str) -> str:
+    return f"{PREFIX_TAKER}:{worker_id}"
+
+
+def inbox(worker_id: str) -> str:
+    return f"{PREFIX_INBOX}:{worker_id}"
 
 
 def worker(worker_id: str) -> str:

@@ -23,6 +23,11 @@ from heroagent.jobs.model import Job, JobStatus, hash_fields
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.schema.topic import TopicLimits
 
+# How long a worker's wait to be handed a job outlives its BLPOP: the time it has to claim (and so stop
+# being a taker) after the BLPOP timed out. A worker killed while it waited can be handed one job within
+# that; the job is leased to it, and the reaper queues it again when the lease runs out.
+TAKER_GRACE = 1.0
+
 
 class JobQueue:
     """Redis side of the job system: enqueue, claim, transition, heartbeat, reap, cancel."""
@@ -46,6 +51,7 @@ class JobQueue:
         self._clear_topic = scripts.register(client, "clear_topic")
         self._progress = scripts.register(client, "progress")
         self._upgrade_queue = scripts.register(client, "upgrade_queue")
+        self._register_taker = scripts.register(client, "register_taker")
         self._set_limits = scripts.register(client, "set_limits")
 
     def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
@@ -218,8 +224,17 @@ class JobQueue:
         """Queue the delayed jobs that are due now; returns how many."""
         return int(self._promote(args=[limit]))  # type: ignore[arg-type]
 
-    def claim(self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1) -> list[Job]:
-        return _jobs(self.direct.script(self._claim, args=[lease_ms, worker_id, max_jobs, *topics]))
+    def claim(
+        self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1, *, taker: bool = False
+    ) -> list[Job]:
+        """Up to `max_jobs` jobs of `topics`, leased to the worker. `taker`: it waited to be handed jobs
+        (`wait_for_work`) since it last claimed: what was handed to it comes first, and it waits no more."""
+        args = [lease_ms, worker_id, max_jobs, "1" if taker else "0", *topics]
+        return _jobs(self.direct.script(self._claim, args=args))
+
+    def take_handed(self, worker_id: str) -> list[Job]:
+        """The jobs handed to the worker while it waited (claimed for it), and it waits no more."""
+        return self.claim([], worker_id, 0, 0, taker=True)
 
     def finish_and_claim(
         self,
@@ -228,9 +243,13 @@ class JobQueue:
         topics: Sequence[str],
         lease_ms: int,
         max_jobs: int,
+        *,
+        taker: bool = False,
     ) -> tuple[list[str], list[Job]]:
-        """Report finished jobs (job, status, fields) and claim up to `max_jobs` more: one script call."""
-        args: list[Any] = [worker_id, lease_ms, max_jobs, *self.retry.script_args(), len(reports)]
+        """Report finished jobs (job, status, fields) and claim up to `max_jobs` more: one script call.
+        `taker` as for `claim`."""
+        flag = "1" if taker else "0"
+        args: list[Any] = [worker_id, lease_ms, max_jobs, *self.retry.script_args(), flag, len(reports)]
         for job, status, fields in reports:
             flat = _flatten(fields)
             args += [job.topic, job.job_id, status, len(flat), *flat]
@@ -241,6 +260,25 @@ class JobQueue:
         """Block until a wake token arrives for one of `topics` or `timeout` passes."""
         if topics:
             self.direct.blpop([keys.wake(t) for t in topics], timeout)
+
+    def wait_for_work(self, topics: Sequence[str], worker_id: str, lease_ms: int, timeout: float) -> Job | None:
+        """Wait up to `timeout` to be handed a job of `topics` (a create claims it for this worker and
+        pushes it to its inbox: it is returned, leased to it) or for a wake token (None: claim now).
+        One round trip: the registration as a taker goes with the BLPOP. The worker's next `claim` or
+        `finish_and_claim` must say `taker=True`: a job handed to it after the BLPOP ended comes with it."""
+        if not topics:
+            return None
+        ttl_ms = math.ceil((timeout + TAKER_GRACE) * 1000)
+        inbox = keys.inbox(worker_id)
+        reply = self.direct.script_then_blpop(
+            self._register_taker,
+            [ttl_ms, lease_ms, worker_id, *topics],
+            [inbox, *(keys.wake(t) for t in topics)],
+            timeout,
+        )
+        if reply is None or _text(reply[0]) != inbox:
+            return None
+        return Job.from_hash_items(fastjson.loads(reply[1]))
 
     def transition(
         self,

@@ -71,6 +71,7 @@ class _Slot:
     started_at: float = 0.0
     waiting: collections.deque[Job] = field(default_factory=collections.deque)  # claimed, not started
     prefetch: int = 1
+    taker: bool = False  # it waited to be handed a job (queue.wait_for_work) and has not claimed since
 
 
 class WorkerPool:
@@ -173,6 +174,8 @@ class WorkerPool:
         for slot in list(self._slots):
             if slot.thread is not None:
                 slot.thread.join(timeout=max(0.1, self.poll_interval * 2 + 1))
+            if slot.thread is None or not slot.thread.is_alive():
+                self._give_back_handed(slot)
         if self._supervisor is not None:
             self._supervisor.stop(timeout=5)
         self._heartbeat()
@@ -241,6 +244,7 @@ class WorkerPool:
                 continue
             reports = self._run_waiting(slot)
             claim = True
+        self._give_back_handed(slot)
         with self._lock:  # a slot retired for a suspended job leaves once that job has ended
             if slot.retired and slot in self._slots and not self._stopping.is_set():
                 self._slots.remove(slot)
@@ -256,15 +260,19 @@ class WorkerPool:
         """One round trip: report finished jobs and claim the next ones (up to the slot's prefetch)."""
         topics = [] if quitting or self.draining else self._topics()
         want = 0 if quitting or self.draining or slot.waiting else slot.prefetch
+        taker = slot.taker  # then what was handed to it after its wait ended comes with this call
         if reports:
-            outcomes, claimed = self.queue.finish_and_claim(reports, slot.worker_id, topics, self.lease_ms, want)
+            outcomes, claimed = self.queue.finish_and_claim(
+                reports, slot.worker_id, topics, self.lease_ms, want, taker=taker
+            )
             for (job, _, _), outcome in zip(reports, outcomes, strict=True):
                 if outcome != "ok":
                     log.info("jobs: result of job %d dropped: it is %s now", job.job_id, outcome or "gone")
-        elif want and topics:
-            claimed = self.queue.claim(topics, slot.worker_id, self.lease_ms, want)
+        elif (want and topics) or taker:
+            claimed = self.queue.claim(topics if want else [], slot.worker_id, self.lease_ms, want, taker=taker)
         else:
             claimed = []
+        slot.taker = False
         with self._lock:
             slot.waiting.extend(claimed)
 
@@ -287,10 +295,12 @@ class WorkerPool:
             if quick_until and not self._stopping.is_set():
                 self._quick_cv.wait(max(0.0, quick_until - time.monotonic()))
                 return False  # still the listener: look again
+        handed = None
         try:
             topics = [] if self.draining else self._topics()
             if topics:
-                self.queue.wait(topics, self.poll_interval)
+                slot.taker = True  # set first: the registration may have reached Redis if the call fails
+                handed = self.queue.wait_for_work(topics, slot.worker_id, self.lease_ms, self.poll_interval)
             else:
                 self._stopping.wait(self.poll_interval)
         except redis.RedisError:
@@ -299,8 +309,10 @@ class WorkerPool:
             with self._idle_cv:
                 if self._listener is slot:
                     self._listener = None
-                self._idle_cv.notify()  # the next idle thread listens while this one claims
-        return True
+                if handed is not None:
+                    slot.waiting.append(handed)
+                self._idle_cv.notify()  # the next idle thread listens while this one claims (or runs)
+        return handed is None  # a job handed to it runs now; a wake token (or the poll) means: claim
 
     def _can_listen(self, slot: _Slot) -> bool:
         """Whether the listener's thread can still listen (a thread that ended or was retired cannot)."""
@@ -405,6 +417,21 @@ class WorkerPool:
                 return
         if not self._stopping.is_set():
             self._add_slot()
+
+    def _give_back_handed(self, slot: _Slot) -> None:
+        """A slot that stops: the jobs handed to it while it waited, and those it claimed and did not
+        start, go back to their queues (else they would wait for their lease to run out)."""
+        if slot.taker:
+            try:
+                handed = self.queue.take_handed(slot.worker_id)
+                slot.taker = False
+            except redis.RedisError as exc:
+                log.warning("jobs: worker %s could not take back the jobs handed to it (%s); their leases "
+                            "return them", slot.worker_id, exc)  # fmt: skip
+                handed = []
+            with self._lock:
+                slot.waiting.extend(handed)
+        self._release_waiting(slot)
 
     def _release_waiting(self, slot: _Slot) -> None:
         """Send a worker's claimed-but-not-started jobs back to their queues (each at its place: by

@@ -66,6 +66,27 @@ def test_an_error_reply_is_raised_and_the_connection_goes_on(client: redis.Redis
     assert direct.script(echo, keys=["k"], args=["after"])[1] == b"after"
 
 
+def test_a_script_sent_with_a_blpop_runs_first_and_the_blpop_answers(client: redis.Redis) -> None:
+    """`script_then_blpop`: one write, two replies read in order; the script's effect is there before
+    the BLPOP looks, Redis forgetting the script costs that one call its effect, and an error reply of
+    the script is raised only after the BLPOP's reply was read (the connection stays in step)."""
+    push = client.register_script("redis.call('RPUSH', ARGV[1], ARGV[2]) return 1")
+    direct = DirectCalls(client)
+    assert direct.script_then_blpop(push, ["list", "first"], ["list"], 1) == (b"list", b"first")
+    assert direct.script_then_blpop(push, ["other", "x"], ["list"], 0.05) is None  # timed out: nothing there
+    client.script_flush()
+    assert direct.script_then_blpop(push, ["list", "lost"], ["list", "other"], 1) == (b"other", b"x")
+    assert client.llen("list") == 0, "NOSCRIPT: the script did not run"
+    assert client.script_exists(push.sha) == [True], "loaded again for the next call"
+    assert direct.script_then_blpop(push, ["list", "again"], ["list"], 1) == (b"list", b"again")
+    failing = client.register_script("return redis.error_reply('NOPE ' .. ARGV[1])")
+    client.rpush("list", "waiting")
+    with pytest.raises(redis.ResponseError, match="NOPE y"):
+        direct.script_then_blpop(failing, ["y"], ["list"], 1)
+    assert client.llen("list") == 0, "the BLPOP ran"
+    assert direct.command("PING") in (b"PONG", "PONG"), "and its reply was read: the next call gets its own"
+
+
 def test_an_argument_redis_cannot_take_is_refused_before_anything_is_sent(client: redis.Redis) -> None:
     echo = client.register_script(ECHO)
     direct = DirectCalls(client)

@@ -1,10 +1,11 @@
 -- The worker's hot path in one call: report finished jobs, claim the next ones.
--- ARGV: worker, lease_ms, max to claim, jitter, cap_ms, m = number of reports, then per report: topic, id,
--- status, n = number of field/value items, the n items; then the topics to claim from (none = do not claim).
+-- ARGV: worker, lease_ms, max to claim, jitter, cap_ms, taker ('1': it waited to be handed jobs since it
+-- last claimed; those come first), m = number of reports, then per report: topic, id, status, n = number
+-- of field/value items, the n items; then the topics to claim from (none = do not claim).
 --! include common
-local wid, lease, max, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
+local wid, lease, max, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[7])
 local retry = {tonumber(ARGV[4]), tonumber(ARGV[5])}
-local i = 7
+local i = 8
 local outcomes = {}
 for _ = 1, m do
   local topic, id, status, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -14,5 +15,8 @@ for _ = 1, m do
 end
 local topics = slice(ARGV, i, #ARGV)
 local claimed = {}
-if #topics > 0 and max > 0 then claimed = claim(lease, wid, max, topics) end
+if ARGV[6] == '1' then claimed = take_handed(wid) end
+if #topics > 0 and max - #claimed > 0 then
+  for _, job in ipairs(claim(lease, wid, max - #claimed, topics)) do claimed[#claimed + 1] = job end
+end
 return {outcomes, claimed}

@@ -1,0 +1,131 @@
+"""Hand-off (lua/common.lua `hand_off`, lua/register_taker.lua, `JobQueue.wait_for_work`): a create claims
+its job for an idle worker that waits to be handed one and pushes it to that worker's inbox, so the
+job starts without a claim of its own. Against a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from heroagent.jobs import keys
+from heroagent.jobs import queue as queue_module
+from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.queue import JobQueue
+from heroagent.jobs.recorder import ensure_events_group
+from heroagent.jobs.submit import JobDefaults, submit
+from tests.conftest import external_redis, wait_until
+
+LEASE_MS = 30_000
+
+
+@pytest.fixture
+def queue(data_dir: Path) -> Iterator[JobQueue]:
+    server = external_redis(data_dir)
+    client = redis.Redis.from_url(server.url, socket_timeout=10)
+    made = JobQueue(client)
+    made.seed(1)
+    ensure_events_group(client)
+    yield made
+    client.close()
+    server.stop()
+
+
+def create(queue: JobQueue, topic: str = "t", **spec: Any) -> int:
+    def no_earlier(job_id: int) -> Job:
+        raise AssertionError(f"no idempotency key here, yet job {job_id} came back")
+
+    [(job, created)] = submit(
+        queue, [{"topic": topic, "params": "!!fake.return_success", **spec}], JobDefaults(), no_earlier
+    )
+    assert created
+    return job.job_id
+
+
+def status(queue: JobQueue, topic: str, job_id: int) -> str:
+    return (queue.client.hget(keys.job(topic, job_id), "status") or b"").decode()  # type: ignore[union-attr]
+
+
+def test_a_waiting_worker_is_handed_the_job_a_create_makes(queue: JobQueue) -> None:
+    handed: list[Job | None] = []
+    waiting = threading.Thread(target=lambda: handed.append(queue.wait_for_work(["t"], "w1", LEASE_MS, 10.0)))
+    waiting.start()
+    client = queue.client
+    assert wait_until(lambda: client.exists(keys.taker("w1")))
+    job_id = create(queue)
+    waiting.join(timeout=10)
+    assert handed and handed[0] is not None, "the BLPOP on its inbox returned the job"
+    job = handed[0]
+    assert (job.job_id, job.status, job.worker, job.attempts) == (job_id, JobStatus.ACTIVE, "w1", 1)
+    assert status(queue, "t", job_id) == "active"
+    assert client.zcard(keys.queue("t")) == 0 and client.zscore(keys.INFLIGHT, f"t:{job_id}") is not None
+    assert client.llen(keys.wake("t")) == 0, "its wake token went with it: no other worker wakes for nothing"
+    assert not client.exists(keys.taker("w1")), "one job per wait"
+    assert client.llen(keys.inbox("w1")) == 0
+    states = [f[b"status"] for _, f in client.xrange(keys.EVENTS) if f[b"jobid"] == str(job_id).encode()]
+    assert states == [b"new", b"active"], "both states go to the history, as with a claim"
+    second = create(queue)  # nobody waits now: it waits in the queue, with its token
+    assert client.zcard(keys.queue("t")) == 1 and status(queue, "t", second) == "new"
+    assert client.llen(keys.wake("t")) == 1
+
+
+def test_a_job_handed_after_the_wait_ended_comes_with_the_next_claim(queue: JobQueue) -> None:
+    client = queue.client
+    assert queue.wait_for_work(["t"], "w1", LEASE_MS, 0.05) is None  # timed out: a taker a moment longer
+    job_id = create(queue)
+    assert client.llen(keys.inbox("w1")) == 1
+    assert 0 < client.pttl(keys.inbox("w1")) <= LEASE_MS, "a dead worker's inbox goes with the job's lease"
+    claimed = queue.claim(["t"], "w1", LEASE_MS, 5, taker=True)
+    assert [(j.job_id, j.status) for j in claimed] == [(job_id, JobStatus.ACTIVE)]
+    assert not client.exists(keys.taker("w1")) and not client.exists(keys.inbox("w1"))
+    # The same through the worker's report: finish one job, get the one handed meanwhile.
+    assert queue.wait_for_work(["t"], "w1", LEASE_MS, 0.05) is None
+    later = create(queue)
+    _, more = queue.finish_and_claim([(claimed[0], "done", {"result": "[]"})], "w1", ["t"], LEASE_MS, 1, taker=True)
+    assert [j.job_id for j in more] == [later] and status(queue, "t", job_id) == "done"
+    assert queue.claim(["t"], "w1", LEASE_MS, 1, taker=True) == [], "nothing is handed twice"
+
+
+def test_a_wait_that_expired_is_handed_nothing(queue: JobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queue_module, "TAKER_GRACE", 0.0)
+    assert queue.wait_for_work(["t"], "gone", LEASE_MS, 0.05) is None
+    time.sleep(0.2)  # its registration ran out: a worker that died while it waited
+    job_id = create(queue)
+    assert status(queue, "t", job_id) == "new" and queue.client.zcard(keys.queue("t")) == 1
+    assert not queue.client.sismember(keys.takers("t"), "gone"), "dropped from the topic's takers"
+    assert not queue.client.exists(keys.inbox("gone"))
+
+
+def test_a_job_that_may_not_start_is_not_handed(queue: JobQueue) -> None:
+    """The hand-off claims as a claim does: a paused topic's job, or one whose no-overlap key a running
+    job holds, stays in its queue, and the worker stays a taker for a job that may start."""
+    client = queue.client
+    queue.pause("t")
+    assert queue.wait_for_work(["t", "u"], "w1", LEASE_MS, 0.05) is None
+    paused = create(queue)
+    assert status(queue, "t", paused) == "new" and client.exists(keys.taker("w1"))
+    assert client.sismember(keys.takers("t"), "w1")
+    holder = create(queue, "u", no_overlap_key="k")
+    assert status(queue, "u", holder) == "active", "handed: the key was free"
+    [running] = queue.claim([], "w1", LEASE_MS, 0, taker=True)
+    assert running.job_id == holder
+    assert queue.wait_for_work(["u"], "w1", LEASE_MS, 0.05) is None
+    blocked = create(queue, "u", no_overlap_key="k")
+    assert status(queue, "u", blocked) == "new" and client.exists(keys.taker("w1"))
+    free = create(queue, "u")
+    assert status(queue, "u", free) == "active", "a job of the same topic that may start is handed"
+
+
+def test_a_job_handed_to_a_worker_that_died_comes_back_with_its_lease(queue: JobQueue) -> None:
+    assert queue.wait_for_work(["t"], "dead", 200, 0.01) is None  # waited, then was killed
+    job_id = create(queue)
+    assert status(queue, "t", job_id) == "active"
+    assert wait_until(lambda: queue.reap() == 1, timeout=5)
+    assert status(queue, "t", job_id) == "new" and queue.client.zcard(keys.queue("t")) == 1
+    assert queue.client.hget(keys.job("t", job_id), "lost") == b"1"
+    assert wait_until(lambda: not queue.client.exists(keys.inbox("dead")), timeout=5)
