@@ -211,19 +211,28 @@ class JobManager:
         return self.store.get(job_id)
 
     def get_history(self, job_id: int) -> list[Job]:
-        """Every version, oldest first: the job's timeline. A state Redis has and the recorder has not
-        written yet (it is milliseconds behind) comes last, so the timeline never lags the job."""
+        """Every version, oldest first: the job's timeline. The states the recorder has not written yet
+        (it is milliseconds behind, lingering for the events that follow) come from the events stream,
+        and the state Redis has last, so the timeline never lags the job."""
         try:
             versions = self.store.history(job_id)
         except JobNotFoundError:
-            return [self.get_job(job_id)]
-        try:
-            live = self.queue.get(versions[-1].topic, job_id)
-        except redis.RedisError:
-            live = None
-        if live is not None and versions[-1].version and live.version > versions[-1].version:
-            versions.append(live)
-        return versions
+            versions = []
+        live: Job | None
+        if not versions:
+            live, newest = self.get_job(job_id), 0  # JobNotFoundError: no such job
+        else:
+            newest = versions[-1].version
+            try:
+                live = self.queue.get(versions[-1].topic, job_id)
+            except redis.RedisError:
+                return versions
+        if live is None or (versions and (not newest or live.version <= newest)):
+            return versions
+        if newest + 1 < live.version:
+            with contextlib.suppress(redis.RedisError):  # else the timeline without the states in between
+                versions += [v for v in self.queue.unrecorded(job_id, newest) if v.version < live.version]
+        return [*versions, live]
 
     def list_jobs(
         self,

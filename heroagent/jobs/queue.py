@@ -27,6 +27,9 @@ from heroagent.schema.topic import TopicLimits
 # being a taker) after the BLPOP timed out. A worker killed while it waited can be handed one job within
 # that; the job is leased to it, and the reaper queues it again when the lease runs out.
 TAKER_GRACE = 1.0
+# Events `unrecorded` looks at, at most: the stream holds the last moments only (the recorder deletes
+# what it recorded), unless the recorder is far behind; then a timeline shows what it finds in these.
+UNRECORDED_SCAN = 20_000
 
 
 class JobQueue:
@@ -52,6 +55,7 @@ class JobQueue:
         self._progress = scripts.register(client, "progress")
         self._upgrade_queue = scripts.register(client, "upgrade_queue")
         self._register_taker = scripts.register(client, "register_taker")
+        self._unrecorded = scripts.register(client, "unrecorded")
         self._set_limits = scripts.register(client, "set_limits")
 
     def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
@@ -339,6 +343,12 @@ class JobQueue:
     def get(self, topic: str, job_id: int) -> Job | None:
         data = self.client.hgetall(keys.job(topic, job_id))
         return Job.from_hash(data) if data else None  # type: ignore[arg-type]
+
+    def unrecorded(self, job_id: int, after_version: int) -> list[Job]:
+        """The job's states newer than `after_version` that are still in the events stream (the recorder
+        has not written them to the history yet), oldest first; looks at no more than UNRECORDED_SCAN."""
+        found: Any = self._unrecorded(args=[job_id, after_version, UNRECORDED_SCAN])
+        return [Job.from_json(raw) for raw in found]
 
     def running(self, limit: int = 1000) -> list[Job]:
         """Up to `limit` jobs in flight, read from their hashes in one round trip."""

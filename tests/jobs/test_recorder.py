@@ -113,3 +113,25 @@ def test_a_first_state_read_after_a_later_jobs_is_still_recorded(agent: HeroAgen
     assert [v.status.value for v in jm.get_history(older.job_id)] == ["new"]
     assert jm.cancel_job(older.job_id).status.value == "canceled"  # and its later states follow it
     assert wait_until(lambda: [v.status.value for v in jm.get_history(older.job_id)] == ["new", "canceled"])
+
+
+@pytest.mark.parametrize("recorded_first", [False, True])
+def test_a_timeline_shows_the_states_the_recorder_has_not_written_yet(agent: HeroAgent, recorded_first: bool) -> None:
+    """The recorder writes a batch some milliseconds after its events (it lingers for the next ones):
+    meanwhile a job's timeline takes the states it lacks from the events stream, in order, so a waiter
+    that reads it right after the job ended sees every state (none, or only the first, recorded)."""
+    service = agent.jobs
+    assert service is not None
+    jm = agent.get_job_manager()
+    loop = next(loop for loop in service.loops if loop.name == "recorder")
+    if recorded_first:
+        job = jm.create_job("timeline", "!!fake.return_success", delay=3600)
+        assert wait_until(lambda: service.manager.store.status_of(job.job_id) is not None)  # its first state
+        loop.stop()
+        service.manager.queue.client.zadd(keys.SCHEDULED, {f"timeline:{job.job_id}": 0})  # due now
+    else:
+        loop.stop()
+        job = jm.create_job("timeline", "!!fake.return_success")
+    assert wait_until(lambda: jm.get_job(job.job_id).status.value == "done")  # in Redis: not recorded
+    assert [v.status.value for v in jm.get_history(job.job_id)] == ["new", "active", "done"]
+    assert [v.version for v in jm.get_history(job.job_id)] == [1, 2, 3]
