@@ -24,7 +24,7 @@ hero:topics:paused         set     topics whose queued jobs wait (no worker clai
 hero:topics:draining       set     topics that take no new job (creates get a 409) until resumed
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
 hero:takers:<topic>        set     ids of idle workers a create may hand the topic's next job to
-hero:taker:<worker id>     string  that worker's lease (ms) while it waits to be handed a job; expires
+hero:taker:<worker id>     string  "<lease ms> <pool id>" while that worker waits to be handed a job; expires
 hero:inbox:<worker id>     list    jobs a create claimed for that idle worker (JSON of the hash's items)
 hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job (or a retry after its backoff) is due (ms)
 hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker

@@ -265,18 +265,21 @@ class JobQueue:
         if topics:
             self.direct.blpop([keys.wake(t) for t in topics], timeout)
 
-    def wait_for_work(self, topics: Sequence[str], worker_id: str, lease_ms: int, timeout: float) -> Job | None:
+    def wait_for_work(
+        self, topics: Sequence[str], worker_id: str, lease_ms: int, timeout: float, pool_id: str = ""
+    ) -> Job | None:
         """Wait up to `timeout` to be handed a job of `topics` (a create claims it for this worker and
         pushes it to its inbox: it is returned, leased to it) or for a wake token (None: claim now).
         One round trip: the registration as a taker goes with the BLPOP. The worker's next `claim` or
-        `finish_and_claim` must say `taker=True`: a job handed to it after the BLPOP ended comes with it."""
+        `finish_and_claim` must say `taker=True`: a job handed to it after the BLPOP ended comes with it.
+        `pool_id`: its pool's, so a create hands nothing to it once the pool is asked to drain."""
         if not topics:
             return None
         ttl_ms = math.ceil((timeout + TAKER_GRACE) * 1000)
         inbox = keys.inbox(worker_id)
         reply = self.direct.script_then_blpop(
             self._register_taker,
-            [ttl_ms, lease_ms, worker_id, *topics],
+            [ttl_ms, lease_ms, worker_id, pool_id, *topics],
             [inbox, *(keys.wake(t) for t in topics)],
             timeout,
         )

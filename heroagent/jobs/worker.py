@@ -300,7 +300,9 @@ class WorkerPool:
             topics = [] if self.draining else self._topics()
             if topics:
                 slot.taker = True  # set first: the registration may have reached Redis if the call fails
-                handed = self.queue.wait_for_work(topics, slot.worker_id, self.lease_ms, self.poll_interval)
+                handed = self.queue.wait_for_work(
+                    topics, slot.worker_id, self.lease_ms, self.poll_interval, self.pool_id
+                )
             else:
                 self._stopping.wait(self.poll_interval)
         except redis.RedisError:

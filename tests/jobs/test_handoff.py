@@ -129,3 +129,17 @@ def test_a_job_handed_to_a_worker_that_died_comes_back_with_its_lease(queue: Job
     assert status(queue, "t", job_id) == "new" and queue.client.zcard(keys.queue("t")) == 1
     assert queue.client.hget(keys.job("t", job_id), "lost") == b"1"
     assert wait_until(lambda: not queue.client.exists(keys.inbox("dead")), timeout=5)
+
+
+def test_a_worker_of_a_pool_asked_to_drain_is_handed_nothing(queue: JobQueue) -> None:
+    """The drain request counts from the moment it is made, before the pool notices it."""
+    assert queue.wait_for_work(["t"], "pool-a/1", LEASE_MS, 0.05, "pool-a") is None
+    queue.client.sadd(keys.WORKERS_DRAINING, "pool-a")
+    job_id = create(queue)
+    assert status(queue, "t", job_id) == "new" and queue.client.zcard(keys.queue("t")) == 1
+    assert not queue.client.exists(keys.taker("pool-a/1")), "its wait is over"
+    queue.client.srem(keys.WORKERS_DRAINING, "pool-a")
+    assert queue.wait_for_work(["t"], "pool-a/1", LEASE_MS, 0.05, "pool-a") is None
+    later = create(queue)
+    assert status(queue, "t", job_id) == "active", "serving again: handed the queue's first job (by id)"
+    assert status(queue, "t", later) == "new"

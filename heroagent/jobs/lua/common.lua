@@ -225,7 +225,8 @@ end
 -- register_taker.lua): each is claimed for its worker as `claim` does it (pause, limits, no-overlap,
 -- priority order), and pushed to the worker's inbox, on which that worker blocks: it starts the job
 -- without a claim of its own (one round trip less between a create and the job's start). A taker whose
--- registration expired (it died, or stopped waiting) is dropped. Returns how many were handed.
+-- registration expired (it died, or stopped waiting), or whose pool was asked to drain, is dropped.
+-- Returns how many were handed.
 local function hand_off(topic, n)
   local takers = '${PREFIX_TAKERS}:' .. topic
   local handed = 0
@@ -233,8 +234,10 @@ local function hand_off(topic, n)
     local wid = redis.call('SPOP', takers)
     if not wid then break end
     local taker = '${PREFIX_TAKER}:' .. wid
-    local lease = redis.call('GET', taker)
-    if lease then
+    local lease, pool = string.match(redis.call('GET', taker) or '', '^(%d+) (.*)$')
+    if lease and redis.call('SISMEMBER', '${WORKERS_DRAINING}', pool) == 1 then
+      redis.call('DEL', taker)  -- its pool was asked to drain: it takes nothing more
+    elseif lease then
       local jobs = claim(tonumber(lease), wid, 1, {topic})
       if #jobs == 0 then  -- nothing of this topic may start now: it stays a taker
         redis.call('SADD', takers, wid)
