@@ -285,7 +285,10 @@ class JobQueue:
         )
         if reply is None or _text(reply[0]) != inbox:
             return None
-        return Job.from_hash_items(fastjson.loads(reply[1]))
+        try:
+            return Job.from_hash_items(fastjson.loads(reply[1]))
+        except (ValueError, TypeError) as exc:  # never seen: the hash's items as Redis's cjson wrote them
+            raise redis.DataError(f"a job handed to {worker_id} cannot be read ({exc}); its lease returns it") from None
 
     def transition(
         self,

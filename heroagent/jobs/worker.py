@@ -305,7 +305,9 @@ class WorkerPool:
                 )
             else:
                 self._stopping.wait(self.poll_interval)
-        except redis.RedisError:
+        except redis.RedisError as exc:
+            if isinstance(exc, redis.DataError):  # a lost connection is told by the claim that follows
+                log.warning("jobs: worker %s: %s", slot.worker_id, exc)
             self._stopping.wait(backoff)
         finally:
             with self._idle_cv:

@@ -143,3 +143,12 @@ def test_a_worker_of_a_pool_asked_to_drain_is_handed_nothing(queue: JobQueue) ->
     later = create(queue)
     assert status(queue, "t", job_id) == "active", "serving again: handed the queue's first job (by id)"
     assert status(queue, "t", later) == "new"
+
+
+def test_something_else_in_an_inbox_is_an_error_named_not_a_crash(queue: JobQueue) -> None:
+    """Only a create writes an inbox; anything else there (written by hand) is refused with a clear
+    error that the worker logs before it claims as usual."""
+    queue.client.rpush(keys.inbox("w1"), "not a job")
+    with pytest.raises(redis.DataError, match="handed to w1 cannot be read"):
+        queue.wait_for_work(["t"], "w1", LEASE_MS, 1.0)
+    assert queue.wait_for_work(["t"], "w1", LEASE_MS, 0.05) is None
