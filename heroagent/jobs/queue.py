@@ -236,6 +236,14 @@ class JobQueue:
         args = [lease_ms, worker_id, max_jobs, "1" if taker else "0", *topics]
         return _jobs(self.direct.script(self._claim, args=args))
 
+    def leave_takers(self, worker_ids: Sequence[str], topics: Sequence[str]) -> None:
+        """Workers that stop leave their topics' takers (a create would drop them when it met them)."""
+        if worker_ids and topics:
+            pipe = self.client.pipeline(transaction=False)
+            for topic in topics:
+                pipe.srem(keys.takers(topic), *worker_ids)
+            pipe.execute()
+
     def take_handed(self, worker_id: str) -> list[Job]:
         """The jobs handed to the worker while it waited (claimed for it), and it waits no more."""
         return self.claim([], worker_id, 0, 0, taker=True)

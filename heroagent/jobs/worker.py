@@ -176,6 +176,8 @@ class WorkerPool:
                 slot.thread.join(timeout=max(0.1, self.poll_interval * 2 + 1))
             if slot.thread is None or not slot.thread.is_alive():
                 self._give_back_handed(slot)
+        with contextlib.suppress(redis.RedisError):  # else a create drops them when it meets them
+            self.queue.leave_takers([slot.worker_id for slot in self._slots], self._topics())
         if self._supervisor is not None:
             self._supervisor.stop(timeout=5)
         self._heartbeat()

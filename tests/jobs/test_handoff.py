@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 import redis
 
+from heroagent import HeroAgent
 from heroagent.jobs import keys
 from heroagent.jobs import queue as queue_module
 from heroagent.jobs.model import Job, JobStatus
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.recorder import ensure_events_group
 from heroagent.jobs.submit import JobDefaults, submit
-from tests.conftest import external_redis, wait_until
+from tests.conftest import external_redis, make_config, wait_until
 
 LEASE_MS = 30_000
 
@@ -152,3 +153,34 @@ def test_something_else_in_an_inbox_is_an_error_named_not_a_crash(queue: JobQueu
     with pytest.raises(redis.DataError, match="handed to w1 cannot be read"):
         queue.wait_for_work(["t"], "w1", LEASE_MS, 1.0)
     assert queue.wait_for_work(["t"], "w1", LEASE_MS, 0.05) is None
+
+
+def test_a_pool_that_waits_is_handed_the_job_and_leaves_the_takers_when_it_stops(data_dir: Path) -> None:
+    """The server's own pool: its listener waits as a taker, so a create returns with the job already
+    claimed for it (no claim of its own: it is `active` before the create's reply); it runs it; at stop
+    its workers leave the topic's takers. A Redis of its own, to look at after the server stopped."""
+    external = external_redis(data_dir)
+    client = redis.Redis.from_url(external.url)
+    try:
+        config = make_config(
+            data_dir,
+            redis={"url": external.url},
+            webdav={"enabled": False},
+            ui={"enabled": False},
+            jobs={"topics": ["handy"], "queue_poll_interval": 5.0},  # one long wait: no gap between two
+        )
+        with HeroAgent(config) as agent:
+            jm = agent.get_job_manager()
+            assert wait_until(
+                lambda: any(client.exists(keys.taker(w.decode())) for w in client.smembers(keys.takers("handy")))
+            )
+            job = jm.create_job("handy", "!!fake.return_success")
+            assert client.hget(keys.job("handy", job.job_id), "status") in (b"active", b"done")
+            final = jm.wait_for_job(job.job_id, timeout=15)
+            assert final.status is JobStatus.DONE and final.worker.startswith(agent.local_pool_id())
+            assert [v.status.value for v in jm.get_history(job.job_id)] == ["new", "active", "done"]
+        assert client.scard(keys.takers("handy")) == 0
+        assert not client.keys(f"{keys.PREFIX_TAKER}:*") and not client.keys(f"{keys.PREFIX_INBOX}:*")
+    finally:
+        client.close()
+        external.stop()
