@@ -1,6 +1,7 @@
-"""Hand-off (lua/common.lua `hand_off`, lua/register_taker.lua, `JobQueue.wait_for_work`): a create claims
-its job for an idle worker that waits to be handed one and pushes it to that worker's inbox, so the
-job starts without a claim of its own. Against a real redis-server."""
+"""Handing jobs to waiting workers (`hand_to_takers` in lua/common.lua, lua/register_taker.lua,
+`JobQueue.wait_for_work`): a create claims its job for an idle worker that waits to be handed one and
+pushes it to that worker's inbox, so the job starts without a claim of its own. Against a real
+redis-server."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def test_a_wait_that_expired_is_handed_nothing(queue: JobQueue, monkeypatch: pyt
 
 
 def test_a_job_that_may_not_start_is_not_handed(queue: JobQueue) -> None:
-    """The hand-off claims as a claim does: a paused topic's job, or one whose no-overlap key a running
+    """Handing a job claims as a claim does: a paused topic's job, or one whose no-overlap key a running
     job holds, stays in its queue, and the worker stays a taker for a job that may start."""
     client = queue.client
     queue.pause("t")

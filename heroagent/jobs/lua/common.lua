@@ -227,7 +227,7 @@ end
 -- without a claim of its own (one round trip less between a create and the job's start). A taker whose
 -- registration expired (it died, or stopped waiting), or whose pool was asked to drain, is dropped.
 -- Returns how many were handed.
-local function hand_off(topic, n)
+local function hand_to_takers(topic, n)
   local takers = '${PREFIX_TAKERS}:' .. topic
   local handed = 0
   while handed < n do

@@ -4,10 +4,10 @@
 -- state to the events stream; the recorder writes that to the history as the job's first version.
 --
 -- The counter must exist: the server seeds it from the history (at start, and when Redis lost its
--- data, after putting the idempotency keys back), so an id is never handed out twice. A job that may
--- start now goes straight to an idle worker waiting to be handed one, if there is one (hand_off). Without it,
--- nothing is created: the reply is an error starting with NOSEED. A topic in the draining set takes no
--- new job: the reply is an error starting with DRAINING.
+-- data, after putting the idempotency keys back), so an id is never handed out twice. Without the
+-- counter, nothing is created: the reply is an error starting with NOSEED. A topic in the draining set
+-- takes no new job: the reply is an error starting with DRAINING. A job that may start now goes straight
+-- to an idle worker waiting to be handed one, if there is one (hand_to_takers in common.lua).
 --
 -- ARGV: idempotency window (ms), n, then per job: topic, idempotency key ('' = none), due (ms; 0 =
 -- now), its first state as JSON without its id (the text after the opening brace: Python encodes it,
@@ -57,6 +57,6 @@ for _ = 1, n do
 end
 for _, topic in ipairs(topics) do
   wake(topic, woken[topic])
-  hand_off(topic, woken[topic])  -- to idle workers waiting for one (its wake token goes with it)
+  hand_to_takers(topic, woken[topic])  -- to idle workers waiting for one (its wake token goes with it)
 end
 return out

@@ -1,4 +1,4 @@
--- An idle worker waits to be handed its topics' next job (hand_off in common.lua) for `ttl_ms`: sent
+-- An idle worker waits to be handed its topics' next job (hand_to_takers in common.lua) for `ttl_ms`: sent
 -- with its BLPOP on its inbox and the topics' wake tokens, in the same round trip. Its registration
 -- holds its lease and its pool's id (a pool asked to drain is handed nothing).
 -- ARGV: ttl_ms, lease_ms, worker id, pool id, topic...
