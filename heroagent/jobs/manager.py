@@ -231,7 +231,7 @@ class JobManager:
             return versions
         if newest + 1 < live.version:
             with contextlib.suppress(redis.RedisError):  # else the timeline without the states in between
-                versions += [v for v in self.queue.unrecorded(job_id, newest) if v.version < live.version]
+                versions += self.queue.unrecorded(job_id, newest, live.version)
         return [*versions, live]
 
     def list_jobs(

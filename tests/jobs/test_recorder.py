@@ -135,3 +135,17 @@ def test_a_timeline_shows_the_states_the_recorder_has_not_written_yet(agent: Her
     assert wait_until(lambda: jm.get_job(job.job_id).status.value == "done")  # in Redis: not recorded
     assert [v.status.value for v in jm.get_history(job.job_id)] == ["new", "active", "done"]
     assert [v.version for v in jm.get_history(job.job_id)] == [1, 2, 3]
+
+
+def test_a_timeline_looks_back_from_the_newest_events(agent: HeroAgent) -> None:
+    """The states a timeline lacks are found from the newest event back: many events of other jobs
+    before them (a recorder far behind) cost no longer look."""
+    service = agent.jobs
+    assert service is not None
+    next(loop for loop in service.loops if loop.name == "recorder").stop()
+    jm = agent.get_job_manager()
+    jm.create_jobs([{"topic": "crowd", "params": "!!fake.return_success", "delay": 3600} for _ in range(3000)])
+    job = jm.create_job("timeline", "!!fake.return_success")
+    assert wait_until(lambda: jm.get_job(job.job_id).status.value == "done")
+    assert service.manager.queue.client.xlen(keys.EVENTS) > 3000  # nothing recorded: all in the stream
+    assert [v.version for v in jm.get_history(job.job_id)] == [1, 2, 3]

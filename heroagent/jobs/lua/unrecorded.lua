@@ -1,10 +1,12 @@
--- The states of one job still in the events stream (not yet written to the history), oldest first: the
--- JSON of each with a version above ARGV[2]. ARGV: job id, version, most entries to look at. Scans from
--- the stream's start (the recorder deletes what it recorded, so the stream holds the last moments only).
-local id, after, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local out, start = {}, '-'
-while budget > 0 do
-  local entries = redis.call('XRANGE', '${EVENTS}', start, '+', 'COUNT', math.min(budget, 500))
+-- The states of one job still in the events stream (not yet written to the history): the JSON of each
+-- with a version between ARGV[2] and ARGV[3] (both excluded). ARGV: job id, after, below, most entries
+-- to look at. Reads from the newest entry back (a job's unrecorded states are among the last ones) and
+-- stops once it has them all, so a long stream (a recorder far behind) costs a bounded look.
+local id, after, below, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local need = below - after - 1
+local out, last = {}, '+'
+while budget > 0 and #out < need do
+  local entries = redis.call('XREVRANGE', '${EVENTS}', last, '-', 'COUNT', math.min(budget, 200))
   if #entries == 0 then break end
   for _, entry in ipairs(entries) do
     local fields, jobid, version, json = entry[2], nil, nil, nil
@@ -14,10 +16,17 @@ while budget > 0 do
       elseif name == 'version' then version = fields[i + 1]
       elseif name == 'json' then json = fields[i + 1] end
     end
-    if jobid == id and json and (tonumber(version) or 0) > after then out[#out + 1] = json end
+    local v = tonumber(version) or 0
+    if jobid == id and json and v > after and v < below then out[#out + 1] = json end
   end
   budget = budget - #entries
   local ms, seq = string.match(entries[#entries][1], '^(%d+)-(%d+)$')
-  start = ms .. '-' .. (tonumber(seq) + 1)  -- after the last one (no exclusive ranges before Redis 6.2)
+  if tonumber(seq) > 0 then
+    last = ms .. '-' .. (tonumber(seq) - 1)  -- before the oldest one read (no exclusive ranges before 6.2)
+  elseif tonumber(ms) > 0 then
+    last = tostring(tonumber(ms) - 1)  -- the whole millisecond before it
+  else
+    break
+  end
 end
 return out
