@@ -23,10 +23,11 @@ from heroagent.jobs.model import Job, JobStatus, hash_fields
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.schema.topic import TopicLimits
 
-# How long a worker's wait to be handed a job outlives its BLPOP: the time it has to claim (and so stop
-# being a taker) after the BLPOP timed out. A worker killed while it waited can be handed one job within
-# that; the job is leased to it, and the reaper queues it again when the lease runs out.
-TAKER_GRACE = 1.0
+# How long a worker's wait to be handed a job outlives its BLPOP (clocks and scheduling differ a little).
+# A registration that ends first costs nothing: the worker is then only not handed a job. A worker
+# killed while it waited can be handed one job until then; the job is leased to it, and the reaper
+# queues it again when the lease runs out. So: short.
+TAKER_GRACE = 0.05
 # Events `unrecorded` looks at, at most (from the newest back): the stream holds the last moments only
 # (the recorder deletes what it recorded) unless the recorder is far behind; a timeline then shows the
 # states it finds in these. A look at 2,000 events costs Redis a few milliseconds.

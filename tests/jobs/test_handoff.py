@@ -26,6 +26,12 @@ from tests.conftest import external_redis, make_config, wait_until
 LEASE_MS = 30_000
 
 
+@pytest.fixture(autouse=True)
+def long_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wait outlives its BLPOP by TAKER_GRACE (50 ms): long here, so no step of a test races it."""
+    monkeypatch.setattr(queue_module, "TAKER_GRACE", 10.0)
+
+
 @pytest.fixture
 def queue(data_dir: Path) -> Iterator[JobQueue]:
     server = external_redis(data_dir)
