@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -245,6 +245,27 @@ class JobQueue:
             for topic in topics:
                 pipe.srem(keys.takers(topic), *worker_ids)
             pipe.execute()
+
+    def prune_takers(self, alive: Callable[[str], bool]) -> int:
+        """Drop from every topic's takers the workers `alive` says are gone and whose registration ended
+        (killed while they waited: a create of the topic drops them too, but a topic without creates
+        would keep them); returns how many. A live worker's id is left alone: between two waits it is
+        in the set without a registration."""
+        topics = self.topics()
+        pipe = self.client.pipeline(transaction=False)
+        for topic in topics:
+            pipe.smembers(keys.takers(topic))
+        found = [(t, _text(w)) for t, ws in zip(topics, pipe.execute(), strict=True) for w in ws]
+        gone = [(topic, worker) for topic, worker in found if not alive(worker)]
+        if not gone:
+            return 0
+        for _, worker in gone:
+            pipe.exists(keys.taker(worker))
+        dead = [pair for pair, registered in zip(gone, pipe.execute(), strict=True) if not registered]
+        for topic, worker in dead:
+            pipe.srem(keys.takers(topic), worker)
+        pipe.execute()
+        return len(dead)
 
     def take_handed(self, worker_id: str) -> list[Job]:
         """The jobs handed to the worker while it waited (claimed for it), and it waits no more."""

@@ -13,6 +13,7 @@ from typing import Any
 from heroagent.jobs.joblog import JobLogs
 from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.store import JobStore
+from heroagent.jobs.worker import list_workers, pool_of
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ class Upkeep:
 
         A finished job's hash whose final state is in the history is deleted (its state is recorded
         first if the history lacks it); an active job with no lease gets one, so the reaper returns it;
-        a new job in no queue is queued; lease and schedule entries of jobs not in that state are dropped.
+        a new job in no queue is queued; lease and schedule entries of jobs not in that state are dropped;
+        ids of workers that died while they waited to be handed a job leave their topics' takers.
         """
         counts, terminal = self.queue.sweep(min_age=min_age)
         removed = 0
@@ -46,6 +48,8 @@ class Upkeep:
             self.queue.recorded([(topic, job_id, live.status.value)], [])
             removed += 1
         counts["finished_hashes_removed"] = removed
+        pools = {worker["id"] for worker in list_workers(self.queue.client)}
+        counts["dead_takers_dropped"] = self.queue.prune_takers(lambda worker_id: pool_of(worker_id) in pools)
         counts.pop("terminal", None)
         repaired = {k: v for k, v in counts.items() if v and k not in ("ok", "gone")}
         summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(repaired.items())) or "nothing stray"

@@ -189,7 +189,7 @@ class WorkerPool:
 
     def _add_slot(self) -> None:
         number = next(self._numbers)
-        slot = _Slot(number, f"{self.pool_id}/{number}")
+        slot = _Slot(number, f"{self.pool_id}/{number}")  # pool_of() reads it back
         slot.thread = threading.Thread(target=self._loop, args=(slot,), name=f"heroagent-worker-{number}", daemon=True)
         with self._lock:
             self._slots.append(slot)
@@ -625,6 +625,11 @@ class WorkerPool:
             self.queue.client.srem(keys.WORKERS_DRAINING, self.pool_id)
         except redis.RedisError:
             pass
+
+
+def pool_of(worker_id: str) -> str:
+    """The pool a worker thread's id belongs to (its ids are "<pool id>/<number>")."""
+    return worker_id.rpartition("/")[0]
 
 
 def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[str, str]]:

@@ -60,8 +60,12 @@ def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
     # A lease entry for a job that is not in flight.
     client.zadd(keys.INFLIGHT, {keys.inflight_member("run", 999999): 1})
 
+    # A worker killed while it waited to be handed a job, in a topic nobody creates jobs in any more.
+    client.sadd(keys.takers("parked"), "killed-host:1:x/1")
+
     summary = upkeep(quiet_agent).sweep_strays()
     assert "finished hashes removed 1" in summary and "queued 1" in summary
+    assert "dead takers dropped 1" in summary and not client.sismember(keys.takers("parked"), "killed-host:1:x/1")
     assert "leased 1" in summary and "unleased 1" in summary
     assert client.exists(keys.job("run", done.job_id)) == 0
     assert client.zrange(keys.queue("parked"), 0, -1) == [str(lost_queue.job_id).encode()]
