@@ -218,17 +218,16 @@ class JobManager:
             versions = self.store.history(job_id)
         except JobNotFoundError:
             versions = []
-        live: Job | None
-        if not versions:
-            live, newest = self.get_job(job_id), 0  # JobNotFoundError: no such job
-        else:
+        if versions:
             newest = versions[-1].version
             try:
                 live = self.queue.get(versions[-1].topic, job_id)
             except redis.RedisError:
                 return versions
-        if live is None or (versions and (not newest or live.version <= newest)):
-            return versions
+            if live is None or not newest or live.version <= newest:
+                return versions
+        else:
+            live, newest = self.get_job(job_id), 0  # JobNotFoundError: no such job
         if newest + 1 < live.version:
             with contextlib.suppress(redis.RedisError):  # else the timeline without the states in between
                 versions += self.queue.unrecorded(job_id, newest, live.version)

@@ -271,7 +271,7 @@ class WorkerPool:
                 if outcome != "ok":
                     log.info("jobs: result of job %d dropped: it is %s now", job.job_id, outcome or "gone")
         elif (want and topics) or taker:
-            claimed = self.queue.claim(topics if want else [], slot.worker_id, self.lease_ms, want, taker=taker)
+            claimed = self.queue.claim(topics, slot.worker_id, self.lease_ms, want, taker=taker)
         else:
             claimed = []
         slot.taker = False

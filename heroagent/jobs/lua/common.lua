@@ -263,6 +263,17 @@ local function take_handed(wid)
   return out
 end
 
+-- A worker's claim of up to `max` jobs of `topics`: first (`taker` = '1': it waited to be handed jobs
+-- since it last claimed) the jobs handed to it meanwhile, then claimed ones for the rest.
+local function claim_after_handed(lease_ms, wid, max, topics, taker)
+  local out = {}
+  if taker == '1' then out = take_handed(wid) end
+  if #topics > 0 and max - #out > 0 then
+    for _, job in ipairs(claim(lease_ms, wid, max - #out, topics)) do out[#out + 1] = job end
+  end
+  return out
+end
+
 -- Change a job's status if it is what the caller expects ('' = any non-terminal status, 'running' = any
 -- of RUNNING) and, when given, still held by that worker. Returns 'ok', 'moved' (another worker has it),
 -- or the status it has ('' when the hash is gone).

@@ -13,10 +13,4 @@ for _ = 1, m do
   outcomes[#outcomes + 1] = transition(key, topic, id, 'running', wid, status, slice(ARGV, i + 4, i + 3 + n), retry)
   i = i + 4 + n
 end
-local topics = slice(ARGV, i, #ARGV)
-local claimed = {}
-if ARGV[6] == '1' then claimed = take_handed(wid) end
-if #topics > 0 and max - #claimed > 0 then
-  for _, job in ipairs(claim(lease, wid, max - #claimed, topics)) do claimed[#claimed + 1] = job end
-end
-return {outcomes, claimed}
+return {outcomes, claim_after_handed(lease, wid, max, slice(ARGV, i, #ARGV), ARGV[6])}
