@@ -9,14 +9,21 @@ import redis
 
 from heroagent import HeroAgent
 from heroagent.jobs import keys, recorder
+from heroagent.loops import SupervisedLoop
 from tests.conftest import wait_until
+
+
+def service_loop(agent: HeroAgent, name: str) -> SupervisedLoop:
+    """One of the jobs service's loops (these tests stop the recorder to read the stream themselves)."""
+    assert agent.jobs is not None
+    return next(loop for loop in agent.jobs.loops if loop.name == name)
 
 
 def test_a_small_batch_waits_for_the_events_that_follow_it(agent: HeroAgent, monkeypatch: pytest.MonkeyPatch) -> None:
     """Events that come within the linger of a small batch's first go with it: one batch, one fsync."""
     service = agent.jobs
     assert service is not None
-    next(loop for loop in service.loops if loop.name == "recorder").stop()  # this test reads the stream itself
+    service_loop(agent, "recorder").stop()  # this test reads the stream itself
     monkeypatch.setattr(recorder, "LINGER", 3.0)  # long, so nothing here races the clock
     jm = agent.get_job_manager()
     first = jm.create_job("batched", "!!fake.return_success")
@@ -42,9 +49,8 @@ def test_a_batch_read_before_redis_lost_its_data_is_still_recorded(
     jobs again from the history. Dropping the batch with the failed read would lose them for good."""
     service = agent.jobs
     assert service is not None
-    for loop in service.loops:  # the test reads the stream itself; nothing may remake it meanwhile
-        if loop.name in ("recorder", "reaper", "promoter"):
-            loop.stop()
+    for name in ("recorder", "reaper", "promoter"):  # the test reads the stream; nothing may remake it meanwhile
+        service_loop(agent, name).stop()
     monkeypatch.setattr(recorder, "LINGER", 1.0)
     jm = agent.get_job_manager()
     jobs = jm.create_jobs([{"topic": "later", "params": "!!fake.return_success", "delay": 3600} for _ in range(3)])
@@ -99,7 +105,7 @@ def test_a_first_state_read_after_a_later_jobs_is_still_recorded(agent: HeroAgen
     were recorded. The older job's first state then comes after a later job's; it takes its own id."""
     service = agent.jobs
     assert service is not None
-    loop = next(loop for loop in service.loops if loop.name == "recorder")
+    loop = service_loop(agent, "recorder")
     loop.stop()
     jm = agent.get_job_manager()
     older = jm.create_job("later", "!!fake.return_success", delay=3600)  # only its create event: no worker takes it
@@ -123,7 +129,7 @@ def test_a_timeline_shows_the_states_the_recorder_has_not_written_yet(agent: Her
     service = agent.jobs
     assert service is not None
     jm = agent.get_job_manager()
-    loop = next(loop for loop in service.loops if loop.name == "recorder")
+    loop = service_loop(agent, "recorder")
     if recorded_first:
         job = jm.create_job("timeline", "!!fake.return_success", delay=3600)
         assert wait_until(lambda: service.manager.store.status_of(job.job_id) is not None)  # its first state
@@ -142,7 +148,7 @@ def test_a_timeline_looks_back_from_the_newest_events(agent: HeroAgent) -> None:
     before them (a recorder far behind) cost no longer look."""
     service = agent.jobs
     assert service is not None
-    next(loop for loop in service.loops if loop.name == "recorder").stop()
+    service_loop(agent, "recorder").stop()
     jm = agent.get_job_manager()
     jm.create_jobs([{"topic": "crowd", "params": "!!fake.return_success", "delay": 3600} for _ in range(3000)])
     job = jm.create_job("timeline", "!!fake.return_success")
