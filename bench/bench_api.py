@@ -1,11 +1,13 @@
 """The API's submit path under 20 concurrent clients: POST /api/jobs against the same server's GET /api/health.
 
-    python bench/bench_api.py [--clients 20] [--seconds 5]
+    python bench/bench_api.py [--clients 20] [--seconds 5] [--jobs-not-run] [--unrecorded]
 
 A server (dashboard + jobs, no WebDAV) runs in this process; the clients run in another process (so they
 do not share this one's GIL), each a keep-alive session sending one request after another. Printed per
 kind: requests/s, p50, p99 and max in ms, and POST's rate as a ratio of health's in the same run.
-Figures are printed, never asserted.
+Figures are printed, never asserted. Upper bounds (bench_bounds.py runs them): `--jobs-not-run`, the
+server's pool runs another topic (the jobs are created and recorded, never run); `--unrecorded`, the
+recorder writes nothing (bench/_serve_unrecorded.py).
 """
 
 from __future__ import annotations
@@ -51,11 +53,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--jobs-not-run", action="store_true", help="bound: the server's pool runs another topic")
+    parser.add_argument("--unrecorded", action="store_true", help="bound: the recorder writes nothing")
     args = parser.parse_args()
+    if args.unrecorded:
+        from bench._serve_unrecorded import leave_out_history_writes
+
+        leave_out_history_writes()
     with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
         config = Config(data_dir=tmp)
         config.redis.tcp_port, config.ui.port = free_port(), free_port()
         config.webdav.enabled = config.scheduler.enabled = False
+        if args.jobs_not_run:
+            config.jobs.topics = ["not-bench"]  # jobs are created and recorded, and wait in their queue
         with HeroAgent(config) as agent:
             assert agent.ui is not None
             url = agent.ui.url.rstrip("/")

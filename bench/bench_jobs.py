@@ -59,7 +59,8 @@ class Figures:
 
 
 class Bench:
-    def __init__(self, workdir: Path, worker_count: int) -> None:
+    def __init__(self, workdir: Path, worker_count: int, serve_module: str = "heroagent") -> None:
+        """Start `python -m <serve_module> serve` (bench_bounds.py passes a variant) on its own Redis."""
         self.workdir = workdir
         config = Config(data_dir=str(workdir / "heroagent"))
         config.redis.tcp_port = free_port()
@@ -76,7 +77,7 @@ class Bench:
         self.env["PYTHONPATH"] = str(REPO)
         self.env["BENCH_REDIS_URL"] = self.url
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "heroagent", "serve", "--config", str(workdir / "heroagent.toml")],
+            [sys.executable, "-m", serve_module, "serve", "--config", str(workdir / "heroagent.toml")],
             env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         assert self.server.stdout is not None
