@@ -8,7 +8,9 @@ producer, job body and stop rule, rounds interleaved, medians:
 - `heroagent`: the real server (as in bench_jobs.py);
 - `heroagent, history writes left out`: the same server, whose recorder reads, parses and acks every
   event and writes nothing (no OurDB, no index; bench/_serve_unrecorded.py);
-- `huey-proc-2` and `floor` in the same rounds, for the ratios.
+- `huey-proc-2` and `floor` in the same rounds, for the ratios;
+- `producer alone`: each system's producer with nothing consuming (the server's pool drained, no huey
+  consumer, no floor worker): how many calls a second the submit call itself allows on this machine.
 The API (bench_api.py's clients): POST /api/jobs against the same server's GET /api/health, for the
 real server, a server whose pool runs another topic (jobs created and recorded, never run), and one
 that also writes no history. Figures are printed, never asserted.
@@ -48,10 +50,27 @@ def job_rounds(n: int, rounds: int) -> dict[tuple[str, str], list[float]]:
                     e2e, _, _ = bench.run(system, mode, n, f"{system}-{mode}-{rnd}")
                     figures.setdefault((row, mode), []).append(e2e)
                     print(f"  round {rnd + 1}: {row:36} {mode:4} {e2e:7.0f} jobs/s end to end", flush=True)
+                if module == "heroagent":  # last: the jobs it leaves queued stay with this server
+                    bench.set_server_pool("drained")
+                    for system in ("heroagent", *PEERS):
+                        row = f"{system}, producer alone"
+                        rate = producer_alone(bench, system, n, f"alone-{system}-{rnd}")
+                        figures.setdefault((row, "one"), []).append(rate)
+                        print(f"  round {rnd + 1}: {row:36} one  {rate:7.0f} calls/s", flush=True)
             finally:
                 bench.close()
                 shutil.rmtree(workdir, ignore_errors=True)
     return figures
+
+
+def producer_alone(bench: Bench, system: str, n: int, name: str) -> float:
+    """Calls a second of `system`'s producer (bench_jobs.py's, one by one) with nothing consuming."""
+    out = subprocess.run(
+        [sys.executable, str(HERE / "_producer.py"), system, name, str(n), "one", bench.url],
+        env=bench.env, cwd=HERE.parent, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    times = dict(line.split() for line in out.stdout.splitlines())
+    return n / (float(times["end"]) - float(times["start"]))
 
 
 def api_ratio(seconds: float, *flags: str) -> str:
