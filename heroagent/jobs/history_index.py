@@ -251,6 +251,11 @@ def match_query(text: str) -> str:
     return " AND ".join(parts)
 
 
+# SQLite's largest integer. No job id is larger (Redis's INCR hands them out, 64-bit signed too), so an
+# id beyond it is absent, never an error: asked for by hand (a URL, a `?before=`), it would overflow.
+MAX_ROW_ID = 2**63 - 1
+
+
 def _where(filters: Filters, before_id: int | None, prefix: str = "") -> tuple[str, list[object]]:
     clauses: list[str] = []
     args: list[object] = []
@@ -267,7 +272,7 @@ def _where(filters: Filters, before_id: int | None, prefix: str = "") -> tuple[s
             args.append(value)
     if before_id is not None:
         clauses.append(f"{prefix}id < ?")
-        args.append(before_id)
+        args.append(min(max(before_id, 0), MAX_ROW_ID))
     return (" AND ".join(clauses) or "1"), args
 
 
@@ -413,7 +418,7 @@ class SqliteHistoryIndex(HistoryIndex):
         return Position(file_nr, offset, inode)
 
     def rows(self, job_ids: Iterable[int]) -> dict[int, IndexRow]:
-        wanted = list(job_ids)
+        wanted = [job_id for job_id in job_ids if 0 <= job_id <= MAX_ROW_ID]
         found: dict[int, IndexRow] = {}
         with self._reader() as conn:
             for start in range(0, len(wanted), ROWS_PER_READ):

@@ -17,7 +17,7 @@ import requests
 
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus
-from tests.conftest import ui_url
+from tests.conftest import ui_url, wait_until
 
 StartAgent = Callable[..., HeroAgent]
 JOB = '{"topic": "t", "params": "!!fake.return_success"'
@@ -138,3 +138,52 @@ def test_the_python_api_refuses_non_finite_numbers_too(web_agent: StartAgent, fi
     with pytest.raises(InvalidJobError, match=rf"^{field}: .* must be a finite number"):
         jm.create_job("t", "!!fake.return_success", **options)
     assert jm.list_jobs() == []
+
+
+# Ids no job can have: past SQLite's and Redis's 64-bit integers (the index's lookups overflowed: a 500),
+# at the edge of them, and 0.
+HUGE_IDS = [2**63, 2**64 + 7, 10**40, 2**63 - 1, 0]
+
+
+@pytest.mark.parametrize("job_id", HUGE_IDS)
+def test_a_job_id_no_job_can_have_is_404_on_every_job_route(web_agent: StartAgent, job_id: int) -> None:
+    agent = web_agent()
+    routes = [("GET", ""), ("GET", "/history"), ("GET", "/log"), ("DELETE", "")]
+    routes += [("POST", f"/{action}") for action in ("cancel", "suspend", "resume", "retry")]
+    for method, tail in routes:
+        r = requests.request(method, ui_url(agent, f"/api/jobs/{job_id}{tail}"), timeout=10)
+        assert r.status_code == 404, (method, tail, r.status_code, r.text[:200])
+        assert r.json()["error"] == f"no job with id {job_id}", (method, tail)
+    page = requests.get(ui_url(agent, f"/jobs/{job_id}"), timeout=10)
+    assert page.status_code == 404
+
+
+@pytest.mark.parametrize("job_id", [2**63, 10**40, -1, 0])
+def test_the_python_api_says_no_such_job_for_an_id_no_job_can_have(web_agent: StartAgent, job_id: int) -> None:
+    from heroagent.jobs import JobNotFoundError
+
+    jm = web_agent().get_job_manager()
+    calls: list[Callable[[], object]] = [
+        lambda: jm.get_job(job_id),
+        lambda: jm.get_history(job_id),
+        lambda: jm.get_log(job_id),
+        lambda: jm.cancel_job(job_id),
+        lambda: jm.suspend_job(job_id),
+        lambda: jm.resume_job(job_id),
+        lambda: jm.retry_job(job_id),
+        lambda: jm.delete_job(job_id),
+    ]
+    for call in calls:
+        with pytest.raises(JobNotFoundError, match=rf"^no job with id {job_id}$"):
+            call()
+
+
+@pytest.mark.parametrize("before", ["99999999999999999999999", str(2**63), "-99999999999999999999999"])
+def test_a_page_before_an_id_no_job_can_have_is_a_page_not_a_500(web_agent: StartAgent, before: str) -> None:
+    agent = web_agent()
+    job = agent.get_job_manager().create_job("t", "!!fake.return_success")
+    assert wait_until(lambda: agent.get_job_manager().list_jobs())
+    r = requests.get(ui_url(agent, f"/api/jobs?before={before}"), timeout=10)
+    assert r.status_code == 200, r.text[:200]
+    assert [j["jobid"] for j in r.json()["jobs"]] == ([] if before.startswith("-") else [job.job_id])
+    assert requests.get(ui_url(agent, f"/jobs?before={before}"), timeout=10).status_code == 200
