@@ -22,16 +22,20 @@ from heroagent.web.openapi import openapi_document
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+NO_BODY = object()  # what `parsed_body` gives for an empty body
+NOT_JSON = object()  # and for a body that is not JSON
+
+
 def parsed_body() -> Any:
-    """The request's JSON, or None if it is not JSON. Deep nesting ([[[[...) is not JSON we take:
-    the parser's RecursionError is a bad body, not a 500."""
+    """The request's JSON, NO_BODY or NOT_JSON. Deep nesting ([[[[...) is not JSON we take: the
+    parser's RecursionError is a bad body, not a 500."""
     raw = request.get_data(cache=True)
     if not raw:
-        return None
+        return NO_BODY
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        return None
+        return NOT_JSON
 
 
 def json_body() -> dict[str, Any]:
@@ -115,7 +119,8 @@ def dead_jobs() -> Response:
 @bp.post("/jobs/dead/retry")
 def retry_dead_jobs() -> Response:
     """Queue every dead job again (of one topic, with {"topic": ...}): once the cause is fixed."""
-    body = parsed_body() or {}
+    body = parsed_body()  # only no body or {} means every dead job: a garbled body is refused, not widened
+    body = {} if body is NO_BODY else body
     if not isinstance(body, dict) or set(body) - {"topic"} or not isinstance(body.get("topic", ""), str):
         raise InvalidJobError('body: give {} for every dead job, or {"topic": "name"} for one topic')
     retried = current_manager().retry_dead(topic=body.get("topic") or None)

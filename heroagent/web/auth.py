@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.config import UIConfig
@@ -105,6 +106,8 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
     g.bearer = False
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    if isinstance(request.routing_exception, MethodNotAllowed):
+        return None  # no view runs: the 405 names the allowed methods (not a CSRF refusal for a TRACE)
     if is_api_request():
         if ui.api_token and _bearer_ok(ui) and _throttle().wait_needed(request.remote_addr or "?") == 0:
             g.bearer = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
@@ -84,7 +84,13 @@ def register_error_handlers(app: Flask) -> None:
             413: "the request body is too large (the limit is 1 MiB)",
         }
         message = messages.get(status, exc.description or exc.name)
-        return error(status, message)
+        answer = error(status, message)
+        allow = dict(exc.get_headers()).get("Allow")
+        if not allow:
+            return answer
+        response = make_response(answer)
+        response.headers["Allow"] = allow  # a 405 names the methods the resource takes (RFC 9110)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int] | tuple[str, int]:

@@ -187,3 +187,33 @@ def test_a_page_before_an_id_no_job_can_have_is_a_page_not_a_500(web_agent: Star
     assert r.status_code == 200, r.text[:200]
     assert [j["jobid"] for j in r.json()["jobs"]] == ([] if before.startswith("-") else [job.job_id])
     assert requests.get(ui_url(agent, f"/jobs?before={before}"), timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("body", ["\x00", '{"topic": ', "[1, 2]", '"mail"', "null"])
+def test_a_body_that_is_not_an_object_retries_no_dead_job(web_agent: StartAgent, body: str) -> None:
+    """The bulk "retry every dead job" runs for an empty body or {} only: a body that meant to name a topic
+    and is garbled (not JSON, not an object) is a 400, and no dead job of any topic is queued again."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    dead = jm.create_job("dead", "!!fake.return_error")
+    jm.wait_for_job(dead.job_id, timeout=10)
+    r = post_raw(agent, "/api/jobs/dead/retry", body)
+    assert r.status_code == 400 and r.json()["error"].startswith("body: give {} for every dead job"), r.text[:200]
+    assert jm.get_job(dead.job_id).status is JobStatus.ERROR
+    empty = requests.post(ui_url(agent, "/api/jobs/dead/retry"), timeout=10)
+    assert empty.status_code == 200 and empty.json()["retried"] == [dead.job_id]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("TRACE", "/api/health", {"GET", "HEAD", "OPTIONS"}),
+    ("PATCH", "/api/jobs", {"GET", "HEAD", "OPTIONS", "POST"}),
+    ("PUT", "/api/jobs/1/cancel", {"OPTIONS", "POST"}),
+    ("TRACE", "/jobs", {"GET", "HEAD", "OPTIONS"}),
+])  # fmt: skip
+def test_a_method_not_allowed_names_the_allowed_ones(
+    web_agent: StartAgent, method: str, path: str, allowed: set[str]
+) -> None:
+    """RFC 9110: a 405 lists the methods the resource takes in `Allow` (the JSON error had dropped it)."""
+    r = requests.request(method, ui_url(web_agent(), path), timeout=10)
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers.get("Allow", "").split(",")} == allowed, r.headers
