@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -58,10 +59,14 @@ class JobLogs:
                     log.warning("jobs: the log of job %d cannot be written (%s); its lines are dropped", job_id, exc)
 
     def read(self, job_id: int, offset: int = 0) -> str:
+        """The log from byte `offset` on ("" at or past its end: an offset past the largest file the
+        filesystem can hold is no error, only nothing to read)."""
         try:
-            with self.path(job_id).open("r", encoding="utf-8", errors="replace") as f:
+            with self.path(job_id).open("rb") as f:
+                if offset >= os.fstat(f.fileno()).st_size:
+                    return ""
                 f.seek(offset)
-                return f.read()
+                return f.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
 
