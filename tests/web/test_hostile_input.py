@@ -217,3 +217,17 @@ def test_a_method_not_allowed_names_the_allowed_ones(
     r = requests.request(method, ui_url(web_agent(), path), timeout=10)
     assert r.status_code == 405
     assert {m.strip() for m in r.headers.get("Allow", "").split(",")} == allowed, r.headers
+
+
+def test_a_log_offset_past_what_a_file_can_hold_is_an_empty_read(web_agent: StartAgent) -> None:
+    """The largest offset the API takes is past the filesystem's largest file (ext4: 16 TiB), where a seek
+    failed with EINVAL: a 500. Past the end of a log is nothing to read, wherever the end is."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    job = jm.create_job("t", "!!fake.return_success", log=True)
+    jm.wait_for_job(job.job_id, timeout=10)
+    for offset in (10**15 - 1, 2**44, 10**9):
+        r = requests.get(ui_url(agent, f"/api/jobs/{job.job_id}/log?offset={offset}"), timeout=10)
+        assert r.status_code == 200, r.text[:200]
+        assert r.json() == {"jobid": job.job_id, "offset": offset, "next_offset": offset, "log": ""}
+    assert jm.get_log(job.job_id, 10**15 - 1) == ""
