@@ -40,3 +40,7 @@ class JobIdsNotSeededError(JobError):
 
 class TopicDrainingError(InvalidTransitionError):
     """A create for a topic that is draining (a 409): it takes no new job until it is resumed."""
+
+
+class IdempotencyKeyGoneError(InvalidTransitionError):
+    """A create whose idempotency key names a job that is gone (a 409): nothing was created."""

@@ -3,7 +3,8 @@
 herojobs:<topic>:<jobid>   hash    a job in flight, one field per job property (Hero wire names)
 hero:jobid                 string  the last job id handed out (INCR); seeded from the history by the server
 hero:jobtopic              hash    jobid -> topic of every job that has a hash (finds the hash from an id)
-hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window
+hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window,
+                                    goes when that job is deleted (by hand or by retention)
 hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retries...) for creators in other processes
 hero:job:<id>              hash    a job of the hero queue layout (a hero supervisor's: id, script, script_type, ...)
 hero:q:work:type:<type>    list    ids waiting for an actor of that type (LPUSH in; BLPOP, or BLMOVE by HeroAgent, out)

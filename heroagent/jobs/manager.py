@@ -386,7 +386,7 @@ class JobManager:
         if not math.isfinite(older_than_days) or older_than_days < 0:
             raise InvalidJobError(f"older_than_days: {older_than_days!r} must be a finite number of days >= 0")
         cutoff = time.time() - older_than_days * 86400
-        return remove_finished_before(self.store, self.logs, cutoff, dry_run=dry_run)
+        return remove_finished_before(self.store, self.queue, self.logs, cutoff, dry_run=dry_run)
 
     def compact_history(self) -> str:
         """Compact the history's files now (the daily `upkeep.compact` does it at [scheduler] compact_at)."""
@@ -611,6 +611,8 @@ class JobManager:
         self.store.delete(job_id)
         self.client.delete(keys.joblog(job_id))
         self.logs.remove(job_id)
+        if job.idempotency_key:  # the job it named is gone: the same create again makes a new one
+            self.queue.forget_idempotency_keys({job.idempotency_key: job_id})
 
 
 def _topic(topic: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -59,6 +59,7 @@ class JobQueue:
         self._register_taker = scripts.register(client, "register_taker")
         self._unrecorded = scripts.register(client, "unrecorded")
         self._set_limits = scripts.register(client, "set_limits")
+        self._forget_keys = scripts.register(client, "forget_keys")
 
     def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
         """Create these jobs in one atomic call (see lua/create.lua); per job (its id, created now?).
@@ -354,6 +355,13 @@ class JobQueue:
 
     def reap(self, limit: int = 100) -> int:
         return int(self._reap(args=[limit, *self.retry.script_args(), self.retry.max_lost]))
+
+    def forget_idempotency_keys(self, named: Mapping[str, int]) -> int:
+        """Drop these idempotency keys (key -> the deleted job's id) where they still name that job."""
+        if not named:
+            return 0
+        items = list(named.items())
+        return int(self._forget_keys(keys=[keys.idempotency(k) for k, _ in items], args=[i for _, i in items]))
 
     def cancel(self, topic: str, job_id: int, time_end: float) -> str:
         return _text(self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)]))

@@ -20,7 +20,7 @@ import redis
 
 from heroagent.config import JobsConfig
 from heroagent.jobs import keys
-from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
 from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, scheduled_time
 from heroagent.jobs.queue import JobQueue
 from heroagent.schema.job import TOPIC_PATTERN, TYPE_DEFAULT_FIELDS
@@ -162,5 +162,17 @@ def submit(
             made[job_id] = job
             answers.append((job, True))
         else:  # the same key earlier in this batch, or in an earlier call
-            answers.append((made.get(job_id) or earlier_job(job_id), False))
+            answers.append((made.get(job_id) or _earlier(earlier_job, job, job_id), False))
     return answers
+
+
+def _earlier(earlier_job: Callable[[int], Job], job: Job, job_id: int) -> Job:
+    """The job an idempotency key names. Deleting a job frees its key, so it is there, unless it was
+    deleted between the create and this read, or the key was written by hand: then say so."""
+    try:
+        return earlier_job(job_id)
+    except JobNotFoundError:
+        raise IdempotencyKeyGoneError(
+            f"idempotency_key {job.idempotency_key!r}: it names job {job_id}, which is gone (deleted); "
+            "nothing was created: send the create again (a deleted job's key is free) or use a new key"
+        ) from None

@@ -59,7 +59,7 @@ class Upkeep:
 
     def remove_history_before(self, cutoff: float) -> str:
         """Delete finished jobs that ended before `cutoff` (unix seconds) from the history and their logs."""
-        removed = remove_finished_before(self.store, self.logs, cutoff)
+        removed = remove_finished_before(self.store, self.queue, self.logs, cutoff)
         return f"removed {removed['jobs']} finished job(s)"
 
     def compact_history(self) -> str:
@@ -67,23 +67,31 @@ class Upkeep:
         return self.store.compact().summary()
 
 
-def remove_finished_before(store: JobStore, logs: JobLogs, cutoff: float, *, dry_run: bool = False) -> dict[str, Any]:
+def remove_finished_before(
+    store: JobStore, queue: JobQueue, logs: JobLogs, cutoff: float, *, dry_run: bool = False
+) -> dict[str, Any]:
     """Retention: the finished jobs that ended before `cutoff` (unix seconds), deleted with their logs
-    unless `dry_run`. Returns what it removed (or would): how many, by status and topic, the time span,
-    and the first ids."""
+    and their idempotency keys (the job a key named is gone) unless `dry_run`. Returns what it removed
+    (or would): how many, by status and topic, the time span, and the first ids."""
     old = store.finished_before(cutoff)
     by_status: dict[str, int] = {}
     by_topic: dict[str, int] = {}
+    keyed: dict[str, int] = {}
     for start in range(0, len(old), DELETE_BATCH):
         for row in store.index.rows(old[start : start + DELETE_BATCH]).values():
             by_status[row.status] = by_status.get(row.status, 0) + 1
             by_topic[row.topic] = by_topic.get(row.topic, 0) + 1
+            if row.idem:
+                keyed[row.idem] = row.job_id
     if not dry_run:
         for start in range(0, len(old), DELETE_BATCH):
             chunk = old[start : start + DELETE_BATCH]
             store.delete_many(chunk)
             for job_id in chunk:
                 logs.remove(job_id)
+        named = list(keyed.items())
+        for start in range(0, len(named), DELETE_BATCH):
+            queue.forget_idempotency_keys(dict(named[start : start + DELETE_BATCH]))
         if old:
             log.info("jobs: history retention removed %d finished job(s)", len(old))
     return {
