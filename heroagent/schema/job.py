@@ -21,6 +21,7 @@ MAX_UNIX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
 MAX_RETRIES = 1000
 MAX_PRIORITY = 9  # priorities are 0 (the default, least urgent) to 9 (most urgent)
 TOPIC_PATTERN = r"[A-Za-z0-9_.-]{1,128}"
+MAX_LOG_OFFSET = 10**15 - 1  # the largest byte offset a job log is read from (GET /api/jobs/<id>/log)
 
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # params, results and errors up to this ([jobs] max_value_bytes lowers it)
 

@@ -21,7 +21,8 @@ from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.schema.fields import Field, Schema
 from heroagent.schema.job import MAX_PRIORITY, MAX_RETRIES, MAX_SECONDS, MAX_VALUE_BYTES, ParamsType
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+NAME_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+NAME_RE = re.compile(f"^{NAME_PATTERN}$")
 MISFIRE_POLICIES = ("run_once", "skip")
 SOURCES = ("config", "runtime", "upkeep")
 
@@ -29,7 +30,14 @@ SOURCES = ("config", "runtime", "upkeep")
 SCHEDULE = Schema(
     "schedule",
     (
-        Field("name", "string", "1-64 letters, digits, '_', '.' or '-'", required=True),
+        Field(
+            "name",
+            "string",
+            "1-64 letters, digits, '_', '.' or '-'",
+            required=True,
+            pattern=NAME_PATTERN,
+            pattern_hint="must be 1-64 letters, digits, '_', '.' or '-'",
+        ),
         Field("topic", "string", "the topic of the jobs it makes", max_bytes=128),
         Field("params", "string", "the params of the jobs it makes", max_bytes=MAX_VALUE_BYTES),
         Field("params_type", "string", enum=tuple(p.value for p in ParamsType), default="heroscript"),

@@ -12,8 +12,10 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from heroagent.jobs.errors import InvalidJobError
+from heroagent.schema.job import MAX_LOG_OFFSET
 from heroagent.schema.topic import TOPIC_LIMITS
 from heroagent.web.context import Agent, current_agent, current_manager, current_schedules
 from heroagent.web.jobquery import JobQuery
@@ -73,8 +75,8 @@ def job_history(job_id: int) -> Response:
 @bp.get("/jobs/<int:job_id>/log")
 def job_log(job_id: int) -> Response:
     raw = request.args.get("offset", "0")
-    if not raw.isdigit() or len(raw) > 15:
-        raise InvalidJobError(f"offset: {raw[:40]!r} must be a whole number from 0 to 999999999999999")
+    if not raw.isdigit() or len(raw) > len(str(MAX_LOG_OFFSET)):
+        raise InvalidJobError(f"offset: {raw[:40]!r} must be a whole number from 0 to {MAX_LOG_OFFSET}")
     offset = int(raw)
     text = current_manager().get_log(job_id, offset)
     return jsonify({"jobid": job_id, "offset": offset, "next_offset": offset + len(text.encode()), "log": text})
@@ -209,6 +211,8 @@ def set_queue_limits(topic: str) -> Response:
 @bp.post("/queues/<topic>/<action>")
 def control_queue(topic: str, action: str) -> Response:
     """pause | resume | drain | clear | cancel-all: the topic's state after it (and what was canceled)."""
+    if action == "limits":  # the limits resource, which takes PUT: a 405 naming it, not "no such action"
+        raise MethodNotAllowed(valid_methods=["PUT"])
     return jsonify(current_manager().control_topic(topic, action))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from heroagent import __version__
 from heroagent.jobs.manager import TOPIC_ACTIONS
 from heroagent.jobs.model import JobStatus, ParamsType
-from heroagent.schema.job import NEW_JOB
+from heroagent.schema.job import MAX_LOG_OFFSET, NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
 from heroagent.schema.topic import TOPIC_LIMITS
 
@@ -83,13 +83,17 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "bad input; the message names the field",
         401: "missing or wrong bearer token",
         404: "no such job or schedule",
-        409: "the job's status does not allow this, or its topic is draining (takes no new jobs)",
+        409: "the job's status does not allow this, or its topic is draining (takes no new jobs), or the "
+        "idempotency_key names a job deleted meanwhile",
         503: "Redis or the job system is down",
     }
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+LOG_OFFSET = {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET}
+# A topic in a path: the same rule as a new job's topic (schema.job), so a client can check it first.
+TOPIC_IN_PATH = {"name": "topic", "in": "path", "required": True, "schema": NEW_JOB_SCHEMA["properties"]["topic"]}
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -188,7 +192,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/jobs/{job_id}/log": {
                 "get": {
                     "summary": "The job's log from a byte offset (poll with next_offset to follow it)",
-                    "parameters": [JOB_ID, _query("offset", {"type": "integer", "minimum": 0}, "byte offset")],
+                    "parameters": [JOB_ID, _query("offset", LOG_OFFSET, "byte offset")],
                     "responses": {
                         "200": _json(
                             {
@@ -327,7 +331,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Control a topic: pause, resume (also ends a drain), drain (no new jobs: creates get "
                     "409), clear (cancel its waiting jobs), cancel-all (and ask its running ones to stop)",
                     "parameters": [
-                        {"name": "topic", "in": "path", "required": True, "schema": {"type": "string"}},
+                        TOPIC_IN_PATH,
                         {
                             "name": "action",
                             "in": "path",
@@ -358,7 +362,7 @@ def openapi_document() -> dict[str, Any]:
                 "put": {
                     "summary": "Limit a topic over every worker: jobs over a limit wait in the queue, never fail "
                     "(absent or null = no such limit)",
-                    "parameters": [{"name": "topic", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [TOPIC_IN_PATH],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": TOPIC_LIMITS.json_schema()}},
