@@ -96,6 +96,44 @@ LOG_OFFSET = {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET}
 TOPIC_IN_PATH = {"name": "topic", "in": "path", "required": True, "schema": NEW_JOB_SCHEMA["properties"]["topic"]}
 
 
+def _links(param: str, field: str, routes: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """OpenAPI links: what a new job's id or schedule's name opens (clients and API testers follow them
+    to real objects). `routes`: link name -> (path, method); `field`: the response's field for `param`."""
+    return {
+        name: {
+            "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method,
+            "parameters": {param: f"$response.body#/{field}"},
+        }
+        for name, (path, method) in routes.items()
+    }
+
+
+JOB_LINKS = _links(
+    "job_id",
+    "jobid",
+    {
+        "GetJob": ("/api/jobs/{job_id}", "get"),
+        "GetHistory": ("/api/jobs/{job_id}/history", "get"),
+        "GetLog": ("/api/jobs/{job_id}/log", "get"),
+        "CancelJob": ("/api/jobs/{job_id}/cancel", "post"),
+        "SuspendJob": ("/api/jobs/{job_id}/suspend", "post"),
+        "ResumeJob": ("/api/jobs/{job_id}/resume", "post"),
+        "RetryJob": ("/api/jobs/{job_id}/retry", "post"),
+        "DeleteJob": ("/api/jobs/{job_id}", "delete"),
+    },
+)
+SCHEDULE_LINKS = _links(
+    "name",
+    "name",
+    {
+        "GetSchedule": ("/api/schedules/{name}", "get"),
+        "PauseSchedule": ("/api/schedules/{name}/pause", "post"),
+        "ResumeSchedule": ("/api/schedules/{name}/resume", "post"),
+        "DeleteSchedule": ("/api/schedules/{name}", "delete"),
+    },
+)
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
@@ -124,7 +162,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Create a job (saved in the history, then queued)",
                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewJob")}}},
                     "responses": {
-                        "201": _json(_ref("Job"), "the new job"),
+                        "201": {**_json(_ref("Job"), "the new job"), "links": JOB_LINKS},
                         "200": _json(_ref("Job"), "the job created earlier with the same idempotency_key"),
                         **_errors(400, 401, 409, 503),
                     },
@@ -524,7 +562,10 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Add a schedule (stored as JSON; survives restarts)",
                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewSchedule")}}},
-                    "responses": {"201": _json(_ref("Schedule"), "the new schedule"), **_errors(400, 401, 503)},
+                    "responses": {
+                        "201": {**_json(_ref("Schedule"), "the new schedule"), "links": SCHEDULE_LINKS},
+                        **_errors(400, 401, 503),
+                    },
                 },
             },
             "/api/schedules/{name}": {
