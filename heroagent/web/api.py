@@ -24,6 +24,14 @@ from heroagent.web.openapi import openapi_document
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+@bp.before_request
+def one_value_per_parameter() -> None:
+    """A query parameter given twice is refused: which value counts would be a guess."""
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise InvalidJobError(f"{name[:80]}: given {len(values)} times; give it once")
+
+
 NO_BODY = object()  # what `parsed_body` gives for an empty body
 NOT_JSON = object()  # and for a body that is not JSON
 

@@ -231,3 +231,16 @@ def test_a_log_offset_past_what_a_file_can_hold_is_an_empty_read(web_agent: Star
         assert r.status_code == 200, r.text[:200]
         assert r.json() == {"jobid": job.job_id, "offset": offset, "next_offset": offset, "log": ""}
     assert jm.get_log(job.job_id, 10**15 - 1) == ""
+
+
+@pytest.mark.parametrize("query", ["before=5&before=1", "status=done&status=error", "offset=0&offset=9"])
+def test_a_query_parameter_given_twice_is_a_400_naming_it(web_agent: StartAgent, query: str) -> None:
+    """Which of two values counts is a guess (the first was taken): an API call that gives one twice is
+    refused, as a misspelt filter is, rather than answered for half of what it asked."""
+    agent = web_agent()
+    job = agent.get_job_manager().create_job("t", "!!fake.return_success", log=True)
+    path = f"/api/jobs/{job.job_id}/log" if query.startswith("offset") else "/api/jobs"
+    r = requests.get(ui_url(agent, f"{path}?{query}"), timeout=10)
+    name = query.split("=", 1)[0]
+    assert r.status_code == 400, r.text[:200]
+    assert r.json()["error"] == f"{name}: given 2 times; give it once"
