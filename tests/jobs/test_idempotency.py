@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -110,52 +111,48 @@ def test_the_cli_takes_a_key(data_dir: Path) -> None:
     assert json.loads(runs[0].stdout)["jobid"] == json.loads(runs[1].stdout)["jobid"]
 
 
-def test_a_deleted_jobs_key_makes_a_new_job(data_dir: Path) -> None:
+def test_a_deleted_jobs_key_makes_a_new_job(web_agent: Callable[..., HeroAgent]) -> None:
     """Deleting a job frees its key (the job it named is gone for good): the same create again makes a
     new job, by API and Python, where it was a 404 "no job with id N" answering a create (schemathesis)."""
-    config = make_config(data_dir, webdav={"enabled": False})
-    with HeroAgent(config) as agent:
-        jm = agent.get_job_manager()
-        first = jm.create_job("pay", "!!fake.return_success", idempotency_key="order-9")
-        jm.wait_for_job(first.job_id, timeout=10)
-        jm.delete_job(first.job_id)
-        again = jm.create_job("pay", "!!fake.return_success", idempotency_key="order-9")
-        assert again.job_id != first.job_id and again.idempotency_key == "order-9"
-        assert jm.create_job("pay", "!!fake.return_success", idempotency_key="order-9").job_id == again.job_id
-        body = {"topic": "pay", "params": "!!fake.return_success", "idempotency_key": "web-9"}
-        made = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5).json()
-        jm.wait_for_job(made["jobid"], timeout=10)
-        assert requests.delete(ui_url(agent, f"/api/jobs/{made['jobid']}"), timeout=5).status_code == 204
-        remade = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
-        assert remade.status_code == 201 and remade.json()["jobid"] not in (made["jobid"], first.job_id)
+    agent = web_agent(webdav={"enabled": False})
+    jm = agent.get_job_manager()
+    first = jm.create_job("pay", "!!fake.return_success", idempotency_key="order-9")
+    jm.wait_for_job(first.job_id, timeout=10)
+    jm.delete_job(first.job_id)
+    again = jm.create_job("pay", "!!fake.return_success", idempotency_key="order-9")
+    assert again.job_id != first.job_id and again.idempotency_key == "order-9"
+    assert jm.create_job("pay", "!!fake.return_success", idempotency_key="order-9").job_id == again.job_id
+    body = {"topic": "pay", "params": "!!fake.return_success", "idempotency_key": "web-9"}
+    made = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5).json()
+    jm.wait_for_job(made["jobid"], timeout=10)
+    assert requests.delete(ui_url(agent, f"/api/jobs/{made['jobid']}"), timeout=5).status_code == 204
+    remade = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
+    assert remade.status_code == 201 and remade.json()["jobid"] not in (made["jobid"], first.job_id)
 
 
-def test_a_key_naming_a_job_that_is_gone_is_a_409_not_a_404(data_dir: Path) -> None:
+def test_a_key_naming_a_job_that_is_gone_is_a_409_not_a_404(web_agent: Callable[..., HeroAgent]) -> None:
     """Should a key still name a job that is gone (deleted by another process between the two steps,
     or by hand), the create says so and creates nothing, rather than "no job with id N"."""
-    config = make_config(data_dir, webdav={"enabled": False})
-    with HeroAgent(config) as agent:
-        jm = agent.get_job_manager()
-        redis_cli(agent, "SET", "hero:idem:ghost", "424242", "PX", "60000")
-        body = {"topic": "pay", "params": "!!fake.return_success", "idempotency_key": "ghost"}
-        r = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
-        assert r.status_code == 409, r.text
-        assert r.json()["error"].startswith("idempotency_key 'ghost': it names job 424242, which is gone")
-        assert jm.list_jobs() == []
+    agent = web_agent(webdav={"enabled": False})
+    jm = agent.get_job_manager()
+    redis_cli(agent, "SET", "hero:idem:ghost", "424242", "PX", "60000")
+    body = {"topic": "pay", "params": "!!fake.return_success", "idempotency_key": "ghost"}
+    r = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"].startswith("idempotency_key 'ghost': it names job 424242, which is gone")
+    assert jm.list_jobs() == []
 
 
-def test_retention_frees_the_keys_of_the_jobs_it_removes(data_dir: Path) -> None:
-    config = make_config(data_dir, webdav={"enabled": False})
-    with HeroAgent(config) as agent:
-        jm = agent.get_job_manager()
-        old = jm.create_job("pay", "!!fake.return_success", idempotency_key="nightly-1")
-        kept = jm.create_job("pay", "!!fake.return_success", idempotency_key="nightly-2")
-        jm.wait_for_job(old.job_id, timeout=10)
-        jm.wait_for_job(kept.job_id, timeout=10)
-        assert jm.wait_recorded(kept.job_id)
-        redis_cli(agent, "SET", "hero:idem:nightly-2", "999999", "PX", "60000")  # taken again since: left
-        assert jm.cleanup_history(older_than_days=0)["jobs"] == 2
-        assert redis_cli(agent, "EXISTS", "hero:idem:nightly-1") == "0"
-        assert redis_cli(agent, "GET", "hero:idem:nightly-2") == "999999"
-        again = jm.create_job("pay", "!!fake.return_success", idempotency_key="nightly-1")
-        assert again.job_id not in (old.job_id, kept.job_id)
+def test_retention_frees_the_keys_of_the_jobs_it_removes(agent: HeroAgent) -> None:
+    jm = agent.get_job_manager()
+    old = jm.create_job("pay", "!!fake.return_success", idempotency_key="nightly-1")
+    kept = jm.create_job("pay", "!!fake.return_success", idempotency_key="nightly-2")
+    jm.wait_for_job(old.job_id, timeout=10)
+    jm.wait_for_job(kept.job_id, timeout=10)
+    assert jm.wait_recorded(kept.job_id)
+    redis_cli(agent, "SET", "hero:idem:nightly-2", "999999", "PX", "60000")  # taken again since: left
+    assert jm.cleanup_history(older_than_days=0)["jobs"] == 2
+    assert redis_cli(agent, "EXISTS", "hero:idem:nightly-1") == "0"
+    assert redis_cli(agent, "GET", "hero:idem:nightly-2") == "999999"
+    again = jm.create_job("pay", "!!fake.return_success", idempotency_key="nightly-1")
+    assert again.job_id not in (old.job_id, kept.job_id)
