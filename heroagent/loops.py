@@ -55,9 +55,14 @@ class SupervisedLoop:
         self._thread = threading.Thread(target=self._run, name=f"heroagent-{self.name}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the loop to stop without waiting: a service stopping several loops asks them all first,
+        so their last steps end together and the stop takes the longest of them, not their sum."""
+        self._stopping.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the loop to stop and wait for its current step to end (at most `timeout` seconds)."""
-        self._stopping.set()
+        self.request_stop()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)

@@ -31,3 +31,22 @@ def test_a_failing_step_is_retried_reported_and_recovers() -> None:
         loop.stop()
     assert not loop.state().running
     assert not any(t.name == "heroagent-demo" for t in threading.enumerate())
+
+
+def test_request_stop_asks_without_waiting_and_stop_waits_for_the_step() -> None:
+    """A service asks all its loops first, then waits for each: their last steps end together."""
+    entered, release = threading.Event(), threading.Event()
+
+    def step() -> None:
+        entered.set()
+        release.wait(10)
+
+    loop = SupervisedLoop("slow", step)
+    loop.start()
+    assert entered.wait(5)
+    loop.request_stop()
+    assert loop.stopping.is_set() and loop.state().running  # returned while the step still runs
+    release.set()
+    loop.stop()
+    assert not loop.state().running
+    assert not any(t.name == "heroagent-slow" for t in threading.enumerate())

@@ -150,6 +150,11 @@ def rpc_reply(request_id: str) -> str:
     return f"hero:rpc:reply:{request_id}"
 
 
+def rpc_wake(server_id: str) -> str:
+    """Pushed to by a request server's own stop: its BLPOP returns at once instead of at its timeout."""
+    return f"hero:rpc:wake:{server_id}"
+
+
 JOBLOGS_PENDING = "hero:joblogs"
 
 

@@ -7,8 +7,10 @@ JobManager operations named in OPERATIONS can be called; arguments and answers a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import uuid
 from typing import Any
 
 import redis
@@ -28,6 +30,7 @@ from heroagent.loops import SupervisedLoop
 log = logging.getLogger(__name__)
 
 REPLY_TTL = 60
+WAKE_TTL = 10  # a wake its server never read (it had stopped already) goes by itself
 OPERATIONS = {
     "create_job",
     "create_jobs",
@@ -78,21 +81,32 @@ class RequestServer:
         self.client = client
         self.poll_interval = poll_interval
         self.loop = SupervisedLoop("request-server", self._step)
+        self._wake = keys.rpc_wake(uuid.uuid4().hex)  # its own: another server's stop never wakes it
 
     def start(self) -> None:
         self.loop.start()
 
     def stop(self) -> None:
+        """Stop at once: the BLPOP in progress is woken through this server's wake key (Redis away: it
+        ends at its poll interval)."""
+        self.loop.request_stop()
+        with contextlib.suppress(redis.RedisError):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.rpush(self._wake, 1)
+            pipe.expire(self._wake, WAKE_TTL)
+            pipe.execute()
         self.loop.stop(timeout=5)
+        with contextlib.suppress(redis.RedisError):
+            self.client.delete(self._wake)
 
     def _step(self) -> None:
         """Wait up to poll_interval for one request and answer it (Redis away: wait, not an error)."""
         try:
-            item: Any = self.client.blpop([keys.RPC_REQUESTS], timeout=self.poll_interval)
+            item: Any = self.client.blpop([keys.RPC_REQUESTS, self._wake], timeout=self.poll_interval)
         except redis.RedisError:
             self.loop.stopping.wait(0.5)
             return
-        if item is None:
+        if item is None or item[0] in (self._wake, self._wake.encode()):  # timed out, or woken to stop
             return
         try:
             self.handle(item[1])

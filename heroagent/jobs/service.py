@@ -148,6 +148,8 @@ class JobsService:
         if self.rpc is not None:
             self.rpc.stop()
             self.rpc = None
+        for loop in self.loops:
+            loop.request_stop()  # their last steps end while the pool stops
         if self.pool is not None:
             self.pool.stop(grace=self.config.jobs.stop_grace)
             self.pool = None
