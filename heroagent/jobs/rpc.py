@@ -26,6 +26,7 @@ from heroagent.jobs.errors import (
 from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job
 from heroagent.loops import SupervisedLoop
+from heroagent.redis_server import NO_ANSWER_JOIN
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,14 @@ class RequestServer:
     def start(self) -> None:
         self.loop.start()
 
-    def stop(self) -> None:
-        """Stop at once: the BLPOP in progress is woken through this server's wake key (Redis away: it
-        ends at its poll interval)."""
+    def stop(self, *, redis_answers: bool = True) -> None:
+        """Stop at once: the BLPOP in progress is woken through this server's wake key. With Redis not
+        answering (the caller asked it) nothing is sent: the thread, waiting on Redis, is left after a
+        short wait (a daemon; it ends when its BLPOP does)."""
         self.loop.request_stop()
+        if not redis_answers:
+            self.loop.stop(timeout=NO_ANSWER_JOIN)
+            return
         with contextlib.suppress(redis.RedisError):
             pipe = self.client.pipeline(transaction=False)
             pipe.rpush(self._wake, 1)

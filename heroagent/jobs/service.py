@@ -31,7 +31,7 @@ from heroagent.jobs.upkeep import Upkeep
 from heroagent.jobs.worker import WorkerPool
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
-from heroagent.redis_server import EmbeddedRedis, ExternalRedis, request_options
+from heroagent.redis_server import NO_ANSWER_JOIN, EmbeddedRedis, ExternalRedis, answers, request_options
 from heroagent.schema.job import TypeDefaults, check_type_defaults
 from heroagent.schema.topic import TopicLimits
 
@@ -142,26 +142,34 @@ class JobsService:
         self.pool.start()
 
     def stop(self) -> None:
+        """Stop the request server, the pool and the loops, record what the stream still holds, close the
+        history. Redis is asked once whether it answers: if not (stalled), nothing more is asked of it,
+        and the stop ends in a few seconds instead of never (see `WorkerPool._stop_offline`)."""
         if self._seeding is not None:
             self._seeding.join(timeout=30)
             self._seeding = None
+        redis_answers = self._redis_answers()
+        if not redis_answers:
+            log.warning("jobs: Redis did not answer at stop; stopping without it (the jobs it holds are kept "
+                        "there; what was not recorded yet is recorded at the next start)")  # fmt: skip
         if self.rpc is not None:
-            self.rpc.stop()
+            self.rpc.stop(redis_answers=redis_answers)
             self.rpc = None
         for loop in self.loops:
             loop.request_stop()  # their last steps end while the pool stops
         if self.pool is not None:
-            self.pool.stop(grace=self.config.jobs.stop_grace)
+            self.pool.stop(grace=self.config.jobs.stop_grace, redis_answers=redis_answers)
             self.pool = None
+        deadline = time.monotonic() + NO_ANSWER_JOIN  # for all the loops, when Redis did not answer
         for loop in self.loops:
-            loop.stop()
+            loop.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
         self.loops = []
-        if self.recorder is not None:
+        if self.recorder is not None and redis_answers:
             try:
                 self.recorder.drain()
             except (redis.RedisError, OurDBError) as exc:
                 log.warning("jobs: could not record the last events at stop (%s); they are recorded at next start", exc)
-            self.recorder = None
+        self.recorder = None
         if self.manager is not None:
             self.manager.notify()
             self.manager = None
@@ -169,6 +177,16 @@ class JobsService:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    def _redis_answers(self) -> bool:
+        """Whether Redis answers now (asked only if something running would ask it more at stop)."""
+        if self.rpc is None and self.pool is None:
+            return True
+        client = self.redis_service.client()
+        try:
+            return answers(client)
+        finally:
+            client.close()
 
     def loop_states(self) -> list[LoopState]:
         """The background loops, for health: a loop whose last step failed is degraded."""

@@ -34,6 +34,7 @@ from heroagent.jobs.joblog import LogSink
 from heroagent.jobs.model import Job, JobStatus, clip
 from heroagent.jobs.queue import JobQueue
 from heroagent.loops import LoopState, SupervisedLoop
+from heroagent.redis_server import NO_ANSWER_JOIN, answers
 from heroagent.schema.job import MAX_VALUE_BYTES
 
 log = logging.getLogger(__name__)
@@ -156,12 +157,20 @@ class WorkerPool:
         self._supervisor.start()
         log.info("jobs: %d worker(s) %s serving topics %s", self.concurrency, self.pool_id, ",".join(self.topics))
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop taking jobs; give running jobs `grace` seconds; put the rest back in their queue (at their place)."""
+    def stop(self, grace: float = 10.0, *, redis_answers: bool | None = None) -> None:
+        """Stop taking jobs; give running jobs `grace` seconds; put the rest back in their queue (at their place).
+
+        `redis_answers`: whether Redis answered the caller's PING (None: asked here). A Redis that does not
+        answer is asked nothing more, as every call would wait for it (a stalled server): see `_stop_offline`."""
+        if redis_answers is None:
+            redis_answers = answers(self.queue.client)
         self._stopping.set()
         with self._lock:
             self._idle_cv.notify_all()
             self._quick_cv.notify_all()
+        if not redis_answers:
+            self._stop_offline()
+            return
         for slot in list(self._slots):
             self._release_waiting(slot)
         deadline = time.monotonic() + grace
@@ -182,6 +191,24 @@ class WorkerPool:
             self._supervisor.stop(timeout=5)
         self._heartbeat()
         self._unregister()
+
+    def _stop_offline(self) -> None:
+        """Stop without Redis: running jobs are canceled at once (their end could not be told), and what
+        this pool holds (running, claimed, handed to it) comes back by its lease when Redis answers again,
+        as a killed worker's does. Threads still waiting in a call to Redis are left after a short wait:
+        they are daemons, and one that gets its answer later sees the stop and gives back what it holds."""
+        log.warning("jobs: Redis did not answer at stop; the pool stops without it (the jobs it holds "
+                    "come back by their leases)")  # fmt: skip
+        for run in self._running():
+            run.ctx.cancel.set()
+        if self._supervisor is not None:
+            self._supervisor.request_stop()
+        deadline = time.monotonic() + NO_ANSWER_JOIN  # for all the pool's threads
+        for slot in list(self._slots):
+            if slot.thread is not None:
+                slot.thread.join(max(0.0, deadline - time.monotonic()))
+        if self._supervisor is not None:
+            self._supervisor.stop(timeout=max(0.0, deadline - time.monotonic()))
 
     def _running(self) -> list[_Running]:
         with self._lock:

@@ -73,8 +73,39 @@ def request_options() -> dict[str, object]:
     }
 
 
+# Seconds a stop without Redis (it did not answer) waits for a thread that may wait on Redis: one that can
+# end does within it; one that cannot is a daemon, and ends when its call does.
+NO_ANSWER_JOIN = 1.0
+
+
+def answers(client: redis.Redis, timeout: float = REQUEST_TIMEOUT) -> bool:
+    """Whether the Redis behind `client` answers a PING within `timeout`, asked on a connection of its
+    own: the client's connections may wait in a call with no timeout (a BLPOP) behind a stalled server.
+    A stop asks this once and, if not, stops without Redis instead of hanging in its first call to it."""
+    pool = client.connection_pool
+    settings = {**pool.connection_kwargs, **request_options(), "socket_timeout": timeout}
+    settings["socket_connect_timeout"] = timeout
+    probe = pool.connection_class(**settings)
+    try:
+        probe.send_command("PING")
+        return bool(probe.read_response())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        probe.disconnect()
+
+
 def make_redis(config: Config) -> EmbeddedRedis | ExternalRedis:
     return ExternalRedis(config) if config.redis.url else EmbeddedRedis(config)
 
 
-__all__ = ["REQUEST_TIMEOUT", "EmbeddedRedis", "ExternalRedis", "RedisService", "make_redis", "request_options"]
+__all__ = [
+    "NO_ANSWER_JOIN",
+    "REQUEST_TIMEOUT",
+    "EmbeddedRedis",
+    "ExternalRedis",
+    "RedisService",
+    "answers",
+    "make_redis",
+    "request_options",
+]

@@ -45,9 +45,13 @@ def is_our_redis(pid: int, executable: Path, workdir: Path) -> bool:
 
 
 def terminate(pid: int, timeout: float) -> bool:
-    """SIGTERM, wait up to `timeout`, then SIGKILL. True if it exited on SIGTERM."""
+    """SIGTERM, wait up to `timeout`, then SIGKILL. True if it exited on SIGTERM.
+
+    A stopped process (SIGSTOP, a stalled server) is continued too: else the SIGTERM waits, and the
+    SIGKILL after `timeout` ends it without the save a SIGTERM makes."""
     try:
         os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)
     except ProcessLookupError:
         return True
     deadline = time.monotonic() + timeout

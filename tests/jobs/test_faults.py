@@ -145,3 +145,45 @@ def test_a_stalled_redis_gives_503s_not_hung_pages_and_loses_nothing(web_agent: 
     again = jm.create_job("t", "!!fake.return_success")
     assert jm.wait_for_job(again.job_id, timeout=30).status is JobStatus.DONE
     assert wait_until(lambda: health(agent)[0] == 200, timeout=15)
+
+
+def test_a_stop_while_redis_is_stalled_ends_and_loses_no_job(data_dir: Path) -> None:
+    """SIGTERM to `serve` (here `agent.stop()`) while Redis was stopped with SIGSTOP never returned: the
+    stop's calls to Redis (the pool's releases, heartbeat, the request server's wake) have no timeout.
+    A stop now asks Redis once whether it answers; if not, it stops without it, and every job it held
+    comes back by its lease at the next start: the running one, the queued ones and a delayed one."""
+    import contextlib
+    import os
+    import signal
+    import threading
+
+    from heroagent.redis_server.process import pid_alive
+
+    config = make_config(
+        data_dir,
+        jobs={"lease_seconds": 2.0, "worker_count": 2, "stop_grace": 5.0},
+        webdav={"enabled": False},
+        ui={"enabled": False},
+    )
+    agent = HeroAgent(config).start()
+    jm = agent.get_job_manager()
+    running = jm.create_job("stall", "!!fake.sleep seconds:1")
+    assert wait_until(lambda: jm.get_job(running.job_id).status is JobStatus.ACTIVE)
+    delayed = [jm.create_job("stall-later", "!!fake.return_success", delay=0.5) for _ in range(3)]
+    pid = agent.redis.pid  # type: ignore[union-attr]
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    stopper = threading.Thread(target=agent.stop, name="stopper", daemon=True)
+    try:
+        stopper.start()
+        stopper.join(60)  # a liveness bound, not a speed figure: it hung for good before
+        assert not stopper.is_alive(), "stop did not return while Redis was stalled"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the stop continued it (to save) and ended it
+            os.kill(pid, signal.SIGCONT)
+        stopper.join(30)
+    assert not pid_alive(pid), "the embedded Redis outlived the stop"
+    with HeroAgent(config) as again:
+        jm = again.get_job_manager()
+        for job in (running, *delayed):
+            assert jm.wait_for_job(job.job_id, timeout=30).status is JobStatus.DONE, job.job_id
