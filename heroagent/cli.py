@@ -128,6 +128,7 @@ def worker(
     setup_logging(log_level)
     config = load_config(config_path)
     from heroagent.client import redis_url_for
+    from heroagent.redis_server.password import redacted
 
     url = redis_url or redis_url_for(config)
     import_modules([*config.jobs.modules, *modules])
@@ -135,7 +136,7 @@ def worker(
     try:
         client.ping()
     except redis_lib.RedisError as exc:
-        raise ServiceError("worker", f"cannot reach Redis at {url}: {exc}; pass --redis URL") from None
+        raise ServiceError("worker", f"cannot reach Redis at {redacted(url)}: {exc}; pass --redis URL") from None
     share_root = Path(share) if share else (config.webdav_root if config.webdav_root.exists() else None)
     pool = WorkerPool.from_config(
         JobQueue(client, RetryPolicy.from_config(config.jobs)),
@@ -148,7 +149,7 @@ def worker(
     )
     stop, _received = stop_on_signals()
     pool.start()
-    click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {url.split('@')[-1]}", err=True)
+    click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {redacted(url)}", err=True)
     try:
         while not stop.wait(0.5):
             if pool.drained:
