@@ -175,9 +175,10 @@ def config() -> None:
 
 @config.command("show")
 @config_option
-def config_show(config_path: str | None) -> None:
-    """Print the effective config (file + environment over defaults) as TOML."""
-    click.echo(to_toml(load_config(config_path)), nl=False)
+@click.option("--show-secrets", is_flag=True, help="Print passwords, tokens and the WebDAV users' passwords too.")
+def config_show(config_path: str | None, show_secrets: bool) -> None:
+    """Print the effective config (file + environment over defaults) as TOML; secrets as ***."""
+    click.echo(to_toml(load_config(config_path), hide_secrets=not show_secrets), nl=False)
 
 
 @cli.group(cls=HeroGroup)

@@ -29,6 +29,9 @@ ENV_PREFIX = "HEROAGENT_"
 CONFIG_ENV = "HEROAGENT_CONFIG"
 # Environment variables with the prefix that are not config keys.
 _ENV_NOT_KEYS = {CONFIG_ENV, "HEROAGENT_LOG_LEVEL"}
+# A setting whose value is never printed (errors, `heroagent config show` without --show-secrets): a
+# password, a token, the WebDAV users' passwords, a Redis URL (it may hold the password).
+SECRET = {"secret": True}
 
 
 @dataclass
@@ -36,11 +39,11 @@ class RedisConfig:
     """The embedded Redis (or, with `url`, an external one)."""
 
     enabled: bool = True
-    url: str = ""
+    url: str = field(default="", metadata=SECRET)  # may hold a password
     host: str = "127.0.0.1"
     tcp_port: int = 6379
     unix_socket: str = ""
-    password: str = ""
+    password: str = field(default="", metadata=SECRET)
     appendonly: bool = True
     # When the AOF reaches the disk: "everysec" (a power loss can lose the last second; a killed
     # redis-server loses nothing, the OS has the writes) or "always" (before each reply; slower).
@@ -58,7 +61,7 @@ class WebDAVConfig:
     readonly: bool = False
     tls_cert: str = ""
     tls_key: str = ""
-    users: dict[str, str] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict, metadata=SECRET)  # name -> password
     # Names the share answers to besides its address and localhost/127.0.0.1/[::1] (DNS rebinding guard).
     allowed_hosts: list[str] = field(default_factory=list)
 
@@ -70,8 +73,8 @@ class UIConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 9021
-    password: str = ""
-    api_token: str = ""
+    password: str = field(default="", metadata=SECRET)
+    api_token: str = field(default="", metadata=SECRET)
     # Names the dashboard answers to besides its address and localhost/127.0.0.1/[::1] (DNS rebinding guard).
     allowed_hosts: list[str] = field(default_factory=list)
 
@@ -371,7 +374,7 @@ def validate(config: Config) -> None:
         raise ConfigError(f'{src}: [redis] appendfsync = {config.redis.appendfsync!r}: must be "everysec" or "always"')
     if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
-            f"{src}: [redis] url = {config.redis.url!r}: must start with redis://, rediss:// or unix:// "
+            f"{src}: [redis] url = {hidden(config.redis.url)!r}: must start with redis://, rediss:// or unix:// "
             '(or be "" for the embedded Redis)'
         )
 
@@ -399,8 +402,9 @@ def _describe(tp: Any) -> str:
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check a TOML value against a field type; ints are accepted where floats are expected."""
+def _coerce(value: Any, tp: Any, where: str, secret: bool = False) -> Any:
+    """Check a TOML value against a field type; ints are accepted where floats are expected. A secret's
+    value is not shown in the error."""
     origin = typing.get_origin(tp)
     ok: bool
     if tp is bool:
@@ -420,7 +424,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 raise ConfigError(f"{where}: must be tables, written [[{where.rsplit(' ', 1)[-1]}]]")
             return [dict(v) for v in value]
         if ok:
-            return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+            return [_coerce(v, item_tp, f"{where}[{i}]", secret) for i, v in enumerate(value)]
     elif origin is dict and typing.get_args(tp)[1] is not str:  # a table of tables: checked by its owner
         ok = isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
     elif origin is dict:
@@ -428,7 +432,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     else:  # pragma: no cover - a field type the loader does not know is a programming error
         raise TypeError(f"unsupported config type {tp!r}")
     if not ok:
-        raise ConfigError(f"{where} = {_show(value)}: must be {_describe(tp)}")
+        raise ConfigError(f"{where} = {'***' if secret else _show(value)}: must be {_describe(tp)}")
     return value
 
 
@@ -448,6 +452,22 @@ def _public_fields(obj: Any) -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(obj) if not f.metadata.get("internal")]
 
 
+def _secret_names(obj: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(obj) if f.metadata.get("secret")}
+
+
+def hidden(value: Any) -> Any:
+    """A secret setting's value fit to print: a URL with its password as ***, a table's values as ***,
+    any other value set as *** (an empty one stays empty: it says the setting is not set)."""
+    if isinstance(value, dict):
+        return dict.fromkeys(value, "***")
+    if isinstance(value, str) and "://" in value:
+        from heroagent.redis_server.password import redacted  # it imports this module
+
+        return redacted(value)
+    return "***" if value else value
+
+
 def _apply_table(obj: Any, data: Mapping[str, Any], source: str, path: tuple[str, ...]) -> None:
     types = _field_types(obj)
     names = {f.name for f in _public_fields(obj)}
@@ -462,10 +482,10 @@ def _apply_table(obj: Any, data: Mapping[str, Any], source: str, path: tuple[str
                 raise ConfigError(f"{source}: {key} = {_show(value)}: must be a table [{key}]")
             _apply_table(getattr(obj, key), value, source, (*path, key))
         else:
-            setattr(obj, key, _coerce(value, tp, f"{source}: {section}{key}"))
+            setattr(obj, key, _coerce(value, tp, f"{source}: {section}{key}", key in _secret_names(obj)))
 
 
-def _parse_env_value(text: str, tp: Any, where: str) -> Any:
+def _parse_env_value(text: str, tp: Any, where: str, secret: bool = False) -> Any:
     origin = typing.get_origin(tp)
     try:
         if tp is bool:
@@ -490,7 +510,7 @@ def _parse_env_value(text: str, tp: Any, where: str) -> Any:
             return {name.strip(): secret for name, secret in pairs}
     except ValueError:
         hint = " (as name:password,name2:password2)" if origin is dict else ""
-        raise ConfigError(f"{where} = {text!r}: must be {_describe(tp)}{hint}") from None
+        raise ConfigError(f"{where} = {'***' if secret else repr(text)}: must be {_describe(tp)}{hint}") from None
     raise TypeError(f"unsupported config type {tp!r}")  # pragma: no cover
 
 
@@ -525,17 +545,18 @@ def _apply_environment(config: Config, env: Mapping[str, str]) -> None:
                 "e.g. HEROAGENT_REDIS_TCP_PORT (see `heroagent config show`)"
             )
         obj, attr, tp = targets[name]
-        setattr(obj, attr, _parse_env_value(text, tp, f"environment: {name}"))
+        setattr(obj, attr, _parse_env_value(text, tp, f"environment: {name}", attr in _secret_names(obj)))
 
 
-def to_toml(config: Config) -> str:
-    """Render the effective config as TOML that `load_config` reads back to the same values."""
+def to_toml(config: Config, *, hide_secrets: bool = False) -> str:
+    """Render the effective config as TOML that `load_config` reads back to the same values; with
+    `hide_secrets`, for people to read: the secret settings' values as `hidden` shows them."""
     lines: list[str] = []
-    _render_table(config, (), lines)
+    _render_table(config, (), lines, hide_secrets)
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def _render_table(obj: Any, path: tuple[str, ...], lines: list[str]) -> None:
+def _render_table(obj: Any, path: tuple[str, ...], lines: list[str], hide_secrets: bool) -> None:
     """Plain keys of this table first, then its sub-tables ([a.b]), then arrays of tables ([[a]])."""
     if path:
         lines += ["", f"[{'.'.join(path)}]"]
@@ -543,6 +564,8 @@ def _render_table(obj: Any, path: tuple[str, ...], lines: list[str]) -> None:
     arrays: list[tuple[str, list[dict[str, Any]]]] = []
     for f in _public_fields(obj):
         value = getattr(obj, f.name)
+        if hide_secrets and f.metadata.get("secret"):
+            value = hidden(value)
         if dataclasses.is_dataclass(value) or isinstance(value, dict):
             subtables.append((f.name, value))
         elif _is_table_array(_field_types(obj)[f.name]):
@@ -554,7 +577,7 @@ def _render_table(obj: Any, path: tuple[str, ...], lines: list[str]) -> None:
             lines += ["", f"[{'.'.join((*path, name))}]"]
             lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
         else:
-            _render_table(value, (*path, name), lines)
+            _render_table(value, (*path, name), lines, hide_secrets)
     for name, tables in arrays:
         for table in tables:
             lines += ["", f"[[{'.'.join((*path, name))}]]"]

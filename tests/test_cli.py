@@ -178,6 +178,28 @@ def test_config_show_prints_the_effective_config(config_file: Path) -> None:
     assert shown["redis"]["tcp_port"] == tomllib.loads(config_file.read_text())["redis"]["tcp_port"]
 
 
+def test_config_show_hides_secrets_unless_asked(tmp_path: Path) -> None:
+    """Its output is what people paste into a bug report: passwords, the token, the WebDAV users'
+    passwords and a Redis URL's password are *** (an unset one stays ""), unless --show-secrets."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[redis]\nurl = "redis://:url-s3cret@db.example:6379/0"\n[ui]\npassword = "ui-s3cret"\n'
+        'api_token = "token-s3cret-token-s3cret-token-s3cret"\n[webdav.users]\nalice = "dav-s3cret"\n'
+    )
+    shown = subprocess.run(heroagent_cmd("config", "show", "--config", str(path)), capture_output=True, text=True,
+                           env=env(), timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "s3cret" not in shown.stdout
+    config = tomllib.loads(shown.stdout)
+    assert config["redis"] == {**config["redis"], "url": "redis://:***@db.example:6379/0", "password": ""}
+    assert (config["ui"]["password"], config["ui"]["api_token"]) == ("***", "***")
+    assert config["webdav"]["users"] == {"alice": "***"}
+    full = subprocess.run(heroagent_cmd("config", "show", "--show-secrets", "--config", str(path)),
+                          capture_output=True, text=True, env=env(), timeout=60)  # fmt: skip
+    assert tomllib.loads(full.stdout)["webdav"]["users"] == {"alice": "dav-s3cret"}
+    assert "url-s3cret" in full.stdout and "ui-s3cret" in full.stdout
+
+
 def test_config_show_with_no_file_shows_defaults() -> None:
     result = subprocess.run(heroagent_cmd("config", "show"), capture_output=True, text=True, env=env())
     assert result.returncode == 0

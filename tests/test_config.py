@@ -183,3 +183,29 @@ def test_example_file_lists_every_key_with_its_default() -> None:
         for key, value in defaults[section].items():  # type: ignore[union-attr]
             if key not in ("users", "openrpc"):
                 assert data[section][key] == value, (section, key)
+
+
+SECRET = "pw-s3cret"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        (f'[redis]\nurl = "http://:{SECRET}@x/0"\n', {}, "[redis] url = 'http://:***@x/0': must start with redis://"),
+        (f'[ui]\napi_token = ["{SECRET}"]\n', {}, "[ui] api_token = ***: must be a string"),
+        (f'[ui]\npassword = ["{SECRET}"]\n', {}, "[ui] password = ***: must be a string"),
+        (f'[redis]\npassword = ["{SECRET}"]\n', {}, "[redis] password = ***: must be a string"),
+        (f'[webdav.users]\nalice = ["{SECRET}"]\n', {}, "[webdav] users = ***: must be a table of name = string"),
+        ("", {"HEROAGENT_WEBDAV_USERS": f"alice:{SECRET},bob"}, "HEROAGENT_WEBDAV_USERS = ***: must be a table"),
+    ],
+)
+def test_a_bad_secret_setting_is_named_and_its_value_never_printed(
+    tmp_path: Path, text: str, env: dict[str, str], expected: str
+) -> None:
+    """Errors go to the terminal and the service's log: a password, a token, the WebDAV users or a Redis
+    URL's password are shown as *** (the setting is named, and what is wrong with it)."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, environ=env)
+    message = str(info.value)
+    assert expected in message and SECRET not in message
