@@ -128,7 +128,7 @@ def worker(
     setup_logging(log_level)
     config = load_config(config_path)
     from heroagent.client import redis_url_for
-    from heroagent.redis_server.password import redacted
+    from heroagent.redaction import redacted
 
     url = redis_url or redis_url_for(config)
     import_modules([*config.jobs.modules, *modules])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from heroagent.errors import ConfigError, InvalidInputError
+from heroagent.redaction import redacted
 from heroagent.schema.job import TOPIC_PATTERN, ParamsType, check_type_defaults
 from heroagent.schema.schedule import Schedule, ScheduleError
 from heroagent.schema.topic import TopicLimits
@@ -462,8 +463,6 @@ def hidden(value: Any) -> Any:
     if isinstance(value, dict):
         return dict.fromkeys(value, "***")
     if isinstance(value, str) and "://" in value:
-        from heroagent.redis_server.password import redacted  # it imports this module
-
         return redacted(value)
     return "***" if value else value
 

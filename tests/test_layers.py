@@ -19,7 +19,7 @@ PACKAGE = REPO / "heroagent"
 
 # floor -> the parts on it (a part: a top-level module or a subpackage of heroagent)
 FLOORS: list[set[str]] = [
-    {"errors", "lazy", "logs", "resources", "service", "loops", "hosts", "throttle", "pidlock"},
+    {"errors", "lazy", "logs", "resources", "service", "loops", "hosts", "throttle", "pidlock", "redaction"},
     {"net", "heroscript", "ourdb", "lockfile"},
     {"schema"},
     {"config"},

@@ -10,8 +10,8 @@ from redis.retry import Retry
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
+from heroagent.redaction import redacted
 from heroagent.redis_server.embedded import EmbeddedRedis
-from heroagent.redis_server.password import redacted
 
 
 class RedisService(Protocol):

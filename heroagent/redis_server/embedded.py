@@ -21,7 +21,8 @@ import redis
 from heroagent.config import Config
 from heroagent.errors import ServiceError
 from heroagent.net import check_port_free, check_unix_socket_path, is_loopback
-from heroagent.redis_server.password import embedded_password, redacted
+from heroagent.redaction import redacted
+from heroagent.redis_server.password import embedded_password
 from heroagent.redis_server.process import die_with_parent, is_our_redis, pid_alive, terminate
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
@@ -46,20 +45,3 @@ def embedded_password(config: Config, *, create: bool) -> str | None:
         os.fsync(out.fileno())
     os.replace(tmp, path)
     return password
-
-
-def redacted(url: str) -> str:
-    """A Redis URL fit to print: the password (in the user part or in `?password=`) replaced by ***."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        name, colon, _ = user.partition(":")
-        netloc = f"{name}{':***' if colon else ''}@{host}" if colon or name else host
-        if not colon and name:  # redis://secret@host: the only field is the password
-            netloc = f"***@{host}"
-    query = "&".join(
-        ("password=***" if item.lower().startswith("password=") else item) for item in parts.query.split("&") if item
-    )
-    shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-    return shown + (f"#{parts.fragment}" if parts.fragment else "")

@@ -202,7 +202,7 @@ def test_a_local_user_without_the_password_cannot_use_the_embedded_redis(data_di
     ],
 )
 def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
-    from heroagent.redis_server.password import redacted
+    from heroagent.redaction import redacted
 
     assert redacted(url) == shown
 
