@@ -38,10 +38,20 @@ class LoopState:
 class SupervisedLoop:
     """`step()` every `interval` seconds in a daemon thread named `heroagent-<name>`, until `stop()`."""
 
-    def __init__(self, name: str, step: Callable[[], object], interval: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], object],
+        interval: float = 0.0,
+        *,
+        expected: tuple[type[BaseException], ...] = (),
+    ) -> None:
         self.name = name
         self.step = step
         self.interval = interval
+        # Errors that say something the loop needs is away (Redis, for the job system's loops): counted and
+        # reported as any other, but logged as one line, not a traceback at every retry of an outage.
+        self.expected = expected
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
@@ -86,9 +96,13 @@ class SupervisedLoop:
                 if not self._last_error:
                     self._failing_since = time.time()
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                log.exception(
-                    "%s: unexpected error (failure %d); retrying in %.1fs", self.name, self._failures, backoff
-                )
+                if isinstance(exc, self.expected):
+                    log.warning("%s: %s (failure %d); retrying in %.1fs", self.name, self._last_error,
+                                self._failures, backoff)  # fmt: skip
+                else:
+                    log.exception(
+                        "%s: unexpected error (failure %d); retrying in %.1fs", self.name, self._failures, backoff
+                    )
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue

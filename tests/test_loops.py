@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+
+import pytest
 
 from heroagent.loops import SupervisedLoop
 from tests.conftest import wait_until
@@ -50,3 +53,25 @@ def test_request_stop_asks_without_waiting_and_stop_waits_for_the_step() -> None
     loop.stop()
     assert not loop.state().running
     assert not any(t.name == "heroagent-slow" for t in threading.enumerate())
+
+
+def test_an_expected_error_is_one_line_and_still_degrades(caplog: pytest.LogCaptureFixture) -> None:
+    """An outage of what the loop needs (Redis, for the job system) is logged without a traceback at
+    each retry; it is counted and shown as degraded as any other error. Others keep their traceback."""
+    errors: list[BaseException] = [ConnectionError("Redis is away"), ConnectionError("still away"), KeyError("bug")]
+
+    def step() -> None:
+        if errors:
+            raise errors.pop(0)
+
+    loop = SupervisedLoop("away", step, interval=0.01, expected=(ConnectionError,))
+    with caplog.at_level(logging.WARNING, logger="heroagent.loops"):
+        loop.start()
+        try:
+            assert wait_until(lambda: not errors and not loop.state().degraded, timeout=10)
+        finally:
+            loop.stop()
+    failed = [r for r in caplog.records if "failure" in r.getMessage()]
+    assert [r.exc_info is None for r in failed] == [True, True, False]
+    assert "away: ConnectionError: Redis is away (failure 1)" in failed[0].getMessage()
+    assert loop.state().failures == 3

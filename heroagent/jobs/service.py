@@ -31,7 +31,7 @@ from heroagent.jobs.upkeep import Upkeep
 from heroagent.jobs.worker import WorkerPool
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
-from heroagent.redis_server import NO_ANSWER_JOIN, EmbeddedRedis, ExternalRedis, answers, request_options
+from heroagent.redis_server import NO_ANSWER_JOIN, REDIS_AWAY, EmbeddedRedis, ExternalRedis, answers, request_options
 from heroagent.schema.job import TypeDefaults, check_type_defaults
 from heroagent.schema.topic import TopicLimits
 
@@ -118,20 +118,21 @@ class JobsService:
         for topic, given in self.config.topics.items():  # checked with the config; set again at each start
             manager.queue.set_limits(topic, TopicLimits.check(given, f"topic {topic}"))
         self.loops = [
-            SupervisedLoop("recorder", self.recorder.step),
-            SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL),
-            SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL),
+            SupervisedLoop("recorder", self.recorder.step, expected=REDIS_AWAY),
+            SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
+            SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
         ]
         if self.hero is not None:
             self.hero.recover()
             for script_type in self.config.hero.serve:
-                self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", partial(self.hero.step, script_type)))
+                intake = partial(self.hero.step, script_type)
+                self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", intake, expected=REDIS_AWAY))
         hero = self.config.hero
         if hero.enabled and hero.dispatch:
             dispatcher = HeroDispatcher(JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs)),
                                         hero.dispatch, jobs.lease_seconds)  # fmt: skip
             dispatcher.start()
-            self.loops.append(SupervisedLoop("hero-dispatch", dispatcher.step))
+            self.loops.append(SupervisedLoop("hero-dispatch", dispatcher.step, expected=REDIS_AWAY))
         for loop in self.loops:
             loop.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())

@@ -73,6 +73,9 @@ def request_options() -> dict[str, object]:
     }
 
 
+# Errors that say Redis is away (down, restarting, stalled, loading its data), not that a call was wrong.
+REDIS_AWAY: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+
 # Seconds a stop without Redis (it did not answer) waits for a thread that may wait on Redis: one that can
 # end does within it; one that cannot is a daemon, and ends when its call does.
 NO_ANSWER_JOIN = 1.0
@@ -101,6 +104,7 @@ def make_redis(config: Config) -> EmbeddedRedis | ExternalRedis:
 
 __all__ = [
     "NO_ANSWER_JOIN",
+    "REDIS_AWAY",
     "REQUEST_TIMEOUT",
     "EmbeddedRedis",
     "ExternalRedis",
