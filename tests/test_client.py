@@ -118,8 +118,10 @@ def test_waiting_from_another_process_is_woken_by_the_server_not_by_polling(agen
             break
     assert message is not None and json.loads(message["data"])["status"] == "done"  # the final job, published
     listener.close()
+    sleeping = client.create_job("w", "!!fake.sleep seconds:5")
     with pytest.raises(TimeoutError, match="is still"):
-        client.wait_for_job(client.create_job("w", "!!fake.sleep seconds:5").job_id, timeout=0.3)
+        client.wait_for_job(sleeping.job_id, timeout=0.3)
+    client.cancel_job(sleeping.job_id)  # else the stop gives it its grace to end
 
 
 def test_without_published_defaults_a_client_does_not_look_for_them_at_every_create(data_dir: Path) -> None:

@@ -173,8 +173,10 @@ def test_retry_a_failed_job(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
     job = jm.create_job("r", "!!fake.return_error message:nope")
     assert jm.wait_for_job(job.job_id, 5).status is JobStatus.ERROR
+    sleeping = jm.create_job("r", "!!fake.sleep seconds:5")
     with pytest.raises(InvalidTransitionError):
-        jm.retry_job(jm.create_job("r", "!!fake.sleep seconds:5").job_id)
+        jm.retry_job(sleeping.job_id)
+    jm.cancel_job(sleeping.job_id)  # else the stop gives it its grace to end
     again = jm.retry_job(job.job_id)
     assert again.status is JobStatus.NEW and again.retries == 1
     final = jm.wait_for_job(job.job_id, 5)
