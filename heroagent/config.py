@@ -31,7 +31,7 @@ CONFIG_ENV = "HEROAGENT_CONFIG"
 # Environment variables with the prefix that are not config keys.
 _ENV_NOT_KEYS = {CONFIG_ENV, "HEROAGENT_LOG_LEVEL"}
 # A setting whose value is never printed (errors, `heroagent config show` without --show-secrets): a
-# password, a token, the WebDAV users' passwords, a Redis URL (it may hold the password).
+# password, a token or key, the WebDAV users' passwords, a URL (it may hold a password: only that is hidden).
 SECRET = {"secret": True}
 
 
@@ -91,9 +91,9 @@ class RhaiConfig:
 class AIConfig:
     """`ai` jobs: an OpenAI-compatible chat completions endpoint."""
 
-    base_url: str = ""
+    base_url: str = field(default="", metadata=SECRET)  # may hold user:password@
     model: str = ""
-    api_key: str = ""
+    api_key: str = field(default="", metadata=SECRET)
 
 
 @dataclass
@@ -506,7 +506,7 @@ def _parse_env_value(text: str, tp: Any, where: str, secret: bool = False) -> An
             pairs = [item.split(":", 1) for item in text.split(",") if item.strip()]
             if any(len(p) != 2 for p in pairs):
                 raise ValueError
-            return {name.strip(): secret for name, secret in pairs}
+            return {name.strip(): password for name, password in pairs}
     except ValueError:
         hint = " (as name:password,name2:password2)" if origin is dict else ""
         raise ConfigError(f"{where} = {'***' if secret else repr(text)}: must be {_describe(tp)}{hint}") from None

@@ -195,6 +195,7 @@ SECRET = "pw-s3cret"
         (f'[ui]\napi_token = ["{SECRET}"]\n', {}, "[ui] api_token = ***: must be a string"),
         (f'[ui]\npassword = ["{SECRET}"]\n', {}, "[ui] password = ***: must be a string"),
         (f'[redis]\npassword = ["{SECRET}"]\n', {}, "[redis] password = ***: must be a string"),
+        (f'[jobs.ai]\napi_key = ["{SECRET}"]\n', {}, "[jobs.ai] api_key = ***: must be a string"),
         (f'[webdav.users]\nalice = ["{SECRET}"]\n', {}, "[webdav] users = ***: must be a table of name = string"),
         ("", {"HEROAGENT_WEBDAV_USERS": f"alice:{SECRET},bob"}, "HEROAGENT_WEBDAV_USERS = ***: must be a table"),
     ],

@@ -19,6 +19,7 @@ from heroagent.jobs.actors import ActorRegistry
 from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
 from heroagent.jobs.processes import run_process
+from heroagent.redaction import redacted
 
 MAX_REPLY = 8 * 1024 * 1024
 
@@ -168,7 +169,7 @@ def run_ai(ctx: JobContext, config: JobsConfig) -> str:
     reply = _http_json(
         urllib.request.Request(url, data=json.dumps(chat).encode(), headers=headers),
         max(0.1, ctx.remaining),
-        f"ai endpoint {urlparse(url).netloc}",
+        f"ai endpoint {urlparse(redacted(url)).netloc}",  # a job's error is shown: no password in it
     )
     if isinstance(reply, dict) and reply.get("error"):
         error = reply["error"]

@@ -165,3 +165,12 @@ def test_every_type_has_a_timeout(endpoints_agent: HeroAgent) -> None:
     endpoints_agent.config.jobs.rhai.command = f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(30)'"
     slow = run(endpoints_agent, "r", "loop {}", "rhaiscript", timeout=0.5)
     assert slow.status is JobStatus.ERROR and "timed out after 0.5 seconds" in slow.error
+
+
+def test_an_ai_endpoint_error_never_shows_a_password_in_its_url(endpoints_agent: HeroAgent) -> None:
+    """A job's error is shown on the dashboard and kept in the history: a `base_url` with user:password@
+    is named by its host, with the password as ***."""
+    endpoints_agent.config.jobs.ai.base_url = "http://bob:pw-s3cret@127.0.0.1:1/v1"
+    failed = run(endpoints_agent, "ai", "hello", "ai")
+    assert failed.status is JobStatus.ERROR and "ai endpoint" in failed.error, failed.error
+    assert "pw-s3cret" not in failed.error and "127.0.0.1:1" in failed.error, failed.error
