@@ -316,7 +316,7 @@ def validate(config: Config) -> None:
     for topic, endpoint in config.jobs.openrpc.items():
         if not endpoint.startswith(("http://", "https://", "unix://")):
             raise ConfigError(
-                f"{src}: [jobs.openrpc] {topic} = {endpoint!r}: must start with http://, https:// or unix://"
+                f"{src}: [jobs.openrpc] {topic} = {redacted(endpoint)!r}: must start with http://, https:// or unix://"
             )
     for script_type, params_type in config.hero.serve.items():
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", script_type):

@@ -97,7 +97,7 @@ def _send_jsonrpc(endpoint: str, request: dict[str, Any], timeout: float) -> Any
     if endpoint.startswith("unix://"):
         return _send_unix(endpoint[len("unix://") :], body, timeout)
     http_request = urllib.request.Request(endpoint, data=body, headers={"Content-Type": "application/json"})
-    return _http_json(http_request, timeout, f"openrpc endpoint {endpoint}")
+    return _http_json(http_request, timeout, f"openrpc endpoint {redacted(endpoint)}")
 
 
 def _send_unix(path: str, body: bytes, timeout: float) -> Any:

@@ -167,10 +167,14 @@ def test_every_type_has_a_timeout(endpoints_agent: HeroAgent) -> None:
     assert slow.status is JobStatus.ERROR and "timed out after 0.5 seconds" in slow.error
 
 
-def test_an_ai_endpoint_error_never_shows_a_password_in_its_url(endpoints_agent: HeroAgent) -> None:
-    """A job's error is shown on the dashboard and kept in the history: a `base_url` with user:password@
-    is named by its host, with the password as ***."""
+def test_an_endpoint_error_never_shows_a_password_in_its_url(endpoints_agent: HeroAgent) -> None:
+    """A job's error is shown on the dashboard and kept in the history: an ai `base_url` or an openrpc
+    endpoint with user:password@ is named with the password as ***."""
     endpoints_agent.config.jobs.ai.base_url = "http://bob:pw-s3cret@127.0.0.1:1/v1"
     failed = run(endpoints_agent, "ai", "hello", "ai")
     assert failed.status is JobStatus.ERROR and "ai endpoint" in failed.error, failed.error
+    assert "pw-s3cret" not in failed.error and "127.0.0.1:1" in failed.error, failed.error
+    endpoints_agent.config.jobs.openrpc["calc"] = "http://bob:pw-s3cret@127.0.0.1:1/rpc"
+    failed = run(endpoints_agent, "calc", '{"jsonrpc": "2.0", "method": "add", "params": [2, 3], "id": 7}', "openrpc")
+    assert failed.status is JobStatus.ERROR and "openrpc endpoint" in failed.error, failed.error
     assert "pw-s3cret" not in failed.error and "127.0.0.1:1" in failed.error, failed.error
