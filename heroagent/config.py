@@ -31,8 +31,9 @@ CONFIG_ENV = "HEROAGENT_CONFIG"
 # Environment variables with the prefix that are not config keys.
 _ENV_NOT_KEYS = {CONFIG_ENV, "HEROAGENT_LOG_LEVEL"}
 # A setting whose value is never printed (errors, `heroagent config show` without --show-secrets): a
-# password, a token or key, the WebDAV users' passwords, a URL (it may hold a password: only that is hidden).
-SECRET = {"secret": True}
+# password, a token or key, the WebDAV users' passwords. A URL that may hold one is shown `redacted`.
+SECRET = {"secret": "value"}
+SECRET_URL = {"secret": "url"}
 
 
 @dataclass
@@ -40,7 +41,7 @@ class RedisConfig:
     """The embedded Redis (or, with `url`, an external one)."""
 
     enabled: bool = True
-    url: str = field(default="", metadata=SECRET)  # may hold a password
+    url: str = field(default="", metadata=SECRET_URL)  # may hold a password
     host: str = "127.0.0.1"
     tcp_port: int = 6379
     unix_socket: str = ""
@@ -91,7 +92,7 @@ class RhaiConfig:
 class AIConfig:
     """`ai` jobs: an OpenAI-compatible chat completions endpoint."""
 
-    base_url: str = field(default="", metadata=SECRET)  # may hold user:password@
+    base_url: str = field(default="", metadata=SECRET_URL)  # may hold user:password@
     model: str = ""
     api_key: str = field(default="", metadata=SECRET)
 
@@ -124,7 +125,7 @@ class JobsConfig:
     # other jobs run in their worker thread, where cancel is cooperative. Per actor: isolation="process".
     process_topics: list[str] = field(default_factory=list)
     # `openrpc` jobs: topic -> endpoint ("http://..." or "unix:///path.sock"); "*" for every topic.
-    openrpc: dict[str, str] = field(default_factory=dict)
+    openrpc: dict[str, str] = field(default_factory=dict, metadata=SECRET_URL)  # URLs may hold a key
     rhai: RhaiConfig = field(default_factory=RhaiConfig)
     ai: AIConfig = field(default_factory=AIConfig)
 
@@ -375,7 +376,7 @@ def validate(config: Config) -> None:
         raise ConfigError(f'{src}: [redis] appendfsync = {config.redis.appendfsync!r}: must be "everysec" or "always"')
     if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
-            f"{src}: [redis] url = {hidden(config.redis.url)!r}: must start with redis://, rediss:// or unix:// "
+            f"{src}: [redis] url = {redacted(config.redis.url)!r}: must start with redis://, rediss:// or unix:// "
             '(or be "" for the embedded Redis)'
         )
 
@@ -457,12 +458,12 @@ def _secret_names(obj: Any) -> set[str]:
     return {f.name for f in dataclasses.fields(obj) if f.metadata.get("secret")}
 
 
-def hidden(value: Any) -> Any:
-    """A secret setting's value fit to print: a URL with its password as ***, a table's values as ***,
-    any other value set as *** (an empty one stays empty: it says the setting is not set)."""
+def hidden(value: Any, *, url: bool = False) -> Any:
+    """A secret setting's value fit to print: a URL (`url`) with its secrets as *** (`redacted`), any other
+    value set as *** (an empty one stays empty: it says the setting is not set); a table's values each so."""
     if isinstance(value, dict):
-        return dict.fromkeys(value, "***")
-    if isinstance(value, str) and "://" in value:
+        return {name: hidden(item, url=url) for name, item in value.items()}
+    if url and isinstance(value, str):
         return redacted(value)
     return "***" if value else value
 
@@ -564,7 +565,7 @@ def _render_table(obj: Any, path: tuple[str, ...], lines: list[str], hide_secret
     for f in _public_fields(obj):
         value = getattr(obj, f.name)
         if hide_secrets and f.metadata.get("secret"):
-            value = hidden(value)
+            value = hidden(value, url=f.metadata["secret"] == "url")
         if dataclasses.is_dataclass(value) or isinstance(value, dict):
             subtables.append((f.name, value))
         elif _is_table_array(_field_types(obj)[f.name]):

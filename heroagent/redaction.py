@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+# Query parameters that carry a secret (compared without case): Redis's password, and the keys and
+# tokens of the HTTP endpoints jobs call (OpenRPC, an AI API).
+SECRET_PARAMETERS = frozenset(
+    {"password", "pass", "pwd", "token", "access_token", "api_key", "apikey", "key", "secret", "auth"}
+)
+
 
 def redacted(url: str) -> str:
-    """A URL (Redis's, say) fit to print: the password (in the user part or in `?password=`) replaced by ***."""
+    """A URL fit to print: the password in its user part, and the values of `SECRET_PARAMETERS` in its
+    query, replaced by ***."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
@@ -16,8 +23,11 @@ def redacted(url: str) -> str:
         netloc = f"{name}{':***' if colon else ''}@{host}" if colon or name else host
         if not colon and name:  # redis://secret@host: the only field is the password
             netloc = f"***@{host}"
-    query = "&".join(
-        ("password=***" if item.lower().startswith("password=") else item) for item in parts.query.split("&") if item
-    )
+    query = "&".join(_shown_parameter(item) for item in parts.query.split("&") if item)
     shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
     return shown + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+def _shown_parameter(item: str) -> str:
+    name, equals, _ = item.partition("=")
+    return f"{name}=***" if equals and name.lower() in SECRET_PARAMETERS else item

@@ -185,7 +185,9 @@ def test_config_show_hides_secrets_unless_asked(tmp_path: Path) -> None:
     path.write_text(
         '[redis]\nurl = "redis://:url-s3cret@db.example:6379/0"\n[ui]\npassword = "ui-s3cret"\n'
         'api_token = "token-s3cret-token-s3cret-token-s3cret"\n[webdav.users]\nalice = "dav-s3cret"\n'
+        'bob = "http://bob-s3cret"\n'
         '[jobs.ai]\nbase_url = "https://u:ai-s3cret@llm.example/v1"\napi_key = "key-s3cret"\n'
+        '[jobs.openrpc]\ncalc = "https://rpc.example/v1?token=rpc-s3cret"\n'
     )
     shown = subprocess.run(heroagent_cmd("config", "show", "--config", str(path)), capture_output=True, text=True,
                            env=env(), timeout=60)  # fmt: skip
@@ -194,12 +196,13 @@ def test_config_show_hides_secrets_unless_asked(tmp_path: Path) -> None:
     config = tomllib.loads(shown.stdout)
     assert config["redis"] == {**config["redis"], "url": "redis://:***@db.example:6379/0", "password": ""}
     assert (config["ui"]["password"], config["ui"]["api_token"]) == ("***", "***")
-    assert config["webdav"]["users"] == {"alice": "***"}
+    assert config["webdav"]["users"] == {"alice": "***", "bob": "***"}  # a password, whatever it looks like
     ai = config["jobs"]["ai"]
     assert (ai["base_url"], ai["api_key"]) == ("https://u:***@llm.example/v1", "***")
+    assert config["jobs"]["openrpc"] == {"calc": "https://rpc.example/v1?token=***"}
     full = subprocess.run(heroagent_cmd("config", "show", "--show-secrets", "--config", str(path)),
                           capture_output=True, text=True, env=env(), timeout=60)  # fmt: skip
-    assert tomllib.loads(full.stdout)["webdav"]["users"] == {"alice": "dav-s3cret"}
+    assert tomllib.loads(full.stdout)["webdav"]["users"] == {"alice": "dav-s3cret", "bob": "http://bob-s3cret"}
     assert "url-s3cret" in full.stdout and "ui-s3cret" in full.stdout
 
 

@@ -191,22 +191,6 @@ def test_a_local_user_without_the_password_cannot_use_the_embedded_redis(data_di
         again.stop()
 
 
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
-        ("redis://user:s3cret@host/1", "redis://user:***@host/1"),
-        ("redis://s3cret@host", "redis://***@host"),
-        ("unix:///run/r.sock?db=1&password=s3cret", "unix:///run/r.sock?db=1&password=***"),
-        ("redis://host:6379/0", "redis://host:6379/0"),
-    ],
-)
-def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
-    from heroagent.redaction import redacted
-
-    assert redacted(url) == shown
-
-
 def test_appendfsync_always_is_passed_to_redis(data_dir: Path) -> None:
     server = EmbeddedRedis(make_config(data_dir, redis={"appendfsync": "always"}))
     server.start()
