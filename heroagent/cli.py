@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -52,14 +52,15 @@ def cli() -> None:
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (default INFO).")
 @click.option("--module", "modules", multiple=True, help="Import this Python module of actors (repeatable).")
 def serve(config_path: str | None, log_level: str | None, modules: tuple[str, ...]) -> None:
-    """Run the appliance in the foreground until SIGINT or SIGTERM."""
+    """Run the appliance in the foreground until SIGINT or SIGTERM (a second one: stop now, running jobs
+    back to their queue)."""
     from heroagent.factory import HeroAgent
 
     setup_logging(log_level)
     config = load_config(config_path)
     config.jobs.modules = [*config.jobs.modules, *modules]
     agent = HeroAgent(config)
-    stop, received = stop_on_signals()
+    stop, received = stop_on_signals(again=agent.hurry)
     agent.start()
     try:
         click.echo(banner(agent, config.source))
@@ -71,13 +72,17 @@ def serve(config_path: str | None, log_level: str | None, modules: tuple[str, ..
         agent.stop()
 
 
-def stop_on_signals() -> tuple[threading.Event, list[str]]:
-    """SIGINT, SIGTERM and SIGHUP set the returned event (and name themselves in the list)."""
+def stop_on_signals(again: Callable[[], None] | None = None) -> tuple[threading.Event, list[str]]:
+    """SIGINT, SIGTERM and SIGHUP set the returned event (and name themselves in the list). A second one
+    calls `again`: the stop is hurried (running jobs go back to their queue now, not after their grace).
+    The handler only sets events: it runs in the main thread, in the middle of whatever the stop does."""
     stop = threading.Event()
     received: list[str] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signal.Signals(signum).name)
+        if stop.is_set() and again is not None:
+            again()
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -147,7 +152,7 @@ def worker(
         concurrency=concurrency,
         name=name,
     )
-    stop, _received = stop_on_signals()
+    stop, _received = stop_on_signals(again=pool.hurry)
     pool.start()
     click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {redacted(url)}", err=True)
     try:

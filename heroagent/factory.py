@@ -114,6 +114,13 @@ class HeroAgent:
                 log.exception("%s: error while stopping", name)
         self._lock.release()
 
+    def hurry(self) -> None:
+        """Make a stop (in progress, or to come) quick: running jobs go back to their queue at once
+        instead of getting `[jobs] stop_grace` to end. `serve` calls it on a second Ctrl-C / SIGTERM."""
+        jobs = self.jobs
+        if jobs is not None:
+            jobs.hurry()
+
     @property
     def running(self) -> bool:
         return bool(self._started)

@@ -108,6 +108,39 @@ def test_serve_runs_and_stops_cleanly_on_a_signal(config_file: Path, data_dir: P
     assert not any(pid_running(p) for p in ours)
 
 
+def test_a_second_signal_hurries_the_stop_and_the_running_job_goes_back_to_its_queue(data_dir: Path) -> None:
+    """With a job running and a long stop grace, the first SIGTERM waits for the job (as it should); a
+    second one cut nothing short before: the stop took the whole grace. Now the job goes back to its
+    queue at once, the stop ends, and the job is there at the next start."""
+    from heroagent import HeroAgent
+    from heroagent.client import JobClient
+    from heroagent.jobs import JobStatus
+
+    config = make_config(data_dir, jobs={"stop_grace": 120.0})
+    config_file = data_dir / "heroagent.toml"
+    config_file.write_text(to_toml(config))
+    proc = start_serve(config_file)
+    try:
+        read_banner(proc)
+        client = JobClient.from_config(config)
+        job = client.create_job("hurry", "!!fake.sleep seconds:120", timeout=300)
+        assert wait_until(lambda: client.get_job(job.job_id).status is JobStatus.ACTIVE)
+        proc.send_signal(signal.SIGTERM)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)  # the first signal gives the running job its grace
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)  # a liveness bound: the grace is 120 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "still running at stop; returned to its queue" in err and "Traceback" not in err
+    with HeroAgent(make_config(data_dir, jobs={"topics": ["elsewhere"]})) as agent:  # it takes no "hurry" job
+        back = agent.get_job_manager().get_job(job.job_id)
+        assert back.status is JobStatus.NEW and "returned to its queue" in back.error, back
+
+
 def test_serve_killed_with_sigkill_leaves_no_redis(config_file: Path) -> None:
     before = redis_server_pids()
     proc = start_serve(config_file)

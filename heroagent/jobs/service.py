@@ -179,6 +179,12 @@ class JobsService:
             self._store.close()
             self._store = None
 
+    def hurry(self) -> None:
+        """Cut the stop's grace for running jobs short (see `WorkerPool.hurry`)."""
+        pool = self.pool
+        if pool is not None:
+            pool.hurry()
+
     def _redis_answers(self) -> bool:
         """Whether Redis answers now (asked only if something running would ask it more at stop)."""
         if self.rpc is None and self.pool is None:
