@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
@@ -116,4 +118,29 @@ def test_a_drained_worker_finishes_what_runs_and_exits(data_dir: Path) -> None:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=30)
+        agent.stop()
+
+
+def test_a_second_signal_to_a_worker_hurries_its_stop(data_dir: Path) -> None:
+    """`heroagent worker` as `serve`: the first SIGTERM gives the running job its grace (120 s here), the
+    second sends it back to its queue at once and the process exits."""
+    agent, _ = appliance(data_dir, topics=["local"])
+    url = agent.redis.url  # type: ignore[union-attr]
+    worker = start_worker(url, "far", HEROAGENT_JOBS_STOP_GRACE="120")
+    try:
+        jm = agent.get_job_manager()
+        job = jm.create_job("far", "!!fake.sleep seconds:120", timeout=300)
+        assert wait_until(lambda: jm.get_job(job.job_id).status is JobStatus.ACTIVE, timeout=30)
+        worker.send_signal(signal.SIGTERM)
+        with pytest.raises(subprocess.TimeoutExpired):
+            worker.wait(timeout=1)  # the first signal gives the running job its grace
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)  # a liveness bound: the grace is 120 s
+        assert worker.returncode == 0, err
+        back = jm.get_job(job.job_id)
+        assert back.status is JobStatus.NEW and "returned to its queue" in back.error, back
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate(timeout=10)
         agent.stop()
