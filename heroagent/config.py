@@ -471,6 +471,7 @@ def hidden(value: Any, *, url: bool = False) -> Any:
 def _apply_table(obj: Any, data: Mapping[str, Any], source: str, path: tuple[str, ...]) -> None:
     types = _field_types(obj)
     names = {f.name for f in _public_fields(obj)}
+    secrets = _secret_names(obj)
     section = f"[{'.'.join(path)}] " if path else ""
     for key, value in data.items():
         if key not in names:
@@ -482,7 +483,7 @@ def _apply_table(obj: Any, data: Mapping[str, Any], source: str, path: tuple[str
                 raise ConfigError(f"{source}: {key} = {_show(value)}: must be a table [{key}]")
             _apply_table(getattr(obj, key), value, source, (*path, key))
         else:
-            setattr(obj, key, _coerce(value, tp, f"{source}: {section}{key}", key in _secret_names(obj)))
+            setattr(obj, key, _coerce(value, tp, f"{source}: {section}{key}", key in secrets))
 
 
 def _parse_env_value(text: str, tp: Any, where: str, secret: bool = False) -> Any:

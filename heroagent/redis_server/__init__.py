@@ -86,9 +86,9 @@ def answers(client: redis.Redis, timeout: float = REQUEST_TIMEOUT) -> bool:
     own: the client's connections may wait in a call with no timeout (a BLPOP) behind a stalled server.
     A stop asks this once and, if not, stops without Redis instead of hanging in its first call to it."""
     pool = client.connection_pool
-    settings = {**pool.connection_kwargs, **request_options(), "socket_timeout": timeout}
-    settings["socket_connect_timeout"] = timeout
-    probe = pool.connection_class(**settings)
+    probe = pool.connection_class(
+        **{**pool.connection_kwargs, **request_options(), "socket_timeout": timeout, "socket_connect_timeout": timeout}
+    )
     try:
         probe.send_command("PING")
         return bool(probe.read_response())
