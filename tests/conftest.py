@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -168,6 +169,18 @@ def start_worker(redis_url: str, topics: str, *options: str, **env: str) -> subp
         text=True,
         env=child_env(**env),
     )
+
+
+def stop_twice(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM to a `serve` or `heroagent worker` running a job with a long stop grace: after the first the
+    process still runs (the job has its grace), after the second it ends. Returns its stderr; raises
+    `subprocess.TimeoutExpired` if it does not end within 60 s (a liveness bound, not a speed figure)."""
+    proc.send_signal(signal.SIGTERM)
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=1)  # the first signal gives the running job its grace
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    return err
 
 
 def most_at_once(jobs: list[Job]) -> int:

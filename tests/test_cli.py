@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from heroagent.config import to_toml
-from tests.conftest import REPO, make_config, pid_running, redis_server_pids, wait_until
+from tests.conftest import REPO, make_config, pid_running, redis_server_pids, stop_twice, wait_until
 
 
 def heroagent_cmd(*args: str) -> list[str]:
@@ -125,11 +125,7 @@ def test_a_second_signal_hurries_the_stop_and_the_running_job_goes_back_to_its_q
         client = JobClient.from_config(config)
         job = client.create_job("hurry", "!!fake.sleep seconds:120", timeout=300)
         assert wait_until(lambda: client.get_job(job.job_id).status is JobStatus.ACTIVE)
-        proc.send_signal(signal.SIGTERM)
-        with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(timeout=1)  # the first signal gives the running job its grace
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)  # a liveness bound: the grace is 120 s
+        err = stop_twice(proc)  # the grace is 120 s
     finally:
         if proc.poll() is None:
             proc.kill()

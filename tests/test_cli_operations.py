@@ -10,12 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
-from tests.conftest import child_env, make_config, start_worker, wait_until
+from tests.conftest import child_env, make_config, start_worker, stop_twice, wait_until
 
 
 def run(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -131,11 +129,7 @@ def test_a_second_signal_to_a_worker_hurries_its_stop(data_dir: Path) -> None:
         jm = agent.get_job_manager()
         job = jm.create_job("far", "!!fake.sleep seconds:120", timeout=300)
         assert wait_until(lambda: jm.get_job(job.job_id).status is JobStatus.ACTIVE, timeout=30)
-        worker.send_signal(signal.SIGTERM)
-        with pytest.raises(subprocess.TimeoutExpired):
-            worker.wait(timeout=1)  # the first signal gives the running job its grace
-        worker.send_signal(signal.SIGTERM)
-        _, err = worker.communicate(timeout=60)  # a liveness bound: the grace is 120 s
+        err = stop_twice(worker)  # the grace is 120 s
         assert worker.returncode == 0, err
         back = jm.get_job(job.job_id)
         assert back.status is JobStatus.NEW and "returned to its queue" in back.error, back
