@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from heroagent.cli import main
-from heroagent.jobs import recorder
-from heroagent.jobs.store import RecordedEvent
+from heroagent.jobs.history import recorder
+from heroagent.jobs.history.store import RecordedEvent
 
 
 def _parse_and_forget(self: recorder.Recorder, entries: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:

@@ -38,8 +38,8 @@ sys.path.insert(0, str(HERE.parent))
 from bench._common import free_port, timed  # noqa: E402
 from heroagent.client import JobClient  # noqa: E402
 from heroagent.config import Config, load_config, to_toml  # noqa: E402
+from heroagent.jobs.history.store import job_id_of  # noqa: E402
 from heroagent.jobs.model import Job, JobStatus  # noqa: E402
-from heroagent.jobs.store import job_id_of  # noqa: E402
 from heroagent.ourdb import OurDB  # noqa: E402
 
 SERVER = """

@@ -171,7 +171,7 @@ class Bench:
     def set_server_pool(self, state: str) -> None:
         """Drain the server's own worker pool ("drained": it claims nothing) or let it serve again, and
         wait until it says so (a pool sees this at its next heartbeat)."""
-        from heroagent.jobs.worker import list_workers, set_draining
+        from heroagent.jobs.live.workers import list_workers, set_draining
 
         pools = [w for w in list_workers(self.redis) if w.get("pid") == str(self.server.pid)]
         if not pools:

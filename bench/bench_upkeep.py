@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.jobs.store import JobStore
 
 
 def fill(path: Path, count: int, batch: int = 5000) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.jobs.store import JobStore
 
 TOPICS = 7
 ERROR_EVERY = 100

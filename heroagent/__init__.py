@@ -25,7 +25,7 @@ _LAZY = {
     "New": "heroagent.factory",
     "Job": "heroagent.jobs.model",
     "JobStatus": "heroagent.jobs.model",
-    "actor": "heroagent.jobs.actors",
+    "actor": "heroagent.jobs.run.actors",
 }
 
 __all__ = [
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from heroagent.config import Config, default_config, load_config
     from heroagent.errors import ConfigError, HeroAgentError, ServiceError
     from heroagent.factory import HeroAgent, New
-    from heroagent.jobs.actors import actor
     from heroagent.jobs.model import Job, JobStatus
+    from heroagent.jobs.run.actors import actor
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

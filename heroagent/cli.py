@@ -122,18 +122,18 @@ def worker(
     import redis as redis_lib
 
     from heroagent.errors import ServiceError
-    from heroagent.jobs.actors import import_modules
-    from heroagent.jobs.executor import JobExecutor
-    from heroagent.jobs.joblog import RedisLogSink
-    from heroagent.jobs.queue import JobQueue
+    from heroagent.jobs.live.joblog import RedisLogSink
+    from heroagent.jobs.live.queue import JobQueue
     from heroagent.jobs.retry import RetryPolicy
-    from heroagent.jobs.service import make_registry
-    from heroagent.jobs.worker import WorkerPool
+    from heroagent.jobs.run.actors import import_modules
+    from heroagent.jobs.run.executor import JobExecutor
+    from heroagent.jobs.run.worker import WorkerPool
+    from heroagent.jobs.server.service import make_registry
 
     setup_logging(log_level)
     config = load_config(config_path)
-    from heroagent.client import redis_url_for
     from heroagent.redaction import redacted
+    from heroagent.redis_connect import redis_url_for
 
     url = redis_url or redis_url_for(config)
     import_modules([*config.jobs.modules, *modules])
@@ -217,7 +217,7 @@ def ourdb_compact(config_path: str | None, path: str | None) -> None:
         )
     try:
         if path is None:  # the job history: through its store, so its index follows the new files
-            from heroagent.jobs.store import JobStore
+            from heroagent.jobs.history.store import JobStore
 
             store = JobStore(Path(where))
             try:
@@ -246,7 +246,7 @@ def ourdb_reindex(config_path: str | None) -> None:
     that is missing or unreadable); this is for an index you no longer trust. Stop the server first."""
     from pathlib import Path
 
-    from heroagent.jobs.store import JobStore
+    from heroagent.jobs.history.store import JobStore
     from heroagent.ourdb import DatabaseLockedError, OurDBError
     from heroagent.ourdb.layout import is_database
 
@@ -393,8 +393,8 @@ def job_submit(
 ) -> None:
     """Submit a job: PARAMS as text, `-` for stdin, or --script scripts/x.hero from the share."""
     from heroagent.errors import HeroAgentError as UserError
-    from heroagent.jobs.builtin_actors import resolve_in_share
     from heroagent.jobs.errors import JobFailed
+    from heroagent.jobs.share_paths import resolve_in_share
 
     config = load_config(config_path)
     if script is not None:
@@ -563,7 +563,7 @@ def job_history(config_path: str | None, job_id: int, as_json: bool) -> None:
 
 def _list_workers(config_path: str | None, as_json: bool) -> None:
     from heroagent.client import JobClient
-    from heroagent.jobs.worker import list_workers
+    from heroagent.jobs.live.workers import list_workers
 
     client = JobClient.from_config(load_config(config_path))
     found = client._redis_call(list_workers, client.redis)
@@ -736,8 +736,8 @@ def schedule() -> None:
 def _schedules(config_path: str | None) -> Iterator[Any]:
     import redis
 
-    from heroagent.client import ServerUnavailableError, redis_url_for
-    from heroagent.redis_server import request_options
+    from heroagent.client import ServerUnavailableError
+    from heroagent.redis_connect import redis_url_for, request_options
     from heroagent.schedules.control import Schedules
 
     config = load_config(config_path)

@@ -6,7 +6,7 @@
     print(jobs.wait_for_job(job.job_id, timeout=60).status)
 
 Creating a job, reading a job in flight and waiting for one talk to Redis directly (one Lua script
-creates a job, see heroagent/jobs/submit.py), so they work while the server is down as long as Redis
+creates a job, see heroagent/jobs/live/submit.py), so they work while the server is down as long as Redis
 is up; the server records them when it is back. Calls that need the history (`list_jobs`,
 `get_history`, `retry_job`, ...) go to the running `heroagent serve` (the only writer of the history)
 as a request on Redis; if no server answers within `timeout` seconds they raise ServerUnavailableError.
@@ -20,20 +20,18 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import redis
 
 from heroagent.config import Config
 from heroagent.errors import HeroAgentError, InvalidInputError
 from heroagent.jobs import keys
-from heroagent.jobs.errors import InvalidJobError, JobError
+from heroagent.jobs.errors import ERRORS, InvalidJobError, JobError
+from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.submit import JobDefaults, submit
+from heroagent.jobs.live.workers import set_draining
 from heroagent.jobs.model import Job
-from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.rpc import ERRORS
-from heroagent.jobs.submit import JobDefaults, submit
-from heroagent.jobs.worker import set_draining
-from heroagent.redis_server.password import embedded_password
+from heroagent.redis_connect import redis_url_for
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
@@ -43,18 +41,6 @@ DEFAULTS_LOOK_AGAIN = 5.0  # seconds a client uses its own defaults before it lo
 
 class ServerUnavailableError(HeroAgentError):
     """No HeroAgent server answered on that Redis."""
-
-
-def redis_url_for(config: Config) -> str:
-    """How to reach the appliance's Redis from this machine: its URL, else the embedded one's socket or port."""
-    if config.redis.url:
-        return config.redis.url
-    password = embedded_password(config, create=False)
-    auth = f"?password={quote(password, safe='')}" if password else ""
-    if config.redis_socket.exists():
-        return f"unix://{config.redis_socket}{auth}"
-    pw = f":{quote(password, safe='')}@" if password else ""
-    return f"redis://{pw}{config.redis.host}:{config.redis.tcp_port}/0"
 
 
 class JobClient:

@@ -144,7 +144,7 @@ class SchedulerConfig:
 
 @dataclass
 class HeroConfig:
-    """The Hero ecosystem's Redis queues (heroagent/jobs/hero.py): HeroAgent as a hero actor and supervisor."""
+    """The Hero ecosystem's Redis queues (heroagent/jobs/server/hero.py): HeroAgent as a hero actor and supervisor."""
 
     enabled: bool = False
     # script_type -> the params type HeroAgent runs it as: jobs a hero supervisor pushes to

@@ -15,8 +15,8 @@ import redis
 
 from heroagent.config import Config, default_config, validate
 from heroagent.errors import ConfigError, HeroAgentError, ServiceError
-from heroagent.jobs.manager import JobManager
-from heroagent.jobs.service import JobsService, make_registry
+from heroagent.jobs.server.manager import JobManager
+from heroagent.jobs.server.service import JobsService, make_registry
 from heroagent.lockfile import DataDirLock
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis, request_options
 from heroagent.schedules.control import Schedules

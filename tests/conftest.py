@@ -51,9 +51,11 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def run_python(code: str, *args: str, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run a snippet in a fresh interpreter with this checkout importable."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def run_python(
+    code: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """Run a snippet in a fresh interpreter with this checkout importable (`env`: more variables)."""
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

@@ -11,7 +11,7 @@ import redis
 from heroagent import HeroAgent
 from heroagent.client import JobClient, ServerUnavailableError, redis_url_for
 from heroagent.jobs import InvalidJobError, InvalidTransitionError, JobNotFoundError, JobStatus, keys
-from heroagent.jobs.queue import JobQueue
+from heroagent.jobs.live.queue import JobQueue
 from tests.conftest import external_redis, make_config
 
 

@@ -1,8 +1,10 @@
 """The layering rules of docs/architecture.md ("Layers"), checked on the source with an ast walk.
 
-Each part of the package has a floor; a part may import only parts on lower floors. The top-level
-`heroagent` package is lazy and may be imported only for `__version__`. Flask and its kin are the
-web layer's alone. A fresh interpreter importing the small parts loads no web stack.
+Each part of the package has a floor; a part may import only parts on lower floors. Inside the job
+system, each wing (by who runs the code) has a floor too: root < live < {run, history} < server, and
+run and history never import each other. The top-level `heroagent` package is lazy and may be
+imported only for `__version__`. Flask and its kin are the web layer's alone. A fresh interpreter
+importing the small parts loads no web stack, and a client loads no server.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ PACKAGE = REPO / "heroagent"
 
 # floor -> the parts on it (a part: a top-level module or a subpackage of heroagent)
 FLOORS: list[set[str]] = [
-    {"errors", "lazy", "logs", "resources", "service", "loops", "hosts", "throttle", "pidlock", "redaction"},
+    {"errors", "lazy", "logs", "resources", "service", "loops", "hosts", "throttle", "pidlock", "redaction", "procs"},
     {"net", "heroscript", "ourdb", "lockfile"},
     {"schema"},
     {"config"},
-    {"http_server", "redis_server"},
+    {"http_server", "redis_connect"},
+    {"redis_server"},
     {"webdav", "jobs"},
     {"client"},
     {"schedules"},
@@ -35,11 +38,25 @@ FLOORS: list[set[str]] = [
 FLOOR = {part: number for number, parts in enumerate(FLOORS) for part in parts}
 WEB_ONLY = {"flask", "werkzeug", "htmx_flask", "jinja2"}
 
+# The job system's wings (heroagent/jobs/<wing>/; "root" is heroagent/jobs/*.py) and their floors: a
+# wing imports its own and lower floors only, so run and history (one floor) never import each other.
+WING_FLOORS: list[set[str]] = [{"root"}, {"live"}, {"run", "history"}, {"server"}]
+WING_FLOOR = {wing: number for number, wings in enumerate(WING_FLOORS) for wing in wings}
+
 
 def part_of(module: str) -> str:
-    """'heroagent.jobs.queue' -> 'jobs'; 'heroagent.cli' -> 'cli'; 'heroagent' -> ''."""
+    """'heroagent.jobs.live.queue' -> 'jobs'; 'heroagent.cli' -> 'cli'; 'heroagent' -> ''."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
+
+
+def wing_of(module: str) -> str | None:
+    """'heroagent.jobs.live.queue' -> 'live'; 'heroagent.jobs.model' or 'heroagent.jobs' -> 'root'; None
+    outside the job system. A name not a wing under jobs/ is a root module."""
+    parts = module.split(".")
+    if parts[:2] != ["heroagent", "jobs"]:
+        return None
+    return parts[2] if len(parts) > 2 and parts[2] in WING_FLOOR else "root"
 
 
 def module_name(path: Path) -> str:
@@ -74,11 +91,27 @@ def test_every_part_has_a_floor() -> None:
     assert parts <= set(FLOOR), f"give these a floor in FLOORS and docs/architecture.md: {parts - set(FLOOR)}"
 
 
+def wing_violation(me: str, target: str, names: list[str]) -> str | None:
+    """Why importing `target` (and `names` from it) from module `me` breaks the wings' rule, if it does."""
+    mine = wing_of(me)
+    if mine is None or me == "heroagent.jobs":  # the package's lazy public face names every wing's exports
+        return None
+    # `from heroagent.jobs import live` names a wing in `names`
+    for other in [target, *(f"{target}.{n}" for n in names)]:
+        theirs = wing_of(other)
+        if theirs is not None and theirs != mine and WING_FLOOR[theirs] >= WING_FLOOR[mine]:
+            return f"jobs wing {mine} (floor {WING_FLOOR[mine]}) imports wing {theirs} (floor {WING_FLOOR[theirs]})"
+    return None
+
+
 def violations(source: str, path: Path) -> list[str]:
     """Every import in `source` (the text of `path`) that breaks the rules, as 'file:line: why'."""
     me = part_of(module_name(path))
     broken = []
     for line, target, names in imports(source, path):
+        wing_broken = wing_violation(module_name(path), target, names)
+        if wing_broken:
+            broken.append(f"{path.relative_to(REPO)}:{line}: {wing_broken}")
         top = target.split(".")[0]
         where = f"{path.relative_to(REPO)}:{line}"
         if top in WEB_ONLY and me != "web":
@@ -108,11 +141,29 @@ def test_imports_only_go_down(path: Path) -> None:
 @pytest.mark.parametrize(
     ("module", "planted", "why"),
     [
-        ("jobs/manager.py", "from heroagent.schedules.book import ScheduleBook", "jobs (floor 5) imports schedules"),
+        (
+            "jobs/server/manager.py",
+            "from heroagent.schedules.book import ScheduleBook",
+            "jobs (floor 6) imports schedules",
+        ),
         ("config.py", "from heroagent.schedules import service", "config (floor 3) imports schedules"),
-        ("web/api.py", "from heroagent.factory import HeroAgent", "web (floor 8) imports factory"),
+        ("web/api.py", "from heroagent.factory import HeroAgent", "web (floor 9) imports factory"),
         ("ourdb/db.py", "from ..jobs import model", "ourdb (floor 1) imports jobs"),
-        ("jobs/worker.py", "import flask", "only heroagent/web/ may use the web stack"),
+        ("jobs/run/worker.py", "import flask", "only heroagent/web/ may use the web stack"),
+        (
+            "jobs/live/queue.py",
+            "from heroagent.jobs.run.worker import WorkerPool",
+            "wing live (floor 1) imports wing run",
+        ),
+        (
+            "jobs/run/worker.py",
+            "from heroagent.jobs.history.store import JobStore",
+            "wing run (floor 2) imports wing history",
+        ),
+        ("jobs/history/upkeep.py", "from heroagent.jobs.run import worker", "wing history (floor 2) imports wing run"),
+        ("jobs/history/store.py", "from ..server import manager", "wing history (floor 2) imports wing server"),
+        ("jobs/model.py", "from heroagent.jobs.live.queue import JobQueue", "wing root (floor 0) imports wing live"),
+        ("jobs/keys.py", "from heroagent.jobs import server", "wing root (floor 0) imports wing server"),
         ("client.py", "from heroagent import HeroAgent", "from the package root"),
         ("ourdb/db.py", "from heroagent import web", "ourdb (floor 1) imports web"),
     ],
@@ -146,3 +197,62 @@ def test_the_package_root_still_offers_every_public_name() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "has no attribute 'Nope'" in result.stdout
+
+
+HEAVY_WINGS = ("heroagent.jobs.history", "heroagent.jobs.run", "heroagent.jobs.server")
+NOT_FOR_CLIENTS = (*HEAVY_WINGS, "heroagent.ourdb", "heroagent.redis_server")
+REPORT_MODULES = (
+    "import atexit, json, sys\n"
+    "ours = lambda: sorted(m for m in sys.modules if m.startswith('heroagent'))\n"
+    "atexit.register(lambda: print('MODULES=' + json.dumps(ours())))\n"
+)
+
+
+def loaded_modules(stdout: str) -> list[str]:
+    line = next(line for line in stdout.splitlines() if line.startswith("MODULES="))
+    return list(json.loads(line.removeprefix("MODULES=")))
+
+
+def test_a_client_is_light() -> None:
+    """`import heroagent.client` loads the job system's root and live wing, none of the server's parts."""
+    result = run_python(REPORT_MODULES + "import heroagent.client\n")
+    assert result.returncode == 0, result.stderr
+    loaded = loaded_modules(result.stdout)
+    assert len(loaded) <= 30, loaded
+    assert not [m for m in loaded if m.startswith(NOT_FOR_CLIENTS)], loaded
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["job", "submit", "demo", "!!fake.sleep seconds:1"],
+        ["job", "get", "1"],
+        ["job", "list"],
+        ["job", "cancel", "1"],
+        ["job", "logs", "1"],
+        ["job", "history", "1"],
+        ["workers"],
+        ["worker", "list"],
+        ["worker", "drain", "w1"],
+        ["queue", "list"],
+        ["queue", "limit", "demo", "--max-running", "2"],
+        ["queue", "pause", "demo"],
+    ],
+    ids=" ".join,
+)
+def test_the_cli_job_commands_load_no_server(command: list[str], tmp_path: Path) -> None:
+    """The CLI's job commands are clients: run against a Redis that is not there, they load no server part."""
+    code = (
+        REPORT_MODULES + "import sys\nfrom heroagent.cli import main\nsys.argv = ['heroagent', *sys.argv[1:]]\nmain()\n"
+    )
+    env = {"HEROAGENT_REDIS_URL": "redis://127.0.0.1:1/0", "HEROAGENT_DATA_DIR": str(tmp_path)}
+    result = run_python(code, *command, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)  # cannot reach Redis: one line, exit 2
+    loaded = loaded_modules(result.stdout)
+    assert not [m for m in loaded if m.startswith(NOT_FOR_CLIENTS)], loaded
+
+
+def test_the_client_walk_catches_a_heavy_import() -> None:
+    """The check above can fail: a client that imports the manager loads the server wing."""
+    result = run_python(REPORT_MODULES + "import heroagent.client\nimport heroagent.jobs.server.manager\n")
+    assert [m for m in loaded_modules(result.stdout) if m.startswith(NOT_FOR_CLIENTS)]

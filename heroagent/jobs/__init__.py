@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 from heroagent.lazy import lazy_exports
 
 _LAZY = {
-    "ActorRegistry": "heroagent.jobs.actors",
-    "actor": "heroagent.jobs.actors",
-    "JobContext": "heroagent.jobs.context",
+    "ActorRegistry": "heroagent.jobs.run.actors",
+    "actor": "heroagent.jobs.run.actors",
+    "JobContext": "heroagent.jobs.run.context",
     "InvalidJobError": "heroagent.jobs.errors",
     "InvalidTransitionError": "heroagent.jobs.errors",
     "JobError": "heroagent.jobs.errors",
     "JobFailed": "heroagent.jobs.errors",
     "JobNotFoundError": "heroagent.jobs.errors",
-    "JobManager": "heroagent.jobs.manager",
+    "JobManager": "heroagent.jobs.server.manager",
     "Job": "heroagent.jobs.model",
     "JobStatus": "heroagent.jobs.model",
     "ParamsType": "heroagent.jobs.model",
@@ -41,10 +41,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from heroagent.jobs.actors import ActorRegistry, actor
-    from heroagent.jobs.context import JobContext
     from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobError, JobFailed, JobNotFoundError
-    from heroagent.jobs.manager import JobManager
     from heroagent.jobs.model import Job, JobStatus, ParamsType
+    from heroagent.jobs.run.actors import ActorRegistry, actor
+    from heroagent.jobs.run.context import JobContext
+    from heroagent.jobs.server.manager import JobManager
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

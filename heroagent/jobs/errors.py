@@ -44,3 +44,25 @@ class TopicDrainingError(InvalidTransitionError):
 
 class IdempotencyKeyGoneError(InvalidTransitionError):
     """A create whose idempotency key names a job that is gone (a 409): nothing was created."""
+
+
+# The errors a server's answer to a client's request may name (jobs/server/rpc.py): the client raises
+# the same class, so `except JobNotFoundError` works alike in the server and in a JobClient.
+ERRORS: dict[str, type[JobError]] = {
+    cls.__name__: cls
+    for cls in (
+        JobError,
+        InvalidJobError,
+        InvalidTransitionError,
+        JobNotFoundError,
+        WorkerNotFoundError,
+        JobIdsNotSeededError,
+        TopicDrainingError,
+        IdempotencyKeyGoneError,
+    )
+}
+
+
+def error_name(exc: JobError) -> str:
+    """The name in ERRORS of `exc`'s class, or of its nearest base there (a subclass of ours: its base)."""
+    return next(cls.__name__ for cls in type(exc).__mro__ if cls.__name__ in ERRORS and ERRORS[cls.__name__] is cls)

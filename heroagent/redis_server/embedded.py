@@ -21,9 +21,10 @@ import redis
 from heroagent.config import Config
 from heroagent.errors import ServiceError
 from heroagent.net import check_port_free, check_unix_socket_path, is_loopback
+from heroagent.procs import die_with_parent, pid_alive, terminate
 from heroagent.redaction import redacted
-from heroagent.redis_server.password import embedded_password
-from heroagent.redis_server.process import die_with_parent, is_our_redis, pid_alive, terminate
+from heroagent.redis_connect import embedded_password
+from heroagent.redis_server.process import is_our_redis
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from heroagent.schema.schedule import Schedule
 
 if TYPE_CHECKING:
     from heroagent.client import JobClient
-    from heroagent.jobs.service import JobsService
-    from heroagent.jobs.upkeep import Upkeep
+    from heroagent.jobs.history.upkeep import Upkeep
+    from heroagent.jobs.server.service import JobsService
 
 
 def upkeep_tasks(config: Config, upkeep: Upkeep) -> dict[str, tuple[Schedule, UpkeepTask]]:

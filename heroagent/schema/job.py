@@ -2,7 +2,7 @@
 Redis, schedules. The OpenAPI document's `NewJob` is generated from `NEW_JOB`.
 
 Params, results and errors may be large (up to MAX_VALUE_BYTES, lowered by `[jobs] max_value_bytes`):
-a stored version that would not fit one OurDB record has them moved beside it (jobs/spill.py). The
+a stored version that would not fit one OurDB record has them moved beside it (jobs/history/spill.py). The
 other text fields are small and bounded here, so every version fits once those are moved.
 """
 

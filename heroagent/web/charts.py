@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from heroagent.jobs.stats import BUCKET_SECONDS, ThroughputBucket
+from heroagent.jobs.history.stats import BUCKET_SECONDS, ThroughputBucket
 from heroagent.web.present import when
 
 WIDTH, HEIGHT, TOP, BOTTOM = 1200, 150, 14, 18

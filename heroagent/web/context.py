@@ -12,7 +12,7 @@ from typing import Protocol
 from flask import current_app
 
 from heroagent.config import Config
-from heroagent.jobs.manager import JobManager
+from heroagent.jobs.server.manager import JobManager
 from heroagent.schedules.control import Schedules
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import redis
 
 from heroagent.jobs.errors import InvalidJobError, JobError
-from heroagent.jobs.manager import JobManager
 from heroagent.jobs.model import Job, parse_status
+from heroagent.jobs.server.manager import JobManager
 
 PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id", "tenant_id", "user_id", "group"})
 DEFAULT_LIMIT = 50

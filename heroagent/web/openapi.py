@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from heroagent import __version__
-from heroagent.jobs.manager import TOPIC_ACTIONS
 from heroagent.jobs.model import JobStatus, ParamsType
+from heroagent.jobs.server.manager import TOPIC_ACTIONS
 from heroagent.schema.job import MAX_LOG_OFFSET, NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
 from heroagent.schema.topic import TOPIC_LIMITS

@@ -1,4 +1,4 @@
-"""The hot path's direct calls (heroagent/jobs/direct.py) against a real redis-server: the same answers
+"""The hot path's direct calls (heroagent/jobs/live/direct.py) against a real redis-server: the same answers
 as through redis-py, a connection per thread that is given back and closed, and no call that can read
 another call's reply after a connection broke."""
 
@@ -13,7 +13,7 @@ import pytest
 import redis
 from redis.commands.core import Script
 
-from heroagent.jobs.direct import DirectCalls
+from heroagent.jobs.live.direct import DirectCalls
 from heroagent.redis_server import EmbeddedRedis
 from tests.conftest import external_redis, wait_until
 

@@ -157,7 +157,7 @@ def test_a_stop_while_redis_is_stalled_ends_and_loses_no_job(data_dir: Path) -> 
     import signal
     import threading
 
-    from heroagent.redis_server.process import pid_alive
+    from heroagent.procs import pid_alive
 
     config = make_config(
         data_dir,

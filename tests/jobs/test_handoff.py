@@ -16,11 +16,11 @@ import redis
 
 from heroagent import HeroAgent
 from heroagent.jobs import keys
-from heroagent.jobs import queue as queue_module
+from heroagent.jobs.history.recorder import ensure_events_group
+from heroagent.jobs.live import queue as queue_module
+from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.submit import JobDefaults, submit
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.recorder import ensure_events_group
-from heroagent.jobs.submit import JobDefaults, submit
 from tests.conftest import external_redis, make_config, wait_until
 
 LEASE_MS = 30_000

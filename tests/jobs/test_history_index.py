@@ -16,9 +16,9 @@ import pytest
 from bench.history_fill import fill_history
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus
-from heroagent.jobs.history_index import Filters, match_query
+from heroagent.jobs.history.history_index import Filters, match_query
+from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.model import Job
-from heroagent.jobs.store import JobStore
 from tests.conftest import child_env, make_config, wait_until
 
 
@@ -37,9 +37,9 @@ def agrees(store: JobStore) -> None:
 CRASH_AFTER_OURDB = """
 import os, signal, sys
 from pathlib import Path
-from heroagent.jobs import history_index
+from heroagent.jobs.history import history_index
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.jobs.store import JobStore
+from heroagent.jobs.history.store import JobStore
 
 store = JobStore(Path(sys.argv[1]))
 jobs = [store.get(i) for i in range(1, 11)]

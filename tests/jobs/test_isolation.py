@@ -15,7 +15,7 @@ import pytest
 
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus
-from heroagent.jobs.actors import ActorRegistry
+from heroagent.jobs.run.actors import ActorRegistry
 from tests.conftest import make_config, pid_running, wait_until
 
 

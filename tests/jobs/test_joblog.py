@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heroagent.jobs.joblog import JobLogs
+from heroagent.jobs.live.joblog import JobLogs
 
 
 def test_read_tail_returns_the_end_and_says_when_it_cut(data_dir: Path) -> None:

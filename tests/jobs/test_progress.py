@@ -11,7 +11,7 @@ import requests
 
 from heroagent import HeroAgent
 from heroagent.jobs import JobContext, JobStatus
-from heroagent.jobs.worker import PROGRESS_EVERY
+from heroagent.jobs.run.worker import PROGRESS_EVERY
 from tests.conftest import make_config, ui_url, wait_until
 
 

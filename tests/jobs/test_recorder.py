@@ -1,4 +1,4 @@
-"""The recorder's batching (heroagent/jobs/recorder.py), against the agent's real Redis and history."""
+"""The recorder's batching (heroagent/jobs/history/recorder.py), against the agent's real Redis and history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from heroagent import HeroAgent
-from heroagent.jobs import keys, recorder
+from heroagent.jobs import keys
+from heroagent.jobs.history import recorder
 from heroagent.loops import SupervisedLoop
 from tests.conftest import wait_until
 

@@ -11,9 +11,9 @@ import pytest
 
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus, keys
-from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import InvalidJobError, JobFailed
 from heroagent.jobs.retry import backoff
+from heroagent.jobs.run.context import JobContext
 from tests.conftest import make_config, wait_until
 
 

@@ -1,4 +1,4 @@
-"""The server's request thread (heroagent/jobs/rpc.py): it stops when asked, not at its next poll."""
+"""The server's request thread (heroagent/jobs/server/rpc.py): it stops when asked, not at its next poll."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import redis
 from heroagent import HeroAgent
 from heroagent.client import JobClient
 from heroagent.jobs import JobStatus, keys
-from heroagent.jobs.rpc import RequestServer
+from heroagent.jobs.server.rpc import RequestServer
 from tests.conftest import wait_until
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.jobs.store import JobStore
 
 
 def test_the_history_is_rebuilt_when_its_lookup_table_was_emptied(tmp_path: Path) -> None:

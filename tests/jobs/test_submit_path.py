@@ -191,8 +191,8 @@ def test_ids_never_reuse_an_id_the_history_holds(agent: HeroAgent) -> None:
 def test_events_read_again_after_a_crash_are_not_recorded_twice(data_dir: Path) -> None:
     """The recorder wrote a batch (active, done) and died before acking it; the next start reads the
     same batch again. Found by the kill test above: the history showed new, active, done, active, done."""
+    from heroagent.jobs.history.store import JobStore, RecordedEvent
     from heroagent.jobs.model import Job
-    from heroagent.jobs.store import JobStore, RecordedEvent
 
     store = JobStore(data_dir / "jobsdb")
     try:

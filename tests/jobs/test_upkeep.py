@@ -11,7 +11,7 @@ import pytest
 
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus, keys
-from heroagent.jobs.upkeep import Upkeep
+from heroagent.jobs.history.upkeep import Upkeep
 from tests.conftest import make_config, run_python, wait_until
 
 

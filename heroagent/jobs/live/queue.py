@@ -16,9 +16,10 @@ from typing import Any
 
 import redis
 
-from heroagent.jobs import fastjson, keys, scripts
-from heroagent.jobs.direct import DirectCalls
+from heroagent.jobs import fastjson, keys
 from heroagent.jobs.errors import JobIdsNotSeededError, TopicDrainingError
+from heroagent.jobs.live import scripts
+from heroagent.jobs.live.direct import DirectCalls
 from heroagent.jobs.model import Job, JobStatus, hash_fields
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.schema.topic import TopicLimits

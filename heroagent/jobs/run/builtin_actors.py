@@ -8,11 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from heroagent.jobs.actors import ActorRegistry
-from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
 from heroagent.jobs.model import clip
-from heroagent.jobs.processes import run_process
+from heroagent.jobs.run.actors import ActorRegistry
+from heroagent.jobs.run.context import JobContext
+from heroagent.jobs.run.processes import run_process
+from heroagent.jobs.share_paths import resolve_in_share
 
 
 class FakeActor:
@@ -61,19 +62,6 @@ class ScriptActor:
             tail = "\n".join(text.strip().splitlines()[-5:])
             raise JobFailed(f"script {path} exited with code {code}" + (f":\n{tail}" if tail else ""))
         return {"exit_code": 0, "output": clip(text)}
-
-
-def resolve_in_share(root: Path, path: str) -> Path:
-    """The file `path` names inside the share; a path that leaves the share (.., symlinks) is refused."""
-    base = root.resolve()
-    if not path or path.startswith("/") or "\x00" in path:
-        raise JobFailed(f"script path {path!r} must be relative to the share (like scripts/backup.sh)")
-    candidate = (base / path).resolve()
-    if not candidate.is_relative_to(base):
-        raise JobFailed(f"script path {path!r} leaves the WebDAV share; refused")
-    if not candidate.is_file():
-        raise JobFailed(f"script {path!r} not found in the WebDAV share ({base})")
-    return candidate
 
 
 def command_for(script: Path) -> list[str]:

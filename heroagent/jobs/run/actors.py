@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from heroagent.errors import InvalidInputError, ServiceError
 from heroagent.heroscript import Action, name_fix
-from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.run.context import JobContext
 from heroagent.schema.job import TypeDefaults, check_type_defaults
 
 T = TypeVar("T")

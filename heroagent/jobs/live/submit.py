@@ -21,8 +21,8 @@ import redis
 from heroagent.config import JobsConfig
 from heroagent.jobs import keys
 from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
+from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, scheduled_time
-from heroagent.jobs.queue import JobQueue
 from heroagent.schema.job import TOPIC_PATTERN, TYPE_DEFAULT_FIELDS
 
 _BUILT_IN = JobsConfig()  # a client with no config and no server-published defaults gets `[jobs]`'s own

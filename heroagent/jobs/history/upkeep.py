@@ -10,10 +10,10 @@ import logging
 import time
 from typing import Any
 
-from heroagent.jobs.joblog import JobLogs
-from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.store import JobStore
-from heroagent.jobs.worker import list_workers, pool_of
+from heroagent.jobs.history.store import JobStore
+from heroagent.jobs.live.joblog import JobLogs
+from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.workers import list_workers, pool_of
 
 log = logging.getLogger(__name__)
 

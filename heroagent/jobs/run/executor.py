@@ -8,12 +8,12 @@ from typing import Any
 
 from heroagent.config import JobsConfig
 from heroagent.heroscript import Action, HeroScriptError, parse_cached
-from heroagent.jobs import processors
-from heroagent.jobs.actors import ActorRegistry
-from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed, JobSkipped
-from heroagent.jobs.isolation import run_in_child
 from heroagent.jobs.model import ParamsType
+from heroagent.jobs.run import processors
+from heroagent.jobs.run.actors import ActorRegistry
+from heroagent.jobs.run.context import JobContext
+from heroagent.jobs.run.isolation import run_in_child
 
 
 class JobExecutor:

@@ -1,4 +1,4 @@
-"""The job system's Lua scripts: kept in `heroagent/jobs/lua/*.lua`, read and registered once.
+"""The job system's Lua scripts: kept in `heroagent/jobs/live/lua/*.lua`, read and registered once.
 
 A script never spells a Redis key: it names a key or prefix from keys.py as `${NAME}` (`${PREFIX_JOB}`,
 `${EVENTS}`), filled in here from keys.py, so every key shape lives in that one module (and the numbers
@@ -23,7 +23,7 @@ INCLUDE = "--! include "
 @functools.cache
 def source(name: str) -> str:
     """The full text of script `name` (without `.lua`), includes and key names filled in."""
-    text = resources.files("heroagent.jobs").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    text = resources.files("heroagent.jobs.live").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
     lines = []
     for line in text.splitlines(keepends=True):
         if line.startswith(INCLUDE):

@@ -23,10 +23,10 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys
-from heroagent.jobs.joblog import JobLogs
-from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.stats import JobStats
-from heroagent.jobs.store import JobStore, RecordedEvent
+from heroagent.jobs.history.stats import JobStats
+from heroagent.jobs.history.store import JobStore, RecordedEvent
+from heroagent.jobs.live.joblog import JobLogs
+from heroagent.jobs.live.queue import JobQueue
 from heroagent.ourdb import DatabaseFullError, OurDBError, StorageError
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from pathlib import Path
 from heroagent.heroscript import name_fix
 from heroagent.jobs import fastjson
 from heroagent.jobs.errors import JobNotFoundError
-from heroagent.jobs.history_index import (
+from heroagent.jobs.history.history_index import (
     TEXT_LIMIT,
     Filters,
     HistoryIndex,
@@ -29,8 +29,8 @@ from heroagent.jobs.history_index import (
     Position,
     SqliteHistoryIndex,
 )
+from heroagent.jobs.history.spill import ValueStore
 from heroagent.jobs.model import TERMINAL, Job, JobStatus
-from heroagent.jobs.spill import ValueStore
 from heroagent.ourdb import CompactReport, OurDB, OurDBError, RecordNotFoundError, StorageError
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,13 @@ import redis
 from heroagent.errors import InvalidInputError
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobIdsNotSeededError, JobNotFoundError
-from heroagent.jobs.joblog import JobLogs, collect_remote_logs
+from heroagent.jobs.history.stats import JobStats
+from heroagent.jobs.history.store import JobStore
+from heroagent.jobs.history.upkeep import remove_finished_before
+from heroagent.jobs.live.joblog import JobLogs, collect_remote_logs
+from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.submit import JobDefaults, submit
+from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import (
     Job,
     JobStatus,
@@ -33,13 +39,7 @@ from heroagent.jobs.model import (
     clip,
     parse_status,
 )
-from heroagent.jobs.queue import JobQueue
 from heroagent.jobs.retry import RetryPolicy
-from heroagent.jobs.stats import JobStats
-from heroagent.jobs.store import JobStore
-from heroagent.jobs.submit import JobDefaults, submit
-from heroagent.jobs.upkeep import remove_finished_before
-from heroagent.jobs.worker import list_workers, set_draining
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 

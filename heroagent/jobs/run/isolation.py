@@ -24,9 +24,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed, JobSkipped
-from heroagent.redis_server.process import die_with_parent
+from heroagent.jobs.run.context import JobContext
+from heroagent.procs import die_with_parent
 
 POLL_SECONDS = 0.05  # how often the watching thread looks at the cancel signal
 

@@ -35,10 +35,10 @@ import redis
 
 from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError
-from heroagent.jobs.manager import JobManager
+from heroagent.jobs.history.store import RecordedEvent
+from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, JobStatus
-from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.store import RecordedEvent
+from heroagent.jobs.server.manager import JobManager
 
 log = logging.getLogger(__name__)
 

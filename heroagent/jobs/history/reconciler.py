@@ -21,12 +21,12 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys
-from heroagent.jobs.joblog import JobLogs, collect_remote_logs
+from heroagent.jobs.history.recorder import ensure_events_group
+from heroagent.jobs.history.store import JobStore
+from heroagent.jobs.live.joblog import JobLogs, collect_remote_logs
+from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.model import RUNNING, Job, JobStatus
-from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.recorder import ensure_events_group
-from heroagent.jobs.store import JobStore
-from heroagent.jobs.submit import JobDefaults
 
 log = logging.getLogger(__name__)
 

@@ -13,22 +13,22 @@ import redis
 from heroagent.config import Config
 from heroagent.errors import ServiceError
 from heroagent.jobs import keys
-from heroagent.jobs.actors import ActorRegistry, global_registry, import_modules
-from heroagent.jobs.builtin_actors import register_builtins
-from heroagent.jobs.executor import JobExecutor
-from heroagent.jobs.hero import HeroActor, HeroDispatcher
-from heroagent.jobs.joblog import JobLogs
-from heroagent.jobs.manager import JobManager
-from heroagent.jobs.queue import JobQueue
-from heroagent.jobs.reconciler import PROMOTE_INTERVAL, REAP_INTERVAL, Reconciler
-from heroagent.jobs.recorder import Recorder, ensure_events_group
+from heroagent.jobs.history.reconciler import PROMOTE_INTERVAL, REAP_INTERVAL, Reconciler
+from heroagent.jobs.history.recorder import Recorder, ensure_events_group
+from heroagent.jobs.history.stats import BUCKET_SECONDS, WINDOW_SECONDS
+from heroagent.jobs.history.store import JobStore
+from heroagent.jobs.history.upkeep import Upkeep
+from heroagent.jobs.live.joblog import JobLogs
+from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.retry import RetryPolicy
-from heroagent.jobs.rpc import RequestServer
-from heroagent.jobs.stats import BUCKET_SECONDS, WINDOW_SECONDS
-from heroagent.jobs.store import JobStore
-from heroagent.jobs.submit import JobDefaults
-from heroagent.jobs.upkeep import Upkeep
-from heroagent.jobs.worker import WorkerPool
+from heroagent.jobs.run.actors import ActorRegistry, global_registry, import_modules
+from heroagent.jobs.run.builtin_actors import register_builtins
+from heroagent.jobs.run.executor import JobExecutor
+from heroagent.jobs.run.worker import WorkerPool
+from heroagent.jobs.server.hero import HeroActor, HeroDispatcher
+from heroagent.jobs.server.manager import JobManager
+from heroagent.jobs.server.rpc import RequestServer
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
 from heroagent.redis_server import NO_ANSWER_JOIN, REDIS_AWAY, EmbeddedRedis, ExternalRedis, answers, request_options

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from heroagent.jobs.errors import JobSkipped
-from heroagent.jobs.joblog import LogSink
+from heroagent.jobs.live.joblog import LogSink
 from heroagent.jobs.model import Job
 from heroagent.schema.job import clip_encoded
 

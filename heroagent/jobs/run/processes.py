@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.run.context import JobContext
 
 
 def run_process(

@@ -15,10 +15,10 @@ from urllib.parse import urlparse
 
 from heroagent.config import JobsConfig
 from heroagent.heroscript import Action
-from heroagent.jobs.actors import ActorRegistry
-from heroagent.jobs.context import JobContext
 from heroagent.jobs.errors import JobFailed
-from heroagent.jobs.processes import run_process
+from heroagent.jobs.run.actors import ActorRegistry
+from heroagent.jobs.run.context import JobContext
+from heroagent.jobs.run.processes import run_process
 from heroagent.redaction import redacted
 
 MAX_REPLY = 8 * 1024 * 1024

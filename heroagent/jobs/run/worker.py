@@ -27,14 +27,14 @@ import redis
 
 from heroagent.config import JobsConfig
 from heroagent.jobs import keys
-from heroagent.jobs.context import JobContext
-from heroagent.jobs.errors import JobFailed, JobSkipped, WorkerNotFoundError
-from heroagent.jobs.executor import JobExecutor
-from heroagent.jobs.joblog import LogSink
+from heroagent.jobs.errors import JobFailed, JobSkipped
+from heroagent.jobs.live.joblog import LogSink
+from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, JobStatus, clip
-from heroagent.jobs.queue import JobQueue
+from heroagent.jobs.run.context import JobContext
+from heroagent.jobs.run.executor import JobExecutor
 from heroagent.loops import LoopState, SupervisedLoop
-from heroagent.redis_server import NO_ANSWER_JOIN, answers
+from heroagent.redis_connect import NO_ANSWER_JOIN, answers
 from heroagent.schema.job import MAX_VALUE_BYTES
 
 log = logging.getLogger(__name__)
@@ -659,36 +659,3 @@ class WorkerPool:
         except redis.RedisError:
             pass
 
-
-def pool_of(worker_id: str) -> str:
-    """The pool a worker thread's id belongs to (its ids are "<pool id>/<number>")."""
-    return worker_id.rpartition("/")[0]
-
-
-def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[str, str]]:
-    """Every pool that reported recently, here or on another machine."""
-    cutoff = int((time.time() - stale_after) * 1000)
-    client.zremrangebyscore(keys.WORKERS, "-inf", cutoff)
-    ids = [i.decode() for i in client.zrange(keys.WORKERS, 0, -1)]  # type: ignore[union-attr]
-    pipe = client.pipeline(transaction=False)
-    for worker_id in ids:
-        pipe.hgetall(keys.worker(worker_id))
-    out = []
-    for worker_id, data in zip(ids, pipe.execute(), strict=True):
-        if data:
-            out.append({"id": worker_id, **{k.decode(): v.decode() for k, v in data.items()}})
-    return out
-
-
-def set_draining(client: redis.Redis, worker_id: str, draining: bool) -> dict[str, str]:
-    """Ask a worker pool (here or on another machine) to drain: it claims nothing more, hands back what
-    it claimed but did not start, finishes what runs (a `heroagent worker` process then exits); or to
-    serve again. It sees this at its next heartbeat. WorkerNotFoundError if no such pool reports."""
-    if client.zscore(keys.WORKERS, worker_id) is None:
-        known = ", ".join(w["id"] for w in list_workers(client)) or "none"
-        raise WorkerNotFoundError(f"no worker pool {worker_id[:200]!r} reports to this Redis (known: {known})")
-    if draining:
-        client.sadd(keys.WORKERS_DRAINING, worker_id)
-    else:
-        client.srem(keys.WORKERS_DRAINING, worker_id)
-    return {"id": worker_id, "draining": "1" if draining else "0"}

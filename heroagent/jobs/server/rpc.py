@@ -16,17 +16,11 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys
-from heroagent.jobs.errors import (
-    InvalidJobError,
-    InvalidTransitionError,
-    JobError,
-    JobNotFoundError,
-    TopicDrainingError,
-)
-from heroagent.jobs.manager import JobManager
+from heroagent.jobs.errors import JobError, error_name
 from heroagent.jobs.model import Job
+from heroagent.jobs.server.manager import JobManager
 from heroagent.loops import SupervisedLoop
-from heroagent.redis_server import NO_ANSWER_JOIN
+from heroagent.redis_connect import NO_ANSWER_JOIN
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +50,6 @@ OPERATIONS = {
     "compact_history",
     "suspend_job",
     "resume_job",
-}
-ERRORS: dict[str, type[Exception]] = {
-    "InvalidJobError": InvalidJobError,
-    "InvalidTransitionError": InvalidTransitionError,
-    "JobNotFoundError": JobNotFoundError,
-    "TopicDrainingError": TopicDrainingError,
-    "JobError": JobError,
 }
 
 
@@ -151,8 +138,7 @@ class RequestServer:
         try:
             result = getattr(self.manager, op)(*args, **kwargs)
         except JobError as exc:
-            kind = next((name for name, cls in ERRORS.items() if type(exc) is cls), "JobError")
-            return {"ok": False, "kind": kind, "error": str(exc)}
+            return {"ok": False, "kind": error_name(exc), "error": str(exc)}
         except TypeError as exc:
             return {"ok": False, "kind": "InvalidJobError", "error": f"{op}: {exc}"}
         except Exception as exc:

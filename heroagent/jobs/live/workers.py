@@ -1,0 +1,50 @@
+"""The worker registry in Redis: which pools report, and asking one to drain.
+
+Every worker pool (in the server or a remote `heroagent worker`) reports itself under `hero:workers`
+(a sorted set by last heartbeat) and `hero:worker:<pool id>` (a hash); a pool checks
+`hero:workers:draining` at each heartbeat. These reads and writes are here, in the live wing, so a
+client, the CLI and the server's manager drain and list pools without importing the pool itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from heroagent.jobs import keys
+from heroagent.jobs.errors import WorkerNotFoundError
+
+
+def pool_of(worker_id: str) -> str:
+    """The pool a worker thread's id belongs to (its ids are "<pool id>/<number>")."""
+    return worker_id.rpartition("/")[0]
+
+
+def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[str, str]]:
+    """Every pool that reported recently, here or on another machine."""
+    cutoff = int((time.time() - stale_after) * 1000)
+    client.zremrangebyscore(keys.WORKERS, "-inf", cutoff)
+    ids = [i.decode() for i in client.zrange(keys.WORKERS, 0, -1)]  # type: ignore[union-attr]
+    pipe = client.pipeline(transaction=False)
+    for worker_id in ids:
+        pipe.hgetall(keys.worker(worker_id))
+    out = []
+    for worker_id, data in zip(ids, pipe.execute(), strict=True):
+        if data:
+            out.append({"id": worker_id, **{k.decode(): v.decode() for k, v in data.items()}})
+    return out
+
+
+def set_draining(client: redis.Redis, worker_id: str, draining: bool) -> dict[str, str]:
+    """Ask a worker pool (here or on another machine) to drain: it claims nothing more, hands back what
+    it claimed but did not start, finishes what runs (a `heroagent worker` process then exits); or to
+    serve again. It sees this at its next heartbeat. WorkerNotFoundError if no such pool reports."""
+    if client.zscore(keys.WORKERS, worker_id) is None:
+        known = ", ".join(w["id"] for w in list_workers(client)) or "none"
+        raise WorkerNotFoundError(f"no worker pool {worker_id[:200]!r} reports to this Redis (known: {known})")
+    if draining:
+        client.sadd(keys.WORKERS_DRAINING, worker_id)
+    else:
+        client.srem(keys.WORKERS_DRAINING, worker_id)
+    return {"id": worker_id, "draining": "1" if draining else "0"}

@@ -1,0 +1,110 @@
+"""How a process reaches the appliance's Redis, and how it talks to it: kept apart from the server.
+
+Everything here is what a client needs (`JobClient`, `heroagent job ...`, a remote `heroagent worker`,
+the server's own connections): the URL of the embedded Redis from this machine (`redis_url_for`), its
+password (`embedded_password`), the options of calls someone waits on (`request_options`) and the
+check that Redis answers (`answers`). The embedded Redis's supervisor (`heroagent.redis_server`) is not
+imported, so a client does not load it.
+
+The embedded Redis's password: `[redis] password` if set, else one generated at the first start.
+Redis on loopback is still reachable by every local user, and `CONFIG SET dir` + `SAVE` would let any
+of them write files as the server's user, so the embedded Redis always has a password. The generated
+one lives in `<data_dir>/redis/password` (mode 600, in a mode 700 folder): every local client given
+the config (`heroagent job`, `heroagent worker`) reads it there, and so can `redis-cli`:
+`redis-cli -a "$(cat <data_dir>/redis/password)"`. It is never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from heroagent.config import Config
+from heroagent.errors import ServiceError
+
+REQUEST_TIMEOUT = 2.0  # seconds a Redis call on a request path may take before it is a 503
+
+
+def request_options() -> dict[str, object]:
+    """Client options for calls someone waits on (API, pages, health, the manager's loops): give up after
+    REQUEST_TIMEOUT, once. redis-py's default retries a timed-out call three times with backoff, which
+    made a stalled Redis hang health for 26 s."""
+    return {
+        "socket_timeout": REQUEST_TIMEOUT,
+        "socket_connect_timeout": REQUEST_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
+# Errors that say Redis is away (down, restarting, stalled, loading its data), not that a call was wrong.
+REDIS_AWAY: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+
+# Seconds a stop without Redis (it did not answer) waits for a thread that may wait on Redis: one that can
+# end does within it; one that cannot is a daemon, and ends when its call does.
+NO_ANSWER_JOIN = 1.0
+
+
+def answers(client: redis.Redis, timeout: float = REQUEST_TIMEOUT) -> bool:
+    """Whether the Redis behind `client` answers a PING within `timeout`, asked on a connection of its
+    own: the client's connections may wait in a call with no timeout (a BLPOP) behind a stalled server.
+    A stop asks this once and, if not, stops without Redis instead of hanging in its first call to it."""
+    pool = client.connection_pool
+    probe = pool.connection_class(
+        **{**pool.connection_kwargs, **request_options(), "socket_timeout": timeout, "socket_connect_timeout": timeout}
+    )
+    try:
+        probe.send_command("PING")
+        return bool(probe.read_response())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        probe.disconnect()
+
+
+FILE_NAME = "password"
+
+
+def password_path(config: Config) -> Path:
+    return config.redis_dir / FILE_NAME
+
+
+def embedded_password(config: Config, *, create: bool) -> str | None:
+    """The password of the embedded Redis of `config`; `create` makes one if there is none yet."""
+    if config.redis.password:
+        return config.redis.password
+    path = password_path(config)
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        if not create:
+            return None
+    except OSError as exc:
+        raise ServiceError("redis", f"cannot read the Redis password in {path}: {exc}; fix its permissions") from None
+    password = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(FILE_NAME + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(password + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return password
+
+
+def redis_url_for(config: Config) -> str:
+    """How to reach the appliance's Redis from this machine: its URL, else the embedded one's socket or port."""
+    if config.redis.url:
+        return config.redis.url
+    password = embedded_password(config, create=False)
+    auth = f"?password={quote(password, safe='')}" if password else ""
+    if config.redis_socket.exists():
+        return f"unix://{config.redis_socket}{auth}"
+    pw = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{pw}{config.redis.host}:{config.redis.tcp_port}/0"
