@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from heroagent._version import __version__
 from heroagent.lazy import lazy_exports
-
-__version__ = "0.1.0"
 
 # public name -> the module that defines it
 _LAZY = {

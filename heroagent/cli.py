@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from heroagent import __version__
+from heroagent._version import __version__
 from heroagent.config import load_config, to_toml
 from heroagent.errors import HeroAgentError
 from heroagent.logs import setup_logging
@@ -119,37 +119,20 @@ def worker(
         raise HeroAgentError(f"--id {name[:80]!r}: use 1-64 letters, digits, '_', '.' or '-'")
     from pathlib import Path
 
-    import redis as redis_lib
-
-    from heroagent.errors import ServiceError
-    from heroagent.jobs.live.joblog import RedisLogSink
-    from heroagent.jobs.live.queue import JobQueue
-    from heroagent.jobs.retry import RetryPolicy
-    from heroagent.jobs.run.actors import import_modules
-    from heroagent.jobs.run.executor import JobExecutor
-    from heroagent.jobs.run.worker import WorkerPool
-    from heroagent.jobs.server.service import make_registry
-
-    setup_logging(log_level)
-    config = load_config(config_path)
+    from heroagent.jobs.run.remote import remote_pool
     from heroagent.redaction import redacted
     from heroagent.redis_connect import redis_url_for
 
+    setup_logging(log_level)
+    config = load_config(config_path)
     url = redis_url or redis_url_for(config)
-    import_modules([*config.jobs.modules, *modules])
-    client = redis_lib.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis_lib.RedisError as exc:
-        raise ServiceError("worker", f"cannot reach Redis at {redacted(url)}: {exc}; pass --redis URL") from None
-    share_root = Path(share) if share else (config.webdav_root if config.webdav_root.exists() else None)
-    pool = WorkerPool.from_config(
-        JobQueue(client, RetryPolicy.from_config(config.jobs)),
-        JobExecutor(make_registry(), share_root, config.jobs),
-        RedisLogSink(client),
-        config.jobs,
+    pool = remote_pool(
+        config,
+        url,
         topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else None,
         concurrency=concurrency,
+        share=Path(share) if share else None,
+        modules=modules,
         name=name,
     )
     stop, _received = stop_on_signals(again=pool.hurry)
@@ -562,11 +545,7 @@ def job_history(config_path: str | None, job_id: int, as_json: bool) -> None:
 
 
 def _list_workers(config_path: str | None, as_json: bool) -> None:
-    from heroagent.client import JobClient
-    from heroagent.jobs.live.workers import list_workers
-
-    client = JobClient.from_config(load_config(config_path))
-    found = client._redis_call(list_workers, client.redis)
+    found = _client(config_path).list_workers()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return

@@ -27,9 +27,10 @@ from heroagent.config import Config
 from heroagent.errors import HeroAgentError, InvalidInputError
 from heroagent.jobs import keys
 from heroagent.jobs.errors import ERRORS, InvalidJobError, JobError
+from heroagent.jobs.live.operations import JobOperations
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
-from heroagent.jobs.live.workers import set_draining
+from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import Job
 from heroagent.redis_connect import redis_url_for
 from heroagent.schema.job import TOPIC_PATTERN
@@ -43,7 +44,10 @@ class ServerUnavailableError(HeroAgentError):
     """No HeroAgent server answered on that Redis."""
 
 
-class JobClient:
+class JobClient(JobOperations):
+    """The job system's operations (`JobOperations`) from another process: those done in Redis here, the
+    others asked of the server (`call`)."""
+
     def __init__(self, url: str, *, timeout: float = 10.0, defaults: JobDefaults | None = None) -> None:
         self.url = url
         self.timeout = timeout
@@ -118,9 +122,9 @@ class JobClient:
             raise ERRORS.get(answer.get("kind", ""), JobError)(answer.get("error", "request failed"))
         return answer.get("result")
 
-    # The JobManager's calls -------------------------------------------------------------------
+    # The operations done in Redis (the others are JobOperations': requests to the server) ---------
 
-    def create_job(self, topic: str, params: str, **options: Any) -> Job:
+    def create_job(self, topic: str | None, params: str, **options: Any) -> Job:
         """Create a job straight in Redis (no server needed); options as for JobManager.create_job."""
         return self.submit([{"topic": topic, "params": params, **options}])[0][0]
 
@@ -140,40 +144,9 @@ class JobClient:
             return live  # type: ignore[no-any-return]
         return Job.from_dict(self.call("get_job", job_id))
 
-    def list_jobs(self, **filters: Any) -> list[Job]:
-        return [Job.from_dict(d) for d in self.call("list_jobs", **filters)]
-
-    def get_history(self, job_id: int) -> list[Job]:
-        return [Job.from_dict(d) for d in self.call("get_history", job_id)]
-
-    def get_log(self, job_id: int, offset: int = 0) -> str:
-        return str(self.call("get_log", job_id, offset))
-
-    def cancel_job(self, job_id: int) -> Job:
-        return Job.from_dict(self.call("cancel_job", job_id))
-
-    def suspend_job(self, job_id: int) -> Job:
-        return Job.from_dict(self.call("suspend_job", job_id))
-
-    def resume_job(self, job_id: int) -> Job:
-        return Job.from_dict(self.call("resume_job", job_id))
-
-    def retry_job(self, job_id: int) -> Job:
-        return Job.from_dict(self.call("retry_job", job_id))
-
-    def delete_job(self, job_id: int) -> None:
-        self.call("delete_job", job_id)
-
-    def queue_stats(self) -> dict[str, dict[str, int]]:
-        return dict(self.call("queue_stats"))
-
-    def control_topic(self, topic: str, action: str) -> dict[str, Any]:
-        """pause | resume | drain | clear | cancel-all (see JobManager.control_topic), through the server."""
-        return dict(self.call("control_topic", topic, action))
-
-    def cleanup_history(self, older_than_days: float, *, dry_run: bool = False) -> dict[str, Any]:
-        """Retention by hand, through the server (see JobManager.cleanup_history)."""
-        return dict(self.call("cleanup_history", older_than_days, dry_run=dry_run))
+    def list_workers(self) -> list[dict[str, str]]:
+        """Every worker pool that reported recently (see JobManager.list_workers); straight in Redis."""
+        return self._redis_call(list_workers, self.redis)  # type: ignore[no-any-return]
 
     def drain_worker(self, worker_id: str) -> dict[str, str]:
         """Ask a worker pool to drain (see JobManager.drain_worker); straight in Redis."""
@@ -181,10 +154,6 @@ class JobClient:
 
     def resume_worker(self, worker_id: str) -> dict[str, str]:
         return self._redis_call(set_draining, self.redis, worker_id, False)  # type: ignore[no-any-return]
-
-    def compact_history(self) -> str:
-        """Compact the server's history files now, through the server."""
-        return str(self.call("compact_history"))
 
     def set_topic_limits(
         self, topic: str, *, max_running: int | None = None, rate: str | None = None

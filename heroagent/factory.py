@@ -15,10 +15,12 @@ import redis
 
 from heroagent.config import Config, default_config, validate
 from heroagent.errors import ConfigError, HeroAgentError, ServiceError
+from heroagent.jobs.run.builtin_actors import make_registry
 from heroagent.jobs.server.manager import JobManager
-from heroagent.jobs.server.service import JobsService, make_registry
+from heroagent.jobs.server.service import JobsService
 from heroagent.lockfile import DataDirLock
 from heroagent.redis_server import EmbeddedRedis, ExternalRedis, make_redis, request_options
+from heroagent.redis_server.facts import redis_facts
 from heroagent.schedules.control import Schedules
 from heroagent.schedules.service import SchedulerService
 from heroagent.service import Service
@@ -198,6 +200,10 @@ class HeroAgent:
         """This process's worker pool id ('' when it runs none)."""
         pool = self.jobs.pool if self.jobs is not None else None
         return pool.pool_id if pool is not None else ""
+
+    def redis_facts(self) -> dict[str, str]:
+        """Redis's version, memory, clients and persistence for the dashboard (redis.RedisError if down)."""
+        return redis_facts(self.get_job_manager().client)
 
     def addresses(self) -> dict[str, str]:
         """Every address this appliance serves, for the banner and the dashboard."""

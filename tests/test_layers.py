@@ -21,7 +21,20 @@ PACKAGE = REPO / "heroagent"
 
 # floor -> the parts on it (a part: a top-level module or a subpackage of heroagent)
 FLOORS: list[set[str]] = [
-    {"errors", "lazy", "logs", "resources", "service", "loops", "hosts", "throttle", "pidlock", "redaction", "procs"},
+    {
+        "errors",
+        "lazy",
+        "logs",
+        "resources",
+        "service",
+        "loops",
+        "hosts",
+        "throttle",
+        "pidlock",
+        "redaction",
+        "procs",
+        "_version",
+    },
     {"net", "heroscript", "ourdb", "lockfile"},
     {"schema"},
     {"config"},
@@ -256,3 +269,14 @@ def test_the_client_walk_catches_a_heavy_import() -> None:
     """The check above can fail: a client that imports the manager loads the server wing."""
     result = run_python(REPORT_MODULES + "import heroagent.client\nimport heroagent.jobs.server.manager\n")
     assert [m for m in loaded_modules(result.stdout) if m.startswith(NOT_FOR_CLIENTS)]
+
+
+def test_a_remote_worker_loads_no_history_and_no_server(tmp_path: Path) -> None:
+    """`heroagent worker` runs the run wing on the live one: a worker machine has no history to load."""
+    code = REPORT_MODULES + "import sys\nfrom heroagent.cli import main\nsys.argv = ['heroagent', *sys.argv[1:]]\nmain()\n"
+    result = run_python(code, "worker", "--redis", "redis://127.0.0.1:1/0", env={"HEROAGENT_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2, (result.stdout, result.stderr)  # cannot reach Redis: one line, exit 2
+    loaded = loaded_modules(result.stdout)
+    assert "heroagent.jobs.run.worker" in loaded
+    heavy = ("heroagent.jobs.history", "heroagent.jobs.server", "heroagent.ourdb", "heroagent.redis_server")
+    assert not [m for m in loaded if m.startswith(heavy)], loaded

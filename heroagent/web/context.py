@@ -47,6 +47,10 @@ class Agent(Protocol):
         """This process's worker pool ('' = none), so the pages can mark it."""
         ...
 
+    def redis_facts(self) -> dict[str, str]:
+        """Redis's version, memory, clients and persistence (its INFO); redis.RedisError when it is down."""
+        ...
+
 
 def current_agent() -> Agent:
     agent: Agent = current_app.extensions["heroagent"]

@@ -16,22 +16,18 @@ from werkzeug.wrappers import Response as BaseResponse
 from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import Job, JobStatus, ParamsType
-from heroagent.redis_server.facts import redis_facts
 from heroagent.schema.job import NEW_JOB
 from heroagent.web.api import worker_rows
 from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
+from heroagent.web.present import is_htmx
 from heroagent.webdav.share import SCRIPTS_FOLDER, list_files, script_job_params
 
 bp = Blueprint("pages", __name__)
 
 LOG_TAIL_BYTES = 64 * 1024
 SCRIPT_TOPIC = "scripts"
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 # ------------------------------------------------------------------ overview
@@ -49,7 +45,7 @@ def overview_data() -> dict[str, Any]:
         data["queues"] = sorted(jm.queue_stats().items())
         data["limits"] = jm.topic_limits()
         data["workers"] = worker_rows(running)
-        data["redis"] = redis_facts(jm.client)
+        data["redis"] = running.redis_facts()
     return data
 
 

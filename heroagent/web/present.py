@@ -1,4 +1,5 @@
-"""How values look on the pages: times, durations, sizes, pretty JSON. Registered as Jinja filters."""
+"""How things are presented, shared by the blueprints: values on the pages (times, durations, sizes,
+pretty JSON; registered as Jinja filters), and whether a request came from htmx (a partial is its answer)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import json
 import time
 from datetime import UTC, datetime
 
-from flask import Flask
+from flask import Flask, request
 
 from heroagent.jobs.model import Job
+
+
+def is_htmx() -> bool:
+    """Whether this request came from htmx (it wants a fragment, not a page or a redirect)."""
+    return request.headers.get("HX-Request") == "true"
 
 
 def when(ts: float) -> str:

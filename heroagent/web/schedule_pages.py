@@ -13,7 +13,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.web.context import current_manager, current_schedules
-from heroagent.web.pages import is_htmx
+from heroagent.web.present import is_htmx
 
 bp = Blueprint("schedules", __name__)
 

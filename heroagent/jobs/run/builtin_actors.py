@@ -10,7 +10,7 @@ from pathlib import Path
 
 from heroagent.jobs.errors import JobFailed
 from heroagent.jobs.model import clip
-from heroagent.jobs.run.actors import ActorRegistry
+from heroagent.jobs.run.actors import ActorRegistry, global_registry
 from heroagent.jobs.run.context import JobContext
 from heroagent.jobs.run.processes import run_process
 from heroagent.jobs.share_paths import resolve_in_share
@@ -82,3 +82,10 @@ def command_for(script: Path) -> list[str]:
 def register_builtins(registry: ActorRegistry) -> None:
     registry.register("fake", FakeActor())
     registry.register("script", ScriptActor())
+
+
+def make_registry() -> ActorRegistry:
+    """The actors a pool runs: the built-in ones, over every actor registered with `@actor` (global)."""
+    registry = ActorRegistry(parent=global_registry)
+    register_builtins(registry)
+    return registry

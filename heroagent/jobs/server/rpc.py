@@ -2,7 +2,8 @@
 
 The server is the only writer of the job history, so a client on another machine or in a shell
 sends its request to the list `hero:rpc:requests` and waits on its own reply key. Only the
-JobManager operations named in OPERATIONS can be called; arguments and answers are JSON.
+JobManager operations declared in jobs/live/operations.py (OPERATIONS here) can be called; arguments
+and answers are JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import redis
 
 from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError, error_name
+from heroagent.jobs.live.operations import server_operations
 from heroagent.jobs.model import Job
 from heroagent.jobs.server.manager import JobManager
 from heroagent.loops import SupervisedLoop
@@ -26,37 +28,13 @@ log = logging.getLogger(__name__)
 
 REPLY_TTL = 60
 WAKE_TTL = 10  # a wake its server never read (it had stopped already) goes by itself
-OPERATIONS = {
-    "create_job",
-    "create_jobs",
-    "get_job",
-    "list_jobs",
-    "get_history",
-    "get_log",
-    "cancel_job",
-    "retry_job",
-    "delete_job",
-    "update_job_status",
-    "complete_job",
-    "fail_job",
-    "queue_stats",
-    "pause_topic",
-    "resume_topic",
-    "drain_topic",
-    "clear_topic",
-    "cancel_all",
-    "control_topic",
-    "cleanup_history",
-    "compact_history",
-    "suspend_job",
-    "resume_job",
-}
+OPERATIONS = server_operations()  # declared once, in jobs/live/operations.py
 
 
 def encode_result(value: Any) -> Any:
     if isinstance(value, Job):
         return value.to_dict()
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [encode_result(v) for v in value]
     return value
 

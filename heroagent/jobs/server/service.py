@@ -22,8 +22,7 @@ from heroagent.jobs.live.joblog import JobLogs
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.retry import RetryPolicy
-from heroagent.jobs.run.actors import ActorRegistry, global_registry, import_modules
-from heroagent.jobs.run.builtin_actors import register_builtins
+from heroagent.jobs.run.actors import ActorRegistry, import_modules
 from heroagent.jobs.run.executor import JobExecutor
 from heroagent.jobs.run.worker import WorkerPool
 from heroagent.jobs.server.hero import HeroActor, HeroDispatcher
@@ -44,12 +43,6 @@ def job_types(registry: ActorRegistry, config: Config) -> dict[str, TypeDefaults
     for name, given in config.job_types.items():
         types.setdefault(name, {}).update(check_type_defaults(name, given))
     return types
-
-
-def make_registry() -> ActorRegistry:
-    registry = ActorRegistry(parent=global_registry)
-    register_builtins(registry)
-    return registry
 
 
 class JobsService:
