@@ -1,5 +1,9 @@
 """The JSON API under /api: jobs, queues, workers, health, and the OpenAPI document that describes them.
 
+Each route declares its OpenAPI operation under its route decorator (`documented`); the document is built from
+those declarations (`openapi.openapi_document`), and a route without one makes that fail. The bodies' schemas
+are named in openapi.py.
+
 Job JSON uses the job system's wire names (`jobid`, `sessionkey`, `circleid`, ...). Errors are
 `{"error": "..."}` with 400 (bad input, naming the field), 401, 404, 409 (a transition not allowed)
 or 503 (Redis or the job system down); see `errors.py`.
@@ -17,11 +21,45 @@ from werkzeug.exceptions import MethodNotAllowed
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.schema.job import MAX_LOG_OFFSET
 from heroagent.schema.topic import TOPIC_LIMITS
+from heroagent.web.apidoc import documented
 from heroagent.web.context import Agent, current_agent, current_manager, current_schedules
 from heroagent.web.jobquery import JobQuery
-from heroagent.web.openapi import openapi_document
+from heroagent.web.openapi import (
+    BLUEPRINT,
+    DEAD_JOB_FILTERS,
+    DEAD_JOB_PAGE,
+    JOB_FILTERS,
+    JOB_GROUPS,
+    JOB_HISTORY,
+    JOB_LINKS,
+    JOB_LOG,
+    JOB_PAGE,
+    JOB_TYPES,
+    LOG_OFFSET,
+    QUEUES,
+    RETRIED,
+    RETRY_DEAD,
+    SCHEDULE_LINKS,
+    SCHEDULE_LIST,
+    TOPIC_ACTION,
+    TOPIC_IN_PATH,
+    TOPIC_LIMITS_BODY,
+    TOPIC_LIMITS_STATE,
+    TOPIC_STATE,
+    WORKER_DRAIN,
+    WORKERS,
+    json_response,
+    openapi_document,
+    ref,
+)
 
-bp = Blueprint("api", __name__, url_prefix="/api")
+bp = Blueprint(BLUEPRINT, __name__, url_prefix="/api")
+THE_JOB = json_response(ref("Job"), "the job")
+THE_SCHEDULE = json_response(ref("Schedule"), "the schedule")
+LOOKUP_ERRORS = (401, 404, 503)  # a route naming one job, schedule or worker pool
+CHANGE_ERRORS = (401, 404, 409, 503)  # one changing a job, which its status may not allow
+LIST_ERRORS = (401, 503)  # a list without filters
+DRAIN_STATE = json_response(WORKER_DRAIN, "the pool's new drain state (it acts on it at its next heartbeat)")
 
 
 @bp.before_request
@@ -56,6 +94,15 @@ def json_body() -> dict[str, Any]:
 
 
 @bp.post("/jobs")
+@documented(
+    "Create a job (saved in the history, then queued)",
+    body=ref("NewJob"),
+    responses={
+        201: {**json_response(ref("Job"), "the new job"), "links": JOB_LINKS},
+        200: json_response(ref("Job"), "the job created earlier with the same idempotency_key"),
+    },
+    errors=(400, 401, 409, 503),
+)
 def create_job() -> tuple[Response, int]:
     job, created = current_manager().submit([json_body()])[0]  # checked against schema.job.NEW_JOB
     response = jsonify(job.to_dict())
@@ -64,6 +111,12 @@ def create_job() -> tuple[Response, int]:
 
 
 @bp.get("/jobs")
+@documented(
+    "List jobs, newest first",
+    params=JOB_FILTERS,
+    responses={200: json_response(JOB_PAGE, "one page of jobs")},
+    errors=(400, 401, 503),
+)
 def list_jobs() -> Response:
     query = JobQuery.from_args(request.args)
     jobs, next_before = query.run(current_manager())
@@ -71,16 +124,28 @@ def list_jobs() -> Response:
 
 
 @bp.get("/jobs/<int:job_id>")
+@documented("A job's current state", responses={200: THE_JOB}, errors=LOOKUP_ERRORS)
 def get_job(job_id: int) -> Response:
     return jsonify(current_manager().get_job(job_id).to_dict())
 
 
 @bp.get("/jobs/<int:job_id>/history")
+@documented(
+    "Every stored version of the job, oldest first",
+    responses={200: json_response(JOB_HISTORY, "the timeline")},
+    errors=LOOKUP_ERRORS,
+)
 def job_history(job_id: int) -> Response:
     return jsonify({"jobid": job_id, "history": [j.to_dict() for j in current_manager().get_history(job_id)]})
 
 
 @bp.get("/jobs/<int:job_id>/log")
+@documented(
+    "The job's log from a byte offset (poll with next_offset to follow it)",
+    params=[LOG_OFFSET],
+    responses={200: json_response(JOB_LOG, "log text")},
+    errors=(400, 401, 404, 503),
+)
 def job_log(job_id: int) -> Response:
     raw = request.args.get("offset", "0")
     if not raw.isdigit() or len(raw) > len(str(MAX_LOG_OFFSET)):
@@ -91,32 +156,56 @@ def job_log(job_id: int) -> Response:
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
+@documented("Cancel a queued or running job", responses={200: THE_JOB}, errors=CHANGE_ERRORS)
 def cancel_job(job_id: int) -> Response:
     return jsonify(current_manager().cancel_job(job_id).to_dict())
 
 
 @bp.post("/jobs/<int:job_id>/suspend")
+@documented(
+    "Pause a running job (suspending, then suspended once its worker paused it: its processes stopped, or its "
+    "actor at ctx.checkpoint()); its timeout clock stops",
+    responses={200: THE_JOB},
+    errors=CHANGE_ERRORS,
+)
 def suspend_job(job_id: int) -> Response:
     return jsonify(current_manager().suspend_job(job_id).to_dict())
 
 
 @bp.post("/jobs/<int:job_id>/resume")
+@documented("Let a suspended job go on (resuming, then active)", responses={200: THE_JOB}, errors=CHANGE_ERRORS)
 def resume_job(job_id: int) -> Response:
     return jsonify(current_manager().resume_job(job_id).to_dict())
 
 
 @bp.post("/jobs/<int:job_id>/retry")
+@documented(
+    "Run a finished job again as a new attempt",
+    responses={200: json_response(ref("Job"), "the job, new again")},
+    errors=CHANGE_ERRORS,
+)
 def retry_job(job_id: int) -> Response:
     return jsonify(current_manager().retry_job(job_id).to_dict())
 
 
 @bp.delete("/jobs/<int:job_id>")
+@documented(
+    "Delete a job from Redis and the history (cancel a running job first)",
+    responses={204: {"description": "deleted"}},
+    errors=CHANGE_ERRORS,
+)
 def delete_job(job_id: int) -> tuple[str, int]:
     current_manager().delete_job(job_id)
     return "", 204
 
 
 @bp.get("/jobs/dead")
+@documented(
+    "Dead jobs: ended in error with no retries left, newest first",
+    params=DEAD_JOB_FILTERS,
+    responses={200: json_response(DEAD_JOB_PAGE, "one page of dead jobs and how many there are")},
+    errors=(400, 401, 503),
+)
 def dead_jobs() -> Response:
     """Jobs that ended in error (out of retries), newest first; `topic`, `limit` and `before` as for /jobs."""
     query = dataclasses.replace(JobQuery.from_args(request.args), status="error")
@@ -127,6 +216,13 @@ def dead_jobs() -> Response:
 
 
 @bp.post("/jobs/dead/retry")
+@documented(
+    "Queue every dead job again (or those of one topic)",
+    body=RETRY_DEAD,
+    body_required=False,
+    responses={200: json_response(RETRIED, "the ids queued again")},
+    errors=(400, 401, 503),
+)
 def retry_dead_jobs() -> Response:
     """Queue every dead job again (of one topic, with {"topic": ...}): once the cause is fixed."""
     body = parsed_body()  # only no body or {} means every dead job: a garbled body is refused, not widened
@@ -138,12 +234,23 @@ def retry_dead_jobs() -> Response:
 
 
 @bp.get("/schedules")
+@documented(
+    "Every schedule (config, run time, upkeep) with next and last run and its jobs",
+    responses={200: json_response(SCHEDULE_LIST, "schedules")},
+    errors=LIST_ERRORS,
+)
 def list_schedules() -> Response:
     book = current_schedules()
     return jsonify({"schedules": [info.to_dict() for info in book.list()], "leader": book.leader()})
 
 
 @bp.post("/schedules")
+@documented(
+    "Add a schedule (stored as JSON; survives restarts)",
+    body=ref("NewSchedule"),
+    responses={201: {**json_response(ref("Schedule"), "the new schedule"), "links": SCHEDULE_LINKS}},
+    errors=(400, 401, 503),
+)
 def add_schedule() -> tuple[Response, int]:
     info = current_schedules().add_from(json_body())  # checked against schema.schedule.SCHEDULE
     response = jsonify(info.to_dict())
@@ -152,33 +259,51 @@ def add_schedule() -> tuple[Response, int]:
 
 
 @bp.get("/schedules/<name>")
+@documented("One schedule", responses={200: THE_SCHEDULE}, errors=LOOKUP_ERRORS)
 def get_schedule(name: str) -> Response:
     return jsonify(current_schedules().get(name).to_dict())
 
 
 @bp.post("/schedules/<name>/pause")
+@documented("Pause a schedule: it makes no jobs until resumed", responses={200: THE_SCHEDULE}, errors=LOOKUP_ERRORS)
 def pause_schedule(name: str) -> Response:
     return jsonify(current_schedules().pause(name).to_dict())
 
 
 @bp.post("/schedules/<name>/resume")
+@documented("Resume a paused schedule", responses={200: THE_SCHEDULE}, errors=LOOKUP_ERRORS)
 def resume_schedule(name: str) -> Response:
     return jsonify(current_schedules().resume(name).to_dict())
 
 
 @bp.delete("/schedules/<name>")
+@documented(
+    "Remove a schedule made at run time (config and upkeep ones can only be paused)",
+    responses={204: {"description": "removed"}},
+    errors=(400, 401, 404, 503),
+)
 def remove_schedule(name: str) -> tuple[str, int]:
     current_schedules().remove(name)
     return "", 204
 
 
 @bp.get("/job-types")
+@documented(
+    "Every job type (actor) with the defaults its jobs get and how many jobs called it",
+    responses={200: json_response(JOB_TYPES, "job types")},
+    errors=LIST_ERRORS,
+)
 def job_types() -> Response:
     """Every job type with the defaults its jobs get and how many jobs called it."""
     return jsonify({"types": current_manager().job_types()})
 
 
 @bp.get("/job-groups")
+@documented(
+    "Every group a job names, with its jobs counted by status",
+    responses={200: json_response(JOB_GROUPS, "groups")},
+    errors=LIST_ERRORS,
+)
 def job_groups() -> Response:
     """Every group a job names, with its jobs counted by status (and in all)."""
     groups = current_manager().job_groups()
@@ -187,6 +312,9 @@ def job_groups() -> Response:
 
 
 @bp.get("/queues")
+@documented(
+    "Per topic: jobs waiting and in flight", responses={200: json_response(QUEUES, "queues")}, errors=LIST_ERRORS
+)
 def queues() -> Response:
     manager = current_manager()
     stats = manager.queue_stats()
@@ -205,6 +333,13 @@ def queues() -> Response:
 
 
 @bp.put("/queues/<topic>/limits")
+@documented(
+    "Limit a topic over every worker: jobs over a limit wait in the queue, never fail (absent or null = no such limit)",
+    params=[TOPIC_IN_PATH],
+    body=TOPIC_LIMITS_BODY,
+    responses={200: json_response(TOPIC_LIMITS_STATE, "the topic's state and limits after the change")},
+    errors=(400, 401, 503),
+)
 def set_queue_limits(topic: str) -> Response:
     """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit)."""
     body = json_body()
@@ -217,6 +352,13 @@ def set_queue_limits(topic: str) -> Response:
 
 
 @bp.post("/queues/<topic>/<action>")
+@documented(
+    "Control a topic: pause, resume (also ends a drain), drain (no new jobs: creates get 409), clear (cancel its "
+    "waiting jobs), cancel-all (and ask its running ones to stop)",
+    params=[TOPIC_IN_PATH, TOPIC_ACTION],
+    responses={200: json_response(TOPIC_STATE, "the topic's state after the action")},
+    errors=(400, 401, 503),
+)
 def control_queue(topic: str, action: str) -> Response:
     """pause | resume | drain | clear | cancel-all: the topic's state after it (and what was canceled)."""
     if action == "limits":  # the limits resource, which takes PUT: a 405 naming it, not "no such action"
@@ -225,17 +367,28 @@ def control_queue(topic: str, action: str) -> Response:
 
 
 @bp.get("/workers")
+@documented(
+    "Worker pools seen in the last 30 s, here and in other processes",
+    responses={200: json_response(WORKERS, "workers")},
+    errors=LIST_ERRORS,
+)
 def workers() -> Response:
     return jsonify({"workers": worker_rows(current_agent())})
 
 
 @bp.post("/workers/<path:worker_id>/drain")
+@documented(
+    "Drain a worker pool: it claims nothing more and finishes what runs",
+    responses={200: DRAIN_STATE},
+    errors=LOOKUP_ERRORS,
+)
 def drain_worker(worker_id: str) -> Response:
     """The pool claims nothing more and finishes what runs (a `heroagent worker` process then exits)."""
     return jsonify(current_manager().drain_worker(worker_id))
 
 
 @bp.post("/workers/<path:worker_id>/resume")
+@documented("A draining worker pool serves again", responses={200: DRAIN_STATE}, errors=LOOKUP_ERRORS)
 def resume_worker(worker_id: str) -> Response:
     return jsonify(current_manager().resume_worker(worker_id))
 
@@ -263,6 +416,14 @@ def worker_rows(running: Agent) -> list[dict[str, Any]]:
 
 
 @bp.get("/health")
+@documented(
+    "Each service's state (no auth needed)",
+    security=[],
+    responses={
+        200: json_response(ref("Health"), "all services up"),
+        503: json_response(ref("Health"), "a service is down or a background loop is failing"),
+    },
+)
 def health() -> tuple[Response, int]:
     agent = current_agent()
     states = agent.health()
@@ -277,5 +438,6 @@ def health() -> tuple[Response, int]:
 
 
 @bp.get("/openapi.json")
+@documented("This document", responses={200: {"description": "OpenAPI 3.1", "content": {"application/json": {}}}})
 def openapi() -> Response:
     return jsonify(openapi_document())

@@ -1,8 +1,17 @@
-"""The OpenAPI 3.1 document of the JSON API (served at /api/openapi.json; a test checks it against the routes)."""
+"""The OpenAPI 3.1 document of the JSON API (served at /api/openapi.json): its components, and the schemas of
+the routes' bodies that the routes in api.py name in their declarations (`apidoc.documented`).
+
+`openapi_document()` builds `paths` from those declarations through the url_map of the app serving the
+request, so a route and its documentation change together. Importing this module needs no app or request.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from werkzeug.routing import Map
 
 from heroagent import __version__
 from heroagent.jobs.model import JobStatus, ParamsType
@@ -10,6 +19,9 @@ from heroagent.jobs.server.manager import TOPIC_ACTIONS
 from heroagent.schema.job import MAX_LOG_OFFSET, NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
 from heroagent.schema.topic import TOPIC_LIMITS
+from heroagent.web.apidoc import paths
+
+BLUEPRINT = "api"  # the blueprint whose routes the document describes (api.py's)
 
 JOB_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -67,33 +79,48 @@ SCHEDULE_SCHEMA: dict[str, Any] = {
     },
     "required": ["name", "source", "paused", "next_run", "last_run", "runs", "recent_jobs"],
 }
-SCHEDULE_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
+    """A reference to one of the document's component schemas."""
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A response with a JSON body of `schema`."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {
-        400: "bad input; the message names the field",
-        401: "missing or wrong bearer token",
-        404: "no such job or schedule",
-        409: "the job's status does not allow this, or its topic is draining (takes no new jobs), or the "
-        "idempotency_key names a job deleted meanwhile",
-        503: "Redis or the job system is down",
-    }
-    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+ERRORS = {
+    400: "bad input; the message names the field",
+    401: "missing or wrong bearer token",
+    404: "no such job or schedule",
+    409: "the job's status does not allow this, or its topic is draining (takes no new jobs), or the "
+    "idempotency_key names a job deleted meanwhile",
+    503: "Redis or the job system is down",
+}
 
 
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-LOG_OFFSET = {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET}
+def error_response(status: int) -> dict[str, Any]:
+    """The response of an error status a route declares (`errors=`): `{"error": "..."}`, see errors.py."""
+    return json_response(ref("Error"), ERRORS[status])
+
+
+def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An optional query parameter."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+LOG_OFFSET = query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_LOG_OFFSET}, "byte offset")
+# Path parameters a route's converter cannot describe (the others come from the rule, see apidoc.openapi_path).
 # A topic in a path: the same rule as a new job's topic (schema.job), so a client can check it first.
 TOPIC_IN_PATH = {"name": "topic", "in": "path", "required": True, "schema": NEW_JOB_SCHEMA["properties"]["topic"]}
+TOPIC_ACTION = {
+    "name": "action",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": list(TOPIC_ACTIONS)},
+}
 
 
 def _links(param: str, field: str, routes: dict[str, tuple[str, str]]) -> dict[str, Any]:
@@ -134,13 +161,139 @@ SCHEDULE_LINKS = _links(
 )
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+_JOB_FILTERS = {
+    "status": query("status", {"type": "string", "enum": [s.value for s in JobStatus]}, "only this status"),
+    "topic": query("topic", {"type": "string"}, "only this topic"),
+    "circle_id": query("circle_id", {"type": "string"}, "only jobs of this circle"),
+    "tenant_id": query("tenant_id", {"type": "string"}, "only jobs of this tenant"),
+    "user_id": query("user_id", {"type": "string"}, "only jobs of this user"),
+    "group": query("group", {"type": "string"}, "only jobs of this group"),
+    "q": query("q", {"type": "string"}, "text in the id, params, result or error"),
+    "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
+    "before": query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
+}
+JOB_FILTERS = tuple(_JOB_FILTERS.values())  # GET /api/jobs
+DEAD_JOB_FILTERS = tuple(p for name, p in _JOB_FILTERS.items() if name not in ("status", "q"))  # GET /api/jobs/dead
+
+# The bodies of the routes' answers (and of one request), named by the routes' declarations in api.py.
+JOB_PAGE = {
+    "type": "object",
+    "properties": {"jobs": {"type": "array", "items": ref("Job")}, "next_before": {"type": ["integer", "null"]}},
+    "required": ["jobs", "next_before"],
+}
+JOB_HISTORY = {
+    "type": "object",
+    "properties": {"jobid": {"type": "integer"}, "history": {"type": "array", "items": ref("Job")}},
+}
+JOB_LOG = {
+    "type": "object",
+    "properties": {
+        "jobid": {"type": "integer"},
+        "offset": {"type": "integer"},
+        "next_offset": {"type": "integer"},
+        "log": {"type": "string"},
+    },
+}
+DEAD_JOB_PAGE = {
+    "type": "object",
+    "properties": {
+        "jobs": {"type": "array", "items": ref("Job")},
+        "total": {"type": "integer"},
+        "next_before": {"type": ["integer", "null"]},
+    },
+    "required": ["jobs", "total", "next_before"],
+}
+RETRY_DEAD = {"type": "object", "additionalProperties": False, "properties": {"topic": {"type": "string"}}}
+RETRIED = {
+    "type": "object",
+    "properties": {"retried": {"type": "array", "items": {"type": "integer"}}, "count": {"type": "integer"}},
+    "required": ["retried", "count"],
+}
+
+
+def _list_of(key: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """`{key: [{...properties}]}`: the body of a route listing things."""
+    items = {"type": "object", "properties": properties}
+    return {"type": "object", "properties": {key: {"type": "array", "items": items}}}
+
+
+JOB_TYPES = _list_of(
+    "types",
+    {
+        "name": {"type": "string"},
+        "defaults": {"type": "object"},
+        "own_defaults": {"type": "object"},
+        "jobs": {"type": "integer"},
+    },
+)
+JOB_GROUPS = _list_of(
+    "groups", {"group": {"type": "string"}, "jobs": {"type": "integer"}, "by_status": {"type": "object"}}
+)
+QUEUES = _list_of(
+    "queues",
+    {
+        "topic": {"type": "string"},
+        "queued": {"type": "integer"},
+        "inflight": {"type": "integer"},
+        "scheduled": {"type": "integer"},
+        "paused": {"type": "boolean"},
+        "draining": {"type": "boolean"},
+        "max_running": {"type": ["integer", "null"]},
+        "rate": {"type": ["string", "null"]},
+    },
+)
+TOPIC_STATE = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string"},
+        "paused": {"type": "boolean"},
+        "draining": {"type": "boolean"},
+        "canceled": {"type": "integer"},
+        "stopping": {"type": "integer"},
+    },
+    "required": ["topic", "paused", "draining"],
+}
+TOPIC_LIMITS_BODY = TOPIC_LIMITS.json_schema()
+TOPIC_LIMITS_STATE = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string"},
+        "paused": {"type": "boolean"},
+        "draining": {"type": "boolean"},
+        "max_running": {"type": ["integer", "null"]},
+        "rate": {"type": ["string", "null"]},
+    },
+}
+WORKERS = _list_of(
+    "workers",
+    {
+        "id": {"type": "string"},
+        "local": {"type": "boolean"},
+        "host": {"type": "string"},
+        "pid": {"type": "integer"},
+        "topics": {"type": "array", "items": {"type": "string"}},
+        "concurrency": {"type": "integer"},
+        "running": {"type": "array", "items": {"type": "integer"}},
+        "jobs_done": {"type": "integer"},
+        "last_seen": {"type": "number"},
+        "state": {"type": "string", "enum": ["serving", "draining", "drained"]},
+    },
+)
+WORKER_DRAIN = {"type": "object", "properties": {"id": {"type": "string"}, "draining": {"type": "string"}}}
+SCHEDULE_LIST = {
+    "type": "object",
+    "properties": {
+        "schedules": {"type": "array", "items": ref("Schedule")},
+        "leader": {"type": "string", "description": "the process firing schedules"},
+    },
+    "required": ["schedules", "leader"],
+}
 
 
 def openapi_document() -> dict[str, Any]:
-    job_ops = _errors(401, 404, 503)
-    schedule_ops = _errors(401, 404, 503)
+    """The document, its `paths` from the declarations of the routes the current app serves; outside an app
+    context (a script, a test), from the API blueprint's routes alone."""
+    url_map, views = _routes()
     return {
         "openapi": "3.1.0",
         "info": {"title": "HeroAgent API", "version": __version__},
@@ -156,462 +309,19 @@ def openapi_document() -> dict[str, Any]:
                 "NewSchedule": NEW_SCHEDULE_SCHEMA,
             },
         },
-        "paths": {
-            "/api/jobs": {
-                "post": {
-                    "summary": "Create a job (saved in the history, then queued)",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewJob")}}},
-                    "responses": {
-                        "201": {**_json(_ref("Job"), "the new job"), "links": JOB_LINKS},
-                        "200": _json(_ref("Job"), "the job created earlier with the same idempotency_key"),
-                        **_errors(400, 401, 409, 503),
-                    },
-                },
-                "get": {
-                    "summary": "List jobs, newest first",
-                    "parameters": [
-                        _query("status", {"type": "string", "enum": [s.value for s in JobStatus]}, "only this status"),
-                        _query("topic", {"type": "string"}, "only this topic"),
-                        _query("circle_id", {"type": "string"}, "only jobs of this circle"),
-                        _query("tenant_id", {"type": "string"}, "only jobs of this tenant"),
-                        _query("user_id", {"type": "string"}, "only jobs of this user"),
-                        _query("group", {"type": "string"}, "only jobs of this group"),
-                        _query("q", {"type": "string"}, "text in the id, params, result or error"),
-                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
-                        _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
-                    ],
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "jobs": {"type": "array", "items": _ref("Job")},
-                                    "next_before": {"type": ["integer", "null"]},
-                                },
-                                "required": ["jobs", "next_before"],
-                            },
-                            "one page of jobs",
-                        ),
-                        **_errors(400, 401, 503),
-                    },
-                },
-            },
-            "/api/jobs/{job_id}": {
-                "get": {
-                    "summary": "A job's current state",
-                    "parameters": [JOB_ID],
-                    "responses": {"200": _json(_ref("Job"), "the job"), **job_ops},
-                },
-                "delete": {
-                    "summary": "Delete a job from Redis and the history (cancel a running job first)",
-                    "parameters": [JOB_ID],
-                    "responses": {"204": {"description": "deleted"}, **_errors(401, 404, 409, 503)},
-                },
-            },
-            "/api/jobs/{job_id}/history": {
-                "get": {
-                    "summary": "Every stored version of the job, oldest first",
-                    "parameters": [JOB_ID],
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "jobid": {"type": "integer"},
-                                    "history": {"type": "array", "items": _ref("Job")},
-                                },
-                            },
-                            "the timeline",
-                        ),
-                        **job_ops,
-                    },
-                }
-            },
-            "/api/jobs/{job_id}/log": {
-                "get": {
-                    "summary": "The job's log from a byte offset (poll with next_offset to follow it)",
-                    "parameters": [JOB_ID, _query("offset", LOG_OFFSET, "byte offset")],
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "jobid": {"type": "integer"},
-                                    "offset": {"type": "integer"},
-                                    "next_offset": {"type": "integer"},
-                                    "log": {"type": "string"},
-                                },
-                            },
-                            "log text",
-                        ),
-                        **_errors(400, 401, 404, 503),
-                    },
-                }
-            },
-            "/api/jobs/{job_id}/cancel": {
-                "post": {
-                    "summary": "Cancel a queued or running job",
-                    "parameters": [JOB_ID],
-                    "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409, 503)},
-                }
-            },
-            "/api/jobs/{job_id}/suspend": {
-                "post": {
-                    "summary": "Pause a running job (suspending, then suspended once its worker paused it: its "
-                    "processes stopped, or its actor at ctx.checkpoint()); its timeout clock stops",
-                    "parameters": [JOB_ID],
-                    "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409, 503)},
-                }
-            },
-            "/api/jobs/{job_id}/resume": {
-                "post": {
-                    "summary": "Let a suspended job go on (resuming, then active)",
-                    "parameters": [JOB_ID],
-                    "responses": {"200": _json(_ref("Job"), "the job"), **_errors(401, 404, 409, 503)},
-                }
-            },
-            "/api/jobs/{job_id}/retry": {
-                "post": {
-                    "summary": "Run a finished job again as a new attempt",
-                    "parameters": [JOB_ID],
-                    "responses": {"200": _json(_ref("Job"), "the job, new again"), **_errors(401, 404, 409, 503)},
-                }
-            },
-            "/api/job-types": {
-                "get": {
-                    "summary": "Every job type (actor) with the defaults its jobs get and how many jobs called it",
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "types": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "properties": {
-                                                "name": {"type": "string"},
-                                                "defaults": {"type": "object"},
-                                                "own_defaults": {"type": "object"},
-                                                "jobs": {"type": "integer"},
-                                            },
-                                        },
-                                    }
-                                },
-                            },
-                            "job types",
-                        ),
-                        **_errors(401, 503),
-                    },
-                }
-            },
-            "/api/job-groups": {
-                "get": {
-                    "summary": "Every group a job names, with its jobs counted by status",
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "groups": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "properties": {
-                                                "group": {"type": "string"},
-                                                "jobs": {"type": "integer"},
-                                                "by_status": {"type": "object"},
-                                            },
-                                        },
-                                    }
-                                },
-                            },
-                            "groups",
-                        ),
-                        **_errors(401, 503),
-                    },
-                }
-            },
-            "/api/queues": {
-                "get": {
-                    "summary": "Per topic: jobs waiting and in flight",
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "queues": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "properties": {
-                                                "topic": {"type": "string"},
-                                                "queued": {"type": "integer"},
-                                                "inflight": {"type": "integer"},
-                                                "scheduled": {"type": "integer"},
-                                                "paused": {"type": "boolean"},
-                                                "draining": {"type": "boolean"},
-                                                "max_running": {"type": ["integer", "null"]},
-                                                "rate": {"type": ["string", "null"]},
-                                            },
-                                        },
-                                    }
-                                },
-                            },
-                            "queues",
-                        ),
-                        **_errors(401, 503),
-                    },
-                }
-            },
-            "/api/queues/{topic}/{action}": {
-                "post": {
-                    "summary": "Control a topic: pause, resume (also ends a drain), drain (no new jobs: creates get "
-                    "409), clear (cancel its waiting jobs), cancel-all (and ask its running ones to stop)",
-                    "parameters": [
-                        TOPIC_IN_PATH,
-                        {
-                            "name": "action",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "enum": list(TOPIC_ACTIONS)},
-                        },
-                    ],
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "topic": {"type": "string"},
-                                    "paused": {"type": "boolean"},
-                                    "draining": {"type": "boolean"},
-                                    "canceled": {"type": "integer"},
-                                    "stopping": {"type": "integer"},
-                                },
-                                "required": ["topic", "paused", "draining"],
-                            },
-                            "the topic's state after the action",
-                        ),
-                        **_errors(400, 401, 503),
-                    },
-                }
-            },
-            "/api/queues/{topic}/limits": {
-                "put": {
-                    "summary": "Limit a topic over every worker: jobs over a limit wait in the queue, never fail "
-                    "(absent or null = no such limit)",
-                    "parameters": [TOPIC_IN_PATH],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": TOPIC_LIMITS.json_schema()}},
-                    },
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "topic": {"type": "string"},
-                                    "paused": {"type": "boolean"},
-                                    "draining": {"type": "boolean"},
-                                    "max_running": {"type": ["integer", "null"]},
-                                    "rate": {"type": ["string", "null"]},
-                                },
-                            },
-                            "the topic's state and limits after the change",
-                        ),
-                        **_errors(400, 401, 503),
-                    },
-                }
-            },
-            "/api/workers": {
-                "get": {
-                    "summary": "Worker pools seen in the last 30 s, here and in other processes",
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "workers": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "properties": {
-                                                "id": {"type": "string"},
-                                                "local": {"type": "boolean"},
-                                                "host": {"type": "string"},
-                                                "pid": {"type": "integer"},
-                                                "topics": {"type": "array", "items": {"type": "string"}},
-                                                "concurrency": {"type": "integer"},
-                                                "running": {"type": "array", "items": {"type": "integer"}},
-                                                "jobs_done": {"type": "integer"},
-                                                "last_seen": {"type": "number"},
-                                                "state": {"type": "string", "enum": ["serving", "draining", "drained"]},
-                                            },
-                                        },
-                                    }
-                                },
-                            },
-                            "workers",
-                        ),
-                        **_errors(401, 503),
-                    },
-                }
-            },
-            **{
-                f"/api/workers/{{worker_id}}/{action}": {
-                    "post": {
-                        "summary": summary,
-                        "parameters": [
-                            {"name": "worker_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                        ],
-                        "responses": {
-                            "200": _json(
-                                {
-                                    "type": "object",
-                                    "properties": {"id": {"type": "string"}, "draining": {"type": "string"}},
-                                },
-                                "the pool's new drain state (it acts on it at its next heartbeat)",
-                            ),
-                            **_errors(401, 404, 503),
-                        },
-                    }
-                }
-                for action, summary in (
-                    ("drain", "Drain a worker pool: it claims nothing more and finishes what runs"),
-                    ("resume", "A draining worker pool serves again"),
-                )
-            },
-            "/api/jobs/dead": {
-                "get": {
-                    "summary": "Dead jobs: ended in error with no retries left, newest first",
-                    "parameters": [
-                        _query("topic", {"type": "string"}, "only this topic"),
-                        _query("circle_id", {"type": "string"}, "only jobs of this circle"),
-                        _query("tenant_id", {"type": "string"}, "only jobs of this tenant"),
-                        _query("user_id", {"type": "string"}, "only jobs of this user"),
-                        _query("group", {"type": "string"}, "only jobs of this group"),
-                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
-                        _query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
-                    ],
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "jobs": {"type": "array", "items": _ref("Job")},
-                                    "total": {"type": "integer"},
-                                    "next_before": {"type": ["integer", "null"]},
-                                },
-                                "required": ["jobs", "total", "next_before"],
-                            },
-                            "one page of dead jobs and how many there are",
-                        ),
-                        **_errors(400, 401, 503),
-                    },
-                }
-            },
-            "/api/jobs/dead/retry": {
-                "post": {
-                    "summary": "Queue every dead job again (or those of one topic)",
-                    "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {"topic": {"type": "string"}},
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "retried": {"type": "array", "items": {"type": "integer"}},
-                                    "count": {"type": "integer"},
-                                },
-                                "required": ["retried", "count"],
-                            },
-                            "the ids queued again",
-                        ),
-                        **_errors(400, 401, 503),
-                    },
-                }
-            },
-            "/api/schedules": {
-                "get": {
-                    "summary": "Every schedule (config, run time, upkeep) with next and last run and its jobs",
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "schedules": {"type": "array", "items": _ref("Schedule")},
-                                    "leader": {"type": "string", "description": "the process firing schedules"},
-                                },
-                                "required": ["schedules", "leader"],
-                            },
-                            "schedules",
-                        ),
-                        **_errors(401, 503),
-                    },
-                },
-                "post": {
-                    "summary": "Add a schedule (stored as JSON; survives restarts)",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewSchedule")}}},
-                    "responses": {
-                        "201": {**_json(_ref("Schedule"), "the new schedule"), "links": SCHEDULE_LINKS},
-                        **_errors(400, 401, 503),
-                    },
-                },
-            },
-            "/api/schedules/{name}": {
-                "get": {
-                    "summary": "One schedule",
-                    "parameters": [SCHEDULE_NAME],
-                    "responses": {"200": _json(_ref("Schedule"), "the schedule"), **schedule_ops},
-                },
-                "delete": {
-                    "summary": "Remove a schedule made at run time (config and upkeep ones can only be paused)",
-                    "parameters": [SCHEDULE_NAME],
-                    "responses": {"204": {"description": "removed"}, **_errors(400, 401, 404, 503)},
-                },
-            },
-            "/api/schedules/{name}/pause": {
-                "post": {
-                    "summary": "Pause a schedule: it makes no jobs until resumed",
-                    "parameters": [SCHEDULE_NAME],
-                    "responses": {"200": _json(_ref("Schedule"), "the schedule"), **schedule_ops},
-                }
-            },
-            "/api/schedules/{name}/resume": {
-                "post": {
-                    "summary": "Resume a paused schedule",
-                    "parameters": [SCHEDULE_NAME],
-                    "responses": {"200": _json(_ref("Schedule"), "the schedule"), **schedule_ops},
-                }
-            },
-            "/api/health": {
-                "get": {
-                    "summary": "Each service's state (no auth needed)",
-                    "security": [],
-                    "responses": {
-                        "200": _json(_ref("Health"), "all services up"),
-                        "503": _json(_ref("Health"), "a service is down or a background loop is failing"),
-                    },
-                }
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
-                }
-            },
-        },
+        "paths": paths(url_map, views, BLUEPRINT, error_response),
     }
+
+
+def _routes() -> tuple[Map, Mapping[str, Callable[..., Any]]]:
+    """The url_map and views of the current app, or of an app holding only the API blueprint."""
+    if has_app_context():
+        return current_app.url_map, current_app.view_functions
+    from heroagent.web.api import bp  # here, not at the top: api.py imports this module for its declarations
+
+    app = Flask(__name__)
+    app.register_blueprint(bp)
+    return app.url_map, app.view_functions
 
 
 def _health_schema() -> dict[str, Any]:
