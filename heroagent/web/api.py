@@ -22,7 +22,7 @@ from heroagent.jobs.errors import InvalidJobError
 from heroagent.schema.job import MAX_LOG_OFFSET
 from heroagent.schema.topic import TOPIC_LIMITS
 from heroagent.web.apidoc import documented
-from heroagent.web.context import Agent, current_agent, current_manager, current_schedules
+from heroagent.web.context import current_agent, current_manager, current_schedules
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.openapi import (
     BLUEPRINT,
@@ -52,6 +52,7 @@ from heroagent.web.openapi import (
     openapi_document,
     ref,
 )
+from heroagent.web.present import worker_rows
 
 bp = Blueprint(BLUEPRINT, __name__, url_prefix="/api")
 THE_JOB = json_response(ref("Job"), "the job")
@@ -391,28 +392,6 @@ def drain_worker(worker_id: str) -> Response:
 @documented("A draining worker pool serves again", responses={200: DRAIN_STATE}, errors=LOOKUP_ERRORS)
 def resume_worker(worker_id: str) -> Response:
     return jsonify(current_manager().resume_worker(worker_id))
-
-
-def worker_rows(running: Agent) -> list[dict[str, Any]]:
-    """The registered worker pools, typed for JSON, with `local` true for this process's own pool."""
-    local_id = running.local_pool_id()
-    rows = []
-    for w in running.get_job_manager().list_workers():
-        rows.append(
-            {
-                "id": w["id"],
-                "local": w["id"] == local_id,
-                "host": w.get("host", ""),
-                "pid": int(w.get("pid", 0) or 0),
-                "topics": [t for t in w.get("topics", "").split(",") if t],
-                "concurrency": int(w.get("concurrency", 0) or 0),
-                "running": [int(j) for j in w.get("running", "").split(",") if j],
-                "jobs_done": int(w.get("jobs_done", 0) or 0),
-                "last_seen": float(w.get("last_seen", 0) or 0),
-                "state": w.get("state", "serving"),
-            }
-        )
-    return rows
 
 
 @bp.get("/health")

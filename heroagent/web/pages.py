@@ -17,11 +17,10 @@ from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import Job, JobStatus, ParamsType
 from heroagent.schema.job import NEW_JOB
-from heroagent.web.api import worker_rows
 from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
-from heroagent.web.present import is_htmx
+from heroagent.web.present import is_htmx, worker_rows
 from heroagent.webdav.share import SCRIPTS_FOLDER, list_files, script_job_params
 
 bp = Blueprint("pages", __name__)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, request
 
 from heroagent.jobs.model import Job
+from heroagent.web.context import Agent
 
 
 def is_htmx() -> bool:
@@ -97,3 +99,25 @@ def size(n: int) -> str:
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters.update(when=when, ago=ago, run_time=run_time, pretty=pretty, size=size, outputs=outputs)
+
+
+def worker_rows(running: Agent) -> list[dict[str, Any]]:
+    """The registered worker pools, typed for JSON, with `local` true for this process's own pool."""
+    local_id = running.local_pool_id()
+    rows = []
+    for w in running.get_job_manager().list_workers():
+        rows.append(
+            {
+                "id": w["id"],
+                "local": w["id"] == local_id,
+                "host": w.get("host", ""),
+                "pid": int(w.get("pid", 0) or 0),
+                "topics": [t for t in w.get("topics", "").split(",") if t],
+                "concurrency": int(w.get("concurrency", 0) or 0),
+                "running": [int(j) for j in w.get("running", "").split(",") if j],
+                "jobs_done": int(w.get("jobs_done", 0) or 0),
+                "last_seen": float(w.get("last_seen", 0) or 0),
+                "state": w.get("state", "serving"),
+            }
+        )
+    return rows
