@@ -1,16 +1,24 @@
 """Every Redis key the job system uses, built here and nowhere else.
 
-herojobs:<topic>:<jobid>   hash    a job in flight, one field per job property (Hero wire names)
+The table lists each key (a `<name>` is the argument of the function below that builds it; tests check that
+every constant and function of this module is in it). The Lua scripts build the same keys with functions
+generated from these (jobs/live/scripts.py).
+
+herojobs:<topic>:<job_id>  hash    a job in flight, one field per job property (Hero wire names)
 hero:jobid                 string  the last job id handed out (INCR); seeded from the history by the server
 hero:jobtopic              hash    jobid -> topic of every job that has a hash (finds the hash from an id)
 hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window,
                                     goes when that job is deleted (by hand or by retention)
 hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retries...) for creators in other processes
-hero:job:<id>              hash    a job of the hero queue layout (a hero supervisor's: id, script, script_type, ...)
-hero:q:work:type:<type>    list    ids waiting for an actor of that type (LPUSH in; BLPOP, or BLMOVE by HeroAgent, out)
-hero:q:reply:<id>          list    the hero actor's answer: JSON {id, status, output, error}
-hero:q:taking:type:<type>  list    ids HeroAgent's intake moved out of the work queue and has not made into jobs yet
-hero:q:ctl:type:<type>     list    control messages for that type's actors ("stop")
+hero:epoch                 string  a random token the server sets once Redis and the history agree (seeded,
+                                   reconciled); gone means Redis lost its data: the server reconciles again
+hero:job:<hero_id>         hash    a job of the hero queue layout (a hero supervisor's: id, script, script_type, ...)
+hero:q:work:type:<script_type>  list  ids waiting for an actor of that type (LPUSH in; BLPOP, or BLMOVE by
+                                   HeroAgent, out)
+hero:q:reply:<hero_id>     list    the hero actor's answer: JSON {id, status, output, error}
+hero:q:taking:type:<script_type>  list  ids HeroAgent's intake moved out of the work queue and has not made
+                                   into jobs yet
+hero:q:ctl:type:<script_type>  list  control messages for that type's actors ("stop")
 hero:dispatched            set     topics handed to external hero actors: "*" workers do not claim them
 heroqueue:<topic>          zset    job ids waiting; score = (9 - priority) * 2^44 + id: the lowest starts
                                    first, so higher priorities first, then creation order (ZRANGE 0 -1 = next first)
@@ -25,23 +33,30 @@ hero:topics:paused         set     topics whose queued jobs wait (no worker clai
 hero:topics:draining       set     topics that take no new job (creates get a 409) until resumed
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
 hero:takers:<topic>        set     ids of idle workers a create may hand the topic's next job to
-hero:taker:<worker id>     string  "<lease ms> <pool id>" while that worker waits to be handed a job; expires
-hero:inbox:<worker id>     list    jobs a create claimed for that idle worker (JSON of the hash's items)
-hero:scheduled             zset    "<topic>:<jobid>" -> when a delayed job (or a retry after its backoff) is due (ms)
-hero:inflight              zset    "<topic>:<jobid>" -> lease deadline (ms); renewed by the worker
+hero:taker:<worker_id>     string  "<lease ms> <pool id>" while that worker waits to be handed a job; expires
+hero:inbox:<worker_id>     list    jobs a create claimed for that idle worker (JSON of the hash's items)
+hero:scheduled             zset    "<topic>:<job_id>" -> when a delayed job (or a retry after its backoff) is due
+                                   (ms)
+hero:inflight              zset    "<topic>:<job_id>" -> lease deadline (ms); renewed by the worker
 hero:events                stream  every transition with the job's full state; the server's recorder
                                    writes them to OurDB (group "recorder") and then acks them
 hero:events:set-aside      stream  events that could not be recorded (the original fields + why); capped
 hero:workers               zset    worker id -> last heartbeat (ms)
 hero:workers:draining      set     worker pools asked to drain: they claim nothing more and finish what runs
-hero:worker:<id>           hash    a worker's facts (host, pid, topics, running jobs); expires
+hero:worker:<worker_id>    hash    a worker's facts (host, pid, topics, running jobs); expires
 hero:cancel                set     "<jobid>" of running jobs asked to stop
-hero:done:<jobid>          channel the final job (JSON; its status if over 64 KiB), published the moment it ends
+hero:done:<job_id>         channel the final job (JSON; its status if over 64 KiB), published the moment it ends
+hero:joblog:<job_id>       list    log lines of a job (log = true) that ran in another process, until the
+                                   server writes them to the job's log file; expires
+hero:joblogs               set     ids of jobs with lines waiting in hero:joblog:<job_id>
+hero:rpc:requests          list    requests (JSON) from clients in other processes to the server's JobManager
+hero:rpc:reply:<request_id>  list  the server's answer to one request (JSON); expires
+hero:rpc:wake:<server_id>  list    pushed to by a request server's own stop, so its BLPOP returns at once
 hero:schedules             hash    schedule name -> its definition (JSON) for schedules made at run time
 hero:schedules:state       hash    schedule name -> {paused, last_run, runs, last_job, last_error} (JSON)
 hero:schedules:version     string  bumped on every change of a definition; the scheduler reloads then
 hero:schedule:jobs:<name>  list    ids of the newest jobs a schedule made (newest first, capped)
-hero:schedule:run:<name>:<ms>  string  set (NX) by whoever fires that run: no run fires twice
+hero:schedule:run:<name>:<due_ms>  string  set (NX) by whoever fires that run: no run fires twice
 hero:scheduler:lease       string  id of the process that fires schedules; expires unless renewed
 """
 
@@ -110,8 +125,8 @@ def rate(topic: str) -> str:
     return f"{PREFIX_RATE}:{topic}"
 
 
-def no_overlap_lock(key: str) -> str:
-    return f"{PREFIX_LOCK}:{key}"
+def no_overlap_lock(no_overlap_key: str) -> str:
+    return f"{PREFIX_LOCK}:{no_overlap_key}"
 
 
 def wake(topic: str) -> str:

@@ -189,6 +189,11 @@ _FLOAT_FIELDS = {
     "progress",
     "overlap_delay",
 }
+# Wire names of the job's number fields, and with them the counters only its Redis hash holds (`lost`: attempts
+# whose worker stopped renewing the lease, counted by lua/reap.lua). The events' JSON carries these as numbers:
+# lua/common.lua's `emit` types a hash's fields by HASH_NUMBER_FIELDS, which scripts.py fills in from here.
+NUMBER_FIELDS = frozenset(WIRE_NAMES.get(name, name) for name in _INT_FIELDS | _FLOAT_FIELDS)
+HASH_NUMBER_FIELDS = NUMBER_FIELDS | {"lost"}
 
 
 def _text_of(value: Any) -> str:

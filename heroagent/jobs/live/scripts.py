@@ -1,55 +1,169 @@
 """The job system's Lua scripts: kept in `heroagent/jobs/live/lua/*.lua`, read and registered once.
 
-A script never spells a Redis key: it names a key or prefix from keys.py as `${NAME}` (`${PREFIX_JOB}`,
-`${EVENTS}`), filled in here from keys.py, so every key shape lives in that one module (and the numbers
-keys.py builds them with: `${QUEUE_SCORE_SPAN}`). A first line
-`--! include common` puts the shared functions (common.lua) in front of the script.
+A script never spells a Redis key, nor puts one together. Every key shape is written once, as a function
+of keys.py, and the scripts get it from there:
+
+- `--! include keys` puts in front of a script one Lua function per key shape the scripts build
+  (`job_key(topic, job_id)`, `queue_key(topic)`, `wake_key(topic)`... see KEY_FUNCTIONS), generated here
+  from the keys.py function that builds the same key in Python, and for the shapes scripts also take
+  apart, `<name>_parts(text)`, which returns the arguments (nil when the text is not of that shape).
+- A key that is one fixed name, or a number keys.py builds keys or scores with, is `${NAME}` for the
+  constant of keys.py (`${EVENTS}`, `${INFLIGHT}`, `${QUEUE_SCORE_SPAN}`).
+- The sets of statuses and fields the scripts share with Python are `${NAME}` too, filled in with a Lua
+  table (`{['done'] = true, ...}`) of the set of model.py (LUA_SETS): `${TERMINAL_STATUSES}`...
+
+`--! include common` puts the shared functions (common.lua) in front of the script; common.lua includes
+keys itself. A `${NAME}` that neither keys.py nor LUA_SETS defines is a KeyError when the script is read,
+so a renamed constant cannot leave a script with a wrong key.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import re
+import typing
+from collections.abc import Callable, Iterable
 from importlib import resources
 
 import redis
 from redis.commands.core import Script
 
-from heroagent.jobs import keys
+from heroagent.jobs import keys, model
 
 INCLUDE = "--! include "
+KEYS_HEADER = "keys"  # the include generated here, not read from a file
+
+# Lua function name -> the keys.py function whose key it builds: each key shape the scripts need, once.
+# `inflight_member` is the member of hero:inflight and hero:scheduled ("<topic>:<job_id>"), and `done_channel`
+# the pub/sub channel of a job's end.
+KEY_FUNCTIONS: dict[str, Callable[..., str]] = {
+    "job_key": keys.job,
+    "queue_key": keys.queue,
+    "limits_key": keys.limits,
+    "running_key": keys.running,
+    "rate_key": keys.rate,
+    "lock_key": keys.no_overlap_lock,
+    "wake_key": keys.wake,
+    "takers_key": keys.takers,
+    "taker_key": keys.taker,
+    "inbox_key": keys.inbox,
+    "idempotency_key": keys.idempotency,
+    "done_channel": keys.job_done,
+    "inflight_member": keys.inflight_member,
+}
+# The shapes scripts also take apart (a job key the sweep is given, the members of the lease and delay sets).
+PARSED_SHAPES = ("job_key", "inflight_member")
+
+# `${NAME}` -> the set of model.py it stands for, as a Lua table of name = true.
+LUA_SETS: dict[str, frozenset[str]] = {
+    "TERMINAL_STATUSES": frozenset(status.value for status in model.TERMINAL),
+    "RUNNING_STATUSES": frozenset(status.value for status in model.RUNNING),
+    "HASH_NUMBER_FIELDS": model.HASH_NUMBER_FIELDS,
+}
 
 
 @functools.cache
 def source(name: str) -> str:
-    """The full text of script `name` (without `.lua`), includes and key names filled in."""
+    """The full text of script `name` (without `.lua`), includes and `${NAME}`s filled in."""
     text = resources.files("heroagent.jobs.live").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
     lines = []
     for line in text.splitlines(keepends=True):
         if line.startswith(INCLUDE):
-            lines.append(source(line[len(INCLUDE) :].strip()))
+            included = line[len(INCLUDE) :].strip()
+            lines.append(keys_header() if included == KEYS_HEADER else source(included))
         else:
             lines.append(line)
-    return _KEY_NAME.sub(lambda m: _key_name(m.group(1), name), "".join(lines))
+    return fill("".join(lines), name)
 
 
-_KEY_NAME = re.compile(r"\$\{([A-Z_]+)\}")
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 
 
-def _key_name(name: str, script: str) -> str:
-    value = _key_names().get(name)
+def fill(text: str, script: str) -> str:
+    """`text` with each `${NAME}` replaced by its value; KeyError names one nobody defines."""
+    return _PLACEHOLDER.sub(lambda m: _value(m.group(1), script), text)
+
+
+def _value(name: str, script: str) -> str:
+    value = _values().get(name)
     if value is None:
-        raise KeyError(f"{script}.lua names ${{{name}}}, which keys.py does not define")
+        raise KeyError(f"{script}.lua names ${{{name}}}, which neither keys.py nor scripts.LUA_SETS defines")
     return value
 
 
 @functools.cache
-def _key_names() -> dict[str, str]:
-    return {
+def _values() -> dict[str, str]:
+    """Every `${NAME}`: the constants of keys.py as they are, the sets as Lua tables."""
+    values = {
         name: str(value)
         for name, value in vars(keys).items()
         if name.isupper() and isinstance(value, str | int) and not isinstance(value, bool)
     }
+    clash = values.keys() & LUA_SETS.keys()
+    if clash:
+        raise RuntimeError(f"scripts.LUA_SETS and keys.py both define {sorted(clash)}")
+    values.update((name, lua_set(members)) for name, members in LUA_SETS.items())
+    return values
+
+
+def lua_set(members: Iterable[str]) -> str:
+    """A Lua table with each member as a key mapped to true (a set, as the scripts test membership)."""
+    return "{" + ", ".join(f"[{lua_string(member)}] = true" for member in sorted(members)) + "}"
+
+
+def lua_string(text: str) -> str:
+    """`text` as a Lua string literal."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+@functools.cache
+def keys_header() -> str:
+    """The Lua functions of `--! include keys`: each key shape of KEY_FUNCTIONS, and the parsers of PARSED_SHAPES."""
+    lines = ["-- Key shapes, generated by jobs/live/scripts.py from the functions of jobs/keys.py.\n"]
+    for name, build in KEY_FUNCTIONS.items():
+        params, parts = _shape(build)
+        lines.append(f"local function {name}({', '.join(params)}) return {_lua_concat(params, parts)} end\n")
+        if name in PARSED_SHAPES:
+            pattern = lua_string(_lua_pattern(build, params, parts))
+            lines.append(f"local function {name}_parts(text) return string.match(text, {pattern}) end\n")
+    return "".join(lines)
+
+
+def _shape(build: Callable[..., str]) -> tuple[list[str], list[str | int]]:
+    """The parameter names of `build` and the key it makes: its fixed text and (as indexes) its arguments, in
+    order. Found by calling it with a marker for each argument, so the shape comes from keys.py as it is."""
+    params = list(inspect.signature(build).parameters)
+    built = build(*(f"\0{index}\0" for index in range(len(params))))
+    pieces = re.split("\0([0-9]+)\0", built)
+    parts: list[str | int] = [int(piece) if odd else piece for odd, piece in _alternating(pieces)]
+    used = sorted(part for part in parts if isinstance(part, int))
+    if used != list(range(len(params))) or "\0" in "".join(p for p in parts if isinstance(p, str)):
+        raise ValueError(f"keys.{build.__name__} must use each of its arguments once, as it is")
+    return params, [part for part in parts if part != ""]
+
+
+def _alternating(pieces: list[str]) -> Iterable[tuple[bool, str]]:
+    """re.split's pieces with a flag: True for a captured argument index (every second piece)."""
+    return ((index % 2 == 1, piece) for index, piece in enumerate(pieces))
+
+
+def _lua_concat(params: list[str], parts: list[str | int]) -> str:
+    return " .. ".join(params[part] if isinstance(part, int) else lua_string(part) for part in parts)
+
+
+def _lua_pattern(build: Callable[..., str], params: list[str], parts: list[str | int]) -> str:
+    """A Lua pattern that matches the whole key and captures its arguments: digits for an int argument,
+    anything (the longest match) for text; as the scripts matched it by hand before."""
+    hints = typing.get_type_hints(build)
+    out = []
+    for part in parts:
+        if isinstance(part, int):
+            out.append("(%d+)" if hints.get(params[part]) is int else "(.*)")
+        else:
+            out.append(re.sub(r"([%^$().\[\]*+\-?])", r"%\1", part))
+    return "^" + "".join(out) + "$"
 
 
 def register(client: redis.Redis, name: str) -> Script:

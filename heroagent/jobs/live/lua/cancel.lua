@@ -5,8 +5,8 @@ local key = KEYS[1]
 local topic, id = ARGV[1], ARGV[2]
 local current = redis.call('HGET', key, 'status')
 if current == 'new' then
-  redis.call('ZREM', '${PREFIX_QUEUE}:' .. topic, id)
-  redis.call('ZREM', '${SCHEDULED}', topic .. ':' .. id)
+  redis.call('ZREM', queue_key(topic), id)
+  redis.call('ZREM', '${SCHEDULED}', inflight_member(topic, id))
   redis.call('HSET', key, 'status', 'canceled', 'time_end', ARGV[3])
   emit(key)
   return 'canceled'

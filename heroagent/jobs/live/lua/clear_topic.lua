@@ -4,26 +4,26 @@
 -- ARGV: topic, reason, time_end, batch, also_running. Returns {canceled now, asked to stop, queue left}.
 --! include common
 local topic, reason, time_end, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local queue = '${PREFIX_QUEUE}:' .. topic
-local prefix = topic .. ':'
+local queue = queue_key(topic)
 local canceled = 0
 local function cancel_new(id)
-  local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+  local key = job_key(topic, id)
   if redis.call('HGET', key, 'status') == 'new' then
     redis.call('HSET', key, 'status', 'canceled', 'time_end', time_end, 'error', reason)
     emit(key)
     canceled = canceled + 1
   end
 end
-local function id_of(member)  -- '<topic>:<digits>' of this topic, else nil
-  if string.sub(member, 1, #prefix) ~= prefix then return nil end
-  return string.match(string.sub(member, #prefix + 1), '^(%d+)$')
+local function id_of(member)  -- the id of a member (inflight_member) of this topic, else nil
+  local member_topic, id = inflight_member_parts(member)
+  if member_topic ~= topic then return nil end
+  return id
 end
 local taken = redis.call('ZPOPMIN', queue, batch)
 for j = 1, #taken, 2 do cancel_new(taken[j]) end
 local left = redis.call('ZCARD', queue)
 if left == 0 then
-  redis.call('DEL', '${PREFIX_WAKE}:' .. topic)
+  redis.call('DEL', wake_key(topic))
   for _, member in ipairs(redis.call('ZRANGE', '${SCHEDULED}', 0, -1)) do
     local id = id_of(member)
     if id then

@@ -34,17 +34,17 @@ for _ = 1, n do
   local first, last = i + 6, i + 5 + m
   i = last + 1
   local earlier = false
-  if idem ~= '' then earlier = redis.call('GET', '${PREFIX_IDEMPOTENCY}:' .. idem) end
+  if idem ~= '' then earlier = redis.call('GET', idempotency_key(idem)) end
   if earlier then
     out[#out + 1] = {tonumber(earlier), 0}
   else
     local id = redis.call('INCR', '${JOB_ID_COUNTER}')
-    local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+    local key = job_key(topic, id)
     redis.call('HSET', key, 'jobid', id, unpack(ARGV, first, last))
     redis.call('HSET', '${JOB_TOPICS}', id, topic)
-    if idem ~= '' then redis.call('SET', '${PREFIX_IDEMPOTENCY}:' .. idem, id, 'PX', window) end
+    if idem ~= '' then redis.call('SET', idempotency_key(idem), id, 'PX', window) end
     if due > 0 then
-      redis.call('ZADD', '${SCHEDULED}', due, topic .. ':' .. id)
+      redis.call('ZADD', '${SCHEDULED}', due, inflight_member(topic, id))
     else
       enqueue(key, topic, id)
       if not woken[topic] then woken[topic] = 0; topics[#topics + 1] = topic end

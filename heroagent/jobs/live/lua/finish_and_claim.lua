@@ -9,7 +9,7 @@ local i = 8
 local outcomes = {}
 for _ = 1, m do
   local topic, id, status, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+  local key = job_key(topic, id)
   outcomes[#outcomes + 1] = transition(key, topic, id, 'running', wid, status, slice(ARGV, i + 4, i + 3 + n), retry)
   i = i + 4 + n
 end

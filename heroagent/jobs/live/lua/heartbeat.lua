@@ -6,16 +6,16 @@ local deadline = now_ms() + tonumber(ARGV[1])
 local cancel, statuses = {}, {}
 for i = 2, #ARGV do
   local member = ARGV[i]
-  local id = string.match(member, ':(%d+)$')
+  local topic, id = inflight_member_parts(member)
   if redis.call('ZSCORE', '${INFLIGHT}', member) then
     redis.call('ZADD', '${INFLIGHT}', 'XX', deadline, member)
     -- a no-overlap lock lives as long as its holder's lease
-    local name = redis.call('HGET', '${PREFIX_JOB}:' .. member, 'no_overlap_key')
-    if name and name ~= '' and redis.call('GET', '${PREFIX_LOCK}:' .. name) == id then
-      redis.call('PEXPIRE', '${PREFIX_LOCK}:' .. name, tonumber(ARGV[1]))
+    local name = redis.call('HGET', job_key(topic, id), 'no_overlap_key')
+    if name and name ~= '' and redis.call('GET', lock_key(name)) == id then
+      redis.call('PEXPIRE', lock_key(name), tonumber(ARGV[1]))
     end
   end
   if redis.call('SISMEMBER', '${CANCEL}', id) == 1 then cancel[#cancel + 1] = id end
-  statuses[#statuses + 1] = redis.call('HGET', '${PREFIX_JOB}:' .. member, 'status') or ''
+  statuses[#statuses + 1] = redis.call('HGET', job_key(topic, id), 'status') or ''
 end
 return {cancel, statuses}

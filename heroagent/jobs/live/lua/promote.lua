@@ -3,9 +3,9 @@
 local members = redis.call('ZRANGEBYSCORE', '${SCHEDULED}', '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[1]))
 local count = 0
 for _, member in ipairs(members) do
-  local topic, id = string.match(member, '^(.*):(%d+)$')
+  local topic, id = inflight_member_parts(member)
   redis.call('ZREM', '${SCHEDULED}', member)
-  local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+  local key = job_key(topic, id)
   if redis.call('HGET', key, 'status') == 'new' then
     enqueue(key, topic, id)
     wake(topic, 1)

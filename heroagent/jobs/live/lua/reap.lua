@@ -9,8 +9,8 @@ local retry, max_lost = {tonumber(ARGV[2]), tonumber(ARGV[3])}, tonumber(ARGV[4]
 local members = redis.call('ZRANGEBYSCORE', '${INFLIGHT}', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 local count = 0
 for _, member in ipairs(members) do
-  local topic, id = string.match(member, '^(.*):(%d+)$')
-  local key = '${PREFIX_JOB}:' .. topic .. ':' .. id
+  local topic, id = inflight_member_parts(member)
+  local key = job_key(topic, id)
   redis.call('ZREM', '${INFLIGHT}', member)
   if RUNNING[redis.call('HGET', key, 'status') or ''] then
     stopped_running(key, topic, id)

@@ -2,6 +2,7 @@
 -- with its BLPOP on its inbox and the topics' wake tokens, in the same round trip. Its registration
 -- holds its lease and its pool's id (a pool asked to drain is handed nothing).
 -- ARGV: ttl_ms, lease_ms, worker id, pool id, topic...
-redis.call('SET', '${PREFIX_TAKER}:' .. ARGV[3], ARGV[2] .. ' ' .. ARGV[4], 'PX', tonumber(ARGV[1]))
-for i = 5, #ARGV do redis.call('SADD', '${PREFIX_TAKERS}:' .. ARGV[i], ARGV[3]) end
+--! include keys
+redis.call('SET', taker_key(ARGV[3]), ARGV[2] .. ' ' .. ARGV[4], 'PX', tonumber(ARGV[1]))
+for i = 5, #ARGV do redis.call('SADD', takers_key(ARGV[i]), ARGV[3]) end
 return 1

@@ -3,9 +3,9 @@
 -- ARGV: topic -> how many ids moved (0 when the queue is no list).
 --! include common
 local topic = ARGV[1]
-local queue = '${PREFIX_QUEUE}:' .. topic
+local queue = queue_key(topic)
 if redis.call('TYPE', queue).ok ~= 'list' then return 0 end
 local ids = redis.call('LRANGE', queue, 0, -1)
 redis.call('DEL', queue)
-for _, id in ipairs(ids) do enqueue('${PREFIX_JOB}:' .. topic .. ':' .. id, topic, id) end
+for _, id in ipairs(ids) do enqueue(job_key(topic, id), topic, id) end
 return #ids

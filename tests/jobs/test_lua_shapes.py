@@ -1,0 +1,181 @@
+"""The Lua scripts and Python agree on every key and set (issue 25, part 4): each key shape is written once, in
+keys.py, and the scripts get it as a generated Lua function (run here in a real Redis); the status and field sets
+come from model.py; keys.py's table lists every key it builds, and no other module spells one."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import typing
+from collections.abc import Callable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import heroagent
+from heroagent.jobs import keys, model
+from heroagent.jobs.live import scripts
+from heroagent.redis_server import EmbeddedRedis
+from tests.conftest import external_redis
+
+LUA_DIR = resources.files("heroagent.jobs.live").joinpath("lua")
+SCRIPT_NAMES = sorted(p.name.removesuffix(".lua") for p in LUA_DIR.iterdir() if p.name.endswith(".lua"))
+# A text argument with the separator in it and a space: the shape must keep it whole.
+SAMPLES: dict[type, Any] = {str: "a:b c", int: 42}
+
+
+@pytest.fixture
+def client(data_dir: Path) -> Iterator[redis.Redis]:
+    server: EmbeddedRedis = external_redis(data_dir)
+    connected = redis.Redis.from_url(server.url, socket_timeout=5, decode_responses=True)
+    try:
+        yield connected
+    finally:
+        connected.close()
+        server.stop()
+
+
+def sample_args(build: Callable[..., str]) -> list[Any]:
+    hints = typing.get_type_hints(build)
+    return [SAMPLES[hints[name]] for name in inspect.signature(build).parameters]
+
+
+def test_each_lua_key_function_builds_the_key_of_keys_py(client: redis.Redis) -> None:
+    header = scripts.keys_header()
+    for name, build in scripts.KEY_FUNCTIONS.items():
+        args = sample_args(build)
+        got = client.eval(f"{header}return {name}(unpack(ARGV))", 0, *args)
+        assert got == build(*args), name
+
+
+def test_each_lua_parser_takes_its_shape_apart(client: redis.Redis) -> None:
+    header = scripts.keys_header()
+    for name in scripts.PARSED_SHAPES:
+        build = scripts.KEY_FUNCTIONS[name]
+        args = sample_args(build)
+        parse = f"{header}return {{{name}_parts(ARGV[1])}}"
+        assert client.eval(parse, 0, build(*args)) == [str(arg) for arg in args], name
+        assert client.eval(parse, 0, "heroqueue:nothing-of-that-shape") == [], name
+
+
+def test_the_lua_sets_are_those_of_model_py(client: redis.Redis) -> None:
+    listed = """
+local function members(set) local out = {} for name in pairs(set) do out[#out + 1] = name end return out end
+return {members(TERMINAL), members(RUNNING), members(NUMBER_FIELDS)}"""
+    terminal, running, numbers = client.eval(scripts.source("common") + listed, 0)  # type: ignore[misc]
+    assert set(terminal) == {s.value for s in model.TERMINAL}
+    assert set(running) == {s.value for s in model.RUNNING}
+    assert set(numbers) == model.HASH_NUMBER_FIELDS
+    assert set(numbers) - model.NUMBER_FIELDS == {"lost"}
+
+
+def test_the_number_fields_are_the_jobs_numbers() -> None:
+    job = model.Job(topic="t", params="")
+    numbers = {name for name, value in job.to_dict().items() if type(value) in (int, float)}
+    assert numbers == model.NUMBER_FIELDS
+
+
+def test_no_script_builds_or_spells_a_key_itself() -> None:
+    for name in SCRIPT_NAMES:
+        text = LUA_DIR.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+        assert "${PREFIX_" not in text, f"{name}.lua puts a key together: use a function of `--! include keys`"
+        assert not re.search(r"'hero", text), f"{name}.lua spells a key: name it from keys.py"
+
+
+def test_every_script_reads_whole_and_compiles(client: redis.Redis) -> None:
+    for name in SCRIPT_NAMES:
+        text = scripts.source(name)
+        client.script_load(text)  # Redis compiles it: a syntax error is a ResponseError here
+        assert "${" not in text, name
+        assert not any(line.startswith(scripts.INCLUDE) for line in text.splitlines()), name
+
+
+def test_a_name_nobody_defines_is_a_key_error() -> None:
+    with pytest.raises(KeyError, match="NOT_DEFINED"):
+        scripts.fill("return '${NOT_DEFINED}'", "example")
+    assert scripts.fill("return '${EVENTS}', ${MAX_PRIORITY}", "example") == f"return '{keys.EVENTS}', 9"
+
+
+# ---------------------------------------------------------------- keys.py's table
+
+
+def table_rows() -> list[str]:
+    """The first column of each row of keys.py's table (a key, `<name>` for an argument)."""
+    doc = keys.__doc__ or ""
+    return [m.group(1) for m in re.finditer(r"^(hero\S*)\s+(?:hash|string|list|set|zset|stream|channel)\s", doc, re.M)]
+
+
+def key_functions() -> dict[str, Callable[..., Any]]:
+    return {name: fn for name, fn in inspect.getmembers(keys, inspect.isfunction) if fn.__module__ == keys.__name__}
+
+
+NOT_KEYS = {"queue_score", "parse_inflight_member", "inflight_member"}  # a score, a parser, a member
+
+
+def rendered(fn: Callable[..., Any]) -> str:
+    return str(fn(*(f"<{name}>" for name in inspect.signature(fn).parameters)))
+
+
+def test_the_table_lists_every_key_of_keys_py() -> None:
+    rows = table_rows()
+    doc = keys.__doc__ or ""
+    for name, fn in key_functions().items():
+        if name not in NOT_KEYS:
+            assert rendered(fn) in rows, f"keys.{name} builds {rendered(fn)}, not in keys.py's table"
+    assert f'"{rendered(keys.inflight_member)}"' in doc
+    for name, value in vars(keys).items():
+        if not name.isupper() or not isinstance(value, str):
+            continue
+        if name.startswith("PREFIX_"):
+            assert any(row.startswith(f"{value}:") for row in rows), f"keys.{name} = {value!r}"
+        elif name == "EVENTS_GROUP":
+            assert f'group "{value}"' in doc
+        else:
+            assert value in rows, f"keys.{name} = {value!r} is not in keys.py's table"
+
+
+def test_every_key_of_the_table_is_built_by_keys_py() -> None:
+    built = {rendered(fn) for name, fn in key_functions().items() if name not in NOT_KEYS}
+    built |= {value for name, value in vars(keys).items() if name.isupper() and isinstance(value, str)}
+    assert [row for row in table_rows() if row not in built] == []
+
+
+# Text about a job's origin, "hero:<script_type>:<id>" (a job taken from a hero queue): not a key.
+ORIGIN_TEXT = "hero:<script_type>:<id>"
+
+
+def key_like_strings(path: Path) -> list[str]:
+    """The string constants of a module (docstrings aside) that start a key: `hero:x`, `herojobs:`..."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    key_like = re.compile(r"\bhero(?:jobs|queue)?:(?:[\w*<{]|$)")
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and key_like.search(node.value)
+        and ORIGIN_TEXT not in node.value
+    ]
+
+
+def test_no_module_but_keys_py_spells_a_key() -> None:
+    package = Path(heroagent.__file__).parent
+    found = {
+        str(path.relative_to(package)): strings
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "jobs" / "keys.py" and (strings := key_like_strings(path))
+    }
+    # The one left is the start of a job's origin, f"hero:{script_type}:{hero_id}", not a key.
+    assert found == {"jobs/server/hero.py": ["hero:"]}
