@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,15 +275,14 @@ def load_config(path: str | os.PathLike[str] | None = None, *, environ: Mapping[
 
 
 def validate(config: Config) -> None:
-    """Check ranges and cross-key rules that a type alone cannot express."""
-    src = config.source
+    """Check ranges and cross-key rules that a type alone cannot express: each check in _CHECKS, in order,
+    raises ConfigError naming the file, the key, the value and what is allowed."""
+    for check in _CHECKS:
+        check(config, config.source)
+
+
+def _check_numbers(config: Config, src: str) -> None:
     _check_finite(config, src)
-    password = config.redis.password
-    if password and (not password.isprintable() or any(c in password for c in '"\\ ')):
-        raise ConfigError(
-            f"{src}: [redis] password: must not hold quotes, backslashes, spaces or control characters "
-            "(it is written into redis.conf); leave it empty to have one generated"
-        )
     for section, key in sorted(_PORT_KEYS):
         value = getattr(getattr(config, section), key)
         if not 1 <= value <= 65535:
@@ -296,8 +295,30 @@ def validate(config: Config) -> None:
         value = getattr(getattr(config, section), key)
         if value < 0:
             raise ConfigError(f"{src}: [{section}] {key} = {value}: must be 0 or more")
-    if not config.jobs.topics:
-        raise ConfigError(f'{src}: [jobs] topics = []: list at least one topic, or ["*"] for all')
+    if config.jobs.max_value_bytes > 16 * 1024 * 1024:
+        raise ConfigError(
+            f"{src}: [jobs] max_value_bytes = {config.jobs.max_value_bytes}: must be at most 16777216 (16 MiB)"
+        )
+
+
+def _check_redis(config: Config, src: str) -> None:
+    password = config.redis.password
+    if password and (not password.isprintable() or any(c in password for c in '"\\ ')):
+        raise ConfigError(
+            f"{src}: [redis] password: must not hold quotes, backslashes, spaces or control characters "
+            "(it is written into redis.conf); leave it empty to have one generated"
+        )
+    if config.redis.appendfsync not in ("everysec", "always"):
+        raise ConfigError(f'{src}: [redis] appendfsync = {config.redis.appendfsync!r}: must be "everysec" or "always"')
+    if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{src}: [redis] url = {redacted(config.redis.url)!r}: must start with redis://, rediss:// or unix:// "
+            '(or be "" for the embedded Redis)'
+        )
+
+
+def _check_services(config: Config, src: str) -> None:
+    """TLS settings that go together, and one port per service."""
     if bool(config.webdav.tls_cert) != bool(config.webdav.tls_key):
         raise ConfigError(f"{src}: [webdav] tls_cert and tls_key must be set together (or both left empty)")
     used: dict[int, str] = {}
@@ -314,11 +335,21 @@ def validate(config: Config) -> None:
                 f"{src}: [{section}] {key} = {port}: port already used by {used[port]}; give each service its own port"
             )
         used[port] = f"[{section}] {key}"
+
+
+def _check_jobs(config: Config, src: str) -> None:
+    if not config.jobs.topics:
+        raise ConfigError(f'{src}: [jobs] topics = []: list at least one topic, or ["*"] for all')
     for topic, endpoint in config.jobs.openrpc.items():
         if not endpoint.startswith(("http://", "https://", "unix://")):
             raise ConfigError(
                 f"{src}: [jobs.openrpc] {topic} = {redacted(endpoint)!r}: must start with http://, https:// or unix://"
             )
+    if config.jobs.ai.base_url and not config.jobs.ai.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{src}: [jobs.ai] base_url = {config.jobs.ai.base_url!r}: must be an http(s):// URL")
+
+
+def _check_hero(config: Config, src: str) -> None:
     for script_type, params_type in config.hero.serve.items():
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", script_type):
             raise ConfigError(
@@ -328,6 +359,12 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 f"{src}: [hero] serve.{script_type} = {params_type!r}: must be one of {', '.join(PARAMS_TYPES)}"
             )
+    for topic in config.hero.dispatch:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", topic):
+            raise ConfigError(f"{src}: [hero] dispatch: topic {topic!r} may only use letters, digits, '_', '.', '-'")
+
+
+def _check_job_types(config: Config, src: str) -> None:
     for type_name, given in config.job_types.items():
         if not re.fullmatch(r"[a-z0-9_]{1,64}", type_name):
             raise ConfigError(f"{src}: [job_types.{type_name}]: a job type is an actor name (a-z, 0-9, _)")
@@ -340,6 +377,9 @@ def validate(config: Config) -> None:
             check_type_defaults(type_name, given)
         except InvalidInputError as exc:
             raise ConfigError(f"{src}: [job_types.{type_name}]: {exc}") from None
+
+
+def _check_topics(config: Config, src: str) -> None:
     for topic, given in config.topics.items():
         if not re.fullmatch(TOPIC_PATTERN, topic):
             raise ConfigError(f"{src}: [topics.{topic}]: a topic may only use letters, digits, '_', '.', '-'")
@@ -349,11 +389,9 @@ def validate(config: Config) -> None:
             TopicLimits.check(given, f"topic {topic}")
         except InvalidInputError as exc:
             raise ConfigError(f"{src}: [topics.{topic}]: {exc}") from None
-    for topic in config.hero.dispatch:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", topic):
-            raise ConfigError(f"{src}: [hero] dispatch: topic {topic!r} may only use letters, digits, '_', '.', '-'")
-    if config.jobs.ai.base_url and not config.jobs.ai.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"{src}: [jobs.ai] base_url = {config.jobs.ai.base_url!r}: must be an http(s):// URL")
+
+
+def _check_schedules(config: Config, src: str) -> None:
     compact_at = config.scheduler.compact_at
     if compact_at and not _HHMM.match(compact_at):
         raise ConfigError(f'{src}: [scheduler] compact_at = {compact_at!r}: must be a UTC time HH:MM, or "" for never')
@@ -368,17 +406,18 @@ def validate(config: Config) -> None:
                 f"{src}: [[schedules]] {schedule.name!r} is defined twice; give each schedule its own name"
             )
         names.add(schedule.name)
-    if config.jobs.max_value_bytes > 16 * 1024 * 1024:
-        raise ConfigError(
-            f"{src}: [jobs] max_value_bytes = {config.jobs.max_value_bytes}: must be at most 16777216 (16 MiB)"
-        )
-    if config.redis.appendfsync not in ("everysec", "always"):
-        raise ConfigError(f'{src}: [redis] appendfsync = {config.redis.appendfsync!r}: must be "everysec" or "always"')
-    if config.redis.url and not config.redis.url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(
-            f"{src}: [redis] url = {redacted(config.redis.url)!r}: must start with redis://, rediss:// or unix:// "
-            '(or be "" for the embedded Redis)'
-        )
+
+
+_CHECKS: tuple[Callable[[Config, str], None], ...] = (
+    _check_numbers,
+    _check_redis,
+    _check_jobs,
+    _check_services,
+    _check_hero,
+    _check_job_types,
+    _check_topics,
+    _check_schedules,
+)
 
 
 def _check_finite(section: Any, src: str, name: str = "") -> None:

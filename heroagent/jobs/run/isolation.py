@@ -86,10 +86,7 @@ def _watch(pid: int, read_fd: int, ctx: JobContext) -> str:
     outcome: dict[str, Any] | None = None
     killed, killed_at = "", 0.0
     while True:
-        if not killed and ctx.cancel.is_set():
-            killed = "canceled"
-        elif not killed and ctx.deadline and time.monotonic() >= ctx.deadline:
-            killed = "timed out"
+        killed = killed or _why_stop(ctx)
         if killed:
             _kill(pid)
             killed_at = killed_at or time.monotonic()
@@ -104,17 +101,36 @@ def _watch(pid: int, read_fd: int, ctx: JobContext) -> str:
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            message = json.loads(line)
-            if "log" in message:
-                ctx.log(str(message["log"]))
-            elif "progress" in message:
-                with contextlib.suppress(TypeError, ValueError):
-                    ctx.progress(float(message["progress"]), str(message.get("details", "")))
-            else:
-                outcome = message
+            outcome = _take_message(json.loads(line), ctx) or outcome
     status = _reap(pid)
     if killed:
         raise JobFailed(f"{killed}: its process was killed")
+    return _result(outcome, status, ctx)
+
+
+def _why_stop(ctx: JobContext) -> str:
+    """'canceled' or 'timed out' when the job must stop now, else ''."""
+    if ctx.cancel.is_set():
+        return "canceled"
+    if ctx.deadline and time.monotonic() >= ctx.deadline:
+        return "timed out"
+    return ""
+
+
+def _take_message(message: dict[str, Any], ctx: JobContext) -> dict[str, Any] | None:
+    """A log line or progress goes to the context; anything else is the job's outcome (returned)."""
+    if "log" in message:
+        ctx.log(str(message["log"]))
+    elif "progress" in message:
+        with contextlib.suppress(TypeError, ValueError):
+            ctx.progress(float(message["progress"]), str(message.get("details", "")))
+    else:
+        return message
+    return None
+
+
+def _result(outcome: dict[str, Any] | None, status: str, ctx: JobContext) -> str:
+    """The job's result from the child's last message, or the error or skip it reported."""
     if outcome is None:
         raise JobFailed(f"the job's process ended without an answer ({status})")
     if "trace" in outcome:
