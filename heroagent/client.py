@@ -183,7 +183,7 @@ class JobClient(JobOperations):
         milliseconds later (`get_history` shows it either way). `poll` is only how often it looks
         anyway, in case a message was lost with a Redis restart."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(keys.job_done(job_id))
             while True:

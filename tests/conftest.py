@@ -11,11 +11,13 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
 if TYPE_CHECKING:
+    import redis
+
     from heroagent.config import Config
     from heroagent.factory import HeroAgent
     from heroagent.jobs import Job
@@ -52,7 +54,7 @@ def data_dir() -> Iterator[Path]:
 
 
 def run_python(
-    code: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None, **kwargs: object
+    code: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     """Run a snippet in a fresh interpreter with this checkout importable (`env`: more variables)."""
     env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
@@ -62,7 +64,7 @@ def run_python(
         text=True,
         timeout=timeout,
         env=env,
-        **kwargs,  # type: ignore[call-overload]
+        **kwargs,
     )
 
 
@@ -193,6 +195,20 @@ def most_at_once(jobs: list[Job]) -> int:
         running += step
         peak = max(peak, running)
     return peak
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """`value`, which the test needs there (a service's part is None while it is stopped, say)."""
+    assert value is not None
+    return value
+
+
+def stream_entries(client: redis.Redis, key: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """XRANGE of the stream `key` whole, as a client without decode_responses reads it: (id, fields)."""
+    return cast("list[tuple[bytes, dict[bytes, bytes]]]", client.xrange(key))
 
 
 def pid_running(pid: int) -> bool:

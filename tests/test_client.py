@@ -9,9 +9,10 @@ import pytest
 import redis
 
 from heroagent import HeroAgent
-from heroagent.client import JobClient, ServerUnavailableError, redis_url_for
+from heroagent.client import JobClient, ServerUnavailableError
 from heroagent.jobs import InvalidJobError, InvalidTransitionError, JobNotFoundError, JobStatus, keys
 from heroagent.jobs.live.queue import JobQueue
+from heroagent.redis_connect import redis_url_for
 from tests.conftest import external_redis, make_config
 
 
@@ -137,7 +138,7 @@ def test_without_published_defaults_a_client_does_not_look_for_them_at_every_cre
         jobs = client.create_jobs([{"topic": "d", "params": "!!fake.return_success"}])
         jobs += [client.create_job("d", "!!fake.return_success") for _ in range(20)]
         assert len({j.job_id for j in jobs}) == 21
-        looked: dict[str, int] = admin.info("commandstats").get("cmdstat_hgetall", {"calls": 0})  # type: ignore[assignment]
+        looked: dict[str, int] = admin.info("commandstats").get("cmdstat_hgetall", {"calls": 0})
         assert looked["calls"] == 1
     finally:
         client.close()

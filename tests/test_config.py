@@ -180,7 +180,7 @@ def test_example_file_lists_every_key_with_its_default() -> None:
 
     assert keys(data) == keys(defaults)
     for section in ("redis", "webdav", "ui", "jobs"):
-        for key, value in defaults[section].items():  # type: ignore[union-attr]
+        for key, value in defaults[section].items():
             if key not in ("users", "openrpc"):
                 assert data[section][key] == value, (section, key)
 

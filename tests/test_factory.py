@@ -15,6 +15,7 @@ import heroagent
 from heroagent import HeroAgent, New
 from heroagent.errors import ConfigError, ServiceError
 from heroagent.lockfile import DataDirInUseError
+from heroagent.redis_server import EmbeddedRedis
 from tests.conftest import make_config, pid_running, redis_server_pids
 
 
@@ -103,13 +104,15 @@ def test_a_second_agent_on_the_same_data_dir_is_refused_and_touches_nothing(data
     config = make_config(data_dir, webdav={"enabled": False})
     with HeroAgent(config) as first:
         jm = first.get_job_manager()
-        redis_pid = first.redis.pid  # type: ignore[union-attr]
+        assert isinstance(first.redis, EmbeddedRedis)
+        redis_pid = first.redis.pid
+        assert redis_pid is not None
         other = make_config(data_dir, webdav={"enabled": False})  # same data dir, other ports
         second = HeroAgent(other)
         with pytest.raises(DataDirInUseError, match=rf"in use by another HeroAgent \(pid {os.getpid()}\)"):
             second.start()
         assert not second.running
-        assert first.redis.pid == redis_pid and pid_running(redis_pid)  # type: ignore[union-attr]
+        assert first.redis.pid == redis_pid and pid_running(redis_pid)
         assert jm.wait_for_job(jm.create_job("t", "!!fake.return_success").job_id, timeout=15).status.value == "done"
     with HeroAgent(config):  # released at stop: the same data dir starts again
         pass

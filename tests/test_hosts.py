@@ -15,7 +15,7 @@ import requests
 
 from heroagent import HeroAgent
 from heroagent.hosts import HostAllowList, host_name
-from tests.conftest import ui_url
+from tests.conftest import present, ui_url
 
 StartAgent = Callable[..., HeroAgent]
 EVIL = "rebind.evil.example"
@@ -36,7 +36,7 @@ def test_a_rebound_page_can_neither_upload_a_script_nor_run_a_job(web_agent: Sta
     script = b"#!/bin/sh\ntouch /tmp/pwned-by-rebinding\n"
     r = requests.put(dav_url(agent, "/scripts/evil.sh"), data=script, headers=evil(agent.webdav.url), timeout=5)  # type: ignore[union-attr]
     assert r.status_code == 421 and "[webdav] allowed_hosts" in r.text
-    assert not (agent.config.share_root / "scripts" / "evil.sh").exists()
+    assert not (present(agent.config.share_root) / "scripts" / "evil.sh").exists()
 
     body = {"topic": "t", "params": "!!script.run path:'scripts/evil.sh'"}
     r = requests.post(ui_url(agent, "/api/jobs"), json=body, headers=evil(agent.ui.url), timeout=5)  # type: ignore[union-attr]

@@ -82,7 +82,7 @@ def module_name(path: Path) -> str:
 
 def imports(source: str, path: Path) -> list[tuple[int, str, list[str]]]:
     """(line, imported module, names taken from it) for every import in `source` (the text of `path`)."""
-    found = []
+    found: list[tuple[int, str, list[str]]] = []
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     for node in ast.walk(ast.parse(source, str(path))):
         if isinstance(node, ast.Import):
@@ -273,7 +273,9 @@ def test_the_client_walk_catches_a_heavy_import() -> None:
 
 def test_a_remote_worker_loads_no_history_and_no_server(tmp_path: Path) -> None:
     """`heroagent worker` runs the run wing on the live one: a worker machine has no history to load."""
-    code = REPORT_MODULES + "import sys\nfrom heroagent.cli import main\nsys.argv = ['heroagent', *sys.argv[1:]]\nmain()\n"
+    code = (
+        REPORT_MODULES + "import sys\nfrom heroagent.cli import main\nsys.argv = ['heroagent', *sys.argv[1:]]\nmain()\n"
+    )
     result = run_python(code, "worker", "--redis", "redis://127.0.0.1:1/0", env={"HEROAGENT_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2, (result.stdout, result.stderr)  # cannot reach Redis: one line, exit 2
     loaded = loaded_modules(result.stdout)

@@ -38,7 +38,7 @@ class ExternalRedis:
 
     def client(self, **kwargs: object) -> redis.Redis:
         extra = {"password": self.password} if self.password else {}
-        return redis.Redis.from_url(self.url, **extra, **kwargs)  # type: ignore[arg-type]
+        return redis.Redis.from_url(self.url, **extra, **kwargs)
 
     def preflight(self) -> None:
         """Nothing to check before start: the URL was checked with the config."""

@@ -150,12 +150,12 @@ class ScheduleBook:
         self.save()
 
     def version(self) -> int:
-        return int(self.client.get(keys.SCHEDULES_VERSION) or 0)  # type: ignore[arg-type]
+        return int(self.client.get(keys.SCHEDULES_VERSION) or 0)
 
     # ------------------------------------------------------------ state
 
     def state(self, name: str) -> ScheduleState:
-        return ScheduleState.from_json(self.client.hget(keys.SCHEDULES_STATE, name))  # type: ignore[arg-type]
+        return ScheduleState.from_json(self.client.hget(keys.SCHEDULES_STATE, name))
 
     def update_state(self, name: str, **changes: Any) -> ScheduleState:
         state = self.state(name)
@@ -186,7 +186,7 @@ class ScheduleBook:
         self.save()
 
     def recent_jobs(self, name: str) -> list[int]:
-        return [int(x) for x in self.client.lrange(keys.schedule_jobs(name), 0, -1)]  # type: ignore[union-attr]
+        return [int(x) for x in self.client.lrange(keys.schedule_jobs(name), 0, -1)]
 
     def list(self, now: float | None = None) -> list[ScheduleInfo]:
         now = time.time() if now is None else now

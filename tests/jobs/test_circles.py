@@ -26,7 +26,8 @@ def test_the_jobs_list_filters_by_circle(web_agent: StartAgent) -> None:
     assert [j.job_id for j in jm.list_jobs(circle='b "quoted" \\ circle')] == [other.job_id]
     assert len(jm.list_jobs()) == 5 and jm.list_jobs(circle="nobody") == []
 
-    r = requests.get(ui_url(agent, "/api/jobs"), params={"circle_id": "circle-a", "limit": 2}, timeout=5)
+    query: dict[str, str | int] = {"circle_id": "circle-a", "limit": 2}
+    r = requests.get(ui_url(agent, "/api/jobs"), params=query, timeout=5)
     assert r.status_code == 200 and [j["circleid"] for j in r.json()["jobs"]] == ["circle-a"] * 2
     assert r.json()["next_before"] == ours[1].job_id
     typo = requests.get(ui_url(agent, "/api/jobs"), params={"circle": "circle-a"}, timeout=5)

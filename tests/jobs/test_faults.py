@@ -14,7 +14,7 @@ import requests
 
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus, keys
-from tests.conftest import fill_disk, make_config, ui_url, wait_until
+from tests.conftest import fill_disk, make_config, stream_entries, ui_url, wait_until
 
 StartAgent = Callable[..., HeroAgent]
 
@@ -98,7 +98,7 @@ def test_an_event_the_history_cannot_take_is_set_aside_not_blocking(web_agent: S
     after = jm.create_job("t", "!!fake.return_success")
     assert jm.wait_for_job(after.job_id, timeout=15).status is JobStatus.DONE
     assert wait_until(lambda: client.xlen(keys.EVENTS_SET_ASIDE) == 2, timeout=10)
-    kept = client.xrange(keys.EVENTS_SET_ASIDE)
+    kept = stream_entries(client, keys.EVENTS_SET_ASIDE)
     assert b"unreadable event" in kept[0][1][b"why"] and kept[0][1][b"jobid"] == b"not-a-number"
     status, report = health(agent)
     assert status == 200 and any("2 event(s)" in n for n in report["notices"]), report  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from heroagent.jobs.live import queue as queue_module
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
 from heroagent.jobs.model import Job, JobStatus
-from tests.conftest import external_redis, make_config, wait_until
+from tests.conftest import external_redis, make_config, stream_entries, wait_until
 
 LEASE_MS = 30_000
 
@@ -75,7 +75,7 @@ def test_a_waiting_worker_is_handed_the_job_a_create_makes(queue: JobQueue) -> N
     assert client.llen(keys.wake("t")) == 0, "its wake token went with it: no other worker wakes for nothing"
     assert not client.exists(keys.taker("w1")), "one job per wait"
     assert client.llen(keys.inbox("w1")) == 0
-    states = [f[b"status"] for _, f in client.xrange(keys.EVENTS) if f[b"jobid"] == str(job_id).encode()]
+    states = [f[b"status"] for _, f in stream_entries(client, keys.EVENTS) if f[b"jobid"] == str(job_id).encode()]
     assert states == [b"new", b"active"], "both states go to the history, as with a claim"
     second = create(queue)  # nobody waits now: it waits in the queue, with its token
     assert client.zcard(keys.queue("t")) == 1 and status(queue, "t", second) == "new"
@@ -179,7 +179,10 @@ def test_a_pool_that_waits_is_handed_the_job_and_leaves_the_takers_when_it_stops
         with HeroAgent(config) as agent:
             jm = agent.get_job_manager()
             assert wait_until(
-                lambda: any(client.exists(keys.taker(w.decode())) for w in client.smembers(keys.takers("handy")))
+                lambda: any(
+                    client.exists(keys.taker(w.decode() if isinstance(w, bytes) else w))
+                    for w in client.smembers(keys.takers("handy"))
+                )
             )
             job = jm.create_job("handy", "!!fake.return_success")
             assert client.hget(keys.job("handy", job.job_id), "status") in (b"active", b"done")

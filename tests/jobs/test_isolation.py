@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def pid_file(tmp: Path, name: str) -> Path:
 
 
 @pytest.fixture
-def isolated_agent(data_dir: Path) -> HeroAgent:
+def isolated_agent(data_dir: Path) -> Iterator[HeroAgent]:
     config = make_config(
         data_dir, webdav={"enabled": False}, ui={"enabled": False}, jobs={"worker_count": 2, "process_topics": ["box"]}
     )
@@ -59,7 +60,7 @@ def isolated_agent(data_dir: Path) -> HeroAgent:
             return os.getpid()
 
     agent.start()
-    yield agent  # type: ignore[misc]
+    yield agent
     agent.stop()
 
 

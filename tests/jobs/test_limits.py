@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from heroagent import HeroAgent
-from heroagent.config import ConfigError, load_config, to_toml
+from heroagent.config import load_config, to_toml
+from heroagent.errors import ConfigError
 from heroagent.jobs import InvalidJobError, JobStatus, keys
 from tests.conftest import child_env, make_config, most_at_once, redis_cli, start_worker, ui_url, wait_until
 
@@ -148,9 +149,9 @@ def test_limits_from_config_api_and_cli(web_agent: object, data_dir: Path) -> No
     listed = subprocess.run([*cli, "list", "--config", str(config_file)], env=child_env(), capture_output=True,
                             text=True, timeout=60)  # fmt: skip
     assert listed.returncode == 0 and "rate 5/second" in listed.stdout
-    bad = subprocess.run([*cli, "limit", "mail", "--rate", "lots", "--config", str(config_file)], env=child_env(),
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert bad.returncode != 0 and "count per period" in bad.stderr and "Traceback" not in bad.stderr
+    refused = subprocess.run([*cli, "limit", "mail", "--rate", "lots", "--config", str(config_file)], env=child_env(),
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode != 0 and "count per period" in refused.stderr and "Traceback" not in refused.stderr
     with pytest.raises(InvalidJobError, match="max_running: 0 must be at least 1"):
         jm.set_topic_limits("mail", max_running=0)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import requests
 
 from heroagent import HeroAgent
-from heroagent.client import redis_url_for
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
+from heroagent.redis_connect import redis_url_for
 from tests.conftest import REPO, make_config, ui_url, wait_until
 
 

@@ -4,6 +4,7 @@ kept on the job live, shown on the pages and in /metrics, throttled."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tests.conftest import make_config, ui_url, wait_until
 
 
 @pytest.fixture
-def progress_agent(data_dir: Path) -> HeroAgent:
+def progress_agent(data_dir: Path) -> Iterator[HeroAgent]:
     config = make_config(data_dir, webdav={"enabled": False, "root": str(data_dir / "share")})
     (data_dir / "share" / "scripts").mkdir(parents=True)
     agent = HeroAgent(config)
@@ -42,7 +43,7 @@ def progress_agent(data_dir: Path) -> HeroAgent:
             return "unreachable"
 
     agent.start()
-    yield agent  # type: ignore[misc]
+    yield agent
     release.set()
     agent.stop()
 

@@ -11,7 +11,7 @@ from heroagent import HeroAgent
 from heroagent.jobs import keys
 from heroagent.jobs.history import recorder
 from heroagent.loops import SupervisedLoop
-from tests.conftest import wait_until
+from tests.conftest import present, wait_until
 
 
 def service_loop(agent: HeroAgent, name: str) -> SupervisedLoop:
@@ -29,9 +29,9 @@ def test_a_small_batch_waits_for_the_events_that_follow_it(agent: HeroAgent, mon
     jm = agent.get_job_manager()
     first = jm.create_job("batched", "!!fake.return_success")
     recorded: list[int] = []
-    reading = threading.Thread(target=lambda: recorded.append(service.recorder.record_batch(block_ms=5000)))
+    reading = threading.Thread(target=lambda: recorded.append(present(service.recorder).record_batch(block_ms=5000)))
     reading.start()
-    client = service.manager.queue.client
+    client = present(service.manager).queue.client
     assert wait_until(lambda: client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 1)  # read: lingering
     second = jm.create_job("batched", "!!fake.return_success")
     reading.join(timeout=30)
@@ -56,15 +56,15 @@ def test_a_batch_read_before_redis_lost_its_data_is_still_recorded(
     jm = agent.get_job_manager()
     jobs = jm.create_jobs([{"topic": "later", "params": "!!fake.return_success", "delay": 3600} for _ in range(3)])
     recorded: list[int] = []
-    reading = threading.Thread(target=lambda: recorded.append(service.recorder.record_batch(block_ms=5000)))
+    reading = threading.Thread(target=lambda: recorded.append(present(service.recorder).record_batch(block_ms=5000)))
     reading.start()
-    client = service.manager.queue.client
+    client = present(service.manager).queue.client
     assert wait_until(lambda: client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 3)  # read: lingering
     client.flushall()
     reading.join(timeout=30)
     assert recorded == [3]
     assert {j.job_id for j in jm.list_jobs(topic="later")} == {job.job_id for job in jobs}
-    service.reconciler.reap_step()  # what the reaper does within a second: Redis lost its data, reconcile
+    present(service.reconciler).reap_step()  # what the reaper does within a second: Redis lost its data, reconcile
     assert client.zcard(keys.SCHEDULED) == 3  # the jobs wait again for their time
 
 
@@ -94,7 +94,7 @@ def test_events_delivered_to_the_recorder_whose_reply_was_lost_are_recorded_firs
     first = jm.create_job("later", "!!fake.return_success", delay=3600)  # only its create event: no worker takes it
     assert wait_until(lambda: bool(dropped))
     second = jm.create_job("later", "!!fake.return_success", delay=3600)
-    client = service.manager.queue.client
+    client = present(service.manager).queue.client
     assert wait_until(lambda: client.xlen(keys.EVENTS) == 0, timeout=15)
     assert {j.job_id for j in jm.list_jobs(topic="later")} == {first.job_id, second.job_id}
     assert client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 0
@@ -110,9 +110,9 @@ def test_a_first_state_read_after_a_later_jobs_is_still_recorded(agent: HeroAgen
     loop.stop()
     jm = agent.get_job_manager()
     older = jm.create_job("later", "!!fake.return_success", delay=3600)  # only its create event: no worker takes it
-    client = service.manager.queue.client
+    client = present(service.manager).queue.client
     taken = client.xreadgroup(keys.EVENTS_GROUP, recorder.CONSUMER, {keys.EVENTS: ">"}, count=100)
-    assert taken and len(taken[0][1]) == 1
+    assert isinstance(taken, list) and taken and len(taken[0][1]) == 1
     loop.start()
     newer = jm.create_job("later", "!!fake.return_success", delay=3600)
     assert wait_until(lambda: client.xlen(keys.EVENTS) == 0, timeout=15)
@@ -133,9 +133,9 @@ def test_a_timeline_shows_the_states_the_recorder_has_not_written_yet(agent: Her
     loop = service_loop(agent, "recorder")
     if recorded_first:
         job = jm.create_job("timeline", "!!fake.return_success", delay=3600)
-        assert wait_until(lambda: service.manager.store.status_of(job.job_id) is not None)  # its first state
+        assert wait_until(lambda: present(service.manager).store.status_of(job.job_id) is not None)  # its first state
         loop.stop()
-        service.manager.queue.client.zadd(keys.SCHEDULED, {f"timeline:{job.job_id}": 0})  # due now
+        present(service.manager).queue.client.zadd(keys.SCHEDULED, {f"timeline:{job.job_id}": 0})  # due now
     else:
         loop.stop()
         job = jm.create_job("timeline", "!!fake.return_success")
@@ -154,5 +154,5 @@ def test_a_timeline_looks_back_from_the_newest_events(agent: HeroAgent) -> None:
     jm.create_jobs([{"topic": "crowd", "params": "!!fake.return_success", "delay": 3600} for _ in range(3000)])
     job = jm.create_job("timeline", "!!fake.return_success")
     assert wait_until(lambda: jm.get_job(job.job_id).status.value == "done")
-    assert service.manager.queue.client.xlen(keys.EVENTS) > 3000  # nothing recorded: all in the stream
+    assert present(service.manager).queue.client.xlen(keys.EVENTS) > 3000  # nothing recorded: all in the stream
     assert [v.version for v in jm.get_history(job.job_id)] == [1, 2, 3]

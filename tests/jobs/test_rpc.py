@@ -15,7 +15,7 @@ from tests.conftest import wait_until
 
 def waiting_in_blpop(client: redis.Redis, name: str) -> bool:
     """Whether Redis sees the connection named `name` blocked (flag b) in a BLPOP."""
-    listed: list[dict[str, str]] = client.client_list()  # type: ignore[assignment]
+    listed: list[dict[str, str]] = client.client_list()
     return any(c.get("name") == name and c.get("cmd") == "blpop" and "b" in c.get("flags", "") for c in listed)
 
 

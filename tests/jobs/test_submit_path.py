@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from heroagent import HeroAgent
-from heroagent.client import JobClient, redis_url_for
+from heroagent.client import JobClient
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.errors import JobIdsNotSeededError
+from heroagent.redis_connect import redis_url_for
 from tests.conftest import child_env, external_redis, make_config, redis_cli, wait_until
 
 # A submitter in its own process: creates jobs one by one and prints each id once create_job returned.

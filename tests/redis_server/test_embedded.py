@@ -173,7 +173,7 @@ def test_a_local_user_without_the_password_cannot_use_the_embedded_redis(data_di
         stranger = redis.Redis(host="127.0.0.1", port=server.port)
         for command in (("PING",), ("CONFIG", "SET", "dir", str(data_dir)), ("SAVE",), ("KEYS", "*")):
             with pytest.raises((redis.AuthenticationError, redis.ResponseError), match=r"(?i)auth"):
-                stranger.execute_command(*command)
+                stranger.execute_command(*command)  # type: ignore[no-untyped-call]
         secret = data_dir / "redis" / "password"
         assert secret.stat().st_mode & 0o777 == 0o600 and (data_dir / "redis").stat().st_mode & 0o777 == 0o700
         password = secret.read_text().strip()

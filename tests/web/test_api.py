@@ -38,7 +38,12 @@ def wait_status(url: Callable[[str], str], job_id: int, *statuses: str, timeout:
 
 def test_create_read_history_and_log(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
     agent, url = api
-    body = {"topic": "demo", "params": "!!fake.return_success message:'hi there'", "log": True, "timeout": 5}
+    body: dict[str, str | bool | int] = {
+        "topic": "demo",
+        "params": "!!fake.return_success message:'hi there'",
+        "log": True,
+        "timeout": 5,
+    }
     r = requests.post(url("/api/jobs"), json=body, timeout=5)
     assert r.status_code == 201, r.text
     job = r.json()
@@ -285,7 +290,7 @@ def test_schedules_and_dead_jobs_through_the_api(api: tuple[HeroAgent, Callable[
             jsonschema.validate(response.json(), schema)
         return response.json() if response.content else None
 
-    new = {"name": "beat", "topic": "beats", "params": "!!fake.return_success", "every": 0.3}
+    new: dict[str, str | float] = {"name": "beat", "topic": "beats", "params": "!!fake.return_success", "every": 0.3}
     made = check("/api/schedules", "post", requests.post(url("/api/schedules"), json=new, timeout=5), 201)
     assert made["name"] == "beat" and made["source"] == "runtime" and made["next_run"]
     bad = requests.post(url("/api/schedules"), json={**new, "name": "bad", "every": 0, "cron": "x"}, timeout=5)

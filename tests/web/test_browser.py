@@ -174,7 +174,7 @@ def test_schedules_page_follows_runs_and_pauses_and_dead_jobs_retry_in_bulk(web_
     jm = agent.get_job_manager()
     log_in(page, agent)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    body = {"name": "beat", "topic": "beats", "params": "!!fake.return_success", "every": 0.5}
+    body: dict[str, str | float] = {"name": "beat", "topic": "beats", "params": "!!fake.return_success", "every": 0.5}
     assert requests.post(ui_url(agent, "/api/schedules"), json=body, headers=headers, timeout=5).status_code == 201
 
     page.goto(ui_url(agent, "/schedules"))

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from heroagent import HeroAgent
 from heroagent.config import Config
 from heroagent.redis_server import EmbeddedRedis
-from tests.conftest import free_port, make_config, ui_url, wait_until
+from tests.conftest import free_port, make_config, present, ui_url, wait_until
 
 StartAgent = Callable[..., HeroAgent]
 
@@ -292,8 +292,8 @@ def test_dead_jobs_are_retried_in_bulk_from_the_jobs_page(web_agent: StartAgent)
     r = session.post(ui_url(agent, "/jobs/dead/retry"), data={"csrf_token": token, "topic": "bulk"}, timeout=5,
                      allow_redirects=False)  # fmt: skip
     assert r.status_code == 303 and r.headers["Location"] == "/jobs?topic=bulk"
-    assert wait_until(lambda: all(jm.store.status_of(j.job_id).value == "error" and jm.get_job(j.job_id).retries == 1
-                                  for j in jobs), timeout=15)  # fmt: skip
+    assert wait_until(lambda: all(present(jm.store.status_of(j.job_id)).value == "error"
+                                  and jm.get_job(j.job_id).retries == 1 for j in jobs), timeout=15)  # fmt: skip
 
 
 def test_schedules_page_flags_a_schedule_whose_jobs_fail(web_agent: StartAgent) -> None:

@@ -92,7 +92,7 @@ class DirectCalls:
             conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may be left unread on it
             if not isinstance(exc, _CONNECTION_LOST) or not self._retries:
                 raise
-            script(args=list(args))  # type: ignore[arg-type]
+            script(args=list(args))
             return self.client.blpop(list(keys), timeout=timeout)
         if isinstance(first, NoScriptError):
             self.client.script_load(script.script)
@@ -121,7 +121,7 @@ class DirectCalls:
         """This thread's connection, checked as the pool checks one it hands out."""
         conn = self._connection()
         try:
-            stale = conn.can_read()  # type: ignore[no-untyped-call]
+            stale = conn.can_read()
         except _CONNECTION_LOST:
             stale = True
         if stale:

@@ -142,7 +142,7 @@ class JobQueue:
 
     def upgrade_queues(self) -> int:
         """Turn queues kept as lists (before priorities) into sorted sets; returns the ids moved."""
-        return sum(int(self._upgrade_queue(args=[topic])) for topic in self.topics())  # type: ignore[arg-type]
+        return sum(int(self._upgrade_queue(args=[topic])) for topic in self.topics())
 
     # ------------------------------------------------------------ limits
 
@@ -154,7 +154,7 @@ class JobQueue:
 
     def limits(self) -> dict[str, TopicLimits]:
         """Topic -> its limits, for every topic that has some."""
-        topics = sorted(_text(t) for t in self.client.smembers(keys.TOPICS_LIMITED))  # type: ignore[union-attr]
+        topics = sorted(_text(t) for t in self.client.smembers(keys.TOPICS_LIMITED))
         pipe = self.client.pipeline(transaction=False)
         for topic in topics:
             pipe.hgetall(keys.limits(topic))
@@ -167,7 +167,7 @@ class JobQueue:
 
     def seed(self, floor: int) -> int:
         """Raise the job id counter to at least `floor` (never lowers it); returns the counter."""
-        return int(self._seed(args=[floor]))  # type: ignore[arg-type]
+        return int(self._seed(args=[floor]))
 
     def topic_of(self, job_id: int) -> str | None:
         """The topic of a job that has a hash in Redis (None = no hash: finished and recorded, or unknown)."""
@@ -224,13 +224,13 @@ class JobQueue:
                 run()
         if hashes:
             run()
-        counts["unleased"] = int(self._sweep_set(args=[keys.INFLIGHT]))  # type: ignore[arg-type]
-        counts["unscheduled"] = int(self._sweep_set(args=[keys.SCHEDULED]))  # type: ignore[arg-type]
+        counts["unleased"] = int(self._sweep_set(args=[keys.INFLIGHT]))
+        counts["unscheduled"] = int(self._sweep_set(args=[keys.SCHEDULED]))
         return counts, terminal
 
     def promote(self, limit: int = 1000) -> int:
         """Queue the delayed jobs that are due now; returns how many."""
-        return int(self._promote(args=[limit]))  # type: ignore[arg-type]
+        return int(self._promote(args=[limit]))
 
     def claim(
         self, topics: Sequence[str], worker_id: str, lease_ms: int, max_jobs: int = 1, *, taker: bool = False
@@ -344,14 +344,14 @@ class JobQueue:
         args: list[str] = []
         for job, worker_id, fraction, details in reports:
             args += [keys.job(job.topic, job.job_id), worker_id, repr(fraction), details]
-        return int(self._progress(args=args)) if args else 0  # type: ignore[arg-type]
+        return int(self._progress(args=args)) if args else 0
 
     def heartbeat(self, members: Iterable[str], lease_ms: int) -> tuple[list[int], list[str]]:
         """Renew the leases of these in-flight members; (ids asked to cancel, each member's status)."""
         members = list(members)
         if not members:
             return [], []
-        cancel, statuses = self._heartbeat(args=[lease_ms, *members])  # type: ignore[misc]
+        cancel, statuses = self._heartbeat(args=[lease_ms, *members])
         return [int(x) for x in cancel], [_text(s) for s in statuses]
 
     def reap(self, limit: int = 100) -> int:

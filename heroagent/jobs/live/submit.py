@@ -121,7 +121,7 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
         topic=str(topic),
         params=clean["params"],
         params_type=ParamsType(clean.get("params_type", "heroscript")),
-        timeout=float(timeout if timeout is not None else defaults.timeout),  # type: ignore[arg-type]
+        timeout=float(timeout if timeout is not None else defaults.timeout),
         circle_id=clean.get("circle_id", ""),
         session_key=clean.get("session_key", ""),
         log=clean.get("log", False),

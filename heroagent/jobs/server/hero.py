@@ -62,7 +62,7 @@ class HeroActor:
         intake loops run); returns how many."""
         taken = 0
         for script_type in self.serve:
-            for raw in self.client.lrange(keys.hero_taking(script_type), 0, -1):  # type: ignore[union-attr]
+            for raw in self.client.lrange(keys.hero_taking(script_type), 0, -1):
                 hero_id = _text(raw)
                 log.warning("hero: %s job %s was taken by a server that stopped before it let go; taking it again",
                             script_type, hero_id[:100])  # fmt: skip
@@ -118,7 +118,7 @@ class HeroActor:
         if not HERO_ID.fullmatch(hero_id):
             log.warning("hero: ignored a %s queue entry that is not a job id: %r", script_type, hero_id[:100])
             return None
-        fields = {_text(k): _text(v) for k, v in self.client.hgetall(keys.hero_job(hero_id)).items()}  # type: ignore[union-attr]
+        fields = {_text(k): _text(v) for k, v in self.client.hgetall(keys.hero_job(hero_id)).items()}
         if not fields:
             log.warning("hero: job %s was queued for %s but %s does not exist", hero_id, script_type,
                         keys.hero_job(hero_id))  # fmt: skip
@@ -287,7 +287,7 @@ class HeroDispatcher:
                 self._report(job, "error", {"error": message})
 
     def _hash_answer(self, hero_id: str) -> tuple[str, str, str] | None:
-        status, output, error = self.client.hmget(keys.hero_job(hero_id), "status", "output", "error")  # type: ignore[misc]
+        status, output, error = self.client.hmget(keys.hero_job(hero_id), "status", "output", "error")
         if _text(status or b"") in ("finished", "error"):
             return _text(status), _text(output or b""), _text(error or b"")
         return None
