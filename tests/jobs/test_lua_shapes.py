@@ -66,7 +66,7 @@ def test_the_lua_sets_are_those_of_model_py(client: redis.Redis) -> None:
     listed = """
 local function members(set) local out = {} for name in pairs(set) do out[#out + 1] = name end return out end
 return {members(TERMINAL), members(RUNNING), members(NUMBER_FIELDS)}"""
-    terminal, running, numbers = client.eval(scripts.source("common") + listed, 0)  # type: ignore[misc]
+    terminal, running, numbers = client.eval(scripts.source("common") + listed, 0)
     assert set(terminal) == {s.value for s in model.TERMINAL}
     assert set(running) == {s.value for s in model.RUNNING}
     assert set(numbers) == model.HASH_NUMBER_FIELDS
