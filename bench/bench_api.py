@@ -73,8 +73,10 @@ def main() -> None:
             for kind in ("health", "post", "health"):
                 out = subprocess.run(
                     [sys.executable, "-c", LOAD, url, kind, str(args.clients), str(args.seconds)],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 ms = sorted(json.loads(out.stdout))
                 rate = len(ms) / args.seconds
                 rates[kind] = rate

@@ -67,8 +67,12 @@ def producer_alone(bench: Bench, system: str, n: int, name: str) -> float:
     """Calls a second of `system`'s producer (bench_jobs.py's, one by one) with nothing consuming."""
     out = subprocess.run(
         [sys.executable, str(HERE / "_producer.py"), system, name, str(n), "one", bench.url],
-        env=bench.env, cwd=HERE.parent, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        env=bench.env,
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     times = dict(line.split() for line in out.stdout.splitlines())
     return n / (float(times["end"]) - float(times["start"]))
 
@@ -77,8 +81,10 @@ def api_ratio(seconds: float, *flags: str) -> str:
     """bench_api.py's summary lines for one server variant."""
     out = subprocess.run(
         [sys.executable, str(HERE / "bench_api.py"), "--seconds", str(seconds), *flags],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 

@@ -95,8 +95,11 @@ class Server:
         env["PYTHONPATH"] = str(HERE.parent)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(config_file)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "ready":
@@ -174,19 +177,24 @@ def main() -> None:
         if not reuse:
             took = fill(full_root / "jobsdb", n)
             size = sum(f.stat().st_size for f in (full_root / "jobsdb").glob("*.db"))
-            print(f"filled {n:,} jobs x 3 versions in {took:.1f} s ({n / took:,.0f} jobs/s, "
-                  f"{size / 1e9:.2f} GB of OurDB)")  # fmt: skip
+            print(
+                f"filled {n:,} jobs x 3 versions in {took:.1f} s ({n / took:,.0f} jobs/s, {size / 1e9:.2f} GB of OurDB)"
+            )
             first = Server(config_file)  # builds the index: a history from before it, or `ourdb reindex`
-            print(f"first start (index built from the history): {first.start_seconds:.1f} s "
-                  f"({n / first.start_seconds:,.0f} jobs/s)")  # fmt: skip
+            print(
+                f"first start (index built from the history): {first.start_seconds:.1f} s "
+                f"({n / first.start_seconds:,.0f} jobs/s)"
+            )
             first.stop()
         index = full_root / "jobsdb.index.sqlite"
         print(f"index size: {index.stat().st_size / 1e6:.0f} MB")
 
         server = Server(config_file)
         print(f"\nstart: {server.start_seconds:.2f} s with {n:,} jobs, {empty_figures[0]:.2f} s empty")
-        print(f"RSS after start: {server.rss_kib / 1024:.0f} MiB with {n:,} jobs, {empty_figures[1] / 1024:.0f} MiB "
-              f"empty ({server.rss_kib / empty_figures[1]:.2f}x)")  # fmt: skip
+        print(
+            f"RSS after start: {server.rss_kib / 1024:.0f} MiB with {n:,} jobs, {empty_figures[1] / 1024:.0f} MiB "
+            f"empty ({server.rss_kib / empty_figures[1]:.2f}x)"
+        )
         config = load_config(config_file)
         base = f"http://127.0.0.1:{config.ui.port}"
         mid = n // 2
@@ -219,12 +227,16 @@ def main() -> None:
         reader = base + "/api/jobs?limit=50"
         result: dict[str, Any] = {}
         took, slowest, reads = while_reading(reader, lambda: result.update(client.cleanup_history(30)))
-        print(f"\nretention of {result['jobs']:,} jobs (10%): {took:.1f} s; the jobs list meanwhile: "
-              f"{reads} reads, slowest {slowest * 1000:.0f} ms")  # fmt: skip
+        print(
+            f"\nretention of {result['jobs']:,} jobs (10%): {took:.1f} s; the jobs list meanwhile: "
+            f"{reads} reads, slowest {slowest * 1000:.0f} ms"
+        )
         summary: list[str] = []
         took, slowest, reads = while_reading(reader, lambda: summary.append(client.compact_history()))
-        print(f"compaction: {took:.1f} s ({summary[0]}); the jobs list meanwhile: {reads} reads, "
-              f"slowest {slowest * 1000:.0f} ms")  # fmt: skip
+        print(
+            f"compaction: {took:.1f} s ({summary[0]}); the jobs list meanwhile: {reads} reads, "
+            f"slowest {slowest * 1000:.0f} ms"
+        )
         print(f"RSS at the end: {server.rss_now() / 1024:.0f} MiB")
         client.close()
         server.stop()

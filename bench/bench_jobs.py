@@ -42,8 +42,19 @@ sys.path.insert(0, str(REPO))
 from bench._common import free_port  # noqa: E402
 from heroagent.config import Config, to_toml  # noqa: E402
 
-ONE_BY_ONE = ["floor", "huey-proc-2", "huey-thread-8", "dramatiq", "rq", "heroagent", "heroagent+worker",
-              "heroagent+2workers", "heroagent+prio", "heroagent+limits", "heroagent+nooverlap"]  # fmt: skip
+ONE_BY_ONE = [
+    "floor",
+    "huey-proc-2",
+    "huey-thread-8",
+    "dramatiq",
+    "rq",
+    "heroagent",
+    "heroagent+worker",
+    "heroagent+2workers",
+    "heroagent+prio",
+    "heroagent+limits",
+    "heroagent+nooverlap",
+]
 # The flow-control variants of `heroagent`, to price them on the hot path as ratios against it in the
 # same run: each job a priority 0-9 in turn; the topic limited (max_running and rate set high enough
 # never to bind, so only their bookkeeping is measured); each job its own no-overlap key (a lock per job).
@@ -78,8 +89,12 @@ class Bench:
         self.env["BENCH_REDIS_URL"] = self.url
         self.server = subprocess.Popen(
             [sys.executable, "-m", serve_module, "serve", "--config", str(workdir / "heroagent.toml")],
-            env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            env=self.env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         assert self.server.stdout is not None
         while "Press Ctrl-C" not in (line := self.server.stdout.readline()):
             if not line and self.server.poll() is not None:
@@ -95,8 +110,18 @@ class Bench:
     def workers(self, system: str) -> list[subprocess.Popen[bytes]]:
         py = sys.executable
         huey = [py, "-m", "huey.bin.huey_consumer", "bench._peer_tasks.huey"]
-        hero_worker = [py, "-m", "heroagent", "worker", "--redis", self.url, "--topics", "bench", "--module",
-                       "bench._peer_tasks"]  # fmt: skip
+        hero_worker = [
+            py,
+            "-m",
+            "heroagent",
+            "worker",
+            "--redis",
+            self.url,
+            "--topics",
+            "bench",
+            "--module",
+            "bench._peer_tasks",
+        ]
         commands = {
             "floor": [[py, str(HERE / "_floor_worker.py")]] * 2,
             "huey-proc-2": [[*huey, "-w", "2", "-k", "process"]],
@@ -109,7 +134,7 @@ class Bench:
             "heroagent+nooverlap": [],
             "heroagent+worker": [hero_worker],
             "heroagent+2workers": [hero_worker] * 2,
-        }  # fmt: skip
+        }
         if system == "heroagent+2workers":
             self.set_server_pool("drained")
         procs = [
@@ -132,8 +157,11 @@ class Bench:
         try:
             producer = subprocess.Popen(
                 [sys.executable, str(HERE / "_producer.py"), system, name, str(n), mode, self.url],
-                env=self.env, cwd=REPO, stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                env=self.env,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert producer.stdout is not None
             started = float(producer.stdout.readline().split()[1])
             hero = system.startswith("heroagent")
@@ -214,8 +242,11 @@ def main() -> None:
     plan = [(s, m) for s, m in plan if not only or s in only]
     try:
         version = bench.redis.info("server")["redis_version"]
-        print(f"N = {args.n} per run, {args.rounds} rounds interleaved; HeroAgent worker_count = "
-              f"{bench.config.jobs.worker_count}; Redis {version}", flush=True)  # fmt: skip
+        print(
+            f"N = {args.n} per run, {args.rounds} rounds interleaved; HeroAgent worker_count = "
+            f"{bench.config.jobs.worker_count}; Redis {version}",
+            flush=True,
+        )
         for rnd in range(args.rounds):
             order = plan[rnd % len(plan) :] + plan[: rnd % len(plan)]
             for system, mode in order:
@@ -225,8 +256,10 @@ def main() -> None:
                 f.e2e.append(e2e)
                 f.submit.append(submit)
                 f.latency += latencies
-                print(f"  round {rnd + 1}: {system:17} {mode:5} {e2e:8.0f} jobs/s end to end, "
-                      f"{submit:8.0f} submits/s", flush=True)  # fmt: skip
+                print(
+                    f"  round {rnd + 1}: {system:17} {mode:5} {e2e:8.0f} jobs/s end to end, {submit:8.0f} submits/s",
+                    flush=True,
+                )
     finally:
         bench.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -66,8 +66,11 @@ def main() -> None:
             for mode, n in (("push", args.n), ("poll", max(20, args.n // 10))):
                 out = subprocess.run(
                     [sys.executable, "-c", CLIENT, str(config_file), str(n), mode],
-                    capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT)},
-                )  # fmt: skip
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={"PYTHONPATH": str(ROOT)},
+                )
                 ms = json.loads(out.stdout)
                 print(
                     f"appendfsync {args.appendfsync}, {mode:4}: n={len(ms)} p50 {percentile(ms, 50):.2f} ms, "

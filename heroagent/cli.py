@@ -455,8 +455,17 @@ def job_list(
     as_json: bool,
 ) -> None:
     """List jobs, newest first, from the whole history."""
-    filters = {"status": status, "topic": topic, "text": text, "limit": limit, "before_id": before_id,
-               "circle": circle, "tenant": tenant, "user": user, "group": group}  # fmt: skip
+    filters = {
+        "status": status,
+        "topic": topic,
+        "text": text,
+        "limit": limit,
+        "before_id": before_id,
+        "circle": circle,
+        "tenant": tenant,
+        "user": user,
+        "group": group,
+    }
     jobs = _client(config_path).list_jobs(**{k: v for k, v in filters.items() if v is not None})
     _print_jobs(jobs, as_json)
 
@@ -669,8 +678,9 @@ def upkeep() -> None:
 
 @upkeep.command("cleanup")
 @config_option
-@click.option("--older-than", "days", type=float, default=None,
-              help="Days since a job ended (default [jobs] history_days).")  # fmt: skip
+@click.option(
+    "--older-than", "days", type=float, default=None, help="Days since a job ended (default [jobs] history_days)."
+)
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @json_option
 def upkeep_cleanup(config_path: str | None, days: float | None, dry_run: bool, as_json: bool) -> None:

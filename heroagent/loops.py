@@ -97,8 +97,9 @@ class SupervisedLoop:
                     self._failing_since = time.time()
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, self.expected):
-                    log.warning("%s: %s (failure %d); retrying in %.1fs", self.name, self._last_error,
-                                self._failures, backoff)  # fmt: skip
+                    log.warning(
+                        "%s: %s (failure %d); retrying in %.1fs", self.name, self._last_error, self._failures, backoff
+                    )
                 else:
                     log.exception(
                         "%s: unexpected error (failure %d); retrying in %.1fs", self.name, self._failures, backoff

@@ -18,5 +18,6 @@ fi
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 
 ruff check .
+ruff format --check .
 mypy
 exec python3 -m pytest "$@"

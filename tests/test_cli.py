@@ -218,8 +218,9 @@ def test_config_show_hides_secrets_unless_asked(tmp_path: Path) -> None:
         '[jobs.ai]\nbase_url = "https://u:ai-s3cret@llm.example/v1"\napi_key = "key-s3cret"\n'
         '[jobs.openrpc]\ncalc = "https://rpc.example/v1?token=rpc-s3cret"\n'
     )
-    shown = subprocess.run(heroagent_cmd("config", "show", "--config", str(path)), capture_output=True, text=True,
-                           env=env(), timeout=60)  # fmt: skip
+    shown = subprocess.run(
+        heroagent_cmd("config", "show", "--config", str(path)), capture_output=True, text=True, env=env(), timeout=60
+    )
     assert shown.returncode == 0, shown.stderr
     assert "s3cret" not in shown.stdout
     config = tomllib.loads(shown.stdout)
@@ -229,8 +230,13 @@ def test_config_show_hides_secrets_unless_asked(tmp_path: Path) -> None:
     ai = config["jobs"]["ai"]
     assert (ai["base_url"], ai["api_key"]) == ("https://u:***@llm.example/v1", "***")
     assert config["jobs"]["openrpc"] == {"calc": "https://rpc.example/v1?token=***"}
-    full = subprocess.run(heroagent_cmd("config", "show", "--show-secrets", "--config", str(path)),
-                          capture_output=True, text=True, env=env(), timeout=60)  # fmt: skip
+    full = subprocess.run(
+        heroagent_cmd("config", "show", "--show-secrets", "--config", str(path)),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=60,
+    )
     assert tomllib.loads(full.stdout)["webdav"]["users"] == {"alice": "dav-s3cret", "bob": "http://bob-s3cret"}
     assert "url-s3cret" in full.stdout and "ui-s3cret" in full.stdout
 
@@ -285,8 +291,9 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert "started on worker" in run_cli("job", "logs", *cfg, job_id).stdout
         missing = run_cli("job", "get", *cfg, "99999")
         assert missing.returncode == 2 and "no job with id 99999" in missing.stderr
-        circled = run_cli("job", "submit", *cfg, "demo", "!!fake.return_success", "--circle", "c-7", "--session", "s1",
-                          "--json")  # fmt: skip
+        circled = run_cli(
+            "job", "submit", *cfg, "demo", "!!fake.return_success", "--circle", "c-7", "--session", "s1", "--json"
+        )
         assert json.loads(circled.stdout)["circleid"] == "c-7" and json.loads(circled.stdout)["sessionkey"] == "s1"
 
         def in_circle() -> list[int]:

@@ -17,8 +17,13 @@ from tests.conftest import child_env, make_config, start_worker, stop_twice, wai
 
 
 def run(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "heroagent", *args, "--config", str(config_file)],
-                          env=child_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "heroagent", *args, "--config", str(config_file)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def appliance(data_dir: Path, **jobs: object) -> tuple[HeroAgent, Path]:
@@ -33,8 +38,21 @@ def appliance(data_dir: Path, **jobs: object) -> tuple[HeroAgent, Path]:
 def test_schedule_commands(data_dir: Path) -> None:
     agent, config_file = appliance(data_dir)
     try:
-        added = run(config_file, "schedule", "add", "tick", "--every", "1", "--topic", "ticks",
-                    "--params", "!!fake.return_success", "--priority", "4", "--no-overlap")  # fmt: skip
+        added = run(
+            config_file,
+            "schedule",
+            "add",
+            "tick",
+            "--every",
+            "1",
+            "--topic",
+            "ticks",
+            "--params",
+            "!!fake.return_success",
+            "--priority",
+            "4",
+            "--no-overlap",
+        )
         assert added.returncode == 0 and "schedule tick: every 1s" in added.stdout, added.stderr
         jm = agent.get_job_manager()
         assert wait_until(lambda: jm.list_jobs(topic="ticks"), timeout=15)  # the server picked it up at once
@@ -51,8 +69,20 @@ def test_schedule_commands(data_dir: Path) -> None:
         assert "on, next run" in run(config_file, "schedule", "resume", "tick").stdout
         bad = run(config_file, "schedule", "add", "bad", "--cron", "61 * * * *", "--topic", "t", "--params", "!!a.b")
         assert bad.returncode == 2 and "cron" in bad.stderr and "Traceback" not in bad.stderr
-        bad = run(config_file, "schedule", "add", "bad", "--every", "5", "--topic", "t", "--params", "!!a.b",
-                  "--priority", "12")  # fmt: skip
+        bad = run(
+            config_file,
+            "schedule",
+            "add",
+            "bad",
+            "--every",
+            "5",
+            "--topic",
+            "t",
+            "--params",
+            "!!a.b",
+            "--priority",
+            "12",
+        )
         assert bad.returncode == 2 and "priority: 12 must be at most 9" in bad.stderr
         assert "removed" in run(config_file, "schedule", "remove", "tick").stdout
         gone = run(config_file, "schedule", "pause", "tick")

@@ -460,8 +460,12 @@ class OurDB:
         elif self._end > valid_end and self._holds_intact_record(last, valid_end):
             # The file is shorter than when that session began: something else cut it, so no byte of it
             # is known to be ours. Only a torn stub is cut then, never an intact record.
-            log.warning("OurDB %s: %d.db holds intact records after %d that no id points to; they are kept",
-                        self.path, last, valid_end)  # fmt: skip
+            log.warning(
+                "OurDB %s: %d.db holds intact records after %d that no id points to; they are kept",
+                self.path,
+                last,
+                valid_end,
+            )
             valid_end = self._end
         if self._end > valid_end:
             report.truncated_bytes = self._end - valid_end

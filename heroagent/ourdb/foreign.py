@@ -82,8 +82,9 @@ def find_export(path: Path) -> Path | None:
     return None
 
 
-def import_foreign(path: str | os.PathLike[str], export: str | os.PathLike[str] | None = None,
-                   keysize: int | None = None) -> ImportReport:  # fmt: skip
+def import_foreign(
+    path: str | os.PathLike[str], export: str | os.PathLike[str] | None = None, keysize: int | None = None
+) -> ImportReport:
     """Write HeroAgent's lookup table for a folder herolib wrote; its data files are only read.
 
     `export`: herolib's lookup export (default: found in the folder); `keysize`: the export's entry
@@ -104,8 +105,9 @@ def import_foreign(path: str | os.PathLike[str], export: str | os.PathLike[str] 
     return report
 
 
-def plan_import(folder: Path, export: str | os.PathLike[str] | None = None,
-                keysize: int | None = None) -> tuple[ImportReport, dict[int, Location]]:  # fmt: skip
+def plan_import(
+    folder: Path, export: str | os.PathLike[str] | None = None, keysize: int | None = None
+) -> tuple[ImportReport, dict[int, Location]]:
     """What an import would find (the report, and id -> newest location), writing nothing."""
     if not layout.data_files(folder):
         raise ForeignDatabaseError(f"{folder}: no OurDB data files (<n>.db) here")

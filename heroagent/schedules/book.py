@@ -243,7 +243,8 @@ class ScheduleBook:
             broken = self.path.with_suffix(f".broken-{int(time.time())}")
             with contextlib.suppress(OSError):
                 self.path.rename(broken)
-            log.error("schedules: %s is unreadable (%s); moved to %s, starting from what Redis holds",
-                      self.path, exc, broken)  # fmt: skip
+            log.error(
+                "schedules: %s is unreadable (%s); moved to %s, starting from what Redis holds", self.path, exc, broken
+            )
             return {}
         return data if isinstance(data, dict) else {}

@@ -42,9 +42,20 @@ class Schedules:
     ) -> ScheduleInfo:
         """A recurring job made at run time: `cron` (five fields, UTC) or `every` seconds. Stored as JSON in
         Redis and `<data_dir>/schedules.json`; it survives restarts. Its jobs are checked now, like create_job."""
-        fields = dict(name=name, topic=topic, params=params, cron=cron, every=every, params_type=params_type,
-                      timeout=timeout, max_retries=max_retries, priority=priority, no_overlap=no_overlap,
-                      enabled=enabled, misfire=misfire)  # fmt: skip
+        fields = dict(
+            name=name,
+            topic=topic,
+            params=params,
+            cron=cron,
+            every=every,
+            params_type=params_type,
+            timeout=timeout,
+            max_retries=max_retries,
+            priority=priority,
+            no_overlap=no_overlap,
+            enabled=enabled,
+            misfire=misfire,
+        )
         return self.add_from(fields)
 
     def add_from(self, data: Mapping[str, Any]) -> ScheduleInfo:

@@ -161,8 +161,9 @@ class ScheduleRunner:
                         latest = schedule.previous_run(now) or missed
                         self._scheduler.add_job(self._fire, args=[schedule.name, latest], id=f"{job_id}:catch-up")
                     else:
-                        log.info("schedules: %s missed its run at %s; skipped (misfire = skip)", schedule.name,
-                                 _iso(missed))  # fmt: skip
+                        log.info(
+                            "schedules: %s missed its run at %s; skipped (misfire = skip)", schedule.name, _iso(missed)
+                        )
 
     def _fire(self, name: str, due: float | None = None) -> None:
         if not self.leading:

@@ -70,9 +70,15 @@ class JobQuery:
     def args(self, **changes: Any) -> dict[str, Any]:
         """The query string of this filter (for links), with `changes` applied and empty values left out."""
         values: dict[str, Any] = {
-            "status": self.status, "topic": self.topic, "q": self.q, "before": self.before, "circle_id": self.circle_id,
-            "tenant_id": self.tenant_id, "user_id": self.user_id, "group": self.group,
-        }  # fmt: skip
+            "status": self.status,
+            "topic": self.topic,
+            "q": self.q,
+            "before": self.before,
+            "circle_id": self.circle_id,
+            "tenant_id": self.tenant_id,
+            "user_id": self.user_id,
+            "group": self.group,
+        }
         if self.limit != DEFAULT_LIMIT:
             values["limit"] = self.limit
         values.update(changes)

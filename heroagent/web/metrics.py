@@ -82,8 +82,12 @@ def exposition(agent: Agent) -> str:
             "Jobs of the topic held by a worker under a lease.",
             (("", {"topic": t}, q["inflight"]) for t, q in sorted(queues.items())),
         )
-        out.family("heroagent_workers", "gauge", "Worker pools that reported in the last 30 seconds.",
-                   [("", {}, len(manager.list_workers()))])  # fmt: skip
+        out.family(
+            "heroagent_workers",
+            "gauge",
+            "Worker pools that reported in the last 30 seconds.",
+            [("", {}, len(manager.list_workers()))],
+        )
         out.family(
             "heroagent_job_progress",
             "gauge",

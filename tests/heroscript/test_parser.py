@@ -264,8 +264,10 @@ def test_the_other_reference_examples() -> None:
     assert parsed('!!fake.return_success\n    message: "This is a test job"') == [
         ("fake", "return_success", {"message": "This is a test job"}, [])
     ]
-    params, _ = one("!!vm.define name:'test_vm' cpu:4\n    memory: '8GB'\n    description: '\n"
-                    "        A virtual machine configuration\n    '\n")  # fmt: skip
+    params, _ = one(
+        "!!vm.define name:'test_vm' cpu:4\n    memory: '8GB'\n    description: '\n"
+        "        A virtual machine configuration\n    '\n"
+    )
     assert params == {"name": "test_vm", "cpu": "4", "memory": "8GB", "description": "A virtual machine configuration"}
 
 

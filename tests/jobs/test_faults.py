@@ -93,8 +93,10 @@ def test_an_event_the_history_cannot_take_is_set_aside_not_blocking(web_agent: S
     jm = agent.get_job_manager()
     client = jm.client
     client.xadd(keys.EVENTS, {"jobid": "not-a-number", "topic": "t", "status": "done"})
-    client.xadd(keys.EVENTS, {"json": "{}", "jobid": "1", "topic": "t", "status": "exploded", "attempts": "0",
-                              "time_end": "0", "log": "0"})  # fmt: skip
+    client.xadd(
+        keys.EVENTS,
+        {"json": "{}", "jobid": "1", "topic": "t", "status": "exploded", "attempts": "0", "time_end": "0", "log": "0"},
+    )
     after = jm.create_job("t", "!!fake.return_success")
     assert jm.wait_for_job(after.job_id, timeout=15).status is JobStatus.DONE
     assert wait_until(lambda: client.xlen(keys.EVENTS_SET_ASIDE) == 2, timeout=10)

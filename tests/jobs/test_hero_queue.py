@@ -135,8 +135,9 @@ def test_hostile_ids_in_the_work_queue_and_the_taking_list_are_dropped_and_block
 
 def test_the_intake_takes_each_script_type_without_waiting_on_the_others(data_dir: Path) -> None:
     serve = {"heroscript": "heroscript", "other": "heroscript"}
-    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False},
-                         hero={"enabled": True, "serve": serve})  # fmt: skip
+    config = make_config(
+        data_dir, webdav={"enabled": False}, ui={"enabled": False}, hero={"enabled": True, "serve": serve}
+    )
     agent = HeroAgent(config).start()
     try:
         for n, script_type in enumerate(["other", "heroscript", "other"]):

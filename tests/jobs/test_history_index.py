@@ -59,8 +59,13 @@ def test_a_kill_between_the_history_and_its_index_is_caught_up(
     store = JobStore(path)
     store.insert([Job(topic="t", params=f"!!fake.return_success message:m{i}") for i in range(20)])
     store.close()
-    crashed = subprocess.run([sys.executable, "-c", CRASH_AFTER_OURDB, str(path)], env=child_env(),
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_OURDB, str(path)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     with caplog.at_level(logging.WARNING):
         store = JobStore(path)

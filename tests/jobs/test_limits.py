@@ -33,8 +33,9 @@ def test_no_overlap_key_runs_one_at_a_time_across_processes(data_dir: Path) -> N
     agent, worker = two_pools(data_dir, "nov")
     try:
         jm = agent.get_job_manager()
-        same = jm.create_jobs([{"topic": "nov", "params": "!!fake.sleep seconds:0.2", "no_overlap_key": "db-backup"}
-                               for _ in range(6)])  # fmt: skip
+        same = jm.create_jobs(
+            [{"topic": "nov", "params": "!!fake.sleep seconds:0.2", "no_overlap_key": "db-backup"} for _ in range(6)]
+        )
         free = jm.create_jobs([{"topic": "nov", "params": "!!fake.sleep seconds:0.6"} for _ in range(4)])
         finals = [jm.wait_for_job(j.job_id, timeout=60) for j in same]
         assert all(j.status is JobStatus.DONE for j in finals)
@@ -130,37 +131,59 @@ def test_limits_from_config_api_and_cli(web_agent: object, data_dir: Path) -> No
     assert jm.topic_limits()["mail"] == {"max_running": 3, "rate": "100/minute"}
     put = requests.put(ui_url(agent, "/api/queues/mail/limits"), json={"max_running": 1}, timeout=5)
     assert put.status_code == 200 and put.json()["max_running"] == 1 and put.json()["rate"] is None
-    for body, why in [({"max_running": 0}, "at least 1"), ({"max_running": float("nan")}, "whole number"),
-                      ({"rate": "fast"}, "count per period"), ({"rate": "5/0s"}, "1 ms to a year"),
-                      ({"colour": 1}, "unknown field"), ([], "JSON object")]:  # fmt: skip
-        bad = requests.put(ui_url(agent, "/api/queues/mail/limits"), data=json.dumps(body), timeout=5,
-                           headers={"Content-Type": "application/json"})  # fmt: skip
+    for body, why in [
+        ({"max_running": 0}, "at least 1"),
+        ({"max_running": float("nan")}, "whole number"),
+        ({"rate": "fast"}, "count per period"),
+        ({"rate": "5/0s"}, "1 ms to a year"),
+        ({"colour": 1}, "unknown field"),
+        ([], "JSON object"),
+    ]:
+        bad = requests.put(
+            ui_url(agent, "/api/queues/mail/limits"),
+            data=json.dumps(body),
+            timeout=5,
+            headers={"Content-Type": "application/json"},
+        )
         assert bad.status_code == 400 and why in bad.json()["error"], (body, bad.text)
     bad_topic = requests.put(ui_url(agent, "/api/queues/a b/limits"), json={}, timeout=5)
     assert bad_topic.status_code in (400, 404)
     config_file = data_dir / "cli.toml"
     config_file.write_text(to_toml(agent.config))
     cli = [sys.executable, "-m", "heroagent", "queue"]
-    done = subprocess.run([*cli, "limit", "mail", "--rate", "5/second", "--config", str(config_file)],
-                          env=child_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [*cli, "limit", "mail", "--rate", "5/second", "--config", str(config_file)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "mail: limits rate 5/second" in done.stdout, done.stderr
     assert jm.topic_limits()["mail"] == {"max_running": None, "rate": "5/second"}
     jm.create_job("mail", "!!fake.return_success")
-    listed = subprocess.run([*cli, "list", "--config", str(config_file)], env=child_env(), capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
+    listed = subprocess.run(
+        [*cli, "list", "--config", str(config_file)], env=child_env(), capture_output=True, text=True, timeout=60
+    )
     assert listed.returncode == 0 and "rate 5/second" in listed.stdout
-    refused = subprocess.run([*cli, "limit", "mail", "--rate", "lots", "--config", str(config_file)], env=child_env(),
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    refused = subprocess.run(
+        [*cli, "limit", "mail", "--rate", "lots", "--config", str(config_file)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode != 0 and "count per period" in refused.stderr and "Traceback" not in refused.stderr
     with pytest.raises(InvalidJobError, match="max_running: 0 must be at least 1"):
         jm.set_topic_limits("mail", max_running=0)
 
 
 def test_bad_topic_limits_in_the_config_are_refused(data_dir: Path) -> None:
-    for table, why in [('[topics.mail]\nmax_running = -1\n', "max_running: -1 must be at least 1"),
-                       ('[topics.mail]\nrate = "1e400/second"\n', "count per period"),
-                       ('[topics.mail]\nspeed = 3\n', "unknown field"),
-                       ('[topics."a b"]\nmax_running = 1\n', "a topic may only use")]:  # fmt: skip
+    for table, why in [
+        ("[topics.mail]\nmax_running = -1\n", "max_running: -1 must be at least 1"),
+        ('[topics.mail]\nrate = "1e400/second"\n', "count per period"),
+        ("[topics.mail]\nspeed = 3\n", "unknown field"),
+        ('[topics."a b"]\nmax_running = 1\n', "a topic may only use"),
+    ]:
         path = data_dir / "c.toml"
         path.write_text(table)
         with pytest.raises(ConfigError, match=why):

@@ -223,8 +223,12 @@ def test_a_list_shows_the_jobs_created_before_it(agent: HeroAgent) -> None:
     records them asynchronously; the list waits for the recorder to catch up to what was created."""
     jm = agent.get_job_manager()
     for round_ in range(3):
-        made = jm.create_jobs([{"topic": f"later{round_}", "params": f"!!fake.return_success message:w{round_}x{i}q",
-                                "delay": 600} for i in range(400)])  # fmt: skip
+        made = jm.create_jobs(
+            [
+                {"topic": f"later{round_}", "params": f"!!fake.return_success message:w{round_}x{i}q", "delay": 600}
+                for i in range(400)
+            ]
+        )
         listed = jm.list_jobs(topic=f"later{round_}", limit=1000)
         assert [j.job_id for j in listed] == sorted((j.job_id for j in made), reverse=True)
         assert [j.job_id for j in jm.list_jobs(text=f"w{round_}x7q")] == [made[7].job_id]

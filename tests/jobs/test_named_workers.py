@@ -31,8 +31,13 @@ def test_a_named_worker_is_seen_everywhere(data_dir: Path) -> None:
             jm = agent.get_job_manager()
             final = jm.wait_for_job(jm.create_job("edge", "!!fake.return_success").job_id, timeout=30)
             assert final.status is JobStatus.DONE and final.worker.startswith(f"edge-1:{os.uname().nodename}:")
-            listed = subprocess.run([sys.executable, "-m", "heroagent", "workers", "--config", str(config_file)],
-                                    env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+            listed = subprocess.run(
+                [sys.executable, "-m", "heroagent", "workers", "--config", str(config_file)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert listed.returncode == 0 and any(line.startswith("edge-1:") for line in listed.stdout.splitlines())
             assert wait_until(lambda: "edge-1:" in requests.get(ui_url(agent, "/"), timeout=5).text)
         finally:
@@ -42,8 +47,13 @@ def test_a_named_worker_is_seen_everywhere(data_dir: Path) -> None:
         said = worker.stderr.read() if worker.stderr else ""
         assert password and password not in said, said  # the URL it names is redacted
         assert "password=***" in said and "edge-1:" in said
-    bad = subprocess.run([sys.executable, "-m", "heroagent", "worker", "--redis", "redis://127.0.0.1:1/0",
-                          "--id", "no spaces"], env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "heroagent", "worker", "--redis", "redis://127.0.0.1:1/0", "--id", "no spaces"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "--id 'no spaces'" in bad.stderr and "Traceback" not in bad.stderr
     unreachable_cmd = [sys.executable, "-m", "heroagent", "worker", "--redis", "redis://:s3cret-pw@127.0.0.1:1/0"]
     unreachable = subprocess.run(unreachable_cmd, env=env, capture_output=True, text=True, timeout=60)

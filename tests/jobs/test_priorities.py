@@ -56,8 +56,15 @@ def test_priority_is_checked_at_every_edge(data_dir: Path) -> None:
     with quiet_agent(data_dir) as agent:
         jm = agent.get_job_manager()
         whole = "a whole number"
-        for bad, why in [(10, "at most 9"), (-1, "at least 0"), (2.5, whole), (float("nan"), whole),
-                         (1e400, whole), ("9", whole), (True, whole)]:  # fmt: skip
+        for bad, why in [
+            (10, "at most 9"),
+            (-1, "at least 0"),
+            (2.5, whole),
+            (float("nan"), whole),
+            (1e400, whole),
+            ("9", whole),
+            (True, whole),
+        ]:
             with pytest.raises(InvalidJobError, match=f"priority: .*{why}"):
                 jm.create_job("p", "!!fake.return_success", priority=bad)  # type: ignore[arg-type]
         assert jm.create_job("p", "!!fake.return_success", priority=9.0).priority == 9  # type: ignore[arg-type]

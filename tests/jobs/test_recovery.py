@@ -86,9 +86,11 @@ def test_server_killed_with_flow_control_in_play_loses_no_job(data_dir: Path) ->
     config_file.write_text(to_toml(config))
     before = redis_server_pids()
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_WITH_FLOW_CONTROL, str(config_file)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", SERVER_WITH_FLOW_CONTROL, str(config_file)],
+        stdout=subprocess.PIPE,
+        text=True,
         env=child_env(),
-    )  # fmt: skip
+    )
     assert server.stdout is not None
     line = server.stdout.readline().split()
     assert line[0] == "created", line

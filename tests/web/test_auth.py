@@ -72,8 +72,16 @@ def test_login_sets_a_safe_session_cookie_and_logout_ends_it(secured: HeroAgent)
 def test_login_redirects_only_inside_the_dashboard(secured: HeroAgent) -> None:
     session = requests.Session()
     page = session.get(ui_url(secured, "/login"), timeout=5)
-    hostile = ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example",
-               "/\r\nSet-Cookie: x=1", "/ /evil.example", "/\x00x")  # fmt: skip
+    hostile = (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\nSet-Cookie: x=1",
+        "/ /evil.example",
+        "/\x00x",
+    )
     for target in hostile:
         r = session.post(
             ui_url(secured, "/login"),

@@ -204,12 +204,15 @@ def test_a_body_that_is_not_an_object_retries_no_dead_job(web_agent: StartAgent,
     assert empty.status_code == 200 and empty.json()["retried"] == [dead.job_id]
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), [
-    ("TRACE", "/api/health", {"GET", "HEAD", "OPTIONS"}),
-    ("PATCH", "/api/jobs", {"GET", "HEAD", "OPTIONS", "POST"}),
-    ("PUT", "/api/jobs/1/cancel", {"OPTIONS", "POST"}),
-    ("TRACE", "/jobs", {"GET", "HEAD", "OPTIONS"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("TRACE", "/api/health", {"GET", "HEAD", "OPTIONS"}),
+        ("PATCH", "/api/jobs", {"GET", "HEAD", "OPTIONS", "POST"}),
+        ("PUT", "/api/jobs/1/cancel", {"OPTIONS", "POST"}),
+        ("TRACE", "/jobs", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
 def test_a_method_not_allowed_names_the_allowed_ones(
     web_agent: StartAgent, method: str, path: str, allowed: set[str]
 ) -> None:

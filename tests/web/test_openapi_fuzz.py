@@ -32,9 +32,30 @@ def test_every_operation_holds_to_the_openapi_document(web_agent: Callable[..., 
         jm.wait_for_job(jm.create_job("fuzz", params, log=True).job_id, timeout=10)
     base = ui_url(agent, "")
     run = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{base}/api/openapi.json", "--url", base,
-         "--checks", CHECKS, "--max-examples", "25", "--seed", "20261124", "--workers", "1",
-         "--request-timeout", "20", "-H", f"Authorization: Bearer {TOKEN}"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,  # its own files (.schemathesis/) go there
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{base}/api/openapi.json",
+            "--url",
+            base,
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "25",
+            "--seed",
+            "20261124",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "20",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,  # its own files (.schemathesis/) go there
+    )
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]

@@ -289,11 +289,16 @@ def test_dead_jobs_are_retried_in_bulk_from_the_jobs_page(web_agent: StartAgent)
     page = session.get(ui_url(agent, "/jobs?status=error&topic=bulk"), timeout=5).text
     assert "3 dead jobs" in page and 'id="retry-dead"' in page
     token = csrf(agent, session, "/jobs?status=error")
-    r = session.post(ui_url(agent, "/jobs/dead/retry"), data={"csrf_token": token, "topic": "bulk"}, timeout=5,
-                     allow_redirects=False)  # fmt: skip
+    r = session.post(
+        ui_url(agent, "/jobs/dead/retry"), data={"csrf_token": token, "topic": "bulk"}, timeout=5, allow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["Location"] == "/jobs?topic=bulk"
-    assert wait_until(lambda: all(present(jm.store.status_of(j.job_id)).value == "error"
-                                  and jm.get_job(j.job_id).retries == 1 for j in jobs), timeout=15)  # fmt: skip
+    assert wait_until(
+        lambda: all(
+            present(jm.store.status_of(j.job_id)).value == "error" and jm.get_job(j.job_id).retries == 1 for j in jobs
+        ),
+        timeout=15,
+    )
 
 
 def test_schedules_page_flags_a_schedule_whose_jobs_fail(web_agent: StartAgent) -> None:

@@ -153,9 +153,17 @@ class Recorder:
         raised instead, and the step after it reads the pending entries first (see `step`)."""
         block: list[str | int] = ["BLOCK", block_ms] if block_ms is not None else []
         reply: Any = self.queue.direct.command(
-            "XREADGROUP", "GROUP", keys.EVENTS_GROUP, CONSUMER, "COUNT", count, *block,
-            "STREAMS", keys.EVENTS, "0" if pending else ">",
-        )  # fmt: skip
+            "XREADGROUP",
+            "GROUP",
+            keys.EVENTS_GROUP,
+            CONSUMER,
+            "COUNT",
+            count,
+            *block,
+            "STREAMS",
+            keys.EVENTS,
+            "0" if pending else ">",
+        )
         if not reply:
             return []
         entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # RESP3: a map
@@ -195,8 +203,13 @@ class Recorder:
         """Keep an event the history cannot take, with the reason; the caller acks it from the stream."""
         self.set_aside += 1
         job = fields.get(b"jobid", b"?").decode(errors="replace")
-        log.error("jobs: event %s of job %s cannot be recorded and is set aside in %s: %s",
-                  entry_id, job, keys.EVENTS_SET_ASIDE, why)  # fmt: skip
+        log.error(
+            "jobs: event %s of job %s cannot be recorded and is set aside in %s: %s",
+            entry_id,
+            job,
+            keys.EVENTS_SET_ASIDE,
+            why,
+        )
         kept = {**fields, b"why": why.encode(errors="replace"), b"event": str(entry_id).encode()}
         self.client.xadd(keys.EVENTS_SET_ASIDE, kept, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
 

@@ -246,8 +246,12 @@ class JobStore:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(OSError):
                     Path(str(self.index_path) + suffix).rename(Path(str(broken) + suffix))
-            log.error("jobs: the history's index %s is unusable (%s); moved to %s and built again from the "
-                      "history", self.index_path, exc, broken)  # fmt: skip
+            log.error(
+                "jobs: the history's index %s is unusable (%s); moved to %s and built again from the history",
+                self.index_path,
+                exc,
+                broken,
+            )
             return SqliteHistoryIndex(self.index_path)
 
     def close(self) -> None:
@@ -342,8 +346,11 @@ class JobStore:
         except (sqlite3.Error, OSError, IndexError_) as exc:
             self._behind = True
             self._index_error = f"the history's index is behind the history ({exc}); it catches up by itself"
-            log.error("jobs: the history's index could not take %d job(s) (%s); it catches up at the next "
-                      "write", len(rows), exc)  # fmt: skip
+            log.error(
+                "jobs: the history's index could not take %d job(s) (%s); it catches up at the next write",
+                len(rows),
+                exc,
+            )
 
     # ------------------------------------------------------------ writing
 
@@ -417,8 +424,9 @@ class JobStore:
                                 raw = self.values.spill(event.job_id, event.json)
                                 self.db.insert_at(raw, event.job_id, fill_gap=below)
                                 if below:
-                                    log.warning("jobs: job %d's first state came after a later job's; recorded",
-                                                event.job_id)  # fmt: skip
+                                    log.warning(
+                                        "jobs: job %d's first state came after a later job's; recorded", event.job_id
+                                    )
                                 newest[event.job_id] = (event, raw, True)
                                 event.first = True
                                 written.append(event)

@@ -203,8 +203,10 @@ class WorkerPool:
         this pool holds (running, claimed, handed to it) comes back by its lease when Redis answers again,
         as a killed worker's does. Threads still waiting in a call to Redis are left after a short wait:
         they are daemons, and one that gets its answer later sees the stop and gives back what it holds."""
-        log.warning("jobs: Redis did not answer at stop; the pool stops without it (the jobs it holds "
-                    "come back by their leases)")  # fmt: skip
+        log.warning(
+            "jobs: Redis did not answer at stop; the pool stops without it (the jobs it holds "
+            "come back by their leases)"
+        )
         for run in self._running():
             run.ctx.cancel.set()
         if self._supervisor is not None:
@@ -465,8 +467,11 @@ class WorkerPool:
                 handed = self.queue.take_handed(slot.worker_id)
                 slot.taker = False
             except redis.RedisError as exc:
-                log.warning("jobs: worker %s could not take back the jobs handed to it (%s); their leases "
-                            "return them", slot.worker_id, exc)  # fmt: skip
+                log.warning(
+                    "jobs: worker %s could not take back the jobs handed to it (%s); their leases return them",
+                    slot.worker_id,
+                    exc,
+                )
                 handed = []
             with self._lock:
                 slot.waiting.extend(handed)
@@ -658,4 +663,3 @@ class WorkerPool:
             self.queue.client.srem(keys.WORKERS_DRAINING, self.pool_id)
         except redis.RedisError:
             pass
-

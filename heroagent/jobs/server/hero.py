@@ -64,8 +64,11 @@ class HeroActor:
         for script_type in self.serve:
             for raw in self.client.lrange(keys.hero_taking(script_type), 0, -1):
                 hero_id = _text(raw)
-                log.warning("hero: %s job %s was taken by a server that stopped before it let go; taking it again",
-                            script_type, hero_id[:100])  # fmt: skip
+                log.warning(
+                    "hero: %s job %s was taken by a server that stopped before it let go; taking it again",
+                    script_type,
+                    hero_id[:100],
+                )
                 self._take_and_let_go(script_type, hero_id)
                 taken += 1
         return taken
@@ -120,8 +123,9 @@ class HeroActor:
             return None
         fields = {_text(k): _text(v) for k, v in self.client.hgetall(keys.hero_job(hero_id)).items()}
         if not fields:
-            log.warning("hero: job %s was queued for %s but %s does not exist", hero_id, script_type,
-                        keys.hero_job(hero_id))  # fmt: skip
+            log.warning(
+                "hero: job %s was queued for %s but %s does not exist", hero_id, script_type, keys.hero_job(hero_id)
+            )
             return None
         spec: dict[str, Any] = {
             "topic": f"hero.{script_type}",
@@ -266,8 +270,12 @@ class HeroDispatcher:
                 try:
                     reply = json.loads(item[1])
                     hero_id = _text(item[0]).rsplit(":", 1)[1]
-                    self._finish(hero_id, str(reply.get("status", "")), str(reply.get("output") or ""),
-                                 str(reply.get("error") or ""))  # fmt: skip
+                    self._finish(
+                        hero_id,
+                        str(reply.get("status", "")),
+                        str(reply.get("output") or ""),
+                        str(reply.get("error") or ""),
+                    )
                 except (ValueError, AttributeError, IndexError):
                     log.warning("hero: ignored an unreadable reply on %s: %r", _text(item[0]), item[1][:200])
         pipe = self.client.pipeline(transaction=False)

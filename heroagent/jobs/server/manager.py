@@ -283,8 +283,9 @@ class JobManager:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE
-                    log.warning("jobs: the history is more than %.0f s behind Redis; lists show what it has",
-                                LIST_CATCH_UP)  # fmt: skip
+                    log.warning(
+                        "jobs: the history is more than %.0f s behind Redis; lists show what it has", LIST_CATCH_UP
+                    )
                     return
                 self._wait_for_batch(seen, min(remaining, 0.05))
         except redis.RedisError:
@@ -294,8 +295,13 @@ class JobManager:
         """Every job type (registered actor or `[job_types]` table): its defaults over `[jobs]`'s, and how
         many jobs in the history called it first."""
         counts = self.store.count_kinds()
-        base = {"timeout": self.defaults.timeout, "max_retries": self.defaults.max_retries,
-                "retry_delay": self.defaults.retry_delay, "priority": 0, "no_overlap": 0}  # fmt: skip
+        base = {
+            "timeout": self.defaults.timeout,
+            "max_retries": self.defaults.max_retries,
+            "retry_delay": self.defaults.retry_delay,
+            "priority": 0,
+            "no_overlap": 0,
+        }
         return [
             {
                 "name": name,
@@ -368,8 +374,9 @@ class JobManager:
         canceled, stopping = self.queue.clear(
             _topic(topic), f"canceled: cancel-all of topic {topic}", also_running=True
         )
-        log.info("jobs: cancel-all of topic %s: %d waiting canceled, %d running asked to stop", topic, canceled,
-                 stopping)  # fmt: skip
+        log.info(
+            "jobs: cancel-all of topic %s: %d waiting canceled, %d running asked to stop", topic, canceled, stopping
+        )
         return {**self.topic_state(topic), "canceled": canceled, "stopping": stopping}
 
     def control_topic(self, topic: str, action: str) -> dict[str, Any]:

@@ -122,8 +122,9 @@ class JobsService:
                 self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", intake, expected=REDIS_AWAY))
         hero = self.config.hero
         if hero.enabled and hero.dispatch:
-            dispatcher = HeroDispatcher(JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs)),
-                                        hero.dispatch, jobs.lease_seconds)  # fmt: skip
+            dispatcher = HeroDispatcher(
+                JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs)), hero.dispatch, jobs.lease_seconds
+            )
             dispatcher.start()
             self.loops.append(SupervisedLoop("hero-dispatch", dispatcher.step, expected=REDIS_AWAY))
         for loop in self.loops:
@@ -144,8 +145,10 @@ class JobsService:
             self._seeding = None
         redis_answers = self._redis_answers()
         if not redis_answers:
-            log.warning("jobs: Redis did not answer at stop; stopping without it (the jobs it holds are kept "
-                        "there; what was not recorded yet is recorded at the next start)")  # fmt: skip
+            log.warning(
+                "jobs: Redis did not answer at stop; stopping without it (the jobs it holds are kept "
+                "there; what was not recorded yet is recorded at the next start)"
+            )
         if self.rpc is not None:
             self.rpc.stop(redis_answers=redis_answers)
             self.rpc = None
@@ -215,8 +218,10 @@ class JobsService:
         found = []
         recorder = self.recorder
         if recorder is not None and recorder.set_aside:
-            found.append(f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
-                         f"{keys.EVENTS_SET_ASIDE} (see the server log)")  # fmt: skip
+            found.append(
+                f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
+                f"{keys.EVENTS_SET_ASIDE} (see the server log)"
+            )
         logs = self.manager.logs if self.manager is not None else None
         if logs is not None and logs.failures:
             found.append(f"job logs: {logs.failures} line(s) could not be written (see the server log)")
