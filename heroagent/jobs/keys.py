@@ -100,6 +100,16 @@ def job(topic: str, job_id: int) -> str:
     return f"{PREFIX_JOB}:{topic}:{job_id}"
 
 
+def every_job_pattern() -> str:
+    """The SCAN pattern of every job hash (the stray sweep walks them)."""
+    return f"{PREFIX_JOB}:*"
+
+
+def parse_job(key: str) -> tuple[str, int]:
+    """(topic, id) of a job hash's key: `job`'s inverse."""
+    return parse_inflight_member(key.removeprefix(f"{PREFIX_JOB}:"))
+
+
 def idempotency(key: str) -> str:
     return f"{PREFIX_IDEMPOTENCY}:{key}"
 

@@ -215,10 +215,10 @@ class JobQueue:
                 word = _text(outcome)
                 counts[word] = counts.get(word, 0) + 1
                 if word == "terminal":
-                    terminal.append(keys.parse_inflight_member(key[len(keys.PREFIX_JOB) + 1 :]))
+                    terminal.append(keys.parse_job(key))
             hashes.clear()
 
-        for key in self.client.scan_iter(match=f"{keys.PREFIX_JOB}:*", count=batch):
+        for key in self.client.scan_iter(match=keys.every_job_pattern(), count=batch):
             hashes.append(key.decode() if isinstance(key, bytes) else str(key))
             if len(hashes) >= batch:
                 run()
