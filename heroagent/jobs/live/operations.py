@@ -14,7 +14,7 @@ arguments and result, its `@operation(...)` says how a client reaches it and whi
 
 From it come: the request server's list of what may be asked (`server_operations()`), `JobClient`'s
 methods and their typing (it subclasses this class), and the test that the manager, the client, the
-API's routes and the CLI cover every operation (tests/jobs/test_operations.py).
+API's routes and the CLI cover every operation (tests/jobs/live/test_operations.py).
 """
 
 from __future__ import annotations
