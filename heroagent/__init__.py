@@ -21,6 +21,7 @@ _LAZY = {
     "HeroAgentError": "heroagent.errors",
     "ServiceError": "heroagent.errors",
     "HeroAgent": "heroagent.factory",
+    "PermanentError": "heroagent.jobs.errors",
     "New": "heroagent.factory",
     "Job": "heroagent.jobs.model",
     "JobStatus": "heroagent.jobs.model",
@@ -35,6 +36,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "New",
+    "PermanentError",
     "ServiceError",
     "__version__",
     "actor",
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from heroagent.config import Config, default_config, load_config
     from heroagent.errors import ConfigError, HeroAgentError, ServiceError
     from heroagent.factory import HeroAgent, New
+    from heroagent.jobs.errors import PermanentError
     from heroagent.jobs.model import Job, JobStatus
     from heroagent.jobs.run.actors import actor
 

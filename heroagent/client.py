@@ -27,6 +27,7 @@ from heroagent.config import Config
 from heroagent.errors import HeroAgentError, InvalidInputError
 from heroagent.jobs import keys
 from heroagent.jobs.errors import ERRORS, InvalidJobError, JobError
+from heroagent.jobs.live.jobtypes import PublishedTypes
 from heroagent.jobs.live.operations import JobOperations
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
@@ -54,6 +55,7 @@ class JobClient(JobOperations):
         # The read timeout must outlast the longest wait for an answer (redis-py's default gives up at ~5 s).
         self.redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5)
         self.queue = JobQueue(self.redis)
+        self.types = PublishedTypes(self.redis)  # the live pools' job types, which new jobs are checked against
         self._fallback_defaults = defaults or JobDefaults()
         self._defaults: JobDefaults | None = None
         self._own_defaults_until = 0.0  # monotonic: no server had published defaults when last looked
@@ -135,7 +137,7 @@ class JobClient(JobOperations):
         """Create jobs, all or none, in one Redis call; per spec (the job, created now? False: an earlier
         job with the same idempotency key)."""
         given = [{k: v for k, v in spec.items() if v is not None} for spec in specs]
-        return self._redis_call(submit, self.queue, given, self.defaults(), self.get_job)  # type: ignore[no-any-return]
+        return self._redis_call(lambda: submit(self.queue, given, self.defaults(), self.get_job, self.types.get()))  # type: ignore[no-any-return]
 
     def get_job(self, job_id: int) -> Job:
         """The live state from Redis while the job is in flight (no server needed), else the history's."""

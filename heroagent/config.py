@@ -124,10 +124,16 @@ class JobsConfig:
     # Topics whose jobs run in a child process that timeouts and cancel kill (any code, C calls included);
     # other jobs run in their worker thread, where cancel is cooperative. Per actor: isolation="process".
     process_topics: list[str] = field(default_factory=list)
+    # A HeroScript job calling an actor no live worker pool serves: "refuse" it at create (once any pool has
+    # published its job types), or "accept" it (it fails when it runs, unless a pool serving it comes).
+    unknown_actors: str = "refuse"
     # `openrpc` jobs: topic -> endpoint ("http://..." or "unix:///path.sock"); "*" for every topic.
     openrpc: dict[str, str] = field(default_factory=dict, metadata=SECRET_URL)  # URLs may hold a key
     rhai: RhaiConfig = field(default_factory=RhaiConfig)
     ai: AIConfig = field(default_factory=AIConfig)
+
+
+UNKNOWN_ACTORS = ("refuse", "accept")
 
 
 @dataclass
@@ -340,6 +346,10 @@ def _check_services(config: Config, src: str) -> None:
 def _check_jobs(config: Config, src: str) -> None:
     if not config.jobs.topics:
         raise ConfigError(f'{src}: [jobs] topics = []: list at least one topic, or ["*"] for all')
+    if config.jobs.unknown_actors not in UNKNOWN_ACTORS:
+        raise ConfigError(
+            f'{src}: [jobs] unknown_actors = {config.jobs.unknown_actors!r}: must be "refuse" or "accept"'
+        )
     for topic, endpoint in config.jobs.openrpc.items():
         if not endpoint.startswith(("http://", "https://", "unix://")):
             raise ConfigError(

@@ -161,7 +161,7 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child process that runs this checkout (no HEROAGENT_ settings of ours)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
-    return dict(env, PYTHONPATH=str(REPO), **extra)
+    return {**env, "PYTHONPATH": str(REPO), **extra}
 
 
 def start_worker(redis_url: str, topics: str, *options: str, **env: str) -> subprocess.Popen[str]:

@@ -19,6 +19,7 @@ _LAZY = {
     "JobError": "heroagent.jobs.errors",
     "JobFailed": "heroagent.jobs.errors",
     "JobNotFoundError": "heroagent.jobs.errors",
+    "PermanentError": "heroagent.jobs.errors",
     "JobManager": "heroagent.jobs.server.manager",
     "Job": "heroagent.jobs.model",
     "JobStatus": "heroagent.jobs.model",
@@ -37,11 +38,19 @@ __all__ = [
     "JobNotFoundError",
     "JobStatus",
     "ParamsType",
+    "PermanentError",
     "actor",
 ]
 
 if TYPE_CHECKING:
-    from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobError, JobFailed, JobNotFoundError
+    from heroagent.jobs.errors import (
+        InvalidJobError,
+        InvalidTransitionError,
+        JobError,
+        JobFailed,
+        JobNotFoundError,
+        PermanentError,
+    )
     from heroagent.jobs.model import Job, JobStatus, ParamsType
     from heroagent.jobs.run.actors import ActorRegistry, actor
     from heroagent.jobs.run.context import JobContext

@@ -29,6 +29,11 @@ class JobFailed(Exception):
     """Raised inside a job (by an actor or processor) to end it in `error` with this message."""
 
 
+class PermanentError(JobFailed):
+    """Raised inside a job when no retry can fix it (a bad param, an unknown action, a record that does not
+    exist): the job ends in `error` at once, its retries unspent. `heroagent.PermanentError`."""
+
+
 class JobSkipped(Exception):
     """Raised inside a job (`ctx.skip(reason)`) to end it `skipped`: nothing to do, not a failure, no retry."""
 

@@ -10,6 +10,11 @@ hero:jobtopic              hash    jobid -> topic of every job that has a hash (
 hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window,
                                     goes when that job is deleted (by hand or by retention)
 hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retries...) for creators in other processes
+hero:jobtypes:live         zset    publisher (a worker pool) -> its last heartbeat (ms): who serves job types now
+hero:jobtypes:of:<publisher>  string  the job types a pool serves (JSON: actor -> actions' schemas, defaults,
+                                   isolation, suspendable); expires unless renewed
+hero:jobtypes:known        hash    actor -> its job type as last published (so a type no live process serves
+                                   any more is still shown, as such)
 hero:epoch                 string  a random token the server sets once Redis and the history agree (seeded,
                                    reconciled); gone means Redis lost its data: the server reconciles again
 hero:job:<hero_id>         hash    a job of the hero queue layout (a hero supervisor's: id, script, script_type, ...)
@@ -93,6 +98,9 @@ JOB_ID_COUNTER = "hero:jobid"
 JOB_TOPICS = "hero:jobtopic"
 JOB_DEFAULTS = "hero:jobs:defaults"
 PREFIX_IDEMPOTENCY = "hero:idem"
+JOBTYPES_LIVE = "hero:jobtypes:live"
+PREFIX_JOBTYPES_OF = "hero:jobtypes:of"
+JOBTYPES_KNOWN = "hero:jobtypes:known"
 HERO_DISPATCHED = "hero:dispatched"
 
 
@@ -108,6 +116,10 @@ def every_job_pattern() -> str:
 def parse_job(key: str) -> tuple[str, int]:
     """(topic, id) of a job hash's key: `job`'s inverse."""
     return parse_inflight_member(key.removeprefix(f"{PREFIX_JOB}:"))
+
+
+def jobtypes_of(publisher: str) -> str:
+    return f"{PREFIX_JOBTYPES_OF}:{publisher}"
 
 
 def idempotency(key: str) -> str:

@@ -1,7 +1,8 @@
 """What users do with schedules (the Python API, the JSON API, the pages): add, pause, resume, remove, list.
 
 The schedules layer sits on the job system, not in it: a schedule's job is checked against the job
-rules here, when the schedule is added, so a bad one is refused at once instead of failing at each run.
+rules and the job contract (the job types the live pools serve) here, when the schedule is added, so a
+bad one is refused at once instead of failing at each run.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from typing import Any
 import redis
 
 from heroagent.config import Config
+from heroagent.heroscript import parse_job_cached
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.model import check_job_spec
+from heroagent.jobs.live.contract import check_actions
+from heroagent.jobs.live.jobtypes import PublishedTypes
+from heroagent.jobs.live.submit import JobDefaults
+from heroagent.jobs.model import check_job_spec_and_type
 from heroagent.schedules.book import ScheduleBook, ScheduleInfo
 from heroagent.schema.schedule import Schedule, ScheduleError
 
@@ -23,6 +28,7 @@ class Schedules:
     def __init__(self, book: ScheduleBook, leader: Callable[[], str]) -> None:
         self.book = book
         self._leader = leader
+        self._contract = PublishedTypes(book.client)
 
     def add(
         self,
@@ -64,7 +70,12 @@ class Schedules:
             raise ScheduleError("schedule: give an object with the fields of a schedule (source is set by HeroAgent)")
         schedule = Schedule.from_dict(dict(data), source="runtime")
         try:
-            check_job_spec(schedule.job_spec())
+            spec = schedule.job_spec()
+            clean, job_type = check_job_spec_and_type(spec)
+            contract = self._contract.get()
+            if job_type and clean.get("topic") not in contract.outside:
+                defaults = JobDefaults.read(self.book.client) or JobDefaults()
+                check_actions(parse_job_cached(clean["params"]), contract.types, defaults.unknown_actors)
         except InvalidJobError as exc:
             raise ScheduleError(f"schedule {schedule.name!r}: {exc}") from None
         self.book.add(schedule)

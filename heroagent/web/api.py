@@ -290,7 +290,8 @@ def remove_schedule(name: str) -> tuple[str, int]:
 
 @bp.get("/job-types")
 @documented(
-    "Every job type (actor) with the defaults its jobs get and how many jobs called it",
+    "Every job type (actor) with the defaults its jobs get, how many jobs called it, its actions' param schemas "
+    "and whether a live worker serves it",
     responses={200: json_response(JOB_TYPES, "job types")},
     errors=LIST_ERRORS,
 )

@@ -224,6 +224,14 @@ JOB_TYPES = _list_of(
         "defaults": {"type": "object"},
         "own_defaults": {"type": "object"},
         "jobs": {"type": "integer"},
+        "served": {"type": "boolean", "description": "a live worker pool serves it now"},
+        "actions": {
+            "type": "object",
+            "description": "action name -> the JSON Schema of its params (from the actor's signature)",
+            "additionalProperties": {"type": "object"},
+        },
+        "isolation": {"type": "string", "enum": ["thread", "process"]},
+        "suspendable": {"type": "boolean"},
     },
 )
 JOB_GROUPS = _list_of(

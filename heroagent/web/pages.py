@@ -144,6 +144,7 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
         "log_cut": log_cut,
         "live": live,
         "notice": notice,
+        "suspendable": job.status is not JobStatus.ACTIVE or not jm.why_not_suspendable(job),
     }
 
 

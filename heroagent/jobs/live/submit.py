@@ -19,8 +19,11 @@ from typing import Any
 import redis
 
 from heroagent.config import JobsConfig
+from heroagent.heroscript import parse_job_cached
 from heroagent.jobs import keys
 from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
+from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_actions, type_defaults
+from heroagent.jobs.live.jobtypes import Contract
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, scheduled_time
 from heroagent.schema.job import TOPIC_PATTERN, TYPE_DEFAULT_FIELDS
@@ -38,6 +41,7 @@ class JobDefaults:
     retry_delay_min: float = _BUILT_IN.retry_delay_min
     max_value_bytes: int = _BUILT_IN.max_value_bytes
     idempotency_window: float = _BUILT_IN.idempotency_window
+    unknown_actors: str = _BUILT_IN.unknown_actors  # "refuse" | "accept" (contract.py)
     # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay,
     # priority, no_overlap as 1/0)
     types: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
@@ -51,12 +55,14 @@ class JobDefaults:
             retry_delay_min=jobs.retry_delay_min,
             max_value_bytes=jobs.max_value_bytes,
             idempotency_window=jobs.idempotency_window,
+            unknown_actors=jobs.unknown_actors,
             types=dict(types or {}),
         )
 
     def publish(self, client: redis.Redis) -> None:
         """Put these in Redis for creators in other processes (the server does this at start)."""
-        values = {k: repr(v) for k, v in asdict(self).items() if k != "types"}
+        values = {k: repr(v) for k, v in asdict(self).items() if k not in ("types", "unknown_actors")}
+        values["unknown_actors"] = self.unknown_actors
         values["types"] = json.dumps({name: dict(d) for name, d in self.types.items()})
         client.hset(keys.JOB_DEFAULTS, mapping=values)  # type: ignore[arg-type]
 
@@ -73,7 +79,9 @@ class JobDefaults:
         values: dict[str, Any] = {}
         try:
             types = json.loads(given.pop("types", "{}"))
-            values["types"] = {str(name): _type_defaults(d) for name, d in types.items() if isinstance(d, dict)}
+            values["types"] = {str(name): type_defaults_of(d) for name, d in types.items() if isinstance(d, dict)}
+            unknown_actors = given.pop("unknown_actors", REFUSE)
+            values["unknown_actors"] = unknown_actors if unknown_actors in (REFUSE, ACCEPT) else REFUSE
             for f in fields(cls):
                 if f.name in given:
                     number = float(given[f.name])
@@ -85,7 +93,7 @@ class JobDefaults:
         return cls(**values)
 
 
-def _type_defaults(given: Mapping[str, Any]) -> dict[str, float | str]:
+def type_defaults_of(given: Mapping[str, Any]) -> dict[str, float | str]:
     """A job type's published defaults, keeping only what is well formed (numbers finite, a topic valid)."""
     out: dict[str, float | str] = {}
     for key, value in given.items():
@@ -97,16 +105,22 @@ def _type_defaults(given: Mapping[str, Any]) -> dict[str, float | str]:
     return out
 
 
-def build_job(spec: Mapping[str, Any], defaults: JobDefaults) -> Job:
-    """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. Fields the
-    spec leaves out come from its job type's defaults (the actor it calls first), then from `[jobs]`."""
+def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract | None = None) -> Job:
+    """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. A HeroScript
+    job is checked against the contract: the job types the live pools serve (contract.py). Fields the
+    spec leaves out come from its job type's defaults (the actor it calls first: `[job_types]` of the
+    server, then what the pools serving it declared), then from `[jobs]`."""
     clean, job_type = check_job_spec_and_type(spec)
     size = len(clean["params"].encode())
     if size > defaults.max_value_bytes:
         raise InvalidJobError(
             f"params: {size} bytes is over the limit of {defaults.max_value_bytes} bytes ([jobs] max_value_bytes)"
         )
-    typed = defaults.for_type(job_type) if job_type else {}
+    contract = contract or Contract()
+    types = contract.types
+    if job_type and clean.get("topic") not in contract.outside:
+        check_actions(parse_job_cached(clean["params"]), types, defaults.unknown_actors)
+    typed = {**type_defaults_of(type_defaults(types, job_type)), **defaults.for_type(job_type)} if job_type else {}
     topic = clean.get("topic") or typed.get("topic")
     if not topic:
         raise InvalidJobError("topic: required (give one, or call an actor whose job type names a topic)")
@@ -146,12 +160,14 @@ def submit(
     specs: Iterable[Mapping[str, Any]],
     defaults: JobDefaults,
     earlier_job: Callable[[int], Job],
+    contract: Contract | None = None,
 ) -> list[tuple[Job, bool]]:
     """Check and create jobs, all or none, in one Redis call; per spec (the job, created now?).
 
     A spec whose idempotency key was used within the window gets the earlier job (`earlier_job(id)`
-    reads it) and False. Nothing is created if one spec is bad (InvalidJobError names it)."""
-    jobs = [build_job(spec, defaults) for spec in specs]
+    reads it) and False. Nothing is created if one spec is bad (InvalidJobError names it): against the
+    schema of a new job, and against the contract (the live job types, contract.py)."""
+    jobs = [build_job(spec, defaults, contract) for spec in specs]
     if not jobs:
         return []
     made: dict[int, Job] = {}

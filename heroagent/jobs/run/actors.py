@@ -1,8 +1,11 @@
 """Actors: Python objects whose methods HeroScript actions call (`!!email.send to:...` -> email.send(to=...)).
 
 Register with `@heroagent.actor("email")` on a class (instantiated once) or an instance; the agent's
-`agent.actor(...)` does the same. A method gets the action's params as keyword arguments, positional
-words as positional arguments, and the JobContext as `ctx` if it has such a parameter.
+`agent.actor(...)` does the same. Each public method is an action; its signature is the action's
+schema (signatures.py), published with the actor's job type so every creator checks new jobs against
+it. A method gets the action's params as keyword arguments, typed by that schema ("3" -> 3 for an `int`),
+positional words as the params they stand for, in order, and the JobContext as `ctx` if it has such a
+parameter. A call that does not fit the schema fails with PermanentError: no retry could fix it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any, TypeVar
 
 from heroagent.errors import InvalidInputError, ServiceError
 from heroagent.heroscript import Action, name_fix
-from heroagent.jobs.errors import JobFailed
+from heroagent.jobs.errors import PermanentError
 from heroagent.jobs.run.context import JobContext
+from heroagent.jobs.run.signatures import Schema, actor_schemas, typed_kwargs
 from heroagent.schema.job import TypeDefaults, check_type_defaults
+from heroagent.schema.params import ParamError, check_params, with_args
 
 T = TypeVar("T")
 ISOLATIONS = ("thread", "process")
@@ -29,6 +34,10 @@ class ActorRegistry:
         self._actors: dict[str, Any] = {}
         self._isolated: set[str] = set()
         self._types: dict[str, TypeDefaults] = {}  # actor -> its job type's defaults
+        self._schemas: dict[str, dict[str, Schema]] = {}  # actor -> action -> the schema of its params
+        self._suspendable: set[str] = set()
+        self._version = 0  # bumped at every register: what `published` made is kept until it changes
+        self._published: tuple[int, dict[str, dict[str, Any]]] = (-1, {})
         self._parent = parent
         self._lock = threading.Lock()
 
@@ -44,13 +53,15 @@ class ActorRegistry:
         priority: int | None = None,
         no_overlap: bool | None = None,
         topic: str | None = None,
+        suspendable: bool = False,
     ) -> Any:
         """`isolation="process"` runs this actor's jobs in a child process that timeouts and cancel kill
         (see isolation.py); "thread" (the default) is faster, and cancel is cooperative there.
         `timeout`, `max_retries`, `retry_delay`, `priority`: the defaults of this job type, which a job
         calling this actor gets unless it gives its own (`[job_types.<name>]` in the config overrides
         them); `no_overlap=True`: one job of the type runs at a time, across all workers; `topic`: the
-        topic its jobs go to when they name none."""
+        topic its jobs go to when they name none; `suspendable=True`: its actions call `ctx.checkpoint()`, so
+        a suspend is offered and honoured (a process-isolated actor can always be suspended)."""
         if isolation not in ISOLATIONS:
             raise ValueError(f"actor {name!r}: isolation = {isolation!r}: must be one of {', '.join(ISOLATIONS)}")
         try:
@@ -68,13 +79,18 @@ class ActorRegistry:
         except InvalidInputError as exc:
             raise ValueError(str(exc)) from None
         instance = obj() if inspect.isclass(obj) else obj
+        schemas = actor_schemas(instance)
+        key = name_fix(name)
         with self._lock:
-            self._types[name_fix(name)] = defaults
-            self._actors[name_fix(name)] = instance
-            if isolation == "process":
-                self._isolated.add(name_fix(name))
-            else:
-                self._isolated.discard(name_fix(name))
+            self._types[key] = defaults
+            self._actors[key] = instance
+            self._schemas[key] = schemas
+            for group, member in ((self._isolated, isolation == "process"), (self._suspendable, suspendable)):
+                if member:
+                    group.add(key)
+                else:
+                    group.discard(key)
+            self._version += 1
         return obj
 
     def actor(self, name: str, *, isolation: str = "thread", **defaults: Any) -> Callable[[T], T]:
@@ -91,6 +107,28 @@ class ActorRegistry:
         found = self._parent.types() if self._parent is not None else {}
         with self._lock:
             found.update({name: dict(self._types.get(name, {})) for name in self._actors})
+        return found
+
+    def version(self) -> int:
+        """Changes whenever an actor is registered here or in the parent registry."""
+        return self._version + (self._parent.version() if self._parent is not None else 0)
+
+    def published(self) -> dict[str, dict[str, Any]]:
+        """Every actor as its job type is published: its actions' schemas, its defaults, how it runs
+        (made once per change: creators in this process ask at every create; do not change the result)."""
+        version = self.version()
+        if self._published[0] == version:
+            return self._published[1]
+        found = dict(self._parent.published()) if self._parent is not None else {}
+        with self._lock:
+            for name in self._actors:
+                found[name] = {
+                    "actions": self._schemas.get(name, {}),
+                    "defaults": dict(self._types.get(name, {})),
+                    "isolation": "process" if name in self._isolated else "thread",
+                    "suspendable": name in self._suspendable or name in self._isolated,
+                }
+        self._published = (version, found)
         return found
 
     def isolated(self, name: str) -> bool:
@@ -112,45 +150,43 @@ class ActorRegistry:
         return sorted(names)
 
     def call(self, action: Action, ctx: JobContext) -> Any:
+        """Run one action: its params checked and typed by the action's schema, then the method called."""
         where = f"line {action.line}: !!{action.full_name}"
         actor = self.get(action.actor)
         if actor is None:
-            raise JobFailed(f"{where}: no actor {action.actor!r} is registered (known: {', '.join(self.names())})")
+            raise PermanentError(f"{where}: no actor {action.actor!r} is registered (known: {', '.join(self.names())})")
         method = getattr(actor, action.name, None)
         if action.name.startswith("_") or not callable(method):
-            raise JobFailed(f"{where}: actor {action.actor!r} has no action {action.name!r}")
-        kwargs: dict[str, Any] = dict(action.params)
-        signature, wants_ctx, takes_any = _signature(method)
-        if wants_ctx:
-            kwargs["ctx"] = ctx
-        if not takes_any and not kwargs.keys() <= signature.parameters.keys():
-            unknown = sorted(set(kwargs) - set(signature.parameters))
-            if unknown:
-                accepted = [p for p in signature.parameters if p != "ctx"]
-                raise JobFailed(f"{where}: unknown param(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+            raise PermanentError(f"{where}: actor {action.actor!r} has no action {action.name!r}")
+        schema = self.schema(action.actor, action.name)
         try:
-            return method(*action.args, **kwargs)
-        except TypeError as exc:
-            try:  # a wrong call (missing param) says so; a TypeError from inside the actor is its own
-                signature.bind(*action.args, **kwargs)
-            except TypeError as bind_error:
-                raise JobFailed(f"{where}: {bind_error}") from None
-            raise exc from None
+            given, words = with_args(schema, action.params, action.args)
+            kwargs = typed_kwargs(method, check_params(schema, given, from_text=True))
+        except ParamError as exc:
+            raise PermanentError(f"{where}: {exc}") from None
+        if "ctx" in _parameters(method):
+            kwargs["ctx"] = ctx
+        return method(*words, **kwargs)
+
+    def schema(self, actor: str, action: str) -> Schema:
+        """The schema of an action's params ({} if the actor is not registered here)."""
+        with self._lock:
+            found = self._schemas.get(actor)
+        if found is None:
+            return self._parent.schema(actor, action) if self._parent is not None else {}
+        return found.get(action, {})
 
 
-_SIGNATURES: dict[Any, tuple[inspect.Signature, bool, bool]] = {}
+_PARAMETERS: dict[Any, frozenset[str]] = {}
 
 
-def _signature(method: Any) -> tuple[inspect.Signature, bool, bool]:
-    """(signature, takes ctx, takes **kwargs) of a method, computed once per function."""
+def _parameters(method: Any) -> frozenset[str]:
+    """The names a method takes, computed once per function."""
     key = getattr(method, "__func__", method)
-    found = _SIGNATURES.get(key)
+    found = _PARAMETERS.get(key)
     if found is None:
-        signature = inspect.signature(method)
-        parameters = signature.parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        found = (signature, "ctx" in parameters, takes_any)
-        _SIGNATURES[key] = found
+        found = frozenset(inspect.signature(method).parameters)
+        _PARAMETERS[key] = found
     return found
 
 
@@ -169,12 +205,14 @@ def actor(
     priority: int | None = None,
     no_overlap: bool | None = None,
     topic: str | None = None,
+    suspendable: bool = False,
 ) -> Callable[[T], T]:
     """`@heroagent.actor("email", timeout=30, max_retries=5)`, or `@heroagent.actor("convert",
     isolation="process")` for code that must be stoppable by timeout and cancel whatever it does (a C
     call, a loop that ignores ctx.cancel). `timeout`, `max_retries`, `retry_delay`, `priority`,
     `no_overlap` (one of its jobs at a time) and `topic` (where its jobs go when they name none) are the
-    defaults of the jobs that call this actor (its job type)."""
+    defaults of the jobs that call this actor (its job type); `suspendable=True`: its actions call
+    `ctx.checkpoint()`, so its jobs can be suspended."""
     return global_registry.actor(
         name,
         isolation=isolation,
@@ -184,6 +222,7 @@ def actor(
         priority=priority,
         no_overlap=no_overlap,
         topic=topic,
+        suspendable=suspendable,
     )
 
 

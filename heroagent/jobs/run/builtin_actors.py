@@ -81,7 +81,7 @@ def command_for(script: Path) -> list[str]:
 
 def register_builtins(registry: ActorRegistry) -> None:
     registry.register("fake", FakeActor())
-    registry.register("script", ScriptActor())
+    registry.register("script", ScriptActor(), suspendable=True)  # its process group is stopped and continued
 
 
 def make_registry() -> ActorRegistry:

@@ -8,7 +8,7 @@ from typing import Any
 
 from heroagent.config import JobsConfig
 from heroagent.heroscript import Action, HeroScriptError, parse_cached
-from heroagent.jobs.errors import JobFailed, JobSkipped
+from heroagent.jobs.errors import JobSkipped, PermanentError
 from heroagent.jobs.model import ParamsType
 from heroagent.jobs.run import processors
 from heroagent.jobs.run.actors import ActorRegistry
@@ -33,12 +33,12 @@ class JobExecutor:
         return processors.run_ai(ctx, self.config)
 
     def _heroscript(self, ctx: JobContext) -> str:
-        try:
+        try:  # a job's text does not change: no retry fixes a syntax error
             actions = parse_cached(ctx.job.params)
         except HeroScriptError as exc:
-            raise JobFailed(str(exc)) from None
+            raise PermanentError(str(exc)) from None
         if not actions:
-            raise JobFailed("HeroScript has no actions (expected a line like !!actor.name key:value)")
+            raise PermanentError("HeroScript has no actions (expected a line like !!actor.name key:value)")
         if ctx.job.topic in self.config.process_topics or any(self.registry.isolated(a.actor) for a in actions):
             return run_in_child(lambda child_ctx: self._run_actions(actions, child_ctx), ctx)
         return self._run_actions(actions, ctx)

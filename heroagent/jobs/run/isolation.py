@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from heroagent.jobs.errors import JobFailed, JobSkipped
+from heroagent.jobs.errors import JobFailed, JobSkipped, PermanentError
 from heroagent.jobs.run.context import JobContext
 from heroagent.procs import die_with_parent
 
@@ -71,7 +71,7 @@ def _child(body: Callable[[JobContext], str], ctx: JobContext, read_fd: int, wri
         _send(write_fd, {"result": body(ctx)})
         code = 0
     except JobFailed as exc:
-        _send(write_fd, {"error": str(exc)})
+        _send(write_fd, {"error": str(exc), "permanent": isinstance(exc, PermanentError)})
     except JobSkipped as exc:
         _send(write_fd, {"skipped": str(exc)})
     except BaseException as exc:
@@ -136,7 +136,7 @@ def _result(outcome: dict[str, Any] | None, status: str, ctx: JobContext) -> str
     if "trace" in outcome:
         ctx.log(str(outcome["trace"]))
     if "error" in outcome:
-        raise JobFailed(str(outcome["error"]))
+        raise (PermanentError if outcome.get("permanent") else JobFailed)(str(outcome["error"]))
     if "skipped" in outcome:
         raise JobSkipped(str(outcome["skipped"]))
     return str(outcome["result"])

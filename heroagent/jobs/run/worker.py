@@ -27,7 +27,8 @@ import redis
 
 from heroagent.config import JobsConfig
 from heroagent.jobs import keys
-from heroagent.jobs.errors import JobFailed, JobSkipped
+from heroagent.jobs.errors import JobFailed, JobSkipped, PermanentError
+from heroagent.jobs.live import jobtypes
 from heroagent.jobs.live.joblog import LogSink
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, JobStatus, clip
@@ -407,6 +408,8 @@ class WorkerPool:
         try:
             result = self.executor.execute(ctx)
             fields = {"result": clip(result, self.max_value_bytes)}
+        except PermanentError as exc:  # no retry can fix it: the job ends now, its retries unspent
+            status, fields = JobStatus.ERROR, {"error": clip(str(exc), self.max_value_bytes), "permanent": "1"}
         except JobFailed as exc:
             status, fields = JobStatus.ERROR, {"error": clip(str(exc), self.max_value_bytes)}
         except JobSkipped as exc:
@@ -655,9 +658,12 @@ class WorkerPool:
             log.info("jobs: worker pool %s serves again", self.pool_id)
         self.draining = draining
         client.hset(key, "state", ("drained" if self.drained else "draining") if draining else "serving")
+        # The job types this pool serves, with their schemas: what creators everywhere check jobs against.
+        jobtypes.publish(client, self.pool_id, self.executor.registry.published())
 
     def _unregister(self) -> None:
         try:
+            jobtypes.withdraw(self.queue.client, self.pool_id)
             self.queue.client.delete(keys.worker(self.pool_id))
             self.queue.client.zrem(keys.WORKERS, self.pool_id)
             self.queue.client.srem(keys.WORKERS_DRAINING, self.pool_id)

@@ -23,18 +23,21 @@ from typing import Any
 import redis
 
 from heroagent.errors import InvalidInputError
+from heroagent.heroscript import HeroScriptError, parse_job_cached
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobIdsNotSeededError, JobNotFoundError
 from heroagent.jobs.history.stats import JobStats
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.history.upkeep import remove_finished_before
 from heroagent.jobs.live.joblog import JobLogs, collect_remote_logs
+from heroagent.jobs.live.jobtypes import PublishedTypes, TypeInfo, read_known
 from heroagent.jobs.live.queue import JobQueue
-from heroagent.jobs.live.submit import JobDefaults, submit
+from heroagent.jobs.live.submit import JobDefaults, submit, type_defaults_of
 from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import (
     Job,
     JobStatus,
+    ParamsType,
     check_transition,
     clip,
     parse_status,
@@ -67,10 +70,16 @@ class JobManager:
         *,
         defaults: JobDefaults | None = None,
         retry: RetryPolicy | None = None,
+        local_types: Callable[[], Mapping[str, TypeInfo]] | None = None,
+        process_topics: Iterable[str] = (),
     ) -> None:
         self.client = client
         self.queue = JobQueue(client, retry)
         self.defaults = defaults or JobDefaults()
+        # What new jobs are checked against: the live pools' job types, with this process's own actors
+        # (`local_types`) over them, so an actor registered a moment ago counts before its pool reports.
+        self.types = PublishedTypes(client, local_types)
+        self.process_topics = frozenset(process_topics)  # their jobs run in a child process: all can suspend
         self.store = store
         self.logs = logs
         self._changed = threading.Condition()
@@ -188,12 +197,12 @@ class JobManager:
         them back from the history when Redis lost its data, before any new job can be created."""
         specs = list(specs)
         try:
-            return submit(self.queue, specs, self.defaults, self.get_job)
+            return submit(self.queue, specs, self.defaults, self.get_job, self.types.get())
         except JobIdsNotSeededError:
             if self.reseed is None:
                 raise
             self.reseed()
-            return submit(self.queue, specs, self.defaults, self.get_job)
+            return submit(self.queue, specs, self.defaults, self.get_job, self.types.get())
 
     # ------------------------------------------------------------ reading
 
@@ -292,8 +301,10 @@ class JobManager:
             self._no_catch_up_until = time.monotonic() + LIST_CATCH_UP_PAUSE  # list the history as it is
 
     def job_types(self) -> list[dict[str, Any]]:
-        """Every job type (registered actor or `[job_types]` table): its defaults over `[jobs]`'s, and how
-        many jobs in the history called it first."""
+        """Every job type (an actor some pool published, a registered actor, or a `[job_types]` table):
+        its defaults over `[jobs]`'s, how many jobs in the history called it first, its actions' param
+        schemas, and whether a live pool serves it now (`served`: a type no pool serves any more is
+        still listed, as such)."""
         counts = self.store.count_kinds()
         base = {
             "timeout": self.defaults.timeout,
@@ -302,15 +313,25 @@ class JobManager:
             "priority": 0,
             "no_overlap": 0,
         }
-        return [
-            {
-                "name": name,
-                "defaults": _readable_type_defaults({**base, **own}),
-                "own_defaults": _readable_type_defaults(own),
-                "jobs": counts.get(name, 0),
-            }
-            for name, own in sorted(self.defaults.types.items())
-        ]
+        live = self.types.get().types
+        known = {**read_known(self.client), **live}
+        rows = []
+        for name in sorted(set(known) | set(self.defaults.types)):
+            info = known.get(name, {})
+            own = {**type_defaults_of(info.get("defaults", {})), **self.defaults.for_type(name)}
+            rows.append(
+                {
+                    "name": name,
+                    "defaults": _readable_type_defaults({**base, **own}),
+                    "own_defaults": _readable_type_defaults(own),
+                    "jobs": counts.get(name, 0),
+                    "served": name in live,
+                    "actions": info.get("actions", {}),
+                    "isolation": info.get("isolation", "thread"),
+                    "suspendable": bool(info.get("suspendable", False)),
+                }
+            )
+        return rows
 
     def job_groups(self) -> dict[str, dict[str, int]]:
         """Every group a job names, with its jobs counted by status."""
@@ -526,6 +547,9 @@ class JobManager:
         processes stopped with SIGSTOP, or its actor waiting at `ctx.checkpoint()`), within a heartbeat
         (a third of [jobs] lease_seconds). Its timeout clock stops and its worker slot is freed."""
         job = self.get_job(job_id)
+        why_not = self.why_not_suspendable(job) if job.status is JobStatus.ACTIVE else ""
+        if why_not:
+            raise InvalidTransitionError(f"job {job_id}: cannot suspend: {why_not}")
         outcome = self.queue.transition(job, JobStatus.SUSPENDING.value, {}, expect=JobStatus.ACTIVE.value)
         if outcome != "ok":
             raise InvalidTransitionError(
@@ -533,6 +557,29 @@ class JobManager:
             )
         log.info("jobs: job %d asked to suspend", job_id)
         return self.get_job(job_id)
+
+    def why_not_suspendable(self, job: Job) -> str:
+        """Why this job could never be suspended ('' = it can): only a job whose worker can pause it.
+        That is a script or rhaiscript job (its processes are stopped), one in a child process (a
+        process-isolated actor, a [jobs] process_topics topic), or one whose every actor is declared
+        `suspendable=True` (its actions wait at `ctx.checkpoint()`). A suspend of any other would stay
+        `suspending` for good, so it is refused, and the pages do not offer it."""
+        if job.params_type is ParamsType.RHAISCRIPT or job.topic in self.process_topics:
+            return ""
+        if job.params_type is not ParamsType.HEROSCRIPT:
+            return f"a {job.params_type.value} job is a call its worker cannot pause; cancel it instead"
+        types = self.types.get().types
+        try:
+            actors = sorted({action.actor for action in parse_job_cached(job.params)})
+        except HeroScriptError:
+            return "its HeroScript does not parse"
+        stuck = [a for a in actors if not types.get(a, {}).get("suspendable")]
+        if not stuck:
+            return ""
+        return (
+            f"actor {', '.join(repr(a) for a in stuck)} cannot pause (declare it with suspendable=True and call "
+            'ctx.checkpoint() in its actions, or isolation="process"); cancel it instead'
+        )
 
     def resume_job(self, job_id: int) -> Job:
         """Let a suspended job go on (`resuming`, then `active` once its worker did); a job still

@@ -77,7 +77,15 @@ class JobsService:
         client = self.redis_service.client(**request_options())
         logs = JobLogs(self.config.logs_dir)
         defaults = JobDefaults.from_config(jobs, job_types(self.registry, self.config))
-        self.manager = JobManager(client, self._store, logs, defaults=defaults, retry=RetryPolicy.from_config(jobs))
+        self.manager = JobManager(
+            client,
+            self._store,
+            logs,
+            defaults=defaults,
+            retry=RetryPolicy.from_config(jobs),
+            local_types=self.registry.published,
+            process_topics=jobs.process_topics,
+        )
         manager = self.manager
         # The throughput chart's last minutes, from the history: beside the start, not in its way.
         store, stats = self._store, manager.stats

@@ -82,8 +82,8 @@ def test_job_types_and_schedules_give_a_default_priority(data_dir: Path) -> None
         jm = agent.get_job_manager()
         assert jm.create_job("p", "!!fake.return_success").priority == 6
         assert jm.create_job("p", "!!fake.return_success", priority=1).priority == 1  # its own wins
-        assert jm.create_job("p", "!!other.thing").priority == 0
-        agent.get_schedules().add("urgent", "sp", "!!x.y", every=1, priority=8)
+        assert jm.create_job("p", "!!script.run path:scripts/x.sh").priority == 0  # another type: none
+        agent.get_schedules().add("urgent", "sp", "!!fake.return_success", every=1, priority=8)
         assert wait_until(lambda: jm.list_jobs(topic="sp"), timeout=10)
         assert jm.list_jobs(topic="sp")[0].priority == 8
 

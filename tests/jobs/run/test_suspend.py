@@ -62,7 +62,7 @@ def test_a_script_job_is_stopped_and_continued_and_its_clock_stops(data_dir: Pat
 def test_an_actor_pauses_at_its_checkpoint(agent: HeroAgent) -> None:
     steps: list[int] = []
 
-    @heroagent.actor("stepper")
+    @heroagent.actor("stepper", suspendable=True)
     class Stepper:
         def run(self, ctx: JobContext) -> str:
             for i in range(40):
@@ -84,14 +84,19 @@ def test_an_actor_pauses_at_its_checkpoint(agent: HeroAgent) -> None:
     assert final.status is JobStatus.DONE and steps == list(range(40))
 
 
-def test_a_job_without_checkpoints_stays_suspending_and_resume_undoes_it(agent: HeroAgent) -> None:
+def test_a_job_that_cannot_pause_is_refused_a_suspend_and_runs_on(web_agent: object) -> None:
+    """A thread actor not declared suspendable has no checkpoint to pause at: a suspend would sit in
+    `suspending` for good (it did, before the contract said who can pause). It is refused, with why."""
+    agent = web_agent()  # type: ignore[operator]
     jm = agent.get_job_manager()
-    job = jm.create_job("a", "!!fake.sleep seconds:3")
+    job = jm.create_job("a", "!!fake.sleep seconds:2")
     assert wait_until(lambda: status_is(agent, job.job_id, JobStatus.ACTIVE))
-    jm.suspend_job(job.job_id)
-    time.sleep(1.0)
-    assert status_is(agent, job.job_id, JobStatus.SUSPENDING)  # it cannot pause: no process, no checkpoint
-    assert jm.resume_job(job.job_id).status is JobStatus.ACTIVE
+    with pytest.raises(InvalidTransitionError, match=r"cannot suspend: actor 'fake' cannot pause .*suspendable=True"):
+        jm.suspend_job(job.job_id)
+    r = requests.post(ui_url(agent, f"/api/jobs/{job.job_id}/suspend"), timeout=5)
+    assert r.status_code == 409 and "actor 'fake' cannot pause" in r.json()["error"]
+    page = requests.get(ui_url(agent, f"/jobs/{job.job_id}"), timeout=5).text
+    assert 'id="suspend"' not in page and 'id="cancel"' in page  # not offered on the job page
     assert jm.wait_for_job(job.job_id, timeout=15).status is JobStatus.DONE
 
 

@@ -289,9 +289,18 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
     status = 'canceled'
   end
   if RUNNING[current] and not RUNNING[status] then stopped_running(key, topic, id) end
-  if RETRY and status == 'error' and RUNNING[current] then
-    local reason = ''
-    for i = 1, #fields, 2 do if fields[i] == 'error' then reason = fields[i + 1] end end
+  -- A report's `permanent` field (not stored) says no retry can fix the error: the job ends at once.
+  local reason, permanent, kept = '', false, {}
+  for i = 1, #fields, 2 do
+    if fields[i] == 'permanent' then permanent = true
+    else
+      if fields[i] == 'error' then reason = fields[i + 1] end
+      kept[#kept + 1] = fields[i]
+      kept[#kept + 1] = fields[i + 1]
+    end
+  end
+  fields = kept
+  if RETRY and status == 'error' and RUNNING[current] and not permanent then
     if retry_later(key, topic, id, reason, RETRY) then return 'ok' end
   end
   redis.call('HSET', key, 'status', status)

@@ -1,0 +1,57 @@
+"""The job contract at create: a HeroScript job is checked against the job types the live pools serve.
+
+Each action the job calls must name an actor some pool serves (unless `[jobs] unknown_actors =
+"accept"`, or no pool has published yet), an action that actor has, and params that fit the action's
+schema: known names, every required one, each value convertible to its type (schema/params.py). A job
+that breaks it is an InvalidJobError naming the line, the action, the param, the type and the value,
+and nothing is created. The worker checks the same again before it runs the action (the contract
+might have changed meanwhile), so what the history says was accepted is what runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from heroagent.heroscript import Action
+from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.live.jobtypes import TypeInfo
+from heroagent.schema.params import ParamError, check_params, with_args
+
+REFUSE, ACCEPT = "refuse", "accept"
+
+
+def check_actions(actions: tuple[Action, ...], types: Mapping[str, TypeInfo], unknown_actors: str = REFUSE) -> None:
+    """InvalidJobError for the first action that breaks the contract of `types` (actor -> its job type)."""
+    for action in actions:
+        where = f"params: line {action.line}: !!{action.full_name}"
+        info = types.get(action.actor)
+        if info is None:
+            if unknown_actors == REFUSE and types:
+                raise InvalidJobError(
+                    f"{where}: no live worker serves actor {action.actor!r} (served: {', '.join(sorted(types))}); "
+                    'register it in a worker (--module), or set [jobs] unknown_actors = "accept"'
+                )
+            continue
+        schema = _action(info, action, where)
+        try:
+            given, _ = with_args(schema, action.params, action.args)
+            check_params(schema, given, from_text=True, where=where)
+        except ParamError as exc:
+            raise InvalidJobError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+
+
+def _action(info: TypeInfo, action: Action, where: str) -> dict[str, Any]:
+    actions: Mapping[str, Any] = info.get("actions", {})
+    schema = actions.get(action.name)
+    if not isinstance(schema, dict):
+        known = ", ".join(sorted(actions)) or "none"
+        raise InvalidJobError(f"{where}: actor {action.actor!r} has no action {action.name!r} (its actions: {known})")
+    return schema
+
+
+def type_defaults(types: Mapping[str, TypeInfo], job_type: str) -> dict[str, Any]:
+    """The defaults a job type's pools declared for its jobs (timeout, retries, priority, topic, ...)."""
+    info = types.get(job_type)
+    defaults = info.get("defaults", {}) if info is not None else {}
+    return dict(defaults) if isinstance(defaults, dict) else {}
