@@ -105,29 +105,34 @@ def check_params(
     schema: Mapping[str, Any], params: Mapping[str, Any], *, from_text: bool, where: str = ""
 ) -> dict[str, Any]:
     """The params of one call, typed, checked against the action's schema (an object schema): unknown
-    params (unless it takes any), missing required ones and each value. ParamError names what is wrong."""
+    params (unless it takes any), missing required ones and each value. ParamError names what is wrong.
+    (On every create: kept to plain dict work.)"""
     prefix = f"{where}: " if where else ""
-    properties: Mapping[str, Any] = schema.get("properties", {})
+    properties: Mapping[str, Any] = schema.get("properties", _NONE)
     extra = schema.get("additionalProperties", False)
-    unknown = sorted(set(params) - set(properties))
-    if unknown and extra is False:
+    if extra is False and not params.keys() <= properties.keys():
+        unknown = sorted(params.keys() - properties.keys())
         accepted = ", ".join(properties) or "none"
         raise ParamError(f"{prefix}unknown param(s) {', '.join(unknown)}; accepted: {accepted}")
-    missing = [name for name in schema.get("required", ()) if name not in params]
-    if missing:
+    required = schema.get("required")
+    if required and not all(name in params for name in required):
+        missing = [name for name in required if name not in params]
         raise ParamError(f"{prefix}missing required param(s) {', '.join(missing)}")
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        field = properties.get(name, extra if isinstance(extra, Mapping) else {})
-        out[name] = convert(field, value, from_text=from_text, name=f"{prefix}{name}")
-    return out
+    values_schema = extra if type(extra) is dict else _NONE
+    return {
+        name: convert(properties.get(name, values_schema), value, from_text=from_text, name=prefix + name)
+        for name, value in params.items()
+    }
+
+
+_NONE: dict[str, Any] = {}
 
 
 def convert(schema: Mapping[str, Any], value: Any, *, from_text: bool, name: str, depth: int = 0) -> Any:
     """`value` as `schema` types it; ParamError naming `name` when it does not fit."""
     if depth > MAX_DEPTH:
         raise ParamError(f"{name}: nested more than {MAX_DEPTH} levels deep")
-    if isinstance(value, str):
+    if type(value) is str and not value.isascii():
         _check_text(value, name)
     if "anyOf" in schema:
         return _any_of(schema, value, from_text=from_text, name=name, depth=depth)
@@ -136,7 +141,7 @@ def convert(schema: Mapping[str, Any], value: Any, *, from_text: bool, name: str
     kind = schema.get("type")
     if kind is None:
         return _any(value, name, depth)
-    converter = _CONVERTERS.get(str(kind))
+    converter = _CONVERTERS.get(kind)
     if converter is None:
         raise ParamError(f"{name}: the schema's type {kind!r} is not one HeroAgent checks")
     return converter(schema, value, from_text, name, depth)
