@@ -84,8 +84,11 @@ def main() -> None:
             published = contract.get()
     defaults = JobDefaults()
     spec = {"topic": "mail", "params": PARAMS}
-    for label, given in (("contract", published), ("no contract", None)):
-        rows[f"{label}, build_job alone"] = [rate(20_000, lambda g=given: build_job(spec, defaults, g))]
+    for _ in range(args.rounds):
+        for label, given in (("contract", published), ("no contract", None)):
+            rows.setdefault(f"{label}, build_job alone", []).append(
+                rate(20_000, lambda g=given: build_job(spec, defaults, g))
+            )
     print(f"{'row':36} {'jobs/s (median)':>16} {'CPU µs/job':>11}")
     for label, samples in rows.items():
         per_s = statistics.median(s[0] for s in samples)
