@@ -30,6 +30,9 @@ config_option = click.option(
 )
 
 
+EXIT_STILL_RUNNING = 3  # `job submit --wait --wait-timeout`: the job had not ended when the wait did
+
+
 class HeroGroup(click.Group):
     """Turns HeroAgentError into `error: <message>` on stderr and exit code 2."""
 
@@ -41,7 +44,7 @@ class HeroGroup(click.Group):
             ctx.exit(EXIT_USER_ERROR)
 
 
-@click.group(cls=HeroGroup)
+@click.group(cls=HeroGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="heroagent")
 def cli() -> None:
     """HeroAgent: embedded Redis, WebDAV, a dashboard and a job system in one process."""
@@ -349,8 +352,16 @@ def _print_job(j: Any, as_json: bool) -> None:
 @click.option("--tenant", "tenant_id", default="", help="The tenant the job is for.")
 @click.option("--user", "user_id", default="", help="The user who makes the job.")
 @click.option("--group", "group", default="", help="A group of jobs that belong together.")
+@click.option("--priority", type=int, default=None, help="0-9, 9 the most urgent (default 0 or the job type's).")
+@click.option("--no-overlap-key", default=None, help="Jobs with the same key never run at the same time.")
+@click.option("--overlap-delay", type=float, default=None, help="Seconds the key stays held after this job ends.")
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
-@click.option("--wait-timeout", type=float, default=None, help="Give up waiting after this many seconds.")
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0, max=1e9),
+    default=None,
+    help="Give up waiting after this many seconds (exit 3; the job goes on).",
+)
 @json_option
 def job_submit(
     config_path: str | None,
@@ -370,6 +381,9 @@ def job_submit(
     tenant_id: str,
     user_id: str,
     group: str,
+    priority: int | None,
+    no_overlap_key: str | None,
+    overlap_delay: float | None,
     wait: bool,
     wait_timeout: float | None,
     as_json: bool,
@@ -410,11 +424,18 @@ def job_submit(
         tenant_id=tenant_id,
         user_id=user_id,
         group=group,
+        priority=priority,
+        no_overlap_key=no_overlap_key,
+        overlap_delay=overlap_delay,
     )
     if not wait:
         _print_job(created, as_json) if as_json else click.echo(created.job_id)
         return
-    final = client.wait_for_job(created.job_id, timeout=wait_timeout)
+    try:
+        final = client.wait_for_job(created.job_id, timeout=wait_timeout)
+    except TimeoutError as exc:  # the job goes on: say so in one line, and which exit code means it
+        click.echo(f"error: {exc}; it goes on (heroagent job get {created.job_id})", err=True)
+        sys.exit(EXIT_STILL_RUNNING)
     _print_job(final, as_json)
     if final.status.value != "done":
         sys.exit(1)

@@ -14,8 +14,10 @@ SECRET_PARAMETERS = frozenset(
 
 def redacted(url: str) -> str:
     """A URL fit to print: the password in its user part, and the values of `SECRET_PARAMETERS` in its
-    query, replaced by ***."""
+    query, replaced by ***. Text that is no URL (no scheme: "" for a setting left empty) is returned as it is."""
     parts = urlsplit(url)
+    if not parts.scheme:  # not a URL; a user part is still hidden
+        return f"***@{url.rpartition('@')[2]}" if "@" in url else url
     netloc = parts.netloc
     if "@" in netloc:
         user, _, host = netloc.rpartition("@")

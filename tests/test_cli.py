@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from heroagent.config import to_toml
+from heroagent.config import load_config, to_toml
 from tests.conftest import REPO, make_config, pid_running, redis_server_pids, stop_twice, wait_until
 
 
@@ -247,6 +247,33 @@ def test_config_show_with_no_file_shows_defaults() -> None:
     assert tomllib.loads(result.stdout)["ui"]["port"] == 9021
 
 
+def test_config_show_loads_back_whatever_it_shows(tmp_path: Path) -> None:
+    """What `config show` prints is a config file: with secrets hidden (empty URLs stay empty, not "://")
+    it loads; with --show-secrets it loads back to the same config, every section included."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[ui]\npassword = "ui-s3cret"\napi_token = "token-s3cret-token-s3cret-token-s3cret"\n'
+        '[webdav.users]\nalice = "dav-s3cret"\n[jobs.ai]\napi_key = "key-s3cret"\n'
+        '[[schedules]]\nname = "nightly"\ntopic = "t"\nparams = "!!fake.return_success"\ncron = "0 3 * * *"\n'
+    )
+    for flags in ([], ["--show-secrets"]):
+        shown = subprocess.run(
+            heroagent_cmd("config", "show", *flags, "--config", str(path)),
+            capture_output=True,
+            text=True,
+            env=env(),
+            timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert '://"' not in shown.stdout
+        again = tmp_path / f"again{len(flags)}.toml"
+        again.write_text(shown.stdout)
+        reloaded = load_config(str(again))
+        if flags:
+            original = load_config(str(path))
+            assert to_toml(reloaded) == to_toml(original)
+
+
 def run_cli(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(heroagent_cmd(*args), capture_output=True, text=True, env=env(), input=input_text, timeout=60)
 
@@ -303,6 +330,19 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert wait_until(lambda: in_circle() == [json.loads(circled.stdout)["jobid"]], timeout=10)
         bad = run_cli("job", "submit", *cfg, "bad topic!", "x")
         assert bad.returncode == 2 and "topic" in bad.stderr and "Traceback" not in bad.stderr
+        # Every field a job takes is an option: priority and the no-overlap pair too.
+        keyed = run_cli(
+            "job", "submit", *cfg, "demo", "!!fake.return_success", "--priority", "7", "--no-overlap-key", "k1",
+            "--overlap-delay", "0.5", "--json",
+        )  # fmt: skip
+        made = json.loads(keyed.stdout)
+        assert (made["priority"], made["no_overlap_key"], made["overlap_delay"]) == (7, "k1", 0.5), keyed.stderr
+        too_urgent = run_cli("job", "submit", *cfg, "demo", "!!fake.return_success", "--priority", "10")
+        assert too_urgent.returncode == 2 and "priority" in too_urgent.stderr and "Traceback" not in too_urgent.stderr
+        # A wait that runs out says so in one line, exit 3; the job goes on.
+        waited = run_cli("job", "submit", *cfg, "demo", "!!fake.sleep seconds:3", "--wait", "--wait-timeout", "0.5")
+        assert waited.returncode == 3 and "Traceback" not in waited.stderr, waited.stderr
+        assert waited.stderr.startswith("error: job ") and "it goes on" in waited.stderr
         for option, value, said in (("--in", "1e400", "delay: inf"), ("--timeout", "nan", "timeout: nan")):
             hostile = run_cli("job", "submit", *cfg, "demo", "!!fake.return_success", option, value)
             assert hostile.returncode == 2 and f"{said} must be a finite number" in hostile.stderr, hostile.stderr

@@ -26,3 +26,10 @@ from heroagent.redaction import redacted
 )
 def test_urls_are_shown_without_their_secrets(url: str, shown: str) -> None:
     assert redacted(url) == shown
+
+
+def test_text_that_is_no_url_stays_as_it_is_but_a_user_part_is_hidden() -> None:
+    """An empty setting stays empty (it was shown as "://", which the config then refused to load)."""
+    assert redacted("") == ""
+    assert redacted("localhost") == "localhost"
+    assert redacted("s3cret@host:6379") == "***@host:6379"
