@@ -557,6 +557,35 @@ def job_delete(config_path: str | None, job_id: int) -> None:
     click.echo(f"deleted job {job_id}")
 
 
+@job.group("dead", cls=HeroGroup)
+def job_dead() -> None:
+    """Dead jobs: ended in error with no retries left (list them; queue them again once the cause is fixed)."""
+
+
+@job_dead.command("list")
+@config_option
+@click.option("--topic", default=None, help="Only this topic's.")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--before", "before_id", type=int, default=None, help="Page: jobs older than this id.")
+@json_option
+def job_dead_list(config_path: str | None, topic: str | None, limit: int, before_id: int | None, as_json: bool) -> None:
+    """Dead jobs, newest first."""
+    _print_jobs(_client(config_path).list_dead(topic=topic, limit=limit, before_id=before_id), as_json)
+
+
+@job_dead.command("retry")
+@config_option
+@click.option("--topic", default=None, help="Only this topic's.")
+@json_option
+def job_dead_retry(config_path: str | None, topic: str | None, as_json: bool) -> None:
+    """Queue every dead job again (of one topic with --topic), each as a new attempt."""
+    retried = _client(config_path).retry_dead(topic=topic)
+    if as_json:
+        click.echo(json.dumps([j.job_id for j in retried]))
+        return
+    click.echo(f"queued {len(retried)} dead job(s) again")
+
+
 @job.command("history")
 @config_option
 @click.argument("job_id", type=int)

@@ -330,6 +330,10 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert wait_until(lambda: in_circle() == [json.loads(circled.stdout)["jobid"]], timeout=10)
         bad = run_cli("job", "submit", *cfg, "bad topic!", "x")
         assert bad.returncode == 2 and "topic" in bad.stderr and "Traceback" not in bad.stderr
+        dead = json.loads(run_cli("job", "dead", "list", *cfg, "--topic", "demo", "--json").stdout)
+        assert [j["jobid"] for j in dead] == [int(failed_id)]
+        again = run_cli("job", "dead", "retry", *cfg, "--topic", "demo")
+        assert again.returncode == 0 and again.stdout.strip() == "queued 1 dead job(s) again", again.stderr
         # Every field a job takes is an option: priority and the no-overlap pair too.
         keyed = run_cli(
             "job", "submit", *cfg, "demo", "!!fake.return_success", "--priority", "7", "--no-overlap-key", "k1",

@@ -244,6 +244,7 @@ def test_a_client_is_light() -> None:
         ["job", "cancel", "1"],
         ["job", "logs", "1"],
         ["job", "history", "1"],
+        ["job", "dead", "list"],
         ["workers"],
         ["worker", "list"],
         ["worker", "drain", "w1"],

@@ -181,7 +181,7 @@ class JobOperations:
         """Wait until the job has ended; TimeoutError after `timeout` seconds."""
         raise NotImplementedError
 
-    @operation(Via.SERVER, api=["GET /api/jobs/dead"])
+    @operation(Via.SERVER, api=["GET /api/jobs/dead"], cli=["job dead list"])
     def list_dead(self, topic: str | None = None, limit: int = 50, before_id: int | None = None) -> list[Job]:
         """Jobs that ended in error with no retries left, newest first."""
         raise NotImplementedError
@@ -218,7 +218,7 @@ class JobOperations:
         """Run a finished job again as a new attempt."""
         raise NotImplementedError
 
-    @operation(Via.SERVER, api=["POST /api/jobs/dead/retry"])
+    @operation(Via.SERVER, api=["POST /api/jobs/dead/retry"], cli=["job dead retry"])
     def retry_dead(self, topic: str | None = None) -> list[Job]:
         """Queue every dead job again (of one topic)."""
         raise NotImplementedError
