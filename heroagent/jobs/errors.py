@@ -47,6 +47,10 @@ class TopicDrainingError(InvalidTransitionError):
     """A create for a topic that is draining (a 409): it takes no new job until it is resumed."""
 
 
+class IdempotencyKeyConflictError(InvalidTransitionError):
+    """A create whose idempotency key names a job made from other params (a 409): nothing was created."""
+
+
 class IdempotencyKeyGoneError(InvalidTransitionError):
     """A create whose idempotency key names a job that is gone (a 409): nothing was created."""
 
@@ -64,6 +68,7 @@ ERRORS: dict[str, type[JobError]] = {
         JobIdsNotSeededError,
         TopicDrainingError,
         IdempotencyKeyGoneError,
+        IdempotencyKeyConflictError,
     )
 }
 

@@ -7,8 +7,9 @@ generated from these (jobs/live/scripts.py).
 herojobs:<topic>:<job_id>  hash    a job in flight, one field per job property (Hero wire names)
 hero:jobid                 string  the last job id handed out (INCR); seeded from the history by the server
 hero:jobtopic              hash    jobid -> topic of every job that has a hash (finds the hash from an id)
-hero:idem:<key>            string  the id of the job created with idempotency key <key>; expires after the window,
-                                    goes when that job is deleted (by hand or by retention)
+hero:idem:<key>            string  "<id> <fingerprint>" of the job created with idempotency key <key> (its topic,
+                                   params type and params; the id alone when put back from the history); expires
+                                   after the window, goes when that job is deleted (by hand or by retention)
 hero:jobs:defaults         hash    the server's [jobs] defaults (timeout, retries...) for creators in other processes
 hero:jobtypes:live         zset    publisher (a worker pool) -> its last heartbeat (ms): who serves job types now
 hero:jobtypes:of:<publisher>  string  the job types a pool serves (JSON: actor -> actions' schemas, defaults,

@@ -28,10 +28,12 @@ class JobStatus(enum.StrEnum):
     SUSPENDING = "suspending"  # asked to suspend; its worker has not paused it yet
     SUSPENDED = "suspended"  # paused by its worker (its process stopped, or its actor waiting at a checkpoint)
     RESUMING = "resuming"  # asked to resume; its worker has not let it go on yet
+    CANCELING = "canceling"  # asked to cancel while running; its worker has not stopped it yet
     DONE = "done"
     ERROR = "error"
     CANCELED = "canceled"
     SKIPPED = "skipped"  # the job decided there was nothing to do (ctx.skip): final, not a failure
+    TIMEOUT = "timeout"  # stopped by its timeout (after its retries): final, a failure like error
 
     @property
     def terminal(self) -> bool:
@@ -43,21 +45,28 @@ class JobStatus(enum.StrEnum):
         return self in RUNNING
 
 
-TERMINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED})
-RUNNING = frozenset({JobStatus.ACTIVE, JobStatus.SUSPENDING, JobStatus.SUSPENDED, JobStatus.RESUMING})
-_ENDS = {JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED}
+TERMINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED, JobStatus.TIMEOUT})
+DEAD = (JobStatus.ERROR, JobStatus.TIMEOUT)  # the failures a dead-jobs list shows and `retry_dead` retries
+RUNNING = frozenset(
+    {JobStatus.ACTIVE, JobStatus.SUSPENDING, JobStatus.SUSPENDED, JobStatus.RESUMING, JobStatus.CANCELING}
+)
+_ENDS = {JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED, JobStatus.TIMEOUT}
 
 # Which status changes are allowed. A finished job only moves again through retry_job (-> new).
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.NEW: frozenset({JobStatus.ACTIVE, JobStatus.CANCELED, JobStatus.ERROR, JobStatus.DONE}),
-    JobStatus.ACTIVE: frozenset({*_ENDS, JobStatus.NEW, JobStatus.SUSPENDING}),
-    JobStatus.SUSPENDING: frozenset({*_ENDS, JobStatus.NEW, JobStatus.SUSPENDED, JobStatus.ACTIVE}),
-    JobStatus.SUSPENDED: frozenset({*_ENDS, JobStatus.NEW, JobStatus.RESUMING}),
-    JobStatus.RESUMING: frozenset({*_ENDS, JobStatus.NEW, JobStatus.ACTIVE}),
+    JobStatus.ACTIVE: frozenset({*_ENDS, JobStatus.NEW, JobStatus.SUSPENDING, JobStatus.CANCELING}),
+    JobStatus.SUSPENDING: frozenset(
+        {*_ENDS, JobStatus.NEW, JobStatus.SUSPENDED, JobStatus.ACTIVE, JobStatus.CANCELING}
+    ),
+    JobStatus.SUSPENDED: frozenset({*_ENDS, JobStatus.NEW, JobStatus.RESUMING, JobStatus.CANCELING}),
+    JobStatus.RESUMING: frozenset({*_ENDS, JobStatus.NEW, JobStatus.ACTIVE, JobStatus.CANCELING}),
+    JobStatus.CANCELING: frozenset({*_ENDS, JobStatus.NEW}),
     JobStatus.DONE: frozenset(),
     JobStatus.ERROR: frozenset(),
     JobStatus.CANCELED: frozenset(),
     JobStatus.SKIPPED: frozenset(),
+    JobStatus.TIMEOUT: frozenset(),
 }
 
 
@@ -289,7 +298,19 @@ def parse_status(status: str | JobStatus) -> JobStatus:
         return JobStatus(status)
     except ValueError:
         allowed = ", ".join(s.value for s in JobStatus)
-        raise InvalidJobError(f"status: {status!r} is not one of {allowed}") from None
+        raise InvalidJobError(f"status: {str(status)[:80]!r} is not one of {allowed}") from None
+
+
+def parse_statuses(given: str | JobStatus | tuple[JobStatus, ...]) -> tuple[JobStatus, ...]:
+    """A status filter: one status, or several as `a,b` (a list filter keeps a job in any of them)."""
+    if isinstance(given, tuple):
+        return given
+    if isinstance(given, JobStatus):
+        return (given,)
+    found = tuple(dict.fromkeys(parse_status(part.strip()) for part in given.split(",") if part.strip()))
+    if not found:
+        raise InvalidJobError(f"status: {given[:80]!r} names no status")
+    return found
 
 
 def check_transition(job_id: int, current: JobStatus, new: JobStatus) -> None:

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.model import DEAD
 from heroagent.schema.job import MAX_LOG_OFFSET
 from heroagent.schema.topic import TOPIC_LIMITS
 from heroagent.web.apidoc import documented
@@ -202,17 +203,17 @@ def delete_job(job_id: int) -> tuple[str, int]:
 
 @bp.get("/jobs/dead")
 @documented(
-    "Dead jobs: ended in error with no retries left, newest first",
+    "Dead jobs: failed for good (error or timeout) with no retries left, newest first",
     params=DEAD_JOB_FILTERS,
     responses={200: json_response(DEAD_JOB_PAGE, "one page of dead jobs and how many there are")},
     errors=(400, 401, 503),
 )
 def dead_jobs() -> Response:
-    """Jobs that ended in error (out of retries), newest first; `topic`, `limit` and `before` as for /jobs."""
-    query = dataclasses.replace(JobQuery.from_args(request.args), status="error")
+    """Jobs that failed for good (out of retries), newest first; `topic`, `limit` and `before` as for /jobs."""
+    query = dataclasses.replace(JobQuery.from_args(request.args), status=",".join(DEAD))
     manager = current_manager()
     jobs, next_before = query.run(manager)
-    total = manager.store.count("error", query.topic or None)
+    total = manager.store.count(tuple(DEAD), query.topic or None)
     return jsonify({"jobs": [j.to_dict() for j in jobs], "total": total, "next_before": next_before})
 
 

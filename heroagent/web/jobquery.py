@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from heroagent.jobs.errors import InvalidJobError, JobError
-from heroagent.jobs.model import Job, parse_status
+from heroagent.jobs.model import Job, parse_statuses
 from heroagent.jobs.server.manager import JobManager
 
 PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id", "tenant_id", "user_id", "group"})
@@ -40,7 +40,7 @@ class JobQuery:
             )
         status = args.get("status", "").strip()
         if status:
-            parse_status(status)
+            parse_statuses(status)  # one, or several: "error,timeout"
         limit = _int_arg(args, "limit", DEFAULT_LIMIT)
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidJobError(f"limit: {limit} must be between 1 and {MAX_LIMIT}")

@@ -101,6 +101,11 @@ ERRORS = {
 }
 
 
+# One status, or several comma-separated: what a jobs list's `status` filter takes.
+_ONE_STATUS = "(" + "|".join(s.value for s in JobStatus) + ")"
+STATUS_LIST = f"^{_ONE_STATUS}(,{_ONE_STATUS})*$"
+
+
 def error_response(status: int) -> dict[str, Any]:
     """The response of an error status a route declares (`errors=`): `{"error": "..."}`, see errors.py."""
     return json_response(ref("Error"), ERRORS[status])
@@ -162,7 +167,11 @@ SCHEDULE_LINKS = _links(
 
 
 _JOB_FILTERS = {
-    "status": query("status", {"type": "string", "enum": [s.value for s in JobStatus]}, "only this status"),
+    "status": query(
+        "status",
+        {"type": "string", "pattern": STATUS_LIST},
+        "only this status, or these: comma-separated (error,timeout)",
+    ),
     "topic": query("topic", {"type": "string"}, "only this topic"),
     "circle_id": query("circle_id", {"type": "string"}, "only jobs of this circle"),
     "tenant_id": query("tenant_id", {"type": "string"}, "only jobs of this tenant"),

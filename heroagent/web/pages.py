@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.model import Job, JobStatus, ParamsType
+from heroagent.jobs.model import DEAD, Job, JobStatus, ParamsType
 from heroagent.schema.job import NEW_JOB
 from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
@@ -112,7 +112,7 @@ def jobs_data() -> dict[str, Any]:
         "matching": matching,
         "statuses": [s.value for s in JobStatus],
         "topics": jm.topics(),
-        "dead_count": jm.store.count("error", topic),
+        "dead_count": jm.store.count(tuple(DEAD), topic),
     }
 
 

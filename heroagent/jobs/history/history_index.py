@@ -74,7 +74,7 @@ class IndexRow:
 class Filters:
     """What a list or search keeps (None = any)."""
 
-    status: str | None = None
+    status: str | tuple[str, ...] | None = None  # several: any of them
     topic: str | None = None
     circle: str | None = None
     tenant: str | None = None
@@ -267,7 +267,10 @@ def _where(filters: Filters, before_id: int | None, prefix: str = "") -> tuple[s
         ("user", filters.user),
         ("grp", filters.group),
     ):
-        if value is not None:
+        if isinstance(value, tuple):
+            clauses.append(f"{prefix}{column} IN ({', '.join('?' * len(value))})")
+            args.extend(value)
+        elif value is not None:
             clauses.append(f"{prefix}{column} = ?")
             args.append(value)
     if before_id is not None:

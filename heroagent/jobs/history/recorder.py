@@ -132,7 +132,7 @@ class Recorder:
             raise
         for event in written:
             if event.first and event.log:
-                self.logs.append(event.job_id, f"created: topic {event.topic}")
+                self.logs.append_first(event.job_id, f"created: topic {event.topic}", event.time_created)
             if event.status.terminal:
                 self.stats.observe(event.topic, event.status, event.time_start, event.time_end)
                 if event.log:

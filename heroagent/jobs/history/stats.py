@@ -99,7 +99,12 @@ class JobStats:
             for key in range(first, last + 1):
                 c = self._buckets.get(key, Counter())
                 out.append(
-                    ThroughputBucket(key * BUCKET_SECONDS, c[JobStatus.DONE], c[JobStatus.ERROR], c[JobStatus.CANCELED])
+                    ThroughputBucket(
+                        key * BUCKET_SECONDS,
+                        c[JobStatus.DONE],
+                        c[JobStatus.ERROR] + c[JobStatus.TIMEOUT],  # the chart's failures: both kinds
+                        c[JobStatus.CANCELED],
+                    )
                 )
         return out
 

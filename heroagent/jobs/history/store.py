@@ -80,6 +80,12 @@ class RecordedEvent:
     version: int = 0  # the job's state counter (0: an event from before versions were counted)
     first: bool = False  # set by the store: this event was the job's first version in the history
 
+    @property
+    def time_created(self) -> float:
+        """When the job was created (read from its JSON; 0 if it does not say)."""
+        found = _TIME_CREATED_RE.search(self.json)
+        return float(found.group(1)) if found else 0.0
+
     @classmethod
     def from_stream(cls, fields: dict[bytes, bytes]) -> RecordedEvent:
         return cls(
@@ -540,12 +546,13 @@ class JobStore:
     def count_by_status_and_topic(self) -> dict[tuple[str, str], int]:
         return self.index.counts()
 
-    def count(self, status: str | None = None, topic: str | None = None) -> int:
-        """How many stored jobs have this status and topic (None = any), from the index's counters."""
+    def count(self, status: str | tuple[str, ...] | None = None, topic: str | None = None) -> int:
+        """How many stored jobs have this status (one of these) and topic (None = any), from the counters."""
+        statuses = (status,) if isinstance(status, str) else status
         return sum(
             n
             for (s, t), n in self.index.counts().items()
-            if (status is None or s == status) and (topic is None or t == topic)
+            if (statuses is None or s in statuses) and (topic is None or t == topic)
         )
 
     def topics(self) -> list[str]:
@@ -560,7 +567,7 @@ class JobStore:
     def list(
         self,
         *,
-        status: JobStatus | None = None,
+        status: JobStatus | tuple[JobStatus, ...] | None = None,
         topic: str | None = None,
         text: str | None = None,
         limit: int = 50,
@@ -572,7 +579,8 @@ class JobStore:
     ) -> list[Job]:
         """Newest first. `before_id` pages: pass the last id of the previous page. `text` finds jobs whose
         id, topic, params, result or error hold every word of it as a word prefix ("quoted phrases" whole)."""
-        filters = Filters(status.value if status else None, topic, circle, tenant, user, group)
+        wanted = tuple(s.value for s in status) if isinstance(status, tuple) else (status.value if status else None)
+        filters = Filters(wanted, topic, circle, tenant, user, group)
         out: list[Job] = []
         while len(out) < limit:
             want = limit - len(out)

@@ -23,9 +23,12 @@ class LogSink(Protocol):
 
     def append(self, job_id: int, text: str) -> None: ...
 
+    def append_first(self, job_id: int, text: str, at: float) -> None:
+        """`text`, stamped `at`, as the log's first line; nothing when the log has lines already."""
 
-def _stamped(text: str) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+
+def _stamped(text: str, at: float | None = None) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
     return "".join(f"{stamp} {line}\n" for line in text.rstrip("\n").split("\n"))
 
 
@@ -41,6 +44,18 @@ class JobLogs:
 
     def append(self, job_id: int, text: str) -> None:
         self.append_raw(job_id, _stamped(text))
+
+    def append_first(self, job_id: int, text: str, at: float) -> None:
+        """`text`, stamped `at`, as the log's first line, unless the log has lines already: the worker (at
+        a job's first start) and the recorder (at its first version) both write the `created` line, and
+        whichever comes first does, so the log says what happened in the order it happened."""
+        with self._lock:
+            try:
+                if self.path(job_id).stat().st_size > 0:
+                    return
+            except OSError:
+                pass
+        self.append_raw(job_id, _stamped(text, at))
 
     def append_raw(self, job_id: int, lines: str) -> None:
         """Append to the job's log. A log that cannot be written (disk full, a directory in the way) is
@@ -89,6 +104,9 @@ class RedisLogSink:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
+
+    def append_first(self, job_id: int, text: str, at: float) -> None:
+        """Nothing: the server's recorder writes a job's first line, when it records the job."""
 
     def append(self, job_id: int, text: str) -> None:
         pipe = self.client.pipeline(transaction=False)

@@ -9,6 +9,7 @@ come from `keys`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 import redis
 
 from heroagent.jobs import fastjson, keys
-from heroagent.jobs.errors import JobIdsNotSeededError, TopicDrainingError
+from heroagent.jobs.errors import IdempotencyKeyConflictError, JobIdsNotSeededError, TopicDrainingError
 from heroagent.jobs.live import scripts
 from heroagent.jobs.live.direct import DirectCalls
 from heroagent.jobs.model import Job, JobStatus, hash_fields
@@ -79,7 +80,8 @@ class JobQueue:
             tail = fastjson.dumps(doc)[1:]  # the id goes in front
             flat = _flatten(hash_fields(doc))
             due = math.ceil(job.time_scheduled * 1000) if job.time_scheduled > now else 0
-            args += [job.topic, job.idempotency_key, due, tail, "1" if job.log else "0", len(flat), *flat]
+            fingerprint = _fingerprint(job) if job.idempotency_key else ""
+            args += [job.topic, job.idempotency_key, fingerprint, due, tail, "1" if job.log else "0", len(flat), *flat]
         try:
             replies: Any = self.direct.script(self._create, args=args)
         except redis.ResponseError as exc:
@@ -88,6 +90,13 @@ class JobQueue:
                 raise TopicDrainingError(
                     f"topic {topic} is draining: it takes no new jobs (the queued ones still run) until it is "
                     "resumed; nothing was created"
+                ) from None
+            if str(exc).startswith("KEYCONFLICT"):
+                _, first, key = str(exc).split(" ", 2)
+                named = f"job {first} was created with it" if first != "0" else "an earlier job of this call has it"
+                raise IdempotencyKeyConflictError(
+                    f"idempotency_key {key[:200]!r}: {named} from another topic or other params; a key names one "
+                    "job: nothing was created (use a new key for a new job)"
                 ) from None
             if str(exc).startswith("NOSEED"):
                 raise JobIdsNotSeededError(
@@ -463,3 +472,13 @@ def _jobs(replies: Any) -> list[Job]:
 
 def _text(reply: Any) -> str:
     return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def _fingerprint(job: Job) -> str:
+    """What an idempotency key remembers of the job it names: its topic, params type and params (a create
+    with the same key and other ones is a conflict, not the same job)."""
+    digest = hashlib.blake2b(digest_size=12)
+    for part in (job.topic, job.params_type.value, job.params):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()

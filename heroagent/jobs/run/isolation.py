@@ -40,6 +40,9 @@ class _PipeLog:
     def append(self, job_id: int, text: str) -> None:
         _send(self.fd, {"log": text})
 
+    def append_first(self, job_id: int, text: str, at: float) -> None:
+        """Nothing: the worker wrote the job's first line before the child started."""
+
 
 def run_in_child(body: Callable[[JobContext], str], ctx: JobContext) -> str:
     """`body(ctx)` in a forked child; its result, or JobFailed with its error. Killed on cancel/deadline."""

@@ -402,6 +402,8 @@ class WorkerPool:
         with self._lock:
             slot.running = run
             slot.started_at = time.monotonic()
+        if job.log and job.attempts == 1:  # the log begins with the job's creation, whoever writes first
+            self.logs.append_first(job.job_id, f"created: topic {job.topic}", job.time_created)
         ctx.log(f"started on worker {slot.worker_id} (attempt {job.attempts})")
         started = time.time()  # a prefetched job starts after its claim: the report says when it really did
         status, fields = JobStatus.DONE, {}
@@ -422,8 +424,10 @@ class WorkerPool:
                 slot.running = None
         if run.settled:
             return None  # the supervisor ended it (timeout, cancel, stop); this answer is too late
-        if ctx.cancel.is_set() and status is JobStatus.ERROR:
-            status = JobStatus.CANCELED
+        if ctx.deadline and time.monotonic() >= ctx.deadline and status in (JobStatus.ERROR, JobStatus.CANCELED):
+            status = JobStatus.TIMEOUT  # stopped by its timeout (a process it ran was killed at the deadline)
+        elif ctx.cancel.is_set() and status is not JobStatus.CANCELED:  # what it returned then is not kept
+            status, fields = JobStatus.CANCELED, {"error": "canceled while it ran"}
         fields["time_end"] = f"{time.time():.3f}"
         fields["time_start"] = f"{started:.3f}"
         ctx.log(f"{status.value}: {fields.get('error') or 'ok'}")
@@ -522,7 +526,7 @@ class WorkerPool:
             if run.ctx.deadline and now > run.ctx.deadline:
                 run.ctx.cancel.set()
                 message = f"timed out after {run.job.timeout:g} seconds"
-                self._settle(run, "error", {"error": message})
+                self._settle(run, "timeout", {"error": message})
                 self._replace(run)
             elif run.cancel_seen_at and now - run.cancel_seen_at > CANCEL_GRACE:
                 self._settle(run, "canceled", {"error": "canceled"})

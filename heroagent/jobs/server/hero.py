@@ -292,7 +292,7 @@ class HeroDispatcher:
                 message = (
                     f"timed out after {job.timeout:g} seconds: no hero {job.topic} actor answered hero job {hero_id}"
                 )
-                self._report(job, "error", {"error": message})
+                self._report(job, "timeout", {"error": message})
 
     def _hash_answer(self, hero_id: str) -> tuple[str, str, str] | None:
         status, output, error = self.client.hmget(keys.hero_job(hero_id), "status", "output", "error")
@@ -312,7 +312,7 @@ class HeroDispatcher:
 
     def _report(self, job: Job, status: str, fields: dict[str, str]) -> None:
         fields = {**fields, "time_end": f"{time.time():.3f}"}
-        self.queue.transition(job, status, fields, expect="active", expect_worker=self.worker_id, retry=True)
+        self.queue.transition(job, status, fields, expect="running", expect_worker=self.worker_id, retry=True)
 
     def _cancel(self, job_id: int) -> None:
         for hero_id, (job, _) in list(self.outstanding.items()):

@@ -35,12 +35,14 @@ from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit, type_defaults_of
 from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import (
+    DEAD,
     Job,
     JobStatus,
     ParamsType,
     check_transition,
     clip,
     parse_status,
+    parse_statuses,
 )
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.schema.job import TOPIC_PATTERN
@@ -254,9 +256,9 @@ class JobManager:
         user: str | None = None,
         group: str | None = None,
     ) -> list[Job]:
-        """Newest first, from the history; each filter given narrows it (`circle`, `tenant`, `user`: the
-        job's circle_id, tenant_id, user_id)."""
-        wanted = parse_status(status) if status else None
+        """Newest first, from the history; each filter given narrows it (`status`: one, or several as
+        "error,timeout"; `circle`, `tenant`, `user`: the job's circle_id, tenant_id, user_id)."""
+        wanted = parse_statuses(status) if status else None
         if limit < 1:
             raise InvalidJobError(f"limit: {limit} must be at least 1")
         self._catch_up_reads()
@@ -632,14 +634,14 @@ class JobManager:
         return self._wait_history(ended, timeout)
 
     def list_dead(self, topic: str | None = None, limit: int = 50, before_id: int | None = None) -> list[Job]:
-        """Jobs that ended in error: out of retries, timed out for good, or failed by hand. Newest first."""
-        return self.list_jobs(status=JobStatus.ERROR, topic=topic, limit=limit, before_id=before_id)
+        """Jobs that failed for good (`error`, `timeout`): out of retries, or failed by hand. Newest first."""
+        return self.list_jobs(status=",".join(DEAD), topic=topic, limit=limit, before_id=before_id)
 
     def retry_dead(self, topic: str | None = None) -> list[Job]:
         """Retry every dead job (of one topic, or all): what to do once the cause of the failures is fixed."""
         wanted = sorted(
             job_id
-            for job_id in self.store.ids_with_status(JobStatus.ERROR)
+            for job_id in self.store.ids_with_status(*DEAD)
             if topic is None or self.store.topic_of(job_id) == topic
         )
         retried: list[Job] = []

@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
+from heroagent.jobs.errors import IdempotencyKeyConflictError
 from tests.conftest import REPO, make_config, redis_cli, ui_url
 
 
@@ -156,3 +158,30 @@ def test_retention_frees_the_keys_of_the_jobs_it_removes(agent: HeroAgent) -> No
     assert redis_cli(agent, "GET", "hero:idem:nightly-2") == "999999"
     again = jm.create_job("pay", "!!fake.return_success", idempotency_key="nightly-1")
     assert again.job_id not in (old.job_id, kept.job_id)
+
+
+def test_the_same_key_with_other_params_is_a_conflict_naming_the_first_job(web_agent: Callable[..., HeroAgent]) -> None:
+    """A key names one job: a create with it and other params was silently answered with the first job."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    first = jm.create_job("k", "!!fake.return_success message:one", idempotency_key="order-7")
+    assert jm.create_job("k", "!!fake.return_success message:one", idempotency_key="order-7").job_id == first.job_id
+    before = jm.queue_stats()
+    with pytest.raises(IdempotencyKeyConflictError, match=rf"'order-7': job {first.job_id} was created with it"):
+        jm.create_job("k", "!!fake.return_success message:two", idempotency_key="order-7")
+    with pytest.raises(IdempotencyKeyConflictError):
+        jm.create_job("other", "!!fake.return_success message:one", idempotency_key="order-7")
+    with pytest.raises(IdempotencyKeyConflictError, match="an earlier job of this call has it"):  # all or nothing
+        jm.create_jobs(
+            [
+                {"topic": "k", "params": "!!fake.return_success", "idempotency_key": "batch-1"},
+                {"topic": "k", "params": "!!fake.return_error", "idempotency_key": "batch-1"},
+            ]
+        )
+    r = requests.post(
+        ui_url(agent, "/api/jobs"),
+        json={"topic": "k", "params": "!!fake.return_success message:three", "idempotency_key": "order-7"},
+        timeout=5,
+    )
+    assert r.status_code == 409 and f"job {first.job_id} was created with it" in r.json()["error"]
+    assert jm.queue_stats() == before  # nothing was made by any of them

@@ -79,7 +79,7 @@ def test_a_timeout_kills_a_hung_c_call_and_frees_the_worker(isolated_agent: Hero
     jm = isolated_agent.get_job_manager()
     job = jm.create_job("t", "!!stubborn.c_call name:hung", timeout=1)
     final = jm.wait_for_job(job.job_id, timeout=15)
-    assert final.status is JobStatus.ERROR and "timed out" in final.error
+    assert final.status is JobStatus.TIMEOUT and "timed out" in final.error
     child = int(pid_file(data_dir, "hung").read_text())
     assert wait_until(lambda: not pid_running(child), timeout=5), "the hung child was not killed"
     # The worker thread came back: both workers take the next jobs at once.

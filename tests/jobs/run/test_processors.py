@@ -164,7 +164,7 @@ def test_unconfigured_types_say_how_to_configure(agent: HeroAgent) -> None:
 def test_every_type_has_a_timeout(endpoints_agent: HeroAgent) -> None:
     endpoints_agent.config.jobs.rhai.command = f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(30)'"
     slow = run(endpoints_agent, "r", "loop {}", "rhaiscript", timeout=0.5)
-    assert slow.status is JobStatus.ERROR and "timed out after 0.5 seconds" in slow.error
+    assert slow.status is JobStatus.TIMEOUT and "timed out after 0.5 seconds" in slow.error
 
 
 def test_an_endpoint_error_never_shows_a_password_in_its_url(endpoints_agent: HeroAgent) -> None:

@@ -76,7 +76,7 @@ def test_a_timeout_is_a_failed_attempt(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
     job = jm.create_job("slow", "!!fake.sleep seconds:30", timeout=0.3, max_retries=1, retry_delay=0.1)
     final = jm.wait_for_job(job.job_id, timeout=20)
-    assert final.status is JobStatus.ERROR and "timed out" in final.error and final.attempts == 2
+    assert final.status is JobStatus.TIMEOUT and "timed out" in final.error and final.attempts == 2
     assert "attempt 1 failed: timed out after 0.3 seconds (retry 1 of 1" in jm.get_history(job.job_id)[2].error
 
 

@@ -232,4 +232,4 @@ def test_an_actor_error_and_no_actor_at_all_fail_the_job(supervisor_agent: HeroA
     actor.communicate(timeout=30)
     lonely = jm.create_job("osis", "!!osis.do", timeout=1)  # nobody takes it
     final = jm.wait_for_job(lonely.job_id, timeout=15)
-    assert final.status is JobStatus.ERROR and "no hero osis actor answered" in final.error
+    assert final.status is JobStatus.TIMEOUT and "no hero osis actor answered" in final.error

@@ -162,7 +162,7 @@ def test_hung_actor_times_out_and_the_pool_keeps_its_size(agent: HeroAgent) -> N
     jm = agent.get_job_manager()
     hung = jm.create_job("h", "!!hang.forever", timeout=0.5)
     final = jm.wait_for_job(hung.job_id, 10)
-    assert final.status is JobStatus.ERROR
+    assert final.status is JobStatus.TIMEOUT  # stopped by its timeout: it says so
     assert final.error == "timed out after 0.5 seconds"
     # Every worker is still available: as many long jobs as workers all run at once.
     n = agent.config.jobs.worker_count
@@ -278,7 +278,7 @@ def test_hung_script_is_killed_with_its_children(agent: HeroAgent, data_dir: Pat
     jm = agent.get_job_manager()
     job = jm.create_job("s", "!!script.run path:scripts/hang.sh", timeout=1)
     final = jm.wait_for_job(job.job_id, 10)
-    assert final.status is JobStatus.ERROR and "timed out after 1 seconds" in final.error
+    assert final.status is JobStatus.TIMEOUT and "timed out after 1 seconds" in final.error
     child = int(marker.read_text())
     from tests.conftest import pid_running
 

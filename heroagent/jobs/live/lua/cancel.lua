@@ -1,5 +1,5 @@
--- KEYS: job hash.  ARGV: topic, id, time_end -> 'canceled' (was queued), 'stopping' (running: the worker
--- will stop it), or the status it has ('' = gone) when it cannot be canceled.
+-- KEYS: job hash.  ARGV: topic, id, time_end -> 'canceled' (was queued), 'stopping' (running: it is
+-- `canceling` until its worker stops it), or the status it has ('' = gone) when it cannot be canceled.
 --! include common
 local key = KEYS[1]
 local topic, id = ARGV[1], ARGV[2]
@@ -11,7 +11,7 @@ if current == 'new' then
   emit(key)
   return 'canceled'
 elseif RUNNING[current] then
-  redis.call('SADD', '${CANCEL}', id)
+  ask_to_cancel(key, id)
   return 'stopping'
 end
 return current or ''

@@ -37,7 +37,7 @@ if ARGV[5] == '1' and left == 0 then
   for _, member in ipairs(redis.call('ZRANGE', '${INFLIGHT}', 0, -1)) do
     local id = id_of(member)
     if id then
-      redis.call('SADD', '${CANCEL}', id)
+      ask_to_cancel(job_key(topic, id), id)
       stopping = stopping + 1
     end
   end

@@ -279,20 +279,34 @@ end
 -- Change a job's status if it is what the caller expects ('' = any non-terminal status, 'running' = any
 -- of RUNNING) and, when given, still held by that worker. Returns 'ok', 'moved' (another worker has it),
 -- or the status it has ('' when the hash is gone).
+-- Ask the worker holding a running job to stop it: it sees the cancel set at its next heartbeat. The job is
+-- `canceling` (recorded) until its worker's report (or the reaper) ends it `canceled`.
+local function ask_to_cancel(key, id)
+  local current = redis.call('HGET', key, 'status')
+  if not RUNNING[current or ''] then return end
+  redis.call('SADD', '${CANCEL}', id)
+  if current ~= 'canceling' then
+    redis.call('HSET', key, 'status', 'canceling')
+    emit(key)
+  end
+end
+
 local function transition(key, topic, id, expect, expect_worker, status, fields, RETRY)
   local current = redis.call('HGET', key, 'status')
   if not current then return '' end
   if expect ~= '' and current ~= expect and not (expect == 'running' and RUNNING[current]) then return current end
   if expect == '' and TERMINAL[current] then return current end
   if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
-  if redis.call('SISMEMBER', '${CANCEL}', id) == 1 and RUNNING[current] and not RUNNING[status] and status ~= 'new' then
-    status = 'canceled'
-  end
+  local canceled = redis.call('SISMEMBER', '${CANCEL}', id) == 1 and RUNNING[current] and not RUNNING[status]
+    and status ~= 'new'
+  if canceled then status = 'canceled' end
   if RUNNING[current] and not RUNNING[status] then stopped_running(key, topic, id) end
   -- A report's `permanent` field (not stored) says no retry can fix the error: the job ends at once.
+  -- A canceled run keeps no result: what it returned after the cancel is not what happened to the job.
   local reason, permanent, kept = '', false, {}
   for i = 1, #fields, 2 do
     if fields[i] == 'permanent' then permanent = true
+    elseif canceled and fields[i] == 'result' then -- dropped
     else
       if fields[i] == 'error' then reason = fields[i + 1] end
       kept[#kept + 1] = fields[i]
@@ -300,7 +314,7 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
     end
   end
   fields = kept
-  if RETRY and status == 'error' and RUNNING[current] and not permanent then
+  if RETRY and (status == 'error' or status == 'timeout') and RUNNING[current] and not permanent then
     if retry_later(key, topic, id, reason, RETRY) then return 'ok' end
   end
   redis.call('HSET', key, 'status', status)
