@@ -443,11 +443,16 @@ def job_submit(
 
 @job.command("get")
 @config_option
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, required=False)
+@click.option("--key", "idempotency_key", default=None, help="The job created with this idempotency key instead.")
 @json_option
-def job_get(config_path: str | None, job_id: int, as_json: bool) -> None:
-    """Show one job (live state, or its final state from the history)."""
-    _print_job(_client(config_path).get_job(job_id), as_json)
+def job_get(config_path: str | None, job_id: int | None, idempotency_key: str | None, as_json: bool) -> None:
+    """Show one job (live state, or its final state from the history), by id or by --key."""
+    if (job_id is None) == (idempotency_key is None):
+        raise HeroAgentError("give a JOB_ID or --key KEY (one of them)")
+    client = _client(config_path)
+    found = client.get_job(job_id) if job_id is not None else client.get_job_by_idempotency_key(str(idempotency_key))
+    _print_job(found, as_json)
 
 
 @job.command("list")

@@ -115,6 +115,7 @@ class Job:
     priority: int = 0  # 0-9, 9 most urgent: in its topic's queue it waits behind higher priorities only
     no_overlap_key: str = ""  # jobs sharing it never run at once (a lock in Redis, held by lease)
     overlap_delay: float = 0.0  # seconds the key stays locked after this job ends
+    updated_at: float = 0.0  # when this version was made (unix seconds): each state of the timeline has its own
 
     # ------------------------------------------------------------ encodings
 
@@ -197,6 +198,7 @@ _FLOAT_FIELDS = {
     "retry_delay",
     "progress",
     "overlap_delay",
+    "updated_at",
 }
 # Wire names of the job's number fields, and with them the counters only its Redis hash holds (`lost`: attempts
 # whose worker stopped renewing the lease, counted by lua/reap.lua). The events' JSON carries these as numbers:

@@ -131,6 +131,12 @@ def get_job(job_id: int) -> Response:
     return jsonify(current_manager().get_job(job_id).to_dict())
 
 
+@bp.get("/jobs/by-key/<path:key>")
+@documented("The job created with this idempotency_key", responses={200: THE_JOB}, errors=LOOKUP_ERRORS)
+def get_job_by_key(key: str) -> Response:
+    return jsonify(current_manager().get_job_by_idempotency_key(key).to_dict())
+
+
 @bp.get("/jobs/<int:job_id>/history")
 @documented(
     "Every stored version of the job, oldest first",

@@ -54,6 +54,10 @@ JOB_SCHEMA: dict[str, Any] = {
         "group": {"type": "string"},
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
         "progress_details": {"type": "string"},
+        "updated_at": {"type": "number", "description": "when this version was made (unix seconds)"},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 9},
+        "no_overlap_key": {"type": "string"},
+        "overlap_delay": {"type": "number"},
     },
     "required": ["jobid", "topic", "params", "params_type", "status"],
 }

@@ -119,6 +119,7 @@ class Reconciler:
                 job.error = f"attempt {job.attempts} lost: the server or Redis stopped while it ran"
             job.status = JobStatus.NEW
             job.version += 1
+            job.updated_at = time.time()
             job.worker = ""
             requeue.append(job)
         if requeue:

@@ -150,6 +150,11 @@ class JobOperations:
         """The job's current state: Redis while it is in flight, else the history's."""
         raise NotImplementedError
 
+    @operation(Via.SERVER, api=["GET /api/jobs/by-key/<path:key>"], cli=["job get"])
+    def get_job_by_idempotency_key(self, key: str) -> Job:
+        """The job created with this idempotency key (within its window, or the newest in the history)."""
+        raise NotImplementedError
+
     @operation(Via.SERVER, api=["GET /api/jobs"], cli=["job list"])
     def list_jobs(
         self,

@@ -131,7 +131,7 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
     no_overlap_key = clean.get("no_overlap_key", "")
     if not no_overlap_key and typed.get("no_overlap"):
         no_overlap_key = f"type:{job_type}"
-    return Job(
+    job = Job(
         topic=str(topic),
         params=clean["params"],
         params_type=ParamsType(clean.get("params_type", "heroscript")),
@@ -153,6 +153,10 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
         no_overlap_key=no_overlap_key,
         overlap_delay=float(clean.get("overlap_delay", 0.0)),
     )
+    # Its first version is made as it is created; in ms, as the scripts write the later versions' times,
+    # so a timeline never goes back (a claim in the same millisecond would seem to come first).
+    job.updated_at = math.floor(job.time_created * 1000) / 1000
+    return job
 
 
 def submit(

@@ -221,6 +221,16 @@ class JobManager:
             raise JobNotFoundError(f"no job with id {job_id}")
         return self.store.get(job_id)
 
+    def get_job_by_idempotency_key(self, key: str) -> Job:
+        """The job created with idempotency `key`: Redis's key while its window lasts, else the newest job
+        the history has with that key. JobNotFoundError when there is none."""
+        raw: Any = self.client.get(keys.idempotency(key))
+        found = raw.decode().split(" ", 1)[0] if raw else ""
+        job_id = int(found) if found.isdigit() else self.store.job_for_key(key, 0.0)
+        if job_id is None:
+            raise JobNotFoundError(f"no job with idempotency_key {key[:200]!r}")
+        return self.get_job(job_id)
+
     def get_history(self, job_id: int) -> list[Job]:
         """Every version, oldest first: the job's timeline. The states the recorder has not written yet
         (it is milliseconds behind, lingering for the events that follow) come from the events stream,
@@ -616,6 +626,7 @@ class JobManager:
                 raise InvalidTransitionError(f"job {job_id}: the history has not recorded its end yet; try again")
             job.status = JobStatus.NEW
             job.version += 1
+            job.updated_at = time.time()
             job.retries += 1
             job.error = job.result = job.worker = ""
             job.time_start = job.time_end = job.time_scheduled = 0.0

@@ -20,7 +20,7 @@ from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
 from heroagent.jobs.errors import IdempotencyKeyConflictError
-from tests.conftest import REPO, make_config, redis_cli, ui_url
+from tests.conftest import REPO, child_env, make_config, redis_cli, ui_url
 
 
 def test_the_same_key_gives_the_same_job(data_dir: Path) -> None:
@@ -185,3 +185,40 @@ def test_the_same_key_with_other_params_is_a_conflict_naming_the_first_job(web_a
     )
     assert r.status_code == 409 and f"job {first.job_id} was created with it" in r.json()["error"]
     assert jm.queue_stats() == before  # nothing was made by any of them
+
+
+def test_a_job_is_found_by_its_key_from_every_edge(web_agent: Callable[..., HeroAgent]) -> None:
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    job = jm.create_job("k", "!!fake.return_success", idempotency_key="invoice/2026/7")
+    assert jm.get_job_by_idempotency_key("invoice/2026/7").job_id == job.job_id
+    r = requests.get(ui_url(agent, "/api/jobs/by-key/invoice/2026/7"), timeout=5)
+    assert r.status_code == 200 and r.json()["jobid"] == job.job_id
+    missing = requests.get(ui_url(agent, "/api/jobs/by-key/nope"), timeout=5)
+    assert missing.status_code == 404 and "no job with idempotency_key 'nope'" in missing.json()["error"]
+    agent.get_job_manager().wait_for_job(job.job_id, timeout=15)
+    redis_cli(agent, "DEL", "hero:idem:invoice/2026/7")  # the window passed: the history still knows it
+    assert jm.get_job_by_idempotency_key("invoice/2026/7").job_id == job.job_id
+    env = {"HEROAGENT_REDIS_URL": "", "HEROAGENT_DATA_DIR": str(agent.config.data_path)}
+    config_file = agent.config.data_path / "k.toml"
+    config_file.write_text(to_toml(agent.config))
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "heroagent",
+            "job",
+            "get",
+            "--key",
+            "invoice/2026/7",
+            "--json",
+            "--config",
+            str(config_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**child_env(), **env},
+    )
+    assert shown.returncode == 0 and json.loads(shown.stdout)["jobid"] == job.job_id, shown.stderr

@@ -35,7 +35,12 @@ def assert_canceled_truthfully(agent: HeroAgent, job_id: int) -> None:
         JobStatus.CANCELING,
         JobStatus.CANCELED,
     ], statuses
-    assert all(v.result == "" for v in jm.get_history(job_id))
+    history = jm.get_history(job_id)
+    assert all(v.result == "" for v in history)
+    # Each version carries the time of its own change (a timeline of one start time no more).
+    times = [v.updated_at for v in history]
+    assert times == sorted(times) and abs(times[0] - history[0].time_created) < 0.001
+    assert times[-1] > times[1]  # the end's own time, not the start's
     lines = [line.split(" ", 2)[2] for line in jm.get_log(job_id).splitlines()]
     assert lines[0] == "created: topic t", lines  # first, whoever wrote it first
     assert lines[1].startswith("started on worker")

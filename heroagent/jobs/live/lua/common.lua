@@ -29,6 +29,7 @@ end
 local function emit(key)
   if redis.call('EXISTS', key) == 0 then return {} end
   redis.call('HINCRBY', key, 'version', 1)
+  redis.call('HSET', key, 'updated_at', string.format('%.3f', now_ms() / 1000))  -- this version's own time
   local fields = redis.call('HGETALL', key)
   local doc = {}
   for i = 1, #fields, 2 do
