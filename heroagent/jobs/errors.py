@@ -47,6 +47,11 @@ class TopicDrainingError(InvalidTransitionError):
     """A create for a topic that is draining (a 409): it takes no new job until it is resumed."""
 
 
+class ForeignLayoutError(InvalidTransitionError):
+    """A key HeroAgent owns holds another kind of value, written by another program (a HeroJobs-style
+    producer's `LPUSH heroqueue:<topic> <id>`): a 409 naming the key, the type found and the fix."""
+
+
 class IdempotencyKeyConflictError(InvalidTransitionError):
     """A create whose idempotency key names a job made from other params (a 409): nothing was created."""
 
@@ -69,6 +74,7 @@ ERRORS: dict[str, type[JobError]] = {
         TopicDrainingError,
         IdempotencyKeyGoneError,
         IdempotencyKeyConflictError,
+        ForeignLayoutError,
     )
 }
 

@@ -10,6 +10,7 @@ come from `keys`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,7 +19,12 @@ from typing import Any
 import redis
 
 from heroagent.jobs import fastjson, keys
-from heroagent.jobs.errors import IdempotencyKeyConflictError, JobIdsNotSeededError, TopicDrainingError
+from heroagent.jobs.errors import (
+    ForeignLayoutError,
+    IdempotencyKeyConflictError,
+    JobIdsNotSeededError,
+    TopicDrainingError,
+)
 from heroagent.jobs.live import scripts
 from heroagent.jobs.live.direct import DirectCalls
 from heroagent.jobs.model import Job, JobStatus, hash_fields
@@ -36,6 +42,9 @@ TAKER_GRACE = 0.05
 UNRECORDED_SCAN = 2_000
 
 
+log = logging.getLogger(__name__)
+
+
 class JobQueue:
     """Redis side of the job system: enqueue, claim, transition, heartbeat, reap, cancel."""
 
@@ -43,6 +52,7 @@ class JobQueue:
         self.client = client
         self.retry = retry or RetryPolicy()
         self.direct = DirectCalls(client)  # the hot path's calls: create, claim, finish, the wake BLPOP
+        self.foreign_layout: dict[str, str] = {}  # a key another program wrote -> why a create met it (health)
         self._claim = scripts.register(client, "claim")
         self._transition = scripts.register(client, "transition")
         self._heartbeat = scripts.register(client, "heartbeat")
@@ -98,6 +108,8 @@ class JobQueue:
                     f"idempotency_key {key[:200]!r}: {named} from another topic or other params; a key names one "
                     "job: nothing was created (use a new key for a new job)"
                 ) from None
+            if "WRONGTYPE" in str(exc):
+                raise self._foreign_layout({job.topic for job in jobs}) from None
             if str(exc).startswith("NOSEED"):
                 raise JobIdsNotSeededError(
                     f"Redis has no job id counter ({keys.JOB_ID_COUNTER}): it was emptied or has never been "
@@ -105,7 +117,28 @@ class JobQueue:
                     "of Redis losing its data, so start `heroagent serve` (or wait a second) and try again"
                 ) from None
             raise
+        if self.foreign_layout:  # a queue an outside program had written works again: health says no more
+            for job in jobs:
+                self.foreign_layout.pop(keys.queue(job.topic), None)
         return [(int(job_id), bool(int(created))) for job_id, created in replies]
+
+    def _foreign_layout(self, topics: set[str]) -> ForeignLayoutError:
+        """Why a create met a key of the wrong type: which queue, what it holds, what to do."""
+        for topic in sorted(topics):
+            found = _text(self.client.type(keys.queue(topic)))
+            if found not in ("zset", "none"):
+                message = (
+                    f"{keys.queue(topic)} holds a {found}, not HeroAgent's queue (a sorted set by priority): another "
+                    f"program wrote it (a HeroJobs-style producer's LPUSH {keys.queue(topic)} <id>?); nothing was "
+                    f"created. HeroAgent keeps its own layout under heroqueue:* and herojobs:*: create jobs through "
+                    f"HeroAgent (the API, JobClient, heroagent job submit) or the hero queue layout ([hero] enabled: "
+                    f"LPUSH hero:q:work:type:<type>), and move that key away (redis-cli RENAME {keys.queue(topic)} "
+                    f"{keys.queue(topic)}.foreign)"
+                )
+                log.warning("jobs: %s", message)
+                self.foreign_layout[keys.queue(topic)] = message
+                return ForeignLayoutError(message)
+        return ForeignLayoutError("a key of the job system holds another kind of value (WRONGTYPE); nothing made")
 
     # ------------------------------------------------------------ topic control
 

@@ -230,6 +230,8 @@ class JobsService:
                 f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
                 f"{keys.EVENTS_SET_ASIDE} (see the server log)"
             )
+        if self.manager is not None:
+            found += list(self.manager.queue.foreign_layout.values())
         logs = self.manager.logs if self.manager is not None else None
         if logs is not None and logs.failures:
             found.append(f"job logs: {logs.failures} line(s) could not be written (see the server log)")

@@ -12,9 +12,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 
 from heroagent import HeroAgent
 from heroagent.client import JobClient
@@ -22,7 +24,7 @@ from heroagent.config import to_toml
 from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.errors import JobIdsNotSeededError
 from heroagent.redis_connect import redis_url_for
-from tests.conftest import child_env, external_redis, make_config, redis_cli, wait_until
+from tests.conftest import child_env, external_redis, make_config, redis_cli, ui_url, wait_until
 
 # A submitter in its own process: creates jobs one by one and prints each id once create_job returned.
 SUBMITTER = """
@@ -214,3 +216,27 @@ def test_events_read_again_after_a_crash_are_not_recorded_twice(data_dir: Path) 
         assert len(again.history(1)) == 3
     finally:
         again.close()
+
+
+def test_a_heroqueue_list_from_a_seed_style_producer_is_named_not_a_503(web_agent: Callable[..., HeroAgent]) -> None:
+    """A producer doing what the HeroJobs README describes (`LPUSH heroqueue:<topic> <id>`) made the next
+    create there a 503 "Redis is not reachable" (it was WRONGTYPE): now a 409 naming the key, the type
+    found and the fix, a health notice, and nothing made; the other topics are untouched."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    jm.client.lpush("heroqueue:outbox", "5")
+    r = requests.post(
+        ui_url(agent, "/api/jobs"), json={"topic": "outbox", "params": "!!fake.return_success"}, timeout=5
+    )
+    assert r.status_code == 409, r.text
+    assert "heroqueue:outbox holds a list, not HeroAgent's queue" in r.json()["error"]
+    assert "RENAME heroqueue:outbox" in r.json()["error"]
+    health = requests.get(ui_url(agent, "/api/health"), timeout=5).json()
+    assert any("heroqueue:outbox holds a list" in n for n in health["notices"])
+    other = jm.create_job("inbox", "!!fake.return_success")
+    assert jm.wait_for_job(other.job_id, timeout=15).status is JobStatus.DONE
+    jm.client.rename("heroqueue:outbox", "heroqueue:outbox.foreign")  # the fix the error names
+    fixed = jm.create_job("outbox", "!!fake.return_success")
+    assert jm.wait_for_job(fixed.job_id, timeout=15).status is JobStatus.DONE
+    health = requests.get(ui_url(agent, "/api/health"), timeout=5).json()
+    assert not any("heroqueue:outbox" in n for n in health["notices"])
