@@ -130,9 +130,10 @@ class JobQueue:
                 message = (
                     f"{keys.queue(topic)} holds a {found}, not HeroAgent's queue (a sorted set by priority): another "
                     f"program wrote it (a HeroJobs-style producer's LPUSH {keys.queue(topic)} <id>?); nothing was "
-                    f"created. HeroAgent keeps its own layout under heroqueue:* and herojobs:*: create jobs through "
-                    f"HeroAgent (the API, JobClient, heroagent job submit) or the hero queue layout ([hero] enabled: "
-                    f"LPUSH hero:q:work:type:<type>), and move that key away (redis-cli RENAME {keys.queue(topic)} "
+                    f"created. HeroAgent keeps its own layout under {keys.queue('*')} and {keys.PREFIX_JOB}:*: create "
+                    f"jobs through HeroAgent (the API, JobClient, heroagent job submit) or the hero queue layout "
+                    f"([hero] enabled: "
+                    f"LPUSH {keys.hero_work('<type>')}), and move that key away (redis-cli RENAME {keys.queue(topic)} "
                     f"{keys.queue(topic)}.foreign)"
                 )
                 log.warning("jobs: %s", message)
