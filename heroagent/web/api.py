@@ -15,9 +15,11 @@ import dataclasses
 import json
 from typing import Any
 
+import redis
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from heroagent.errors import ServiceError
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import DEAD
 from heroagent.schema.job import MAX_LOG_OFFSET
@@ -427,4 +429,9 @@ def health() -> tuple[Response, int]:
 @bp.get("/openapi.json")
 @documented("This document", responses={200: {"description": "OpenAPI 3.1", "content": {"application/json": {}}}})
 def openapi() -> Response:
-    return jsonify(openapi_document())
+    """The document, with the job types the live worker pools serve now (none while the job system is off)."""
+    try:
+        job_types = current_manager().types.get().types
+    except (ServiceError, redis.RedisError):
+        job_types = {}
+    return jsonify(openapi_document(job_types))

@@ -311,11 +311,12 @@ SCHEDULE_LIST = {
 }
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(job_types: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The document, its `paths` from the declarations of the routes the current app serves; outside an app
-    context (a script, a test), from the API blueprint's routes alone."""
+    context (a script, a test), from the API blueprint's routes alone. `job_types` (actor -> its published
+    type) add each action's params schema as `JobType.<actor>.<action>`: what a job's HeroScript may pass."""
     url_map, views = _routes()
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "HeroAgent API", "version": __version__},
         "security": [{"bearer": []}],
@@ -332,6 +333,13 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": paths(url_map, views, BLUEPRINT, error_response),
     }
+    schemas = document["components"]["schemas"]
+    for actor, info in sorted((job_types or {}).items()):
+        for action, schema in sorted(info.get("actions", {}).items()):
+            if isinstance(schema, dict):
+                described = f"the params of !!{actor}.{action} (from its signature)"
+                schemas[f"JobType.{actor}.{action}"] = {"description": described, **schema}
+    return document
 
 
 def _routes() -> tuple[Map, Mapping[str, Callable[..., Any]]]:

@@ -38,9 +38,26 @@ def document_of(app: Flask) -> dict[str, Any]:
         return openapi_document()
 
 
-def test_the_served_document_is_the_generated_one_with_every_route(web_agent: Callable[..., HeroAgent]) -> None:
+def without_job_types(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without the job types' schemas the served one adds (what the live pools serve)."""
+    schemas = {k: v for k, v in document["components"]["schemas"].items() if not k.startswith("JobType.")}
+    return {**document, "components": {**document["components"], "schemas": schemas}}
+
+
+def test_the_served_document_shows_every_published_job_type(web_agent: Callable[..., HeroAgent]) -> None:
+    """Each action a live pool serves is in the document with the schema its signature gives (issue 26)."""
     agent = web_agent()
     served = requests.get(ui_url(agent, "/api/openapi.json"), timeout=5).json()
+    sleep = served["components"]["schemas"]["JobType.fake.sleep"]
+    assert sleep["properties"]["seconds"] == {"type": "string", "default": "1"}
+    assert sleep["additionalProperties"] is False and "!!fake.sleep" in sleep["description"]
+    assert "JobType.script.run" in served["components"]["schemas"]
+    validate(served)
+
+
+def test_the_served_document_is_the_generated_one_with_every_route(web_agent: Callable[..., HeroAgent]) -> None:
+    agent = web_agent()
+    served = without_job_types(requests.get(ui_url(agent, "/api/openapi.json"), timeout=5).json())
     app = create_app(agent)
     generated = document_of(app)
     assert served == generated
