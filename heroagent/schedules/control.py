@@ -13,10 +13,9 @@ from typing import Any
 import redis
 
 from heroagent.config import Config
-from heroagent.heroscript import parse_job_cached
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.live.contract import check_actions
+from heroagent.jobs.live.contract import check_job
 from heroagent.jobs.live.jobtypes import PublishedTypes
 from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.model import check_job_spec_and_type
@@ -70,12 +69,9 @@ class Schedules:
             raise ScheduleError("schedule: give an object with the fields of a schedule (source is set by HeroAgent)")
         schedule = Schedule.from_dict(dict(data), source="runtime")
         try:
-            spec = schedule.job_spec()
-            clean, job_type = check_job_spec_and_type(spec)
-            contract = self._contract.get()
-            if job_type and clean.get("topic") not in contract.outside:
-                defaults = JobDefaults.read(self.book.client) or JobDefaults()
-                check_actions(parse_job_cached(clean["params"]), contract.types, defaults.unknown_actors)
+            clean, job_type = check_job_spec_and_type(schedule.job_spec())
+            defaults = JobDefaults.read(self.book.client) or JobDefaults()
+            check_job(clean, job_type, self._contract.get(), defaults.unknown_actors)
         except InvalidJobError as exc:
             raise ScheduleError(f"schedule {schedule.name!r}: {exc}") from None
         self.book.add(schedule)

@@ -13,12 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from heroagent.heroscript import Action
+from heroagent.heroscript import Action, parse_job_cached
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.live.jobtypes import TypeInfo
+from heroagent.jobs.live.jobtypes import Contract, TypeInfo
 from heroagent.schema.params import ParamError, check_params, with_args
 
 REFUSE, ACCEPT = "refuse", "accept"
+
+
+def check_job(clean: Mapping[str, Any], job_type: str, contract: Contract, unknown_actors: str = REFUSE) -> None:
+    """A new job (as `check_job_spec_and_type` gave it) against the contract: its HeroScript actions, unless
+    it is no HeroScript (no job type) or its topic is run outside HeroAgent. Every creator calls this."""
+    if job_type and clean.get("topic") not in contract.outside:
+        check_actions(parse_job_cached(clean["params"]), contract.types, unknown_actors)
 
 
 def check_actions(actions: tuple[Action, ...], types: Mapping[str, TypeInfo], unknown_actors: str = REFUSE) -> None:

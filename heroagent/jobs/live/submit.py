@@ -19,10 +19,9 @@ from typing import Any
 import redis
 
 from heroagent.config import JobsConfig
-from heroagent.heroscript import parse_job_cached
 from heroagent.jobs import keys
 from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
-from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_actions, type_defaults
+from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_job, type_defaults
 from heroagent.jobs.live.jobtypes import Contract
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, scheduled_time
@@ -117,10 +116,10 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
             f"params: {size} bytes is over the limit of {defaults.max_value_bytes} bytes ([jobs] max_value_bytes)"
         )
     contract = contract or Contract()
-    types = contract.types
-    if job_type and clean.get("topic") not in contract.outside:
-        check_actions(parse_job_cached(clean["params"]), types, defaults.unknown_actors)
-    typed = {**type_defaults_of(type_defaults(types, job_type)), **defaults.for_type(job_type)} if job_type else {}
+    check_job(clean, job_type, contract, defaults.unknown_actors)
+    typed = (
+        {**type_defaults_of(type_defaults(contract.types, job_type)), **defaults.for_type(job_type)} if job_type else {}
+    )
     topic = clean.get("topic") or typed.get("topic")
     if not topic:
         raise InvalidJobError("topic: required (give one, or call an actor whose job type names a topic)")

@@ -75,12 +75,21 @@ def actor_schemas(instance: Any) -> dict[str, Schema]:
     return found
 
 
+_HINTS: dict[Any, dict[str, Any]] = {}
+
+
 def _hints(method: Callable[..., Any]) -> dict[str, Any]:
-    """The method's type hints, resolved; a hint that cannot be resolved counts as none (Any)."""
-    try:
-        return typing.get_type_hints(method)
-    except Exception:  # a forward reference to a name the module does not have
-        return {}
+    """The method's type hints, resolved once per function (every call of an action asks: it is on the
+    worker's path); a hint that cannot be resolved counts as none (Any)."""
+    key = getattr(method, "__func__", method)
+    found = _HINTS.get(key)
+    if found is None:
+        try:
+            found = typing.get_type_hints(method)
+        except Exception:  # a forward reference to a name the module does not have
+            found = {}
+        _HINTS[key] = found
+    return found
 
 
 def type_schema(hint: Any) -> Schema:
