@@ -26,6 +26,7 @@ _LAZY = {
     "Job": "heroagent.jobs.model",
     "JobStatus": "heroagent.jobs.model",
     "actor": "heroagent.jobs.run.actors",
+    "handler": "heroagent.jobs.run.actors",
 }
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "__version__",
     "actor",
     "default_config",
+    "handler",
     "load_config",
 ]
 
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from heroagent.factory import HeroAgent, New
     from heroagent.jobs.errors import PermanentError
     from heroagent.jobs.model import Job, JobStatus
-    from heroagent.jobs.run.actors import actor
+    from heroagent.jobs.run.actors import actor, handler
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

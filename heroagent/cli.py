@@ -18,6 +18,7 @@ from heroagent._version import __version__
 from heroagent.config import load_config, to_toml
 from heroagent.errors import HeroAgentError
 from heroagent.logs import setup_logging
+from heroagent.schema.job import ParamsType
 
 EXIT_USER_ERROR = 2
 
@@ -296,22 +297,32 @@ def _client(config_path: str | None) -> Any:
 
 def _print_jobs(jobs: list[Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps([j.to_dict() for j in jobs], indent=2))
+        click.echo(json.dumps([j.to_api() for j in jobs], indent=2))
         return
     click.echo(f"{'ID':>7}  {'STATUS':8}  {'TOPIC':16}  {'TYPE':10}  {'CREATED':19}  RESULT / ERROR")
     for j in jobs:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.time_created))
-        outcome = (j.error or j.result).replace("\n", " ")
+        outcome = (j.error or _result_text(j, indent=None)).replace("\n", " ")
         click.echo(
             f"{j.job_id:>7}  {j.status.value:8}  {j.topic[:16]:16}  {j.params_type.value:10}  {created}  {outcome[:60]}"
         )
 
 
+def _result_text(j: Any, indent: int | None = 2) -> str:
+    """A job's result as the CLI shows it: text as it is, a JSON value as JSON ('' for none)."""
+    value = j.result
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, indent=indent, ensure_ascii=False)
+
+
 def _print_job(j: Any, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(j.to_dict(), indent=2))
+        click.echo(json.dumps(j.to_api(), indent=2))
         return
     for key, value in j.to_dict().items():
+        if key == "result":
+            value = _result_text(j)
         if key.startswith("time_") and value:
             value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value)) + f" ({value:.3f})"
         text = str(value)
@@ -325,8 +336,14 @@ def _print_job(j: Any, as_json: bool) -> None:
 @click.argument("topic")
 @click.argument("params", required=False)
 @click.option(
-    "--type", "params_type", default="heroscript", show_default=True, help="heroscript, rhaiscript, openrpc, ai"
+    "--type",
+    "params_type",
+    type=click.Choice([p.value for p in ParamsType]),
+    default=None,
+    help="How PARAMS are read: heroscript (default), json (the default when PARAMS start with '{'), "
+    "rhaiscript, openrpc, ai.",
 )
+@click.option("--action", default=None, help="A json job's action (actor.action); default its topic's handler.")
 @click.option("--script", "script", default=None, help="Read params from this file of the WebDAV share.")
 @click.option("--timeout", type=float, default=None, help="Seconds (default: [jobs] default_timeout).")
 @click.option("--log", "keep_log", is_flag=True, help="Keep a log of this job.")
@@ -367,7 +384,8 @@ def job_submit(
     config_path: str | None,
     topic: str,
     params: str | None,
-    params_type: str,
+    params_type: str | None,
+    action: str | None,
     script: str | None,
     timeout: float | None,
     keep_log: bool,
@@ -412,6 +430,7 @@ def job_submit(
         topic,
         params,
         params_type=params_type,
+        action=action,
         timeout=timeout,
         log=keep_log,
         max_retries=max_retries,
@@ -599,12 +618,12 @@ def job_history(config_path: str | None, job_id: int, as_json: bool) -> None:
     """Every stored version of a job, oldest first: its timeline."""
     versions = _client(config_path).get_history(job_id)
     if as_json:
-        click.echo(json.dumps([v.to_dict() for v in versions], indent=2))
+        click.echo(json.dumps([v.to_api() for v in versions], indent=2))
         return
     for v in versions:
-        when = v.time_end or v.time_start or v.time_created
+        when = v.updated_at or v.time_end or v.time_start or v.time_created  # each version's own time
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
-        detail = v.error or v.result
+        detail = (v.error or _result_text(v, indent=None)).replace("\n", " ")
         click.echo(f"{stamp}  {v.status.value:8}  attempt {v.attempts}  {v.worker}  {detail[:80]}".rstrip())
 
 

@@ -126,7 +126,7 @@ class JobClient(JobOperations):
 
     # The operations done in Redis (the others are JobOperations': requests to the server) ---------
 
-    def create_job(self, topic: str | None, params: str, **options: Any) -> Job:
+    def create_job(self, topic: str | None, params: str | Mapping[str, Any], **options: Any) -> Job:
         """Create a job straight in Redis (no server needed); options as for JobManager.create_job."""
         return self.submit([{"topic": topic, "params": params, **options}])[0][0]
 

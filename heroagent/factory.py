@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class HeroAgent:
@@ -150,6 +151,11 @@ class HeroAgent:
         `isolation="process"` runs its jobs in a child process that timeouts and cancel kill; `timeout`,
         `max_retries`, `retry_delay` are its job type's defaults (see heroagent.actor)."""
         return self.registry.actor(name, isolation=isolation, **defaults)
+
+    def handler(self, topic: str, **defaults: Any) -> Callable[[F], F]:
+        """Register a function as the handler of `topic`'s json jobs: `@agent.handler("email") def
+        send(to: str, subject: str = ""): ...` (see heroagent.handler)."""
+        return self.registry.handler(topic, **defaults)
 
     def service_states(self) -> dict[str, str]:
         """Each configured service: 'running', 'stopped' or 'disabled' (what /api/health reports)."""

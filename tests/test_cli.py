@@ -286,7 +286,7 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         done = run_cli("job", "submit", *cfg, "demo", "!!fake.return_success message:hi", "--wait", "--json")
         assert done.returncode == 0, done.stderr
         job = json.loads(done.stdout)
-        assert job["status"] == "done" and json.loads(job["result"]) == ["hi"]
+        assert job["status"] == "done" and job["result"] == ["hi"]
         failed = run_cli("job", "submit", *cfg, "demo", "!!fake.return_error message:boom", "--wait", "--json")
         assert failed.returncode == 1 and "boom" in failed.stdout
         failed_id = str(json.loads(failed.stdout)["jobid"])

@@ -21,7 +21,7 @@ def test_client_does_what_the_manager_does(agent: HeroAgent) -> None:
     assert client.url.startswith("unix://")
     job = client.create_job("remote", "!!fake.return_success message:'from afar'", log=True)
     final = client.wait_for_job(job.job_id, timeout=10)
-    assert final.status is JobStatus.DONE and json.loads(final.result) == ["from afar"]
+    assert final.status is JobStatus.DONE and final.result == ["from afar"]
     assert [v.status.value for v in client.get_history(job.job_id)] == ["new", "active", "done"]
     assert client.list_jobs(topic="remote")[0].job_id == job.job_id
     assert "started on worker" in client.get_log(job.job_id)

@@ -18,8 +18,11 @@ from heroagent.errors import InvalidInputError
 from heroagent.heroscript import HeroScriptError, parse_job_cached
 from heroagent.jobs import fastjson
 from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError
-from heroagent.schema.job import MAX_VALUE_BYTES, check_new_job, clip_encoded
+from heroagent.schema.job import JSON_RESULT_TYPES, MAX_VALUE_BYTES, check_new_job, clip_encoded
 from heroagent.schema.job import ParamsType as ParamsType  # re-exported: the job core's name for it
+from heroagent.schema.json_params import json_object, looks_like_json
+
+RESULT_JSON, RESULT_TEXT = "json", "text"  # a job's result_type
 
 
 class JobStatus(enum.StrEnum):
@@ -78,6 +81,7 @@ WIRE_NAMES = {
     "idempotency_key": "idempotencykey",
     "tenant_id": "tenantid",
     "user_id": "userid",
+    "result_text": "result",
 }
 PY_NAMES = {wire: py for py, wire in WIRE_NAMES.items()}
 
@@ -97,7 +101,7 @@ class Job:
     time_start: float = 0.0
     time_end: float = 0.0
     error: str = ""
-    result: str = ""
+    result_text: str = ""  # the result as stored: JSON text, or plain text (see result_type); `result` reads it
     log: bool = False
     retries: int = 0
     max_retries: int = 0
@@ -116,6 +120,8 @@ class Job:
     no_overlap_key: str = ""  # jobs sharing it never run at once (a lock in Redis, held by lease)
     overlap_delay: float = 0.0  # seconds the key stays locked after this job ends
     updated_at: float = 0.0  # when this version was made (unix seconds): each state of the timeline has its own
+    action: str = ""  # a json job's action (actor.action): given, or its topic's handler when it was created
+    result_type: str = ""  # "json": result_text is a JSON value's text; "text": plain text ("" = by params_type)
 
     # ------------------------------------------------------------ encodings
 
@@ -162,6 +168,34 @@ class Job:
             if known is not None:
                 kwargs[known[0]] = known[1](value)
         return cls(**kwargs)
+
+    @property
+    def result(self) -> Any:
+        """The result as a value: what the actions returned (a JSON value) for HeroScript, json and
+        OpenRPC jobs; the text a Rhai script printed, an AI answered or a skip gave; None when there is
+        none. A JSON result cut to the value cap ([jobs] max_value_bytes) is text saying so."""
+        text = self.result_text
+        if not text:
+            return None
+        if self.result_is_json:
+            try:
+                return fastjson.loads(text)
+            except ValueError:
+                return text
+        return text
+
+    @property
+    def result_is_json(self) -> bool:
+        """Whether result_text holds a JSON value (jobs recorded before result_type: by their params type)."""
+        if self.result_type:
+            return self.result_type == RESULT_JSON
+        return self.params_type in JSON_RESULT_TYPES and self.status is not JobStatus.SKIPPED
+
+    def to_api(self) -> dict[str, Any]:
+        """`to_dict()` for the JSON API and the CLI's output: the result as its value, not its text."""
+        out = self.to_dict()
+        out["result"] = self.result
+        return out
 
     @property
     def terminal(self) -> bool:
@@ -249,16 +283,37 @@ def check_job_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 def check_job_spec_and_type(spec: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """`check_job_spec`, and the job's type: the actor its HeroScript calls first ('' for other params
     types), from the same parse."""
+    given_type = spec.get("params_type")
+    if (given_type in (None, "") and looks_like_json(spec.get("params"))) or given_type == ParamsType.JSON:
+        spec = {**spec, "params_type": ParamsType.JSON.value, "params": _json_text(spec.get("params"))}
     try:
         clean = check_new_job(spec)
     except InvalidInputError as exc:
         raise InvalidJobError(str(exc)) from None
-    if clean.get("params_type", "heroscript") != ParamsType.HEROSCRIPT:
+    kind = clean.get("params_type", "heroscript")
+    if kind == ParamsType.JSON:
+        return clean, clean.get("action", "").partition(".")[0]
+    if clean.get("action"):
+        raise InvalidJobError(
+            f"action: only a json job names its action; a {kind} job's params say what it runs (leave action out)"
+        )
+    if kind != ParamsType.HEROSCRIPT:
         return clean, ""
     try:
         return clean, parse_job_cached(clean["params"])[0].actor
     except HeroScriptError as exc:
         raise InvalidJobError(f"params: {exc}") from None
+
+
+def _json_text(params: Any) -> Any:
+    """A json job's params as the text it keeps (checked: json_params.py); InvalidJobError if bad. Text
+    that is not a string is left for the schema to name (a missing or empty params)."""
+    if params is None or params == "":
+        return params
+    try:
+        return json_object(params)[0]
+    except InvalidInputError as exc:
+        raise InvalidJobError(str(exc)) from None
 
 
 def scheduled_time(run_at: Any, delay: Any, now: float | None = None) -> float:

@@ -45,6 +45,7 @@ class Field:
     pattern_hint: str = ""  # what the pattern allows, in words, for the error
     enum: tuple[str, ...] = ()
     default: Any = None
+    or_object: bool = False  # a JSON object may stand for the text (a json job's params: kept as its text)
 
     def check(self, value: Any) -> Any:
         """The value if it is allowed; InvalidInputError naming the field if not."""
@@ -109,6 +110,12 @@ class Field:
             out["enum"] = list(self.enum)
         if self.default is not None:
             out["default"] = self.default
+        if self.or_object:
+            text = {k: v for k, v in out.items() if k != "description"}
+            out = {
+                "anyOf": [text, {"type": "object"}],
+                **({"description": self.description} if self.description else {}),
+            }
         return out
 
 

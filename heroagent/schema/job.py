@@ -31,6 +31,12 @@ class ParamsType(enum.StrEnum):
     RHAISCRIPT = "rhaiscript"
     OPENRPC = "openrpc"
     AI = "ai"
+    JSON = "json"
+
+
+# The params types whose result is a JSON value (what the actions returned); the others' is text.
+JSON_RESULT_TYPES = frozenset({ParamsType.HEROSCRIPT, ParamsType.JSON, ParamsType.OPENRPC})
+ACTION_PATTERN = r"[a-z0-9_]{1,128}\.[a-z0-9_]{1,128}"
 
 
 NEW_JOB = Schema(
@@ -47,12 +53,28 @@ NEW_JOB = Schema(
         Field(
             "params",
             "string",
-            "HeroScript, Rhai script, OpenRPC JSON or a prompt",
+            "HeroScript, a JSON object (its keys are the handler's arguments; from Python and the JSON API "
+            "give the object itself), a Rhai script, OpenRPC JSON or a prompt",
             required=True,
             min_length=1,
             max_bytes=MAX_VALUE_BYTES,
+            or_object=True,
         ),
-        Field("params_type", "string", enum=tuple(p.value for p in ParamsType), default="heroscript"),
+        Field(
+            "params_type",
+            "string",
+            "how params are read; default json when params is an object or text starting with '{', else heroscript",
+            enum=tuple(p.value for p in ParamsType),
+            default="heroscript",
+        ),
+        Field(
+            "action",
+            "string",
+            "for a json job: the action it calls (actor.action); default the handler its topic has",
+            max_bytes=257,
+            pattern=ACTION_PATTERN,
+            pattern_hint="must be actor.action: lowercase letters, digits and '_' on each side of one '.'",
+        ),
         Field(
             "timeout",
             "number",

@@ -109,7 +109,7 @@ def json_body() -> dict[str, Any]:
 )
 def create_job() -> tuple[Response, int]:
     job, created = current_manager().submit([json_body()])[0]  # checked against schema.job.NEW_JOB
-    response = jsonify(job.to_dict())
+    response = jsonify(job.to_api())
     response.headers["Location"] = f"/api/jobs/{job.job_id}"
     return response, 201 if created else 200  # 200: its idempotency_key named an earlier job
 
@@ -124,19 +124,35 @@ def create_job() -> tuple[Response, int]:
 def list_jobs() -> Response:
     query = JobQuery.from_args(request.args)
     jobs, next_before = query.run(current_manager())
-    return jsonify({"jobs": [j.to_dict() for j in jobs], "next_before": next_before})
+    return jsonify({"jobs": [j.to_api() for j in jobs], "next_before": next_before})
 
 
 @bp.get("/jobs/<int:job_id>")
 @documented("A job's current state", responses={200: THE_JOB}, errors=LOOKUP_ERRORS)
 def get_job(job_id: int) -> Response:
-    return jsonify(current_manager().get_job(job_id).to_dict())
+    return jsonify(current_manager().get_job(job_id).to_api())
 
 
 @bp.get("/jobs/by-key/<path:key>")
 @documented("The job created with this idempotency_key", responses={200: THE_JOB}, errors=LOOKUP_ERRORS)
 def get_job_by_key(key: str) -> Response:
-    return jsonify(current_manager().get_job_by_idempotency_key(key).to_dict())
+    return jsonify(current_manager().get_job_by_idempotency_key(key).to_api())
+
+
+@bp.get("/jobs/<int:job_id>/result")
+@documented(
+    "The job's whole result as a download: JSON (application/json) or text (text/plain); 204 when it has none",
+    responses={200: {"description": "the result", "content": {"application/json": {}, "text/plain": {}}}},
+    errors=LOOKUP_ERRORS,
+)
+def job_result(job_id: int) -> Response:
+    job = current_manager().get_job(job_id)
+    if not job.result_text:
+        return Response(status=204)
+    kind, suffix = ("application/json", "json") if job.result_is_json else ("text/plain; charset=utf-8", "txt")
+    response = Response(job.result_text, mimetype=kind.split(";")[0], content_type=kind)
+    response.headers["Content-Disposition"] = f'attachment; filename="job-{job_id}-result.{suffix}"'
+    return response
 
 
 @bp.get("/jobs/<int:job_id>/history")
@@ -146,7 +162,7 @@ def get_job_by_key(key: str) -> Response:
     errors=LOOKUP_ERRORS,
 )
 def job_history(job_id: int) -> Response:
-    return jsonify({"jobid": job_id, "history": [j.to_dict() for j in current_manager().get_history(job_id)]})
+    return jsonify({"jobid": job_id, "history": [j.to_api() for j in current_manager().get_history(job_id)]})
 
 
 @bp.get("/jobs/<int:job_id>/log")
@@ -168,7 +184,7 @@ def job_log(job_id: int) -> Response:
 @bp.post("/jobs/<int:job_id>/cancel")
 @documented("Cancel a queued or running job", responses={200: THE_JOB}, errors=CHANGE_ERRORS)
 def cancel_job(job_id: int) -> Response:
-    return jsonify(current_manager().cancel_job(job_id).to_dict())
+    return jsonify(current_manager().cancel_job(job_id).to_api())
 
 
 @bp.post("/jobs/<int:job_id>/suspend")
@@ -179,13 +195,13 @@ def cancel_job(job_id: int) -> Response:
     errors=CHANGE_ERRORS,
 )
 def suspend_job(job_id: int) -> Response:
-    return jsonify(current_manager().suspend_job(job_id).to_dict())
+    return jsonify(current_manager().suspend_job(job_id).to_api())
 
 
 @bp.post("/jobs/<int:job_id>/resume")
 @documented("Let a suspended job go on (resuming, then active)", responses={200: THE_JOB}, errors=CHANGE_ERRORS)
 def resume_job(job_id: int) -> Response:
-    return jsonify(current_manager().resume_job(job_id).to_dict())
+    return jsonify(current_manager().resume_job(job_id).to_api())
 
 
 @bp.post("/jobs/<int:job_id>/retry")
@@ -195,7 +211,7 @@ def resume_job(job_id: int) -> Response:
     errors=CHANGE_ERRORS,
 )
 def retry_job(job_id: int) -> Response:
-    return jsonify(current_manager().retry_job(job_id).to_dict())
+    return jsonify(current_manager().retry_job(job_id).to_api())
 
 
 @bp.delete("/jobs/<int:job_id>")
@@ -222,7 +238,7 @@ def dead_jobs() -> Response:
     manager = current_manager()
     jobs, next_before = query.run(manager)
     total = manager.store.count(tuple(DEAD), query.topic or None)
-    return jsonify({"jobs": [j.to_dict() for j in jobs], "total": total, "next_before": next_before})
+    return jsonify({"jobs": [j.to_api() for j in jobs], "total": total, "next_before": next_before})
 
 
 @bp.post("/jobs/dead/retry")

@@ -7,14 +7,16 @@ request, so a route and its documentation change together. Importing this module
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import fields
+from typing import Any, get_type_hints
 
 from flask import Flask, current_app, has_app_context
 from werkzeug.routing import Map
 
 from heroagent import __version__
-from heroagent.jobs.model import JobStatus, ParamsType
+from heroagent.jobs.model import WIRE_NAMES, Job, JobStatus
 from heroagent.jobs.server.manager import TOPIC_ACTIONS
 from heroagent.schema.job import MAX_LOG_OFFSET, NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
@@ -23,44 +25,49 @@ from heroagent.web.apidoc import paths
 
 BLUEPRINT = "api"  # the blueprint whose routes the document describes (api.py's)
 
-JOB_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "jobid": {"type": "integer"},
-        "topic": {"type": "string"},
-        "params": {"type": "string"},
-        "params_type": {"type": "string", "enum": [p.value for p in ParamsType]},
-        "sessionkey": {"type": "string"},
-        "circleid": {"type": "string"},
-        "status": {"type": "string", "enum": [s.value for s in JobStatus]},
-        "timeout": {"type": "number"},
-        "time_created": {"type": "number"},
-        "time_scheduled": {"type": "number"},
-        "time_start": {"type": "number"},
-        "time_end": {"type": "number"},
-        "error": {"type": "string"},
-        "result": {"type": "string"},
-        "log": {"type": "boolean"},
-        "retries": {"type": "integer"},
-        "max_retries": {"type": "integer"},
-        "retry_delay": {"type": "number"},
-        "attempts": {"type": "integer"},
-        "worker": {"type": "string"},
-        "idempotencykey": {"type": "string"},
-        "version": {"type": "integer", "description": "which state of the job this is (1 = created)"},
-        "origin": {"type": "string"},
-        "tenantid": {"type": "string"},
-        "userid": {"type": "string"},
-        "group": {"type": "string"},
-        "progress": {"type": "number", "minimum": 0, "maximum": 1},
-        "progress_details": {"type": "string"},
-        "updated_at": {"type": "number", "description": "when this version was made (unix seconds)"},
-        "priority": {"type": "integer", "minimum": 0, "maximum": 9},
-        "no_overlap_key": {"type": "string"},
-        "overlap_delay": {"type": "number"},
-    },
-    "required": ["jobid", "topic", "params", "params_type", "status"],
+# What a stored job's fields say beyond their names (the new job's own fields are described by NEW_JOB).
+_JOB_NOTES = {
+    "version": "which state of the job this is (1 = created)",
+    "updated_at": "when this version was made (unix seconds)",
+    "result": "what the job returned: a JSON value (HeroScript: the list of its actions' results; json: its "
+    "action's; OpenRPC: the call's), or text (rhaiscript, ai, a skip's reason, a hero actor's answer); null: none",
+    "result_type": "json or text: how result was stored ('' for jobs recorded before it was kept)",
+    "action": "a json job's action (actor.action): the one it named, or its topic's handler when it was created",
+    "progress": "0..1, as the running job last reported it",
+    "worker": "the worker running it, or that ran it last",
 }
+_KINDS = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _job_schema() -> dict[str, Any]:
+    """The OpenAPI `Job`, generated from the Job dataclass (every field, by its wire name and type)."""
+    hints = get_type_hints(Job)
+    described = {f.name: f.description for f in NEW_JOB.fields}
+    properties: dict[str, Any] = {}
+    for item in fields(Job):
+        wire = WIRE_NAMES.get(item.name, item.name)
+        hint = hints[item.name]
+        prop: dict[str, Any] = (
+            {"type": "string", "enum": [v.value for v in hint]}
+            if isinstance(hint, type) and issubclass(hint, enum.Enum)
+            else {"type": _KINDS[hint]}
+        )
+        if wire == "result":
+            prop = {}  # any JSON value
+        note = _JOB_NOTES.get(wire) or described.get(item.name, "")
+        if note:
+            prop["description"] = note
+        properties[wire] = prop
+    properties["progress"].update(minimum=0, maximum=1)
+    properties["priority"].update(minimum=0, maximum=9)
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": ["jobid", "topic", "params", "params_type", "status"],
+    }
+
+
+JOB_SCHEMA: dict[str, Any] = _job_schema()
 
 NEW_JOB_SCHEMA: dict[str, Any] = NEW_JOB.json_schema()  # generated from the rules the manager enforces
 NEW_SCHEDULE_SCHEMA: dict[str, Any] = SCHEDULE.json_schema()

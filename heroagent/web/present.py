@@ -59,12 +59,13 @@ def run_time(job: Job) -> str:
 PAGE_VALUE_LIMIT = 64 * 1024  # a job page shows this much of a params or result; the API has all of it
 
 
-def pretty(text: str) -> str:
-    """JSON indented for reading; anything else as it is. A long value is cut for the page, saying so."""
+def pretty(text: str, as_json: bool = True) -> str:
+    """JSON indented for reading (a JSON value of any kind when `as_json`; else only what looks like an
+    object or a list); a text as it is. A long value is cut for the page, saying so."""
     if len(text) > PAGE_VALUE_LIMIT:
-        return text[:PAGE_VALUE_LIMIT] + f"\n... [{len(text) - PAGE_VALUE_LIMIT} more characters: see /api/jobs/<id>]"
+        return text[:PAGE_VALUE_LIMIT] + f"\n... [{len(text) - PAGE_VALUE_LIMIT} more characters: download it]"
     stripped = text.strip()
-    if stripped[:1] in ("{", "["):
+    if as_json and stripped[:1] in ("{", "["):
         try:
             return json.dumps(json.loads(stripped), indent=2, ensure_ascii=False)
         except ValueError:

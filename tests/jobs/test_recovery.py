@@ -255,5 +255,5 @@ def test_a_create_while_redis_is_down_is_refused_and_stores_nothing(agent: HeroA
     agent.redis.start()  # type: ignore[union-attr]
     job = jm.create_job("later", "!!fake.return_success message:'made it'")
     final = jm.wait_for_job(job.job_id, timeout=20)
-    assert final.status is JobStatus.DONE and "made it" in final.result
+    assert final.status is JobStatus.DONE and "made it" in final.result_text
     assert [v.status.value for v in jm.get_history(job.job_id)] == ["new", "active", "done"]

@@ -50,7 +50,7 @@ def test_create_read_history_and_log(api: tuple[HeroAgent, Callable[[str], str]]
     assert job["topic"] == "demo" and job["status"] == "new" and job["timeout"] == 5
     assert r.headers["Location"] == f"/api/jobs/{job['jobid']}"
     done = wait_status(url, job["jobid"], "done")
-    assert done["result"] == '["hi there"]' and done["attempts"] == 1
+    assert done["result"] == ["hi there"] and done["attempts"] == 1
     assert wait_until(lambda: agent.get_job_manager().store.status_of(job["jobid"]).value == "done")  # type: ignore[union-attr]
     history = requests.get(url(f"/api/jobs/{job['jobid']}/history"), timeout=5).json()["history"]
     assert [v["status"] for v in history] == ["new", "active", "done"]

@@ -77,11 +77,11 @@ def test_a_job_too_large_for_one_history_record_is_kept_whole(web_agent: StartAg
     )
     assert r.status_code == 201, r.json()
     done = jm.wait_for_job(r.json()["jobid"], timeout=15)
-    assert done.status is JobStatus.DONE and slashes in done.result and slashes in done.params
+    assert done.status is JobStatus.DONE and slashes in done.result_text and slashes in done.params
     big = "x" * 300_000 + "/" * 100_000  # 400 KB of params, and the same back as the result
     job = jm.create_job("big", f"!!fake.return_success message:'{big}'", circle_id="c" * 256, log=True)
     final = jm.wait_for_job(job.job_id, timeout=30)
-    assert final.status is JobStatus.DONE and big in final.result
+    assert final.status is JobStatus.DONE and big in final.result_text
     history = jm.get_history(job.job_id)
     assert [v.status.value for v in history] == ["new", "active", "done"] and all(big in v.params for v in history)
     after = jm.create_job("after", "!!fake.return_success")  # the recorder is alive and well
@@ -93,7 +93,7 @@ def test_a_job_too_large_for_one_history_record_is_kept_whole(web_agent: StartAg
     agent.stop()
     agent.start()  # the history with spilled values opens again, whole
     jm = agent.get_job_manager()
-    assert big in jm.get_job(job.job_id).result
+    assert big in jm.get_job(job.job_id).result_text
     jm.delete_job(job.job_id)
     assert not values.exists()  # a deleted job's values go with it
     # 47 KB of params with a 14 KB circle_id: the circle is bounded on its own.

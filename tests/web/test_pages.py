@@ -193,7 +193,7 @@ def test_scripts_uploaded_over_webdav_are_listed_and_run(web_agent: StartAgent) 
     assert r.status_code == 303
     job_id = int(r.headers["Location"].rsplit("/", 1)[1])
     job = agent.get_job_manager().wait_for_job(job_id, timeout=15)
-    assert job.status.value == "done" and f"hello from {job_id}" in job.result
+    assert job.status.value == "done" and f"hello from {job_id}" in job.result_text
     r = session.post(ui_url(agent, "/scripts/run"), data={"path": "notes.txt", "csrf_token": token}, timeout=5)
     assert r.status_code == 400 and "not in the share" in r.text
     submit = session.get(ui_url(agent, "/submit?script=scripts/hello.sh"), timeout=5).text

@@ -22,7 +22,9 @@ import redis
 
 from heroagent.jobs import keys
 
-TypeInfo = dict[str, Any]  # {"actions": {name: schema}, "defaults": {...}, "isolation": ..., "suspendable": ...}
+# {"actions": {name: schema}, "defaults": {...}, "isolation": ..., "suspendable": ...,
+#  "handles": {topic: action}: the topics whose json jobs call one of its actions by default}
+TypeInfo = dict[str, Any]
 
 STALE_AFTER = 30.0  # seconds since a pool's last heartbeat after which its types no longer count
 PUBLICATION_TTL = 90  # seconds a pool's publication lives without renewal
@@ -102,6 +104,17 @@ class Contract:
 
     types: Mapping[str, TypeInfo] = field(default_factory=dict)
     outside: frozenset[str] = frozenset()
+
+    def handler_for(self, topic: str) -> str:
+        """The action ("actor.action") a json job of `topic` calls when it names none ('' = no type handles
+        the topic)."""
+        for name, info in self.types.items():
+            handles = info.get("handles")
+            if isinstance(handles, dict):
+                action = handles.get(topic)
+                if isinstance(action, str) and action in info.get("actions", {}):
+                    return f"{name}.{action}"
+        return ""
 
 
 class PublishedTypes:

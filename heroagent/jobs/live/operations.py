@@ -111,9 +111,10 @@ class JobOperations:
     def create_job(
         self,
         topic: str | None,
-        params: str,
+        params: str | Mapping[str, Any],
         *,
-        params_type: str = "heroscript",
+        params_type: str | None = None,
+        action: str | None = None,
         timeout: float | None = None,
         circle_id: str = "",
         session_key: str = "",

@@ -21,7 +21,7 @@ import redis
 from heroagent.config import JobsConfig
 from heroagent.jobs import keys
 from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
-from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_job, type_defaults
+from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_job, json_action, type_defaults
 from heroagent.jobs.live.jobtypes import Contract
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, scheduled_time
@@ -106,7 +106,7 @@ def type_defaults_of(given: Mapping[str, Any]) -> dict[str, float | str]:
 
 def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract | None = None) -> Job:
     """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. A HeroScript
-    job is checked against the contract: the job types the live pools serve (contract.py). Fields the
+    or json job is checked against the contract: the job types the live pools serve (contract.py). Fields the
     spec leaves out come from its job type's defaults (the actor it calls first: `[job_types]` of the
     server, then what the pools serving it declared), then from `[jobs]`."""
     clean, job_type = check_job_spec_and_type(spec)
@@ -116,6 +116,9 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
             f"params: {size} bytes is over the limit of {defaults.max_value_bytes} bytes ([jobs] max_value_bytes)"
         )
     contract = contract or Contract()
+    if clean.get("params_type") == ParamsType.JSON:  # the action it calls, named or its topic's handler
+        clean["action"] = json_action(clean, contract, defaults.unknown_actors)
+        job_type = clean["action"].partition(".")[0]
     check_job(clean, job_type, contract, defaults.unknown_actors)
     typed = (
         {**type_defaults_of(type_defaults(contract.types, job_type)), **defaults.for_type(job_type)} if job_type else {}
@@ -134,6 +137,7 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
         topic=str(topic),
         params=clean["params"],
         params_type=ParamsType(clean.get("params_type", "heroscript")),
+        action=clean.get("action", ""),
         timeout=float(timeout if timeout is not None else defaults.timeout),
         circle_id=clean.get("circle_id", ""),
         session_key=clean.get("session_key", ""),

@@ -26,6 +26,7 @@ from heroagent.schema.job import TypeDefaults, check_type_defaults
 from heroagent.schema.params import ParamError, check_params, with_args
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 ISOLATIONS = ("thread", "process")
 
 
@@ -36,6 +37,7 @@ class ActorRegistry:
         self._types: dict[str, TypeDefaults] = {}  # actor -> its job type's defaults
         self._schemas: dict[str, dict[str, Schema]] = {}  # actor -> action -> the schema of its params
         self._suspendable: set[str] = set()
+        self._handles: dict[str, dict[str, str]] = {}  # actor -> {topic: action} (json jobs' handlers)
         self._version = 0  # bumped at every register: what `published` made is kept until it changes
         self._published: tuple[int, dict[str, dict[str, Any]]] = (-1, {})
         self._parent = parent
@@ -54,6 +56,7 @@ class ActorRegistry:
         no_overlap: bool | None = None,
         topic: str | None = None,
         suspendable: bool = False,
+        handler: str | None = None,
     ) -> Any:
         """`isolation="process"` runs this actor's jobs in a child process that timeouts and cancel kill
         (see isolation.py); "thread" (the default) is faster, and cancel is cooperative there.
@@ -61,7 +64,8 @@ class ActorRegistry:
         calling this actor gets unless it gives its own (`[job_types.<name>]` in the config overrides
         them); `no_overlap=True`: one job of the type runs at a time, across all workers; `topic`: the
         topic its jobs go to when they name none; `suspendable=True`: its actions call `ctx.checkpoint()`, so
-        a suspend is offered and honoured (a process-isolated actor can always be suspended)."""
+        a suspend is offered and honoured (a process-isolated actor can always be suspended); `handler`:
+        the action a json job of its topic (`topic`, else the actor's name) calls when it names none."""
         if isolation not in ISOLATIONS:
             raise ValueError(f"actor {name!r}: isolation = {isolation!r}: must be one of {', '.join(ISOLATIONS)}")
         try:
@@ -81,7 +85,13 @@ class ActorRegistry:
         instance = obj() if inspect.isclass(obj) else obj
         schemas = actor_schemas(instance)
         key = name_fix(name)
+        handles: dict[str, str] = {}
+        if handler is not None:
+            if handler not in schemas:
+                raise ValueError(f"actor {name!r}: handler = {handler!r}: it has no such action ({', '.join(schemas)})")
+            handles[topic or key] = handler
         with self._lock:
+            self._handles[key] = handles
             self._types[key] = defaults
             self._actors[key] = instance
             self._schemas[key] = schemas
@@ -99,6 +109,17 @@ class ActorRegistry:
         def decorate(obj: T) -> T:
             self.register(name, obj, isolation=isolation, **defaults)
             return obj
+
+        return decorate
+
+    def handler(self, topic: str, **defaults: Any) -> Callable[[F], F]:
+        """Decorator: a function as the handler of `topic`'s json jobs (see `heroagent.handler`)."""
+
+        def decorate(function: F) -> F:
+            action = name_fix(function.__name__)
+            holder = type(f"handler_{action}", (), {action: staticmethod(function)})
+            self.register(name_fix(topic), holder, topic=topic, handler=action, **defaults)
+            return function
 
         return decorate
 
@@ -127,9 +148,18 @@ class ActorRegistry:
                     "defaults": dict(self._types.get(name, {})),
                     "isolation": "process" if name in self._isolated else "thread",
                     "suspendable": name in self._suspendable or name in self._isolated,
+                    "handles": dict(self._handles.get(name, {})),
                 }
         self._published = (version, found)
         return found
+
+    def handler_for(self, topic: str) -> str:
+        """The action ("actor.action") a json job of `topic` that names none calls ('' = none here)."""
+        with self._lock:
+            for name, handles in self._handles.items():
+                if topic in handles:
+                    return f"{name}.{handles[topic]}"
+        return self._parent.handler_for(topic) if self._parent is not None else ""
 
     def isolated(self, name: str) -> bool:
         """Whether the actor's jobs must run in a child process."""
@@ -149,9 +179,10 @@ class ActorRegistry:
             names |= set(self._parent.names())
         return sorted(names)
 
-    def call(self, action: Action, ctx: JobContext) -> Any:
-        """Run one action: its params checked and typed by the action's schema, then the method called."""
-        where = f"line {action.line}: !!{action.full_name}"
+    def call(self, action: Action, ctx: JobContext, *, from_text: bool = True) -> Any:
+        """Run one action: its params checked and typed by the action's schema, then the method called.
+        `from_text`: the params are HeroScript's texts (converted: "3" -> 3); else JSON values (a json job)."""
+        where = f"line {action.line}: !!{action.full_name}" if from_text else f"action {action.full_name}"
         actor = self.get(action.actor)
         if actor is None:
             raise PermanentError(f"{where}: no actor {action.actor!r} is registered (known: {', '.join(self.names())})")
@@ -161,7 +192,7 @@ class ActorRegistry:
         schema = self.schema(action.actor, action.name)
         try:
             given, words = with_args(schema, action.params, action.args)
-            kwargs = typed_kwargs(method, check_params(schema, given, from_text=True))
+            kwargs = typed_kwargs(method, check_params(schema, given, from_text=from_text))
         except ParamError as exc:
             raise PermanentError(f"{where}: {exc}") from None
         if "ctx" in _parameters(method):
@@ -206,13 +237,15 @@ def actor(
     no_overlap: bool | None = None,
     topic: str | None = None,
     suspendable: bool = False,
+    handler: str | None = None,
 ) -> Callable[[T], T]:
     """`@heroagent.actor("email", timeout=30, max_retries=5)`, or `@heroagent.actor("convert",
     isolation="process")` for code that must be stoppable by timeout and cancel whatever it does (a C
     call, a loop that ignores ctx.cancel). `timeout`, `max_retries`, `retry_delay`, `priority`,
     `no_overlap` (one of its jobs at a time) and `topic` (where its jobs go when they name none) are the
     defaults of the jobs that call this actor (its job type); `suspendable=True`: its actions call
-    `ctx.checkpoint()`, so its jobs can be suspended."""
+    `ctx.checkpoint()`, so its jobs can be suspended; `handler="send"`: json jobs of its topic (or of
+    the topic named like the actor) that name no action call `send`."""
     return global_registry.actor(
         name,
         isolation=isolation,
@@ -223,7 +256,18 @@ def actor(
         no_overlap=no_overlap,
         topic=topic,
         suspendable=suspendable,
+        handler=handler,
     )
+
+
+def handler(topic: str, **defaults: Any) -> Callable[[F], F]:
+    """`@heroagent.handler("email")` on a function: the json jobs of topic "email" that name no action
+    call it, with their object's keys as its keyword arguments, checked against its signature at create
+    like an actor's action (`jm.create_job("email", {"to": "ann@example.com"})`). It is published as
+    the job type named after the topic (name_fix'd) whose one action is the function; `isolation`,
+    `timeout`, `max_retries`, `retry_delay`, `priority`, `no_overlap`, `suspendable` as for
+    `@heroagent.actor`."""
+    return global_registry.handler(topic, **defaults)
 
 
 def import_modules(names: list[str]) -> None:

@@ -1,4 +1,8 @@
-"""Runs one job's params by their type and returns its result text (or raises JobFailed)."""
+"""Runs one job's params by their type and returns its result text (or raises JobFailed).
+
+HeroScript, json and OpenRPC jobs return a JSON value's text (a HeroScript job: the list of what its
+actions returned; a json job: what its action returned); Rhai and AI jobs return text (`result_type`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,15 @@ from typing import Any
 
 from heroagent.config import JobsConfig
 from heroagent.heroscript import Action, HeroScriptError, parse_cached
-from heroagent.jobs.errors import JobSkipped, PermanentError
-from heroagent.jobs.model import ParamsType
+from heroagent.jobs.errors import JobFailed, JobSkipped, PermanentError
+from heroagent.jobs.model import RESULT_JSON, RESULT_TEXT, ParamsType
 from heroagent.jobs.run import processors
 from heroagent.jobs.run.actors import ActorRegistry
 from heroagent.jobs.run.context import JobContext
 from heroagent.jobs.run.isolation import run_in_child
+from heroagent.schema.job import JSON_RESULT_TYPES
+from heroagent.schema.json_params import json_object
+from heroagent.schema.params import ParamError
 
 
 class JobExecutor:
@@ -26,6 +33,8 @@ class JobExecutor:
         kind = ctx.job.params_type
         if kind is ParamsType.HEROSCRIPT:
             return self._heroscript(ctx)
+        if kind is ParamsType.JSON:
+            return self._json(ctx)
         if kind is ParamsType.RHAISCRIPT:
             return _unless_skipped(processors.run_rhai(ctx, self.config), ctx)
         if kind is ParamsType.OPENRPC:
@@ -49,7 +58,44 @@ class JobExecutor:
             if ctx.cancel.is_set():
                 break
             results.append(self.registry.call(action, ctx))
-        return _unless_skipped(json.dumps(results, default=str, ensure_ascii=False), ctx)
+        return _unless_skipped(result_json(results), ctx)
+
+    def _json(self, ctx: JobContext) -> str:
+        """A json job: its action (named, else its topic's handler here) called with the object's keys."""
+        try:  # the rules it was accepted by (json_params.py): what was accepted is what runs
+            params = json_object(ctx.job.params)[1]
+        except ParamError as exc:
+            raise PermanentError(str(exc)) from None
+        named = ctx.job.action or self.registry.handler_for(ctx.job.topic)
+        if not named:
+            raise PermanentError(
+                f"topic {ctx.job.topic!r} has no json handler in this worker and the job names no action: "
+                f"register one with @heroagent.handler({ctx.job.topic!r}), or give the job an action"
+            )
+        actor, _, name = named.partition(".")
+        action = Action(actor=actor, name=name, params=params)
+        if ctx.job.topic in self.config.process_topics or self.registry.isolated(actor):
+            return run_in_child(lambda child_ctx: self._call_json(action, child_ctx), ctx)
+        return self._call_json(action, ctx)
+
+    def _call_json(self, action: Action, ctx: JobContext) -> str:
+        return _unless_skipped(result_json(self.registry.call(action, ctx, from_text=False)), ctx)
+
+
+def result_type(kind: ParamsType) -> str:
+    """Whether a job of this params type returns a JSON value's text or plain text (model.RESULT_*)."""
+    return RESULT_JSON if kind in JSON_RESULT_TYPES else RESULT_TEXT
+
+
+def result_json(value: Any) -> str:
+    """What an action returned, as JSON text (a value JSON has no word for, such as a datetime or a set,
+    as its str); NaN and infinities cannot be JSON: the job fails saying so."""
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise JobFailed(
+            "the result holds NaN or an infinity, which JSON cannot carry: return None or a text instead"
+        ) from None
 
 
 def _unless_skipped(result: str, ctx: JobContext) -> str:

@@ -31,9 +31,9 @@ from heroagent.jobs.errors import JobFailed, JobSkipped, PermanentError
 from heroagent.jobs.live import jobtypes
 from heroagent.jobs.live.joblog import LogSink
 from heroagent.jobs.live.queue import JobQueue
-from heroagent.jobs.model import Job, JobStatus, clip
+from heroagent.jobs.model import RESULT_TEXT, Job, JobStatus, clip
 from heroagent.jobs.run.context import JobContext
-from heroagent.jobs.run.executor import JobExecutor
+from heroagent.jobs.run.executor import JobExecutor, result_type
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.redis_connect import NO_ANSWER_JOIN, answers
 from heroagent.schema.job import MAX_VALUE_BYTES
@@ -409,13 +409,16 @@ class WorkerPool:
         status, fields = JobStatus.DONE, {}
         try:
             result = self.executor.execute(ctx)
-            fields = {"result": clip(result, self.max_value_bytes)}
+            fields = {"result": clip(result, self.max_value_bytes), "result_type": result_type(job.params_type)}
         except PermanentError as exc:  # no retry can fix it: the job ends now, its retries unspent
             status, fields = JobStatus.ERROR, {"error": clip(str(exc), self.max_value_bytes), "permanent": "1"}
         except JobFailed as exc:
             status, fields = JobStatus.ERROR, {"error": clip(str(exc), self.max_value_bytes)}
         except JobSkipped as exc:
-            status, fields = JobStatus.SKIPPED, {"result": clip(str(exc), self.max_value_bytes)}
+            status, fields = (
+                JobStatus.SKIPPED,
+                {"result": clip(str(exc), self.max_value_bytes), "result_type": RESULT_TEXT},
+            )
         except Exception as exc:
             status, fields = JobStatus.ERROR, {"error": clip(f"{type(exc).__name__}: {exc}", self.max_value_bytes)}
             ctx.log(traceback.format_exc())

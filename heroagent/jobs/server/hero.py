@@ -37,7 +37,7 @@ from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError
 from heroagent.jobs.history.store import RecordedEvent
 from heroagent.jobs.live.queue import JobQueue
-from heroagent.jobs.model import Job, JobStatus
+from heroagent.jobs.model import RESULT_TEXT, Job, JobStatus
 from heroagent.jobs.server.manager import JobManager
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class HeroActor:
             elif event.status.terminal:
                 job = Job.from_json(event.json)
                 if event.status in (JobStatus.DONE, JobStatus.SKIPPED):  # skipped: it ended well, with nothing to do
-                    self._finish(job, "finished", job.result, "")
+                    self._finish(job, "finished", job.result_text, "")
                 else:
                     self._finish(job, "error", "", job.error or event.status.value)
 
@@ -306,7 +306,7 @@ class HeroDispatcher:
             return
         job, _ = entry
         if status == "finished":
-            self._report(job, "done", {"result": output})
+            self._report(job, "done", {"result": output, "result_type": RESULT_TEXT})  # a hero actor answers text
         else:
             self._report(job, "error", {"error": error or f"the hero actor answered {status!r}"})
 

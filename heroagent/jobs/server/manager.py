@@ -11,6 +11,7 @@ Redis at once and from the history milliseconds later (`get_job` looks in both).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import re
@@ -36,6 +37,8 @@ from heroagent.jobs.live.submit import JobDefaults, submit, type_defaults_of
 from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import (
     DEAD,
+    RESULT_JSON,
+    RESULT_TEXT,
     Job,
     JobStatus,
     ParamsType,
@@ -133,9 +136,10 @@ class JobManager:
     def create_job(
         self,
         topic: str | None,
-        params: str,
+        params: str | Mapping[str, Any],
         *,
-        params_type: str = "heroscript",
+        params_type: str | None = None,
+        action: str | None = None,
         timeout: float | None = None,
         circle_id: str = "",
         session_key: str = "",
@@ -154,6 +158,10 @@ class JobManager:
     ) -> Job:
         """Create the job in Redis (one atomic script: id, hash, queue entry, first event); return it.
 
+        `params`: HeroScript text, or a dict (a json job: `create_job("email", {"to": "ann@example.com"})`
+        calls the handler of topic "email", or `action="email.send"`, with the dict's keys as its keyword
+        arguments, checked against its signature now).
+
         When this returns the job is in Redis's append-only file and on its way to the history (see
         docs/architecture.md, "Durability"). `run_at` (a datetime, or unix seconds) or `delay` (seconds
         from now) makes it a delayed job: it stays `new`, with `time_scheduled` set, until it is due;
@@ -169,6 +177,7 @@ class JobManager:
                     "topic": topic,
                     "params": params,
                     "params_type": params_type,
+                    "action": action,
                     "timeout": timeout,
                     "circle_id": circle_id,
                     "session_key": session_key,
@@ -538,8 +547,16 @@ class JobManager:
             )
         return self.get_job(job_id)
 
-    def complete_job(self, job_id: int, result: str) -> Job:
-        return self.update_job_status(job_id, JobStatus.DONE, result=clip(result, self.max_value_bytes))
+    def complete_job(self, job_id: int, result: Any) -> Job:
+        """End a job by hand as done with `result`: a text is kept as text, any other value as JSON."""
+        if isinstance(result, str):
+            text, kind = result, RESULT_TEXT
+        else:
+            try:
+                text, kind = json.dumps(result, ensure_ascii=False, allow_nan=False), RESULT_JSON
+            except (TypeError, ValueError):
+                raise InvalidJobError(f"result: {type(result).__name__} is not a JSON value (nor a text)") from None
+        return self.update_job_status(job_id, JobStatus.DONE, result=clip(text, self.max_value_bytes), result_type=kind)
 
     def fail_job(self, job_id: int, error: str) -> Job:
         return self.update_job_status(job_id, JobStatus.ERROR, error=clip(error, self.max_value_bytes))
@@ -628,7 +645,7 @@ class JobManager:
             job.version += 1
             job.updated_at = time.time()
             job.retries += 1
-            job.error = job.result = job.worker = ""
+            job.error = job.result_text = job.result_type = job.worker = ""
             job.time_start = job.time_end = job.time_scheduled = 0.0
             jobs.append(job)
         if jobs:

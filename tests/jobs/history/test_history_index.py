@@ -44,7 +44,7 @@ from heroagent.jobs.history.store import JobStore
 store = JobStore(Path(sys.argv[1]))
 jobs = [store.get(i) for i in range(1, 11)]
 for job in jobs:
-    job.status, job.result, job.version = JobStatus.DONE, "finished " + str(job.job_id), job.version + 1
+    job.status, job.result_text, job.version = JobStatus.DONE, "finished " + str(job.job_id), job.version + 1
 def killed(*args, **kwargs):  # the moment after OurDB committed, before the index could
     os.kill(os.getpid(), signal.SIGKILL)
 history_index.SqliteHistoryIndex.put = killed
@@ -221,7 +221,7 @@ def test_a_final_state_is_recorded_even_when_redis_handed_its_version_out_again(
         end = Job(**{**vars(v2), "status": JobStatus.DONE, "version": 3, "result": '["ok"]'})  # Redis's own v3
         assert len(store.record([end])) == 1
         assert store.status_of(first.job_id) is JobStatus.DONE
-        assert store.get(first.job_id).result == '["ok"]'
+        assert store.get(first.job_id).result == ["ok"]
         assert len(store.record([v2, v3, end])) == 0  # read again: all held now
         assert [v.version for v in store.history(first.job_id)] == [1, 2, 3, 4, 3]
     finally:

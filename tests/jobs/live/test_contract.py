@@ -7,7 +7,6 @@ a JobClient, the CLI.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -76,9 +75,7 @@ def test_a_remote_workers_actor_is_the_contract_and_its_values_arrive_typed(flee
     assert (job.max_retries, job.timeout) == (2, 7.0)  # the worker's actor's defaults, unknown to the server
     final = jm.wait_for_job(job.job_id, timeout=30)
     assert final.status is JobStatus.DONE, final.error
-    assert json.loads(final.result) == [
-        {"to": "ann@example.com", "count": 3, "urgent": False, "types": ["int", "bool"]}
-    ]
+    assert final.result == [{"to": "ann@example.com", "count": 3, "urgent": False, "types": ["int", "bool"]}]
 
 
 @pytest.mark.parametrize(

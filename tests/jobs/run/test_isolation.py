@@ -91,7 +91,7 @@ def test_results_logs_and_errors_come_back_from_the_child(isolated_agent: HeroAg
     jm = isolated_agent.get_job_manager()
     ok = jm.create_job("t", "!!stubborn.work what:report", log=True)
     done = jm.wait_for_job(ok.job_id, timeout=15)
-    assert done.status is JobStatus.DONE and done.result == '["report done"]'
+    assert done.status is JobStatus.DONE and done.result == ["report done"]
     log = jm.get_log(ok.job_id)
     assert "working on report in" in log and f"in {os.getpid()}\n" not in log
     failed = jm.wait_for_job(jm.create_job("t", "!!stubborn.fail", log=True).job_id, timeout=15)
@@ -105,7 +105,7 @@ def test_process_topics_isolate_any_actor_and_threads_stay_the_default(isolated_
     jm = isolated_agent.get_job_manager()
     boxed = jm.wait_for_job(jm.create_job("box", "!!plain.pid").job_id, timeout=15)
     inline = jm.wait_for_job(jm.create_job("t", "!!plain.pid").job_id, timeout=15)
-    assert inline.result == f"[{os.getpid()}]"  # a thread of this process
+    assert inline.result == [os.getpid()]  # a thread of this process
     assert boxed.status is JobStatus.DONE and boxed.result != inline.result
 
 

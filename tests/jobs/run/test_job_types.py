@@ -89,4 +89,4 @@ def check_topic_defaults(agent: HeroAgent) -> None:
         jm.create_job(None, "!!fake.return_success")
     with pytest.raises(ValueError, match="job type bad: topic: 'a b' may only contain"):
         heroagent.actor("bad", topic="a b")(object)
-    assert jm.wait_for_job(job.job_id, timeout=15).result == '["sent to ann"]'
+    assert jm.wait_for_job(job.job_id, timeout=15).result == ["sent to ann"]

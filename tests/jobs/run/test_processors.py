@@ -102,7 +102,7 @@ def run(agent: HeroAgent, topic: str, params: str, params_type: str, **kw: Any) 
 
 def test_openrpc_over_http(endpoints_agent: HeroAgent) -> None:
     done = run(endpoints_agent, "calc", '{"jsonrpc": "2.0", "method": "add", "params": [2, 3], "id": 7}', "openrpc")
-    assert done.status is JobStatus.DONE and json.loads(done.result) == 5
+    assert done.status is JobStatus.DONE and done.result == 5
     assert SEEN[-1]["body"]["id"] == 7
     failed = run(endpoints_agent, "calc", '{"jsonrpc": "2.0", "method": "nope", "id": 1}', "openrpc")
     assert failed.status is JobStatus.ERROR and failed.error == "JSON-RPC error -32601: Method not found"
@@ -114,7 +114,7 @@ def test_openrpc_over_a_unix_socket(endpoints_agent: HeroAgent) -> None:
     params = '{"jsonrpc": "2.0", "method": "shout", "params": {"text": "hi"}, "id": 1}'
     done = run(endpoints_agent, "text", params, "openrpc")
     assert done.status is JobStatus.DONE, done.error
-    assert json.loads(done.result) == {"upper": "HI"}
+    assert done.result == {"upper": "HI"}
 
 
 def test_openrpc_without_an_endpoint_calls_a_local_actor(endpoints_agent: HeroAgent) -> None:
@@ -126,7 +126,7 @@ def test_openrpc_without_an_endpoint_calls_a_local_actor(endpoints_agent: HeroAg
     done = run(
         endpoints_agent, "local", '{"jsonrpc": "2.0", "method": "math.mul", "params": {"a": 6, "b": 7}}', "openrpc"
     )
-    assert done.status is JobStatus.DONE and json.loads(done.result) == 42
+    assert done.status is JobStatus.DONE and done.result == 42
     missing = run(endpoints_agent, "local", '{"jsonrpc": "2.0", "method": "nothing"}', "openrpc")
     assert "no endpoint is configured for topic 'local'" in missing.error
 

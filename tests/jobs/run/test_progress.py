@@ -91,5 +91,5 @@ def test_a_script_reports_progress_with_lines(progress_agent: HeroAgent, data_di
     assert wait_until(lambda: jm.get_job(job.job_id).progress_details == "copying a", timeout=10)
     assert wait_until(lambda: jm.get_job(job.job_id).progress == 0.75, timeout=10)
     final = jm.wait_for_job(job.job_id, timeout=15)
-    assert final.status is JobStatus.DONE and "::progress" not in final.result and "end" in final.result
+    assert final.status is JobStatus.DONE and "::progress" not in final.result_text and "end" in final.result_text
     assert PROGRESS_EVERY <= 1.0  # the 1 s between the lines lets each be stored

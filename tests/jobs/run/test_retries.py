@@ -56,7 +56,7 @@ def test_job_that_fails_twice_then_works_ends_done(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
     job = jm.create_job("w", "!!wobbly.call", max_retries=5, retry_delay=0.1)
     final = jm.wait_for_job(job.job_id, timeout=20)
-    assert (final.status, final.result, final.attempts, final.retries) == (JobStatus.DONE, '["third time lucky"]', 3, 2)
+    assert (final.status, final.result, final.attempts, final.retries) == (JobStatus.DONE, ["third time lucky"], 3, 2)
 
 
 def test_defaults_come_from_the_jobs_section(data_dir: Path) -> None:
@@ -147,7 +147,7 @@ def test_dead_jobs_are_listed_and_retried_in_bulk(agent: HeroAgent) -> None:
     retried = jm.retry_dead(topic="mail")
     assert sorted(j.job_id for j in retried) == [j.job_id for j in jobs]
     finals = [jm.wait_for_job(j.job_id, timeout=20) for j in jobs]
-    assert {(f.status, f.result, f.retries) for f in finals} == {(JobStatus.DONE, '["sent"]', 1)}
+    assert {(f.status, f.result_text, f.retries) for f in finals} == {(JobStatus.DONE, '["sent"]', 1)}
     assert [j.job_id for j in jm.list_dead()] == [other.job_id]  # the other topic was left alone
     history = jm.get_history(jobs[0].job_id)
     assert [v.status.value for v in history] == ["new", "active", "error", "new", "active", "done"]

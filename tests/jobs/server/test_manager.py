@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ def test_life_cycle_history_and_redis_cleanup(agent: HeroAgent) -> None:
     assert job.job_id >= 1 and job.status is JobStatus.NEW
     done = jm.wait_for_job(job.job_id, timeout=10)
     assert done.status is JobStatus.DONE
-    assert json.loads(done.result) == ["hello world"]
+    assert done.result == ["hello world"]
     assert done.time_start >= done.time_created and done.time_end >= done.time_start
     assert done.attempts == 1
     timeline = jm.get_history(job.job_id)
@@ -131,7 +130,7 @@ def test_cancel_a_queued_job_never_runs(agent: HeroAgent) -> None:
     canceled = jm.cancel_job(queued.job_id)
     assert canceled.status is JobStatus.CANCELED
     final = jm.wait_for_job(queued.job_id, 5)
-    assert final.status is JobStatus.CANCELED and final.attempts == 0 and final.result == ""
+    assert final.status is JobStatus.CANCELED and final.attempts == 0 and final.result is None
     for b in blockers:
         jm.wait_for_job(b.job_id, 10)
     assert [v.status for v in jm.get_history(queued.job_id)] == [JobStatus.NEW, JobStatus.CANCELED]
@@ -262,12 +261,12 @@ def test_script_actor_runs_a_file_from_the_share(agent: HeroAgent, data_dir: Pat
     escape = jm.create_job("s", "!!script.run path:'../../etc/passwd'")
     done = jm.wait_for_job(ok.job_id, 10)
     assert done.status is JobStatus.DONE, done.error
-    output = json.loads(done.result)[0]["output"]
+    output = done.result[0]["output"]
     assert "hello world" in output and "to-stderr" in output
     assert "hello world" in jm.get_log(ok.job_id)
     failed = jm.wait_for_job(fail.job_id, 10)
     assert failed.status is JobStatus.ERROR and "exited with code 3" in failed.error and "about to fail" in failed.error
-    assert "shebang ran" in jm.wait_for_job(shebang.job_id, 10).result
+    assert "shebang ran" in jm.wait_for_job(shebang.job_id, 10).result_text
     refused = jm.wait_for_job(escape.job_id, 10)
     assert refused.status is JobStatus.ERROR and "leaves the WebDAV share" in refused.error
 
@@ -296,7 +295,7 @@ def test_user_actor_with_params_and_context(agent: HeroAgent) -> None:
 
     jm = agent.get_job_manager()
     job = jm.create_job("mail", "!!email.send to:bob@example.com\n  subject:'Hi there'\n!!email.send to:eve")
-    assert json.loads(jm.wait_for_job(job.job_id, 5).result) == ["sent to bob@example.com", "sent to eve"]
+    assert jm.wait_for_job(job.job_id, 5).result == ["sent to bob@example.com", "sent to eve"]
     assert seen == [("bob@example.com", "Hi there"), ("eve", "")]
     with pytest.raises(InvalidJobError, match=r"!!email.send: unknown param\(s\) too; accepted: to, subject$"):
         jm.create_job("mail", "!!email.send too:bob")  # refused at create: the signature is the contract

@@ -307,7 +307,7 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
   local reason, permanent, kept = '', false, {}
   for i = 1, #fields, 2 do
     if fields[i] == 'permanent' then permanent = true
-    elseif canceled and fields[i] == 'result' then -- dropped
+    elseif canceled and (fields[i] == 'result' or fields[i] == 'result_type') then -- dropped
     else
       if fields[i] == 'error' then reason = fields[i + 1] end
       kept[#kept + 1] = fields[i]
