@@ -18,6 +18,7 @@ from heroagent._version import __version__
 from heroagent.config import load_config, to_toml
 from heroagent.errors import HeroAgentError
 from heroagent.logs import setup_logging
+from heroagent.schema.filters import DEAD_FILTERS, FILTER_NAMES, JOB_FILTERS
 from heroagent.schema.job import ParamsType
 
 EXIT_USER_ERROR = 2
@@ -364,10 +365,10 @@ def _print_job(j: Any, as_json: bool) -> None:
     default=None,
     help="Idempotency key: submitting again with the same key gives the first job, never a second one.",
 )
-@click.option("--circle", "circle_id", default="", help="The circle the job belongs to (its circle_id).")
-@click.option("--session", "session_key", default="", help="The caller's session key.")
-@click.option("--tenant", "tenant_id", default="", help="The tenant the job is for.")
-@click.option("--user", "user_id", default="", help="The user who makes the job.")
+@click.option("--circle-id", "--circle", "circle_id", default="", help="The circle the job belongs to.")
+@click.option("--session-key", "--session", "session_key", default="", help="The caller's session key.")
+@click.option("--tenant-id", "--tenant", "tenant_id", default="", help="The tenant the job is for.")
+@click.option("--user-id", "--user", "user_id", default="", help="The user who makes the job.")
 @click.option("--group", "group", default="", help="A group of jobs that belong together.")
 @click.option("--priority", type=int, default=None, help="0-9, 9 the most urgent (default 0 or the job type's).")
 @click.option("--no-overlap-key", default=None, help="Jobs with the same key never run at the same time.")
@@ -474,43 +475,28 @@ def job_get(config_path: str | None, job_id: int | None, idempotency_key: str | 
     _print_job(found, as_json)
 
 
+def filter_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The jobs list's filters (schema/filters.py) as options: `--circle-id` for circle_id..., each with the
+    filter's own help, so the CLI and the API take the same names."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for f in reversed([f for f in JOB_FILTERS.fields if f.name in names]):
+            kind = int if f.kind == "integer" else str
+            default = f.default if f.name == "limit" else None
+            command = click.option(
+                f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default, help=f.description.capitalize()
+            )(command)
+        return command
+
+    return decorate
+
+
 @job.command("list")
 @config_option
-@click.option("--status", default=None)
-@click.option("--topic", default=None)
-@click.option("--text", default=None, help="Search id, params, result and error.")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--before", "before_id", type=int, default=None, help="Page: jobs older than this id.")
-@click.option("--circle", default=None, help="Only jobs of this circle (circle_id).")
-@click.option("--tenant", default=None, help="Only jobs of this tenant (tenant_id).")
-@click.option("--user", default=None, help="Only jobs of this user (user_id).")
-@click.option("--group", default=None, help="Only jobs of this group.")
+@filter_options(FILTER_NAMES)
 @json_option
-def job_list(
-    config_path: str | None,
-    status: str | None,
-    topic: str | None,
-    text: str | None,
-    limit: int,
-    before_id: int | None,
-    circle: str | None,
-    tenant: str | None,
-    user: str | None,
-    group: str | None,
-    as_json: bool,
-) -> None:
+def job_list(config_path: str | None, as_json: bool, **filters: Any) -> None:
     """List jobs, newest first, from the whole history."""
-    filters = {
-        "status": status,
-        "topic": topic,
-        "text": text,
-        "limit": limit,
-        "before_id": before_id,
-        "circle": circle,
-        "tenant": tenant,
-        "user": user,
-        "group": group,
-    }
     jobs = _client(config_path).list_jobs(**{k: v for k, v in filters.items() if v is not None})
     _print_jobs(jobs, as_json)
 
@@ -588,13 +574,11 @@ def job_dead() -> None:
 
 @job_dead.command("list")
 @config_option
-@click.option("--topic", default=None, help="Only this topic's.")
-@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-@click.option("--before", "before_id", type=int, default=None, help="Page: jobs older than this id.")
+@filter_options(DEAD_FILTERS)
 @json_option
-def job_dead_list(config_path: str | None, topic: str | None, limit: int, before_id: int | None, as_json: bool) -> None:
+def job_dead_list(config_path: str | None, as_json: bool, **filters: Any) -> None:
     """Dead jobs, newest first."""
-    _print_jobs(_client(config_path).list_dead(topic=topic, limit=limit, before_id=before_id), as_json)
+    _print_jobs(_client(config_path).list_dead(**{k: v for k, v in filters.items() if v is not None}), as_json)
 
 
 @job_dead.command("retry")

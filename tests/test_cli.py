@@ -324,7 +324,7 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert json.loads(circled.stdout)["circleid"] == "c-7" and json.loads(circled.stdout)["sessionkey"] == "s1"
 
         def in_circle() -> list[int]:
-            listed = run_cli("job", "list", *cfg, "--circle", "c-7", "--json").stdout
+            listed = run_cli("job", "list", *cfg, "--circle-id", "c-7", "--json").stdout
             return [j["jobid"] for j in json.loads(listed)]
 
         assert wait_until(lambda: in_circle() == [json.loads(circled.stdout)["jobid"]], timeout=10)

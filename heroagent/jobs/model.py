@@ -192,10 +192,17 @@ class Job:
         return self.params_type in JSON_RESULT_TYPES and self.status is not JobStatus.SKIPPED
 
     def to_api(self) -> dict[str, Any]:
-        """`to_dict()` for the JSON API and the CLI's output: the result as its value, not its text."""
+        """`to_dict()` for the JSON API and the CLI's output: the result as its value, not its text, and
+        `locked_by`, the worker holding the job now ('' unless it runs)."""
         out = self.to_dict()
         out["result"] = self.result
+        out["locked_by"] = self.locked_by
         return out
+
+    @property
+    def locked_by(self) -> str:
+        """The worker holding the job now: its `worker` while it runs (or is suspended by it), else ''."""
+        return self.worker if self.status.running else ""
 
     @property
     def terminal(self) -> bool:

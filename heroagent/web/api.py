@@ -130,7 +130,9 @@ def list_jobs() -> Response:
 @bp.get("/jobs/<int:job_id>")
 @documented("A job's current state", responses={200: THE_JOB}, errors=LOOKUP_ERRORS)
 def get_job(job_id: int) -> Response:
-    return jsonify(current_manager().get_job(job_id).to_api())
+    manager = current_manager()
+    job = manager.get_job(job_id)
+    return jsonify({**job.to_api(), "eta": manager.eta(job)})
 
 
 @bp.get("/jobs/by-key/<path:key>")

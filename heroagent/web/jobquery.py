@@ -8,20 +8,22 @@ from typing import Any
 
 import redis
 
+from heroagent.errors import InvalidInputError
 from heroagent.jobs.errors import InvalidJobError, JobError
 from heroagent.jobs.model import Job, parse_statuses
 from heroagent.jobs.server.manager import JobManager
+from heroagent.schema.filters import DEFAULT_LIMIT, FILTER_NAMES, JOB_FILTERS
 
-PARAMETERS = frozenset({"status", "topic", "q", "limit", "before", "circle_id", "tenant_id", "user_id", "group"})
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
+PARAMETERS = frozenset(FILTER_NAMES)
 
 
 @dataclass(frozen=True)
 class JobQuery:
+    """A jobs list's filters (schema/filters.py JOB_FILTERS), as a query string gives them."""
+
     status: str = ""
     topic: str = ""
-    q: str = ""
+    text: str = ""
     limit: int = DEFAULT_LIMIT
     before: int | None = None
     circle_id: str = ""
@@ -38,29 +40,23 @@ class JobQuery:
             raise InvalidJobError(
                 f"{unknown[0]}: not a filter of the jobs list; use {', '.join(sorted(PARAMETERS | known))}"
             )
-        status = args.get("status", "").strip()
-        if status:
-            parse_statuses(status)  # one, or several: "error,timeout"
-        limit = _int_arg(args, "limit", DEFAULT_LIMIT)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidJobError(f"limit: {limit} must be between 1 and {MAX_LIMIT}")
-        before = _int_arg(args, "before", 0) or None
-        labels = (args.get(name, "").strip() for name in ("circle_id", "tenant_id", "user_id", "group"))
-        return cls(status, args.get("topic", "").strip(), args.get("q", "").strip(), limit, before, *labels)
+        given: dict[str, Any] = {}
+        for f in JOB_FILTERS.fields:
+            raw = args.get(f.name, "").strip()
+            if raw:
+                given[f.name] = _int_arg(f.name, raw) if f.kind == "integer" else raw
+        try:
+            JOB_FILTERS.check(given)
+        except InvalidInputError as exc:
+            raise InvalidJobError(str(exc)) from None
+        if given.get("status"):
+            parse_statuses(given["status"])  # one, or several: "error,timeout"
+        return cls(**given)
 
     def run(self, manager: JobManager) -> tuple[list[Job], int | None]:
         """One page, newest first, and the `before` that gives the next page (None on the last one)."""
-        jobs = manager.list_jobs(
-            self.status or None,
-            self.topic or None,
-            self.q or None,
-            self.limit + 1,
-            self.before,
-            self.circle_id or None,
-            tenant=self.tenant_id or None,
-            user=self.user_id or None,
-            group=self.group or None,
-        )
+        filters = {name: getattr(self, name) or None for name in FILTER_NAMES if name != "limit"}
+        jobs = manager.list_jobs(limit=self.limit + 1, **filters)
         jobs = [_live(manager, job) if job.status.running else job for job in jobs]
         if len(jobs) > self.limit:
             jobs = jobs[: self.limit]
@@ -69,26 +65,14 @@ class JobQuery:
 
     def args(self, **changes: Any) -> dict[str, Any]:
         """The query string of this filter (for links), with `changes` applied and empty values left out."""
-        values: dict[str, Any] = {
-            "status": self.status,
-            "topic": self.topic,
-            "q": self.q,
-            "before": self.before,
-            "circle_id": self.circle_id,
-            "tenant_id": self.tenant_id,
-            "user_id": self.user_id,
-            "group": self.group,
-        }
+        values: dict[str, Any] = {name: getattr(self, name) for name in FILTER_NAMES if name != "limit"}
         if self.limit != DEFAULT_LIMIT:
             values["limit"] = self.limit
         values.update(changes)
         return {k: v for k, v in values.items() if v not in ("", None)}
 
 
-def _int_arg(args: Mapping[str, str], name: str, default: int) -> int:
-    raw = args.get(name, "").strip()
-    if not raw:
-        return default
+def _int_arg(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:

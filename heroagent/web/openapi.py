@@ -18,6 +18,9 @@ from werkzeug.routing import Map
 from heroagent import __version__
 from heroagent.jobs.model import WIRE_NAMES, Job, JobStatus
 from heroagent.jobs.server.manager import TOPIC_ACTIONS
+from heroagent.schema.fields import Field
+from heroagent.schema.filters import DEAD_FILTERS
+from heroagent.schema.filters import JOB_FILTERS as FILTERS
 from heroagent.schema.job import MAX_LOG_OFFSET, NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
 from heroagent.schema.topic import TOPIC_LIMITS
@@ -58,6 +61,13 @@ def _job_schema() -> dict[str, Any]:
         if note:
             prop["description"] = note
         properties[wire] = prop
+    properties["locked_by"] = {"type": "string", "description": "the worker holding the job now ('' unless it runs)"}
+    properties["eta"] = {
+        "type": ["number", "null"],
+        "description": "GET /api/jobs/<id> only: when a waiting job is expected to start (unix seconds), an estimate "
+        "from its place in its topic's queue, the topic's mean run time and the worker slots serving it; null "
+        "when it does not wait or nothing says",
+    }
     properties["progress"].update(minimum=0, maximum=1)
     properties["priority"].update(minimum=0, maximum=9)
     return {
@@ -177,23 +187,16 @@ SCHEDULE_LINKS = _links(
 )
 
 
-_JOB_FILTERS = {
-    "status": query(
-        "status",
-        {"type": "string", "pattern": STATUS_LIST},
-        "only this status, or these: comma-separated (error,timeout)",
-    ),
-    "topic": query("topic", {"type": "string"}, "only this topic"),
-    "circle_id": query("circle_id", {"type": "string"}, "only jobs of this circle"),
-    "tenant_id": query("tenant_id", {"type": "string"}, "only jobs of this tenant"),
-    "user_id": query("user_id", {"type": "string"}, "only jobs of this user"),
-    "group": query("group", {"type": "string"}, "only jobs of this group"),
-    "q": query("q", {"type": "string"}, "text in the id, params, result or error"),
-    "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
-    "before": query("before", {"type": "integer"}, "page: only jobs with a smaller id (next_before)"),
-}
-JOB_FILTERS = tuple(_JOB_FILTERS.values())  # GET /api/jobs
-DEAD_JOB_FILTERS = tuple(p for name, p in _JOB_FILTERS.items() if name not in ("status", "q"))  # GET /api/jobs/dead
+def _filter_parameter(f: Field) -> dict[str, Any]:
+    schema = {k: v for k, v in f.json_schema().items() if k != "description"}
+    if f.name == "status":
+        schema["pattern"] = STATUS_LIST
+    return query(f.name, schema, f.description)
+
+
+# GET /api/jobs's parameters: the jobs list's filters (schema/filters.py), generated.
+JOB_FILTERS = tuple(_filter_parameter(f) for f in FILTERS.fields)
+DEAD_JOB_FILTERS = tuple(_filter_parameter(f) for f in FILTERS.fields if f.name in DEAD_FILTERS)  # GET /api/jobs/dead
 
 # The bodies of the routes' answers (and of one request), named by the routes' declarations in api.py.
 JOB_PAGE = {

@@ -7,6 +7,7 @@ ours. Buttons post with the session's CSRF token (sent by htmx from the `hx-head
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -104,7 +105,7 @@ def jobs_data() -> dict[str, Any]:
     jm = current_manager()
     jobs, next_before = query.run(jm)
     topic = query.topic or None
-    matching = None if query.q else jm.store.count(query.status or None, topic)
+    matching = None if query.text else jm.store.count(query.status or None, topic)
     return {
         "query": query,
         "jobs": jobs,
@@ -145,6 +146,7 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
         "live": live,
         "notice": notice,
         "suspendable": job.status is not JobStatus.ACTIVE or not jm.why_not_suspendable(job),
+        "eta": jm.eta(job),
     }
 
 
@@ -208,37 +210,82 @@ def _scripts() -> list[str]:
 
 
 def _field_error(exc: InvalidJobError) -> tuple[str, str]:
-    """('params', 'must not be empty') from 'params: must not be empty'; '' when no field is named."""
-    field, sep, message = str(exc).partition(": ")
-    if sep and field.isidentifier():
+    """('params', 'must not be empty') from 'params: must not be empty' (also from 'params (action a.b):
+    ...', whose whole text is kept); '' when no field of a new job is named."""
+    text = str(exc)
+    field, sep, message = text.partition(": ")
+    if sep and field in NEW_JOB.names():
         return field, message
-    return "", str(exc)
+    named = re.match(r"([a-z_]+) \(", text)
+    if named and named.group(1) in NEW_JOB.names():
+        return named.group(1), text
+    return "", text
+
+
+# The submit form's fields beyond topic, params and its type: generated from the rules of a new job
+# (schema/job.py NEW_JOB), so a field added to a job is in the form too. `origin` is the hero intake's.
+FORM_FIELDS = tuple(f for f in NEW_JOB.fields if f.name not in ("topic", "params", "params_type", "origin"))
+FIRST_FIELDS = ("timeout", "delay", "max_retries", "priority", "retry_delay", "log")  # shown open; the rest folded
+_FORM_KINDS = {"number": float, "integer": int}
+_DESCRIBED = {f.name: f.description for f in FORM_FIELDS}
+
+
+def _form_value(name: str, kind: str, raw: str) -> tuple[Any, str]:
+    """(the value a field's text gives, '' or its error): numbers parsed, an empty text not given."""
+    if not raw:
+        return None, ""
+    parse = _FORM_KINDS.get(kind)
+    if parse is None:
+        return raw, ""
+    try:
+        return parse(raw), ""
+    except ValueError:
+        return None, f"{raw!r} must be a {'whole number' if parse is int else 'number'}" + (
+            " of seconds" if parse is float and "seconds" in _DESCRIBED.get(name, "") else ""
+        )
+
+
+def _read_fields(form: dict[str, Any], spec: dict[str, Any], errors: dict[str, str]) -> None:
+    """The posted FORM_FIELDS: into `form` as typed (shown back), into `spec` as values, problems into `errors`."""
+    for f in FORM_FIELDS:
+        if f.kind == "boolean":
+            form[f.name] = spec[f.name] = request.form.get(f.name) == "on"
+            continue
+        form[f.name] = request.form.get(f.name, "").strip()
+        value, problem = _form_value(f.name, f.kind, form[f.name])
+        if problem:
+            errors[f.name] = problem
+        elif value is not None:
+            spec[f.name] = value
 
 
 @bp.route("/submit", methods=["GET", "POST"])
 def submit() -> str | tuple[str, int] | BaseResponse:
-    form: dict[str, Any] = {
-        "topic": "default",
-        "params_type": "heroscript",
-        "params": "",
-        "timeout": "",
-        "delay": "",
-        "max_retries": "",
-        "retry_delay": "",
-        "priority": "",
-        "log": True,
-        "script": request.args.get("script", ""),
-        "args": "",
+    form: dict[str, Any] = {f.name: "" for f in FORM_FIELDS}
+    form.update(
+        topic="default",
+        params_type="heroscript",
+        params="",
+        log=True,
+        script=request.args.get("script", ""),
+        args="",
+    )
+    context = {
+        "form": form,
+        "errors": {},
+        "params_types": [p.value for p in ParamsType],
+        "scripts": _scripts(),
+        "first_fields": [f for f in FORM_FIELDS if f.name in FIRST_FIELDS],
+        "more_fields": [f for f in FORM_FIELDS if f.name not in FIRST_FIELDS],
     }
-    context = {"form": form, "errors": {}, "params_types": [p.value for p in ParamsType], "scripts": _scripts()}
     if request.method == "GET":
         return render_template("submit.html", **context)
-    text_fields = ("topic", "params_type", "timeout", "delay", "max_retries", "retry_delay", "priority")
-    form.update({k: request.form.get(k, "").strip() for k in text_fields})
-    form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
-    form.update(args=request.form.get("args", ""), log=request.form.get("log") == "on")
     errors: dict[str, str] = {}
-    spec: dict[str, Any] = {"topic": form["topic"], "params_type": form["params_type"], "log": form["log"]}
+    form.update(topic=request.form.get("topic", "").strip(), params_type=request.form.get("params_type", "").strip())
+    form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
+    form.update(args=request.form.get("args", ""))
+    spec: dict[str, Any] = {"topic": form["topic"], "params_type": form["params_type"]}
+    _read_fields(form, spec, errors)
     if form["script"]:
         if form["params"].strip():
             errors["params"] = "leave params empty when you pick a script (or pick no script)"
@@ -251,13 +298,6 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         spec["params"] = form["params"]
         if not form["params"].strip():
             errors["params"] = "must not be empty: write the job's params, or pick a script"
-    numbers = (("timeout", float), ("delay", float), ("max_retries", int), ("retry_delay", float), ("priority", int))
-    for name, kind in numbers:
-        if form[name]:
-            try:
-                spec[name] = kind(form[name])
-            except ValueError:
-                errors[name] = f"{form[name]!r} must be a {'number of seconds' if kind is float else 'whole number'}"
     # Every field's problem at once: the schema's rules per field, then the HeroScript itself.
     errors.update({k: v for k, v in NEW_JOB.errors(spec).items() if k not in errors})
     if "params" not in errors and spec.get("params_type") == "heroscript" and spec.get("params"):

@@ -122,7 +122,7 @@ def test_jobs_page_filters_and_updates_live(web_agent: StartAgent, page: Page) -
     expect(page.locator("tr[data-jobid]")).to_have_count(2)
     page.select_option("#filter-status", "error")
     page.click("#filters button[type=submit]")
-    expect(page).to_have_url(ui_url(agent, "/jobs?status=error&topic=&circle_id=&q="))
+    expect(page).to_have_url(ui_url(agent, "/jobs?status=error&topic=&circle_id=&text="))
     expect(page.locator("tr[data-jobid]")).to_have_count(1)
     expect(page.locator(f'tr[data-jobid="{bad.job_id}"]')).to_contain_text("backups")
     shot(page, "jobs-filtered")

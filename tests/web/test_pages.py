@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from heroagent import HeroAgent
 from heroagent.config import Config
 from heroagent.redis_server import EmbeddedRedis
+from heroagent.schema.job import NEW_JOB
 from tests.conftest import free_port, make_config, present, ui_url, wait_until
 
 StartAgent = Callable[..., HeroAgent]
@@ -53,7 +54,7 @@ def test_jobs_page_filters_and_pages(web_agent: StartAgent) -> None:
     assert all(f'data-jobid="{j.job_id}"' in html for j in [*jobs, bad]) and "4 jobs" in html
     html = requests.get(ui_url(agent, "/jobs?status=error"), timeout=5).text
     assert f'data-jobid="{bad.job_id}"' in html and f'data-jobid="{jobs[0].job_id}"' not in html
-    html = requests.get(ui_url(agent, "/jobs?q=tape"), timeout=5).text
+    html = requests.get(ui_url(agent, "/jobs?text=tape"), timeout=5).text
     assert re.findall(r'data-jobid="(\d+)"', html) == [str(bad.job_id)]
     html = requests.get(ui_url(agent, "/jobs?topic=mail&limit=2"), timeout=5).text
     assert re.findall(r'data-jobid="(\d+)"', html) == [str(jobs[2].job_id), str(jobs[1].job_id)]
@@ -328,3 +329,26 @@ def test_the_pages_have_a_favicon(web_agent: StartAgent) -> None:
     assert href is not None
     icon = requests.get(ui_url(agent, href.group(1)), timeout=5)
     assert icon.status_code == 200 and icon.text.startswith("<svg")
+
+
+def test_the_submit_form_has_an_input_for_every_field_of_a_new_job(web_agent: StartAgent) -> None:
+    """The form is generated from schema/job.py NEW_JOB (issue 26, item 6): a field added there is here."""
+    agent = web_agent()
+    html = requests.get(ui_url(agent, "/submit"), timeout=5).text
+    missing = [f.name for f in NEW_JOB.fields if f.name != "origin" and f'name="{f.name}"' not in html]
+    assert not missing, missing
+
+
+def test_the_submit_form_makes_a_json_job_naming_its_action(web_agent: StartAgent) -> None:
+    agent = web_agent()
+    session = requests.Session()
+    data = {"topic": "forms", "params_type": "json", "params": '{"message": "from a form"}'}
+    data.update(action="fake.return_success", csrf_token=csrf(agent, session))
+    r = session.post(ui_url(agent, "/submit"), data=data, allow_redirects=False, timeout=5)
+    assert r.status_code == 303, r.text
+    job = agent.get_job_manager().wait_for_job(int(r.headers["Location"].rsplit("/", 1)[1]), timeout=15)
+    assert (job.status.value, job.action, job.result) == ("done", "fake.return_success", "from a form")
+    data.update(params='{"message": 5}')
+    r = session.post(ui_url(agent, "/submit"), data=data, allow_redirects=False, timeout=5)
+    error = re.search(r'id="error-params">([^<]+)<', r.text)
+    assert r.status_code == 400 and error and "message: expected a text, got 5" in htmllib.unescape(error.group(1))

@@ -163,13 +163,14 @@ class JobOperations:
         topic: str | None = None,
         text: str | None = None,
         limit: int = 50,
-        before_id: int | None = None,
-        circle: str | None = None,
-        tenant: str | None = None,
-        user: str | None = None,
+        before: int | None = None,
+        circle_id: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
         group: str | None = None,
     ) -> list[Job]:
-        """Jobs, newest first, by the history's index; a page ends before `before_id`."""
+        """Jobs, newest first, by the history's index; a page ends before the id `before` (the filters:
+        schema/filters.py)."""
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["GET /api/jobs/<int:job_id>/history"], cli=["job history"])
@@ -188,7 +189,7 @@ class JobOperations:
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["GET /api/jobs/dead"], cli=["job dead list"])
-    def list_dead(self, topic: str | None = None, limit: int = 50, before_id: int | None = None) -> list[Job]:
+    def list_dead(self, topic: str | None = None, limit: int = 50, before: int | None = None) -> list[Job]:
         """Jobs that ended in error with no retries left, newest first."""
         raise NotImplementedError
 

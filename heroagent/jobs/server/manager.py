@@ -48,6 +48,7 @@ from heroagent.jobs.model import (
     parse_statuses,
 )
 from heroagent.jobs.retry import RetryPolicy
+from heroagent.schema.filters import JOB_FILTERS
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
@@ -269,27 +270,33 @@ class JobManager:
         topic: str | None = None,
         text: str | None = None,
         limit: int = 50,
-        before_id: int | None = None,
-        circle: str | None = None,
-        tenant: str | None = None,
-        user: str | None = None,
+        before: int | None = None,
+        circle_id: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
         group: str | None = None,
     ) -> list[Job]:
-        """Newest first, from the history; each filter given narrows it (`status`: one, or several as
-        "error,timeout"; `circle`, `tenant`, `user`: the job's circle_id, tenant_id, user_id)."""
-        wanted = parse_statuses(status) if status else None
+        """Newest first, from the history; each filter given narrows it (schema/filters.py: `status` one,
+        or several as "error,timeout"; `text` words of the id, params, result or error; a page ends
+        before the id `before`; the labels as the jobs carry them)."""
         if limit < 1:
             raise InvalidJobError(f"limit: {limit} must be at least 1")
+        given = {"before": before, "circle_id": circle_id, "tenant_id": tenant_id, "user_id": user_id}
+        try:  # the rules every edge's filters follow (schema/filters.py); a page's size is bounded over HTTP
+            JOB_FILTERS.check({**given, "topic": topic, "text": text, "group": group})
+        except InvalidInputError as exc:
+            raise InvalidJobError(str(exc)) from None
+        wanted = parse_statuses(status) if status else None
         self._catch_up_reads()
         return self.store.list(
             status=wanted,
             topic=topic or None,
             text=text or None,
             limit=limit,
-            before_id=before_id,
-            circle=circle or None,
-            tenant=tenant or None,
-            user=user or None,
+            before_id=before,
+            circle=circle_id or None,
+            tenant=tenant_id or None,
+            user=user_id or None,
             group=group or None,
         )
 
@@ -373,6 +380,31 @@ class JobManager:
             self.get_job(job_id)
         with contextlib.suppress(redis.RedisError):  # what is already in the file is still worth showing
             collect_remote_logs(self.client, self.logs, job_id)
+
+    def eta(self, job: Job) -> float | None:
+        """When a waiting job is expected to start (unix seconds), an estimate: a delayed job at its time;
+        a queued one after the jobs ahead of it in its topic's queue, at the topic's mean run time so far,
+        shared by the worker slots that serve the topic. None when it does not wait, or nothing says
+        (no worker serves the topic, or none of its jobs has finished since the server started)."""
+        if job.status is not JobStatus.NEW:
+            return None
+        now = time.time()
+        if job.time_scheduled > now:
+            return job.time_scheduled
+        try:
+            ahead: Any = self.client.zrank(keys.queue(job.topic), str(job.job_id))
+            pools = list_workers(self.client)
+        except redis.RedisError:
+            return None
+        slots = sum(
+            int(p.get("concurrency", "0") or 0)
+            for p in pools
+            if p.get("state", "serving") == "serving" and {job.topic, "*"} & set(p.get("topics", "").split(","))
+        )
+        timing = self.stats.durations().get(job.topic)
+        if ahead is None or not slots or timing is None or not timing.count:
+            return None
+        return now + (int(ahead) + 1) / slots * (timing.total / timing.count)
 
     def queue_stats(self) -> dict[str, dict[str, int]]:
         """Per topic: queued, inflight, scheduled, and paused / draining (1 or 0)."""
@@ -661,9 +693,9 @@ class JobManager:
 
         return self._wait_history(ended, timeout)
 
-    def list_dead(self, topic: str | None = None, limit: int = 50, before_id: int | None = None) -> list[Job]:
+    def list_dead(self, topic: str | None = None, limit: int = 50, before: int | None = None) -> list[Job]:
         """Jobs that failed for good (`error`, `timeout`): out of retries, or failed by hand. Newest first."""
-        return self.list_jobs(status=",".join(DEAD), topic=topic, limit=limit, before_id=before_id)
+        return self.list_jobs(status=",".join(DEAD), topic=topic, limit=limit, before=before)
 
     def retry_dead(self, topic: str | None = None) -> list[Job]:
         """Retry every dead job (of one topic, or all): what to do once the cause of the failures is fixed."""

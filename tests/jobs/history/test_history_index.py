@@ -193,7 +193,7 @@ def test_one_batch_with_several_versions_of_a_job_indexes_its_newest_and_keeps_i
     try:
         job = Job(topic="t", params="!!fake.wait name:quarterly-report", job_id=store.db.next_id, version=1)
         running = Job(**{**vars(job), "status": JobStatus.ACTIVE, "version": 2, "attempts": 1})
-        done = Job(**{**vars(running), "status": JobStatus.DONE, "version": 3, "result": '[""]'})
+        done = Job(**{**vars(running), "status": JobStatus.DONE, "version": 3, "result_text": '[""]'})
         assert len(store.record([job, running])) == 2
         assert [v.status for v in store.history(job.job_id)] == [JobStatus.NEW, JobStatus.ACTIVE]
         assert [j.job_id for j in store.list(text="quarterly")] == [job.job_id]
@@ -218,7 +218,7 @@ def test_a_final_state_is_recorded_even_when_redis_handed_its_version_out_again(
         v3 = Job(**{**vars(v2), "status": JobStatus.NEW, "version": 3, "worker": "", "error": "attempt 1 lost"})
         v4 = Job(**{**vars(v3), "status": JobStatus.ACTIVE, "version": 4, "attempts": 2, "worker": "b"})
         assert len(store.record([first, v2, v3, v4])) == 4
-        end = Job(**{**vars(v2), "status": JobStatus.DONE, "version": 3, "result": '["ok"]'})  # Redis's own v3
+        end = Job(**{**vars(v2), "status": JobStatus.DONE, "version": 3, "result_text": '["ok"]'})  # Redis's own v3
         assert len(store.record([end])) == 1
         assert store.status_of(first.job_id) is JobStatus.DONE
         assert store.get(first.job_id).result == ["ok"]

@@ -22,9 +22,9 @@ def test_the_jobs_list_filters_by_circle(web_agent: StartAgent) -> None:
     plain = jm.create_job("t", "!!fake.return_success")
     for job in [*ours, other, plain]:
         assert jm.wait_for_job(job.job_id, timeout=15).status is JobStatus.DONE
-    assert [j.job_id for j in jm.list_jobs(circle="circle-a")] == [j.job_id for j in reversed(ours)]
-    assert [j.job_id for j in jm.list_jobs(circle='b "quoted" \\ circle')] == [other.job_id]
-    assert len(jm.list_jobs()) == 5 and jm.list_jobs(circle="nobody") == []
+    assert [j.job_id for j in jm.list_jobs(circle_id="circle-a")] == [j.job_id for j in reversed(ours)]
+    assert [j.job_id for j in jm.list_jobs(circle_id='b "quoted" \\ circle')] == [other.job_id]
+    assert len(jm.list_jobs()) == 5 and jm.list_jobs(circle_id="nobody") == []
 
     query: dict[str, str | int] = {"circle_id": "circle-a", "limit": 2}
     r = requests.get(ui_url(agent, "/api/jobs"), params=query, timeout=5)
@@ -46,7 +46,7 @@ def test_the_circle_survives_a_restart_of_the_index(web_agent: StartAgent) -> No
     agent.stop()
     agent.start()  # the index is rebuilt from the records
     jm = agent.get_job_manager()
-    assert wait_until(lambda: [j.job_id for j in jm.list_jobs(circle="kept")] == [job.job_id], timeout=10)
+    assert wait_until(lambda: [j.job_id for j in jm.list_jobs(circle_id="kept")] == [job.job_id], timeout=10)
 
 
 def test_tenant_user_and_group_filter_like_circles(web_agent: StartAgent) -> None:
@@ -60,8 +60,8 @@ def test_tenant_user_and_group_filter_like_circles(web_agent: StartAgent) -> Non
     made = [jm.create_jobs([{"topic": "t", "params": params, **given}])[0] for params, given in labels]
     for job in made:
         jm.wait_for_job(job.job_id, timeout=15)
-    assert [j.job_id for j in jm.list_jobs(tenant="acme")] == [made[1].job_id, made[0].job_id]
-    assert [j.job_id for j in jm.list_jobs(tenant="acme", user="ann")] == [made[0].job_id]
+    assert [j.job_id for j in jm.list_jobs(tenant_id="acme")] == [made[1].job_id, made[0].job_id]
+    assert [j.job_id for j in jm.list_jobs(tenant_id="acme", user_id="ann")] == [made[0].job_id]
     assert [j.user_id for j in jm.list_jobs(group="batch-1")] == ["bob", "ann"]
     r = requests.get(ui_url(agent, "/api/jobs"), params={"tenant_id": "other"}, timeout=5)
     assert [j["tenantid"] for j in r.json()["jobs"]] == ["other"]

@@ -215,7 +215,7 @@ def test_list_filter_and_page(agent: HeroAgent) -> None:
     assert [j.job_id for j in jm.list_jobs(text="DISK FULL")] == [j.job_id for j in reversed(bad)]
     assert [j.job_id for j in jm.list_jobs(text="m3")] == [ok[3].job_id]
     page1 = jm.list_jobs(limit=4)
-    page2 = jm.list_jobs(limit=4, before_id=page1[-1].job_id)
+    page2 = jm.list_jobs(limit=4, before=page1[-1].job_id)
     assert [j.job_id for j in page1 + page2] == [j.job_id for j in everything[:8]]
     with pytest.raises(InvalidJobError, match="status"):
         jm.list_jobs(status="bogus")
