@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import click
@@ -18,8 +18,10 @@ from heroagent._version import __version__
 from heroagent.config import load_config, to_toml
 from heroagent.errors import HeroAgentError
 from heroagent.logs import setup_logging
-from heroagent.schema.filters import DEAD_FILTERS, FILTER_NAMES, JOB_FILTERS
+from heroagent.schema.fields import Schema
+from heroagent.schema.filters import DEAD_FILTERS, DEFAULT_LIMIT, FILTER_NAMES, JOB_FILTERS
 from heroagent.schema.job import ParamsType
+from heroagent.schema.schedule import SCHEDULE
 
 EXIT_USER_ERROR = 2
 
@@ -475,17 +477,28 @@ def job_get(config_path: str | None, job_id: int | None, idempotency_key: str | 
     _print_job(found, as_json)
 
 
-def filter_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The jobs list's filters (schema/filters.py) as options: `--circle-id` for circle_id..., each with the
-    filter's own help, so the CLI and the API take the same names."""
+def schema_options(
+    schema: Schema, names: Iterable[str], defaults: Mapping[str, Any] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Options generated from an input's one description (schema/): `--circle-id` for circle_id, typed by
+    the field's kind, with its description as help; a boolean is a flag. Not given = None (the schema's
+    own default applies), unless `defaults` names one."""
+    fields = [f for f in schema.fields if f.name in set(names)]
+    given = dict(defaults or {})
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        for f in reversed([f for f in JOB_FILTERS.fields if f.name in names]):
-            kind = int if f.kind == "integer" else str
-            default = f.default if f.name == "limit" else None
-            command = click.option(
-                f"--{f.name.replace('_', '-')}", f.name, type=kind, default=default, help=f.description.capitalize()
-            )(command)
+        for f in reversed(fields):
+            flag = f"--{f.name.replace('_', '-')}"
+            described = f.description or f.name.replace("_", " ")
+            help_text = described[:1].upper() + described[1:]
+            if f.enum:
+                help_text += f" ({', '.join(f.enum)})"
+            if f.kind == "boolean":
+                option = click.option(flag, f.name, is_flag=True, default=None, help=help_text)
+            else:
+                kind: Any = {"integer": int, "number": float}.get(f.kind, str)
+                option = click.option(flag, f.name, type=kind, default=given.get(f.name), help=help_text)
+            command = option(command)
         return command
 
     return decorate
@@ -493,7 +506,7 @@ def filter_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Cal
 
 @job.command("list")
 @config_option
-@filter_options(FILTER_NAMES)
+@schema_options(JOB_FILTERS, FILTER_NAMES, {"limit": DEFAULT_LIMIT})
 @json_option
 def job_list(config_path: str | None, as_json: bool, **filters: Any) -> None:
     """List jobs, newest first, from the whole history."""
@@ -574,7 +587,7 @@ def job_dead() -> None:
 
 @job_dead.command("list")
 @config_option
-@filter_options(DEAD_FILTERS)
+@schema_options(JOB_FILTERS, DEAD_FILTERS, {"limit": DEFAULT_LIMIT})
 @json_option
 def job_dead_list(config_path: str | None, as_json: bool, **filters: Any) -> None:
     """Dead jobs, newest first."""
@@ -828,22 +841,14 @@ def schedule_list(config_path: str | None, as_json: bool) -> None:
 @schedule.command("add")
 @config_option
 @click.argument("name")
-@click.option("--cron", default="", help='Five fields, UTC: "0 3 * * *" (or use --every).')
-@click.option("--every", type=float, default=0.0, help="Every this many seconds (instead of --cron).")
-@click.option("--topic", required=True, help="The topic of the jobs it makes.")
-@click.option("--params", required=True, help="The params of the jobs it makes (HeroScript by default).")
-@click.option("--params-type", default="heroscript", help="heroscript, rhaiscript, openrpc or ai.")
-@click.option("--timeout", type=float, default=0.0, help="Seconds (0 = [jobs] default_timeout).")
-@click.option("--max-retries", type=int, default=-1, help="-1 = [jobs] max_retries.")
-@click.option("--priority", type=int, default=-1, help="0-9, 9 most urgent (-1 = the job type's or 0).")
-@click.option("--no-overlap", is_flag=True, help="A run waits while the previous one still runs.")
+@schema_options(SCHEDULE, [f.name for f in SCHEDULE.fields if f.name not in ("name", "enabled")])
 @click.option("--paused", is_flag=True, help="Add it paused.")
-@click.option("--misfire", default="run_once", help="A run missed while down: run_once or skip.")
 @json_option
 def schedule_add(config_path: str | None, name: str, as_json: bool, paused: bool, **fields: Any) -> None:
     """Add a schedule NAME (kept across restarts); its jobs are checked now, like a job's."""
     with _schedules(config_path) as schedules:
-        info = schedules.add_from({"name": name, **fields, "enabled": not paused})
+        given = {k: v for k, v in fields.items() if v is not None}
+        info = schedules.add_from({"name": name, **given, "enabled": not paused})
         if as_json:
             click.echo(json.dumps(info.to_dict(), indent=2))
             return

@@ -15,8 +15,8 @@ import redis
 from heroagent.config import Config
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.live.contract import check_job
-from heroagent.jobs.live.jobtypes import PublishedTypes
+from heroagent.jobs.live.contract import check_contract
+from heroagent.jobs.live.jobtypes import Contract, PublishedTypes
 from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.model import check_job_spec_and_type
 from heroagent.schedules.book import ScheduleBook, ScheduleInfo
@@ -24,20 +24,25 @@ from heroagent.schema.schedule import Schedule, ScheduleError
 
 
 class Schedules:
-    def __init__(self, book: ScheduleBook, leader: Callable[[], str]) -> None:
+    def __init__(
+        self, book: ScheduleBook, leader: Callable[[], str], contract: Callable[[], Contract] | None = None
+    ) -> None:
+        """`contract`: what a schedule's jobs are checked against (the job manager's view in the server,
+        with its own registry's actors; else the published types)."""
         self.book = book
         self._leader = leader
-        self._contract = PublishedTypes(book.client)
+        self._contract = contract or PublishedTypes(book.client).get
 
     def add(
         self,
         name: str,
         topic: str,
-        params: str,
+        params: str | Mapping[str, Any],
         *,
         cron: str = "",
         every: float = 0.0,
-        params_type: str = "heroscript",
+        params_type: str | None = None,
+        action: str | None = None,
         timeout: float = 0.0,
         max_retries: int = -1,
         priority: int = -1,
@@ -46,7 +51,8 @@ class Schedules:
         misfire: str = "run_once",
     ) -> ScheduleInfo:
         """A recurring job made at run time: `cron` (five fields, UTC) or `every` seconds. Stored as JSON in
-        Redis and `<data_dir>/schedules.json`; it survives restarts. Its jobs are checked now, like create_job."""
+        Redis and `<data_dir>/schedules.json`; it survives restarts. Its jobs are checked now, like create_job
+        (a dict as `params` makes json jobs, as for create_job)."""
         fields = dict(
             name=name,
             topic=topic,
@@ -54,6 +60,7 @@ class Schedules:
             cron=cron,
             every=every,
             params_type=params_type,
+            action=action,
             timeout=timeout,
             max_retries=max_retries,
             priority=priority,
@@ -71,7 +78,7 @@ class Schedules:
         try:
             clean, job_type = check_job_spec_and_type(schedule.job_spec())
             defaults = JobDefaults.read(self.book.client) or JobDefaults()
-            check_job(clean, job_type, self._contract.get(), defaults.unknown_actors)
+            check_contract(clean, job_type, self._contract(), defaults.unknown_actors)
         except InvalidJobError as exc:
             raise ScheduleError(f"schedule {schedule.name!r}: {exc}") from None
         self.book.add(schedule)

@@ -19,7 +19,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from heroagent.errors import InvalidInputError, NotFoundError
 from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.schema.fields import Field, Schema
-from heroagent.schema.job import MAX_PRIORITY, MAX_RETRIES, MAX_SECONDS, MAX_VALUE_BYTES, ParamsType
+from heroagent.schema.job import MAX_PRIORITY, MAX_RETRIES, MAX_SECONDS, MAX_VALUE_BYTES, NEW_JOB, ParamsType
+from heroagent.schema.json_params import json_object, looks_like_json
 
 NAME_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
 NAME_RE = re.compile(f"^{NAME_PATTERN}$")
@@ -39,8 +40,21 @@ SCHEDULE = Schema(
             pattern_hint="must be 1-64 letters, digits, '_', '.' or '-'",
         ),
         Field("topic", "string", "the topic of the jobs it makes", max_bytes=128),
-        Field("params", "string", "the params of the jobs it makes", max_bytes=MAX_VALUE_BYTES),
-        Field("params_type", "string", enum=tuple(p.value for p in ParamsType), default="heroscript"),
+        Field(
+            "params",
+            "string",
+            "the params of the jobs it makes (an object: json jobs)",
+            max_bytes=MAX_VALUE_BYTES,
+            or_object=True,
+        ),
+        Field(
+            "params_type",
+            "string",
+            "as a job's; default json for an object or text starting with '{', else heroscript",
+            enum=tuple(p.value for p in ParamsType),
+            default="heroscript",
+        ),
+        NEW_JOB.field("action"),
         Field("cron", "string", "five fields, UTC: minute hour day-of-month month day-of-week", max_bytes=256),
         Field("every", "number", "seconds (instead of cron)", minimum=0, maximum=MAX_SECONDS),
         Field("timeout", "number", "0 = [jobs] default_timeout", minimum=0, maximum=MAX_SECONDS),
@@ -73,6 +87,7 @@ class Schedule:
     topic: str = ""
     params: str = ""
     params_type: str = "heroscript"
+    action: str = ""  # json jobs: the action they call (default: their topic's handler, at each run)
     cron: str = ""
     every: float = 0.0
     timeout: float = 0.0  # 0 = the job default
@@ -91,6 +106,14 @@ class Schedule:
         """From config, API or storage; ScheduleError names the schedule and the bad field."""
         name = data.get("name", "")
         label = f"schedule {name!r}" if isinstance(name, str) and name else "schedule"
+        if data.get("action") == "":  # stored schedules carry their fields whole: no action is ""
+            data = {k: v for k, v in data.items() if k != "action"}
+        given_type = data.get("params_type")
+        if (given_type in (None, "") and looks_like_json(data.get("params"))) or given_type == ParamsType.JSON:
+            try:  # kept as the text its jobs get (a TOML inline table or an API object becomes JSON text)
+                data = {**data, "params_type": ParamsType.JSON.value, "params": json_object(data.get("params"))[0]}
+            except InvalidInputError as exc:
+                raise ScheduleError(f"{label}: {exc}") from None
         try:
             clean = SCHEDULE.check(data, ignore=("source",))
         except InvalidInputError as exc:
@@ -181,6 +204,8 @@ class Schedule:
     def job_spec(self) -> dict[str, Any]:
         """What `create_job` gets for one run."""
         spec: dict[str, Any] = {"topic": self.topic, "params": self.params, "params_type": self.params_type}
+        if self.action:
+            spec["action"] = self.action
         if self.timeout:
             spec["timeout"] = self.timeout
         if self.max_retries >= 0:

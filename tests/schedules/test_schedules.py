@@ -164,3 +164,34 @@ def test_upkeep_tasks_are_listed_like_other_schedules(data_dir: Path) -> None:
         assert names["upkeep.compact"].schedule.cron == "30 3 * * *"
         assert wait_until(lambda: agent.get_schedules().get("upkeep.sweep").state.runs >= 1, timeout=10)
         assert "job hashes" in agent.get_schedules().get("upkeep.sweep").state.last_result
+
+
+def test_a_schedule_makes_json_jobs_checked_against_their_handler(data_dir: Path) -> None:
+    """A dict as params (or a TOML inline table) makes json jobs; their contract is checked when the
+    schedule is added, as a job's is at create (issue 26, items 3 and 6)."""
+    with HeroAgent(schedule_config(data_dir)) as agent:
+
+        @agent.handler("greetings")
+        def greet(name: str) -> str:
+            return f"hello {name}"
+
+        schedules = agent.get_schedules()
+        with pytest.raises(
+            ScheduleError, match=r"schedule 'bad': params \(action greetings\.greet\): name: expected a text"
+        ):
+            schedules.add("bad", "greetings", {"name": 5}, every=1)
+        info = schedules.add("hello", "greetings", {"name": "ann"}, every=0.3)
+        assert (info.schedule.params_type, info.schedule.params) == ("json", '{"name": "ann"}')
+        assert wait_until(lambda: made_by(agent, "hello"), timeout=10)
+        job = agent.get_job_manager().wait_for_job(made_by(agent, "hello")[0], timeout=10)
+        assert (job.action, job.result) == ("greetings.greet", "hello ann")
+        schedules.remove("hello")
+
+
+def test_schedule_add_has_an_option_for_every_field_of_a_schedule() -> None:
+    from heroagent.cli import cli
+    from heroagent.schema.schedule import SCHEDULE
+
+    add = cli.commands["schedule"].commands["add"]  # type: ignore[attr-defined]
+    options = {p.name for p in add.params}
+    assert {f.name for f in SCHEDULE.fields} - {"enabled"} <= options

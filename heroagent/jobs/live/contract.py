@@ -35,6 +35,16 @@ def check_job(clean: Mapping[str, Any], job_type: str, contract: Contract, unkno
         check_actions(parse_job_cached(clean["params"]), contract.types, unknown_actors)
 
 
+def check_contract(clean: dict[str, Any], job_type: str, contract: Contract, unknown_actors: str = REFUSE) -> str:
+    """A new job against the contract, as every creator checks it (`build_job`, a schedule's jobs when it
+    is added); a json job's action is resolved first and set in `clean`. Returns the job's type."""
+    if clean.get("params_type") == ParamsType.JSON:
+        clean["action"] = json_action(clean, contract, unknown_actors)
+        job_type = clean["action"].partition(".")[0]
+    check_job(clean, job_type, contract, unknown_actors)
+    return job_type
+
+
 def json_action(clean: Mapping[str, Any], contract: Contract, unknown_actors: str = REFUSE) -> str:
     """The action a new json job calls: the one it names, else its topic's handler. InvalidJobError when
     neither is known while workers have published (unless unknown actors are accepted: then '' and the

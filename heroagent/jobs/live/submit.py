@@ -21,7 +21,7 @@ import redis
 from heroagent.config import JobsConfig
 from heroagent.jobs import keys
 from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
-from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_job, json_action, type_defaults
+from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_contract, type_defaults
 from heroagent.jobs.live.jobtypes import Contract
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, scheduled_time
@@ -116,10 +116,7 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
             f"params: {size} bytes is over the limit of {defaults.max_value_bytes} bytes ([jobs] max_value_bytes)"
         )
     contract = contract or Contract()
-    if clean.get("params_type") == ParamsType.JSON:  # the action it calls, named or its topic's handler
-        clean["action"] = json_action(clean, contract, defaults.unknown_actors)
-        job_type = clean["action"].partition(".")[0]
-    check_job(clean, job_type, contract, defaults.unknown_actors)
+    job_type = check_contract(clean, job_type, contract, defaults.unknown_actors)  # a json job's action resolved
     typed = (
         {**type_defaults_of(type_defaults(contract.types, job_type)), **defaults.for_type(job_type)} if job_type else {}
     )
