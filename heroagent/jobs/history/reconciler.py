@@ -21,10 +21,11 @@ from typing import Any
 import redis
 
 from heroagent.jobs import keys
+from heroagent.jobs.errors import JobError
 from heroagent.jobs.history.recorder import ensure_events_group
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.live.joblog import JobLogs, collect_remote_logs
-from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.queue import JobQueue, fingerprint_of
 from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.model import RUNNING, Job, JobStatus
 
@@ -132,18 +133,32 @@ class Reconciler:
         self.reconciles += 1
         return len(requeue)
 
+    def _put_keys_back(self, batch: list[tuple[str, int, float]], now: float) -> None:
+        """The keys of `batch` Redis lacks, each holding "<id> <fingerprint>" as a create writes it (so the
+        same key with other params is still a conflict): only a missing key costs a read of its job."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, _, _ in batch:
+            pipe.exists(keys.idempotency(key))
+        present = pipe.execute()
+        for (key, job_id, created), there in zip(batch, present, strict=True):
+            if there:
+                continue
+            try:
+                value = f"{job_id} {fingerprint_of(self.store.get(job_id))}"
+            except JobError:  # deleted meanwhile, or unreadable: the id alone still names it
+                value = str(job_id)
+            left_ms = math.ceil((created + self.defaults.idempotency_window - now) * 1000)
+            pipe.set(keys.idempotency(key), value, px=max(1, left_ms), nx=True)
+        pipe.execute()
+
     def ready_for_creates(self) -> None:
         """The idempotency keys of the window back into Redis, then the id counter raised to the history's
         highest id (creates wait for the counter, so none can slip in between), then the defaults."""
         now = time.time()
-        pipe = self.client.pipeline(transaction=False)
-        for key, job_id, created in self.store.keys_since(now - self.defaults.idempotency_window):
-            left_ms = math.ceil((created + self.defaults.idempotency_window - now) * 1000)
-            if left_ms > 0:
-                pipe.set(keys.idempotency(key), job_id, px=left_ms, nx=True)
-            if len(pipe) >= 1000:
-                pipe.execute()
-        pipe.execute()
+        window = self.defaults.idempotency_window
+        wanted = [(k, i, c) for k, i, c in self.store.keys_since(now - window) if c + window > now]
+        for start in range(0, len(wanted), 1000):
+            self._put_keys_back(wanted[start : start + 1000], now)
         counter = self.queue.seed(self.store.last_id)
         self.defaults.publish(self.client)
         log.debug("jobs: job id counter at %d (history's highest id %d)", counter, self.store.last_id)

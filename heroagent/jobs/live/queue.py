@@ -90,7 +90,7 @@ class JobQueue:
             tail = fastjson.dumps(doc)[1:]  # the id goes in front
             flat = _flatten(hash_fields(doc))
             due = math.ceil(job.time_scheduled * 1000) if job.time_scheduled > now else 0
-            fingerprint = _fingerprint(job) if job.idempotency_key else ""
+            fingerprint = fingerprint_of(job) if job.idempotency_key else ""
             args += [job.topic, job.idempotency_key, fingerprint, due, tail, "1" if job.log else "0", len(flat), *flat]
         try:
             replies: Any = self.direct.script(self._create, args=args)
@@ -508,7 +508,7 @@ def _text(reply: Any) -> str:
     return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
-def _fingerprint(job: Job) -> str:
+def fingerprint_of(job: Job) -> str:
     """What an idempotency key remembers of the job it names: its topic, params type and params (a create
     with the same key and other ones is a conflict, not the same job)."""
     digest = hashlib.blake2b(digest_size=12)

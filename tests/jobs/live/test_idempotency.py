@@ -42,11 +42,14 @@ def test_the_same_key_gives_the_same_job(data_dir: Path) -> None:
         bad = requests.post(ui_url(agent, "/api/jobs"), json={**body, "idempotency_key": "has space"}, timeout=5)
         assert bad.status_code == 400 and bad.json()["error"].startswith("idempotency_key:")
         assert jm.wait_for_job(first.job_id, timeout=15).status is JobStatus.DONE
-        redis_cli(agent, "FLUSHALL")  # Redis loses everything: the history still knows the key
-        assert jm.create_job("pay", "!!fake.return_success", idempotency_key="order-17").job_id == first.job_id
+        redis_cli(agent, "FLUSHALL")  # Redis loses everything: the history still knows the key, and its job
+        charge = "!!fake.return_success message:charge"
+        assert jm.create_job("pay", charge, idempotency_key="order-17").job_id == first.job_id
+        with pytest.raises(IdempotencyKeyConflictError, match=f"job {first.job_id} was created with it"):
+            jm.create_job("pay", "!!fake.return_success", idempotency_key="order-17")  # other params: a conflict
     with HeroAgent(config) as agent:  # and so does the next start
         jm = agent.get_job_manager()
-        assert jm.create_job("pay", "!!fake.return_success", idempotency_key="order-17").job_id == first.job_id
+        assert jm.create_job("pay", charge, idempotency_key="order-17").job_id == first.job_id
         total = len(jm.list_jobs(limit=1000))
         assert total == 4  # order-17, order-18, b-1, web-1
 

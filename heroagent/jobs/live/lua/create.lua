@@ -10,7 +10,7 @@
 -- to an idle worker waiting to be handed one, if there is one (hand_to_takers in common.lua).
 --
 -- An idempotency key holds "<id> <fingerprint>" (the fingerprint of the job's topic, params type and
--- params; a key put back from the history holds the id alone): the same key with another fingerprint,
+-- params; a key put back from the history holds both, or the id alone when its job cannot be read): the same key with another fingerprint,
 -- in Redis or earlier in this call, refuses the whole call (an error starting with KEYCONFLICT <id or
 -- 0> <key>): a key names one job, and a create with other params is a mistake to say, not to hide.
 --
