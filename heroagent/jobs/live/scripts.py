@@ -11,6 +11,7 @@ of keys.py, and the scripts get it from there:
   constant of keys.py (`${EVENTS}`, `${INFLIGHT}`, `${QUEUE_SCORE_SPAN}`).
 - The sets of statuses and fields the scripts share with Python are `${NAME}` too, filled in with a Lua
   table (`{['done'] = true, ...}`) of the set of model.py (LUA_SETS): `${TERMINAL_STATUSES}`...
+- A status is `'${STATUS_NEW}'`, `'${STATUS_CANCELED}'`...: JobStatus's value, never a literal of its own.
 
 `--! include common` puts the shared functions (common.lua) in front of the script; common.lua includes
 keys itself. A `${NAME}` that neither keys.py nor LUA_SETS defines is a KeyError when the script is read,
@@ -104,6 +105,7 @@ def _values() -> dict[str, str]:
     if clash:
         raise RuntimeError(f"scripts.LUA_SETS and keys.py both define {sorted(clash)}")
     values.update((name, lua_set(members)) for name, members in LUA_SETS.items())
+    values.update((f"STATUS_{status.name}", status.value) for status in model.JobStatus)  # '${STATUS_NEW}'
     return values
 
 

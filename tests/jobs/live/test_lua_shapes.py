@@ -184,3 +184,20 @@ def test_no_module_but_keys_py_spells_a_key() -> None:
     }
     # The one left is the start of a job's origin, f"hero:{script_type}:{hero_id}", not a key.
     assert found == {"jobs/server/hero.py": ["hero:"]}
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_a_script_names_each_status_through_jobstatus_not_a_literal_of_its_own(name: str) -> None:
+    """A status the scripts write or compare is `'${STATUS_NEW}'`, filled in from JobStatus: renaming a
+    status in Python cannot leave a script writing the old word (issue 26, item 6)."""
+    code = "\n".join(line.split("--", 1)[0] for line in LUA_DIR.joinpath(f"{name}.lua").read_text().splitlines())
+    statuses = "|".join(s.value for s in model.JobStatus)
+    written = re.findall(rf"'status', '({statuses})'", code)
+    compared = re.findall(rf"(?<!fields\[i\] )(?:==|~=) '({statuses})'", code)
+    assigned = re.findall(rf"status = '({statuses})'", code)
+    assert not (written or compared or assigned), (written, compared, assigned)
+    assert "${STATUS_" not in scripts.source(name)  # every one filled in
+
+
+def test_a_status_placeholder_is_the_statuss_value() -> None:
+    assert scripts.fill("'${STATUS_CANCELING}'", "test") == "'canceling'"

@@ -4,10 +4,10 @@
 local key = KEYS[1]
 local topic, id = ARGV[1], ARGV[2]
 local current = redis.call('HGET', key, 'status')
-if current == 'new' then
+if current == '${STATUS_NEW}' then
   redis.call('ZREM', queue_key(topic), id)
   redis.call('ZREM', '${SCHEDULED}', inflight_member(topic, id))
-  redis.call('HSET', key, 'status', 'canceled', 'time_end', ARGV[3])
+  redis.call('HSET', key, 'status', '${STATUS_CANCELED}', 'time_end', ARGV[3])
   emit(key)
   return 'canceled'
 elseif RUNNING[current] then

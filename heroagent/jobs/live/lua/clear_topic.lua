@@ -8,8 +8,8 @@ local queue = queue_key(topic)
 local canceled = 0
 local function cancel_new(id)
   local key = job_key(topic, id)
-  if redis.call('HGET', key, 'status') == 'new' then
-    redis.call('HSET', key, 'status', 'canceled', 'time_end', time_end, 'error', reason)
+  if redis.call('HGET', key, 'status') == '${STATUS_NEW}' then
+    redis.call('HSET', key, 'status', '${STATUS_CANCELED}', 'time_end', time_end, 'error', reason)
     emit(key)
     canceled = canceled + 1
   end

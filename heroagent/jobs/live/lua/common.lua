@@ -138,7 +138,7 @@ local function retry_later(key, topic, id, reason, RETRY)
   local now = now_ms()
   local due = now + delay_ms
   local attempt = redis.call('HGET', key, 'attempts') or '?'
-  redis.call('HSET', key, 'status', 'new', 'worker', '', 'retries', retries + 1,
+  redis.call('HSET', key, 'status', '${STATUS_NEW}', 'worker', '', 'retries', retries + 1,
              'time_end', string.format('%.3f', now / 1000), 'time_scheduled', string.format('%.3f', due / 1000),
              'error', 'attempt ' .. attempt .. ' failed: ' .. reason .. ' (retry ' .. (retries + 1) .. ' of ' ..
              max_retries .. ' in ' .. string.format('%.1f', delay_ms / 1000) .. 's)')
@@ -196,14 +196,14 @@ local function claim(lease_ms, wid, max, topics)
         scanned = scanned + 1
         local key = job_key(topic, id)
         local info = redis.call('HMGET', key, 'status', 'no_overlap_key')
-        if info[1] ~= 'new' then
+        if info[1] ~= '${STATUS_NEW}' then
           redis.call('ZREM', queue, id)  -- no longer waiting (its hash says so, or it is gone)
         elseif info[2] and info[2] ~= '' and not take_lock(info[2], id, lease_ms) then
           passed = passed + 1
         else
           redis.call('ZREM', queue, id)
           local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-          redis.call('HSET', key, 'status', 'active', 'worker', wid, 'error', '',
+          redis.call('HSET', key, 'status', '${STATUS_ACTIVE}', 'worker', wid, 'error', '',
                      'time_start', string.format('%.3f', now / 1000), 'time_end', '0.0')
           redis.call('ZADD', '${INFLIGHT}', deadline, inflight_member(topic, id))
           if counted then redis.call('SADD', running_key(topic), id) end
@@ -286,8 +286,8 @@ local function ask_to_cancel(key, id)
   local current = redis.call('HGET', key, 'status')
   if not RUNNING[current or ''] then return end
   redis.call('SADD', '${CANCEL}', id)
-  if current ~= 'canceling' then
-    redis.call('HSET', key, 'status', 'canceling')
+  if current ~= '${STATUS_CANCELING}' then
+    redis.call('HSET', key, 'status', '${STATUS_CANCELING}')
     emit(key)
   end
 end
@@ -299,8 +299,8 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
   if expect == '' and TERMINAL[current] then return current end
   if expect_worker ~= '' and redis.call('HGET', key, 'worker') ~= expect_worker then return 'moved' end
   local canceled = redis.call('SISMEMBER', '${CANCEL}', id) == 1 and RUNNING[current] and not RUNNING[status]
-    and status ~= 'new'
-  if canceled then status = 'canceled' end
+    and status ~= '${STATUS_NEW}'
+  if canceled then status = '${STATUS_CANCELED}' end
   if RUNNING[current] and not RUNNING[status] then stopped_running(key, topic, id) end
   -- A report's `permanent` field (not stored) says no retry can fix the error: the job ends at once.
   -- A canceled run keeps no result: what it returned after the cancel is not what happened to the job.
@@ -315,7 +315,7 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
     end
   end
   fields = kept
-  if RETRY and (status == 'error' or status == 'timeout') and RUNNING[current] and not permanent then
+  if RETRY and (status == '${STATUS_ERROR}' or status == '${STATUS_TIMEOUT}') and RUNNING[current] and not permanent then
     if retry_later(key, topic, id, reason, RETRY) then return 'ok' end
   end
   redis.call('HSET', key, 'status', status)
@@ -324,10 +324,10 @@ local function transition(key, topic, id, expect, expect_worker, status, fields,
     redis.call('ZREM', '${INFLIGHT}', inflight_member(topic, id))
     redis.call('SREM', '${CANCEL}', id)
   end
-  if current == 'new' and status ~= 'new' then
+  if current == '${STATUS_NEW}' and status ~= '${STATUS_NEW}' then
     redis.call('ZREM', queue_key(topic), id)
   end
-  if status == 'new' and current ~= 'new' then
+  if status == '${STATUS_NEW}' and current ~= '${STATUS_NEW}' then
     redis.call('HSET', key, 'worker', '')
     enqueue(key, topic, id)
     wake(topic, 1)

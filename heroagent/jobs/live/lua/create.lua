@@ -71,7 +71,7 @@ for _ = 1, n do
       woken[topic] = woken[topic] + 1
     end
     redis.call('SADD', '${TOPICS}', topic)
-    append_event('{"jobid":' .. id .. ',' .. json_tail, id, topic, 'new', 0, 0, 0, 1, log)
+    append_event('{"jobid":' .. id .. ',' .. json_tail, id, topic, '${STATUS_NEW}', 0, 0, 0, 1, log)
     out[#out + 1] = {id, 1}
   end
 end

@@ -4,7 +4,7 @@
 local stored = 0
 for i = 1, #ARGV, 4 do
   local key = ARGV[i]
-  if redis.call('HGET', key, 'status') == 'active' and redis.call('HGET', key, 'worker') == ARGV[i + 1] then
+  if redis.call('HGET', key, 'status') == '${STATUS_ACTIVE}' and redis.call('HGET', key, 'worker') == ARGV[i + 1] then
     redis.call('HSET', key, 'progress', ARGV[i + 2], 'progress_details', ARGV[i + 3])
     stored = stored + 1
   end

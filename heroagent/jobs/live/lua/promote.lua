@@ -6,7 +6,7 @@ for _, member in ipairs(members) do
   local topic, id = inflight_member_parts(member)
   redis.call('ZREM', '${SCHEDULED}', member)
   local key = job_key(topic, id)
-  if redis.call('HGET', key, 'status') == 'new' then
+  if redis.call('HGET', key, 'status') == '${STATUS_NEW}' then
     enqueue(key, topic, id)
     wake(topic, 1)
     count = count + 1

@@ -18,7 +18,7 @@ for _, member in ipairs(members) do
     local attempt = redis.call('HGET', key, 'attempts') or '?'
     if redis.call('SISMEMBER', '${CANCEL}', id) == 1 then
       redis.call('SREM', '${CANCEL}', id)
-      redis.call('HSET', key, 'status', 'canceled', 'time_end', string.format('%.3f', now / 1000),
+      redis.call('HSET', key, 'status', '${STATUS_CANCELED}', 'time_end', string.format('%.3f', now / 1000),
                  'error', 'canceled (its worker ' .. worker .. ' was lost)')
       emit(key)
     else
@@ -26,11 +26,11 @@ for _, member in ipairs(members) do
       local reason = 'worker ' .. worker .. ' stopped renewing its lease'
       if not retry_later(key, topic, id, reason, retry) then
         if lost >= max_lost then
-          redis.call('HSET', key, 'status', 'error', 'time_end', string.format('%.3f', now / 1000),
+          redis.call('HSET', key, 'status', '${STATUS_ERROR}', 'time_end', string.format('%.3f', now / 1000),
                      'error', 'attempt ' .. attempt .. ' lost: ' .. reason .. '; ' .. lost ..
                      ' attempts lost, no retries left')
         else
-          redis.call('HSET', key, 'status', 'new', 'worker', '', 'error', 'attempt ' .. attempt .. ' lost: ' .. reason)
+          redis.call('HSET', key, 'status', '${STATUS_NEW}', 'worker', '', 'error', 'attempt ' .. attempt .. ' lost: ' .. reason)
           enqueue(key, topic, id)
           wake(topic, 1)
         end

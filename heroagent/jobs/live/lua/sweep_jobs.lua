@@ -15,7 +15,7 @@ for _, key in ipairs(KEYS) do
       redis.call('ZADD', '${INFLIGHT}', now, inflight_member(topic, id))
       outcome = 'leased'
     end
-  elseif status == 'new' then
+  elseif status == '${STATUS_NEW}' then
     local created = tonumber(redis.call('HGET', key, 'time_created') or '0') or 0
     if not redis.call('ZSCORE', '${SCHEDULED}', inflight_member(topic, id))
        and not redis.call('ZSCORE', queue_key(topic), id)
