@@ -9,7 +9,9 @@ interleaved rounds:
 - `contract`: the server as it is (the job is checked against the published schema);
 - `no contract`: the same server with an empty contract (no job type known: nothing is checked), which
   is what creating cost before the contract.
-Also `build_job` alone (no Redis) with and without the check, in µs per job. Printed, never asserted.
+Also `build_job` alone (no Redis) with and without the check, in µs per job, and the same call as a json
+job (`{"to": ..., "count": 3, "urgent": false}`, action email.send) against the contract. Printed, never
+asserted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from heroagent.jobs.live.jobtypes import Contract  # noqa: E402
 from heroagent.jobs.live.submit import JobDefaults, build_job  # noqa: E402
 
 PARAMS = "!!email.send to:ann@example.com count:3 urgent:false"
+JSON_PARAMS = {"to": "ann@example.com", "count": 3, "urgent": False}  # the same call as a json job
 
 
 @heroagent.actor("email")
@@ -80,6 +83,10 @@ def main() -> None:
                     )
                     per_job = rate(max(1, args.n // 1000), lambda: jm.create_jobs(batch))
                     rows.setdefault(f"{label}, bulk by 1,000", []).append((per_job[0] * 1000, per_job[1] / 1000))
+                jm.types = contract
+                rows.setdefault("json job, contract, one by one", []).append(
+                    rate(args.n, lambda: jm.create_job("mail", JSON_PARAMS, action="email.send"))
+                )
             jm.types = contract
             published = contract.get()
     defaults = JobDefaults()
@@ -89,15 +96,24 @@ def main() -> None:
             rows.setdefault(f"{label}, build_job alone", []).append(
                 rate(20_000, lambda g=given: build_job(spec, defaults, g))
             )
-    print(f"{'row':36} {'jobs/s (median)':>16} {'CPU µs/job':>11}")
+    json_spec = {"topic": "mail", "params": JSON_PARAMS, "action": "email.send"}
+    for _ in range(args.rounds):
+        rows.setdefault("json job, contract, build_job alone", []).append(
+            rate(20_000, lambda: build_job(json_spec, defaults, published))
+        )
+    print(f"{'row':40} {'jobs/s (median)':>16} {'CPU µs/job':>11}")
     for label, samples in rows.items():
         per_s = statistics.median(s[0] for s in samples)
         cpu = statistics.median(s[1] for s in samples)
-        print(f"{label:36} {per_s:16,.0f} {cpu:11.1f}")
+        print(f"{label:40} {per_s:16,.0f} {cpu:11.1f}")
     for mode in ("one by one", "bulk by 1,000", "build_job alone"):
         with_check = statistics.median(s[0] for s in rows[f"contract, {mode}"])
         without = statistics.median(s[0] for s in rows[f"no contract, {mode}"])
         print(f"ratio contract / no contract, {mode}: {with_check / without:.2f}x")
+    for mode in ("one by one", "build_job alone"):
+        json_rate = statistics.median(s[0] for s in rows[f"json job, contract, {mode}"])
+        text_rate = statistics.median(s[0] for s in rows[f"contract, {mode}"])
+        print(f"ratio json job / HeroScript job (both checked), {mode}: {json_rate / text_rate:.2f}x")
 
 
 if __name__ == "__main__":

@@ -99,14 +99,18 @@ class Schedule:
     source: str = field(default="runtime", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields, `action` only when it has one (the field's rule allows no empty action)."""
+        out = asdict(self)
+        if not self.action:
+            del out["action"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Schedule:
         """From config, API or storage; ScheduleError names the schedule and the bad field."""
         name = data.get("name", "")
         label = f"schedule {name!r}" if isinstance(name, str) and name else "schedule"
-        if data.get("action") == "":  # stored schedules carry their fields whole: no action is ""
+        if data.get("action") == "":  # "" is no action (a caller's empty field)
             data = {k: v for k, v in data.items() if k != "action"}
         given_type = data.get("params_type")
         if (given_type in (None, "") and looks_like_json(data.get("params"))) or given_type == ParamsType.JSON:

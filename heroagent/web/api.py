@@ -144,7 +144,10 @@ def get_job_by_key(key: str) -> Response:
 @bp.get("/jobs/<int:job_id>/result")
 @documented(
     "The job's whole result as a download: JSON (application/json) or text (text/plain); 204 when it has none",
-    responses={200: {"description": "the result", "content": {"application/json": {}, "text/plain": {}}}},
+    responses={
+        200: {"description": "the result", "content": {"application/json": {}, "text/plain": {}}},
+        204: {"description": "the job has no result (yet)"},
+    },
     errors=LOOKUP_ERRORS,
 )
 def job_result(job_id: int) -> Response:

@@ -241,8 +241,8 @@ class JobOperations:
         raise NotImplementedError
 
     @operation(Via.SERVER)
-    def complete_job(self, job_id: int, result: str) -> Job:
-        """End a running job `done` with `result`."""
+    def complete_job(self, job_id: int, result: Any) -> Job:
+        """End a job `done` with `result`: a text is kept as text, any other JSON value as JSON."""
         raise NotImplementedError
 
     @operation(Via.SERVER)
