@@ -9,11 +9,13 @@ it back with the same rules, so what was accepted is what runs.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from heroagent.schema.params import MAX_DEPTH, ParamError, convert, shown
+from heroagent.schema.params import INT_MAX, INT_MIN, MAX_DEPTH, ParamError, convert, shown
 
 
 def looks_like_json(params: Any) -> bool:
@@ -24,9 +26,24 @@ def looks_like_json(params: Any) -> bool:
     return isinstance(params, str) and params.lstrip()[:1] == "{"
 
 
+CACHED_TEXT_LIMIT = 4096  # a short text's object is kept (512 of them): the creator and the contract both ask
+
+
 def json_object(params: Any, name: str = "params") -> tuple[str, dict[str, Any]]:
     """(its text, the object) of a JSON job's params given as an object or as text; ParamError naming
-    what is wrong (a 400 at create)."""
+    what is wrong (a 400 at create). The object of a short text is shared by every caller: read it,
+    never change it."""
+    if isinstance(params, str) and len(params) <= CACHED_TEXT_LIMIT and name == "params":
+        return _short(params)
+    return _json_object(params, name)
+
+
+@functools.lru_cache(maxsize=512)
+def _short(text: str) -> tuple[str, dict[str, Any]]:
+    return _json_object(text, "params")
+
+
+def _json_object(params: Any, name: str) -> tuple[str, dict[str, Any]]:
     if isinstance(params, Mapping):
         value: Any = dict(params)
     elif isinstance(params, str):
@@ -71,10 +88,22 @@ def _checked(value: Any, name: str, depth: int) -> Any:
         return out
     if isinstance(value, list | tuple):
         return [_checked(item, f"{name}[{i}]", depth + 1) for i, item in enumerate(value)]
-    if isinstance(value, str):
-        _utf8(value, name)
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            _utf8(value, name)
         return value
-    return convert({}, value, from_text=False, name=name, depth=depth)
+    if kind is bool or value is None:
+        return value
+    if kind is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise ParamError(f"{name}: {shown(value)} does not fit 64 bits")
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise ParamError(f"{name}: {value!r} is not a finite number")
+        return value
+    return convert({}, value, from_text=False, name=name, depth=depth)  # what else JSON has no word for
 
 
 def _utf8(text: str, what: str) -> None:
