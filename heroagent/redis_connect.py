@@ -16,7 +16,9 @@ the config (`heroagent job`, `heroagent worker`) reads it there, and so can `red
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import quote
@@ -27,6 +29,8 @@ from redis.retry import Retry
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
+
+log = logging.getLogger("heroagent.redis")
 
 REQUEST_TIMEOUT = 2.0  # seconds a Redis call on a request path may take before it is a 503
 
@@ -74,18 +78,32 @@ def password_path(config: Config) -> Path:
     return config.redis_dir / FILE_NAME
 
 
+GENERATED = re.compile(r"[A-Za-z0-9_-]{32,256}")  # what `secrets.token_urlsafe(32)` writes, and room to spare
+
+
 def embedded_password(config: Config, *, create: bool) -> str | None:
-    """The password of the embedded Redis of `config`; `create` makes one if there is none yet."""
+    """The password of the embedded Redis of `config`; `create` (the server, at its start) makes one if
+    there is none yet, and replaces a file that holds no usable one (empty, cut, edited): the embedded
+    Redis never runs without a password, whatever happened to the file."""
     if config.redis.password:
         return config.redis.password
     path = password_path(config)
     try:
-        return path.read_text().strip() or None
+        found = path.read_text().strip()
     except FileNotFoundError:
-        if not create:
-            return None
-    except OSError as exc:
-        raise ServiceError("redis", f"cannot read the Redis password in {path}: {exc}; fix its permissions") from None
+        found = None
+    except (OSError, UnicodeDecodeError) as exc:
+        if not create or not isinstance(exc, UnicodeDecodeError):
+            raise ServiceError(
+                "redis", f"cannot read the Redis password in {path}: {exc}; fix its permissions"
+            ) from None
+        found = ""
+    if found is not None and GENERATED.fullmatch(found):
+        return found
+    if not create:
+        return found or None
+    if found is not None:
+        log.warning("redis: %s held no usable password (empty or damaged): a new one was written", path)
     password = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(FILE_NAME + ".tmp")

@@ -169,8 +169,9 @@ class EmbeddedRedis:
             "tcp-keepalive 60",
             "protected-mode yes",
         ]
-        if self.password:
-            lines.append(f'requirepass "{self.password}"')
+        if not self.password:  # embedded_password(create=True) always gives one: never a Redis anyone can use
+            raise ServiceError(SERVICE, "no password for the embedded Redis; set [redis] password")
+        lines.append(f'requirepass "{self.password}"')
         fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write("\n".join(lines) + "\n")

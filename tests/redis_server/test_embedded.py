@@ -198,3 +198,26 @@ def test_appendfsync_always_is_passed_to_redis(data_dir: Path) -> None:
         assert server.client().config_get("appendfsync")["appendfsync"] == "always"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("content", ["", "\n", "   \n", "a b c\n", "x\n"])
+def test_an_empty_or_damaged_password_file_is_replaced_never_a_redis_without_a_password(
+    data_dir: Path, content: str
+) -> None:
+    """Issue 31, item 3: an empty password file used to start the embedded Redis without a password, so any
+    local user could CONFIG SET dir and write files as the server's user."""
+    secret = data_dir / "redis" / "password"
+    secret.parent.mkdir(parents=True, mode=0o700)
+    secret.write_text(content)
+    server = EmbeddedRedis(make_config(data_dir))
+    server.start()
+    try:
+        stranger = redis.Redis(host="127.0.0.1", port=server.port)
+        with pytest.raises((redis.AuthenticationError, redis.ResponseError), match=r"(?i)auth"):
+            stranger.execute_command("CONFIG", "SET", "dir", str(data_dir))  # type: ignore[no-untyped-call]
+        password = secret.read_text().strip()
+        assert len(password) >= 32 and server.password == password
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert server.client().ping()
+    finally:
+        server.stop()
