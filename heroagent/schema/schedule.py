@@ -70,6 +70,7 @@ SCHEDULE = Schema(
         Field("misfire", "string", "a run missed while down: run it once, or skip it", enum=MISFIRE_POLICIES),
     ),
 )
+FIRES_WITHIN = 30  # years: a cron with no fire time in them is refused (Feb 29 on a Monday: within 28)
 ANCHOR = 946684800.0  # 2000-01-01T00:00:00Z: `every` schedules run at ANCHOR + k * every
 
 
@@ -144,7 +145,7 @@ class Schedule:
         if self.every and self.every < 0.1:
             raise ScheduleError(f"{label}: every = {self.every:g}: must be at least 0.1 seconds")
         if self.cron:
-            self.trigger()  # raises ScheduleError naming the schedule
+            self._check_fires()
         if self.misfire not in MISFIRE_POLICIES:
             raise ScheduleError(f"{label}: misfire = {self.misfire!r}: must be one of {', '.join(MISFIRE_POLICIES)}")
         if self.source != "upkeep":
@@ -159,6 +160,19 @@ class Schedule:
                     raise ScheduleError(f"{label}: params: {exc}") from None
         if self.timeout < 0:
             raise ScheduleError(f"{label}: timeout = {self.timeout:g}: must be greater than 0 (or 0 for the default)")
+
+    def _check_fires(self) -> None:
+        """ScheduleError unless the cron fires within FIRES_WITHIN years (`0 0 31 2,4,6,9,11 *` never does,
+        and an unbounded search for its next time costs seconds of CPU at every listing)."""
+        trigger = self.trigger()  # raises ScheduleError naming the schedule
+        assert isinstance(trigger, CronTrigger)
+        now = datetime.now(UTC)
+        trigger.end_date = now + timedelta(days=366 * FIRES_WITHIN)
+        if trigger.get_next_fire_time(None, now) is None:
+            raise ScheduleError(
+                f"schedule {self.name!r}: cron = {self.cron!r}: never fires (no time in the next {FIRES_WITHIN} "
+                "years matches it); check the day of the month against the months (there is no 31 February)"
+            )
 
     def trigger(self) -> BaseTrigger:
         """The APScheduler trigger for this schedule, in UTC."""

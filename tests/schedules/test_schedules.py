@@ -72,6 +72,8 @@ def test_cron_expressions_are_parsed_in_utc() -> None:
         ({"every": 5, "misfire": "later"}, "schedule 'nightly': misfire: 'later' is not one of run_once, skip"),
         ({"every": 5, "colour": "red"}, "schedule 'nightly': colour: unknown field"),
         ({"every": 5, "params": "!!x.y a:'open"}, "schedule 'nightly': params: HeroScript syntax error at line 1"),
+        ({"cron": "0 0 31 2,4,6,9,11 *"}, r"schedule 'nightly': cron = '0 0 31 2,4,6,9,11 \*': never fires"),
+        ({"cron": "0 0 30 2 *"}, r"schedule 'nightly': cron = '0 0 30 2 \*': never fires"),
     ],
 )
 def test_bad_schedules_in_the_config_name_the_schedule(tmp_path: Path, table: dict[str, Any], message: str) -> None:
@@ -195,3 +197,19 @@ def test_schedule_add_has_an_option_for_every_field_of_a_schedule() -> None:
     add = cli.commands["schedule"].commands["add"]  # type: ignore[attr-defined]
     options = {p.name for p in add.params}
     assert {f.name for f in SCHEDULE.fields} - {"enabled"} <= options
+
+
+def test_a_cron_that_never_fires_is_a_400_and_costs_no_cpu(web_agent: Any) -> None:
+    """Issue 31, item 6: eight never-firing crons made GET /api/schedules take 8 s at 100% CPU."""
+    import requests
+
+    from tests.conftest import ui_url
+
+    agent = web_agent()
+    body = {"name": "never", "cron": "0 0 31 2,4,6,9,11 *", "topic": "t", "params": "!!fake.sleep"}
+    started = time.process_time()
+    for _ in range(8):
+        r = requests.post(ui_url(agent, "/api/schedules"), json=body, timeout=10)
+        assert r.status_code == 400 and "never fires" in r.json()["error"], r.text
+    assert requests.get(ui_url(agent, "/api/schedules"), timeout=10).status_code == 200
+    print(f"8 refused adds and a listing: {time.process_time() - started:.3f} s of this process's CPU")
