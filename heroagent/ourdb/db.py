@@ -224,7 +224,7 @@ class OurDB:
             os.replace(tmp, meta_path)
 
     def _open_data_files(self) -> None:
-        numbers = sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isdigit())
+        numbers = sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isascii() and p.stem.isdigit())
         missing = sorted(set(range(numbers[-1] + 1)) - set(numbers)) if numbers else []
         if not numbers and self._lookup.capacity > 1:
             missing = [0]
@@ -548,7 +548,7 @@ class OurDB:
         )
 
     def _known_file_numbers(self) -> list[int]:
-        return sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isdigit())
+        return sorted(int(p.stem) for p in self.path.glob("*.db") if p.stem.isascii() and p.stem.isdigit())
 
     def _valid_header(self, loc: Location, sizes: dict[int, int], *, verify_crc: bool) -> Header | None:
         size = sizes.get(loc.file_nr)

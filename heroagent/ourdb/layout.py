@@ -39,7 +39,7 @@ def is_database(path: Path) -> bool:
 
 def data_files(path: Path) -> list[Path]:
     """The data files `<n>.db` of the database in `path`, by name."""
-    return sorted(p for p in path.glob("*.db") if p.stem.isdigit())
+    return sorted(p for p in path.glob("*.db") if p.stem.isascii() and p.stem.isdigit())
 
 
 def write_synced(file: Path, data: bytes) -> None:

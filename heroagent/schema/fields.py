@@ -64,7 +64,10 @@ class Field:
         return value
 
     def _check_number(self, value: float) -> None:
-        if not math.isfinite(value):
+        if isinstance(value, int):  # JSON's whole numbers have no size: 10**400 is no float (an OverflowError)
+            if not -(2**63) <= value < 2**63:
+                raise self.error(value, "is too large (a number must fit 64 bits)")
+        elif not math.isfinite(value):
             raise self.error(value, "must be a finite number")
         if self.minimum is not None:
             if self.exclusive_minimum and value <= self.minimum:

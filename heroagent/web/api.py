@@ -179,7 +179,7 @@ def job_history(job_id: int) -> Response:
 )
 def job_log(job_id: int) -> Response:
     raw = request.args.get("offset", "0")
-    if not raw.isdigit() or len(raw) > len(str(MAX_LOG_OFFSET)):
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_LOG_OFFSET)):
         raise InvalidJobError(f"offset: {raw[:40]!r} must be a whole number from 0 to {MAX_LOG_OFFSET}")
     offset = int(raw)
     text = current_manager().get_log(job_id, offset)

@@ -247,3 +247,38 @@ def test_a_query_parameter_given_twice_is_a_400_naming_it(web_agent: StartAgent,
     name = query.split("=", 1)[0]
     assert r.status_code == 400, r.text[:200]
     assert r.json()["error"] == f"{name}: given 2 times; give it once"
+
+
+HUGE = "1" + "0" * 400  # a JSON integer no float can hold (10**400)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/api/jobs", f'{{"topic": "t", "params": "!!fake.sleep", "timeout": {HUGE}}}', "timeout"),
+        ("post", "/api/jobs", f'{{"topic": "t", "params": "!!fake.sleep", "delay": {HUGE}}}', "delay"),
+        ("post", "/api/jobs", f'{{"topic": "t", "params": "!!fake.sleep", "run_at": {HUGE}}}', "run_at"),
+        ("post", "/api/jobs", f'{{"topic": "t", "params": "!!fake.sleep", "max_retries": {HUGE}}}', "max_retries"),
+        ("post", "/api/jobs", f'{{"topic": "t", "params": "!!fake.sleep", "priority": -{HUGE}}}', "priority"),
+        ("post", "/api/schedules", f'{{"name": "n", "topic": "t", "params": "!!x.y", "every": {HUGE}}}', "every"),
+        ("put", "/api/queues/t/limits", f'{{"max_running": {HUGE}}}', "max_running"),
+    ],
+)
+def test_a_json_integer_too_large_for_a_float_is_a_400_naming_the_field(
+    web_agent: StartAgent, method: str, path: str, body: str, field: str
+) -> None:
+    """Issue 31, item 9: 10**400 in any numeric field was a 500 (OverflowError turning it into a float)."""
+    agent = web_agent()
+    r = requests.request(
+        method, ui_url(agent, path), data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 400, r.text
+    assert field in r.json()["error"], r.json()
+
+
+@pytest.mark.parametrize("offset", ["²", "١٢", "1_000", " 5", "+5"])
+def test_a_log_offset_that_is_not_ascii_digits_is_a_400(web_agent: StartAgent, offset: str) -> None:
+    agent = web_agent()
+    job = agent.get_job_manager().create_job("t", "!!fake.return_success", log=True)
+    r = requests.get(ui_url(agent, f"/api/jobs/{job.job_id}/log"), params={"offset": offset}, timeout=10)
+    assert r.status_code == 400 and "offset" in r.json()["error"], r.text

@@ -236,7 +236,7 @@ class JobManager:
         the history has with that key. JobNotFoundError when there is none."""
         raw: Any = self.client.get(keys.idempotency(key))
         found = raw.decode().split(" ", 1)[0] if raw else ""
-        job_id = int(found) if found.isdigit() else self.store.job_for_key(key, 0.0)
+        job_id = int(found) if found.isascii() and found.isdigit() else self.store.job_for_key(key, 0.0)
         if job_id is None:
             raise JobNotFoundError(f"no job with idempotency_key {key[:200]!r}")
         return self.get_job(job_id)
