@@ -219,17 +219,22 @@ class JobManager:
     # ------------------------------------------------------------ reading
 
     def get_job(self, job_id: int) -> Job:
-        """Redis first (the live state, also of a job the history has not recorded yet), else the history."""
-        try:
-            topic = self.store.topic_of(job_id) or self.queue.topic_of(job_id)
-            live = self.queue.get(topic, job_id) if topic else None
-        except redis.RedisError:
-            topic, live = self.store.topic_of(job_id), None
-        if live is not None:
-            return live
-        if topic is None:
-            raise JobNotFoundError(f"no job with id {job_id}")
-        return self.store.get(job_id)
+        """Redis first (the live state, also of a job the history has not recorded yet), else the history.
+
+        A job moves from Redis to the history while it is read: recorded, then dropped from Redis. A read
+        that missed it in both (the history's index before it was recorded, Redis after it was dropped)
+        looks in the history once more, where it must be by then: an existing job is never "no such job"."""
+        for last in (False, True):
+            try:
+                topic = self.store.topic_of(job_id) or self.queue.topic_of(job_id)
+                live = self.queue.get(topic, job_id) if topic else None
+            except redis.RedisError:
+                topic, live = self.store.topic_of(job_id), None
+            if live is not None:
+                return live
+            if topic is not None and (last or self.store.topic_of(job_id) is not None):
+                return self.store.get(job_id)
+        raise JobNotFoundError(f"no job with id {job_id}")
 
     def get_job_by_idempotency_key(self, key: str) -> Job:
         """The job created with idempotency `key`: Redis's key while its window lasts, else the newest job
