@@ -21,7 +21,7 @@ JOB_FILTERS = Schema(
         Field("text", "string", 'words of the id, params, result or error; "a phrase"', max_bytes=1000),
         # A page over HTTP and the CLI is at most MAX_LIMIT jobs; Python's list_jobs takes any size.
         Field("limit", "integer", "page size", minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
-        Field("before", "integer", "page: only jobs with a smaller id (the last page's next_before)", minimum=1),
+        Field("before", "integer", "page: only jobs with a smaller id (the last page's next_before)"),
         Field("circle_id", "string", "only jobs of this circle", max_bytes=256),
         Field("tenant_id", "string", "only jobs of this tenant", max_bytes=256),
         Field("user_id", "string", "only jobs of this user", max_bytes=256),

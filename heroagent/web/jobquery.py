@@ -45,6 +45,8 @@ class JobQuery:
             raw = args.get(f.name, "").strip()
             if raw:
                 given[f.name] = _int_arg(f.name, raw) if f.kind == "integer" else raw
+        if "before" in given:  # an id past any a job can have pages from the newest (or, below 1, to nothing)
+            given["before"] = max(-1, min(given["before"], 2**63 - 1)) or None
         try:
             JOB_FILTERS.check(given)
         except InvalidInputError as exc:
