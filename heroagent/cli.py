@@ -236,23 +236,36 @@ def ourdb_reindex(config_path: str | None) -> None:
     that is missing or unreadable); this is for an index you no longer trust. Stop the server first."""
     from pathlib import Path
 
-    from heroagent.jobs.history.store import JobStore
-    from heroagent.ourdb import DatabaseLockedError, OurDBError
+    from heroagent.jobs.history.store import JobStore, job_id_of
+    from heroagent.ourdb import DatabaseLockedError, OurDB, OurDBError
     from heroagent.ourdb.layout import is_database
 
     where = Path(_ourdb_path(config_path, None))
     if not is_database(where):
         raise HeroAgentError(f"no job history at {where} (nothing was created there)")
-    try:
-        store = JobStore(where)
+    try:  # the history's writer lock first: a running server keeps its index
+        probe = OurDB(where, id_of=job_id_of)
     except DatabaseLockedError as exc:
         raise HeroAgentError(f"{exc}. Stop the server to rebuild its index") from None
     except OurDBError as exc:
         raise HeroAgentError(str(exc)) from None
+    index_path = JobStore.index_path_of(where)
+    try:  # the old index is not read at all (it may be damaged): it is set aside, and built anew at open
+        aside = index_path.with_name(index_path.name + ".old")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(str(index_path) + suffix).replace(Path(str(aside) + suffix))
+    finally:
+        probe.close()
+    started = time.monotonic()
+    store = JobStore(where)
     try:
-        click.echo(f"{store.index_path}: {store.rebuild_index('asked to rebuild it from')}")
+        click.echo(f"{store.index_path}: indexed {len(store.index)} job(s) in {time.monotonic() - started:.1f} s")
     finally:
         store.close()
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(str(aside) + suffix).unlink()
 
 
 @ourdb.command("check")

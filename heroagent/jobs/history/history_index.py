@@ -82,6 +82,28 @@ class Filters:
     group: str | None = None
 
 
+QUICK_CHECK_BYTES = 64 * 1024 * 1024  # an index up to this size has all its pages checked at open
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an error of SQLite says its file is damaged (as opposed to busy, locked or full)."""
+    if isinstance(exc, IndexError_):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and any(
+        word in text
+        for word in (
+            "malformed",
+            "not a database",
+            "corrupt",
+            "disk image",
+            "file is not",
+            "vtable constructor failed",  # the text search's tables are damaged
+            "no such table",  # a table gone: not the index this HeroAgent writes
+        )
+    )
+
+
 class IndexError_(Exception):
     """The index file cannot be used (unreadable, another schema): it is rebuilt from the history."""
 
@@ -294,11 +316,26 @@ class SqliteHistoryIndex(HistoryIndex):
             elif version != str(SCHEMA_VERSION):
                 raise IndexError_(f"{path}: index schema {version}, this HeroAgent writes {SCHEMA_VERSION}")
             self._writer.execute("SELECT count(*) FROM counts").fetchone()
+            self._check_pages()
         except sqlite3.DatabaseError as exc:
             raise IndexError_(f"{path}: {exc}") from None
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._made = 0
         self._made_lock = threading.Lock()
+
+    def _check_pages(self) -> None:
+        """Every page read once (`PRAGMA quick_check`) when the file is small enough to do it at each start
+        (QUICK_CHECK_BYTES): a damaged page is found now, not by the first list that reads it. A larger
+        index is checked as it is used (the history's store rebuilds it when a read finds damage)."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return
+        if size > QUICK_CHECK_BYTES:
+            return
+        verdict = self._writer.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict is None or verdict[0] != "ok":
+            raise IndexError_(f"{self.path}: damaged ({verdict[0] if verdict else 'no answer'})")
 
     def _connect(self, cache_kib: int) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)

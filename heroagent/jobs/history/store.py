@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from heroagent.heroscript import name_fix
 from heroagent.jobs import fastjson
@@ -29,6 +30,7 @@ from heroagent.jobs.history.history_index import (
     Position,
     SqliteHistoryIndex,
 )
+from heroagent.jobs.history.index_guard import GuardedIndex
 from heroagent.jobs.history.spill import ValueStore
 from heroagent.jobs.model import TERMINAL, Job, JobStatus
 from heroagent.ourdb import CompactReport, OurDB, OurDBError, RecordNotFoundError, StorageError
@@ -234,9 +236,12 @@ class JobStore:
         self.db = OurDB(path, fsync=fsync, id_of=job_id_of)  # type: ignore[arg-type]
         self.values = ValueStore(path.with_name(path.name + ".values"))  # large fields (see spill.py)
         self._lock = threading.RLock()
-        self.index_path = index_path or path.with_name(path.name + ".index.sqlite")
+        self.index_path = index_path or self.index_path_of(path)
+        self.index_notice = ""  # the index was found damaged and rebuilt: health says so until a restart
         try:
-            self.index: HistoryIndex = self._open_index()
+            self._raw_index: HistoryIndex = self._open_index()
+            # Every use of the index goes through the guard: damage found by a read rebuilds it (index_guard.py).
+            self.index: HistoryIndex = cast(HistoryIndex, GuardedIndex(lambda: self._raw_index, self._repair_index))
             self._behind = True
             self._index_error = ""
             self.catch_up()
@@ -244,21 +249,42 @@ class JobStore:
             self.db.close()
             raise
 
+    @staticmethod
+    def index_path_of(path: Path) -> Path:
+        """Where the index of the history at `path` lives (beside it)."""
+        return path.with_name(path.name + ".index.sqlite")
+
     def _open_index(self) -> HistoryIndex:
         try:
             return SqliteHistoryIndex(self.index_path)
         except IndexError_ as exc:
-            broken = self.index_path.with_name(f"{self.index_path.name}.broken-{int(time.time())}")
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    Path(str(self.index_path) + suffix).rename(Path(str(broken) + suffix))
-            log.error(
-                "jobs: the history's index %s is unusable (%s); moved to %s and built again from the history",
-                self.index_path,
-                exc,
-                broken,
-            )
+            self._move_index_aside(exc)
             return SqliteHistoryIndex(self.index_path)
+
+    def _move_index_aside(self, exc: BaseException) -> None:
+        broken = self.index_path.with_name(f"{self.index_path.name}.broken-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                Path(str(self.index_path) + suffix).rename(Path(str(broken) + suffix))
+        log.error(
+            "jobs: the history's index %s is unusable (%s); moved to %s and built again from the history",
+            self.index_path,
+            exc,
+            broken,
+        )
+        self.index_notice = (
+            f"the history's index was damaged ({str(exc)[:200]}) and rebuilt from the history; the damaged "
+            f"copy is {broken.name} (delete it when you like)"
+        )
+
+    def _repair_index(self, exc: BaseException) -> None:
+        """A use of the index found it damaged: move it aside and build it again (under the store's lock)."""
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self._raw_index.close()
+            self._move_index_aside(exc)
+            self._raw_index = SqliteHistoryIndex(self.index_path)
+            self.rebuild_index("it was damaged; rebuilding it from")
 
     def close(self) -> None:
         with self._lock:

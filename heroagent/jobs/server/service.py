@@ -230,6 +230,8 @@ class JobsService:
                 f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
                 f"{keys.EVENTS_SET_ASIDE} (see the server log)"
             )
+        if self._store is not None and self._store.index_notice:
+            found.append(self._store.index_notice)
         if self.manager is not None:
             found += list(self.manager.queue.foreign_layout.values())
         logs = self.manager.logs if self.manager is not None else None

@@ -226,3 +226,91 @@ def test_a_final_state_is_recorded_even_when_redis_handed_its_version_out_again(
         assert [v.version for v in store.history(first.job_id)] == [1, 2, 3, 4, 3]
     finally:
         store.close()
+
+
+def damage_pages(index_file: Path, start_page: int = 2, at: int = 100) -> None:
+    """Garbage over the index's pages past its first ones: it opens, then a read of those pages fails
+    ("database disk image is malformed"), as a bad sector or a torn write leaves it."""
+    with index_file.open("r+b") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        page = 4096
+        for offset in range(start_page * page, size, page * 2):
+            f.seek(offset + at)
+            f.write(b"\xde\xad\xbe\xef" * 200)
+
+
+def test_an_index_damaged_past_its_first_pages_is_rebuilt_and_never_stops_a_start(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 31, item 1: "jobs: failed to start: database disk image is malformed" for derived data."""
+    path = data_dir / "jobsdb"
+    fill_history(path, 2000)
+    store = JobStore(path)
+    index_file = store.index_path
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(index_file) + suffix).unlink(missing_ok=True)
+    damage_pages(index_file)
+    with caplog.at_level(logging.WARNING):
+        store = JobStore(path)
+    try:
+        assert "is unusable" in caplog.text and "building the history's index from 2000 job(s)" in caplog.text
+        assert list(data_dir.glob("jobsdb.index.sqlite.broken-*"))
+        agrees(store)
+        assert "damaged" in store.index_notice and "rebuilt" in store.index_notice
+    finally:
+        store.close()
+
+
+def test_reindex_works_on_a_damaged_index(data_dir: Path) -> None:
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})
+    path = config.jobs_db_path
+    fill_history(path, 1000)
+    store = JobStore(path)
+    index_file = store.index_path
+    store.close()
+    damage_pages(index_file)
+    toml = data_dir / "c.toml"
+    toml.write_text(f'data_dir = "{data_dir}"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "heroagent", "ourdb", "reindex", "--config", str(toml)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "indexed 1000 job(s)" in done.stdout and "Traceback" not in done.stderr
+    store = JobStore(path)
+    try:
+        agrees(store)
+    finally:
+        store.close()
+
+
+def test_damage_found_by_a_read_rebuilds_the_index_and_the_read_is_answered(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index too large to check every page at open ([QUICK_CHECK_BYTES], set to 0 here) is checked as
+    it is used: the read that meets a damaged page gets its answer from the rebuilt index."""
+    from heroagent.jobs.history import history_index
+
+    path = data_dir / "jobsdb"
+    fill_history(path, 2000)
+    store = JobStore(path)
+    index_file = store.index_path
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(index_file) + suffix).unlink(missing_ok=True)
+    half = index_file.stat().st_size // 4096 // 2  # past what an open reads
+    damage_pages(index_file, start_page=half, at=0)  # the pages' headers: a read of one is an error, not a wrong answer
+    monkeypatch.setattr(history_index, "QUICK_CHECK_BYTES", 0)
+    store = JobStore(path)
+    try:
+        assert store.index_notice == ""  # not found yet: nothing read the damaged pages
+        found = store.list(text="failure", limit=5000)  # the text search's pages are damaged: this read meets it
+        assert len(found) == 20 and all("failure" in j.error for j in found)  # and is answered
+        assert "damaged" in store.index_notice and list(data_dir.glob("jobsdb.index.sqlite.broken-*"))
+    finally:
+        store.close()
