@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -165,9 +166,7 @@ class OurDB:
                 if done:
                     log.warning("OurDB %s: %s", self.path, done)
             self._check_meta()
-            self._lookup = LookupTable(
-                self.path / LOOKUP_FILE, keysize or 6, readonly=readonly, deferred=fsync != "never"
-            )
+            self._lookup = self._open_lookup(keysize, readonly)
             if keysize is not None and keysize != self._lookup.keysize:
                 raise OurDBError(
                     f"{self.path}: database was created with keysize {self._lookup.keysize}; "
@@ -203,13 +202,39 @@ class OurDB:
                 "stop that process, or open this one with readonly=True"
             ) from None
 
+    def _open_lookup(self, keysize: int | None, readonly: bool) -> LookupTable:
+        """lookup.idx; one whose header is garbage is derived data like any damage to it: set aside, and
+        (opened for writing) rebuilt from the data files by the damage check that follows."""
+        path = self.path / LOOKUP_FILE
+        try:
+            return LookupTable(path, keysize or 6, readonly=readonly, deferred=self.fsync != "never")
+        except CorruptRecordError as exc:
+            if readonly:
+                raise
+            aside = _set_aside(path)
+            log.warning("OurDB %s: %s; set aside as %s, to be rebuilt from the data files", self.path, exc, aside.name)
+            return LookupTable(path, keysize or 6, deferred=self.fsync != "never")
+
     def _check_meta(self) -> None:
         meta_path = self.path / META_FILE
         if meta_path.exists():
             try:
                 meta = json.loads(meta_path.read_text())
+                if not isinstance(meta, dict):
+                    raise ValueError("not a JSON object")
             except (OSError, ValueError) as exc:
-                raise OurDBError(f"{meta_path}: unreadable OurDB metadata ({exc})") from None
+                if self.readonly or isinstance(exc, OSError):
+                    raise OurDBError(f"{meta_path}: unreadable OurDB metadata ({exc})") from None
+                aside = _set_aside(meta_path)  # it says what the data files say too: written again below
+                log.warning(
+                    "OurDB %s: %s held no metadata (%s); set aside as %s and written again",
+                    self.path,
+                    META_FILE,
+                    exc,
+                    aside.name,
+                )
+                self._check_meta()
+                return
             if meta.get("version") != FORMAT_VERSION:
                 raise OurDBError(f"{meta_path}: unsupported OurDB layout version {meta.get('version')!r}")
             if bool(meta.get("incremental_mode")) != self.incremental_mode:
@@ -963,3 +988,10 @@ def _held(lock: AbstractContextManager[Any] | None) -> Iterator[None]:
     else:
         with lock:
             yield
+
+
+def _set_aside(path: Path) -> Path:
+    """`path` renamed to `<name>.broken-<unix time>` beside it (kept for a look, never read again)."""
+    aside = path.with_name(f"{path.name}.broken-{int(time.time())}")
+    os.replace(path, aside)
+    return aside

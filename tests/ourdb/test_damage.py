@@ -151,3 +151,31 @@ def test_a_missing_only_data_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "0.db").unlink()
     with pytest.raises(OurDBError, match=r"0\.db missing"):
         OurDB(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("victim", "garbage"),
+    [
+        ("ourdb.json", b"this is not the metadata of an OurDB!!!!!"),  # 41 bytes, as the attack wrote
+        ("ourdb.json", b"[1, 2, 3]"),
+        ("ourdb.json", b"\xff\xfe\x00garbage"),
+        ("lookup.idx", b"\x00garbage header\x00" * 4),
+    ],
+)
+def test_a_garbage_metadata_or_lookup_header_is_set_aside_and_rebuilt_not_a_refused_start(
+    tmp_path: Path, victim: str, garbage: bytes
+) -> None:
+    """Issue 31, item 1: a missing ourdb.json or lookup.idx was rebuilt, a garbage one refused the open."""
+    histories = make_db(tmp_path)
+    target = tmp_path / victim
+    original = target.read_bytes()
+    target.write_bytes(garbage + original[len(garbage) :] if victim == "lookup.idx" else garbage)
+    with OurDB(tmp_path, file_size=4096) as db:
+        assert {i: db.get(i) for i in histories} == {i: h[0] for i, h in histories.items()}
+        assert db.set(b"after") == max(histories) + 1  # no id handed out twice
+    assert list(tmp_path.glob(f"{victim}.broken-*")), "the damaged file is kept aside for a look"
+    if victim == "ourdb.json":
+        assert json.loads(target.read_text())["version"]
+    with pytest.raises(OurDBError):  # a reader never repairs: it says what is wrong
+        target.write_bytes(garbage + original[len(garbage) :] if victim == "lookup.idx" else garbage)
+        OurDB(tmp_path, file_size=4096, readonly=True)
