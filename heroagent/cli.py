@@ -271,11 +271,13 @@ def ourdb_reindex(config_path: str | None) -> None:
 @ourdb.command("check")
 @config_option
 @click.argument("path", required=False)
-def ourdb_check(config_path: str | None, path: str | None) -> None:
-    """Verify every record's CRC and history links (read-only; works while a server runs)."""
+@click.option("--fix", is_flag=True, help="Acknowledge the damage shown, so health is no longer degraded by it.")
+def ourdb_check(config_path: str | None, path: str | None, fix: bool) -> None:
+    """Verify every record's CRC and history links (read-only; works while a server runs), and show what
+    recoveries lost (health is degraded by it until --fix acknowledges it)."""
     from heroagent.ourdb.__main__ import run_check
 
-    code = run_check(_ourdb_path(config_path, path))
+    code = run_check(_ourdb_path(config_path, path), fix=fix)
     if code:
         raise SystemExit(code)
 

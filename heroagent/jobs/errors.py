@@ -62,6 +62,10 @@ class IdempotencyKeyGoneError(InvalidTransitionError):
 
 # The errors a server's answer to a client's request may name (jobs/server/rpc.py): the client raises
 # the same class, so `except JobNotFoundError` works alike in the server and in a JobClient.
+class HistoryDamagedError(JobError):
+    """A job's record in the history cannot be read (a damaged file): health names the damage."""
+
+
 ERRORS: dict[str, type[JobError]] = {
     cls.__name__: cls
     for cls in (
@@ -75,6 +79,7 @@ ERRORS: dict[str, type[JobError]] = {
         IdempotencyKeyGoneError,
         IdempotencyKeyConflictError,
         ForeignLayoutError,
+        HistoryDamagedError,
     )
 }
 

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from heroagent.ourdb.damage import DamageLedger, describe
 from heroagent.ourdb.db import OurDB
 from heroagent.ourdb.errors import OurDBError
 from heroagent.ourdb.foreign import import_foreign, is_foreign, plan_import, scan_foreign
@@ -37,9 +38,11 @@ def run_import(path: str, export: str | None = None, keysize: int | None = None)
     return 0
 
 
-def run_check(path: str) -> int:
+def run_check(path: str, fix: bool = False) -> int:
     """Open read-only (works while a server holds the database) and report; exit 1 on any problem.
-    A folder herolib wrote (data files, no lookup table) is scanned instead, saying what an import finds."""
+    A folder herolib wrote (data files, no lookup table) is scanned instead, saying what an import finds.
+    The damage ledger's events (what a recovery lost, damage.py) are shown; `fix` acknowledges them, so
+    health is no longer degraded by them (they are kept in damage.acknowledged.json)."""
     if is_foreign(Path(path)):
         return check_foreign(Path(path))
     try:
@@ -50,6 +53,12 @@ def run_check(path: str) -> int:
         return 2
     for problem in report.problems:
         print(f"problem: {problem}")
+    ledger = DamageLedger(Path(path))
+    for entry in ledger.entries():
+        print(f"damage: {describe(entry)}")
+    if fix:
+        count = ledger.acknowledge()
+        print(f"acknowledged {count} damage event(s)" if count else "no damage to acknowledge")
     state = "ok" if report.ok else f"{len(report.problems)} problem(s)"
     print(f"{path}: {report.ids} ids, {report.records} records checked: {state}")
     return 0 if report.ok else 1

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from heroagent import pidlock
 from heroagent.ourdb import layout
 from heroagent.ourdb.compact import CompactReport, CopyInProgress, data_bytes
+from heroagent.ourdb.damage import DamageLedger
 from heroagent.ourdb.diskio import pwrite_exactly, storage_error, sync
 from heroagent.ourdb.errors import (
     CorruptRecordError,
@@ -144,6 +145,7 @@ class OurDB:
         self._closed = False
         self._lock_fd: int | None = None
 
+        self.damage = DamageLedger(self.path)  # what was lost, until an operator acknowledges it
         if is_foreign(self.path):
             raise ForeignDatabaseError(
                 f"{self.path}: these OurDB data files have no HeroAgent lookup table ({LOOKUP_FILE}): a folder "
@@ -175,23 +177,31 @@ class OurDB:
             self.keysize = self._lookup.keysize
             self._open_data_files()
             if not readonly:
-                damage = self._lookup_damage()
-                if damage:
-                    self._rebuild_lookup(damage, id_of)
-                dirty = self.path / DIRTY_FILE
-                reason = "after an unclean stop" if dirty.exists() else self._changed_since_close()
-                if reason:
-                    self._recover(reason, self._session_start(dirty))
-                (self.path / CLOSED_FILE).unlink(missing_ok=True)
-                # Where the newest data file ended when this session began: recovery after a crash of
-                # this session never cuts below it (bytes before it were not written by this session).
-                dirty.write_text(json.dumps({"pid": os.getpid(), "file": self._current, "end": self._end}) + "\n")
-                self._sync_dir()
+                self._open_for_writing(id_of)
         except BaseException:
             self._release()
             raise
 
     # ----------------------------------------------------------------- opening and closing
+
+    def _open_for_writing(self, id_of: IdOf | None) -> None:
+        """The writer's checks at open: the lookup table rebuilt if damaged, the files recovered if they
+        are not as a clean close left them (what that lost goes to the damage ledger), the session marked."""
+        damage = self._lookup_damage()
+        if damage:
+            self._rebuild_lookup(damage, id_of)
+        dirty = self.path / DIRTY_FILE
+        unclean = dirty.exists()
+        reason = "after an unclean stop" if unclean else self._changed_since_close()
+        if reason:
+            self._recover(reason, self._session_start(dirty))
+            if not unclean:  # not a crash's torn tail: what was lost had been written and synced
+                self._record_losses(reason)
+        (self.path / CLOSED_FILE).unlink(missing_ok=True)
+        # Where the newest data file ended when this session began: recovery after a crash of
+        # this session never cuts below it (bytes before it were not written by this session).
+        dirty.write_text(json.dumps({"pid": os.getpid(), "file": self._current, "end": self._end}) + "\n")
+        self._sync_dir()
 
     def _acquire_lock(self) -> None:
         try:
@@ -517,6 +527,16 @@ class OurDB:
         else:
             log.info("OurDB %s: checked at open %s; nothing was lost", self.path, reason)
 
+    def _record_losses(self, reason: str) -> None:
+        """What the recovery of files a clean close had left lost, in the damage ledger (damage.py)."""
+        report = self.recovery
+        if report.dropped_ids:
+            self.damage.record(f"records lost {reason}", file=f"{self._current}.db", ids=report.dropped_ids)
+        if report.fell_back_ids:
+            self.damage.record(f"newest versions lost {reason} (an older version serves)", ids=report.fell_back_ids)
+        if report.truncated_bytes:
+            self.damage.record(f"bytes cut {reason}", file=f"{self._current}.db", bytes_lost=report.truncated_bytes)
+
     def _holds_intact_record(self, file_nr: int, start: int) -> bool:
         """Whether an intact record (its CRC right) begins at or after `start` in the file: such bytes are
         never cut, whoever wrote them."""
@@ -563,6 +583,11 @@ class OurDB:
         self._sync_dir()
         self._lookup = LookupTable(self.path / LOOKUP_FILE, self.keysize, deferred=self.fsync != "never")
         self.recovery.rebuilt_lookup = damage
+        self.damage.record(
+            f"{LOOKUP_FILE} rebuilt from the data files ({damage}); ids deleted since the last compaction may "
+            "have come back with their last version",
+            file=LOOKUP_FILE,
+        )
         log.warning(
             "OurDB %s: %s; rebuilt it from the data files: %d id(s) found, next id %d. Ids deleted since the last "
             "compaction may come back with their last version before the delete.",

@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify, make_response, render_template, requ
 from werkzeug.exceptions import HTTPException
 
 from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
-from heroagent.jobs.errors import InvalidTransitionError, JobIdsNotSeededError
+from heroagent.jobs.errors import HistoryDamagedError, InvalidTransitionError, JobIdsNotSeededError
 from heroagent.ourdb import StorageError
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(JobIdsNotSeededError)
     def not_seeded(exc: JobIdsNotSeededError) -> tuple[Response, int] | tuple[str, int]:
         return error(503, str(exc))
+
+    @app.errorhandler(HistoryDamagedError)
+    def history_damaged(exc: HistoryDamagedError) -> tuple[Response, int] | tuple[str, int]:
+        return error(503, str(exc))  # the record cannot be served until an operator repairs or restores it
 
     @app.errorhandler(ServiceError)
     def service_down(exc: ServiceError) -> tuple[Response, int] | tuple[str, int]:

@@ -20,7 +20,7 @@ from typing import cast
 
 from heroagent.heroscript import name_fix
 from heroagent.jobs import fastjson
-from heroagent.jobs.errors import JobNotFoundError
+from heroagent.jobs.errors import HistoryDamagedError, JobNotFoundError
 from heroagent.jobs.history.history_index import (
     TEXT_LIMIT,
     Filters,
@@ -33,7 +33,8 @@ from heroagent.jobs.history.history_index import (
 from heroagent.jobs.history.index_guard import GuardedIndex
 from heroagent.jobs.history.spill import ValueStore
 from heroagent.jobs.model import TERMINAL, Job, JobStatus
-from heroagent.ourdb import CompactReport, OurDB, OurDBError, RecordNotFoundError, StorageError
+from heroagent.ourdb import CompactReport, CorruptRecordError, OurDB, OurDBError, RecordNotFoundError, StorageError
+from heroagent.ourdb.damage import describe
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,7 @@ class JobStore:
         self._lock = threading.RLock()
         self.index_path = index_path or self.index_path_of(path)
         self.index_notice = ""  # the index was found damaged and rebuilt: health says so until a restart
+        self._reported: set[int] = set()  # unreadable records already in the damage ledger
         try:
             self._raw_index: HistoryIndex = self._open_index()
             # Every use of the index goes through the guard: damage found by a read rebuilds it (index_guard.py).
@@ -521,6 +523,8 @@ class JobStore:
             return self._job(job_id, self.db.get_intact(job_id))
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
+        except CorruptRecordError as exc:
+            raise self._damaged(job_id, exc) from None
 
     def history(self, job_id: int) -> list[Job]:
         """Every stored version, oldest first."""
@@ -528,7 +532,24 @@ class JobStore:
             versions = self.db.get_history(job_id, intact=True)  # a damaged older version ends it there
         except RecordNotFoundError:
             raise JobNotFoundError(f"no job with id {job_id}") from None
+        except CorruptRecordError as exc:
+            raise self._damaged(job_id, exc) from None
         return [self._job(job_id, v) for v in reversed(versions)]
+
+    def _damaged(self, job_id: int, exc: CorruptRecordError) -> HistoryDamagedError:
+        """A record no version of which can be read: never silent (the damage ledger, so health says it)."""
+        if job_id not in self._reported:
+            self._reported.add(job_id)
+            self.db.damage.record(f"job {job_id}'s record is unreadable ({str(exc)[:200]})", ids=[job_id])
+            log.error("jobs: the history's record of job %d is unreadable: %s", job_id, exc)
+        return HistoryDamagedError(
+            f"job {job_id}: its record in the history is damaged ({str(exc)[:200]}); health names the damage, "
+            "`heroagent ourdb check` shows it"
+        )
+
+    def damage(self) -> list[str]:
+        """What the history lost and no operator acknowledged yet, one line each ([] = nothing)."""
+        return [describe(entry) for entry in self.db.damage.entries()]
 
     def _job(self, job_id: int, raw: bytes) -> Job:
         """A stored version as a Job, its large values put back (see spill.py)."""

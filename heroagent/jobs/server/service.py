@@ -213,6 +213,11 @@ class JobsService:
         found = []
         if self._store is not None and self._store.index_problem:
             found.append(self._store.index_problem)
+        if self._store is not None:
+            found += [
+                f"history damage (acknowledge with `heroagent ourdb check --fix`): {line}"
+                for line in self._store.damage()
+            ]
         for state in self.loop_states():
             if state.degraded:
                 since = time.strftime("%H:%M:%S UTC", time.gmtime(state.failing_since))
