@@ -83,6 +83,8 @@ class Recorder:
         self.on_stream_lost = on_stream_lost  # Redis lost its data: reconcile
         self.on_written = on_written  # sees each batch's written events (the hero queue's answers)
         self.set_aside = 0  # events that could not be recorded since start
+        self.fence = ""  # the history lease's value, carried by every `recorded` call (lease.py)
+        self.before_write: Callable[[], None] | None = None  # the lease's check before a batch is written
         self._reread_pending = False  # a step failed: read this consumer's pending entries first
         self._pending_look_at = 0.0  # time.monotonic() of the next look at them anyway (PENDING_LOOK)
 
@@ -123,10 +125,12 @@ class Recorder:
                 # delivered is read again from the pending list; a lost stream is noticed next step.
                 log.warning("jobs: reading more events failed (%s); recording the %d read", exc, len(entries))
                 self._reread_pending = True
+        if self.before_write is not None:
+            self.before_write()  # the history lease still ours (lease.py), or nothing is written
         try:
             written, events, ids = self._store_events(entries)
             finished = [(e.topic, e.job_id, e.status.value) for e in events if e.status.terminal]
-            self.queue.recorded(finished, ids)
+            self.queue.recorded(finished, ids, self.fence)
         except BaseException:
             self._reread_pending = True  # what this batch read is still pending: read it again, skip nothing
             raise

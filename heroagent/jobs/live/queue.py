@@ -410,9 +410,13 @@ class JobQueue:
     def cancel(self, topic: str, job_id: int, time_end: float) -> str:
         return _text(self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)]))
 
-    def recorded(self, finished: Sequence[tuple[str, int, str]], event_ids: Sequence[bytes | str]) -> None:
-        """After the history has them: drop finished jobs' hashes (topic, id, status) and ack + delete events."""
-        args: list[Any] = []
+    def recorded(
+        self, finished: Sequence[tuple[str, int, str]], event_ids: Sequence[bytes | str], fence: str = ""
+    ) -> None:
+        """After the history has them: drop finished jobs' hashes (topic, id, status) and ack + delete events.
+        `fence`: the history lease's value (history/lease.py); the script refuses the call (FENCED) unless
+        the lease still holds it."""
+        args: list[Any] = [fence]
         for topic, job_id, status in finished:
             args += [keys.job(topic, job_id), job_id, status]
         self.direct.script(self._recorded, args=[*args, "--", *event_ids])

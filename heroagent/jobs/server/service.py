@@ -13,6 +13,7 @@ import redis
 from heroagent.config import Config
 from heroagent.errors import ServiceError
 from heroagent.jobs import keys
+from heroagent.jobs.history.lease import HistoryLease
 from heroagent.jobs.history.reconciler import PROMOTE_INTERVAL, REAP_INTERVAL, Reconciler
 from heroagent.jobs.history.recorder import Recorder, ensure_events_group
 from heroagent.jobs.history.stats import BUCKET_SECONDS, WINDOW_SECONDS
@@ -45,6 +46,18 @@ def job_types(registry: ActorRegistry, config: Config) -> dict[str, TypeDefaults
     return types
 
 
+def _record(lease: HistoryLease, recorder: Recorder) -> None:
+    """The recorder loop's step: the history lease kept (LeaseLostError: another server holds it, and
+    this one records nothing), then one batch."""
+    lease.keep()
+    try:
+        recorder.step()
+    except redis.ResponseError as exc:
+        if str(exc).startswith("FENCED"):  # lost between two renewals: the script refused the ack
+            raise lease.lost() from None
+        raise
+
+
 class JobsService:
     def __init__(self, config: Config, redis_service: EmbeddedRedis | ExternalRedis, registry: ActorRegistry) -> None:
         self.config = config
@@ -58,6 +71,7 @@ class JobsService:
         self.pool: WorkerPool | None = None
         self.rpc: RequestServer | None = None
         self.hero: HeroActor | None = None
+        self.lease: HistoryLease | None = None
         self._store: JobStore | None = None
         self._seeding: threading.Thread | None = None
 
@@ -114,12 +128,20 @@ class JobsService:
         manager.reseed = self.reconciler.recover
         self.upkeep = Upkeep(self._store, manager.queue, logs)
         ensure_events_group(client)
+        self.lease = HistoryLease(client, self.config.data_path)
+        try:
+            self.lease.acquire()  # one history writer per Redis: a second server is refused here (lease.py)
+        except ServiceError:
+            self._store.close()
+            self._store = None
+            raise
+        self.recorder.fence, self.recorder.before_write = self.lease.value, self.lease.hold
         self.recorder.drain()  # events a previous run read but did not record
         self.reconciler.reconcile()
         for topic, given in self.config.topics.items():  # checked with the config; set again at each start
             manager.queue.set_limits(topic, TopicLimits.check(given, f"topic {topic}"))
         self.loops = [
-            SupervisedLoop("recorder", self.recorder.step, expected=REDIS_AWAY),
+            SupervisedLoop("recorder", partial(_record, self.lease, self.recorder), expected=REDIS_AWAY),
             SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
             SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
         ]
@@ -175,6 +197,9 @@ class JobsService:
             except (redis.RedisError, OurDBError) as exc:
                 log.warning("jobs: could not record the last events at stop (%s); they are recorded at next start", exc)
         self.recorder = None
+        if self.lease is not None and redis_answers:
+            self.lease.release()
+        self.lease = None
         if self.manager is not None:
             self.manager.notify()
             self.manager = None
