@@ -15,7 +15,9 @@ choice is listed here and in the README, and pinned by a test (tests/heroscript/
     (`url:https://x/y next:1`) is kept whole instead of cut to `https:` with `next` lost; and a comment
     holding a `'` is a comment too (V switches to comment mode for the rest of the action).
   - A quote that is never closed is a syntax error naming the line and the quote character it was
-    opened with (V swallows the rest of the action).
+    opened with (V swallows the rest of the action); so is a multi-line value never closed by a line
+    holding only its quote (V lets the end of the action close it).
+  - A job's action must have a name (`parse_job`): `!!` and `!!a.` are errors there (V: an empty name).
   - Comma lists: every item with a space is wrapped in double quotes, wherever it stands (V duplicates
     a quoted first item, `'a b', c` -> `a b,"a b",c`, and quotes a last one only at the end of the action).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_,./")
@@ -127,7 +130,15 @@ def parse_job(text: str) -> list[Action]:
     actions = parse(text)
     if not actions:
         raise _no_action()
+    _named(actions)
     return actions
+
+
+def _named(actions: Sequence[Action]) -> None:
+    """A job's action must name what it calls: `!!` or `!!a.` (V: an empty name) calls nothing."""
+    for action in actions:
+        if not action.name or not action.actor:
+            raise HeroScriptError(action.line, f"!!{action.full_name} names no action: write !!actor.action key:value")
 
 
 # Scripts repeat (schedules, batches, the same job submitted per request): a short one is parsed once,
@@ -147,6 +158,7 @@ def parse_job_cached(text: str) -> tuple[Action, ...]:
     actions = parse_cached(text)
     if not actions:
         raise _no_action()
+    _named(actions)
     return actions
 
 
@@ -244,7 +256,11 @@ class _Params:
                             f"or escape it as \\{char}",
                         )
                 i += 1
-        if opened is not None and opened[0] != "block":
+        if opened is not None and opened[0] == "block":  # V lets the end of the action close it: not here
+            raise HeroScriptError(
+                opened[1], "a multi-line value opened here is never closed: end it with a line holding only '"
+            )
+        if opened is not None:
             raise HeroScriptError(opened[1], f"a value opened with {opened[0]} is never closed")
 
     @staticmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from heroagent.heroscript import HeroScriptError, name_fix, parse
+from heroagent.heroscript import HeroScriptError, name_fix, parse, parse_job
 
 Parsed = list[tuple[str, str, dict[str, str], list[str]]]
 
@@ -130,9 +130,32 @@ def test_rule_5_multi_line_blocks(opener: str) -> None:
     }
 
 
-def test_rule_5_the_end_of_the_text_closes_a_block_and_spaces_before_the_quote() -> None:
-    assert one("!!a.b\n  text:   '\n    last\n    lines")[0] == {"text": "last\nlines"}  # up to 3 spaces
+def test_rule_5_spaces_before_the_block_quote() -> None:
+    assert one("!!a.b\n  text:   '\n    last\n    lines\n  '")[0] == {"text": "last\nlines"}  # up to 3 spaces
     assert one("!!a.b\n  text:    'x\n  y'")[0] == {"text": "x y"}  # 4 spaces: not an opener, a plain quote
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("!!a.b\n  text:'\n    last\n    lines", 2),  # V: the end of the text closes it
+        ('!!a.b x:1\n  text:"""\n    never\n!!c.d y:2', 2),  # V: the next action ends it
+        ("!!a.b\n  text:   '\n    half", 2),
+    ],
+)
+def test_choice_a_multi_line_value_never_closed_is_an_error_naming_its_line(text: str, line: int) -> None:
+    """Issue 31, item 9: a never-closed multi-line value was accepted (what it swallowed ran silently)."""
+    with pytest.raises(HeroScriptError) as info:
+        parse(text)
+    assert info.value.line == line and "multi-line value" in str(info.value) and "never closed" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["!!", "!!a.", "!!!", "!!a.b\n!!"])
+def test_choice_a_job_action_with_no_name_is_an_error(text: str) -> None:
+    """Issue 31, item 9: `!!` (V: actor core, name "") was accepted as a job that calls nothing."""
+    assert parse(text)  # a playbook keeps V's reading
+    with pytest.raises(HeroScriptError, match="names no action"):
+        parse_job(text)
 
 
 def test_rule_5_html_comment_lines_are_skipped() -> None:
