@@ -43,10 +43,18 @@ class HostAllowList:
     def allows(self, host_header: str) -> bool:
         return host_name(host_header) in self.names
 
-    def allows_origin(self, origin: str) -> bool:
-        """A browser's Origin header ('null' and non-http origins are not ours)."""
-        parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and self.allows(parts.netloc)
+    def allows_origin(self, origin: str, scheme: str = "", port: int = 0) -> bool:
+        """A browser's Origin header is ours: an allowed name, and (when given) our scheme and port, so a
+        page served from another port of the same machine (the WebDAV share, a dev server) is another
+        site ('null' and non-http origins are not ours)."""
+        try:
+            parts = urlsplit(origin)
+            given_port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+        except ValueError:  # a port that is no number, or out of range
+            return False
+        if parts.scheme not in ("http", "https") or not self.allows(parts.netloc):
+            return False
+        return (not scheme or parts.scheme == scheme) and (not port or given_port == port)
 
     def refusal(self, host_header: str) -> str:
         shown = host_header if len(host_header) <= 100 else host_header[:100] + "..."

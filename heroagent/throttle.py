@@ -14,6 +14,7 @@ import time
 FREE_FAILURES = 3  # wrong tries allowed before the waits start
 MAX_WAIT = 60.0
 MAX_ADDRESSES = 10_000
+FORGET_AFTER = 600.0  # seconds without a failure after which a key's count starts again
 
 
 class FailureThrottle:
@@ -28,13 +29,17 @@ class FailureThrottle:
             _, allowed_at = self._failures.get(client, (0, 0.0))
         return max(0.0, allowed_at - now)
 
-    def failed(self, client: str) -> float:
-        """Record a failure; return how long the next attempt must wait."""
+    def failed(self, client: str, free: int = FREE_FAILURES) -> float:
+        """Record a failure; return how long the next attempt must wait. After FORGET_AFTER seconds with
+        no failure the count starts again (a key nobody clears, such as all addresses together)."""
+        now = time.monotonic()
         with self._lock:
-            count, _ = self._failures.get(client, (0, 0.0))
+            count, allowed_at = self._failures.get(client, (0, 0.0))
+            if now - allowed_at > FORGET_AFTER:
+                count = 0
             count += 1
-            wait = 0.0 if count < FREE_FAILURES else min(MAX_WAIT, 2.0 ** (count - FREE_FAILURES))
-            self._failures[client] = (count, time.monotonic() + wait)
+            wait = 0.0 if count < free else min(MAX_WAIT, 2.0 ** (count - free))
+            self._failures[client] = (count, now + wait)
             if len(self._failures) > MAX_ADDRESSES:  # many addresses: forget the oldest rather than grow
                 self._failures.pop(next(iter(self._failures)))
         return wait

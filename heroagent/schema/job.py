@@ -23,6 +23,7 @@ MAX_PRIORITY = 9  # priorities are 0 (the default, least urgent) to 9 (most urge
 TOPIC_PATTERN = r"[A-Za-z0-9_.-]{1,128}"
 MAX_LOG_OFFSET = 10**15 - 1  # the largest byte offset a job log is read from (GET /api/jobs/<id>/log)
 
+HERO_ORIGIN = "hero:"  # the origin of jobs the hero intake takes: reserved to it (the API refuses it)
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # params, results and errors up to this ([jobs] max_value_bytes lowers it)
 
 

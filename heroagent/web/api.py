@@ -22,7 +22,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from heroagent.errors import ServiceError
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import DEAD
-from heroagent.schema.job import MAX_LOG_OFFSET
+from heroagent.schema.job import HERO_ORIGIN, MAX_LOG_OFFSET
 from heroagent.schema.topic import TOPIC_LIMITS
 from heroagent.web.apidoc import documented
 from heroagent.web.context import current_agent, current_manager, current_schedules
@@ -108,7 +108,14 @@ def json_body() -> dict[str, Any]:
     errors=(400, 401, 409, 503),
 )
 def create_job() -> tuple[Response, int]:
-    job, created = current_manager().submit([json_body()])[0]  # checked against schema.job.NEW_JOB
+    body = json_body()
+    origin = body.get("origin")
+    if isinstance(origin, str) and origin.startswith(HERO_ORIGIN):
+        raise InvalidJobError(
+            f"origin: {origin[:80]!r}: origins starting with {HERO_ORIGIN!r} are reserved for jobs the hero intake "
+            "takes from a hero queue (their answers go back to that queue); name your own origin"
+        )
+    job, created = current_manager().submit([body])[0]  # checked against schema.job.NEW_JOB
     response = jsonify(job.to_api())
     response.headers["Location"] = f"/api/jobs/{job.job_id}"
     return response, 201 if created else 200  # 200: its idempotency_key named an earlier job

@@ -90,7 +90,31 @@ def _cross_site() -> bool:
     if not origin:
         return False
     hosts: HostAllowList = current_app.extensions["heroagent.hosts"]
-    return not hosts.allows_origin(origin)
+    try:
+        port = int(request.environ.get("SERVER_PORT") or 0)  # the port this server listens on
+    except ValueError:
+        port = 0
+    return not hosts.allows_origin(origin, request.scheme, port)
+
+
+ANY_ADDRESS = "*"  # wrong tokens from every address together: rotating 127.0.0.x addresses gains nothing
+
+
+def _wrong_token(client: str) -> tuple[Response, int]:
+    """A wrong bearer token: 401, or 429 while this address, or all addresses together, must wait."""
+    from heroagent.web.errors import api_error
+
+    wait = max(_throttle().wait_needed(client), _throttle().wait_needed(ANY_ADDRESS))
+    if wait > 0:
+        response, status = api_error(429, f"too many wrong tokens; wait {seconds_text(wait)}")
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response, status
+    _throttle().failed(client)
+    _throttle().failed(ANY_ADDRESS, free=ANY_ADDRESS_FREE)
+    return api_error(401, "the bearer token is wrong; send Authorization: Bearer <[ui] api_token>")
+
+
+ANY_ADDRESS_FREE = 10  # wrong tokens from all addresses together before everyone's wrong ones wait
 
 
 def _csrf_ok() -> bool:
@@ -109,19 +133,14 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
     if isinstance(request.routing_exception, MethodNotAllowed):
         return None  # no view runs: the 405 names the allowed methods (not a CSRF refusal for a TRACE)
     if is_api_request():
-        if ui.api_token and _bearer_ok(ui) and _throttle().wait_needed(request.remote_addr or "?") == 0:
+        # The right token is always taken: a local user sending wrong ones cannot lock the API's clients
+        # out (the token is at least config.MIN_TOKEN_LENGTH characters: guessing it is hopeless, throttled or not).
+        if ui.api_token and _bearer_ok(ui):
             g.bearer = True
             _throttle().succeeded(request.remote_addr or "?")
             return None
         if request.headers.get("Authorization"):
-            client = request.remote_addr or "?"
-            wait = _throttle().wait_needed(client)
-            if wait > 0:
-                response, status = api_error(429, f"too many wrong tokens from this address; wait {seconds_text(wait)}")
-                response.headers["Retry-After"] = str(int(wait) + 1)
-                return response, status
-            _throttle().failed(client)
-            return api_error(401, "the bearer token is wrong; send Authorization: Bearer <[ui] api_token>")
+            return _wrong_token(request.remote_addr or "?")
         needs_auth = bool(ui.password or ui.api_token)
         if needs_auth and not logged_in():
             return api_error(401, "authentication required: send Authorization: Bearer <[ui] api_token>")

@@ -109,6 +109,31 @@ def reject_escaping_paths(app: WSGIApp) -> WSGIApp:
     return guard
 
 
+# Every answer of the share: what it serves is the users' files, never a page of ours. A HTML file opened
+# from it runs no script and is framed by nobody (it could otherwise act as this origin).
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; sandbox"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+
+
+def with_security_headers(app: WSGIApp) -> WSGIApp:
+    """Add SECURITY_HEADERS to every answer (wsgidav's own included), replacing any it set."""
+    names = {name.lower() for name, _ in SECURITY_HEADERS}
+
+    def headed(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            kept = [(k, v) for k, v in headers if k.lower() not in names]
+            return start_response(status, [*kept, *SECURITY_HEADERS], exc_info)
+
+        return app(environ, start)
+
+    return headed
+
+
 def throttle_logins(app: WSGIApp, throttle: FailureThrottle) -> WSGIApp:
     """Wrong WebDAV logins slow down like the dashboard's: after 3 in a row from one address, 429 with
     Retry-After for 1, 2, 4 ... 60 s. A request without credentials (a client's first, answered with the
@@ -170,7 +195,9 @@ class WebDAVServer:
         # wsgidav logs through the "wsgidav" logger; with its own setup off, records reach our handlers.
         logging.getLogger("wsgidav").setLevel(logging.WARNING)
         hide_versions()
-        app = throttle_logins(reject_escaping_paths(WsgiDAVApp(wsgidav_config)), FailureThrottle())
+        app = with_security_headers(
+            throttle_logins(reject_escaping_paths(WsgiDAVApp(wsgidav_config)), FailureThrottle())
+        )
         dav = self.config.webdav
         self._http = ThreadedWSGIServer(
             SERVICE,

@@ -175,7 +175,7 @@ def test_without_auth_a_cross_site_browser_cannot_change_anything(web_agent: Sta
     assert requests.post(url, json=body, headers={"Origin": same}, timeout=5).status_code == 201
 
 
-@pytest.mark.parametrize("ui", [{}, {"password": "x"}, {"api_token": "x"}])
+@pytest.mark.parametrize("ui", [{}, {"password": "x"}, {"api_token": "x" * 16}])
 def test_non_loopback_bind_without_auth_is_refused(data_dir: Path, ui: dict[str, str]) -> None:
     agent = HeroAgent(make_config(data_dir, ui={"host": "0.0.0.0", **ui}, webdav={"enabled": False}))
     with pytest.raises(ServiceError, match=r"set \[ui\] password and \[ui\] api_token") as info:
@@ -192,7 +192,55 @@ def test_wrong_api_tokens_in_a_row_slow_the_next_ones(secured: HeroAgent) -> Non
     r = requests.get(url, headers=wrong, timeout=5)
     assert r.status_code == 429 and "wait" in r.json()["error"] and int(r.headers["Retry-After"]) >= 1
     good = {"Authorization": f"Bearer {TOKEN}"}
-    assert requests.get(url, headers=good, timeout=5).status_code == 429  # even the right one waits its turn
-    time.sleep(2.1)
-    assert requests.get(url, headers=good, timeout=5).status_code == 200  # and then clears the address
-    assert requests.get(url, headers=wrong, timeout=5).status_code == 401
+    assert requests.get(url, headers=good, timeout=5).status_code == 200  # the right one is never locked out
+    assert requests.get(url, headers=wrong, timeout=5).status_code == 401  # and it cleared the address
+
+
+def test_wrong_tokens_from_rotating_addresses_are_throttled_together(secured: HeroAgent) -> None:
+    """Issue 31, item 8: 234 wrong tokens in 0.27 s from rotating 127.0.0.x source addresses, no 429."""
+    import http.client
+
+    port = secured.config.ui.port
+
+    def get_from(source: str, token: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source, 0))
+        try:
+            conn.request("GET", "/api/jobs", headers={"Authorization": f"Bearer {token}"})
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    codes = [get_from(f"127.0.0.{last}", "guess") for last in range(2, 40)]
+    assert codes.count(401) <= 10 and codes.count(429) >= len(codes) - 10, codes
+    assert get_from("127.0.0.7", TOKEN) == 200  # the right token still gets in, from any of them
+
+
+def test_an_origin_of_another_port_or_scheme_is_another_site(web_agent: StartAgent) -> None:
+    """Issue 31, item 8: the cross-site check ignored the Origin's port and scheme, so a page on another
+    local port (the WebDAV share's, a dev server's) could create jobs on a server without auth."""
+    agent = web_agent()
+    url = ui_url(agent, "/api/jobs")
+    body = {"topic": "t", "params": "!!fake.return_success"}
+    port = agent.config.ui.port
+    webdav = agent.addresses().get("webdav", "").rstrip("/")
+    for origin in (
+        "http://localhost:8000",
+        f"http://localhost:{port + 1}",
+        f"https://127.0.0.1:{port}",
+        "http://127.0.0.1",
+        webdav,
+    ):
+        r = requests.post(url, json=body, headers={"Origin": origin}, timeout=5)
+        assert r.status_code == 403, (origin, r.status_code)
+    for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+        assert requests.post(url, json=body, headers={"Origin": origin}, timeout=5).status_code == 201, origin
+
+
+def test_the_hero_origin_is_reserved_to_the_hero_intake(web_agent: StartAgent) -> None:
+    """Issue 31, item 8: any API client could set origin "hero:osis:h42" and forge another system's answer."""
+    agent = web_agent(hero={"enabled": True})
+    body = {"topic": "t", "params": "!!fake.return_success", "origin": "hero:osis:h42"}
+    r = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
+    assert r.status_code == 400 and "origin" in r.json()["error"] and "hero intake" in r.json()["error"]
+    body["origin"] = "billing-service"
+    assert requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5).status_code == 201

@@ -22,7 +22,7 @@ from tests.conftest import REPO, ui_url, wait_until
 
 StartAgent = Callable[..., HeroAgent]
 PASSWORD = "browser-secret"
-TOKEN = "browser-token"
+TOKEN = "browser-token-0123"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

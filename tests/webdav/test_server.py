@@ -223,3 +223,19 @@ def test_wrong_logins_in_a_row_are_slowed_down(share: WebDAVServer) -> None:
     assert refused.status == 429 and int(refused.getheader("Retry-After") or 0) >= 1
     time.sleep(2.1)
     assert request(share, "PROPFIND", "/", {"Depth": "0", **basic("alice", "secret")}).status == 207
+
+
+def test_every_answer_of_the_share_carries_security_headers_so_its_html_runs_no_script(share: WebDAVServer) -> None:
+    """Issue 31, item 8: the share served uploaded HTML with no CSP, as an origin next to the dashboard's."""
+    (share.root / "page.html").write_text("<script>fetch('http://127.0.0.1:9021/api/jobs')</script>")
+    for method, path, headers in (
+        ("GET", "/page.html", basic("alice", "secret")),
+        ("PROPFIND", "/", {"Depth": "1", **basic("alice", "secret")}),
+        ("GET", "/page.html", {}),  # the 401 too
+        ("GET", "/../etc/passwd", basic("alice", "secret")),  # and the refusal of a path escape
+    ):
+        response = request(share, method, path, headers)
+        csp = response.getheader("Content-Security-Policy", "")
+        assert "default-src 'none'" in csp and "sandbox" in csp, (method, path, response.status)
+        assert response.getheader("X-Content-Type-Options") == "nosniff"
+        assert response.getheader("X-Frame-Options") == "DENY"

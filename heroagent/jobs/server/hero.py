@@ -39,11 +39,12 @@ from heroagent.jobs.history.store import RecordedEvent
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import RESULT_TEXT, Job, JobStatus
 from heroagent.jobs.server.manager import JobManager
+from heroagent.schema.job import HERO_ORIGIN
 
 log = logging.getLogger(__name__)
 
 HERO_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-ORIGIN_MARK = b'"origin":"hero:'
+ORIGIN_MARK = b'"origin":"' + HERO_ORIGIN.encode()
 WAIT_SECONDS = 1  # seconds an intake loop blocks (a whole number: BLMOVE takes one)
 
 
@@ -131,7 +132,7 @@ class HeroActor:
             "topic": f"hero.{script_type}",
             "params": fields.get("script", ""),
             "params_type": self.serve[script_type],
-            "origin": f"hero:{script_type}:{hero_id}",
+            "origin": f"{HERO_ORIGIN}{script_type}:{hero_id}",
             "idempotency_key": f"hero-{script_type}-{hero_id}",
         }
         try:
