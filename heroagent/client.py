@@ -15,6 +15,7 @@ as a request on Redis; if no server answers within `timeout` seconds they raise 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -37,6 +38,10 @@ from heroagent.redis_connect import redis_url_for
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
+log = logging.getLogger("heroagent.client")
+AUTO_KEY_PREFIX = "client-"  # the idempotency key a create gets when its caller gives none
+CREATE_TRIES = 4  # a create whose answer was lost is sent again (same keys) up to this many times in all
+CREATE_RETRY_WAIT = 0.5  # seconds before the second try; then twice, three times that
 REPLY_GRACE = 5.0  # seconds an answer may take after the request's deadline (a request picked up in time)
 DEFAULTS_LOOK_AGAIN = 5.0  # seconds a client uses its own defaults before it looks for a server's again
 
@@ -135,9 +140,35 @@ class JobClient(JobOperations):
 
     def submit(self, specs: Iterable[Mapping[str, Any]]) -> list[tuple[Job, bool]]:
         """Create jobs, all or none, in one Redis call; per spec (the job, created now? False: an earlier
-        job with the same idempotency key)."""
+        job with the same idempotency key).
+
+        A create whose answer was lost (a timeout, a connection closed mid-call) may still have been made,
+        so it is sent again: each spec without an idempotency key gets one (`client-<uuid>`), and the
+        retries reuse it, so they never make a second job. ServerUnavailableError after CREATE_TRIES says
+        whether the jobs may exist."""
         given = [{k: v for k, v in spec.items() if v is not None} for spec in specs]
-        return self._redis_call(lambda: submit(self.queue, given, self.defaults(), self.get_job, self.types.get()))  # type: ignore[no-any-return]
+        ours = set()
+        for i, spec in enumerate(given):
+            if not spec.get("idempotency_key"):
+                spec["idempotency_key"] = f"{AUTO_KEY_PREFIX}{uuid.uuid4().hex}"
+                ours.add(i)
+        for attempt in range(1, CREATE_TRIES + 1):
+            try:
+                answers = submit(self.queue, given, self.defaults(), self.get_job, self.types.get())
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if attempt == CREATE_TRIES:
+                    raise ServerUnavailableError(
+                        f"cannot reach Redis at {self.where}: {exc}; after {CREATE_TRIES} tries the jobs may or may "
+                        f"not have been made: send them again with the same idempotency_key(s) to find out"
+                    ) from None
+                log.warning("jobs: a create got no answer (%s); sending it again with its idempotency key", exc)
+                time.sleep(CREATE_RETRY_WAIT * attempt)
+                continue
+            except redis.RedisError as exc:
+                raise ServerUnavailableError(f"cannot reach Redis at {self.where}: {exc}") from None
+            # A key of ours that names an earlier job: that job is the one an earlier try of this call made.
+            return [(job, created or i in ours) for i, (job, created) in enumerate(answers)]
+        raise AssertionError("unreachable")
 
     def get_job(self, job_id: int) -> Job:
         """The live state from Redis while the job is in flight (no server needed), else the history's."""

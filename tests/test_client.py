@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -144,3 +146,83 @@ def test_without_published_defaults_a_client_does_not_look_for_them_at_every_cre
         client.close()
         admin.close()
         external.stop()
+
+
+class ReplyDroppingProxy:
+    """A TCP proxy to Redis that, the first time a request carrying `marker` passes, lets Redis run it and
+    then closes the client's connection before the answer reaches it: a create answered with an error
+    (a lost connection) that was made all the same."""
+
+    def __init__(self, upstream_port: int, marker: bytes) -> None:
+        import socket
+        import threading
+
+        self.upstream_port, self.marker, self.dropped = upstream_port, marker, 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        self.server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed: the test is over
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            for source, target, watch in ((client, upstream, True), (upstream, client, False)):
+                thread = threading.Thread(target=self._pipe, args=(source, target, watch, client, upstream))
+                thread.daemon = True
+                thread.start()
+                self._threads.append(thread)
+
+    def _pipe(self, source: Any, target: Any, watch: bool, client: Any, upstream: Any) -> None:
+        import time
+
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+                if watch and self.marker in data and not self.dropped:
+                    self.dropped += 1
+                    time.sleep(0.3)  # Redis runs it
+                    client.close()  # and its answer never arrives
+                    upstream.close()
+                    return
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.server.close()
+
+
+def test_a_create_whose_answer_is_lost_is_sent_again_and_makes_one_job(data_dir: Path) -> None:
+    """Issue 31, item 4: a create answered with an error could still be made; a client that retried without
+    a key made a duplicate. JobClient now keys every create and retries with the key."""
+    redis_server = external_redis(data_dir)
+    proxy = ReplyDroppingProxy(redis_server.port, b"lost-answer-marker")
+    config = make_config(data_dir, redis={"url": redis_server.url}, webdav={"enabled": False}, ui={"enabled": False})
+    try:
+        with HeroAgent(config) as agent:
+            client = JobClient(redis_server.url.replace(str(redis_server.port), str(proxy.port)), timeout=3)
+            job = client.create_job("lost", "!!fake.return_success message:lost-answer-marker")
+            assert proxy.dropped == 1  # the first try's answer was lost: the job was made all the same
+            assert job.idempotency_key.startswith("client-")
+            jm = agent.get_job_manager()
+            assert jm.wait_for_job(job.job_id, timeout=15).status is JobStatus.DONE
+            assert [j.job_id for j in jm.list_jobs(topic="lost")] == [job.job_id]  # one job, not two
+            client.close()
+    finally:
+        proxy.close()
+        redis_server.stop()
