@@ -8,11 +8,14 @@ and touches nothing. The kernel drops the lock when the holder dies, even by kil
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from heroagent import pidlock
 from heroagent.errors import HeroAgentError
+
+log = logging.getLogger("heroagent")
 
 LOCK_NAME = "heroagent.lock"
 
@@ -28,8 +31,9 @@ class DataDirLock:
 
     def acquire(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._fd = pidlock.acquire(self.path)
+            _private(self.path.parent)
         except pidlock.PidLockHeld as held:
             raise DataDirInUseError(
                 f"the data dir {self.path.parent} is in use by another HeroAgent (pid {held.holder}); "
@@ -44,3 +48,17 @@ class DataDirLock:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
+
+
+def _private(data_dir: Path) -> None:
+    """The data dir is ours alone (mode 700): the history, its index, the job logs, the Redis password and
+    the dashboard's secret key are then unreadable to other local users, whatever their own modes. A
+    folder another user owns (a shared mount) is left as it is, with a warning."""
+    try:
+        if data_dir.stat().st_uid != os.getuid():
+            log.warning("the data dir %s belongs to another user: its mode is left as it is", data_dir)
+            return
+        if data_dir.stat().st_mode & 0o077:
+            os.chmod(data_dir, 0o700)
+    except OSError as exc:
+        log.warning("cannot make the data dir %s private (mode 700): %s", data_dir, exc)

@@ -135,3 +135,29 @@ def test_a_public_address_without_auth_is_refused_before_anything_starts(
         agent.start()
     assert not agent.running and redis_server_pids() == before  # no Redis was started and stopped again
     assert not (data_dir / "redis" / "redis.conf").exists()
+
+
+def test_the_data_dir_is_private_so_another_local_user_reads_nothing() -> None:
+    """Issue 31, item 7/13: the history, its index and the job logs were readable by every local user."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp(prefix="heroagent-private-", dir="/tmp"))
+    parent.chmod(0o755)  # a place any user can walk through, as a home or /srv is
+    data = parent / "data"
+    data.mkdir(mode=0o755)
+    try:
+        config = make_config(data, webdav={"enabled": False}, ui={"enabled": False})
+        with HeroAgent(config) as agent:
+            jm = agent.get_job_manager()
+            job = jm.create_job("t", "!!fake.return_success message:secret-result", log=True)
+            jm.wait_for_job(job.job_id, timeout=15)
+            assert data.stat().st_mode & 0o777 == 0o700
+            for path in (config.jobs_db_path / "0.db", config.logs_dir):
+                read = subprocess.run(
+                    ["runuser", "-u", "nobody", "--", "ls", "-la", str(path)], capture_output=True, text=True
+                )
+                assert read.returncode != 0 and "Permission denied" in read.stderr, read
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)

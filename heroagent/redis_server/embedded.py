@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 SERVICE = "redis"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
+AOF_REWRITE_MIN_MB = 8  # the append-only file is rewritten once past this and doubled (see _write_conf)
+AOF_REWRITE_AT_STOP = 10.0  # seconds a stop waits for the rewrite of a large AOF
 
 
 def redis_executable() -> Path:
@@ -110,6 +113,7 @@ class EmbeddedRedis:
         self._write_conf()
         self._stopping.clear()
         self._spawn()
+        self._rewrite_large_aof()
         self._monitor = threading.Thread(target=self._watch, name="heroagent-redis-monitor", daemon=True)
         self._monitor.start()
         log.info(
@@ -120,8 +124,34 @@ class EmbeddedRedis:
             self.socket_path,
         )
 
+    def _rewrite_large_aof(self, wait: float = 0.0) -> None:
+        """An AOF past the rewrite minimum is rewritten down to the live data: after a load (Redis would
+        otherwise wait for it to double again) and before a clean stop, waiting up to `wait` seconds for
+        it, so the next start does not replay every write of this run (a stalled Redis costs a stop 1 s)."""
+        client = self.client(socket_timeout=1 if wait else 5, socket_connect_timeout=1)
+        try:
+            info: Any = client.info("persistence")
+            size = int(info.get("aof_current_size", 0) or 0)
+            if not info.get("aof_enabled") or size <= AOF_REWRITE_MIN_MB * 1024 * 1024:
+                return
+            if not info.get("aof_rewrite_in_progress"):
+                client.bgrewriteaof()
+            log.info("redis: rewriting its append-only file (%d MB) down to the live data", size // (1024 * 1024))
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                state: Any = client.info("persistence")
+                if not state.get("aof_rewrite_in_progress") and not state.get("aof_rewrite_scheduled"):
+                    break
+        except redis.RedisError as exc:
+            log.warning("redis: could not rewrite its append-only file: %s", exc)
+        finally:
+            client.close()
+
     def stop(self) -> None:
-        """SIGTERM makes redis save (RDB) and fsync the AOF before it exits."""
+        """SIGTERM makes redis save (RDB) and fsync the AOF before it exits; a large AOF is rewritten first."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._rewrite_large_aof(wait=AOF_REWRITE_AT_STOP)
         self._stopping.set()
         with self._lock:
             proc = self._proc
@@ -166,6 +196,11 @@ class EmbeddedRedis:
             f"appendonly {'yes' if redis_cfg.appendonly else 'no'}",
             f"appendfsync {redis_cfg.appendfsync}",
             'appendfilename "appendonly.aof"',
+            # The live data of a job system is small (jobs in flight); its AOF grows with every write. Redis
+            # rewrites it when it doubled since the last rewrite and passed the minimum: the default minimum
+            # (64 MB) let it hold 100,000 jobs' writes and made each start replay them for seconds.
+            f"auto-aof-rewrite-min-size {AOF_REWRITE_MIN_MB}mb",
+            "auto-aof-rewrite-percentage 100",
             "tcp-keepalive 60",
             "protected-mode yes",
         ]
