@@ -7,6 +7,7 @@ stopped, and the error names the service.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+CLIENT_SLOTS_WARN = 0.9  # health is degraded once Redis's client table is this full
 
 
 class HeroAgent:
@@ -62,7 +64,8 @@ class HeroAgent:
             self.ui = UIServer(c, self)
         self._started: list[tuple[str, Service]] = []
         self._lock = DataDirLock(c.data_path)
-        self._health_client: redis.Redis | None = None  # made at the first health(); the dashboard polls it
+        self._health_client: redis.Redis | None = None  # connected when Redis starts; the dashboard polls it
+        self._redis_error = ""  # why health's last PING failed
 
     def _services(self) -> list[tuple[str, Service | None]]:
         return [
@@ -103,6 +106,10 @@ class HeroAgent:
                     raise ServiceError(name, f"failed to start: {exc}") from exc
                 raise
             self._started.append((name, service))
+            if name == "redis" and self.redis is not None:  # health's own connection, held from the start:
+                self._health_client = self.redis.client(**request_options())  # a full client table
+                with contextlib.suppress(redis.RedisError):  # cannot then keep health from saying so
+                    self._health_client.ping()
         return self
 
     def stop(self) -> None:
@@ -173,17 +180,44 @@ class HeroAgent:
                 self._health_client = self.redis.client(**request_options())
             try:
                 self._health_client.ping()
-            except redis.RedisError:
+            except redis.RedisError as exc:
                 states["redis"] = "down"
+                self._redis_error = str(exc)
+            else:
+                self._redis_error = ""
+                if self._client_slots_problem():
+                    states["redis"] = "degraded"
         if states.get("jobs") == "running" and self.jobs is not None and self.jobs.problems():
             states["jobs"] = "degraded"
         if states.get("scheduler") == "running" and self.scheduler is not None and self.scheduler.problems():
             states["scheduler"] = "degraded"
         return states
 
+    def _client_slots_problem(self) -> str:
+        """Redis's client table nearly full ('' = not): new connections, ours too, would be refused. An
+        idle connection costs nothing to hold, so a local program can fill the table without a password."""
+        if self._health_client is None:
+            return ""
+        try:
+            info: Any = self._health_client.info("clients")
+            used, limit = int(info.get("connected_clients", 0)), int(info.get("maxclients", 0) or 0)
+        except (redis.RedisError, ValueError):
+            return ""
+        if limit and used >= limit * CLIENT_SLOTS_WARN:
+            return (
+                f"{used} of Redis's {limit} client slots are in use: new connections are about to be refused. "
+                "Find the program holding them (`redis-cli CLIENT LIST`, `ss -xp`, `ss -tnp`)"
+            )
+        return ""
+
     def problems(self) -> list[str]:
         """Why health is not ok, one line each, naming the part and the error ([] = all is well)."""
         found = [f"jobs: {problem}" for problem in self.jobs.problems()] if self.jobs is not None else []
+        slots = self._client_slots_problem() if self.redis is not None else ""
+        if slots:
+            found.append(f"redis: {slots}")
+        if self._redis_error:
+            found.append(f"redis: does not answer: {self._redis_error}")
         if self.scheduler is not None:
             found += [f"scheduler: {problem}" for problem in self.scheduler.problems()]
         return found

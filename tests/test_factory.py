@@ -16,7 +16,7 @@ from heroagent import HeroAgent, New
 from heroagent.errors import ConfigError, ServiceError
 from heroagent.lockfile import DataDirInUseError
 from heroagent.redis_server import EmbeddedRedis
-from tests.conftest import make_config, pid_running, redis_server_pids
+from tests.conftest import make_config, pid_running, redis_server_pids, wait_until
 
 
 def test_start_serves_every_enabled_service(data_dir: Path) -> None:
@@ -161,3 +161,29 @@ def test_the_data_dir_is_private_so_another_local_user_reads_nothing() -> None:
                 assert read.returncode != 0 and "Permission denied" in read.stderr, read
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_full_redis_client_table_is_degraded_health_naming_it(data_dir: Path) -> None:
+    """Issue 31, item 7: 10,100 idle connections from a local user without the password filled the embedded
+    Redis's client slots (new clients refused) while health said ok. The table is shrunk here to 60 slots
+    so that 60 idle connections fill it as 10,000 would."""
+    import contextlib
+
+    config = make_config(data_dir, webdav={"enabled": False}, ui={"enabled": False})
+    with HeroAgent(config) as agent:
+        assert agent.redis is not None
+        admin = agent.redis.client()
+        admin.config_set("maxclients", 60)
+        idle = []
+        try:
+            while len(idle) < 60:
+                sock = socket.create_connection(("127.0.0.1", config.redis.tcp_port))
+                idle.append(sock)  # no AUTH: a stranger's connection, held open
+            assert agent.health()["redis"] == "degraded"
+            assert any("client slots" in p for p in agent.problems()), agent.problems()
+        finally:
+            for sock in idle:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        assert wait_until(lambda: agent.health()["redis"] == "running", timeout=10)
+        admin.close()
