@@ -174,7 +174,7 @@ def test_a_full_redis_client_table_is_degraded_health_naming_it(data_dir: Path) 
         assert agent.redis is not None
         admin = agent.redis.client()
         admin.config_set("maxclients", 60)
-        idle = []
+        idle: list[socket.socket] = []
         try:
             while len(idle) < 60:
                 sock = socket.create_connection(("127.0.0.1", config.redis.tcp_port))
