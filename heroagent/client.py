@@ -34,7 +34,7 @@ from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
 from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import Job
-from heroagent.redis_connect import redis_url_for
+from heroagent.redis_connect import redis_disk_problem, redis_url_for
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
@@ -93,7 +93,9 @@ class JobClient(JobOperations):
         try:
             return fn(*args)
         except redis.RedisError as exc:
-            raise ServerUnavailableError(f"cannot reach Redis at {self.where}: {exc}") from None
+            raise ServerUnavailableError(
+                redis_disk_problem(exc) or f"cannot reach Redis at {self.where}: {exc}"
+            ) from None
 
     def close(self) -> None:
         self.redis.close()
@@ -165,7 +167,9 @@ class JobClient(JobOperations):
                 time.sleep(CREATE_RETRY_WAIT * attempt)
                 continue
             except redis.RedisError as exc:
-                raise ServerUnavailableError(f"cannot reach Redis at {self.where}: {exc}") from None
+                raise ServerUnavailableError(
+                    redis_disk_problem(exc) or f"cannot reach Redis at {self.where}: {exc}"
+                ) from None
             # A key of ours that names an earlier job: that job is the one an earlier try of this call made.
             return [(job, created or i in ours) for i, (job, created) in enumerate(answers)]
         raise AssertionError("unreachable")

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
+LOG_EVERY = 60.0  # seconds: a fault class logged again within them is counted, not logged
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class SupervisedLoop:
         self._thread: threading.Thread | None = None
         self._failures = 0
         self._last_error = ""
+        self._logged: dict[str, tuple[float, int]] = {}  # fault class -> (when last logged, repeats since)
         self._failing_since = 0.0
 
     def start(self) -> None:
@@ -86,6 +88,26 @@ class SupervisedLoop:
         running = self._thread is not None and self._thread.is_alive()
         return LoopState(self.name, running, self._failures, self._last_error, self._failing_since)
 
+    def _log_failure(self, exc: Exception, backoff: float) -> None:
+        """One log line per fault class a minute: the first of a kind with its traceback (unless it is an
+        expected one, such as Redis away), its repeats within LOG_EVERY seconds counted, not logged (a
+        full disk made 54 tracebacks in 20 s)."""
+        kind = type(exc).__name__
+        now = time.monotonic()
+        last = self._logged.get(kind)
+        if last is not None and now - last[0] < LOG_EVERY:
+            self._logged[kind] = (last[0], last[1] + 1)
+            return
+        repeats = last[1] if last is not None else 0
+        self._logged[kind] = (now, 0)
+        also = f"; {repeats} more like it since the last line" if repeats else ""
+        if isinstance(exc, self.expected) or last is not None:
+            log.warning(
+                "%s: %s (failure %d%s); retrying in %.1fs", self.name, self._last_error, self._failures, also, backoff
+            )
+        else:
+            log.exception("%s: unexpected error (failure %d); retrying in %.1fs", self.name, self._failures, backoff)
+
     def _run(self) -> None:
         backoff = BACKOFF_START
         while not self._stopping.is_set():
@@ -96,14 +118,7 @@ class SupervisedLoop:
                 if not self._last_error:
                     self._failing_since = time.time()
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, self.expected):
-                    log.warning(
-                        "%s: %s (failure %d); retrying in %.1fs", self.name, self._last_error, self._failures, backoff
-                    )
-                else:
-                    log.exception(
-                        "%s: unexpected error (failure %d); retrying in %.1fs", self.name, self._failures, backoff
-                    )
+                self._log_failure(exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue

@@ -126,3 +126,16 @@ def redis_url_for(config: Config) -> str:
         return f"unix://{config.redis_socket}{auth}"
     pw = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{pw}{config.redis.host}:{config.redis.tcp_port}/0"
+
+
+def redis_disk_problem(exc: BaseException) -> str:
+    """A Redis error that means a full or failing disk (MISCONF: Redis cannot save, and then refuses
+    writes), in words, so it is named as such and not as "Redis is not reachable" ('' = not that)."""
+    text = str(exc)
+    if "MISCONF" not in text and "No space left" not in text:
+        return ""
+    disk = "the disk is full" if "space" in text.lower() else "it cannot write to its disk"
+    return (
+        f"Redis refuses writes: {disk} ({text[:200]}); free space where Redis keeps its files (the embedded "
+        "one: <data_dir>/redis), then it takes writes again on its own"
+    )

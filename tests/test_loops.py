@@ -72,6 +72,28 @@ def test_an_expected_error_is_one_line_and_still_degrades(caplog: pytest.LogCapt
         finally:
             loop.stop()
     failed = [r for r in caplog.records if "failure" in r.getMessage()]
-    assert [r.exc_info is None for r in failed] == [True, True, False]
+    assert [r.exc_info is None for r in failed] == [True, False]  # the second outage line: counted, not logged
     assert "away: ConnectionError: Redis is away (failure 1)" in failed[0].getMessage()
     assert loop.state().failures == 3
+
+
+def test_a_fault_repeated_is_one_log_line_a_minute_not_one_per_retry(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 31, item 9: a full disk logged 54 tracebacks in 20 s."""
+    import heroagent.loops as loops
+
+    def step() -> None:
+        raise OSError(28, "No space left on device")
+
+    loop = SupervisedLoop("full", step, interval=0.01)
+    original = loops.BACKOFF_MAX
+    loops.BACKOFF_MAX = 0.01  # retry at once: many failures in a moment
+    with caplog.at_level(logging.WARNING, logger="heroagent.loops"):
+        loop.start()
+        try:
+            assert wait_until(lambda: loop.state().failures >= 30, timeout=10)
+        finally:
+            loop.stop()
+            loops.BACKOFF_MAX = original
+    lines = [r for r in caplog.records if r.name == "heroagent.loops" and "full" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is not None, [r.getMessage() for r in lines]
+    assert loop.state().failures >= 30 and "No space left" in loop.state().last_error

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
 from heroagent.jobs.errors import HistoryDamagedError, InvalidTransitionError, JobIdsNotSeededError
 from heroagent.ourdb import StorageError
+from heroagent.redis_connect import redis_disk_problem
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +59,19 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> tuple[Response, int] | tuple[str, int]:
         log.warning("ui: Redis error while answering %s: %s", request.path, exc)
+        problem = redis_disk_problem(exc) or f"Redis is not reachable: {exc}"
         if wants_json() and request.method == "POST" and request.path == "/api/jobs":
             # The create may have reached Redis before the answer was lost: say so, and how to be sure.
             return api_error(
                 503,
-                f"Redis did not answer ({exc}): the job may or may not have been made. Send the same request "
+                f"{problem}. The job may or may not have been made. Send the same request "
                 "again with an idempotency_key (the same key each time): it returns the job if it was made, "
                 "and makes it once if not",
             )
         if wants_json():
-            return api_error(503, f"Redis is not reachable: {exc}")
+            return api_error(503, problem)
+        if redis_disk_problem(exc):
+            return page_error(503, problem, title="Redis cannot write to disk")
         return page_error(503, REDIS_DOWN, title="Redis is down")
 
     @app.errorhandler(JobIdsNotSeededError)

@@ -189,3 +189,35 @@ def test_a_stop_while_redis_is_stalled_ends_and_loses_no_job(data_dir: Path) -> 
         jm = again.get_job_manager()
         for job in (running, *delayed):
             assert jm.wait_for_job(job.job_id, timeout=30).status is JobStatus.DONE, job.job_id
+
+
+def test_a_full_disk_under_redis_is_named_a_full_disk_not_an_unreachable_redis(
+    data_dir: Path, small_disk: Path
+) -> None:
+    """Issue 31, item 9: a full disk was reported as "Redis is not reachable"."""
+    import requests
+
+    from heroagent.config import Config
+    from heroagent.redis_server import EmbeddedRedis
+    from tests.conftest import free_port, ui_url
+
+    redis_config = Config(data_dir=str(small_disk / "external"))
+    redis_config.redis.tcp_port = free_port()
+    redis_server = EmbeddedRedis(redis_config)
+    redis_server.start()
+    filler = None
+    try:
+        config = make_config(data_dir, redis={"url": redis_server.url}, webdav={"enabled": False})
+        with HeroAgent(config) as agent:
+            filler = fill_disk(small_disk)
+            body = {"topic": "t", "params": "!!fake.return_success message:" + "x" * 2000}
+            answers = [requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=10) for _ in range(400)]
+            refused = [a for a in answers if a.status_code == 503]
+            assert refused, [a.status_code for a in answers][-5:]
+            assert "the disk is full" in refused[-1].json()["error"], refused[-1].text
+            assert "not reachable" not in refused[-1].json()["error"]
+            filler.unlink()
+    finally:
+        if filler is not None:
+            filler.unlink(missing_ok=True)
+        redis_server.stop()
