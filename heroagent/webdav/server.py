@@ -22,6 +22,7 @@ from heroagent.hosts import HostAllowList
 from heroagent.http_server import ThreadedWSGIServer, WSGIApp, http_url
 from heroagent.net import is_loopback
 from heroagent.throttle import FailureThrottle, seconds_text
+from heroagent.webdav.stores import BoundedLockStorage, BoundedPropertyManager
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ def build_wsgidav_config(config: Config) -> dict[str, Any]:
             "trusted_auth_header": None,
         },
         "fs_dav_provider": {"follow_symlinks": False, "shadow_map": {}},
-        "lock_storage": True,
-        "property_manager": True,
+        "lock_storage": BoundedLockStorage(),  # in memory, bounded (stores.py)
+        "property_manager": BoundedPropertyManager(),
         "suppress_version_info": True,
         "verbose": 2,
         "logging": {"enable": False},

@@ -239,3 +239,45 @@ def test_every_answer_of_the_share_carries_security_headers_so_its_html_runs_no_
         assert "default-src 'none'" in csp and "sandbox" in csp, (method, path, response.status)
         assert response.getheader("X-Content-Type-Options") == "nosniff"
         assert response.getheader("X-Frame-Options") == "DENY"
+
+
+def _send(server: WebDAVServer, method: str, path: str, body: str, headers: dict[str, str]) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", server.config.webdav.port, timeout=10)
+    try:
+        conn.request(method, path, body=body.encode(), headers={"Content-Type": "application/xml", **headers})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def proppatch(name: str, value: str) -> str:
+    return (
+        '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop>'
+        f"<Z:{name}>{value}</Z:{name}></D:prop></D:set></D:propertyupdate>"
+    )
+
+
+def test_dead_properties_and_locks_are_bounded(share: WebDAVServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 31, item 9: the share's properties and locks grew without bound (memory, as any writer likes)."""
+    from heroagent.webdav import stores
+
+    auth = basic("alice", "secret")
+    (share.root / "notes.txt").write_text("hi")
+    too_big = _send(share, "PROPPATCH", "/notes.txt", proppatch("big", "x" * 70_000), auth)
+    assert too_big == 207 or too_big == 507
+    monkeypatch.setattr(stores, "MAX_PROPERTIES", 3)
+    statuses = [_send(share, "PROPPATCH", "/notes.txt", proppatch(f"p{i}", "v"), auth) for i in range(5)]
+    assert statuses[:3] == [207, 207, 207], statuses
+    listing = request(share, "PROPFIND", "/notes.txt", {"Depth": "0", **auth}).read().decode()
+    assert "p2" in listing and "p3" not in listing and "p4" not in listing and "big" not in listing
+    monkeypatch.setattr(stores, "MAX_LOCKS", 2)
+    lock = (
+        '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope>'
+        "<D:locktype><D:write/></D:locktype><D:owner>o</D:owner></D:lockinfo>"
+    )
+    for name in ("a", "b", "c"):
+        (share.root / f"{name}.txt").write_text(name)
+    locks = [_send(share, "LOCK", f"/{name}.txt", lock, {"Timeout": "Second-600", **auth}) for name in "abc"]
+    assert locks[:2] == [200, 200] and locks[2] == 507, locks
