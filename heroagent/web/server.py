@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from heroagent.config import Config
+from heroagent.config import MIN_TOKEN_LENGTH, Config
 from heroagent.errors import ServiceError
 from heroagent.http_server import ThreadedWSGIServer, http_url
 from heroagent.net import is_loopback
@@ -30,6 +30,12 @@ class UIServer:
 
     def preflight(self) -> None:
         ui = self.config.ui
+        if ui.api_token and len(ui.api_token) < MIN_TOKEN_LENGTH:  # checked here: `config show` output still loads
+            raise ServiceError(
+                SERVICE,
+                f"[ui] api_token must be at least {MIN_TOKEN_LENGTH} characters (a short token can be guessed); "
+                "make one with `openssl rand -hex 16`",
+            )
         if not is_loopback(ui.host) and not (ui.password and ui.api_token):
             raise ServiceError(
                 SERVICE,

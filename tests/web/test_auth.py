@@ -244,3 +244,10 @@ def test_the_hero_origin_is_reserved_to_the_hero_intake(web_agent: StartAgent) -
     assert r.status_code == 400 and "origin" in r.json()["error"] and "hero intake" in r.json()["error"]
     body["origin"] = "billing-service"
     assert requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5).status_code == 201
+
+
+def test_a_short_api_token_is_refused_at_start_naming_the_fix(data_dir: Path) -> None:
+    agent = HeroAgent(make_config(data_dir, ui={"api_token": "short-token"}, webdav={"enabled": False}))
+    with pytest.raises(ServiceError, match=r"\[ui\] api_token must be at least 16 characters.*openssl rand") as info:
+        agent.start()
+    assert info.value.service == "ui" and not agent.running

@@ -44,8 +44,7 @@ class DirectCalls:
         self._pool = client.connection_pool
         self._held: dict[int, tuple[int, Connection]] = {}  # thread ident -> (pid, connection)
         self._lock = threading.Lock()
-        retry = client.get_retry()
-        self._retries = retry.get_retries() if retry is not None else 0  # what the client does on a lost connection
+        self._retries = _retries_of(client)  # what the client does on a lost connection
         self._loaded: set[str] = set()  # scripts loaded by `script_then_blpop`, which cannot load them after
 
     def script(self, script: Script, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
@@ -151,3 +150,14 @@ def _pack(command: tuple[Arg, ...]) -> list[bytes]:
         return [pack_command(command)]  # type: ignore[arg-type]
     except TypeError as exc:  # as redis-py says it: a bool, None, ...
         raise redis.DataError(str(exc)) from None
+
+
+def _retries_of(client: redis.Redis) -> int:
+    """How many times the client retries a call on a lost connection (redis-py 6 says so with
+    `get_retries()`; 5.x keeps it in `_retries`)."""
+    get_retry = getattr(client, "get_retry", None)
+    retry = get_retry() if get_retry is not None else client.connection_pool.connection_kwargs.get("retry")
+    if retry is None:
+        return 0
+    count = getattr(retry, "get_retries", None)
+    return int(count()) if count is not None else int(getattr(retry, "_retries", 0))
