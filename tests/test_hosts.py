@@ -68,8 +68,12 @@ def test_the_cross_site_check_trusts_the_allow_list_not_host(web_agent: StartAge
     for origin in (f"http://{EVIL}", "null", "file://", "http://127.0.0.1.evil.example"):
         r = requests.post(ui_url(agent, "/api/jobs"), json=body, headers={"Origin": origin}, timeout=5)
         assert r.status_code == 403, origin
-    r = requests.post(ui_url(agent, "/api/jobs"), json=body, headers={"Origin": "http://localhost:1"}, timeout=5)
-    assert r.status_code == 201
+    own = f"http://localhost:{agent.config.ui.port}"  # an allowed name, with the dashboard's scheme and port
+    assert requests.post(ui_url(agent, "/api/jobs"), json=body, headers={"Origin": own}, timeout=5).status_code == 201
+    other_port = requests.post(
+        ui_url(agent, "/api/jobs"), json=body, headers={"Origin": "http://localhost:1"}, timeout=5
+    )
+    assert other_port.status_code == 403  # another port of the same name is another site (issue 31, item 8)
 
 
 @pytest.mark.parametrize(

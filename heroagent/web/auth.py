@@ -138,6 +138,7 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
         if ui.api_token and _bearer_ok(ui):
             g.bearer = True
             _throttle().succeeded(request.remote_addr or "?")
+            _throttle().succeeded(ANY_ADDRESS)  # a client that has the token is not what the count guards against
             return None
         if request.headers.get("Authorization"):
             return _wrong_token(request.remote_addr or "?")
