@@ -6,10 +6,16 @@ from typing import Any
 
 import redis
 
+NO_INFO_NOTE = "the Redis user may not run INFO (allow +info to see these facts)"
+
 
 def redis_facts(client: redis.Redis) -> dict[str, str]:
-    """Version, memory, clients and persistence, from one INFO call. Raises redis.RedisError if down."""
-    info: Any = client.info()
+    """Version, memory, clients and persistence, from one INFO call. Raises redis.RedisError if down; a
+    least-privilege ACL user without INFO gets {"note": ...} instead of the facts."""
+    try:
+        info: Any = client.info()
+    except redis.exceptions.NoPermissionError:
+        return {"note": NO_INFO_NOTE}
     persistence = []
     if info.get("aof_enabled"):
         persistence.append("AOF")

@@ -36,6 +36,9 @@ PROMOTE_INTERVAL = 0.2
 RECONCILE_AGAIN_AFTER = 3.0  # seconds after a restart's reconcile: by then the recorder has caught up
 
 
+NO_INFO = "(INFO not allowed)"  # the run id when the Redis user may not run INFO
+
+
 class Reconciler:
     def __init__(
         self, client: redis.Redis, store: JobStore, queue: JobQueue, logs: JobLogs, defaults: JobDefaults
@@ -47,6 +50,7 @@ class Reconciler:
         self.defaults = defaults
         self._lock = threading.RLock()  # the reaper and a create that found Redis emptied may both recover
         self._run_id = ""
+        self.info_denied = False  # the Redis user may not run INFO (a least-privilege ACL user)
         self._again_at = 0.0  # when to reconcile once more after a restart (0: no need)
         self.reconciles = 0
 
@@ -91,7 +95,18 @@ class Reconciler:
             self.reconcile()
 
     def _redis_run_id(self) -> str:
-        info: Any = self.client.info("server")
+        """Redis's run id (a restart changes it). An ACL user without INFO gets NO_INFO: restarts are then
+        noticed only when Redis lost its data (hero:epoch gone), and health notes why (`info_denied`)."""
+        try:
+            info: Any = self.client.info("server")
+        except redis.exceptions.NoPermissionError:
+            if not self.info_denied:
+                log.warning(
+                    "jobs: the Redis user may not run INFO: a Redis restart is noticed only when Redis lost "
+                    "all its data; allow +info to notice every restart"
+                )
+            self.info_denied = True
+            return NO_INFO
         return str(info.get("run_id", ""))
 
     def reconcile(self) -> int:

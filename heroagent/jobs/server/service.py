@@ -262,6 +262,11 @@ class JobsService:
             )
         if self._store is not None and self._store.index_notice:
             found.append(self._store.index_notice)
+        if self.reconciler is not None and self.reconciler.info_denied:
+            found.append(
+                "the Redis user may not run INFO: a Redis restart that lost the last writes is noticed only "
+                "when Redis lost all its data; allow +info (README: least-privilege ACL)"
+            )
         if self.manager is not None:
             found += list(self.manager.queue.foreign_layout.values())
         logs = self.manager.logs if self.manager is not None else None
