@@ -812,12 +812,12 @@ def _schedules(config_path: str | None) -> Iterator[Any]:
     import redis
 
     from heroagent.client import ServerUnavailableError
-    from heroagent.redis_connect import redis_url_for, request_options
+    from heroagent.redis_connect import redis_url_for, request_options, tls_options
     from heroagent.schedules.control import Schedules
 
     config = load_config(config_path)
     url = redis_url_for(config)
-    client = redis.Redis.from_url(url, **request_options())
+    client = redis.Redis.from_url(url, **request_options(), **tls_options(config))
     try:
         yield Schedules.connect(config, client)
     except redis.RedisError as exc:

@@ -34,7 +34,7 @@ from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
 from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import Job
-from heroagent.redis_connect import redis_disk_problem, redis_url_for
+from heroagent.redis_connect import redis_disk_problem, redis_url_for, tls_options
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
@@ -54,11 +54,21 @@ class JobClient(JobOperations):
     """The job system's operations (`JobOperations`) from another process: those done in Redis here, the
     others asked of the server (`call`)."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, defaults: JobDefaults | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        defaults: JobDefaults | None = None,
+        tls: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`tls`: redis-py's ssl_* options for a rediss:// url (`from_config` takes them from `[redis] tls_*`)."""
         self.url = url
         self.timeout = timeout
         # The read timeout must outlast the longest wait for an answer (redis-py's default gives up at ~5 s).
-        self.redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5)
+        self.redis = redis.Redis.from_url(
+            url, socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5, **dict(tls or {})
+        )
         self.queue = JobQueue(self.redis)
         self.types = PublishedTypes(self.redis)  # the live pools' job types, which new jobs are checked against
         self._fallback_defaults = defaults or JobDefaults()
@@ -68,7 +78,10 @@ class JobClient(JobOperations):
     @classmethod
     def from_config(cls, config: Config, *, timeout: float = 10.0) -> JobClient:
         return cls(
-            redis_url_for(config), timeout=timeout, defaults=JobDefaults.from_config(config.jobs, config.job_types)
+            redis_url_for(config),
+            timeout=timeout,
+            defaults=JobDefaults.from_config(config.jobs, config.job_types),
+            tls=tls_options(config),
         )
 
     @property

@@ -50,6 +50,12 @@ class RedisConfig:
     # When the AOF reaches the disk: "everysec" (a power loss can lose the last second; a killed
     # redis-server loses nothing, the OS has the writes) or "always" (before each reply; slower).
     appendfsync: str = "everysec"
+    # TLS to an external Redis (a `rediss://` url): the CA that signed its certificate (empty: the
+    # system's), this client's certificate and key when the server asks for one, and whether to verify.
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_verify: bool = True
 
 
 @dataclass
@@ -321,6 +327,26 @@ def _check_redis(config: Config, src: str) -> None:
             f"{src}: [redis] url = {redacted(config.redis.url)!r}: must start with redis://, rediss:// or unix:// "
             '(or be "" for the embedded Redis)'
         )
+    _check_redis_tls(config, src)
+
+
+def _check_redis_tls(config: Config, src: str) -> None:
+    """The TLS files exist, go together, and are only given for a `rediss://` url."""
+    redis_cfg = config.redis
+    given = [key for key in ("tls_ca", "tls_cert", "tls_key") if getattr(redis_cfg, key)]
+    if not given and redis_cfg.tls_verify:
+        return
+    if not redis_cfg.url.startswith("rediss://"):
+        raise ConfigError(
+            f"{src}: [redis] {', '.join(given) or 'tls_verify'}: TLS settings need a rediss:// url "
+            '([redis] url = "rediss://:password@host:6380/0"); the embedded Redis speaks no TLS'
+        )
+    if bool(redis_cfg.tls_cert) != bool(redis_cfg.tls_key):
+        raise ConfigError(f"{src}: [redis] tls_cert and tls_key must be set together (or both left empty)")
+    for key in given:
+        path = Path(getattr(redis_cfg, key)).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{src}: [redis] {key} = {str(path)!r}: no such file")
 
 
 def _check_services(config: Config, src: str) -> None:

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -139,3 +140,33 @@ def redis_disk_problem(exc: BaseException) -> str:
         f"Redis refuses writes: {disk} ({text[:200]}); free space where Redis keeps its files (the embedded "
         "one: <data_dir>/redis), then it takes writes again on its own"
     )
+
+
+def tls_options(config: Config) -> dict[str, Any]:
+    """The redis-py options of `[redis] tls_*` for a rediss:// url ({} for any other)."""
+    redis_cfg = config.redis
+    if not redis_cfg.url.startswith("rediss://"):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "required" if redis_cfg.tls_verify else "none"}
+    if not redis_cfg.tls_verify:
+        options["ssl_check_hostname"] = False
+    for key, option in (("tls_ca", "ssl_ca_certs"), ("tls_cert", "ssl_certfile"), ("tls_key", "ssl_keyfile")):
+        value = getattr(redis_cfg, key)
+        if value:
+            options[option] = str(Path(value).expanduser())
+    return options
+
+
+def tls_hint(exc: BaseException) -> str:
+    """What to check when a connection failed on TLS ('' when it was not TLS)."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "; the server's certificate was not signed by [redis] tls_ca (or the system's CAs): set tls_ca"
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text or "record layer failure" in text:
+        return "; this port does not speak TLS: use a redis:// url (or the server's TLS port)"
+    if "Connection reset" in text or "Connection closed" in text:
+        return (
+            "; a TLS port given a plain redis:// url, or a server that wants a client certificate "
+            "([redis] tls_cert, tls_key)"
+        )
+    return ""

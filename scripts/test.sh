@@ -9,10 +9,17 @@ command -v litmus >/dev/null 2>&1 || need_apt+=(litmus)
 command -v cadaver >/dev/null 2>&1 || need_apt+=(cadaver)
 # Browser tests drive Debian's chromium through Playwright (never `playwright install`).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# TLS tests run Debian's redis-server (built with TLS; the bundled one is not).
+[ -x /usr/bin/redis-server ] || need_apt+=(redis-server)
+[ -x /usr/bin/openssl ] || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The package starts a redis-server service on port 6379: the tests start their own, on free ports.
+if command -v service >/dev/null 2>&1 && pgrep -x redis-server >/dev/null 2>&1; then
+    service redis-server stop >/dev/null 2>&1 || true
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'

@@ -9,7 +9,15 @@ import redis
 from heroagent.config import Config
 from heroagent.errors import ServiceError
 from heroagent.redaction import redacted
-from heroagent.redis_connect import NO_ANSWER_JOIN, REDIS_AWAY, REQUEST_TIMEOUT, answers, request_options
+from heroagent.redis_connect import (
+    NO_ANSWER_JOIN,
+    REDIS_AWAY,
+    REQUEST_TIMEOUT,
+    answers,
+    request_options,
+    tls_hint,
+    tls_options,
+)
 from heroagent.redis_server.embedded import EmbeddedRedis
 
 
@@ -30,6 +38,7 @@ class ExternalRedis:
     def __init__(self, config: Config) -> None:
         self.url = config.redis.url
         self.password = config.redis.password or None
+        self.tls = tls_options(config)  # [redis] tls_* for a rediss:// url
 
     @property
     def display_url(self) -> str:
@@ -37,8 +46,8 @@ class ExternalRedis:
         return redacted(self.url)
 
     def client(self, **kwargs: object) -> redis.Redis:
-        extra = {"password": self.password} if self.password else {}
-        return redis.Redis.from_url(self.url, **extra, **kwargs)
+        extra: dict[str, object] = {"password": self.password} if self.password else {}
+        return redis.Redis.from_url(self.url, **self.tls, **extra, **kwargs)
 
     def preflight(self) -> None:
         """Nothing to check before start: the URL was checked with the config."""
@@ -49,7 +58,7 @@ class ExternalRedis:
             client.ping()
         except redis.RedisError as exc:
             raise ServiceError(
-                "redis", f"cannot reach the Redis at [redis] url = {self.display_url!r}: {exc}"
+                "redis", f"cannot reach the Redis at [redis] url = {self.display_url!r}: {exc}{tls_hint(exc)}"
             ) from None
         finally:
             client.close()

@@ -8,6 +8,7 @@ the history), runs scripts from a local copy of the share, and registers the act
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import redis
@@ -22,6 +23,7 @@ from heroagent.jobs.run.builtin_actors import make_registry
 from heroagent.jobs.run.executor import JobExecutor
 from heroagent.jobs.run.worker import WorkerPool
 from heroagent.redaction import redacted
+from heroagent.redis_connect import tls_hint, tls_options
 
 
 def remote_pool(
@@ -37,12 +39,16 @@ def remote_pool(
     """A pool (not started) on the Redis at `url`, with `[jobs]` of `config` and the actors of
     `[jobs] modules` and `modules`; ServiceError naming the URL (redacted) when Redis does not answer."""
     import_modules([*config.jobs.modules, *modules])
-    client = redis.Redis.from_url(url)
+    # The config's [redis] tls_* apply to the URL given (--redis), when it is a rediss:// one.
+    tls = tls_options(replace(config, redis=replace(config.redis, url=url)))
+    client = redis.Redis.from_url(url, **tls)
     try:
         client.ping()
     except redis.RedisError as exc:
         client.close()
-        raise ServiceError("worker", f"cannot reach Redis at {redacted(url)}: {exc}; pass --redis URL") from None
+        raise ServiceError(
+            "worker", f"cannot reach Redis at {redacted(url)}: {exc}{tls_hint(exc)}; pass --redis URL"
+        ) from None
     share_root = share or (config.webdav_root if config.webdav_root.exists() else None)
     return WorkerPool.from_config(
         JobQueue(client, RetryPolicy.from_config(config.jobs)),
