@@ -127,15 +127,14 @@ def worker(
     from pathlib import Path
 
     from heroagent.jobs.run.remote import remote_pool
-    from heroagent.redaction import redacted
-    from heroagent.redis_connect import redis_url_for
+    from heroagent.redis_connect import RedisTarget
 
     setup_logging(log_level)
     config = load_config(config_path)
-    url = redis_url or redis_url_for(config)
+    where = RedisTarget.of(config, redis_url).display
     pool = remote_pool(
         config,
-        url,
+        redis_url,
         topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else None,
         concurrency=concurrency,
         share=Path(share) if share else None,
@@ -144,7 +143,7 @@ def worker(
     )
     stop, _received = stop_on_signals(again=pool.hurry)
     pool.start()
-    click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {redacted(url)}", err=True)
+    click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {where}", err=True)
     try:
         while not stop.wait(0.5):
             if pool.drained:
@@ -812,17 +811,16 @@ def _schedules(config_path: str | None) -> Iterator[Any]:
     import redis
 
     from heroagent.client import ServerUnavailableError
-    from heroagent.redis_connect import redis_url_for, request_options, tls_options
+    from heroagent.redis_connect import RedisTarget, request_options
     from heroagent.schedules.control import Schedules
 
     config = load_config(config_path)
-    url = redis_url_for(config)
-    client = redis.Redis.from_url(url, **request_options(), **tls_options(config))
+    target = RedisTarget.of(config)
+    client = target.client(**request_options())
     try:
         yield Schedules.connect(config, client)
     except redis.RedisError as exc:
-        where = url.split("@")[-1].split("?")[0]
-        raise ServerUnavailableError(f"cannot reach Redis at {where}: {exc}; is `heroagent serve` running?") from None
+        raise ServerUnavailableError(f"{target.unreachable(exc)}; is `heroagent serve` running?") from None
     finally:
         client.close()
 

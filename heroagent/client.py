@@ -27,14 +27,15 @@ import redis
 from heroagent.config import Config
 from heroagent.errors import HeroAgentError, InvalidInputError
 from heroagent.jobs import keys
-from heroagent.jobs.errors import ERRORS, InvalidJobError, JobError
+from heroagent.jobs.errors import ERRORS, InvalidJobError, JobError, ReplicasBehindError
+from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.jobtypes import PublishedTypes
 from heroagent.jobs.live.operations import JobOperations
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
 from heroagent.jobs.live.workers import list_workers, set_draining
 from heroagent.jobs.model import Job
-from heroagent.redis_connect import redis_disk_problem, redis_url_for, tls_options
+from heroagent.redis_connect import RedisTarget, redis_disk_problem
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
 
@@ -56,20 +57,23 @@ class JobClient(JobOperations):
 
     def __init__(
         self,
-        url: str,
+        url: str | RedisTarget,
         *,
         timeout: float = 10.0,
         defaults: JobDefaults | None = None,
         tls: Mapping[str, Any] | None = None,
+        durability: Durability | None = None,
     ) -> None:
-        """`tls`: redis-py's ssl_* options for a rediss:// url (`from_config` takes them from `[redis] tls_*`)."""
-        self.url = url
+        """`url`: a Redis URL, or a `RedisTarget` (a URL or sentinels; `from_config` makes it from the
+        config). `tls`: redis-py's ssl_* options for a rediss:// url. `durability`: the replicas a create
+        waits for (`[redis] min_replicas`; a server's published setting is followed when higher)."""
+        target = url if isinstance(url, RedisTarget) else RedisTarget(url=url, tls=dict(tls or {}))
+        self.target = target
+        self.url = target.url
         self.timeout = timeout
         # The read timeout must outlast the longest wait for an answer (redis-py's default gives up at ~5 s).
-        self.redis = redis.Redis.from_url(
-            url, socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5, **dict(tls or {})
-        )
-        self.queue = JobQueue(self.redis)
+        self.redis = target.client(socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5)
+        self.queue = JobQueue(self.redis, durability=durability)
         self.types = PublishedTypes(self.redis)  # the live pools' job types, which new jobs are checked against
         self._fallback_defaults = defaults or JobDefaults()
         self._defaults: JobDefaults | None = None
@@ -78,16 +82,16 @@ class JobClient(JobOperations):
     @classmethod
     def from_config(cls, config: Config, *, timeout: float = 10.0) -> JobClient:
         return cls(
-            redis_url_for(config),
+            RedisTarget.of(config),
             timeout=timeout,
             defaults=JobDefaults.from_config(config.jobs, config.job_types),
-            tls=tls_options(config),
+            durability=Durability.of(config),
         )
 
     @property
     def where(self) -> str:
         """The Redis address without its password, for messages."""
-        return self.url.split("@")[-1].split("?")[0]
+        return self.target.display
 
     def defaults(self) -> JobDefaults:
         """The `[jobs]` defaults the server published in Redis (read once), else this client's own (and
@@ -100,6 +104,9 @@ class JobClient(JobOperations):
                 self._own_defaults_until = time.monotonic() + DEFAULTS_LOOK_AGAIN
                 return self._fallback_defaults
             self._defaults = published
+            direct = self.queue.direct  # the server's [redis] min_replicas, when stricter than ours
+            server = Durability(published.min_replicas, published.replica_timeout)
+            direct.durability = direct.durability.at_least(server)
         return self._defaults
 
     def _redis_call(self, fn: Any, *args: Any) -> Any:
@@ -172,11 +179,16 @@ class JobClient(JobOperations):
                 answers = submit(self.queue, given, self.defaults(), self.get_job, self.types.get())
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if attempt == CREATE_TRIES:
+                    problem = (
+                        str(exc)
+                        if isinstance(exc, ReplicasBehindError)
+                        else f"cannot reach Redis at {self.where}: {exc}"
+                    )
                     raise ServerUnavailableError(
-                        f"cannot reach Redis at {self.where}: {exc}; after {CREATE_TRIES} tries the jobs may or may "
-                        f"not have been made: send them again with the same idempotency_key(s) to find out"
+                        f"{problem}; after {CREATE_TRIES} tries the jobs may or may not have been made: send them "
+                        "again with the same idempotency_key(s) to find out"
                     ) from None
-                log.warning("jobs: a create got no answer (%s); sending it again with its idempotency key", exc)
+                log.warning("jobs: a create was not acknowledged (%s); sending it again with its idempotency key", exc)
                 time.sleep(CREATE_RETRY_WAIT * attempt)
                 continue
             except redis.RedisError as exc:

@@ -56,6 +56,25 @@ class RedisConfig:
     tls_cert: str = ""
     tls_key: str = ""
     tls_verify: bool = True
+    # An ACL user for an external Redis (a url's own user wins; with `sentinels`, the master's user).
+    username: str = ""
+    # Redis Sentinel: the sentinels ("host:port") that name the master called `sentinel_master`; every
+    # client asks them where the master is, and again after a failover. `sentinel_password` is the
+    # sentinels' own (their requirepass); `password` / `username` are the master's.
+    sentinels: list[str] = field(default_factory=list)
+    sentinel_master: str = ""
+    sentinel_password: str = field(default="", metadata=SECRET)
+    # Replicas that must have a create, a job's final state and an event before it counts (WAIT): with 1,
+    # killing the primary loses no acknowledged job. 0: replication is asynchronous (see the README).
+    min_replicas: int = 0
+    # Seconds a write waits for those replicas before it is answered with an error (at most 1.5: a
+    # create through the API is answered within 2 s).
+    replica_timeout: float = 1.0
+
+    @property
+    def external(self) -> bool:
+        """A Redis we do not run: given by url or by sentinels."""
+        return bool(self.url or self.sentinels)
 
 
 @dataclass
@@ -240,12 +259,14 @@ _POSITIVE_KEYS = {
     ("jobs", "max_lost_attempts"),
     ("scheduler", "lease_seconds"),
     ("scheduler", "sweep_every"),
+    ("redis", "replica_timeout"),
 }
 _NOT_NEGATIVE_KEYS = {
     ("jobs", "stop_grace"),
     ("jobs", "max_retries"),
     ("jobs", "retry_delay"),
     ("jobs", "history_days"),
+    ("redis", "min_replicas"),
 }
 
 
@@ -327,7 +348,45 @@ def _check_redis(config: Config, src: str) -> None:
             f"{src}: [redis] url = {redacted(config.redis.url)!r}: must start with redis://, rediss:// or unix:// "
             '(or be "" for the embedded Redis)'
         )
+    _check_sentinels(config, src)
     _check_redis_tls(config, src)
+
+
+_SENTINEL = re.compile(r"(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})")
+_MASTER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _check_sentinels(config: Config, src: str) -> None:
+    """Sentinels given as host:port, with a master name, and not beside a url (one Redis per config)."""
+    redis_cfg = config.redis
+    if redis_cfg.min_replicas > 16:
+        raise ConfigError(f"{src}: [redis] min_replicas = {redis_cfg.min_replicas}: must be at most 16")
+    if redis_cfg.replica_timeout > 1.5:
+        raise ConfigError(
+            f"{src}: [redis] replica_timeout = {redis_cfg.replica_timeout}: must be at most 1.5 (seconds; a create "
+            "through the API is answered within 2 s)"
+        )
+    if not redis_cfg.sentinels:
+        if redis_cfg.sentinel_master or redis_cfg.sentinel_password:
+            raise ConfigError(f'{src}: [redis] sentinel_master: needs [redis] sentinels = ["host:26379", ...]')
+        return
+    if redis_cfg.url:
+        raise ConfigError(
+            f"{src}: [redis] url and sentinels: give one of them (with sentinels, the sentinels name the master)"
+        )
+    if redis_cfg.tls_ca or redis_cfg.tls_cert or redis_cfg.tls_key:
+        raise ConfigError(f"{src}: [redis] tls_*: TLS through sentinels is not supported yet; use a rediss:// url")
+    for entry in redis_cfg.sentinels:
+        found = _SENTINEL.fullmatch(entry) if isinstance(entry, str) else None
+        if found is None or not 1 <= int(found["port"]) <= 65535:
+            raise ConfigError(
+                f'{src}: [redis] sentinels: {str(entry)[:80]!r} is not "host:port" (e.g. "10.0.0.5:26379")'
+            )
+    if not _MASTER_NAME.fullmatch(redis_cfg.sentinel_master):
+        raise ConfigError(
+            f"{src}: [redis] sentinel_master = {redis_cfg.sentinel_master[:80]!r}: name the master the sentinels "
+            'monitor (their "sentinel monitor <name> ..." line): 1-128 letters, digits, "_", "." or "-"'
+        )
 
 
 def _check_redis_tls(config: Config, src: str) -> None:
@@ -355,7 +414,7 @@ def _check_services(config: Config, src: str) -> None:
         raise ConfigError(f"{src}: [webdav] tls_cert and tls_key must be set together (or both left empty)")
     used: dict[int, str] = {}
     for section, key, enabled in (
-        ("redis", "tcp_port", config.redis.enabled and not config.redis.url),
+        ("redis", "tcp_port", config.redis.enabled and not config.redis.external),
         ("webdav", "port", config.webdav.enabled),
         ("ui", "port", config.ui.enabled),
     ):

@@ -20,6 +20,8 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,9 +29,11 @@ from urllib.parse import quote
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
+from heroagent.redaction import redacted
 
 log = logging.getLogger("heroagent.redis")
 
@@ -64,6 +68,7 @@ def answers(client: redis.Redis, timeout: float = REQUEST_TIMEOUT) -> bool:
         **{**pool.connection_kwargs, **request_options(), "socket_timeout": timeout, "socket_connect_timeout": timeout}
     )
     try:
+        probe.connect()  # a Sentinel's connection asks the sentinels where the master is here
         probe.send_command("PING")
         return bool(probe.read_response())
     except (redis.RedisError, OSError):
@@ -170,3 +175,121 @@ def tls_hint(exc: BaseException) -> str:
             "([redis] tls_cert, tls_key)"
         )
     return ""
+
+
+SENTINEL_TIMEOUT = 2.0  # seconds a question to one sentinel may take before the next one is asked
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where a process reaches the appliance's Redis: a URL, or the master a set of sentinels names.
+
+    Every client (the server's, a `heroagent worker`'s, `JobClient`'s, the CLI's) is made by `client`, so
+    all of them follow a Sentinel failover the same way: redis-py's Sentinel pool asks the sentinels for
+    the master when it connects, and a connection to a master that died or became a replica fails and
+    is made anew to the one the sentinels name now."""
+
+    url: str = ""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    sentinel_password: str = field(default="", repr=False)
+    tls: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Config, url: str | None = None) -> RedisTarget:
+        """The target `config` names (`url`, e.g. a worker's --redis, replaces its url and sentinels)."""
+        redis_cfg = config.redis
+        if url is not None:
+            return cls(url=url, tls=tls_options(replace(config, redis=replace(redis_cfg, url=url))))
+        if redis_cfg.sentinels:
+            return cls(
+                sentinels=tuple(_host_port(s) for s in redis_cfg.sentinels),
+                master=redis_cfg.sentinel_master,
+                username=redis_cfg.username,
+                password=redis_cfg.password,
+                sentinel_password=redis_cfg.sentinel_password,
+            )
+        target = redis_url_for(config)
+        external = bool(redis_cfg.url)
+        return cls(
+            url=target,
+            username=redis_cfg.username if external else "",
+            password=redis_cfg.password if external else "",
+            tls=tls_options(config),
+        )
+
+    @property
+    def display(self) -> str:
+        """Where, without a password: for banners, pages and errors."""
+        if self.sentinels:
+            return f"sentinel://{','.join(f'{h}:{p}' for h, p in self.sentinels)}/{self.master}"
+        return redacted(self.url)
+
+    @property
+    def setting(self) -> str:
+        """The config keys that say where, for an error's fix."""
+        return "[redis] sentinels and sentinel_master" if self.sentinels else "[redis] url"
+
+    def client(self, **options: Any) -> redis.Redis:
+        """A client of this Redis (the master, with sentinels); `options` are redis-py's."""
+        auth: dict[str, Any] = {}
+        if self.password:
+            auth["password"] = self.password
+        if self.username:
+            auth["username"] = self.username
+        if not self.sentinels:
+            return redis.Redis.from_url(self.url, **{**auth, **self.tls, **options})  # the url's own auth wins
+        sentinel = Sentinel(
+            list(self.sentinels),
+            sentinel_kwargs={
+                "password": self.sentinel_password or None,
+                "socket_timeout": SENTINEL_TIMEOUT,
+                "socket_connect_timeout": SENTINEL_TIMEOUT,
+            },
+        )
+        master: redis.Redis = sentinel.master_for(self.master, redis_class=redis.Redis, **{**auth, **options})
+        return master
+
+    def unreachable(self, exc: BaseException) -> str:
+        """Why this Redis did not answer, in words naming the setting to check."""
+        if self.sentinels and isinstance(exc, MasterNotFoundError):
+            known = self._masters_known()
+            if known is None:
+                return (
+                    f"no sentinel of [redis] sentinels answered ({self.display}): check their addresses, "
+                    "and [redis] sentinel_password if they have one"
+                )
+            if self.master not in known:
+                names = ", ".join(sorted(known)) or "none"
+                return (
+                    f"the sentinels monitor no master called {self.master!r} (they monitor: {names}): "
+                    "check [redis] sentinel_master"
+                )
+            return f"the sentinels know master {self.master!r} but none says it is up (a failover under way?)"
+        return f"cannot reach the Redis at {self.setting} = {self.display!r}: {exc}{tls_hint(exc)}"
+
+    def _masters_known(self) -> set[str] | None:
+        """The master names the first sentinel that answers monitors (None: none answered)."""
+        for host, port in self.sentinels:
+            probe = redis.Redis(
+                host=host,
+                port=port,
+                password=self.sentinel_password or None,
+                socket_timeout=SENTINEL_TIMEOUT,
+                socket_connect_timeout=SENTINEL_TIMEOUT,
+            )
+            try:
+                masters: Any = probe.sentinel_masters()
+                return {str(name) for name in masters}
+            except redis.RedisError:
+                continue
+            finally:
+                probe.close()
+        return None
+
+
+def _host_port(entry: str) -> tuple[str, int]:
+    host, _, port = entry.rpartition(":")
+    return host.strip("[]"), int(port)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis
+
 from heroagent.errors import HeroAgentError, InvalidInputError, NotFoundError
 
 
@@ -64,6 +68,16 @@ class IdempotencyKeyGoneError(InvalidTransitionError):
 # the same class, so `except JobNotFoundError` works alike in the server and in a JobClient.
 class HistoryDamagedError(JobError):
     """A job's record in the history cannot be read (a damaged file): health names the damage."""
+
+
+class ReplicasBehindError(redis.ConnectionError):
+    """A write the Redis primary made but fewer replicas than `[redis] min_replicas` had in time: not
+    acknowledged (a create answers 503, "may have been made"; an idempotency key makes the retry safe).
+    A Redis error, so every caller that treats Redis as away treats this alike. `reply`: the script's."""
+
+    def __init__(self, message: str, reply: Any = None) -> None:
+        super().__init__(message)
+        self.reply = reply
 
 
 ERRORS: dict[str, type[JobError]] = {

@@ -64,6 +64,8 @@ hero:schedules:version     string  bumped on every change of a definition; the s
 hero:schedule:jobs:<name>  list    ids of the newest jobs a schedule made (newest first, capped)
 hero:schedule:run:<name>:<due_ms>  string  set (NX) by whoever fires that run: no run fires twice
 hero:scheduler:lease       string  id of the process that fires schedules; expires unless renewed
+hero:replicated            string  a counter the recorder bumps before it waits (WAIT) for [redis] min_replicas:
+                                   the replicas that have it have every write made before
 hero:history:lease         string  the server that records this Redis's jobs (JSON: token, host, pid, data dir);
                                    expires unless renewed; every `recorded` call must carry its value
 """
@@ -215,6 +217,7 @@ SCHEDULES_STATE = "hero:schedules:state"
 SCHEDULES_VERSION = "hero:schedules:version"
 SCHEDULER_LEASE = "hero:scheduler:lease"
 HISTORY_LEASE = "hero:history:lease"
+REPLICATED_MARK = "hero:replicated"
 
 
 def schedule_jobs(name: str) -> str:

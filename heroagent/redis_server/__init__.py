@@ -8,15 +8,13 @@ import redis
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
-from heroagent.redaction import redacted
 from heroagent.redis_connect import (
     NO_ANSWER_JOIN,
     REDIS_AWAY,
     REQUEST_TIMEOUT,
+    RedisTarget,
     answers,
     request_options,
-    tls_hint,
-    tls_options,
 )
 from heroagent.redis_server.embedded import EmbeddedRedis
 
@@ -33,21 +31,20 @@ class RedisService(Protocol):
 
 
 class ExternalRedis:
-    """A Redis we do not run: start only checks it answers."""
+    """A Redis we do not run (by url, or the master of `[redis] sentinels`): start only checks it answers."""
 
     def __init__(self, config: Config) -> None:
-        self.url = config.redis.url
-        self.password = config.redis.password or None
-        self.tls = tls_options(config)  # [redis] tls_* for a rediss:// url
+        self.target = RedisTarget.of(config)
+        self.url = self.target.url  # "" with sentinels: a client asks them (`client`)
+        self.password = self.target.password or None
 
     @property
     def display_url(self) -> str:
-        """The URL without the password, for banners, pages and errors."""
-        return redacted(self.url)
+        """Where, without the password, for banners, pages and errors."""
+        return self.target.display
 
     def client(self, **kwargs: object) -> redis.Redis:
-        extra: dict[str, object] = {"password": self.password} if self.password else {}
-        return redis.Redis.from_url(self.url, **self.tls, **extra, **kwargs)
+        return self.target.client(**kwargs)
 
     def preflight(self) -> None:
         """Nothing to check before start: the URL was checked with the config."""
@@ -57,9 +54,7 @@ class ExternalRedis:
         try:
             client.ping()
         except redis.RedisError as exc:
-            raise ServiceError(
-                "redis", f"cannot reach the Redis at [redis] url = {self.display_url!r}: {exc}{tls_hint(exc)}"
-            ) from None
+            raise ServiceError("redis", self.target.unreachable(exc)) from None
         finally:
             client.close()
 
@@ -68,7 +63,7 @@ class ExternalRedis:
 
 
 def make_redis(config: Config) -> EmbeddedRedis | ExternalRedis:
-    return ExternalRedis(config) if config.redis.url else EmbeddedRedis(config)
+    return ExternalRedis(config) if config.redis.external else EmbeddedRedis(config)
 
 
 __all__ = [

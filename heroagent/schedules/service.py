@@ -51,7 +51,7 @@ def upkeep_tasks(config: Config, upkeep: Upkeep) -> dict[str, tuple[Schedule, Up
 
 class SchedulerService:
     def __init__(self, config: Config, redis_service: EmbeddedRedis | ExternalRedis, jobs: JobsService | None) -> None:
-        if jobs is None and not config.redis.url and config.schedules:
+        if jobs is None and not config.redis.external and config.schedules:
             raise ConfigError(
                 f"{config.source}: [[schedules]] need the job system: set [jobs] enabled = true, or [redis] url "
                 "to a HeroAgent server's Redis so the jobs are made there"

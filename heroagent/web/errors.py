@@ -13,7 +13,12 @@ from flask import Flask, Response, jsonify, make_response, render_template, requ
 from werkzeug.exceptions import HTTPException
 
 from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
-from heroagent.jobs.errors import HistoryDamagedError, InvalidTransitionError, JobIdsNotSeededError
+from heroagent.jobs.errors import (
+    HistoryDamagedError,
+    InvalidTransitionError,
+    JobIdsNotSeededError,
+    ReplicasBehindError,
+)
 from heroagent.ourdb import StorageError
 from heroagent.redis_connect import redis_disk_problem
 
@@ -59,7 +64,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> tuple[Response, int] | tuple[str, int]:
         log.warning("ui: Redis error while answering %s: %s", request.path, exc)
-        problem = redis_disk_problem(exc) or f"Redis is not reachable: {exc}"
+        problem = redis_disk_problem(exc) or (
+            str(exc) if isinstance(exc, ReplicasBehindError) else f"Redis is not reachable: {exc}"
+        )
         if wants_json() and request.method == "POST" and request.path == "/api/jobs":
             # The create may have reached Redis before the answer was lost: say so, and how to be sure.
             return api_error(

@@ -125,6 +125,7 @@ class Recorder:
                 # delivered is read again from the pending list; a lost stream is noticed next step.
                 log.warning("jobs: reading more events failed (%s); recording the %d read", exc, len(entries))
                 self._reread_pending = True
+        self._wait_for_replicas(len(entries))
         if self.before_write is not None:
             self.before_write()  # the history lease still ours (lease.py), or nothing is written
         try:
@@ -148,6 +149,18 @@ class Recorder:
                 log.exception("jobs: a follow-up of %d recorded event(s) failed", len(written))
         self.on_recorded()
         return len(entries)
+
+    def _wait_for_replicas(self, count: int) -> None:
+        """With [redis] min_replicas: nothing is recorded before that many replicas have it. A write made
+        now (REPLICATED_MARK) comes after the events' own writes: once WAIT says the replicas reached it,
+        they hold the events too. A state the primary takes with it when it fails
+        is then never in the history (the job it belonged to is run or ended again on the new primary,
+        and recorded once). ReplicasBehindError: the loop tries again (the entries stay pending)."""
+        durability = self.queue.direct.durability
+        if durability.min_replicas:
+            self.queue.direct.command("INCR", keys.REPLICATED_MARK)
+            acked = self.queue.direct.command(*durability.wait_args)
+            durability.check(acked, f"a batch of {count} event(s) to record")
 
     def _read(self, count: int, block_ms: int | None, pending: bool) -> list[tuple[Any, dict[bytes, bytes]]]:
         """Up to `count` entries: this consumer's pending ones (read before, not acked), or new ones.

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -32,15 +33,52 @@ from redis.commands.core import Script
 from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
+from heroagent.config import Config
+from heroagent.jobs.errors import ReplicasBehindError
+
 Arg = str | bytes | int | float
 _CONNECTION_LOST = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class Durability:
+    """How many replicas must have a write before it counts (`[redis] min_replicas`), and how long a write
+    waits for them (`replica_timeout`, seconds). Replication is asynchronous: a write the primary
+    answered can be lost with it, unless the answer waited (WAIT) until replicas had it."""
+
+    min_replicas: int = 0
+    replica_timeout: float = 1.0
+
+    @classmethod
+    def of(cls, config: Config) -> Durability:
+        return cls(config.redis.min_replicas, config.redis.replica_timeout)
+
+    def at_least(self, other: Durability) -> Durability:
+        """The stricter of the two (a client's own setting and the one its server published)."""
+        return self if self.min_replicas >= other.min_replicas else other
+
+    @property
+    def wait_args(self) -> tuple[str, int, int]:
+        return ("WAIT", self.min_replicas, max(1, round(self.replica_timeout * 1000)))
+
+    def check(self, acked: Any, what: str, reply: Any = None) -> None:
+        """Raise ReplicasBehindError unless WAIT's answer `acked` reached min_replicas."""
+        count = int(acked)
+        if count < self.min_replicas:
+            raise ReplicasBehindError(
+                f"{what} is on the Redis primary but only {count} of the {self.min_replicas} replicas "
+                f"[redis] min_replicas asks for had it within {self.replica_timeout:g} s: it may be lost if the "
+                "primary fails now; check the replicas (INFO replication), or lower [redis] min_replicas",
+                reply,
+            )
 
 
 class DirectCalls:
     """Scripts and commands of one `redis.Redis` client, each thread on a connection of its own."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, durability: Durability | None = None) -> None:
         self.client = client
+        self.durability = durability or Durability()
         self._pool = client.connection_pool
         self._held: dict[int, tuple[int, Connection]] = {}  # thread ident -> (pid, connection)
         self._lock = threading.Lock()
@@ -57,6 +95,50 @@ class DirectCalls:
             if not self._retries:
                 raise
         return script(keys=list(keys), args=list(args))  # type: ignore[arg-type]
+
+    def replicated(self, script: Script, what: str, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
+        """`script` as `script` does, and then, with `[redis] min_replicas`, WAIT for the replicas on the
+        same connection (sent together: one round trip): ReplicasBehindError (carrying the script's reply)
+        when too few had it in time. `what` names the write for that error."""
+        durability = self.durability
+        if not durability.min_replicas:
+            return self.script(script, keys, args)
+        evalsha = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        conn: Connection | None = None
+        try:
+            conn = self._checked_connection()
+            conn.send_packed_command(_pack(evalsha) + _pack(durability.wait_args))  # type: ignore[no-untyped-call]
+            first: redis.ResponseError | None = None
+            reply: Any = None
+            try:
+                reply = conn.read_response()
+            except redis.ResponseError as exc:
+                first = exc  # WAIT's answer follows it all the same
+            acked = conn.read_response()
+        except redis.ResponseError:
+            raise
+        except BaseException as exc:
+            if conn is not None:
+                conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may be left unread on it
+            if not isinstance(exc, _CONNECTION_LOST) or not self._retries:
+                raise
+            reply, acked = self._replicated_again(script, keys, args)
+        else:
+            if isinstance(first, NoScriptError):
+                reply, acked = self._replicated_again(script, keys, args)
+            elif first is not None:
+                raise first
+        durability.check(acked, what, reply)
+        return reply
+
+    def _replicated_again(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> tuple[Any, Any]:
+        """The script and its WAIT through the client (its retries; the script loaded if Redis lacks it),
+        in one pipeline: both on one connection, as WAIT needs."""
+        pipe = self.client.pipeline(transaction=False)
+        script(keys=list(keys), args=list(args), client=pipe)  # type: ignore[arg-type]
+        pipe.execute_command(*self.durability.wait_args)  # type: ignore[no-untyped-call]
+        reply, acked = pipe.execute()
+        return reply, acked
 
     def blpop(self, keys: Sequence[str], timeout: float) -> Any:
         """BLPOP on this thread's connection; None when `timeout` passed (as `redis.Redis.blpop`)."""
@@ -125,6 +207,10 @@ class DirectCalls:
             stale = True
         if stale:
             conn.disconnect()  # type: ignore[no-untyped-call]  # closed by Redis, or a reply left on it: anew
+        if getattr(conn, "_sock", None) is None:
+            # connected here, not by the send: a Sentinel's connection then asks where the master is now
+            # (the send would reconnect to the address it had, a primary that may be gone)
+            conn.connect()  # type: ignore[no-untyped-call]
         return conn
 
     def _connection(self) -> Connection:

@@ -23,10 +23,11 @@ from heroagent.jobs.errors import (
     ForeignLayoutError,
     IdempotencyKeyConflictError,
     JobIdsNotSeededError,
+    ReplicasBehindError,
     TopicDrainingError,
 )
 from heroagent.jobs.live import scripts
-from heroagent.jobs.live.direct import DirectCalls
+from heroagent.jobs.live.direct import DirectCalls, Durability
 from heroagent.jobs.model import Job, JobStatus, hash_fields
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.schema.topic import TopicLimits
@@ -43,15 +44,22 @@ UNRECORDED_SCAN = 2_000
 
 
 log = logging.getLogger(__name__)
+_TERMINAL = frozenset(status.value for status in JobStatus if status.terminal)
 
 
 class JobQueue:
     """Redis side of the job system: enqueue, claim, transition, heartbeat, reap, cancel."""
 
-    def __init__(self, client: redis.Redis, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, retry: RetryPolicy | None = None, *, durability: Durability | None = None
+    ) -> None:
         self.client = client
         self.retry = retry or RetryPolicy()
-        self.direct = DirectCalls(client)  # the hot path's calls: create, claim, finish, the wake BLPOP
+        # the hot path's calls: create, claim, finish, the wake BLPOP; with `durability`, creates and final
+        # states wait for [redis] min_replicas replicas
+        self.direct = DirectCalls(client, durability)
+        self.replicas_behind_at = 0.0  # time.time() a final state last waited for replicas in vain (health)
+        self._behind_log_at = 0.0
         self.foreign_layout: dict[str, str] = {}  # a key another program wrote -> why a create met it (health)
         self._claim = scripts.register(client, "claim")
         self._transition = scripts.register(client, "transition")
@@ -93,7 +101,10 @@ class JobQueue:
             fingerprint = fingerprint_of(job) if job.idempotency_key else ""
             args += [job.topic, job.idempotency_key, fingerprint, due, tail, "1" if job.log else "0", len(flat), *flat]
         try:
-            replies: Any = self.direct.script(self._create, args=args)
+            replies: Any = self.direct.replicated(self._create, "the create", args=args)
+        except ReplicasBehindError:
+            self.replicas_behind_at = time.time()
+            raise
         except redis.ResponseError as exc:
             if str(exc).startswith("DRAINING"):
                 topic = str(exc).split(" ", 1)[1]
@@ -333,8 +344,21 @@ class JobQueue:
         for job, status, fields in reports:
             flat = _flatten(fields)
             args += [job.topic, job.job_id, status, len(flat), *flat]
-        raw: Any = self.direct.script(self._finish_and_claim, args=[*args, *topics])
+        raw: Any = self._replicated(self._finish_and_claim, "a job's final state", (), [*args, *topics])
         return [_text(x) for x in raw[0]], _jobs(raw[1])
+
+    def _replicated(self, script: Any, what: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """A change of jobs' state that waits for [redis] min_replicas: when too few replicas had it in
+        time, it still happened (on the primary); it is logged, not raised. What the history records
+        waits for the replicas in the recorder, so a state lost with the primary is never recorded."""
+        try:
+            return self.direct.replicated(script, what, keys, args)
+        except ReplicasBehindError as exc:
+            self.replicas_behind_at = time.time()
+            if time.monotonic() >= self._behind_log_at:  # one line a minute, not one per job
+                self._behind_log_at = time.monotonic() + 60
+                log.warning("jobs: %s", exc)
+            return exc.reply
 
     def wait(self, topics: Sequence[str], timeout: float) -> None:
         """Block until a wake token arrives for one of `topics` or `timeout` passes."""
@@ -380,6 +404,8 @@ class JobQueue:
         topic, job_id = (job.topic, job.job_id) if isinstance(job, Job) else job
         policy: list[Any] = self.retry.script_args() if retry else ["", 0]
         args: list[Any] = [topic, job_id, expect, expect_worker, status, *policy, *_flatten(fields or {})]
+        if status in _TERMINAL:
+            return _text(self._replicated(self._transition, "a job's final state", [keys.job(topic, job_id)], args))
         return _text(self._transition(keys=[keys.job(topic, job_id)], args=args))
 
     def progress(self, reports: Sequence[tuple[Job, str, float, str]]) -> int:
@@ -408,7 +434,8 @@ class JobQueue:
         return int(self._forget_keys(keys=[keys.idempotency(k) for k, _ in items], args=[i for _, i in items]))
 
     def cancel(self, topic: str, job_id: int, time_end: float) -> str:
-        return _text(self._cancel(keys=[keys.job(topic, job_id)], args=[topic, job_id, repr(time_end)]))
+        args = [topic, job_id, repr(time_end)]
+        return _text(self._replicated(self._cancel, "a cancel", [keys.job(topic, job_id)], args))
 
     def recorded(
         self, finished: Sequence[tuple[str, int, str]], event_ids: Sequence[bytes | str], fence: str = ""

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from heroagent.config import JobsConfig
+from heroagent.config import JobsConfig, RedisConfig
 from heroagent.jobs import keys
 from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
 from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_contract, type_defaults
@@ -44,10 +44,21 @@ class JobDefaults:
     # Job type (the actor a HeroScript job calls first) -> its defaults (timeout, max_retries, retry_delay,
     # priority, no_overlap as 1/0)
     types: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
+    # The server's [redis] min_replicas and replica_timeout: a creator in another process waits for as
+    # many replicas (JobClient follows these when stricter than its own).
+    min_replicas: int = 0
+    replica_timeout: float = 1.0
 
     @classmethod
-    def from_config(cls, jobs: JobsConfig, types: Mapping[str, Mapping[str, float | str]] | None = None) -> JobDefaults:
+    def from_config(
+        cls,
+        jobs: JobsConfig,
+        types: Mapping[str, Mapping[str, float | str]] | None = None,
+        redis_config: RedisConfig | None = None,
+    ) -> JobDefaults:
         return cls(
+            min_replicas=redis_config.min_replicas if redis_config else 0,
+            replica_timeout=redis_config.replica_timeout if redis_config else 1.0,
             timeout=jobs.default_timeout,
             max_retries=jobs.max_retries,
             retry_delay=jobs.retry_delay,

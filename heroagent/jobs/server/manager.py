@@ -30,6 +30,7 @@ from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobId
 from heroagent.jobs.history.stats import JobStats
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.history.upkeep import remove_finished_before
+from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.joblog import JobLogs, collect_remote_logs
 from heroagent.jobs.live.jobtypes import PublishedTypes, TypeInfo, read_known
 from heroagent.jobs.live.queue import JobQueue
@@ -78,9 +79,10 @@ class JobManager:
         retry: RetryPolicy | None = None,
         local_types: Callable[[], Mapping[str, TypeInfo]] | None = None,
         process_topics: Iterable[str] = (),
+        durability: Durability | None = None,
     ) -> None:
         self.client = client
-        self.queue = JobQueue(client, retry)
+        self.queue = JobQueue(client, retry, durability=durability)
         self.defaults = defaults or JobDefaults()
         # What new jobs are checked against: the live pools' job types, with this process's own actors
         # (`local_types`) over them, so an actor registered a moment ago counts before its pool reports.

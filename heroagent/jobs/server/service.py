@@ -19,6 +19,7 @@ from heroagent.jobs.history.recorder import Recorder, ensure_events_group
 from heroagent.jobs.history.stats import BUCKET_SECONDS, WINDOW_SECONDS
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.history.upkeep import Upkeep
+from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.joblog import JobLogs
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults
@@ -35,6 +36,8 @@ from heroagent.redis_server import NO_ANSWER_JOIN, REDIS_AWAY, EmbeddedRedis, Ex
 from heroagent.schema.job import TypeDefaults, check_type_defaults
 from heroagent.schema.topic import TopicLimits
 
+# Seconds health names a write that waited in vain for [redis] min_replicas.
+REPLICAS_BEHIND_SHOWN = 60.0
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +68,7 @@ class JobsService:
         self.registry = registry
         self.manager: JobManager | None = None
         self.recorder: Recorder | None = None
+        self._pool_queue: JobQueue | None = None
         self.reconciler: Reconciler | None = None
         self.upkeep: Upkeep | None = None
         self.loops: list[SupervisedLoop] = []
@@ -90,7 +94,7 @@ class JobsService:
         # their queues for longer, has its own client.
         client = self.redis_service.client(**request_options())
         logs = JobLogs(self.config.logs_dir)
-        defaults = JobDefaults.from_config(jobs, job_types(self.registry, self.config))
+        defaults = JobDefaults.from_config(jobs, job_types(self.registry, self.config), self.config.redis)
         self.manager = JobManager(
             client,
             self._store,
@@ -99,6 +103,7 @@ class JobsService:
             retry=RetryPolicy.from_config(jobs),
             local_types=self.registry.published,
             process_topics=jobs.process_topics,
+            durability=Durability.of(self.config),
         )
         manager = self.manager
         # The throughput chart's last minutes, from the history: beside the start, not in its way.
@@ -152,9 +157,7 @@ class JobsService:
                 self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", intake, expected=REDIS_AWAY))
         hero = self.config.hero
         if hero.enabled and hero.dispatch:
-            dispatcher = HeroDispatcher(
-                JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs)), hero.dispatch, jobs.lease_seconds
-            )
+            dispatcher = HeroDispatcher(self._queue(), hero.dispatch, jobs.lease_seconds)
             dispatcher.start()
             self.loops.append(SupervisedLoop("hero-dispatch", dispatcher.step, expected=REDIS_AWAY))
         for loop in self.loops:
@@ -162,9 +165,14 @@ class JobsService:
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()
         executor = JobExecutor(self.registry, self.config.share_root, jobs)
-        pool_queue = JobQueue(self.redis_service.client(), RetryPolicy.from_config(jobs))
+        pool_queue = self._pool_queue = self._queue()
         self.pool = WorkerPool.from_config(pool_queue, executor, logs, jobs)
         self.pool.start()
+
+    def _queue(self) -> JobQueue:
+        """A queue on a client of its own (the pool's and the dispatcher's block for longer than requests)."""
+        retry = RetryPolicy.from_config(self.config.jobs)
+        return JobQueue(self.redis_service.client(), retry, durability=Durability.of(self.config))
 
     def stop(self) -> None:
         """Stop the request server, the pool and the loops, record what the stream still holds, close the
@@ -249,6 +257,14 @@ class JobsService:
                 found.append(f"{state.name}: {state.last_error} (failing since {since}, {state.failures} failure(s))")
             if not state.running:
                 found.append(f"{state.name}: not running")
+        queues = [q for q in (self.manager.queue if self.manager else None, self._pool_queue) if q is not None]
+        behind = max((q.replicas_behind_at for q in queues), default=0.0)
+        if behind > time.time() - REPLICAS_BEHIND_SHOWN:
+            found.append(
+                f"replicas: a write waited in vain for [redis] min_replicas = {self.config.redis.min_replicas} "
+                f"replica(s) at {time.strftime('%H:%M:%S UTC', time.gmtime(behind))}: acknowledged writes are at "
+                "risk if the primary fails; check the replicas (INFO replication)"
+            )
         return found
 
     def notices(self) -> list[str]:

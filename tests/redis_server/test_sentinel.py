@@ -1,0 +1,296 @@
+"""Redis Sentinel (issue 28, item 3): `[redis] sentinels`, `sentinel_master`, `sentinel_password` for the
+server, `heroagent worker`, JobClient and the CLI, and `[redis] min_replicas`: with it, kill -9 of the
+primary while jobs flow loses no acknowledged job.
+
+Real parts: Debian's redis-server and redis-sentinel (scripts/test.sh installs them) on 127.0.0.1: a primary,
+two replicas and three sentinels (quorum 2) with passwords, started here and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from heroagent import HeroAgent
+from heroagent.client import JobClient
+from heroagent.config import Config, to_toml
+from heroagent.errors import ServiceError
+from heroagent.jobs import JobStatus
+from tests.conftest import child_env, free_port, make_config, wait_until
+from tests.jobs.live.test_submit_path import assert_recorded_once
+
+DEBIAN_REDIS = Path("/usr/bin/redis-server")
+DEBIAN_SENTINEL = Path("/usr/bin/redis-sentinel")
+pytestmark = pytest.mark.skipif(
+    not (DEBIAN_REDIS.exists() and DEBIAN_SENTINEL.exists()),
+    reason="scripts/test.sh installs Debian's redis-server and redis-sentinel",
+)
+PASSWORD = "sentinel-test-primary"
+SENTINEL_PASSWORD = "sentinel-test-sentinels"
+MASTER = "heromaster"
+
+
+@dataclass
+class SentinelSet:
+    """A primary, its replicas and the sentinels watching them: processes by port."""
+
+    folder: Path
+    servers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    sentinels: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def sentinel_list(self) -> list[str]:
+        return [f"127.0.0.1:{port}" for port in self.sentinels]
+
+    def master_port(self) -> int | None:
+        """The primary's port as the first answering sentinel names it (None: none answers)."""
+        for port in self.sentinels:
+            probe = redis.Redis(port=port, password=SENTINEL_PASSWORD, socket_timeout=1)
+            try:
+                address: Any = probe.sentinel_get_master_addr_by_name(MASTER)
+                return int(address[1]) if address else None
+            except redis.RedisError:
+                continue
+            finally:
+                probe.close()
+        return None
+
+    def server(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, password=PASSWORD, socket_timeout=2)
+
+    def replicas_of(self, port: int) -> int:
+        client = self.server(port)
+        try:
+            info: Any = client.info("replication")
+            if info.get("role") != "master":
+                return -1
+            return sum(
+                1
+                for key, value in info.items()
+                if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+            )
+        except redis.RedisError:
+            return -1
+        finally:
+            client.close()
+
+    def config(self, data_dir: Path, **redis_extra: object) -> Config:
+        return make_config(
+            data_dir,
+            redis={
+                "sentinels": self.sentinel_list,
+                "sentinel_master": MASTER,
+                "sentinel_password": SENTINEL_PASSWORD,
+                "password": PASSWORD,
+                **redis_extra,
+            },
+            webdav={"enabled": False},
+            ui={"enabled": False},
+        )
+
+    def stop(self) -> None:
+        for proc in [*self.sentinels.values(), *self.servers.values()]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.sentinels.values(), *self.servers.values()]:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _start_server(group: SentinelSet, port: int, replica_of: int | None) -> None:
+    workdir = group.folder / f"redis-{port}"
+    workdir.mkdir()
+    follow = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
+    group.servers[port] = subprocess.Popen(
+        [str(DEBIAN_REDIS), "--port", str(port), "--bind", "127.0.0.1", "--requirepass", PASSWORD,
+         "--masterauth", PASSWORD, "--dir", str(workdir), "--save", "", "--appendonly", "yes",
+         "--repl-diskless-sync-delay", "0", *follow],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _start_sentinel(group: SentinelSet, port: int, primary: int) -> None:
+    workdir = group.folder / f"sentinel-{port}"
+    workdir.mkdir()
+    conf = workdir / "sentinel.conf"  # a sentinel rewrites its own file: one each
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {workdir}\nrequirepass {SENTINEL_PASSWORD}\n"
+        f"sentinel sentinel-pass {SENTINEL_PASSWORD}\n"
+        f"sentinel monitor {MASTER} 127.0.0.1 {primary} 2\nsentinel auth-pass {MASTER} {PASSWORD}\n"
+        f"sentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 4000\n"
+        f"sentinel parallel-syncs {MASTER} 2\n"
+    )
+    group.sentinels[port] = subprocess.Popen(
+        [str(DEBIAN_SENTINEL), str(conf)], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+@pytest.fixture
+def sentinel_set(data_dir: Path) -> Iterator[SentinelSet]:
+    group = SentinelSet(data_dir / "sentinel-set")
+    group.folder.mkdir()
+    try:
+        primary = free_port()
+        _start_server(group, primary, None)
+        for _ in range(2):
+            _start_server(group, free_port(), primary)
+        assert wait_until(lambda: group.replicas_of(primary) == 2, timeout=30), "the replicas did not attach"
+        for _ in range(3):
+            _start_sentinel(group, free_port(), primary)
+        assert wait_until(lambda: _sentinels_agree(group), timeout=30), "the sentinels did not find each other"
+        yield group
+    finally:
+        group.stop()
+
+
+def _sentinels_agree(group: SentinelSet) -> bool:
+    """Every sentinel sees the other two and both replicas."""
+    for port in group.sentinels:
+        probe = redis.Redis(port=port, password=SENTINEL_PASSWORD, socket_timeout=1, decode_responses=True)
+        try:
+            state: Any = probe.sentinel_master(MASTER)
+            if int(state["num-other-sentinels"]) < 2 or int(state["num-slaves"]) < 2:
+                return False
+        except (redis.RedisError, KeyError):
+            return False
+        finally:
+            probe.close()
+    return True
+
+
+def test_the_server_a_worker_a_client_and_the_cli_work_through_sentinels(
+    data_dir: Path, sentinel_set: SentinelSet
+) -> None:
+    config = sentinel_set.config(data_dir / "srv", min_replicas=1)
+    toml = data_dir / "sentinel.toml"
+    toml.write_text(to_toml(sentinel_set.config(data_dir / "cli", min_replicas=1)))
+    worker = None
+    try:
+        with HeroAgent(config) as agent:
+            assert agent.health()["redis"] == "running"
+            jm = agent.get_job_manager()
+            job = jm.create_job("local", "!!fake.return_success message:watched")
+            assert jm.wait_for_job(job.job_id, timeout=20).result == ["watched"]
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "heroagent", "worker", "--topics", "remote", "--config", str(toml)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env(),
+            )  # fmt: skip
+            client = JobClient.from_config(config)
+            remote = client.create_job("remote", "!!fake.return_success message:far")
+            assert jm.wait_for_job(remote.job_id, timeout=30).status is JobStatus.DONE
+            client.close()
+            submitted = subprocess.run(
+                [sys.executable, "-m", "heroagent", "job", "submit", "local", "!!fake.return_success", "--config",
+                 str(toml), "--wait", "--json"],
+                capture_output=True, text=True, timeout=60, env=child_env(),
+            )  # fmt: skip
+            assert submitted.returncode == 0, submitted.stderr
+            listed = subprocess.run(
+                [sys.executable, "-m", "heroagent", "schedule", "list", "--config", str(toml)],
+                capture_output=True, text=True, timeout=60, env=child_env(),
+            )  # fmt: skip
+            assert listed.returncode == 0, listed.stderr
+            assert SENTINEL_PASSWORD not in submitted.stdout + submitted.stderr + listed.stdout + listed.stderr
+    finally:
+        if worker is not None:
+            worker.terminate()
+            _, err = worker.communicate(timeout=30)
+            assert PASSWORD not in err
+
+
+# A submitter in its own process, through the sentinels: creates jobs one by one and prints each id once
+# create_job returned; a create that failed (the failover) is not acknowledged, and it goes on.
+SUBMITTER = """
+import sys, time
+from heroagent.client import JobClient
+from heroagent.config import load_config
+client = JobClient.from_config(load_config(sys.argv[1]), timeout=2.0)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        job = client.create_job("flow", "!!fake.sleep seconds:0.01")
+    except Exception as exc:
+        print("failed", type(exc).__name__, flush=True)
+        time.sleep(0.2)
+        continue
+    print(job.job_id, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_primary_with_min_replicas_loses_no_acknowledged_job(
+    data_dir: Path, sentinel_set: SentinelSet
+) -> None:
+    config = sentinel_set.config(data_dir / "srv", min_replicas=1)
+    toml = data_dir / "submitter.toml"
+    toml.write_text(to_toml(sentinel_set.config(data_dir / "sub", min_replicas=1)))
+    first = sentinel_set.master_port()
+    assert first is not None
+    with HeroAgent(config) as agent:
+        submitter = subprocess.Popen(
+            [sys.executable, "-c", SUBMITTER, str(toml), "14"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+        )  # fmt: skip
+        assert submitter.stdout is not None
+        seen = [submitter.stdout.readline() for _ in range(150)]  # jobs flow
+        os.kill(sentinel_set.servers[first].pid, signal.SIGKILL)
+        assert wait_until(lambda: sentinel_set.master_port() not in (None, first), timeout=30), "no failover"
+        out, err = submitter.communicate(timeout=60)
+        after = [int(line) for line in out.splitlines() if line.strip().isdigit()]
+        ids = [int(line) for line in seen if line.strip().isdigit()] + after
+        assert after, f"no create was acknowledged after the failover: {err[-2000:]}"  # the client followed it
+        assert len(set(ids)) == len(ids)
+        assert_recorded_once(agent, ids, runs_lost=True)
+        health = agent.health()
+        assert health["redis"] == "running", health
+
+
+def test_a_dead_sentinel_in_the_list_is_skipped_and_a_wrong_name_is_one_clear_error(
+    data_dir: Path, sentinel_set: SentinelSet
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    config = sentinel_set.config(data_dir / "a", sentinels=[dead, *sentinel_set.sentinel_list])
+    config.jobs.enabled = False
+    with HeroAgent(config) as agent:
+        assert agent.health()["redis"] == "running"
+    wrong = sentinel_set.config(data_dir / "b", sentinel_master="nosuchmaster")
+    with pytest.raises(
+        ServiceError, match=r"no master called 'nosuchmaster' \(they monitor: heromaster\).*sentinel_master"
+    ):
+        HeroAgent(wrong).start()
+    nobody = sentinel_set.config(data_dir / "c", sentinels=[dead])
+    with pytest.raises(ServiceError, match=r"no sentinel of \[redis\] sentinels answered"):
+        HeroAgent(nobody).start()
+    bad_password = sentinel_set.config(data_dir / "d", sentinel_password="wrong-password")
+    with pytest.raises(ServiceError, match=r"sentinel_password"):
+        HeroAgent(bad_password).start()
+
+
+def test_without_enough_replicas_a_create_is_refused_saying_it_may_exist(
+    data_dir: Path, sentinel_set: SentinelSet
+) -> None:
+    config = sentinel_set.config(data_dir / "srv", min_replicas=3, replica_timeout=0.2)  # there are 2
+    with HeroAgent(config) as agent:
+        client = JobClient.from_config(config, timeout=2.0)
+        started = time.monotonic()
+        with pytest.raises(Exception, match=r"only 2 of the 3 replicas.*min_replicas") as caught:
+            client.create_job("local", "!!fake.return_success")
+        assert "may" in str(caught.value)
+        assert time.monotonic() - started < 30
+        client.close()
+        # the job was made on the primary; the recorder waits for 3 replicas and records nothing meanwhile
+        assert wait_until(lambda: "min_replicas" in str(agent.problems()), timeout=20), agent.problems()
+        assert agent.health()["jobs"] == "degraded"
