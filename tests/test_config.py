@@ -113,6 +113,22 @@ SCHEDULE = '[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\n'
         (SCHEDULE + "every = 5\ntimeout = -inf\n", "schedule 's': timeout: -inf must be a finite number"),
         ('[redis]\npassword = "a\\" b"\n', "[redis] password: must not hold quotes"),
         ('[redis]\nappendfsync = "no"\n', '[redis] appendfsync = \'no\': must be "everysec" or "always"'),
+        # Sentinel (issue 28, item 3)
+        (
+            '[redis]\nsentinels = ["10.0.0.1"]\nsentinel_master = "m"\n',
+            "[redis] sentinels: '10.0.0.1' is not \"host:port\"",
+        ),
+        ('[redis]\nsentinels = ["h:99999"]\nsentinel_master = "m"\n', "[redis] sentinels: 'h:99999' is not"),
+        ('[redis]\nsentinels = ["h:1; rm -rf /"]\nsentinel_master = "m"\n', 'is not "host:port"'),
+        ('[redis]\nsentinels = ["h:26379"]\n', "[redis] sentinel_master = '': name the master"),
+        ('[redis]\nsentinels = ["h:26379"]\nsentinel_master = "a b"\n', "[redis] sentinel_master = 'a b'"),
+        ('[redis]\nsentinel_master = "m"\n', "[redis] sentinel_master: needs [redis] sentinels"),
+        ('[redis]\nsentinels = ["h:1"]\nsentinel_master = "m"\nurl = "redis://x"\n', "[redis] url and sentinels"),
+        ("[redis]\nmin_replicas = -1\n", "[redis] min_replicas = -1: must be 0 or more"),
+        ("[redis]\nmin_replicas = 17\n", "[redis] min_replicas = 17: must be at most 16"),
+        ("[redis]\nreplica_timeout = 0\n", "[redis] replica_timeout = 0.0: must be greater than 0"),
+        ("[redis]\nreplica_timeout = 5\n", "[redis] replica_timeout = 5.0: must be at most 1.5"),
+        ("[redis]\nreplica_timeout = nan\n", "[redis] replica_timeout = nan: must be a finite number"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:

@@ -26,7 +26,7 @@ from heroagent.client import JobClient
 from heroagent.config import Config, to_toml
 from heroagent.errors import ServiceError
 from heroagent.jobs import JobStatus
-from tests.conftest import child_env, free_port, make_config, wait_until
+from tests.conftest import child_env, free_port, make_config, present, wait_until
 from tests.jobs.live.test_submit_path import assert_recorded_once
 
 DEBIAN_REDIS = Path("/usr/bin/redis-server")
@@ -294,3 +294,65 @@ def test_without_enough_replicas_a_create_is_refused_saying_it_may_exist(
         # the job was made on the primary; the recorder waits for 3 replicas and records nothing meanwhile
         assert wait_until(lambda: "min_replicas" in str(agent.problems()), timeout=20), agent.problems()
         assert agent.health()["jobs"] == "degraded"
+
+
+def _paused_replicas_then_failover(
+    sentinel_set: SentinelSet, client: JobClient, count: int, pause: float
+) -> tuple[list[int], int]:
+    """Replicas cut off (SIGSTOP), `count` creates tried, the primary killed, the replicas back: a failover
+    to a replica that never saw those creates. (ids acknowledged, creates refused)."""
+    first = sentinel_set.master_port()
+    assert first is not None
+    replicas = [proc for port, proc in sentinel_set.servers.items() if port != first]
+    for proc in replicas:
+        os.kill(proc.pid, signal.SIGSTOP)
+    acknowledged, refused = [], 0
+    try:
+        for _ in range(count):
+            try:
+                acknowledged.append(client.create_job("cut", "!!fake.return_success").job_id)
+            except Exception:
+                refused += 1
+        time.sleep(pause)  # the recorder records what it may
+        os.kill(sentinel_set.servers[first].pid, signal.SIGKILL)
+    finally:
+        for proc in replicas:
+            os.kill(proc.pid, signal.SIGCONT)
+    assert wait_until(lambda: sentinel_set.master_port() not in (None, first), timeout=60), "no failover"
+    return acknowledged, refused
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("min_replicas", [0, 1])
+def test_creates_the_replicas_never_saw(data_dir: Path, sentinel_set: SentinelSet, min_replicas: int) -> None:
+    """Replicas cut off from the primary, creates, the primary killed: the new primary never had them.
+    With min_replicas none was acknowledged. Without it each was, and what the recorder had recorded
+    before the kill the server queues again from the history (it reconciles when the primary's run id
+    changes) with the id counter above them; what it had not (the last ~20 ms) is the window."""
+    config = sentinel_set.config(data_dir / "srv", min_replicas=min_replicas, replica_timeout=0.3)
+    config.jobs.topics = ["other"]  # nothing runs the creates: they wait in their queue
+    with HeroAgent(config) as agent:
+        client = JobClient.from_config(config, timeout=2.0)
+        acknowledged, refused = _paused_replicas_then_failover(sentinel_set, client, 5, pause=0.5)
+        jm = agent.get_job_manager()
+        if min_replicas:
+            assert (acknowledged, refused) == ([], 5)
+        else:
+            assert len(acknowledged) == 5 and not refused
+            assert wait_until(lambda: len(jm.queue.stats().get("cut", {})) and jm.queue.stats()["cut"]["queued"] == 5)
+            assert all(present(jm.get_job(job_id)).status is JobStatus.NEW for job_id in acknowledged)
+        after = _create_when_possible(client)
+        assert after > max(acknowledged, default=0)
+        client.close()
+
+
+def _create_when_possible(client: JobClient) -> int:
+    """The id of a job created as soon as the new primary takes it."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return client.create_job("cut", "!!fake.return_success").job_id
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
