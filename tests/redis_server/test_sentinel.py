@@ -240,20 +240,35 @@ def test_kill_9_of_the_primary_with_min_replicas_loses_no_acknowledged_job(
     first = sentinel_set.master_port()
     assert first is not None
     with HeroAgent(config) as agent:
-        submitter = subprocess.Popen(
-            [sys.executable, "-c", SUBMITTER, str(toml), "14"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+        # the server's workers and a `heroagent worker` (its blocking reads too) take the jobs
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "heroagent", "worker", "--topics", "flow", "--config", str(toml), "--id",
+             "remote-flow"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(),
         )  # fmt: skip
-        assert submitter.stdout is not None
-        seen = [submitter.stdout.readline() for _ in range(150)]  # jobs flow
-        os.kill(sentinel_set.servers[first].pid, signal.SIGKILL)
-        assert wait_until(lambda: sentinel_set.master_port() not in (None, first), timeout=30), "no failover"
-        out, err = submitter.communicate(timeout=60)
+        try:
+            submitter = subprocess.Popen(
+                [sys.executable, "-c", SUBMITTER, str(toml), "14"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+            )  # fmt: skip
+            assert submitter.stdout is not None
+            seen = [submitter.stdout.readline() for _ in range(150)]  # jobs flow
+            os.kill(sentinel_set.servers[first].pid, signal.SIGKILL)
+            assert wait_until(lambda: sentinel_set.master_port() not in (None, first), timeout=30), "no failover"
+            out, err = submitter.communicate(timeout=60)
+            jm = agent.get_job_manager()
+            last = [int(line) for line in out.splitlines() if line.strip().isdigit()][-20:]
+            assert last and wait_until(lambda: all(jm.get_job(i).status.terminal for i in last), timeout=60)
+            ran_by = {present(jm.get_job(i)).worker.split(":")[0] for i in last}
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
         after = [int(line) for line in out.splitlines() if line.strip().isdigit()]
         ids = [int(line) for line in seen if line.strip().isdigit()] + after
         assert after, f"no create was acknowledged after the failover: {err[-2000:]}"  # the client followed it
         assert len(set(ids)) == len(ids)
         assert_recorded_once(agent, ids, runs_lost=True)
+        assert "remote-flow" in ran_by, ran_by  # the remote worker took jobs after the failover
         health = agent.health()
         assert health["redis"] == "running", health
 
