@@ -102,7 +102,8 @@ def index_filters(filters: Mapping[str, Any]) -> Filters:
 def matching_ids(manager: JobManager, filters: Mapping[str, Any], limit: int) -> list[int]:
     """The ids of up to `limit` jobs the filter matches, newest first, below its `before`."""
     before = filters.get("before")
-    before = max(-1, min(before, MAX_JOB_ID)) or None if before is not None else None
+    if before is not None:  # below 1: no job is there (never "from the newest", which would widen a change)
+        before = min(before, MAX_JOB_ID) if before > 0 else -1
     return manager.store.list_ids(index_filters(filters), text=filters.get("text"), limit=limit, before_id=before)
 
 

@@ -104,6 +104,15 @@ def test_a_call_stops_at_its_time_and_says_where_to_go_on(agent: HeroAgent) -> N
     assert (answer["done"], answer["left"]) == (1, sorted(ids)[1:])
 
 
+def test_a_filter_before_any_job_changes_nothing(agent: HeroAgent) -> None:
+    jm = agent.get_job_manager()
+    ids = waiting_jobs(jm, "kept", 2)
+    for before in (0, -5, 1):
+        assert jm.bulk_jobs("cancel", filters={"topic": "kept", "before": before})["done"] == 0
+    answer = jm.bulk_jobs("cancel", filters={"topic": "kept", "before": 2**63 - 1})  # past any id: from the newest
+    assert answer["done"] == 2 and all(jm.get_job(i).status is JobStatus.CANCELED for i in ids)
+
+
 @pytest.mark.parametrize(
     ("action", "ids", "filters", "message"),
     [
