@@ -226,3 +226,19 @@ def test_a_create_whose_answer_is_lost_is_sent_again_and_makes_one_job(data_dir:
     finally:
         proxy.close()
         redis_server.stop()
+
+
+def test_a_bulk_change_is_asked_of_the_server(agent: HeroAgent) -> None:
+    """Issue 30, item 2: JobClient.bulk_jobs goes to the server (it writes the history) and answers its counts."""
+    jm = agent.get_job_manager()
+    jm.pause_topic("remote-bulk")
+    ids = [j.job_id for j in jm.create_jobs([{"topic": "remote-bulk", "params": "!!fake.return_success"}] * 2)]
+    client = JobClient.from_config(agent.config)
+    try:
+        answer = client.bulk_jobs("cancel", [*ids, 123_456_789])
+        assert (answer["done"], answer["skipped_ids"], answer["next_before"]) == (2, [123_456_789], None)
+        with pytest.raises(InvalidJobError, match="action: 'explode'"):
+            client.bulk_jobs("explode", ids)
+    finally:
+        client.close()
+    assert all(jm.get_job(i).status is JobStatus.CANCELED for i in ids)

@@ -22,6 +22,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from heroagent.errors import ServiceError
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import DEAD
+from heroagent.jobs.server.bulk import check_action, check_filters, check_ids
 from heroagent.schema.job import HERO_ORIGIN, MAX_LOG_OFFSET
 from heroagent.schema.topic import TOPIC_LIMITS
 from heroagent.web.apidoc import documented
@@ -29,6 +30,8 @@ from heroagent.web.context import current_agent, current_manager, current_schedu
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.openapi import (
     BLUEPRINT,
+    BULK_BODY,
+    BULK_DONE,
     DEAD_JOB_FILTERS,
     DEAD_JOB_PAGE,
     JOB_FILTERS,
@@ -269,6 +272,30 @@ def retry_dead_jobs() -> Response:
         raise InvalidJobError('body: give {} for every dead job, or {"topic": "name"} for one topic')
     retried = current_manager().retry_dead(topic=body.get("topic") or None)
     return jsonify({"retried": [j.job_id for j in retried], "count": len(retried)})
+
+
+@bp.post("/jobs/bulk")
+@documented(
+    "Retry, cancel or delete jobs in bulk, one batch per call: up to 500 ids, or the next 500 jobs a filter "
+    "matches (call again with the answer's next_before as the filter's before until it is null); a job whose "
+    "state does not allow the action is skipped and counted",
+    body=BULK_BODY,
+    responses={200: json_response(BULK_DONE, "what this batch did, and where to go on")},
+    errors=(400, 401, 503),
+)
+def bulk_jobs() -> Response:
+    body = json_body()
+    unknown = sorted(str(k)[:40] for k in set(body) - {"action", "ids", "filter"})
+    if unknown:
+        raise InvalidJobError(f"{', '.join(unknown)}: unknown field(s); allowed: action, ids, filter")
+    if ("ids" in body) == ("filter" in body):
+        raise InvalidJobError('give either "ids": [job ids] or "filter": {...} (the jobs list\'s filters)')
+    ids, filters = body.get("ids"), body.get("filter")
+    if "ids" in body:
+        ids = check_ids(ids)  # here too, so a null is refused rather than taken for "no ids"
+    else:
+        filters = check_filters(filters)
+    return jsonify(current_manager().bulk_jobs(check_action(body.get("action")), ids, filters))
 
 
 @bp.get("/schedules")

@@ -10,16 +10,18 @@ from markupsafe import Markup, escape
 from heroagent.jobs.history.stats import BUCKET_SECONDS, ThroughputBucket
 from heroagent.web.present import when
 
-WIDTH, HEIGHT, TOP, BOTTOM = 1200, 150, 14, 18
+WIDTH, HEIGHT, TOP, BOTTOM = 1200, 150, 4, 1
 
 
 def throughput_svg(buckets: list[ThroughputBucket]) -> Markup:
-    """Stacked bars per bucket: done, error, canceled; the peak labelled; hover shows each bar's counts."""
+    """Stacked bars per bucket: done, error, canceled; hover shows each bar's counts. The SVG holds only the
+    bars and stretches to its box (preserveAspectRatio none); the peak and the time axis are HTML text
+    around it, so they stay readable at any width (a phone's 390 px shrinks no label)."""
     peak = max((b.total for b in buckets), default=0)
     scale = (HEIGHT - TOP - BOTTOM) / peak if peak else 0.0
     slot = WIDTH / max(1, len(buckets))
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="none" role="img" '
         f'aria-label="jobs finished per {BUCKET_SECONDS} seconds over the last {len(buckets) * BUCKET_SECONDS // 60} '
         f'minutes">',
         f'<line class="axis" x1="0" y1="{HEIGHT - BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - BOTTOM}"/>',
@@ -36,11 +38,8 @@ def throughput_svg(buckets: list[ThroughputBucket]) -> Markup:
                 parts.append(f'<rect class="{css}" x="{x:.1f}" y="{y:.1f}" width="{slot - 2:.1f}" height="{h:.1f}"/>')
         parts.append("</g>")
     minutes = len(buckets) * BUCKET_SECONDS // 60
-    parts.append(f'<text class="label" x="2" y="{HEIGHT - 4}">{minutes} min ago</text>')
-    parts.append(f'<text class="label" x="{WIDTH - 2}" y="{HEIGHT - 4}" text-anchor="end">now</text>')
-    per_second = peak / BUCKET_SECONDS
-    parts.append(
-        f'<text class="label" x="2" y="{TOP - 3}">peak {peak} per {BUCKET_SECONDS} s ({per_second:.1f}/s)</text>'
-    )
     parts.append("</svg>")
-    return Markup("".join(parts))
+    per_second = peak / BUCKET_SECONDS
+    peak_line = f'<p class="chart-peak">peak {peak} per {BUCKET_SECONDS} s ({per_second:.1f}/s)</p>'
+    axis = f'<p class="chart-axis"><span>{minutes} min ago</span><span>now</span></p>'
+    return Markup(f'<figure class="chart-box">{peak_line}{"".join(parts)}{axis}</figure>')

@@ -17,6 +17,7 @@ from werkzeug.routing import Map
 
 from heroagent import __version__
 from heroagent.jobs.model import WIRE_NAMES, Job, JobStatus
+from heroagent.jobs.server.bulk import BULK_ACTIONS, BULK_BATCH
 from heroagent.jobs.server.manager import TOPIC_ACTIONS
 from heroagent.schema.fields import Field
 from heroagent.schema.filters import DEAD_FILTERS
@@ -231,6 +232,42 @@ RETRIED = {
     "type": "object",
     "properties": {"retried": {"type": "array", "items": {"type": "integer"}}, "count": {"type": "integer"}},
     "required": ["retried", "count"],
+}
+
+# POST /api/jobs/bulk: the jobs by id, or by a filter of the jobs list (the same fields as GET /api/jobs's).
+BULK_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["action"],
+    "properties": {
+        "action": {"type": "string", "enum": list(BULK_ACTIONS)},
+        "ids": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1},
+            "minItems": 1,
+            "maxItems": BULK_BATCH,
+            "description": "these jobs (give ids or filter)",
+        },
+        "filter": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {p["name"]: p["schema"] for p in JOB_FILTERS},
+            "description": "the jobs this filter matches, newest first; `before` pages (the answer's "
+            "next_before), `limit` sizes the batch",
+        },
+    },
+}
+BULK_DONE = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string"},
+        "done": {"type": "integer"},
+        "skipped": {"type": "integer", "description": "jobs whose state did not allow the action (now)"},
+        "skipped_ids": {"type": "array", "items": {"type": "integer"}},
+        "left": {"type": "array", "items": {"type": "integer"}, "description": "ids given that time did not reach"},
+        "next_before": {"type": ["integer", "null"], "description": "for a filter: its before for the next batch"},
+    },
+    "required": ["action", "done", "skipped", "skipped_ids", "left", "next_before"],
 }
 
 

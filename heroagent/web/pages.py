@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
@@ -17,6 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import DEAD, Job, JobStatus, ParamsType
+from heroagent.jobs.server.bulk import count_matching
 from heroagent.schema.job import NEW_JOB
 from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
@@ -28,6 +30,7 @@ bp = Blueprint("pages", __name__)
 
 LOG_TAIL_BYTES = 64 * 1024
 SCRIPT_TOPIC = "scripts"
+MATCHING_CAP = 100_000  # a filtered list counts the jobs it matches up to this many (a label filter reads ids)
 
 
 # ------------------------------------------------------------------ overview
@@ -105,8 +108,10 @@ def jobs_data() -> dict[str, Any]:
     jm = current_manager()
     jobs, next_before = query.run(jm)
     topic = query.topic or None
-    matching = None if query.text else jm.store.count(query.status or None, topic)
+    matching = None if query.text else count_matching(jm, query.args(), cap=MATCHING_CAP)
     return {
+        "back": urlencode(query.args(before=None)),
+        "dead_status": ",".join(DEAD),
         "query": query,
         "jobs": jobs,
         "next_before": next_before,

@@ -98,8 +98,37 @@ def size(n: int) -> str:
     return f"{value:.1f} GiB"
 
 
+SHORT_PARSE_LIMIT = 4096  # a list's cell looks inside a script's JSON output only up to this size
+
+
+def _texts(text: str) -> list[str] | None:
+    """The texts a small JSON result holds (a string, a list of strings: one per action, a script's
+    outputs), or None when it holds none (or is too long to look inside)."""
+    if len(text) > SHORT_PARSE_LIMIT or text.strip()[:1] not in ("[", '"'):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    return outputs(text) or None
+
+
+def short(text: str, width: int = 60) -> str:
+    """A value on one line for a list's cell: the texts a JSON result holds rather than its JSON, whitespace
+    folded, cut to `width` characters (with an ellipsis)."""
+    texts = _texts(text)
+    one = " ".join((" | ".join(t for t in texts if t.strip()) if texts is not None else text[: 4 * width + 1]).split())
+    return one if len(one) <= width else one[: width - 1].rstrip() + "…"
+
+
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(when=when, ago=ago, run_time=run_time, pretty=pretty, size=size, outputs=outputs)
+    app.jinja_env.filters.update(
+        when=when, ago=ago, run_time=run_time, pretty=pretty, size=size, outputs=outputs, short=short
+    )
 
 
 def worker_rows(running: Agent) -> list[dict[str, Any]]:

@@ -349,3 +349,62 @@ def test_a_waiting_job_has_an_eta_and_a_running_one_names_the_worker_holding_it(
     page = requests.get(ui_url(agent, f"/jobs/{third.job_id}"), timeout=5).text
     assert 'id="job-eta"' in page and "an estimate" in page
     jm.cancel_job(running.job_id)
+
+
+def test_bulk_retries_by_ids_and_deletes_by_filter_in_batches(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    """Issue 30, item 2: POST /api/jobs/bulk with ids, or a filter paged by next_before."""
+    agent, url = api
+    jm = agent.get_job_manager()
+    ids = [jm.create_job("bulky", "!!fake.return_error").job_id for _ in range(3)]
+    for job_id in ids:
+        wait_status(url, job_id, "error")
+    assert wait_until(lambda: agent.get_job_manager().store.count("error", "bulky") == 3)
+    r = requests.post(url("/api/jobs/bulk"), json={"action": "retry", "ids": [*ids, 10**12]}, timeout=30)
+    assert r.status_code == 200
+    assert r.json() == {
+        "action": "retry",
+        "done": 3,
+        "skipped": 1,
+        "skipped_ids": [10**12],
+        "left": [],
+        "next_before": None,
+    }
+    for job_id in ids:
+        wait_status(url, job_id, "error")
+    assert wait_until(lambda: jm.store.count("error", "bulky") == 3)
+    body: dict[str, Any] = {"action": "delete", "filter": {"topic": "bulky", "status": "error,timeout", "limit": 2}}
+    first = requests.post(url("/api/jobs/bulk"), json=body, timeout=30).json()
+    assert (first["done"], first["next_before"]) == (2, ids[1])
+    body["filter"]["before"] = first["next_before"]
+    second = requests.post(url("/api/jobs/bulk"), json=body, timeout=30).json()
+    assert (second["done"], second["next_before"]) == (1, None)
+    assert all(requests.get(url(f"/api/jobs/{i}"), timeout=5).status_code == 404 for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("[1, 2]", "body: must be a JSON object"),
+        ('{"action": "retry"}', 'give either "ids"'),
+        ('{"action": "retry", "ids": [1], "filter": {}}', 'give either "ids"'),
+        ('{"action": "retry", "ids": null}', "ids: must be a list"),
+        ('{"action": "retry", "ids": [1, "2"]}', "'2' is not a job id"),
+        ('{"action": "retry", "ids": [1.0]}', "'1.0' is not a job id"),
+        ('{"action": "retry", "ids": [-5]}', "'-5' is not a job id"),
+        ('{"action": "retry", "ids": [99999999999999999999999]}', "is not a job id"),
+        ('{"action": "retry", "ids": [' + ",".join(["1"] * 10_000) + "]}", "10000 given; at most 500"),
+        ('{"action": "explode", "ids": [1]}', "action: 'explode' must be one of"),
+        ('{"ids": [1]}', "action: 'None' must be one of"),
+        ('{"action": "delete", "filter": "everything"}', "filter: must be an object"),
+        ('{"action": "delete", "filter": null}', "filter: must be an object"),
+        ('{"action": "delete", "filter": {"limit": "x"}}', "limit"),
+        ('{"action": "delete", "filter": {"before": 1.5}}', "before"),
+        ('{"action": "delete", "filter": {"nope": 1}}', "nope: unknown field"),
+        ('{"action": "delete", "ids": [1], "force": true}', "force: unknown field"),
+    ],
+)
+def test_hostile_bulk_bodies_are_400_naming_the_field(web_agent: StartAgent, body: str, error: str) -> None:
+    agent = web_agent()
+    headers = {"Content-Type": "application/json"}
+    r = requests.post(ui_url(agent, "/api/jobs/bulk"), data=body, headers=headers, timeout=10)
+    assert r.status_code == 400 and error in r.json()["error"], r.text[:300]

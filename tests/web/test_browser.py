@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright (installed by the test command).
 
-Screenshots of each page are saved under test-artifacts/screenshots/ (or $HEROAGENT_ARTIFACTS).
+Screenshots of each page are saved under test-artifacts/screenshots/ (or $HEROAGENT_ARTIFACTS), and every
+page at a phone's and a desktop's size under test-artifacts/screens/ (neither is committed).
 The pages must work under their strict CSP: any console error (a CSP violation included) fails a test.
 """
 
@@ -193,8 +194,11 @@ def test_schedules_page_follows_runs_and_pauses_and_dead_jobs_retry_in_bulk(web_
         jm.wait_for_job(job.job_id, timeout=10)
     page.goto(ui_url(agent, "/jobs?status=error&topic=flaky"))
     expect(page.locator("form.dead")).to_contain_text("2 dead jobs")
-    page.click("#retry-dead")  # confirm() is accepted by the fixture
-    expect(page).to_have_url(ui_url(agent, "/jobs?topic=flaky"), timeout=10_000)
+    page.click("#retry-dead")
+    expect(page.locator("#bulk-question")).to_contain_text("Retry 2 jobs matching status error,timeout, topic flaky?")
+    page.click("#bulk-confirm")
+    expect(page).to_have_url(ui_url(agent, "/jobs?status=error&topic=flaky"), timeout=10_000)
+    expect(page.locator("#bulk-notice")).to_have_text("Queued again 2 jobs.")
     assert wait_until(lambda: all(jm.get_job(j.job_id).retries == 1 for j in failed), timeout=10)
 
 
@@ -263,3 +267,143 @@ def test_suspend_and_resume_buttons_on_the_job_page(web_agent: StartAgent, page:
     page.locator("button#resume").click()
     expect(page.locator("#job-status")).to_have_text("done", timeout=20_000)
     assert [v.status.value for v in jm.get_history(job.job_id)][-3:] == ["resuming", "active", "done"]
+
+
+# ------------------------------------------------------------------ every page at a phone's and a desktop's size
+
+SCREENS = SHOTS.parent / "screens"  # test-artifacts/screens/<page>-<width>x<height>.png
+SIZES = ((390, 844), (1280, 800))
+LONG_TOPIC = "a-rather-long-topic-name-that-would-not-fit-on-a-phone-screen-at-all"
+
+# What is wrong with the page's layout: the page scrolls sideways, a visible element is wider than the
+# viewport or sticks out of it, a control has no name a screen reader (or a person) can go by.
+LAYOUT_PROBLEMS = """() => {
+  const width = window.innerWidth;
+  const out = [];
+  const page = document.scrollingElement.scrollWidth;
+  if (page > width) out.push(`the page is ${page} px wide`);
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+  for (const el of document.body.querySelectorAll('*')) {
+    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    if (r.width > width + 0.5 || r.left < -0.5 || r.right > width + 0.5) {
+      out.push(`${name(el)} spans ${Math.round(r.left)}..${Math.round(r.right)} px`);
+    }
+  }
+  for (const el of document.querySelectorAll('button, select, textarea, input:not([type=hidden]), a[href]')) {
+    if (!el.checkVisibility()) continue;
+    const label = el.getAttribute('aria-label') || (el.labels && el.labels.length) || el.textContent.trim() ||
+      el.getAttribute('title') || el.getAttribute('placeholder');
+    if (!label) out.push(`${name(el)} has no label`);
+  }
+  return out.slice(0, 20);
+}"""
+
+
+def the_pages(agent: HeroAgent) -> dict[str, str]:
+    """Every page, with content on it: queues (one paused, one with a long name), workers, finished and dead
+    jobs, a schedule, a script. Name -> path."""
+    jm = agent.get_job_manager()
+    done = jm.create_job("reports", "!!fake.return_success message:fine", circle_id="circle-" + "x" * 40)
+    dead = jm.create_job(LONG_TOPIC, "!!fake.return_error message:'" + "disk full " * 30 + "'")
+    jm.pause_topic("held")
+    jm.create_jobs([{"topic": "held", "params": "!!fake.return_success"}] * 2)
+    for topic in ("alpha", "beta", "gamma", "delta"):
+        jm.create_job(topic, "!!fake.return_success")
+    jm.set_topic_limits("alpha", max_running=2, rate="5/second")
+    for job in (done, dead):
+        jm.wait_for_job(job.job_id, timeout=15)
+    agent.get_schedules().add_from(
+        {"name": "nightly-report", "topic": "reports", "params": "!!fake.return_success", "cron": "0 3 * * *"}
+    )
+    share = agent.config.share_root
+    assert share is not None
+    (share / "scripts" / "hello.sh").write_text('#!/bin/sh\necho "hello"\n')
+    return {
+        "overview": "/",
+        "jobs": "/jobs",
+        "job": f"/jobs/{dead.job_id}",
+        "dead": "/jobs?status=error,timeout",
+        "schedules": "/schedules",
+        "scripts": "/scripts",
+        "submit": "/submit",
+    }
+
+
+def test_every_page_fits_a_phone_and_a_desktop(web_agent: StartAgent, browser: Browser) -> None:
+    """Issue 30, item 1: at 390x844 and 1280x800 no page scrolls sideways, no element is wider than the
+    screen, every control has a label and every queue's buttons are on screen; screenshots of each page."""
+    agent = web_agent()
+    pages = the_pages(agent)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    for width, height in SIZES:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        tab = context.new_page()
+        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        try:
+            for name, path in pages.items():
+                tab.goto(ui_url(agent, path))
+                expect(tab.locator("h1")).to_be_visible()
+                problems = tab.evaluate(LAYOUT_PROBLEMS)
+                assert problems == [], (name, width, problems)
+                tab.screenshot(path=str(SCREENS / f"{name}-{width}x{height}.png"), full_page=True)
+            tab.goto(ui_url(agent, "/"))
+            buttons = tab.locator("#queues button")
+            assert buttons.count() >= 4 * 6  # six topics, three or four buttons each
+            for i in range(buttons.count()):
+                button = buttons.nth(i)
+                button.scroll_into_view_if_needed()
+                box = button.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (i, box)
+                assert box["y"] >= 0 and box["y"] + box["height"] <= height, (i, box)
+            tab.goto(ui_url(agent, pages["dead"]))
+            tab.click("#delete-dead")  # the bulk confirmation is a page too
+            expect(tab.locator("#bulk-question")).to_contain_text("Delete 1 job matching")
+            problems = tab.evaluate(LAYOUT_PROBLEMS)
+            assert problems == [], ("bulk", width, problems)
+            tab.screenshot(path=str(SCREENS / f"bulk-confirm-{width}x{height}.png"), full_page=True)
+        finally:
+            context.close()
+        assert not errors, errors
+
+
+def test_desktop_queue_rows_are_aligned(web_agent: StartAgent, page: Page) -> None:
+    """Issue 30, item 1: each cell of a queue row has the row's top and bottom (no staggered borders)."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    jm.pause_topic("aligned")
+    jm.create_job("aligned", "!!fake.return_success")
+    page.goto(ui_url(agent, "/"))
+    edges = page.evaluate(
+        """() => [...document.querySelectorAll('#queues tbody tr')].map(tr =>
+             [...tr.children].map(td => { const r = td.getBoundingClientRect(); return [r.top, r.bottom]; }))"""
+    )
+    assert edges
+    for row in edges:
+        assert len({round(top) for top, _ in row}) == 1 and len({round(bottom) for _, bottom in row}) == 1, row
+
+
+def test_bulk_delete_of_ticked_jobs_keeps_the_filter(web_agent: StartAgent, page: Page) -> None:
+    """Issue 30, item 2: tick jobs (the ticks survive the list's refresh), Delete, confirm naming the count,
+    and land on the same filtered list with the result."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    jobs = jm.create_jobs([{"topic": "tidy", "params": "!!fake.return_success"}] * 3)
+    for job in jobs:
+        jm.wait_for_job(job.job_id, timeout=15)
+    page.goto(ui_url(agent, "/jobs?topic=tidy&status=done"))
+    for job in jobs[:2]:
+        page.check(f"#pick-{job.job_id}")
+    page.wait_for_timeout(2_500)  # the list refreshes every 2 s; the ticks stay
+    assert page.is_checked(f"#pick-{jobs[0].job_id}") and page.is_checked(f"#pick-{jobs[1].job_id}")
+    page.click("#bulk-delete")
+    expect(page.locator("#bulk-question")).to_contain_text("Delete 2 jobs selected on the list?")
+    shot(page, "bulk-confirm")
+    page.click("#bulk-confirm")
+    expect(page).to_have_url(ui_url(agent, "/jobs?status=done&topic=tidy"))
+    expect(page.locator("#bulk-notice")).to_have_text("Deleted 2 jobs.")
+    expect(page.locator("tr[data-jobid]")).to_have_count(1)
+    assert jm.get_job(jobs[2].job_id).status is JobStatus.DONE

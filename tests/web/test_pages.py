@@ -352,3 +352,24 @@ def test_the_submit_form_makes_a_json_job_naming_its_action(web_agent: StartAgen
     r = session.post(ui_url(agent, "/submit"), data=data, allow_redirects=False, timeout=5)
     error = re.search(r'id="error-params">([^<]+)<', r.text)
     assert r.status_code == 400 and error and "message: expected a text, got 5" in htmllib.unescape(error.group(1))
+
+
+def test_jobs_list_shows_a_short_result_and_error_per_row(web_agent: StartAgent) -> None:
+    """Issue 30, item 3: the list's Result and Error columns, one line each."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    ok = jm.create_job("cells", "!!fake.return_success message:'all fine'")
+    bad = jm.create_job("cells", "!!fake.return_error message:'tape      missing'")
+    for job in (ok, bad):
+        jm.wait_for_job(job.job_id, timeout=15)
+    page = requests.get(ui_url(agent, "/jobs?topic=cells"), timeout=5).text
+    assert "<th>Result</th><th>Error</th>" in page
+
+    def cell(job_id: int, kind: str) -> str:
+        row = page[page.index(f'data-jobid="{job_id}"') :]
+        found = re.search(rf'<td class="{kind}"[^>]*>([^<]*)</td>', row)
+        assert found
+        return htmllib.unescape(found.group(1))
+
+    assert "all fine" in cell(ok.job_id, "result") and cell(ok.job_id, "error") == ""
+    assert "tape missing" in cell(bad.job_id, "error")  # its run of spaces folded

@@ -235,6 +235,13 @@ class JobOperations:
         """Delete a job from Redis and the history (cancel a running job first)."""
         raise NotImplementedError
 
+    @operation(Via.SERVER, api=["POST /api/jobs/bulk"])
+    def bulk_jobs(
+        self, action: str, job_ids: list[int] | None = None, filters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Retry, cancel or delete jobs (by id, or those a filter matches), one bounded batch per call."""
+        raise NotImplementedError
+
     @operation(Via.SERVER)
     def update_job_status(self, job_id: int, status: str | JobStatus, **fields: str) -> Job:
         """Move a job to `status` (a transition the model allows), with fields to set."""

@@ -49,6 +49,7 @@ from heroagent.jobs.model import (
     parse_statuses,
 )
 from heroagent.jobs.retry import RetryPolicy
+from heroagent.jobs.server.bulk import run_bulk
 from heroagent.schema.filters import JOB_FILTERS
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
@@ -717,6 +718,16 @@ class JobManager:
         if retried:
             log.info("jobs: %d dead job(s)%s queued again", len(retried), f" of topic {topic}" if topic else "")
         return retried
+
+    def bulk_jobs(
+        self, action: str, job_ids: list[int] | None = None, filters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Retry, cancel or delete jobs, one bounded batch per call (bulk.py): the jobs named by `job_ids`
+        (at most 500), or the next batch the `filters` match (the jobs list's filters, newest first; their
+        `before` pages, `limit` sizes the batch). Each job goes through retry_job/cancel_job/delete_job's
+        rules; one whose state does not allow it is skipped. Returns {action, done, skipped, skipped_ids,
+        left: ids given not reached in time, next_before: the filter's `before` for the next batch or None}."""
+        return run_bulk(self, action, job_ids, filters)
 
     def delete_job(self, job_id: int) -> None:
         """Remove a job from Redis and from the history. A running job must be canceled first."""
