@@ -219,9 +219,11 @@ from heroagent.client import JobClient
 from heroagent.config import load_config
 client = JobClient.from_config(load_config(sys.argv[1]), timeout=2.0)
 end = time.time() + float(sys.argv[2])
+n = 0
 while time.time() < end:
+    n += 1
     try:
-        job = client.create_job("flow", "!!fake.sleep seconds:0.01")
+        job = client.create_job("flow" if n % 2 else "far", "!!fake.sleep seconds:0.01")
     except Exception as exc:
         print("failed", type(exc).__name__, flush=True)
         time.sleep(0.2)
@@ -235,18 +237,21 @@ def test_kill_9_of_the_primary_with_min_replicas_loses_no_acknowledged_job(
     data_dir: Path, sentinel_set: SentinelSet
 ) -> None:
     config = sentinel_set.config(data_dir / "srv", min_replicas=1)
+    config.jobs.topics = ["flow"]  # "far" is the remote worker's
     toml = data_dir / "submitter.toml"
     toml.write_text(to_toml(sentinel_set.config(data_dir / "sub", min_replicas=1)))
     first = sentinel_set.master_port()
     assert first is not None
     with HeroAgent(config) as agent:
-        # the server's workers and a `heroagent worker` (its blocking reads too) take the jobs
+        # the server's workers take "flow", a `heroagent worker` (its blocking reads too) "far"
         worker = subprocess.Popen(
-            [sys.executable, "-m", "heroagent", "worker", "--topics", "flow", "--config", str(toml), "--id",
-             "remote-flow"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(),
+            [sys.executable, "-m", "heroagent", "worker", "--topics", "far", "--config", str(toml), "--id",
+             "remote-flow", "--log-level", "debug"],
+            stdout=subprocess.DEVNULL, stderr=(data_dir / "worker.log").open("w"), env=child_env(),
         )  # fmt: skip
         try:
+            jm = agent.get_job_manager()
+            assert wait_until(lambda: "remote-flow" in str(jm.list_workers()), timeout=30), "the worker did not start"
             submitter = subprocess.Popen(
                 [sys.executable, "-c", SUBMITTER, str(toml), "14"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
@@ -256,10 +261,11 @@ def test_kill_9_of_the_primary_with_min_replicas_loses_no_acknowledged_job(
             os.kill(sentinel_set.servers[first].pid, signal.SIGKILL)
             assert wait_until(lambda: sentinel_set.master_port() not in (None, first), timeout=30), "no failover"
             out, err = submitter.communicate(timeout=60)
-            jm = agent.get_job_manager()
-            last = [int(line) for line in out.splitlines() if line.strip().isdigit()][-20:]
-            assert last and wait_until(lambda: all(jm.get_job(i).status.terminal for i in last), timeout=60)
-            ran_by = {present(jm.get_job(i)).worker.split(":")[0] for i in last}
+            since = [int(line) for line in out.splitlines() if line.strip().isdigit()]
+            assert since and wait_until(lambda: all(jm.get_job(i).status.terminal for i in since), timeout=60), (
+                data_dir / "worker.log"
+            ).read_text()[-6000:]
+            ran_by = {present(jm.get_job(i)).worker.split(":")[0] for i in since}
         finally:
             worker.terminate()
             worker.wait(timeout=30)
@@ -268,7 +274,7 @@ def test_kill_9_of_the_primary_with_min_replicas_loses_no_acknowledged_job(
         assert after, f"no create was acknowledged after the failover: {err[-2000:]}"  # the client followed it
         assert len(set(ids)) == len(ids)
         assert_recorded_once(agent, ids, runs_lost=True)
-        assert "remote-flow" in ran_by, ran_by  # the remote worker took jobs after the failover
+        assert "remote-flow" in ran_by and len(ran_by) == 2, ran_by  # the remote worker ran jobs after the failover
         health = agent.health()
         assert health["redis"] == "running", health
 
