@@ -335,10 +335,14 @@ def _result_text(j: Any, indent: int | None = 2) -> str:
 
 
 def _print_job(j: Any, as_json: bool) -> None:
+    from heroagent.jobs.model import API_ALIASES
+
     if as_json:
         click.echo(json.dumps(j.to_api(), indent=2))
         return
-    for key, value in j.to_dict().items():
+    for key, value in j.to_api().items():
+        if key in API_ALIASES:
+            continue  # the old names, kept in --json for one release only
         if key == "result":
             value = _result_text(j)
         if key.startswith("time_") and value:

@@ -4,7 +4,8 @@ Each route declares its OpenAPI operation under its route decorator (`documented
 those declarations (`openapi.openapi_document`), and a route without one makes that fail. The bodies' schemas
 are named in openapi.py.
 
-Job JSON uses the job system's wire names (`jobid`, `sessionkey`, `circleid`, ...). Errors are
+Job JSON names each field as a create takes it (`job_id`, `session_key`, `circle_id`, ...; `Job.to_api`), with
+the old wire names (`jobid`, `circleid`, ...) as deprecated aliases until 0.2. Errors are
 `{"error": "..."}` with 400 (bad input, naming the field), 401, 404, 409 (a transition not allowed)
 or 503 (Redis or the job system down); see `errors.py`.
 """
@@ -174,7 +175,9 @@ def job_result(job_id: int) -> Response:
     errors=LOOKUP_ERRORS,
 )
 def job_history(job_id: int) -> Response:
-    return jsonify({"jobid": job_id, "history": [j.to_api() for j in current_manager().get_history(job_id)]})
+    return jsonify(
+        {"job_id": job_id, "jobid": job_id, "history": [j.to_api() for j in current_manager().get_history(job_id)]}
+    )
 
 
 @bp.get("/jobs/<int:job_id>/log")
@@ -190,7 +193,9 @@ def job_log(job_id: int) -> Response:
         raise InvalidJobError(f"offset: {raw[:40]!r} must be a whole number from 0 to {MAX_LOG_OFFSET}")
     offset = int(raw)
     text = current_manager().get_log(job_id, offset)
-    return jsonify({"jobid": job_id, "offset": offset, "next_offset": offset + len(text.encode()), "log": text})
+    return jsonify(
+        {"job_id": job_id, "jobid": job_id, "offset": offset, "next_offset": offset + len(text.encode()), "log": text}
+    )
 
 
 @bp.post("/jobs/<int:job_id>/cancel")

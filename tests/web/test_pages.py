@@ -251,7 +251,7 @@ def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
         external.start()
         created = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.sleep seconds:0"})
         assert created.status_code == 201
-        assert jm.wait_for_job(created.json()["jobid"], timeout=20).status.value == "done"
+        assert jm.wait_for_job(created.json()["job_id"], timeout=20).status.value == "done"
         assert requests.get(ui_url(agent, "/api/health"), timeout=10).status_code == 200
     finally:
         if agent is not None:
