@@ -4,6 +4,9 @@ Each route declares its OpenAPI operation under its route decorator (`documented
 those declarations (`openapi.openapi_document`), and a route without one makes that fail. The bodies' schemas
 are named in openapi.py.
 
+A body may be up to 3 x [jobs] max_value_bytes + 64 KiB (web/__init__.py api_body_limit): params of
+max_value_bytes fit however JSON escapes them; a larger one is a 413 naming the setting.
+
 Job JSON names each field as a create takes it (`job_id`, `session_key`, `circle_id`, ...; `Job.to_api`), with
 the old wire names (`jobid`, `circleid`, ...) as deprecated aliases until 0.2. Errors are
 `{"error": "..."}` with 400 (bad input, naming the field), 401, 404, 409 (a transition not allowed)
@@ -106,7 +109,7 @@ def json_body() -> dict[str, Any]:
         201: {**json_response(ref("Job"), "the new job"), "links": JOB_LINKS},
         200: json_response(ref("Job"), "the job created earlier with the same idempotency_key"),
     },
-    errors=(400, 401, 409, 503),
+    errors=(400, 401, 409, 413, 503),
 )
 def create_job() -> tuple[Response, int]:
     body = json_body()
@@ -292,7 +295,7 @@ def list_schedules() -> Response:
     "Add a schedule (stored as JSON; survives restarts)",
     body=ref("NewSchedule"),
     responses={201: {**json_response(ref("Schedule"), "the new schedule"), "links": SCHEDULE_LINKS}},
-    errors=(400, 401, 503),
+    errors=(400, 401, 413, 503),
 )
 def add_schedule() -> tuple[Response, int]:
     info = current_schedules().add_from(json_body())  # checked against schema.schedule.SCHEDULE

@@ -125,6 +125,7 @@ ERRORS = {
     404: "no such job or schedule",
     409: "the job's status does not allow this, or its topic is draining (takes no new jobs), or the "
     "idempotency_key names a job deleted meanwhile",
+    413: "the body is over the API's limit: 3 x [jobs] max_value_bytes + 64 KiB (params of max_value_bytes fit)",
     503: "Redis or the job system is down",
 }
 
