@@ -33,6 +33,7 @@ from heroagent.web.context import current_agent, current_manager, current_schedu
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.openapi import (
     BLUEPRINT,
+    CREATE_TOPIC,
     DEAD_JOB_FILTERS,
     DEAD_JOB_PAGE,
     JOB_FILTERS,
@@ -401,16 +402,40 @@ def set_queue_limits(topic: str) -> Response:
 @bp.post("/queues/<topic>/<action>")
 @documented(
     "Control a topic: pause, resume (also ends a drain), drain (no new jobs: creates get 409), clear (cancel its "
-    "waiting jobs), cancel-all (and ask its running ones to stop)",
-    params=[TOPIC_IN_PATH, TOPIC_ACTION],
+    "waiting jobs), cancel-all (and ask its running ones to stop). A topic that has never had a job is a 404 "
+    "unless create=true",
+    params=[TOPIC_IN_PATH, TOPIC_ACTION, CREATE_TOPIC],
     responses={200: json_response(TOPIC_STATE, "the topic's state after the action")},
-    errors=(400, 401, 503),
+    errors=(400, 401, 404, 503),
 )
 def control_queue(topic: str, action: str) -> Response:
     """pause | resume | drain | clear | cancel-all: the topic's state after it (and what was canceled)."""
     if action == "limits":  # the limits resource, which takes PUT: a 405 naming it, not "no such action"
         raise MethodNotAllowed(valid_methods=["PUT"])
-    return jsonify(current_manager().control_topic(topic, action))
+    return jsonify(current_manager().control_topic(topic, action, create=_flag("create")))
+
+
+@bp.delete("/queues/<topic>")
+@documented(
+    "Remove a topic with nothing left (nothing queued, running or scheduled): its queue, pause, drain and limits "
+    "go and it leaves the queue list; its finished jobs stay in the history",
+    params=[TOPIC_IN_PATH],
+    responses={204: {"description": "removed"}},
+    errors=(400, 401, 404, 409, 503),
+)
+def remove_queue(topic: str) -> tuple[str, int]:
+    current_manager().remove_topic(topic)
+    return "", 204
+
+
+def _flag(name: str) -> bool:
+    """A true/false query parameter (absent or empty: false); anything else is a 400 naming it."""
+    raw = request.args.get(name, "")
+    if raw.lower() in ("", "false", "0"):
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    raise InvalidJobError(f"{name}: {raw[:40]!r} must be true or false")
 
 
 @bp.get("/workers")

@@ -122,9 +122,9 @@ def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
 ERRORS = {
     400: "bad input; the message names the field",
     401: "missing or wrong bearer token",
-    404: "no such job or schedule",
+    404: "no such job, schedule, worker or topic (a topic action on one that has never had a job)",
     409: "the job's status does not allow this, or its topic is draining (takes no new jobs), or the "
-    "idempotency_key names a job deleted meanwhile",
+    "idempotency_key names a job deleted meanwhile, or a topic to remove still has jobs",
     413: "the body is over the API's limit: 3 x [jobs] max_value_bytes + 64 KiB (params of max_value_bytes fit)",
     503: "Redis or the job system is down",
 }
@@ -149,6 +149,11 @@ LOG_OFFSET = query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_LO
 # Path parameters a route's converter cannot describe (the others come from the rule, see apidoc.openapi_path).
 # A topic in a path: the same rule as a new job's topic (schema.job), so a client can check it first.
 TOPIC_IN_PATH = {"name": "topic", "in": "path", "required": True, "schema": NEW_JOB_SCHEMA["properties"]["topic"]}
+CREATE_TOPIC = query(
+    "create",
+    {"type": "boolean"},
+    "act on a topic that has never had a job (to pause it before its first one); without it that is a 404",
+)
 TOPIC_ACTION = {
     "name": "action",
     "in": "path",

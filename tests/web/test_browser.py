@@ -203,7 +203,7 @@ def test_queue_buttons_pause_and_resume_and_a_phone_sized_layout(web_agent: Star
     fit a 390 px wide screen without a horizontal scroll of the whole page."""
     agent = web_agent()
     jm = agent.get_job_manager()
-    jm.pause_topic("phone")
+    jm.pause_topic("phone", create=True)
     waiting = jm.create_job("phone", "!!fake.return_success")
     page.goto(ui_url(agent, "/"))
     row = page.locator('tr[data-topic="phone"]')
