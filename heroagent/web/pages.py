@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
@@ -118,7 +119,11 @@ def jobs_data() -> dict[str, Any]:
 
 
 @bp.get("/jobs")
-def jobs() -> str:
+def jobs() -> str | BaseResponse:
+    given = list(request.args.items(multi=True))
+    if any(value == "" for _, value in given):  # a GET form sends its empty fields too: the URL drops them
+        kept = urlencode([(name, value) for name, value in given if value != ""])
+        return redirect(request.path + (f"?{kept}" if kept else ""))
     return render_template("jobs.html", **jobs_data())
 
 
