@@ -194,7 +194,7 @@ def test_schedules_page_follows_runs_and_pauses_and_dead_jobs_retry_in_bulk(web_
     page.goto(ui_url(agent, "/jobs?status=error&topic=flaky"))
     expect(page.locator("form.dead")).to_contain_text("2 dead jobs")
     page.click("#retry-dead")  # confirm() is accepted by the fixture
-    expect(page).to_have_url(ui_url(agent, "/jobs?topic=flaky"), timeout=10_000)
+    expect(page).to_have_url(ui_url(agent, "/jobs?status=error&topic=flaky"), timeout=10_000)
     assert wait_until(lambda: all(jm.get_job(j.job_id).retries == 1 for j in failed), timeout=10)
 
 

@@ -293,7 +293,7 @@ def test_dead_jobs_are_retried_in_bulk_from_the_jobs_page(web_agent: StartAgent)
     r = session.post(
         ui_url(agent, "/jobs/dead/retry"), data={"csrf_token": token, "topic": "bulk"}, timeout=5, allow_redirects=False
     )
-    assert r.status_code == 303 and r.headers["Location"] == "/jobs?topic=bulk"
+    assert r.status_code == 303 and r.headers["Location"] == "/jobs?status=error&topic=bulk"  # the list it was on
     assert wait_until(
         lambda: all(
             present(jm.store.status_of(j.job_id)).value == "error" and jm.get_job(j.job_id).retries == 1 for j in jobs
