@@ -82,7 +82,8 @@ def test_the_readme_has_blocks_and_few_are_skipped() -> None:
     assert len(BLOCKS) >= 10
     skipped = [b for b in BLOCKS if b.mode == "skip"]
     assert len(skipped) <= MOST_SKIPPED and all(b.note for b in skipped), skipped
-    stray = [n for n, line in enumerate(README.read_text().splitlines(), 1) if "readme-test:" in line]
+    lines = README.read_text(encoding="utf-8").splitlines()
+    stray = [n for n, line in enumerate(lines, 1) if line.startswith("<!-- readme-test:")]
     assert len(stray) == sum(b.mode != "run" for b in BLOCKS), "a marker that is not right before a block"
 
 
