@@ -334,10 +334,14 @@ def _result_text(j: Any, indent: int | None = 2) -> str:
 
 
 def _print_job(j: Any, as_json: bool) -> None:
+    from heroagent.jobs.model import API_ALIASES
+
     if as_json:
         click.echo(json.dumps(j.to_api(), indent=2))
         return
-    for key, value in j.to_dict().items():
+    for key, value in j.to_api().items():
+        if key in API_ALIASES:
+            continue  # the old names, kept in --json for one release only
         if key == "result":
             value = _result_text(j)
         if key.startswith("time_") and value:
@@ -685,7 +689,7 @@ def worker_drain(config_path: str | None, worker_id: str, resume: bool) -> None:
 @cli.group(cls=HeroGroup)
 def queue() -> None:
     """See and control topics (queues) on a running server: list, pause, resume, drain, clear, cancel-all,
-    limit."""
+    limit, remove."""
 
 
 @queue.command("list")
@@ -737,9 +741,10 @@ def _queue_action(action: str, help_text: str) -> None:
     @queue.command(action, help=help_text)
     @config_option
     @click.argument("topic")
+    @click.option("--create", is_flag=True, help="Act on TOPIC even if it has never had a job (else an error).")
     @json_option
-    def run(config_path: str | None, topic: str, as_json: bool) -> None:
-        result = _client(config_path).control_topic(topic, action)
+    def run(config_path: str | None, topic: str, create: bool, as_json: bool) -> None:
+        result = _client(config_path).control_topic(topic, action, create=create)
         if as_json:
             click.echo(json.dumps(result))
             return
@@ -754,6 +759,16 @@ _queue_action("resume", "TOPIC runs and takes new jobs again (ends a pause and a
 _queue_action("drain", "TOPIC takes no new jobs (creates fail) while its queued jobs still run.")
 _queue_action("clear", "Cancel TOPIC's waiting jobs, each recorded as canceled with the reason.")
 _queue_action("cancel-all", "Cancel TOPIC's waiting jobs and ask its running ones to stop.")
+
+
+@queue.command("remove")
+@config_option
+@click.argument("topic")
+def queue_remove(config_path: str | None, topic: str) -> None:
+    """Remove TOPIC from the queue list (its queue, pause, drain and limits) when nothing is left in it: nothing
+    queued, running or scheduled (cancel-all first). Its finished jobs stay in the history."""
+    _client(config_path).remove_topic(topic)
+    click.echo(f"{topic}: removed")
 
 
 @cli.group(cls=HeroGroup)

@@ -291,7 +291,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *, environ: Mapping[
         try:
             raw = file.read_bytes()
         except FileNotFoundError:
-            raise ConfigError(f"{source}: config file not found; pass an existing file to --config") from None
+            raise ConfigError(
+                f"{source}: config file not found; name an existing TOML file, or none for the defaults"
+            ) from None
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
         try:

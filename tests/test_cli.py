@@ -289,12 +289,12 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         assert job["status"] == "done" and job["result"] == ["hi"]
         failed = run_cli("job", "submit", *cfg, "demo", "!!fake.return_error message:boom", "--wait", "--json")
         assert failed.returncode == 1 and "boom" in failed.stdout
-        failed_id = str(json.loads(failed.stdout)["jobid"])
+        failed_id = str(json.loads(failed.stdout)["job_id"])
         retried = run_cli("job", "retry", *cfg, failed_id, "--json")
         assert retried.returncode == 0 and json.loads(retried.stdout)["retries"] == 1, retried.stderr
         assert wait_until(lambda: '"attempts": 2' in run_cli("job", "get", *cfg, failed_id, "--json").stdout)
         assert wait_until(lambda: '"status": "error"' in run_cli("job", "get", *cfg, failed_id, "--json").stdout)
-        done_id = str(job["jobid"])
+        done_id = str(job["job_id"])
         assert run_cli("job", "delete", *cfg, done_id).stdout.strip() == f"deleted job {done_id}"
         assert run_cli("job", "get", *cfg, done_id).returncode == 2
         followed = run_cli("job", "submit", *cfg, "demo", "!!fake.sleep seconds:1", "--log")
@@ -321,17 +321,17 @@ def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path
         circled = run_cli(
             "job", "submit", *cfg, "demo", "!!fake.return_success", "--circle", "c-7", "--session", "s1", "--json"
         )
-        assert json.loads(circled.stdout)["circleid"] == "c-7" and json.loads(circled.stdout)["sessionkey"] == "s1"
+        assert json.loads(circled.stdout)["circle_id"] == "c-7" and json.loads(circled.stdout)["session_key"] == "s1"
 
         def in_circle() -> list[int]:
             listed = run_cli("job", "list", *cfg, "--circle-id", "c-7", "--json").stdout
-            return [j["jobid"] for j in json.loads(listed)]
+            return [j["job_id"] for j in json.loads(listed)]
 
-        assert wait_until(lambda: in_circle() == [json.loads(circled.stdout)["jobid"]], timeout=10)
+        assert wait_until(lambda: in_circle() == [json.loads(circled.stdout)["job_id"]], timeout=10)
         bad = run_cli("job", "submit", *cfg, "bad topic!", "x")
         assert bad.returncode == 2 and "topic" in bad.stderr and "Traceback" not in bad.stderr
         dead = json.loads(run_cli("job", "dead", "list", *cfg, "--topic", "demo", "--json").stdout)
-        assert [j["jobid"] for j in dead] == [int(failed_id)]
+        assert [j["job_id"] for j in dead] == [int(failed_id)]
         again = run_cli("job", "dead", "retry", *cfg, "--topic", "demo")
         assert again.returncode == 0 and again.stdout.strip() == "queued 1 dead job(s) again", again.stderr
         # Every field a job takes is an option: priority and the no-overlap pair too.

@@ -162,8 +162,9 @@ def test_bad_environment_override(env: dict[str, str], expected: str) -> None:
 
 
 def test_missing_file_is_clear(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file not found"):
+    with pytest.raises(ConfigError, match="config file not found") as info:
         cfg.load_config(tmp_path / "nope.toml", environ={})
+    assert "--config" not in str(info.value)  # a Python caller has no --config (issue 30, item 8)
 
 
 def test_show_round_trips(tmp_path: Path) -> None:

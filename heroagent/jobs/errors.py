@@ -29,6 +29,15 @@ class WorkerNotFoundError(JobError, NotFoundError):
     """No worker pool with that id reports to this Redis."""
 
 
+class TopicNotFoundError(JobError, NotFoundError):
+    """A topic action on a topic that has never had a job (a 404): a typo must not make a topic for good.
+    `create=True` acts on it anyway (to pause a topic before its first job)."""
+
+
+class TopicNotEmptyError(InvalidTransitionError):
+    """Removing a topic that still has jobs queued, running or scheduled (a 409 naming what is left)."""
+
+
 class JobFailed(Exception):
     """Raised inside a job (by an actor or processor) to end it in `error` with this message."""
 
@@ -90,6 +99,8 @@ ERRORS: dict[str, type[JobError]] = {
         WorkerNotFoundError,
         JobIdsNotSeededError,
         TopicDrainingError,
+        TopicNotFoundError,
+        TopicNotEmptyError,
         IdempotencyKeyGoneError,
         IdempotencyKeyConflictError,
         ForeignLayoutError,

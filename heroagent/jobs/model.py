@@ -1,7 +1,8 @@
 """The job: its fields, statuses, validation, and its two encodings (JSON for OurDB, a flat hash for Redis).
 
-Field names on the wire follow the Hero ecosystem (`jobid`, `sessionkey`, `circleid`), so a job
-written here reads the same from redis-cli, the JSON API and another Hero tool.
+Field names on the wire (OurDB, Redis) follow the Hero ecosystem (`jobid`, `sessionkey`, `circleid`), so a
+job written here reads the same from redis-cli and another Hero tool. The JSON API and the CLI's `--json`
+(`to_api`) name the fields as a create takes them (`job_id`, `session_key`, `circle_id`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ WIRE_NAMES = {
     "result_text": "result",
 }
 PY_NAMES = {wire: py for py, wire in WIRE_NAMES.items()}
+# The JSON API (and the CLI's --json) names each field as a create takes it and Python calls it (`circle_id`),
+# not by its wire name; the result is its value under "result". The wire names it used to give are sent
+# beside them as deprecated aliases for one release (0.1.x) and go in 0.2.
+API_NAMES = {"result_text": "result"}
+API_ALIASES = {wire: py for py, wire in WIRE_NAMES.items() if py not in API_NAMES}  # old name -> its field
 
 
 @dataclass
@@ -192,11 +198,17 @@ class Job:
         return self.params_type in JSON_RESULT_TYPES and self.status is not JobStatus.SKIPPED
 
     def to_api(self) -> dict[str, Any]:
-        """`to_dict()` for the JSON API and the CLI's output: the result as its value, not its text, and
-        `locked_by`, the worker holding the job now ('' unless it runs)."""
-        out = self.to_dict()
+        """The job for the JSON API and the CLI's output: each field by the name a create takes (`circle_id`,
+        not the wire's `circleid`), the result as its value, not its text, `locked_by` (the worker holding
+        the job now, '' unless it runs), and the old wire names as aliases (API_ALIASES, until 0.2)."""
+        out: dict[str, Any] = {}
+        for attr, name in _API_FIELDS:
+            value = getattr(self, attr)
+            out[name] = value.value if isinstance(value, enum.Enum) else value
         out["result"] = self.result
         out["locked_by"] = self.locked_by
+        for old, attr in API_ALIASES.items():
+            out[old] = out[attr]
         return out
 
     @property
@@ -229,6 +241,7 @@ def hash_fields(doc: Mapping[str, Any]) -> dict[str, str]:
 
 # (attribute, wire name) of every field, computed once: to_dict/from_dict are on the hot path.
 _WIRE_FIELDS = tuple((f.name, WIRE_NAMES.get(f.name, f.name)) for f in fields(Job))
+_API_FIELDS = tuple((f.name, API_NAMES.get(f.name, f.name)) for f in fields(Job))
 _INT_FIELDS = {"job_id", "retries", "max_retries", "attempts", "version", "priority"}
 _FLOAT_FIELDS = {
     "timeout",

@@ -9,9 +9,9 @@ security headers below.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from flask import Flask, Response
+from flask import Flask, Request, Response, current_app
 from htmx_flask import Htmx
 
 from heroagent.hosts import HostAllowList
@@ -24,7 +24,33 @@ from heroagent.web.present import register_filters
 if TYPE_CHECKING:
     from heroagent.web.context import Agent
 
-MAX_BODY = 1024 * 1024
+PAGE_MAX_BODY = 1024 * 1024  # a page's form (login, submit, buttons)
+# The JSON API's body limit follows [jobs] max_value_bytes: a create whose params fit it must fit the body
+# too, however the client's JSON escapes them. A `\\uXXXX` escape takes at most 3 times a character's UTF-8
+# bytes (6 for a 2-byte character, 12 for a 4-byte one), plus room for the other fields.
+JSON_ESCAPE_FACTOR = 3
+BODY_HEADROOM = 64 * 1024
+API_MAX_BODY = "HEROAGENT_API_MAX_BODY"  # the app's config key holding the API's limit
+
+
+def api_body_limit(max_value_bytes: int) -> int:
+    """The largest body the JSON API reads: room for params of `max_value_bytes` as any JSON encoder writes them."""
+    return JSON_ESCAPE_FACTOR * max_value_bytes + BODY_HEADROOM
+
+
+class SizedBody:
+    """Mixed into the app's request class (htmx_flask's, itself Flask's): the body limit depends on where the
+    request goes, the API's (api_body_limit) or a page's. A property, as Flask 3.0 has no per-request limit."""
+
+    path: str
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self.path.startswith("/api/"):
+            return int(current_app.config[API_MAX_BODY])
+        return int(current_app.config["MAX_CONTENT_LENGTH"])
+
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -49,7 +75,8 @@ def create_app(agent: Agent) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=7),
-        MAX_CONTENT_LENGTH=MAX_BODY,
+        MAX_CONTENT_LENGTH=PAGE_MAX_BODY,
+        HEROAGENT_API_MAX_BODY=api_body_limit(agent.config.jobs.max_value_bytes),
         JSON_SORT_KEYS=False,
     )
     app.extensions["heroagent"] = agent
@@ -57,7 +84,8 @@ def create_app(agent: Agent) -> Flask:
     app.extensions["heroagent.hosts"] = HostAllowList(
         agent.config.ui.host, agent.config.ui.allowed_hosts, "[ui] allowed_hosts"
     )
-    Htmx(app)
+    Htmx(app)  # sets its own request class: the body limit goes on top of it
+    app.request_class = cast(type[Request], type("SizedRequest", (SizedBody, app.request_class), {}))
     register_filters(app)
     register_error_handlers(app)
     app.before_request(auth.check_request)

@@ -4,7 +4,11 @@ Each route declares its OpenAPI operation under its route decorator (`documented
 those declarations (`openapi.openapi_document`), and a route without one makes that fail. The bodies' schemas
 are named in openapi.py.
 
-Job JSON uses the job system's wire names (`jobid`, `sessionkey`, `circleid`, ...). Errors are
+A body may be up to 3 x [jobs] max_value_bytes + 64 KiB (web/__init__.py api_body_limit): params of
+max_value_bytes fit however JSON escapes them; a larger one is a 413 naming the setting.
+
+Job JSON names each field as a create takes it (`job_id`, `session_key`, `circle_id`, ...; `Job.to_api`), with
+the old wire names (`jobid`, `circleid`, ...) as deprecated aliases until 0.2. Errors are
 `{"error": "..."}` with 400 (bad input, naming the field), 401, 404, 409 (a transition not allowed)
 or 503 (Redis or the job system down); see `errors.py`.
 """
@@ -32,6 +36,7 @@ from heroagent.web.openapi import (
     BLUEPRINT,
     BULK_BODY,
     BULK_DONE,
+    CREATE_TOPIC,
     DEAD_JOB_FILTERS,
     DEAD_JOB_PAGE,
     JOB_FILTERS,
@@ -108,7 +113,7 @@ def json_body() -> dict[str, Any]:
         201: {**json_response(ref("Job"), "the new job"), "links": JOB_LINKS},
         200: json_response(ref("Job"), "the job created earlier with the same idempotency_key"),
     },
-    errors=(400, 401, 409, 503),
+    errors=(400, 401, 409, 413, 503),
 )
 def create_job() -> tuple[Response, int]:
     body = json_body()
@@ -177,7 +182,9 @@ def job_result(job_id: int) -> Response:
     errors=LOOKUP_ERRORS,
 )
 def job_history(job_id: int) -> Response:
-    return jsonify({"jobid": job_id, "history": [j.to_api() for j in current_manager().get_history(job_id)]})
+    return jsonify(
+        {"job_id": job_id, "jobid": job_id, "history": [j.to_api() for j in current_manager().get_history(job_id)]}
+    )
 
 
 @bp.get("/jobs/<int:job_id>/log")
@@ -193,7 +200,9 @@ def job_log(job_id: int) -> Response:
         raise InvalidJobError(f"offset: {raw[:40]!r} must be a whole number from 0 to {MAX_LOG_OFFSET}")
     offset = int(raw)
     text = current_manager().get_log(job_id, offset)
-    return jsonify({"jobid": job_id, "offset": offset, "next_offset": offset + len(text.encode()), "log": text})
+    return jsonify(
+        {"job_id": job_id, "jobid": job_id, "offset": offset, "next_offset": offset + len(text.encode()), "log": text}
+    )
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
@@ -314,7 +323,7 @@ def list_schedules() -> Response:
     "Add a schedule (stored as JSON; survives restarts)",
     body=ref("NewSchedule"),
     responses={201: {**json_response(ref("Schedule"), "the new schedule"), "links": SCHEDULE_LINKS}},
-    errors=(400, 401, 503),
+    errors=(400, 401, 413, 503),
 )
 def add_schedule() -> tuple[Response, int]:
     info = current_schedules().add_from(json_body())  # checked against schema.schedule.SCHEDULE
@@ -420,16 +429,40 @@ def set_queue_limits(topic: str) -> Response:
 @bp.post("/queues/<topic>/<action>")
 @documented(
     "Control a topic: pause, resume (also ends a drain), drain (no new jobs: creates get 409), clear (cancel its "
-    "waiting jobs), cancel-all (and ask its running ones to stop)",
-    params=[TOPIC_IN_PATH, TOPIC_ACTION],
+    "waiting jobs), cancel-all (and ask its running ones to stop). A topic that has never had a job is a 404 "
+    "unless create=true",
+    params=[TOPIC_IN_PATH, TOPIC_ACTION, CREATE_TOPIC],
     responses={200: json_response(TOPIC_STATE, "the topic's state after the action")},
-    errors=(400, 401, 503),
+    errors=(400, 401, 404, 503),
 )
 def control_queue(topic: str, action: str) -> Response:
     """pause | resume | drain | clear | cancel-all: the topic's state after it (and what was canceled)."""
     if action == "limits":  # the limits resource, which takes PUT: a 405 naming it, not "no such action"
         raise MethodNotAllowed(valid_methods=["PUT"])
-    return jsonify(current_manager().control_topic(topic, action))
+    return jsonify(current_manager().control_topic(topic, action, create=_flag("create")))
+
+
+@bp.delete("/queues/<topic>")
+@documented(
+    "Remove a topic with nothing left (nothing queued, running or scheduled): its queue, pause, drain and limits "
+    "go and it leaves the queue list; its finished jobs stay in the history",
+    params=[TOPIC_IN_PATH],
+    responses={204: {"description": "removed"}},
+    errors=(400, 401, 404, 409, 503),
+)
+def remove_queue(topic: str) -> tuple[str, int]:
+    current_manager().remove_topic(topic)
+    return "", 204
+
+
+def _flag(name: str) -> bool:
+    """A true/false query parameter (absent or empty: false); anything else is a 400 naming it."""
+    raw = request.args.get(name, "")
+    if raw.lower() in ("", "false", "0"):
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    raise InvalidJobError(f"{name}: {raw[:40]!r} must be true or false")
 
 
 @bp.get("/workers")

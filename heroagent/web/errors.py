@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from heroagent.errors import InvalidInputError, NotFoundError, ServiceError
@@ -46,6 +46,26 @@ def page_error(status: int, message: str, title: str = "") -> tuple[str, int]:
 
 def error(status: int, message: str) -> tuple[Response, int] | tuple[str, int]:
     return api_error(status, message) if wants_json() else page_error(status, message)
+
+
+def _too_large() -> str:
+    """Why a body was refused as too large: the limit, where it comes from, and what to do instead."""
+    from heroagent.web import API_MAX_BODY, BODY_HEADROOM, JSON_ESCAPE_FACTOR, PAGE_MAX_BODY
+
+    given = f" of {request.content_length} bytes" if request.content_length else ""
+    if request.path.startswith("/api/"):
+        limit = int(current_app.config[API_MAX_BODY])
+        values = (limit - BODY_HEADROOM) // JSON_ESCAPE_FACTOR
+        return (
+            f"the request body{given} is over the JSON API's limit of {limit} bytes ({JSON_ESCAPE_FACTOR} x [jobs] "
+            f"max_value_bytes = {values}, + {BODY_HEADROOM // 1024} KiB for the other fields: params up to "
+            "[jobs] max_value_bytes fit however JSON escapes them); send smaller params, or keep a large input "
+            "in a file of the WebDAV share and have the job read it"
+        )
+    return (
+        f"the request body{given} is over a page's limit of {PAGE_MAX_BODY // (1024 * 1024)} MiB; for larger "
+        "params use the JSON API (POST /api/jobs, up to [jobs] max_value_bytes) or a file of the WebDAV share"
+    )
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -104,7 +124,7 @@ def register_error_handlers(app: Flask) -> None:
         messages = {
             404: f"nothing at {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
-            413: "the request body is too large (the limit is 1 MiB)",
+            413: _too_large(),
         }
         message = messages.get(status, exc.description or exc.name)
         answer = error(status, message)

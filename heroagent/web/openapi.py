@@ -16,7 +16,7 @@ from flask import Flask, current_app, has_app_context
 from werkzeug.routing import Map
 
 from heroagent import __version__
-from heroagent.jobs.model import WIRE_NAMES, Job, JobStatus
+from heroagent.jobs.model import API_ALIASES, API_NAMES, Job, JobStatus
 from heroagent.jobs.server.bulk import BULK_ACTIONS, BULK_BATCH
 from heroagent.jobs.server.manager import TOPIC_ACTIONS
 from heroagent.schema.fields import Field
@@ -44,12 +44,13 @@ _KINDS = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
 def _job_schema() -> dict[str, Any]:
-    """The OpenAPI `Job`, generated from the Job dataclass (every field, by its wire name and type)."""
+    """The OpenAPI `Job`, generated from the Job dataclass (every field, by its API name and type; the old
+    wire names as deprecated aliases)."""
     hints = get_type_hints(Job)
     described = {f.name: f.description for f in NEW_JOB.fields}
     properties: dict[str, Any] = {}
     for item in fields(Job):
-        wire = WIRE_NAMES.get(item.name, item.name)
+        wire = API_NAMES.get(item.name, item.name)
         hint = hints[item.name]
         prop: dict[str, Any] = (
             {"type": "string", "enum": [v.value for v in hint]}
@@ -69,12 +70,18 @@ def _job_schema() -> dict[str, Any]:
         "from its place in its topic's queue, the topic's mean run time and the worker slots serving it; null "
         "when it does not wait or nothing says",
     }
+    for old, name in API_ALIASES.items():
+        properties[old] = {
+            **{k: v for k, v in properties[name].items() if k != "description"},
+            "deprecated": True,
+            "description": f"the old name of {name} (the same value), sent until 0.2",
+        }
     properties["progress"].update(minimum=0, maximum=1)
     properties["priority"].update(minimum=0, maximum=9)
     return {
         "type": "object",
         "properties": properties,
-        "required": ["jobid", "topic", "params", "params_type", "status"],
+        "required": ["job_id", "topic", "params", "params_type", "status"],
     }
 
 
@@ -116,9 +123,10 @@ def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
 ERRORS = {
     400: "bad input; the message names the field",
     401: "missing or wrong bearer token",
-    404: "no such job or schedule",
+    404: "no such job, schedule, worker or topic (a topic action on one that has never had a job)",
     409: "the job's status does not allow this, or its topic is draining (takes no new jobs), or the "
-    "idempotency_key names a job deleted meanwhile",
+    "idempotency_key names a job deleted meanwhile, or a topic to remove still has jobs",
+    413: "the body is over the API's limit: 3 x [jobs] max_value_bytes + 64 KiB (params of max_value_bytes fit)",
     503: "Redis or the job system is down",
 }
 
@@ -142,6 +150,11 @@ LOG_OFFSET = query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_LO
 # Path parameters a route's converter cannot describe (the others come from the rule, see apidoc.openapi_path).
 # A topic in a path: the same rule as a new job's topic (schema.job), so a client can check it first.
 TOPIC_IN_PATH = {"name": "topic", "in": "path", "required": True, "schema": NEW_JOB_SCHEMA["properties"]["topic"]}
+CREATE_TOPIC = query(
+    "create",
+    {"type": "boolean"},
+    "act on a topic that has never had a job (to pause it before its first one); without it that is a 404",
+)
 TOPIC_ACTION = {
     "name": "action",
     "in": "path",
@@ -164,7 +177,7 @@ def _links(param: str, field: str, routes: dict[str, tuple[str, str]]) -> dict[s
 
 JOB_LINKS = _links(
     "job_id",
-    "jobid",
+    "job_id",
     {
         "GetJob": ("/api/jobs/{job_id}", "get"),
         "GetHistory": ("/api/jobs/{job_id}/history", "get"),
@@ -205,14 +218,20 @@ JOB_PAGE = {
     "properties": {"jobs": {"type": "array", "items": ref("Job")}, "next_before": {"type": ["integer", "null"]}},
     "required": ["jobs", "next_before"],
 }
+OLD_JOB_ID = {"type": "integer", "deprecated": True, "description": "the old name of job_id, sent until 0.2"}
 JOB_HISTORY = {
     "type": "object",
-    "properties": {"jobid": {"type": "integer"}, "history": {"type": "array", "items": ref("Job")}},
+    "properties": {
+        "job_id": {"type": "integer"},
+        "jobid": OLD_JOB_ID,
+        "history": {"type": "array", "items": ref("Job")},
+    },
 }
 JOB_LOG = {
     "type": "object",
     "properties": {
-        "jobid": {"type": "integer"},
+        "job_id": {"type": "integer"},
+        "jobid": OLD_JOB_ID,
         "offset": {"type": "integer"},
         "next_offset": {"type": "integer"},
         "log": {"type": "string"},

@@ -123,7 +123,11 @@ def jobs_data() -> dict[str, Any]:
 
 
 @bp.get("/jobs")
-def jobs() -> str:
+def jobs() -> str | BaseResponse:
+    given = list(request.args.items(multi=True))
+    if any(value == "" for _, value in given):  # a GET form sends its empty fields too: the URL drops them
+        kept = urlencode([(name, value) for name, value in given if value != ""])
+        return redirect(request.path + (f"?{kept}" if kept else ""))
     return render_template("jobs.html", **jobs_data())
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from heroagent.schema.filters import FILTER_NAMES
 from heroagent.web.context import current_manager, current_schedules
 from heroagent.web.present import is_htmx
 
@@ -88,7 +90,22 @@ def retry_dead() -> BaseResponse:
     """Queue every dead job again (of the topic the jobs page is filtered to, if any)."""
     topic = request.form.get("topic", "").strip() or None
     current_manager().retry_dead(topic=topic)
-    target = url_for("pages.jobs", topic=topic or None)
+    target = _jobs_list_shown() or url_for("pages.jobs", status="error", topic=topic)
     if is_htmx():
         return Response("", 200, headers={"HX-Redirect": target})
     return redirect(target, code=303)
+
+
+def _jobs_list_shown() -> str | None:
+    """The jobs list (path and filters) the request was sent from: htmx's HX-Current-URL, else the Referer,
+    when it is this dashboard's jobs page (same host); None otherwise. Only the list's filters are kept."""
+    jobs_path = url_for("pages.jobs")
+    for sent_from in (request.headers.get("HX-Current-URL"), request.referrer):
+        if not sent_from:
+            continue
+        url = urlsplit(sent_from)
+        if url.netloc != request.host or url.path != jobs_path:
+            continue
+        kept = urlencode([(k, v) for k, v in parse_qsl(url.query) if k in FILTER_NAMES and k != "before" and v])
+        return jobs_path + (f"?{kept}" if kept else "")
+    return None

@@ -8,11 +8,13 @@ loopback with no users; symlinks never followed; no version strings.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from wsgidav import util as wsgidav_util
 from wsgidav.dav_error import DAVError
+from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.fs_dav_provider import FilesystemProvider
 from wsgidav.wsgidav_app import WsgiDAVApp
 
@@ -174,6 +176,25 @@ def hide_versions() -> None:
     wsgidav_util.public_python_info = "Python/3"
 
 
+GENERATOR_META = re.compile(r'\s*<meta name="generator"[^>]*>')  # "WsgiDAV/4.4.0" in the dir browser's page
+
+
+def without_generator_meta(dav_app: WsgiDAVApp) -> WsgiDAVApp:
+    """The app with its dir browser's page template minus the `<meta name="generator">` tag, which names
+    wsgidav's version (its `suppress_version_info` does not reach it). The template is wsgidav's own, from its
+    htdocs, compiled again without that line. If a wsgidav release changes this, a warning says so (and
+    tests/web/test_no_versions.py fails)."""
+    app: Any = dav_app.application
+    while app is not None and app is not dav_app:
+        if isinstance(app, WsgiDavDirBrowser):
+            source = (Path(app.htdocs_path) / "template.html").read_text(encoding="utf-8")
+            app.template = app.template.environment.from_string(GENERATOR_META.sub("", source))
+            return dav_app
+        app = getattr(app, "next_app", None)
+    log.warning("webdav: wsgidav's dir browser was not found: its pages may name wsgidav's version")
+    return dav_app
+
+
 class WebDAVServer:
     """The share's life cycle: prepare the folder, build the app, serve it on [webdav] host:port."""
 
@@ -197,7 +218,9 @@ class WebDAVServer:
         logging.getLogger("wsgidav").setLevel(logging.WARNING)
         hide_versions()
         app = with_security_headers(
-            throttle_logins(reject_escaping_paths(WsgiDAVApp(wsgidav_config)), FailureThrottle())
+            throttle_logins(
+                reject_escaping_paths(without_generator_meta(WsgiDAVApp(wsgidav_config))), FailureThrottle()
+            )
         )
         dav = self.config.webdav
         self._http = ThreadedWSGIServer(

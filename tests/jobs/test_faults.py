@@ -44,7 +44,7 @@ def test_a_full_disk_under_the_history_loses_no_accepted_job(data_dir: Path, sma
         for _ in range(40):
             r = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=10)
             assert r.status_code == 201, r.text
-            accepted.append(r.json()["jobid"])
+            accepted.append(r.json()["job_id"])
         # The recorder cannot write them: health says so, naming the loop and why.
         assert wait_until(lambda: health(agent)[0] == 503, timeout=20)
         _, report = health(agent)
@@ -80,7 +80,7 @@ def test_a_job_log_that_cannot_be_opened_costs_only_the_log(web_agent: StartAgen
     r = requests.post(
         ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.sleep seconds:0.1", "log": True}
     )
-    assert r.status_code == 201 and r.json()["jobid"] == first.job_id + 1
+    assert r.status_code == 201 and r.json()["job_id"] == first.job_id + 1
     assert jm.wait_for_job(first.job_id + 1, timeout=15).status is JobStatus.DONE
     later = [jm.create_job("t", "!!fake.return_success", log=True) for _ in range(5)]
     assert all(jm.wait_for_job(j.job_id, timeout=15).status is JobStatus.DONE for j in later)

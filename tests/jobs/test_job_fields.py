@@ -5,6 +5,7 @@ the OpenAPI document, the CLI and the Python signatures are held to it."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from heroagent.cli import cli
 from heroagent.jobs.live.operations import JobOperations
@@ -38,3 +39,52 @@ def test_create_job_takes_every_field_of_a_new_job_by_name() -> None:
     taken = set(inspect.signature(JobOperations.create_job).parameters) - {"self"}
     missing = NEW_FIELDS - taken - {"origin"}
     assert not missing, f"create_job has no argument for {sorted(missing)}"
+
+
+# A new job's fields that are not kept under their own name: when the job runs is `time_scheduled`.
+INPUT_ONLY = {"delay", "run_at"}
+# The names job JSON had before it took the create's names, sent beside them for one release (0.1.x).
+OLD_NAMES = {
+    "jobid": "job_id",
+    "sessionkey": "session_key",
+    "circleid": "circle_id",
+    "idempotencykey": "idempotency_key",
+    "tenantid": "tenant_id",
+    "userid": "user_id",
+}
+
+
+def squashed(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def test_a_job_read_back_has_the_names_a_create_takes() -> None:
+    """Issue 30, item 6: what GET /api/jobs/<id>, the lists, `--json` and Job.to_api() give has each field under
+    the name a create takes it by; a read name that is another spelling of a create name fails here."""
+    read = Job("t", "p").to_api()
+    missing = sorted(NEW_FIELDS - INPUT_ONLY - set(read))
+    assert not missing, f"job JSON has no {missing}: read them back under the name a create takes"
+    by_squashed = {squashed(name): name for name in NEW_FIELDS | {"job_id"}}
+    spelled_otherwise = {
+        key: by_squashed[squashed(key)]
+        for key in read
+        if squashed(key) in by_squashed and key != by_squashed[squashed(key)] and key not in OLD_NAMES
+    }
+    assert not spelled_otherwise, f"read name -> create name: {spelled_otherwise}"
+
+
+def test_the_old_names_are_aliases_of_the_new_for_one_release() -> None:
+    job = Job("t", "p", job_id=7, session_key="s", circle_id="c", idempotency_key="k", tenant_id="a", user_id="u")
+    read = job.to_api()
+    assert {old: read[old] for old in OLD_NAMES} == {old: read[new] for old, new in OLD_NAMES.items()}
+    assert read["job_id"] == 7 and read["circle_id"] == "c" and read["idempotency_key"] == "k"
+    for old, new in OLD_NAMES.items():
+        alias = JOB_SCHEMA["properties"][old]
+        assert alias.get("deprecated") is True and new in alias["description"], old
+        assert JOB_SCHEMA["properties"][new].get("deprecated") is not True
+
+
+def test_the_readme_documents_the_aliases() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    note = readme[readme.index("**Deprecated aliases:**") :][:600]
+    assert all(f"`{old}`" in note for old in OLD_NAMES if old != "jobid") and "`jobid`" in note and "0.2" in note

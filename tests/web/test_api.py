@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -48,15 +49,15 @@ def test_create_read_history_and_log(api: tuple[HeroAgent, Callable[[str], str]]
     assert r.status_code == 201, r.text
     job = r.json()
     assert job["topic"] == "demo" and job["status"] == "new" and job["timeout"] == 5
-    assert r.headers["Location"] == f"/api/jobs/{job['jobid']}"
-    done = wait_status(url, job["jobid"], "done")
+    assert r.headers["Location"] == f"/api/jobs/{job['job_id']}"
+    done = wait_status(url, job["job_id"], "done")
     assert done["result"] == ["hi there"] and done["attempts"] == 1
-    assert wait_until(lambda: agent.get_job_manager().store.status_of(job["jobid"]).value == "done")  # type: ignore[union-attr]
-    history = requests.get(url(f"/api/jobs/{job['jobid']}/history"), timeout=5).json()["history"]
+    assert wait_until(lambda: agent.get_job_manager().store.status_of(job["job_id"]).value == "done")  # type: ignore[union-attr]
+    history = requests.get(url(f"/api/jobs/{job['job_id']}/history"), timeout=5).json()["history"]
     assert [v["status"] for v in history] == ["new", "active", "done"]
-    log = requests.get(url(f"/api/jobs/{job['jobid']}/log"), timeout=5).json()
+    log = requests.get(url(f"/api/jobs/{job['job_id']}/log"), timeout=5).json()
     assert "created: topic demo" in log["log"] and log["next_offset"] == len(log["log"].encode())
-    rest = requests.get(url(f"/api/jobs/{job['jobid']}/log?offset={log['next_offset']}"), timeout=5).json()
+    rest = requests.get(url(f"/api/jobs/{job['job_id']}/log?offset={log['next_offset']}"), timeout=5).json()
     assert rest["log"] == "" and rest["next_offset"] == log["next_offset"]
 
 
@@ -107,21 +108,21 @@ def test_list_filters_and_paging(api: tuple[HeroAgent, Callable[[str], str]]) ->
     for job in [*ok, bad]:
         jm.wait_for_job(job.job_id, timeout=15)
     everything = requests.get(url("/api/jobs"), timeout=5).json()
-    assert [j["jobid"] for j in everything["jobs"]] == sorted([j.job_id for j in [*ok, bad]], reverse=True)
+    assert [j["job_id"] for j in everything["jobs"]] == sorted([j.job_id for j in [*ok, bad]], reverse=True)
     assert everything["next_before"] is None
     errors = requests.get(url("/api/jobs?status=error"), timeout=5).json()["jobs"]
-    assert [j["jobid"] for j in errors] == [bad.job_id] and errors[0]["error"] == "disk full"
+    assert [j["job_id"] for j in errors] == [bad.job_id] and errors[0]["error"] == "disk full"
     assert {j["topic"] for j in requests.get(url("/api/jobs?topic=alpha"), timeout=5).json()["jobs"]} == {"alpha"}
     found = requests.get(url("/api/jobs?text=ok3"), timeout=5).json()["jobs"]
-    assert [j["jobid"] for j in found] == [ok[3].job_id]
-    assert requests.get(url("/api/jobs?text=DISK"), timeout=5).json()["jobs"][0]["jobid"] == bad.job_id
+    assert [j["job_id"] for j in found] == [ok[3].job_id]
+    assert requests.get(url("/api/jobs?text=DISK"), timeout=5).json()["jobs"][0]["job_id"] == bad.job_id
 
     pages: list[int] = []
     before = None
     while True:
         query = "/api/jobs?topic=alpha&limit=2" + (f"&before={before}" if before else "")
         page = requests.get(url(query), timeout=5).json()
-        pages.extend(j["jobid"] for j in page["jobs"])
+        pages.extend(j["job_id"] for j in page["jobs"])
         before = page["next_before"]
         if before is None:
             break
@@ -159,24 +160,24 @@ def test_unknown_jobs_and_routes_are_json_404(api: tuple[HeroAgent, Callable[[st
 def test_cancel_retry_delete_and_conflicts(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
     agent, url = api
     job = requests.post(url("/api/jobs"), json={"topic": "slow", "params": "!!fake.sleep seconds:30"}, timeout=5).json()
-    wait_status(url, job["jobid"], "active")
-    r = requests.delete(url(f"/api/jobs/{job['jobid']}"), timeout=5)
+    wait_status(url, job["job_id"], "active")
+    r = requests.delete(url(f"/api/jobs/{job['job_id']}"), timeout=5)
     assert r.status_code == 409 and "cancel it first" in r.json()["error"]
-    r = requests.post(url(f"/api/jobs/{job['jobid']}/retry"), timeout=5)
+    r = requests.post(url(f"/api/jobs/{job['job_id']}/retry"), timeout=5)
     assert r.status_code == 409 and "only finished jobs" in r.json()["error"]
-    assert requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5).status_code == 200
-    wait_status(url, job["jobid"], "canceled")
-    r = requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5)
+    assert requests.post(url(f"/api/jobs/{job['job_id']}/cancel"), timeout=5).status_code == 200
+    wait_status(url, job["job_id"], "canceled")
+    r = requests.post(url(f"/api/jobs/{job['job_id']}/cancel"), timeout=5)
     assert r.status_code == 409 and "already canceled" in r.json()["error"]
 
-    r = requests.post(url(f"/api/jobs/{job['jobid']}/retry"), timeout=5)
+    r = requests.post(url(f"/api/jobs/{job['job_id']}/retry"), timeout=5)
     assert r.status_code == 200 and r.json()["status"] == "new" and r.json()["retries"] == 1
-    wait_status(url, job["jobid"], "active")
-    requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5)
-    wait_status(url, job["jobid"], "canceled")
-    assert wait_until(lambda: agent.get_job_manager().store.status_of(job["jobid"]).value == "canceled")  # type: ignore[union-attr]
-    assert requests.delete(url(f"/api/jobs/{job['jobid']}"), timeout=5).status_code == 204
-    assert requests.get(url(f"/api/jobs/{job['jobid']}"), timeout=5).status_code == 404
+    wait_status(url, job["job_id"], "active")
+    requests.post(url(f"/api/jobs/{job['job_id']}/cancel"), timeout=5)
+    wait_status(url, job["job_id"], "canceled")
+    assert wait_until(lambda: agent.get_job_manager().store.status_of(job["job_id"]).value == "canceled")  # type: ignore[union-attr]
+    assert requests.delete(url(f"/api/jobs/{job['job_id']}"), timeout=5).status_code == 204
+    assert requests.get(url(f"/api/jobs/{job['job_id']}"), timeout=5).status_code == 404
 
 
 def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
@@ -245,7 +246,7 @@ def test_responses_match_the_openapi_schemas(api: tuple[HeroAgent, Callable[[str
 
     created = requests.post(url("/api/jobs"), json={"topic": "s", "params": "!!fake.return_success"}, timeout=5)
     check("/api/jobs", "post", created)
-    job_id = created.json()["jobid"]
+    job_id = created.json()["job_id"]
     wait_status(url, job_id, "done")
     check("/api/jobs", "get", requests.get(url("/api/jobs"), timeout=5))
     check("/api/jobs", "post", requests.post(url("/api/jobs"), json={"topic": ""}, timeout=5))
@@ -276,7 +277,7 @@ def test_delayed_job_through_the_api_shows_as_scheduled(api: tuple[HeroAgent, Ca
         url("/api/jobs"), json={"topic": "t", "params": "!!fake.sleep", "run_at": "2099-01-01T00:00:00Z"}
     )
     assert at.status_code == 201 and at.json()["time_scheduled"] == 4070908800.0
-    assert requests.post(url(f"/api/jobs/{job['jobid']}/cancel"), timeout=5).json()["status"] == "canceled"
+    assert requests.post(url(f"/api/jobs/{job['job_id']}/cancel"), timeout=5).json()["status"] == "canceled"
 
 
 def test_schedules_and_dead_jobs_through_the_api(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
@@ -315,7 +316,7 @@ def test_schedules_and_dead_jobs_through_the_api(api: tuple[HeroAgent, Callable[
     for job in failed:
         jm.wait_for_job(job.job_id, timeout=10)
     dead = check("/api/jobs/dead", "get", requests.get(url("/api/jobs/dead?topic=dead"), timeout=5), 200)
-    assert dead["total"] == 3 and [j["jobid"] for j in dead["jobs"]] == [j.job_id for j in reversed(failed)]
+    assert dead["total"] == 3 and [j["job_id"] for j in dead["jobs"]] == [j.job_id for j in reversed(failed)]
     retry = requests.post(url("/api/jobs/dead/retry"), json={"topic": "dead"}, timeout=5)
     assert check("/api/jobs/dead/retry", "post", retry, 200)["count"] == 3
     bad_retry = requests.post(url("/api/jobs/dead/retry"), json={"topic": 5}, timeout=5)
@@ -408,3 +409,63 @@ def test_hostile_bulk_bodies_are_400_naming_the_field(web_agent: StartAgent, bod
     headers = {"Content-Type": "application/json"}
     r = requests.post(ui_url(agent, "/api/jobs/bulk"), data=body, headers=headers, timeout=10)
     assert r.status_code == 400 and error in r.json()["error"], r.text[:300]
+
+
+def test_a_job_read_back_takes_the_names_it_was_created_with(api: tuple[HeroAgent, Callable[[str], str]]) -> None:
+    """Issue 30, item 6: every field a create took comes back under the same name (and value) from the job, the
+    lists and the history; the old wire names come along as aliases for one release."""
+    _, url = api
+    given: dict[str, Any] = {
+        "circle_id": "c-1",
+        "session_key": "s-1",
+        "tenant_id": "acme",
+        "user_id": "ann",
+        "group": "batch-1",
+        "idempotency_key": "symmetric-1",
+        "priority": 3,
+        "max_retries": 2,
+        "retry_delay": 1.5,
+        "timeout": 30.0,
+        "no_overlap_key": "k",
+        "overlap_delay": 0.5,
+    }
+    r = requests.post(url("/api/jobs"), json={"topic": "sym", "params": "!!fake.return_success", **given}, timeout=5)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    job_id = created["job_id"]
+    wait_status(url, job_id, "done")
+    listed = requests.get(url("/api/jobs?topic=sym"), timeout=5).json()["jobs"]
+    history = requests.get(url(f"/api/jobs/{job_id}/history"), timeout=5).json()
+    for read in (
+        created,
+        requests.get(url(f"/api/jobs/{job_id}"), timeout=5).json(),
+        listed[0],
+        history["history"][-1],
+    ):
+        assert {k: read[k] for k in given} == given
+        assert read["jobid"] == read["job_id"] == job_id and read["circleid"] == "c-1"  # the old names, until 0.2
+    assert history["job_id"] == history["jobid"] == job_id
+    again = {k: v for k, v in created.items() if k in given or k in ("topic", "params", "params_type")}
+    assert requests.post(url("/api/jobs"), json=again, timeout=5).status_code == 200  # sent back as read: same job
+
+
+def test_the_body_limit_follows_max_value_bytes(web_agent: StartAgent) -> None:
+    """Issue 30, item 6: params up to [jobs] max_value_bytes fit in a create however the JSON escapes them (the
+    limit is 3 x that + 64 KiB); a larger body is a 413 naming the setting, not a 1 MiB cut."""
+    agent = web_agent(jobs={"max_value_bytes": 400_000, "lease_seconds": 2.0, "worker_count": 1})
+    url = ui_url(agent, "/api/jobs")
+    long_text = "!!fake.return_success message:'" + "é" * 190_000 + "'"  # 380 KB as UTF-8, 1.1 MB as \\u escapes
+    escaped = json.dumps({"topic": "big", "params": long_text})  # ensure_ascii: every é is 6 bytes
+    assert len(escaped) > 1024 * 1024
+    r = requests.post(url, data=escaped, headers={"Content-Type": "application/json"}, timeout=20)
+    assert r.status_code == 201, r.text[:300]
+    over = json.dumps({"topic": "big", "params": "x" * (3 * 400_000 + 65_536)})
+    r = requests.post(url, data=over, headers={"Content-Type": "application/json"}, timeout=20)
+    assert r.status_code == 413, r.text[:300]
+    message = r.json()["error"]
+    assert "[jobs] max_value_bytes" in message and str(3 * 400_000 + 65_536) in message, message
+    too_long = json.dumps({"topic": "big", "params": "!!fake.return_success message:'" + "x" * 500_000 + "'"})
+    r = requests.post(url, data=too_long, headers={"Content-Type": "application/json"}, timeout=20)
+    assert r.status_code == 400 and "[jobs] max_value_bytes" in r.json()["error"], r.text[:300]
+    page = requests.post(ui_url(agent, "/submit"), data={"params": "x" * (2 * 1024 * 1024)}, timeout=20)
+    assert page.status_code == 413 and "1 MiB" in page.text  # pages keep their own, smaller limit

@@ -133,7 +133,7 @@ def test_jobs_page_filters_and_updates_live(web_agent: StartAgent, page: Page) -
     headers = {"Authorization": f"Bearer {TOKEN}"}
     body = {"topic": "live", "params": "!!fake.sleep seconds:1"}
     created = requests.post(ui_url(agent, "/api/jobs"), json=body, headers=headers, timeout=5).json()
-    row = page.locator(f'tr[data-jobid="{created["jobid"]}"]')
+    row = page.locator(f'tr[data-jobid="{created["job_id"]}"]')
     expect(row).to_be_visible(timeout=10_000)  # appeared without a reload
     expect(row.locator(".status")).to_have_text("done", timeout=15_000)
     assert_not_reloaded(page)
@@ -207,7 +207,7 @@ def test_queue_buttons_pause_and_resume_and_a_phone_sized_layout(web_agent: Star
     fit a 390 px wide screen without a horizontal scroll of the whole page."""
     agent = web_agent()
     jm = agent.get_job_manager()
-    jm.pause_topic("phone")
+    jm.pause_topic("phone", create=True)
     waiting = jm.create_job("phone", "!!fake.return_success")
     page.goto(ui_url(agent, "/"))
     row = page.locator('tr[data-topic="phone"]')

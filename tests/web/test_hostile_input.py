@@ -76,7 +76,7 @@ def test_a_job_too_large_for_one_history_record_is_kept_whole(web_agent: StartAg
         timeout=10,
     )
     assert r.status_code == 201, r.json()
-    done = jm.wait_for_job(r.json()["jobid"], timeout=15)
+    done = jm.wait_for_job(r.json()["job_id"], timeout=15)
     assert done.status is JobStatus.DONE and slashes in done.result_text and slashes in done.params
     big = "x" * 300_000 + "/" * 100_000  # 400 KB of params, and the same back as the result
     job = jm.create_job("big", f"!!fake.return_success message:'{big}'", circle_id="c" * 256, log=True)
@@ -185,7 +185,7 @@ def test_a_page_before_an_id_no_job_can_have_is_a_page_not_a_500(web_agent: Star
     assert wait_until(lambda: agent.get_job_manager().list_jobs())
     r = requests.get(ui_url(agent, f"/api/jobs?before={before}"), timeout=10)
     assert r.status_code == 200, r.text[:200]
-    assert [j["jobid"] for j in r.json()["jobs"]] == ([] if before.startswith("-") else [job.job_id])
+    assert [j["job_id"] for j in r.json()["jobs"]] == ([] if before.startswith("-") else [job.job_id])
     assert requests.get(ui_url(agent, f"/jobs?before={before}"), timeout=10).status_code == 200
 
 
@@ -232,7 +232,13 @@ def test_a_log_offset_past_what_a_file_can_hold_is_an_empty_read(web_agent: Star
     for offset in (10**15 - 1, 2**44, 10**9):
         r = requests.get(ui_url(agent, f"/api/jobs/{job.job_id}/log?offset={offset}"), timeout=10)
         assert r.status_code == 200, r.text[:200]
-        assert r.json() == {"jobid": job.job_id, "offset": offset, "next_offset": offset, "log": ""}
+        assert r.json() == {
+            "job_id": job.job_id,
+            "jobid": job.job_id,
+            "offset": offset,
+            "next_offset": offset,
+            "log": "",
+        }
     assert jm.get_log(job.job_id, 10**15 - 1) == ""
 
 

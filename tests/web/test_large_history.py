@@ -37,7 +37,7 @@ def test_jobs_page_and_searches_with_100k_jobs(data_dir: Path, web_agent: StartA
     assert ids[:3] == [99_401, 98_701, 98_001] and len(ids) == 50
 
     found = requests.get(ui_url(agent, "/api/jobs?text=failure number 12300"), timeout=60).json()["jobs"]
-    assert [j["jobid"] for j in found] == [12_301]
+    assert [j["job_id"] for j in found] == [12_301]
     page = requests.get(ui_url(agent, "/api/jobs?text=no-such-text&limit=10"), timeout=60).json()
     assert page == {"jobs": [], "next_before": None}
 

@@ -76,8 +76,10 @@ def test_path_parameters_come_from_the_rule_and_the_declarations() -> None:
     ]
     log_params = doc["/api/jobs/{job_id}/log"]["get"]["parameters"]
     assert [(p["name"], p["in"]) for p in log_params] == [("job_id", "path"), ("offset", "query")]
-    topic, action = doc["/api/queues/{topic}/{action}"]["post"]["parameters"]
+    topic, action, create = doc["/api/queues/{topic}/{action}"]["post"]["parameters"]
     assert topic["schema"]["pattern"] and "cancel-all" in action["schema"]["enum"]
+    assert create == {**create, "name": "create", "in": "query", "schema": {"type": "boolean"}}
+    assert {"204", "404", "409"} <= set(doc["/api/queues/{topic}"]["delete"]["responses"])
     assert doc["/api/workers/{worker_id}/drain"]["post"]["parameters"][0]["schema"] == {"type": "string"}
     assert doc["/api/health"]["get"]["security"] == [] and "security" not in doc["/api/jobs"]["get"]
 

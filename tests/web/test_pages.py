@@ -251,7 +251,7 @@ def test_a_redis_that_is_down_gets_friendly_answers(data_dir: Path) -> None:
         external.start()
         created = requests.post(ui_url(agent, "/api/jobs"), json={"topic": "t", "params": "!!fake.sleep seconds:0"})
         assert created.status_code == 201
-        assert jm.wait_for_job(created.json()["jobid"], timeout=20).status.value == "done"
+        assert jm.wait_for_job(created.json()["job_id"], timeout=20).status.value == "done"
         assert requests.get(ui_url(agent, "/api/health"), timeout=10).status_code == 200
     finally:
         if agent is not None:
@@ -293,7 +293,7 @@ def test_dead_jobs_are_retried_in_bulk_from_the_jobs_page(web_agent: StartAgent)
     r = session.post(
         ui_url(agent, "/jobs/dead/retry"), data={"csrf_token": token, "topic": "bulk"}, timeout=5, allow_redirects=False
     )
-    assert r.status_code == 303 and r.headers["Location"] == "/jobs?topic=bulk"
+    assert r.status_code == 303 and r.headers["Location"] == "/jobs?status=error&topic=bulk"  # the list it was on
     assert wait_until(
         lambda: all(
             present(jm.store.status_of(j.job_id)).value == "error" and jm.get_job(j.job_id).retries == 1 for j in jobs

@@ -265,27 +265,27 @@ class JobOperations:
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["POST /api/queues/<topic>/<action>"], cli=["queue pause"])
-    def pause_topic(self, topic: str) -> dict[str, Any]:
+    def pause_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """Stop handing out the topic's jobs (creates still queue)."""
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["POST /api/queues/<topic>/<action>"], cli=["queue resume"])
-    def resume_topic(self, topic: str) -> dict[str, Any]:
+    def resume_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """Hand out the topic's jobs again (also ends a drain)."""
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["POST /api/queues/<topic>/<action>"], cli=["queue drain"])
-    def drain_topic(self, topic: str) -> dict[str, Any]:
+    def drain_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """Take no new jobs for the topic (creates get 409); what waits still runs."""
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["POST /api/queues/<topic>/<action>"], cli=["queue clear"])
-    def clear_topic(self, topic: str) -> dict[str, Any]:
+    def clear_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """Cancel the topic's waiting jobs."""
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["POST /api/queues/<topic>/<action>"], cli=["queue cancel-all"])
-    def cancel_all(self, topic: str) -> dict[str, Any]:
+    def cancel_all(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """Cancel the topic's waiting jobs and ask its running ones to stop."""
         raise NotImplementedError
 
@@ -294,8 +294,15 @@ class JobOperations:
         api=["POST /api/queues/<topic>/<action>"],
         cli=["queue pause", "queue resume", "queue drain", "queue clear", "queue cancel-all"],
     )
-    def control_topic(self, topic: str, action: str) -> dict[str, Any]:
-        """One of pause, resume, drain, clear, cancel-all by name."""
+    def control_topic(self, topic: str, action: str, *, create: bool = False) -> dict[str, Any]:
+        """One of pause, resume, drain, clear, cancel-all by name. Each of them is refused for a topic that has
+        never had a job (TopicNotFoundError, a 404: a typo makes no topic) unless `create`."""
+        raise NotImplementedError
+
+    @operation(Via.SERVER, api=["DELETE /api/queues/<topic>"], cli=["queue remove"])
+    def remove_topic(self, topic: str) -> None:
+        """Forget a topic with nothing queued, running or scheduled (its queue, state and limits; finished jobs
+        stay in the history); TopicNotEmptyError (409) names what is left."""
         raise NotImplementedError
 
     @operation(Via.REDIS, api=["PUT /api/queues/<topic>/limits"], cli=["queue limit"])

@@ -80,6 +80,7 @@ class JobQueue:
         self._unrecorded = scripts.register(client, "unrecorded")
         self._set_limits = scripts.register(client, "set_limits")
         self._forget_keys = scripts.register(client, "forget_keys")
+        self._remove_topic = scripts.register(client, "remove_topic")
 
     def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
         """Create these jobs in one atomic call (see lua/create.lua); per job (its id, created now?).
@@ -179,6 +180,25 @@ class JobQueue:
         pipe.smembers(keys.TOPICS_DRAINING)
         paused, draining = ({_text(t) for t in found} for found in pipe.execute())
         return {t: {"paused": t in paused, "draining": t in draining} for t in sorted(paused | draining)}
+
+    def known_topic(self, topic: str) -> bool:
+        """Whether Redis knows the topic: it has had a job, or is paused, draining, limited or dispatched."""
+        pipe = self.client.pipeline(transaction=False)
+        for registry in (
+            keys.TOPICS,
+            keys.TOPICS_PAUSED,
+            keys.TOPICS_DRAINING,
+            keys.TOPICS_LIMITED,
+            keys.HERO_DISPATCHED,
+        ):
+            pipe.sismember(registry, topic)
+        return any(pipe.execute())
+
+    def remove_topic(self, topic: str) -> dict[str, int]:
+        """Forget a topic with nothing left (lua/remove_topic.lua): {queued, running, scheduled, removed}; it is
+        removed (1) only when the three counts are 0."""
+        reply: Any = self._remove_topic(args=[topic])
+        return dict(zip(("queued", "running", "scheduled", "removed"), (int(x) for x in reply), strict=True))
 
     def clear(self, topic: str, reason: str, *, also_running: bool = False, batch: int = 1000) -> tuple[int, int]:
         """Cancel the topic's jobs that have not started (each recorded as canceled with `reason`); with

@@ -26,7 +26,14 @@ import redis
 from heroagent.errors import InvalidInputError
 from heroagent.heroscript import HeroScriptError, parse_job_cached
 from heroagent.jobs import keys
-from heroagent.jobs.errors import InvalidJobError, InvalidTransitionError, JobIdsNotSeededError, JobNotFoundError
+from heroagent.jobs.errors import (
+    InvalidJobError,
+    InvalidTransitionError,
+    JobIdsNotSeededError,
+    JobNotFoundError,
+    TopicNotEmptyError,
+    TopicNotFoundError,
+)
 from heroagent.jobs.history.stats import JobStats
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.history.upkeep import remove_finished_before
@@ -427,45 +434,89 @@ class JobManager:
 
     # ------------------------------------------------------------ topic control
 
-    def pause_topic(self, topic: str) -> dict[str, Any]:
-        """Queued jobs of the topic wait (running ones finish) until `resume_topic`; kept across restarts."""
-        self.queue.pause(_topic(topic))
+    def pause_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
+        """Queued jobs of the topic wait (running ones finish) until `resume_topic`; kept across restarts.
+        TopicNotFoundError for a topic that has never had a job, unless `create` (see `_known`)."""
+        self.queue.pause(self._known(topic, "pause", create))
         log.info("jobs: topic %s paused", topic)
         return self.topic_state(topic)
 
-    def resume_topic(self, topic: str) -> dict[str, Any]:
+    def resume_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """Undo `pause_topic` and `drain_topic`: the topic runs and takes new jobs again."""
-        self.queue.resume(_topic(topic))
+        self.queue.resume(self._known(topic, "resume", create))
         log.info("jobs: topic %s resumed", topic)
         return self.topic_state(topic)
 
-    def drain_topic(self, topic: str) -> dict[str, Any]:
+    def drain_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """The topic takes no new jobs (a create gets TopicDrainingError, a 409); what is queued still runs."""
-        self.queue.drain(_topic(topic))
+        self.queue.drain(self._known(topic, "drain", create))
         log.info("jobs: topic %s draining", topic)
         return self.topic_state(topic)
 
-    def clear_topic(self, topic: str) -> dict[str, Any]:
+    def clear_topic(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """Cancel the topic's waiting jobs (queued and scheduled), each recorded as canceled with the reason."""
-        canceled, _ = self.queue.clear(_topic(topic), f"canceled: topic {topic} was cleared")
+        canceled, _ = self.queue.clear(self._known(topic, "clear", create), f"canceled: topic {topic} was cleared")
         log.info("jobs: topic %s cleared: %d waiting job(s) canceled", topic, canceled)
         return {**self.topic_state(topic), "canceled": canceled, "stopping": 0}
 
-    def cancel_all(self, topic: str) -> dict[str, Any]:
+    def cancel_all(self, topic: str, *, create: bool = False) -> dict[str, Any]:
         """`clear_topic`, and ask the topic's running jobs to stop (their workers cancel them)."""
         canceled, stopping = self.queue.clear(
-            _topic(topic), f"canceled: cancel-all of topic {topic}", also_running=True
+            self._known(topic, "cancel-all", create), f"canceled: cancel-all of topic {topic}", also_running=True
         )
         log.info(
             "jobs: cancel-all of topic %s: %d waiting canceled, %d running asked to stop", topic, canceled, stopping
         )
         return {**self.topic_state(topic), "canceled": canceled, "stopping": stopping}
 
-    def control_topic(self, topic: str, action: str) -> dict[str, Any]:
+    def control_topic(self, topic: str, action: str, *, create: bool = False) -> dict[str, Any]:
         """One of TOPIC_ACTIONS by name (what the API, the pages and the CLI call)."""
         if action not in TOPIC_ACTIONS:
             raise InvalidJobError(f"action: {action!r} is not one of {', '.join(TOPIC_ACTIONS)}")
-        return dict(getattr(self, TOPIC_ACTIONS[action])(topic))
+        return dict(getattr(self, TOPIC_ACTIONS[action])(topic, create=create))
+
+    def remove_topic(self, topic: str) -> None:
+        """Forget a topic with nothing left in it: its queue, pause or drain and limits go, and it leaves the
+        queue list (its finished jobs stay in the history; a new job brings it back). TopicNotFoundError when
+        Redis does not know it; TopicNotEmptyError (409) naming what is left while any job is queued,
+        scheduled or running."""
+        topic = _topic(topic)
+        if not self.queue.known_topic(topic):
+            raise TopicNotFoundError(
+                f"topic {topic!r} is not in the queue list: nothing to remove (it has no queue, pause, drain or "
+                "limits; finished jobs of it, if any, stay in the history)"
+            )
+        left = self.queue.remove_topic(topic)
+        if not left["removed"]:
+            counts = ", ".join(f"{left[k]} {k}" for k in ("queued", "running", "scheduled"))
+            raise TopicNotEmptyError(
+                f"topic {topic} still has jobs ({counts}): nothing was removed. Cancel them first (POST "
+                f"/api/queues/{topic}/cancel-all, heroagent queue cancel-all {topic}), wait for the running ones "
+                "to stop, then remove it"
+            )
+        log.info("jobs: topic %s removed", topic)
+
+    def _known(self, topic: str, action: str, create: bool) -> str:
+        """`topic`, checked like a job's, if it has ever had a job (Redis's topic set or state, the history, a
+        worker serving it by name) or `create` is given; else TopicNotFoundError saying how to act on it anyway."""
+        topic = _topic(topic)
+        if create is not True and create is not False:
+            raise InvalidJobError(f"create: {create!r} must be true or false")
+        if create or self.queue.known_topic(topic) or topic in self.store.topics() or topic in self._served_topics():
+            return topic
+        method = TOPIC_ACTIONS[action]
+        raise TopicNotFoundError(
+            f"topic {topic!r} has never had a job, so there is nothing to {action} (a typo?); a topic comes into "
+            f"being with its first job. To {action} it before that, say so with create=true: POST "
+            f"/api/queues/{topic}/{action}?create=true, heroagent queue {action} {topic} --create, "
+            f"or {method}({topic!r}, create=True)"
+        )
+
+    def _served_topics(self) -> set[str]:
+        """The topics live worker pools serve by name ("*" serves every topic, so it names none)."""
+        return {
+            t for pool in list_workers(self.client) for t in pool.get("topics", "").split(",") if t not in ("", "*")
+        }
 
     def cleanup_history(self, older_than_days: float, *, dry_run: bool = False) -> dict[str, Any]:
         """Retention by hand: remove the finished jobs that ended more than `older_than_days` ago (with

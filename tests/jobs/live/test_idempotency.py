@@ -38,7 +38,7 @@ def test_the_same_key_gives_the_same_job(data_dir: Path) -> None:
         made = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
         repeat = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
         assert (made.status_code, repeat.status_code) == (201, 200)
-        assert made.json()["jobid"] == repeat.json()["jobid"] and repeat.json()["idempotencykey"] == "web-1"
+        assert made.json()["job_id"] == repeat.json()["job_id"] and repeat.json()["idempotency_key"] == "web-1"
         bad = requests.post(ui_url(agent, "/api/jobs"), json={**body, "idempotency_key": "has space"}, timeout=5)
         assert bad.status_code == 400 and bad.json()["error"].startswith("idempotency_key:")
         assert jm.wait_for_job(first.job_id, timeout=15).status is JobStatus.DONE
@@ -113,7 +113,7 @@ def test_the_cli_takes_a_key(data_dir: Path) -> None:
             for _ in range(2)
         ]
     assert all(r.returncode == 0 for r in runs), runs[0].stderr
-    assert json.loads(runs[0].stdout)["jobid"] == json.loads(runs[1].stdout)["jobid"]
+    assert json.loads(runs[0].stdout)["job_id"] == json.loads(runs[1].stdout)["job_id"]
 
 
 def test_a_deleted_jobs_key_makes_a_new_job(web_agent: Callable[..., HeroAgent]) -> None:
@@ -129,10 +129,10 @@ def test_a_deleted_jobs_key_makes_a_new_job(web_agent: Callable[..., HeroAgent])
     assert jm.create_job("pay", "!!fake.return_success", idempotency_key="order-9").job_id == again.job_id
     body = {"topic": "pay", "params": "!!fake.return_success", "idempotency_key": "web-9"}
     made = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5).json()
-    jm.wait_for_job(made["jobid"], timeout=10)
-    assert requests.delete(ui_url(agent, f"/api/jobs/{made['jobid']}"), timeout=5).status_code == 204
+    jm.wait_for_job(made["job_id"], timeout=10)
+    assert requests.delete(ui_url(agent, f"/api/jobs/{made['job_id']}"), timeout=5).status_code == 204
     remade = requests.post(ui_url(agent, "/api/jobs"), json=body, timeout=5)
-    assert remade.status_code == 201 and remade.json()["jobid"] not in (made["jobid"], first.job_id)
+    assert remade.status_code == 201 and remade.json()["job_id"] not in (made["job_id"], first.job_id)
 
 
 def test_a_key_naming_a_job_that_is_gone_is_a_409_not_a_404(web_agent: Callable[..., HeroAgent]) -> None:
@@ -196,7 +196,7 @@ def test_a_job_is_found_by_its_key_from_every_edge(web_agent: Callable[..., Hero
     job = jm.create_job("k", "!!fake.return_success", idempotency_key="invoice/2026/7")
     assert jm.get_job_by_idempotency_key("invoice/2026/7").job_id == job.job_id
     r = requests.get(ui_url(agent, "/api/jobs/by-key/invoice/2026/7"), timeout=5)
-    assert r.status_code == 200 and r.json()["jobid"] == job.job_id
+    assert r.status_code == 200 and r.json()["job_id"] == job.job_id
     missing = requests.get(ui_url(agent, "/api/jobs/by-key/nope"), timeout=5)
     assert missing.status_code == 404 and "no job with idempotency_key 'nope'" in missing.json()["error"]
     agent.get_job_manager().wait_for_job(job.job_id, timeout=15)
@@ -224,4 +224,4 @@ def test_a_job_is_found_by_its_key_from_every_edge(web_agent: Callable[..., Hero
         cwd=REPO,
         env={**child_env(), **env},
     )
-    assert shown.returncode == 0 and json.loads(shown.stdout)["jobid"] == job.job_id, shown.stderr
+    assert shown.returncode == 0 and json.loads(shown.stdout)["job_id"] == job.job_id, shown.stderr

@@ -26,7 +26,7 @@ def quiet_agent(data_dir: Path, **jobs: object) -> HeroAgent:
 def test_higher_priorities_start_first_and_fifo_within_one(data_dir: Path) -> None:
     with quiet_agent(data_dir) as agent:
         jm = agent.get_job_manager()
-        jm.pause_topic("p")
+        jm.pause_topic("p", create=True)
         priorities = [0, 5, 9, 5, 0, 9, 3, 0]
         jobs = [jm.create_job("p", "!!fake.sleep seconds:0.02", priority=p) for p in priorities]  # ms apart
         waiting = redis_cli(agent, "ZRANGE", keys.queue("p"), "0", "-1").split()

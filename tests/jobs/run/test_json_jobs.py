@@ -190,7 +190,7 @@ def test_the_json_api_takes_an_object_and_answers_values(web_agent: Callable[...
         ui_url(agent, "/api/jobs"), json={"topic": "greet", "params": {"name": "bo", "times": 2}}, timeout=10
     )
     assert r.status_code == 201, r.text
-    job_id = r.json()["jobid"]
+    job_id = r.json()["job_id"]
     assert jm.wait_for_job(job_id, timeout=15).status is JobStatus.DONE
     got = requests.get(ui_url(agent, f"/api/jobs/{job_id}"), timeout=10).json()
     assert got["result"] == ["hello bo", "hello bo"] and got["params_type"] == "json" and got["action"] == "greet.hello"

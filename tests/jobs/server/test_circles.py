@@ -28,7 +28,7 @@ def test_the_jobs_list_filters_by_circle(web_agent: StartAgent) -> None:
 
     query: dict[str, str | int] = {"circle_id": "circle-a", "limit": 2}
     r = requests.get(ui_url(agent, "/api/jobs"), params=query, timeout=5)
-    assert r.status_code == 200 and [j["circleid"] for j in r.json()["jobs"]] == ["circle-a"] * 2
+    assert r.status_code == 200 and [j["circle_id"] for j in r.json()["jobs"]] == ["circle-a"] * 2
     assert r.json()["next_before"] == ours[1].job_id
     typo = requests.get(ui_url(agent, "/api/jobs"), params={"circle": "circle-a"}, timeout=5)
     assert typo.status_code == 400 and typo.json()["error"].startswith("circle: not a filter")
@@ -64,7 +64,7 @@ def test_tenant_user_and_group_filter_like_circles(web_agent: StartAgent) -> Non
     assert [j.job_id for j in jm.list_jobs(tenant_id="acme", user_id="ann")] == [made[0].job_id]
     assert [j.user_id for j in jm.list_jobs(group="batch-1")] == ["bob", "ann"]
     r = requests.get(ui_url(agent, "/api/jobs"), params={"tenant_id": "other"}, timeout=5)
-    assert [j["tenantid"] for j in r.json()["jobs"]] == ["other"]
+    assert [j["tenant_id"] for j in r.json()["jobs"]] == ["other"]
     groups = requests.get(ui_url(agent, "/api/job-groups"), timeout=5).json()
     assert groups == {"groups": [{"group": "batch-1", "jobs": 2, "by_status": {"done": 1, "error": 1}}]}
     bad = requests.post(

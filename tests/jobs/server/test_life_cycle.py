@@ -106,7 +106,7 @@ def test_a_job_stopped_by_its_timeout_ends_timeout_and_is_dead(web_agent: Callab
     assert {j.job_id for j in both} == {slow.job_id, failed.job_id}
     assert [j.job_id for j in jm.list_jobs(status="timeout")] == [slow.job_id]
     listed = requests.get(ui_url(agent, "/api/jobs"), params={"status": "timeout,error"}, timeout=5).json()["jobs"]
-    assert {j["jobid"] for j in listed} == {slow.job_id, failed.job_id}
+    assert {j["job_id"] for j in listed} == {slow.job_id, failed.job_id}
     dead = requests.get(ui_url(agent, "/api/jobs/dead"), timeout=5).json()
     assert dead["total"] == 2
     bad = requests.get(ui_url(agent, "/api/jobs"), params={"status": "error,nope"}, timeout=5)

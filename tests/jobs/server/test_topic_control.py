@@ -15,7 +15,7 @@ import requests
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
-from heroagent.jobs.errors import InvalidJobError, TopicDrainingError
+from heroagent.jobs.errors import InvalidJobError, TopicDrainingError, TopicNotFoundError
 from tests.conftest import REPO, ui_url, wait_until
 from tests.web.test_pages import csrf
 
@@ -49,7 +49,7 @@ def test_a_paused_topic_waits_and_runs_when_resumed_even_after_a_restart(web_age
 def test_a_draining_topic_refuses_new_jobs_and_finishes_the_queued(web_agent: StartAgent) -> None:
     agent = web_agent()
     jm = agent.get_job_manager()
-    jm.pause_topic("d")
+    jm.pause_topic("d", create=True)
     queued = jm.create_job("d", "!!fake.return_success")
     jm.drain_topic("d")
     with pytest.raises(TopicDrainingError, match="topic d is draining"):
@@ -98,7 +98,7 @@ def test_bad_actions_and_topics_are_400s(web_agent: StartAgent) -> None:
 def test_the_dashboard_buttons_and_the_cli(web_agent: StartAgent) -> None:
     agent = web_agent()
     jm = agent.get_job_manager()
-    jm.pause_topic("ui")
+    jm.pause_topic("ui", create=True)
     jm.create_job("ui", "!!fake.return_success")
     session = requests.Session()
     page = session.get(ui_url(agent, "/"), timeout=5).text
@@ -124,3 +124,71 @@ def test_the_dashboard_buttons_and_the_cli(web_agent: StartAgent) -> None:
     assert json.loads(cli("clear", "ui", "--json").stdout)["canceled"] == 0
     bad = cli("explode", "ui")
     assert bad.returncode == 2 and "No such command" in bad.stderr
+
+
+def test_an_action_on_a_topic_that_never_had_a_job_is_a_404_unless_create(web_agent: StartAgent) -> None:
+    """Issue 30, item 6: a typo (`/api/queues/nosuchtopic/pause`) no longer makes a topic for good."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    for action in ("pause", "resume", "drain", "clear", "cancel-all"):
+        r = requests.post(ui_url(agent, f"/api/queues/nosuchtopic/{action}"), timeout=5)
+        assert r.status_code == 404, (action, r.text)
+        message = r.json()["error"]
+        assert "nosuchtopic" in message and "never had a job" in message and "create=true" in message, message
+    listed = requests.get(ui_url(agent, "/api/queues"), timeout=5).json()["queues"]
+    assert "nosuchtopic" not in {q["topic"] for q in listed} and "nosuchtopic" not in jm.queue_stats()
+    with pytest.raises(TopicNotFoundError, match="nosuchtopic"):
+        jm.pause_topic("nosuchtopic")
+    r = requests.post(ui_url(agent, "/api/queues/early/pause?create=maybe"), timeout=5)
+    assert r.status_code == 400 and "create" in r.json()["error"]
+    r = requests.post(ui_url(agent, "/api/queues/early/pause?create=true"), timeout=5)
+    assert r.status_code == 200 and r.json()["paused"] is True
+    assert requests.post(ui_url(agent, "/api/queues/early/resume"), timeout=5).status_code == 200  # known now
+    jm.wait_for_job(jm.create_job("had", "!!fake.return_success").job_id, timeout=10)
+    assert jm.pause_topic("had")["paused"] is True  # a topic that has had a job needs no create
+
+
+def test_a_topic_with_nothing_left_can_be_removed(web_agent: StartAgent) -> None:
+    """DELETE /api/queues/<topic>: 404 for a topic never seen, 409 naming what is left, else 204 and it is gone
+    (its state and limits too); its finished jobs stay in the history."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    url = ui_url(agent, "/api/queues/gone")
+    r = requests.delete(ui_url(agent, "/api/queues/nosuchtopic"), timeout=5)
+    assert r.status_code == 404 and "nosuchtopic" in r.json()["error"]
+    running = jm.create_job("gone", "!!fake.sleep seconds:30")
+    assert wait_until(lambda: jm.get_job(running.job_id).status is JobStatus.ACTIVE)
+    jm.pause_topic("gone")
+    jm.create_job("gone", "!!fake.return_success")
+    jm.create_job("gone", "!!fake.return_success", delay=60)
+    jm.set_topic_limits("gone", max_running=3)
+    r = requests.delete(url, timeout=5)
+    assert r.status_code == 409, r.text
+    assert all(w in r.json()["error"] for w in ("gone", "1 queued", "1 running", "1 scheduled", "cancel-all"))
+    jm.cancel_all("gone")
+    assert jm.wait_for_job(running.job_id, timeout=15).status is JobStatus.CANCELED
+    assert wait_until(lambda: requests.delete(url, timeout=5).status_code == 204, timeout=10)
+    assert "gone" not in jm.queue_stats() and "gone" not in jm.topic_limits()
+    assert jm.list_jobs(topic="gone")  # the history keeps its jobs
+    assert requests.delete(url, timeout=5).status_code == 404  # gone from Redis: nothing to remove
+    jm.pause_topic("typo", create=True)
+    jm.remove_topic("typo")
+    with pytest.raises(TopicNotFoundError):
+        jm.resume_topic("typo")  # made by create=true, removed, never had a job: unknown again
+
+
+def test_the_cli_creates_and_removes_topics(web_agent: StartAgent) -> None:
+    agent = web_agent()
+    config_file = agent.config.data_path / "c.toml"
+    config_file.write_text(to_toml(agent.config))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "heroagent", "queue", *args, "--config", str(config_file)]
+        return subprocess.run(cmd, capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}, timeout=60)
+
+    unknown = cli("pause", "typo")
+    assert unknown.returncode == 2 and "never had a job" in unknown.stderr and "--create" in unknown.stderr
+    assert cli("pause", "typo", "--create").stdout.strip() == "typo: paused"
+    assert cli("remove", "typo").stdout.strip() == "typo: removed"
+    missing = cli("remove", "typo")
+    assert missing.returncode == 2 and "typo" in missing.stderr
