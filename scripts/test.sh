@@ -11,6 +11,8 @@ command -v cadaver >/dev/null 2>&1 || need_apt+=(cadaver)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # TLS tests run Debian's redis-server (built with TLS; the bundled one is not).
 [ -x /usr/bin/redis-server ] || need_apt+=(redis-server)
+# Sentinel tests run Debian's redis-sentinel beside it.
+[ -x /usr/bin/redis-sentinel ] || need_apt+=(redis-sentinel)
 [ -x /usr/bin/openssl ] || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -20,6 +22,9 @@ fi
 # The package starts a redis-server service on port 6379: the tests start their own, on free ports.
 if command -v service >/dev/null 2>&1 && pgrep -x redis-server >/dev/null 2>&1; then
     service redis-server stop >/dev/null 2>&1 || true
+fi
+if command -v service >/dev/null 2>&1 && pgrep -x redis-sentinel >/dev/null 2>&1; then
+    service redis-sentinel stop >/dev/null 2>&1 || true
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
