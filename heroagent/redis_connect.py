@@ -196,13 +196,15 @@ class RedisTarget:
     password: str = field(default="", repr=False)
     sentinel_password: str = field(default="", repr=False)
     tls: Mapping[str, Any] = field(default_factory=dict)
+    named_by: str = ""  # what said where, for errors ("" : the config's keys)
 
     @classmethod
     def of(cls, config: Config, url: str | None = None) -> RedisTarget:
         """The target `config` names (`url`, e.g. a worker's --redis, replaces its url and sentinels)."""
         redis_cfg = config.redis
         if url is not None:
-            return cls(url=url, tls=tls_options(replace(config, redis=replace(redis_cfg, url=url))))
+            tls = tls_options(replace(config, redis=replace(redis_cfg, url=url)))
+            return cls(url=url, tls=tls, named_by="--redis")
         if redis_cfg.sentinels:
             return cls(
                 sentinels=tuple(_host_port(s) for s in redis_cfg.sentinels),
@@ -230,6 +232,8 @@ class RedisTarget:
     @property
     def setting(self) -> str:
         """The config keys that say where, for an error's fix."""
+        if self.named_by:
+            return self.named_by
         return "[redis] sentinels and sentinel_master" if self.sentinels else "[redis] url"
 
     def client(self, **options: Any) -> redis.Redis:
@@ -268,7 +272,7 @@ class RedisTarget:
                     "check [redis] sentinel_master"
                 )
             return f"the sentinels know master {self.master!r} but none says it is up (a failover under way?)"
-        return f"cannot reach the Redis at {self.setting} = {self.display!r}: {exc}{tls_hint(exc)}"
+        return f"cannot reach the Redis at {self.display} ({self.setting}): {exc}{tls_hint(exc)}"
 
     def _masters_known(self) -> set[str] | None:
         """The master names the first sentinel that answers monitors (None: none answered)."""

@@ -57,5 +57,8 @@ def test_a_named_worker_is_seen_everywhere(data_dir: Path) -> None:
     assert bad.returncode == 2 and "--id 'no spaces'" in bad.stderr and "Traceback" not in bad.stderr
     unreachable_cmd = [sys.executable, "-m", "heroagent", "worker", "--redis", "redis://:s3cret-pw@127.0.0.1:1/0"]
     unreachable = subprocess.run(unreachable_cmd, env=env, capture_output=True, text=True, timeout=60)
-    assert unreachable.returncode == 2 and "cannot reach Redis at redis://:***@127.0.0.1:1/0" in unreachable.stderr
+    assert (
+        unreachable.returncode == 2
+        and "cannot reach the Redis at redis://:***@127.0.0.1:1/0 (--redis)" in unreachable.stderr
+    )
     assert "s3cret-pw" not in unreachable.stderr + unreachable.stdout
