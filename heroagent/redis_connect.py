@@ -272,7 +272,7 @@ class RedisTarget:
                     "check [redis] sentinel_master"
                 )
             return f"the sentinels know master {self.master!r} but none says it is up (a failover under way?)"
-        return f"cannot reach the Redis at {self.display} ({self.setting}): {exc}{tls_hint(exc)}"
+        return f"cannot reach Redis at {self.display} ({self.setting}): {exc}{tls_hint(exc)}"
 
     def _masters_known(self) -> set[str] | None:
         """The master names the first sentinel that answers monitors (None: none answered)."""

@@ -231,7 +231,7 @@ def test_a_create_whose_answer_is_lost_is_sent_again_and_makes_one_job(data_dir:
 def test_a_bulk_change_is_asked_of_the_server(agent: HeroAgent) -> None:
     """Issue 30, item 2: JobClient.bulk_jobs goes to the server (it writes the history) and answers its counts."""
     jm = agent.get_job_manager()
-    jm.pause_topic("remote-bulk")
+    jm.pause_topic("remote-bulk", create=True)
     ids = [j.job_id for j in jm.create_jobs([{"topic": "remote-bulk", "params": "!!fake.return_success"}] * 2)]
     client = JobClient.from_config(agent.config)
     try:

@@ -160,7 +160,7 @@ def test_external_redis_by_url(embedded: EmbeddedRedis, data_dir: Path) -> None:
     external.start()
     assert external.client().ping()
     bad = ExternalRedis(make_config(data_dir, redis={"url": "redis://127.0.0.1:1/0"}))
-    with pytest.raises(ServiceError, match="cannot reach the Redis"):
+    with pytest.raises(ServiceError, match="cannot reach Redis"):
         bad.start()
 
 

@@ -140,7 +140,7 @@ def test_a_wrong_ca_or_a_plain_url_is_one_clear_error_naming_the_setting(data_di
         data_dir / "b", redis={"url": tls_redis.url.replace("rediss://", "redis://")},
         webdav={"enabled": False}, ui={"enabled": False},
     )  # fmt: skip
-    with pytest.raises(ServiceError, match=r"TLS port given a plain redis:// url|cannot reach the Redis"):
+    with pytest.raises(ServiceError, match=r"TLS port given a plain redis:// url|cannot reach Redis"):
         HeroAgent(plain).start()
     insecure = make_config(
         data_dir / "c", redis={"url": tls_redis.url, "tls_verify": False},

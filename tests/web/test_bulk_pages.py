@@ -87,7 +87,7 @@ def test_ticked_jobs_that_changed_meanwhile_are_skipped_and_counted(web_agent: S
 def test_more_than_a_batch_goes_on_by_itself_with_progress(web_agent: StartAgent) -> None:
     agent = web_agent()
     jm = agent.get_job_manager()
-    jm.pause_topic("crowd")
+    jm.pause_topic("crowd", create=True)
     jm.create_jobs([{"topic": "crowd", "params": "!!fake.return_success"}] * 501)
     assert wait_until(lambda: jm.store.count("new", "crowd") == 501, timeout=30)
     session = requests.Session()

@@ -59,6 +59,6 @@ def test_a_named_worker_is_seen_everywhere(data_dir: Path) -> None:
     unreachable = subprocess.run(unreachable_cmd, env=env, capture_output=True, text=True, timeout=60)
     assert (
         unreachable.returncode == 2
-        and "cannot reach the Redis at redis://:***@127.0.0.1:1/0 (--redis)" in unreachable.stderr
+        and "cannot reach Redis at redis://:***@127.0.0.1:1/0 (--redis)" in unreachable.stderr
     )
     assert "s3cret-pw" not in unreachable.stderr + unreachable.stdout

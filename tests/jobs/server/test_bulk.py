@@ -23,7 +23,7 @@ def recorded(jm: JobManager, count: int, status: str, topic: str) -> bool:
 
 def waiting_jobs(jm: JobManager, topic: str, count: int) -> list[int]:
     """`count` jobs queued on a paused topic: they wait (new) until resumed."""
-    jm.pause_topic(topic)
+    jm.pause_topic(topic, create=True)
     ids = [j.job_id for j in jm.create_jobs([{"topic": topic, "params": "!!fake.return_success"}] * count)]
     assert recorded(jm, count, "new", topic)
     return ids
@@ -145,7 +145,7 @@ def test_hostile_input_is_refused_naming_the_field(
 def test_ten_thousand_jobs_go_in_batches_of_bounded_time(agent: HeroAgent) -> None:
     """10,000 matching jobs: 20 calls of 500, each well under the call's time limit; measured (-s shows it)."""
     jm = agent.get_job_manager()
-    jm.pause_topic("flood")
+    jm.pause_topic("flood", create=True)
     for _ in range(10):
         jm.create_jobs([{"topic": "flood", "params": "!!fake.return_success"}] * 1000)
     assert recorded(jm, 10_000, "new", "flood")
