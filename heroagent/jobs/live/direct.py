@@ -33,11 +33,14 @@ from redis.commands.core import Script
 from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
-from heroagent.config import Config
+from heroagent.config import Config, RedisConfig
 from heroagent.jobs.errors import ReplicasBehindError
 
 Arg = str | bytes | int | float
 _CONNECTION_LOST = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+_BUILT_IN = RedisConfig()  # the defaults of [redis] min_replicas and replica_timeout
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class Durability:
     waits for them (`replica_timeout`, seconds). Replication is asynchronous: a write the primary
     answered can be lost with it, unless the answer waited (WAIT) until replicas had it."""
 
-    min_replicas: int = 0
-    replica_timeout: float = 1.0
+    min_replicas: int = _BUILT_IN.min_replicas
+    replica_timeout: float = _BUILT_IN.replica_timeout
 
     @classmethod
     def of(cls, config: Config) -> Durability:

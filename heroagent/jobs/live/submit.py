@@ -28,6 +28,7 @@ from heroagent.jobs.model import Job, ParamsType, check_job_spec_and_type, sched
 from heroagent.schema.job import TOPIC_PATTERN, TYPE_DEFAULT_FIELDS
 
 _BUILT_IN = JobsConfig()  # a client with no config and no server-published defaults gets `[jobs]`'s own
+_BUILT_IN_REDIS = RedisConfig()
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class JobDefaults:
     types: Mapping[str, Mapping[str, float | str]] = field(default_factory=dict)
     # The server's [redis] min_replicas and replica_timeout: a creator in another process waits for as
     # many replicas (JobClient follows these when stricter than its own).
-    min_replicas: int = 0
-    replica_timeout: float = 1.0
+    min_replicas: int = _BUILT_IN_REDIS.min_replicas
+    replica_timeout: float = _BUILT_IN_REDIS.replica_timeout
 
     @classmethod
     def from_config(
@@ -57,8 +58,8 @@ class JobDefaults:
         redis_config: RedisConfig | None = None,
     ) -> JobDefaults:
         return cls(
-            min_replicas=redis_config.min_replicas if redis_config else 0,
-            replica_timeout=redis_config.replica_timeout if redis_config else 1.0,
+            min_replicas=(redis_config or _BUILT_IN_REDIS).min_replicas,
+            replica_timeout=(redis_config or _BUILT_IN_REDIS).replica_timeout,
             timeout=jobs.default_timeout,
             max_retries=jobs.max_retries,
             retry_delay=jobs.retry_delay,
