@@ -393,6 +393,16 @@ def _print_job(j: Any, as_json: bool) -> None:
 @click.option("--priority", type=int, default=None, help="0-9, 9 the most urgent (default 0 or the job type's).")
 @click.option("--no-overlap-key", default=None, help="Jobs with the same key never run at the same time.")
 @click.option("--overlap-delay", type=float, default=None, help="Seconds the key stays held after this job ends.")
+@click.option(
+    "--depends-on", default=None, help="Ids of jobs that must end done first, as 12,13 (it waits until then)."
+)
+@click.option(
+    "--on-parent-failure",
+    type=click.Choice(["cancel", "skip", "run"]),
+    default=None,
+    help="When a job it depends on fails: cancel (default), skip, or run anyway.",
+)
+@click.option("--callback-url", default=None, help="A URL that receives the job's final state (a signed webhook).")
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it; exit 1 if it failed.")
 @click.option(
     "--wait-timeout",
@@ -423,6 +433,9 @@ def job_submit(
     priority: int | None,
     no_overlap_key: str | None,
     overlap_delay: float | None,
+    depends_on: str | None,
+    on_parent_failure: str | None,
+    callback_url: str | None,
     wait: bool,
     wait_timeout: float | None,
     as_json: bool,
@@ -467,6 +480,9 @@ def job_submit(
         priority=priority,
         no_overlap_key=no_overlap_key,
         overlap_delay=overlap_delay,
+        depends_on=depends_on,
+        on_parent_failure=on_parent_failure,
+        callback_url=callback_url,
     )
     if not wait:
         _print_job(created, as_json) if as_json else click.echo(created.job_id)

@@ -51,6 +51,13 @@ hero:workers               zset    worker id -> last heartbeat (ms)
 hero:workers:draining      set     worker pools asked to drain: they claim nothing more and finish what runs
 hero:worker:<worker_id>    hash    a worker's facts (host, pid, topics, running jobs); expires
 hero:cancel                set     "<jobid>" of running jobs asked to stop
+hero:dependents:<job_id>   set     ids of waiting jobs that depend on that job; resolved and deleted when it ends
+hero:parents:<job_id>      hash    parent id -> how it ended (JSON: status, result, result_type) for a job with
+                                   depends_on (ctx.parent_results); deleted when the job's end is recorded
+hero:webhooks:topics       hash    topic -> webhook URL ([topics.<name>] webhook; written by the server at start)
+hero:webhooks:due          zset    "<job_id>:<version>" -> when its next delivery attempt is due (ms)
+hero:webhook:<job_id>:<version>  hash  a webhook to deliver: url, body (the final state's JSON), attempts,
+                                   first (ms); made by the script that ended the job, deleted once delivered
 hero:done:<job_id>         channel the final job (JSON; its status if over 64 KiB), published the moment it ends
 hero:joblog:<job_id>       list    log lines of a job (log = true) that ran in another process, until the
                                    server writes them to the job's log file; expires
@@ -198,6 +205,23 @@ def rpc_wake(server_id: str) -> str:
 
 
 JOBLOGS_PENDING = "hero:joblogs"
+WEBHOOK_TOPICS = "hero:webhooks:topics"
+WEBHOOKS_DUE = "hero:webhooks:due"
+
+
+def dependents(job_id: int) -> str:
+    """The waiting jobs that depend on `job_id` (a set of ids), until it ends."""
+    return f"hero:dependents:{job_id}"
+
+
+def parents(job_id: int) -> str:
+    """How each job `job_id` depends on ended (parent id -> JSON), for its ctx.parent_results."""
+    return f"hero:parents:{job_id}"
+
+
+def webhook(job_id: int, version: int) -> str:
+    """A webhook delivery of one final state of a job (url, body, attempts)."""
+    return f"hero:webhook:{job_id}:{version}"
 
 
 PREFIX_DONE = "hero:done"

@@ -27,6 +27,7 @@ RESULT_JSON, RESULT_TEXT = "json", "text"  # a job's result_type
 
 
 class JobStatus(enum.StrEnum):
+    WAITING = "waiting"  # waits for the jobs it depends on (depends_on) to end; then new (or ends by its policy)
     NEW = "new"
     ACTIVE = "active"
     SUSPENDING = "suspending"  # asked to suspend; its worker has not paused it yet
@@ -58,6 +59,7 @@ _ENDS = {JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELED, JobStatus.SKIPPED,
 
 # Which status changes are allowed. A finished job only moves again through retry_job (-> new).
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.WAITING: frozenset({JobStatus.NEW, JobStatus.CANCELED, JobStatus.SKIPPED}),
     JobStatus.NEW: frozenset({JobStatus.ACTIVE, JobStatus.CANCELED, JobStatus.ERROR, JobStatus.DONE}),
     JobStatus.ACTIVE: frozenset({*_ENDS, JobStatus.NEW, JobStatus.SUSPENDING, JobStatus.CANCELING}),
     JobStatus.SUSPENDING: frozenset(
@@ -128,6 +130,12 @@ class Job:
     updated_at: float = 0.0  # when this version was made (unix seconds): each state of the timeline has its own
     action: str = ""  # a json job's action (actor.action): given, or its topic's handler when it was created
     result_type: str = ""  # "json": result_text is a JSON value's text; "text": plain text ("" = by params_type)
+    # The jobs this one waits for (ids); it starts when each has ended done (or skipped). When one ends
+    # otherwise, on_parent_failure says what this one does: "cancel" (it ends canceled, naming that job),
+    # "skip" (it ends skipped; its own dependents take that as done) or "run" (it runs all the same).
+    depends_on: tuple[int, ...] = ()
+    on_parent_failure: str = ""  # "" = no depends_on; else cancel | skip | run
+    callback_url: str = ""  # receives the final state as JSON when the job ends (a signed webhook)
 
     # ------------------------------------------------------------ encodings
 
@@ -137,6 +145,7 @@ class Job:
         for attr, wire in _WIRE_FIELDS:
             value = getattr(self, attr)
             out[wire] = value.value if isinstance(value, enum.Enum) else value
+        out["depends_on"] = ",".join(map(str, self.depends_on))  # text on the wire, as a hash keeps it
         return out
 
     def to_json(self) -> bytes:
@@ -206,6 +215,7 @@ class Job:
             value = getattr(self, attr)
             out[name] = value.value if isinstance(value, enum.Enum) else value
         out["result"] = self.result
+        out["depends_on"] = list(self.depends_on)
         out["locked_by"] = self.locked_by
         for old, attr in API_ALIASES.items():
             out[old] = out[attr]
@@ -258,7 +268,7 @@ _FLOAT_FIELDS = {
 # whose worker stopped renewing the lease, counted by lua/reap.lua). The events' JSON carries these as numbers:
 # lua/common.lua's `emit` types a hash's fields by HASH_NUMBER_FIELDS, which scripts.py fills in from here.
 NUMBER_FIELDS = frozenset(WIRE_NAMES.get(name, name) for name in _INT_FIELDS | _FLOAT_FIELDS)
-HASH_NUMBER_FIELDS = NUMBER_FIELDS | {"lost"}
+HASH_NUMBER_FIELDS = NUMBER_FIELDS | {"lost", "parents_left"}
 
 
 def _text_of(value: Any) -> str:
@@ -283,7 +293,17 @@ def _converter(name: str) -> Callable[[Any], Any]:
         return lambda value: JobStatus(_text_of(value))
     if name == "params_type":
         return lambda value: ParamsType(_text_of(value))
+    if name == "depends_on":
+        return _ids_of
     return _text_of
+
+
+def _ids_of(value: Any) -> tuple[int, ...]:
+    """depends_on from the wire ('1,2,3', as a hash and the events keep it) or from a list."""
+    if isinstance(value, list | tuple):
+        return tuple(int(v) for v in value)
+    text = _text_of(value)
+    return tuple(int(part) for part in text.split(",") if part.strip()) if text else ()
 
 
 # Wire name (as text and as bytes) -> (attribute, converter).

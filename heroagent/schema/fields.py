@@ -19,7 +19,9 @@ from typing import Any, Literal
 
 from heroagent.errors import InvalidInputError
 
-Kind = Literal["string", "number", "integer", "boolean", "time"]
+Kind = Literal["string", "number", "integer", "boolean", "time", "refs"]
+MAX_REFS = 1000  # the jobs one job may depend on (a group's callback depends on each member)
+_REF = re.compile(r"@(0|[1-9][0-9]{0,5})|[1-9][0-9]{0,15}")
 
 _KIND_WORDS = {
     "string": "a string",
@@ -27,6 +29,7 @@ _KIND_WORDS = {
     "integer": "a whole number",
     "boolean": "true or false",
     "time": "an ISO 8601 time, unix seconds or a datetime",
+    "refs": "a list of job ids (or '@N': the Nth job of the same call)",
 }
 
 
@@ -50,6 +53,8 @@ class Field:
     def check(self, value: Any) -> Any:
         """The value if it is allowed; InvalidInputError naming the field if not."""
         kind = self.kind
+        if kind == "refs":
+            return self._check_refs(value)
         if kind == "time":  # a point in time: text (parsed later), unix seconds, or a datetime
             if isinstance(value, datetime):
                 self._check_number(value.timestamp())
@@ -62,6 +67,27 @@ class Field:
         elif kind == "string":
             self._check_string(value)
         return value
+
+    def _check_refs(self, value: Any) -> list[int | str]:
+        """Job references: ids (whole numbers >= 1) or '@N' (the Nth spec of the same call, from 0), given
+        as a list or as text 'a,b,c' (the CLI, a form); returned as a list without repeats."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise self.error(value, f"must be {_KIND_WORDS['refs']}")
+        if len(items) > MAX_REFS:
+            raise InvalidInputError(f"{self.name}: {len(items)} jobs is over the limit of {MAX_REFS}")
+        out: list[int | str] = []
+        for item in items:
+            ref: int | str
+            if isinstance(item, bool) or not isinstance(item, int | str):
+                raise self.error(item, "is not a job id (a whole number >= 1) nor '@N'")
+            text = item.strip() if isinstance(item, str) else str(item)
+            if not _REF.fullmatch(text):
+                raise self.error(item, "is not a job id (a whole number >= 1) nor '@N' (the Nth job of this call)")
+            ref = text if text.startswith("@") else int(text)
+            if ref not in out:
+                out.append(ref)
+        return out
 
     def _check_number(self, value: float) -> None:
         if isinstance(value, int):  # JSON's whole numbers have no size: 10**400 is no float (an OverflowError)
@@ -95,6 +121,10 @@ class Field:
         return InvalidInputError(f"{self.name}: {_show(value)} {why}")
 
     def json_schema(self) -> dict[str, Any]:
+        if self.kind == "refs":
+            item = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": f"^{_REF.pattern}$"}]}
+            refs: dict[str, Any] = {"type": "array", "items": item, "maxItems": MAX_REFS}
+            return {**refs, "description": self.description} if self.description else refs
         types = {"time": ["string", "number"]}.get(self.kind, self.kind)
         out: dict[str, Any] = {"type": types}
         if self.description:

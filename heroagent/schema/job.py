@@ -27,6 +27,10 @@ HERO_ORIGIN = "hero:"  # the origin of jobs the hero intake takes: reserved to i
 MAX_VALUE_BYTES = 16 * 1024 * 1024  # params, results and errors up to this ([jobs] max_value_bytes lowers it)
 
 
+# What a dependent job does when a job it depends on ends in another way than done (model.py explains).
+PARENT_FAILURE_POLICIES = ("cancel", "skip", "run")
+
+
 class ParamsType(enum.StrEnum):
     HEROSCRIPT = "heroscript"
     RHAISCRIPT = "rhaiscript"
@@ -141,6 +145,29 @@ NEW_JOB = Schema(
             max_bytes=200,
             pattern=r"[\x21-\x7e]{1,200}",
             pattern_hint="must be 1-200 printable ASCII characters without spaces",
+        ),
+        Field(
+            "depends_on",
+            "refs",
+            "jobs that must end done first: ids, or '@N' for the Nth job of the same call; until then the job is "
+            "waiting",
+        ),
+        Field(
+            "on_parent_failure",
+            "string",
+            "when a job it depends on ends in another way than done: cancel (it ends canceled), skip (it ends "
+            "skipped, and its own dependents go on) or run (it runs anyway)",
+            enum=PARENT_FAILURE_POLICIES,
+            default="cancel",
+        ),
+        Field(
+            "callback_url",
+            "string",
+            "an http(s) URL that receives the job's final state as JSON when it ends (a signed webhook)",
+            min_length=1,
+            max_bytes=2048,
+            pattern=r"https?://[\x21-\x7e]{1,2040}",
+            pattern_hint="must be an http:// or https:// URL of printable ASCII characters without spaces",
         ),
         Field("delay", "number", "run it this many seconds from now", minimum=0, maximum=MAX_DELAY),
         Field(

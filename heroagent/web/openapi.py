@@ -39,6 +39,8 @@ _JOB_NOTES = {
     "action": "a json job's action (actor.action): the one it named, or its topic's handler when it was created",
     "progress": "0..1, as the running job last reported it",
     "worker": "the worker running it, or that ran it last",
+    "depends_on": "the ids of the jobs it waits for (it starts when each has ended done or skipped)",
+    "on_parent_failure": "what it does when a job it depends on ends otherwise: cancel, skip or run ('' = none)",
 }
 _KINDS = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
@@ -52,11 +54,13 @@ def _job_schema() -> dict[str, Any]:
     for item in fields(Job):
         wire = API_NAMES.get(item.name, item.name)
         hint = hints[item.name]
-        prop: dict[str, Any] = (
-            {"type": "string", "enum": [v.value for v in hint]}
-            if isinstance(hint, type) and issubclass(hint, enum.Enum)
-            else {"type": _KINDS[hint]}
-        )
+        prop: dict[str, Any]
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            prop = {"type": "string", "enum": [v.value for v in hint]}
+        elif item.name == "depends_on":
+            prop = {"type": "array", "items": {"type": "integer"}}
+        else:
+            prop = {"type": _KINDS[hint]}
         if wire == "result":
             prop = {}  # any JSON value
         note = _JOB_NOTES.get(wire) or described.get(item.name, "")

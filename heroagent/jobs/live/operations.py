@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -130,6 +130,9 @@ class JobOperations:
         tenant_id: str | None = None,
         user_id: str | None = None,
         group: str | None = None,
+        depends_on: Sequence[int] | str | None = None,
+        on_parent_failure: str | None = None,
+        callback_url: str | None = None,
     ) -> Job:
         """Create one job (no server needed: one Lua script in Redis)."""
         raise NotImplementedError

@@ -52,6 +52,9 @@ KEY_FUNCTIONS: dict[str, Callable[..., str]] = {
     "idempotency_key": keys.idempotency,
     "done_channel": keys.job_done,
     "inflight_member": keys.inflight_member,
+    "dependents_key": keys.dependents,
+    "parents_key": keys.parents,
+    "webhook_key": keys.webhook,
 }
 # The shapes scripts also take apart (a job key the sweep is given, the members of the lease and delay sets).
 PARSED_SHAPES = ("job_key", "inflight_member")

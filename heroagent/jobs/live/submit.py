@@ -117,7 +117,14 @@ def type_defaults_of(given: Mapping[str, Any]) -> dict[str, float | str]:
 
 
 def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract | None = None) -> Job:
-    """A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. A HeroScript
+    """`build_job_and_refs`'s job (its depends_on: the ids it names; '@N' references are left out)."""
+    return build_job_and_refs(spec, defaults, contract)[0]
+
+
+def build_job_and_refs(
+    spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract | None = None
+) -> tuple[Job, list[int | str]]:
+    """A new Job, and the jobs it depends on as given (ids, and '@N': the Nth spec of the same call). A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. A HeroScript
     or json job is checked against the contract: the job types the live pools serve (contract.py). Fields the
     spec leaves out come from its job type's defaults (the actor it calls first: `[job_types]` of the
     server, then what the pools serving it declared), then from `[jobs]`."""
@@ -164,11 +171,18 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
         priority=int(priority),
         no_overlap_key=no_overlap_key,
         overlap_delay=float(clean.get("overlap_delay", 0.0)),
+        callback_url=clean.get("callback_url", ""),
     )
+    refs: list[int | str] = clean.get("depends_on") or []
+    if refs:
+        job.depends_on = tuple(ref for ref in refs if isinstance(ref, int))
+        job.on_parent_failure = clean.get("on_parent_failure") or "cancel"
+    elif clean.get("on_parent_failure"):
+        raise InvalidJobError("on_parent_failure: only a job with depends_on has parents to fail")
     # Its first version is made as it is created; in ms, as the scripts write the later versions' times,
     # so a timeline never goes back (a claim in the same millisecond would seem to come first).
     job.updated_at = math.floor(job.time_created * 1000) / 1000
-    return job
+    return job, refs
 
 
 def submit(

@@ -17,7 +17,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -166,6 +166,9 @@ class JobManager:
         tenant_id: str | None = None,
         user_id: str | None = None,
         group: str | None = None,
+        depends_on: Sequence[int] | str | None = None,
+        on_parent_failure: str | None = None,
+        callback_url: str | None = None,
     ) -> Job:
         """Create the job in Redis (one atomic script: id, hash, queue entry, first event); return it.
 
@@ -180,7 +183,9 @@ class JobManager:
         retry.py for the backoff). A second create with the same `idempotency_key` within `[jobs]
         idempotency_window` returns the first job. `priority` 0-9 (9 first; default the job type's, else 0)
         orders the waiting jobs of a topic; jobs sharing a `no_overlap_key` never run at once (the next
-        waits `overlap_delay` seconds after one ends).
+        waits `overlap_delay` seconds after one ends). With `depends_on` (job ids) it is `waiting` until each
+        of those has ended done; `on_parent_failure` says what it does when one ends otherwise (cancel,
+        skip, run). `callback_url` receives its final state as JSON (a signed webhook) when it ends.
         """
         return self.create_jobs(
             [
@@ -204,6 +209,9 @@ class JobManager:
                     "tenant_id": tenant_id,
                     "user_id": user_id,
                     "group": group,
+                    "depends_on": depends_on,
+                    "on_parent_failure": on_parent_failure,
+                    "callback_url": callback_url,
                 }
             ]
         )[0]
