@@ -24,6 +24,22 @@ local function append_event(json, id, topic, status, attempts, time_start, time_
   redis.call('XADD', '${EVENTS}', '*', 'json', json, 'jobid', id, 'topic', topic, 'status', status,
              'attempts', attempts, 'time_start', time_start, 'time_end', time_end, 'version', version, 'log', log)
 end
+-- What follows a job's end in the same script: its webhook (its callback_url, else its topic's) is put in
+-- the outbox with the final state (the server's delivery loop sends it), and the jobs that wait for it
+-- (hero:dependents:<id>) learn how it ended (settle_dependents, below: defined once the queue's functions are).
+local settle_dependents
+local function ended(doc, json)
+  local url = doc.callback_url
+  if not url or url == '' then url = redis.call('HGET', '${WEBHOOK_TOPICS}', doc.topic) end
+  if url then
+    local now = now_ms()
+    redis.call('HSET', webhook_key(doc.jobid, doc.version), 'url', url, 'body', json, 'attempts', 0, 'first', now)
+    redis.call('ZADD', '${WEBHOOKS_DUE}', now, doc.jobid .. ':' .. doc.version)
+  end
+  if redis.call('EXISTS', dependents_key(doc.jobid)) == 1 then
+    settle_dependents(doc.jobid, doc.status, doc.result or '', doc.result_type or '')
+  end
+end
 -- Every state a job passes through gets the next `version` (per job): the history records each version
 -- once, so an event read again after a crash (the recorder died before acking it) is not written twice.
 local function emit(key)
@@ -44,6 +60,7 @@ local function emit(key)
   -- A job that ended is announced at once (the final job in hand, or its status when large): a waiter
   -- in any process wakes without waiting for the history, which records the same state milliseconds later.
   if TERMINAL[doc.status] then
+    ended(doc, json)
     if #json > 65536 then json = doc.status end
     redis.call('PUBLISH', done_channel(doc.jobid), json)
   end
@@ -340,4 +357,78 @@ local function slice(t, from, to)
   local out = {}
   for i = from, to do out[#out + 1] = t[i] end
   return out
+end
+
+-- Dependencies. A job created with depends_on waits (status waiting, `parents_left` = the parents that
+-- have not ended) in no queue: each parent's hero:dependents:<id> holds it. When a parent ends (`ended`),
+-- each waiting child gets the parent's outcome in hero:parents:<child> (ctx.parent_results) and:
+-- a parent done or skipped (or any end, with on_parent_failure = run) counts down its parents_left, and
+-- the last one releases it (new: queued, or scheduled when it has a time of its own); another end makes it
+-- end at once: canceled (policy cancel, the default) or skipped (policy skip: its own dependents take
+-- that as done), naming the parent. A child that ends so has dependents of its own: they are settled in
+-- the same script, from a worklist (no recursion, however long the chain).
+local function release(key, topic, id)
+  redis.call('HSET', key, 'status', '${STATUS_NEW}')
+  emit(key)
+  local due = math.floor((tonumber(redis.call('HGET', key, 'time_scheduled')) or 0) * 1000)
+  if due > now_ms() then
+    redis.call('ZADD', '${SCHEDULED}', due, inflight_member(topic, id))
+  else
+    enqueue(key, topic, id)
+    wake(topic, 1)
+    hand_to_takers(topic, 1)
+  end
+end
+
+local function counts_as_done(status, policy)
+  return status == '${STATUS_DONE}' or status == '${STATUS_SKIPPED}' or policy == 'run'
+end
+
+-- The end a parent's failure gives a child: {status, field, text} (the field the reason goes in), by its policy.
+local function failed_end(policy, parent_id, parent_status)
+  local why = 'job ' .. parent_id .. ' it depends on ended ' .. parent_status
+  if policy == 'skip' then return {'${STATUS_SKIPPED}', 'result', 'skipped: ' .. why} end
+  return {'${STATUS_CANCELED}', 'error', 'canceled: ' .. why}
+end
+
+local function end_waiting(key, outcome)
+  redis.call('HSET', key, 'status', outcome[1], outcome[2], outcome[3],
+             'time_end', string.format('%.3f', now_ms() / 1000))
+  if outcome[2] == 'result' then redis.call('HSET', key, 'result_type', 'text') end
+  emit(key)
+end
+
+local function parent_ended(parent_id, status, outcome_json)
+  local set = dependents_key(parent_id)
+  local children = redis.call('SMEMBERS', set)
+  redis.call('DEL', set)
+  for _, child in ipairs(children) do
+    local topic = redis.call('HGET', '${JOB_TOPICS}', child)
+    local key = topic and job_key(topic, child)
+    if key and redis.call('HGET', key, 'status') == '${STATUS_WAITING}' then
+      redis.call('HSET', parents_key(child), parent_id, outcome_json)
+      local policy = redis.call('HGET', key, 'on_parent_failure') or 'cancel'
+      if counts_as_done(status, policy) then
+        if redis.call('HINCRBY', key, 'parents_left', -1) <= 0 then release(key, topic, child) end
+      else
+        end_waiting(key, failed_end(policy, parent_id, status))
+      end
+    end
+  end
+end
+
+local settling = nil  -- the parents whose dependents are being settled now (a worklist, see above)
+settle_dependents = function(parent_id, status, result, result_type)
+  local item = {parent_id, status, cjson.encode({status = status, result = result, result_type = result_type})}
+  if settling then
+    settling[#settling + 1] = item
+    return
+  end
+  settling = {item}
+  local n = 1
+  while n <= #settling do
+    parent_ended(settling[n][1], settling[n][2], settling[n][3])
+    n = n + 1
+  end
+  settling = nil
 end
