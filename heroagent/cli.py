@@ -16,7 +16,7 @@ import click
 
 from heroagent._version import __version__
 from heroagent.config import load_config, to_toml
-from heroagent.errors import HeroAgentError
+from heroagent.errors import ConfigError, HeroAgentError
 from heroagent.logs import setup_logging
 from heroagent.schema.fields import Schema
 from heroagent.schema.filters import DEAD_FILTERS, DEFAULT_LIMIT, FILTER_NAMES, JOB_FILTERS
@@ -173,6 +173,27 @@ def config() -> None:
 def config_show(config_path: str | None, show_secrets: bool) -> None:
     """Print the effective config (file + environment over defaults) as TOML; secrets as ***."""
     click.echo(to_toml(load_config(config_path), hide_secrets=not show_secrets), nl=False)
+
+
+@cli.group(cls=HeroGroup)
+def webhooks() -> None:
+    """Webhooks (a job's callback_url, a topic's webhook): what their receivers need."""
+
+
+@webhooks.command("secret")
+@config_option
+def webhooks_secret(config_path: str | None) -> None:
+    """Print the secret webhooks are signed with (HMAC-SHA256), for a receiver to check their signature."""
+    from heroagent.jobs.signing import webhook_secret
+
+    config = load_config(config_path)
+    secret = webhook_secret(config, create=False)
+    if secret is None:
+        raise ConfigError(
+            f"no webhook secret yet in {config.webhook_secret_path}: `heroagent serve` makes one at its first start "
+            "(or set [jobs] webhook_secret)"
+        )
+    click.echo(secret)
 
 
 @cli.group(cls=HeroGroup)

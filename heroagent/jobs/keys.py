@@ -224,6 +224,18 @@ def webhook(job_id: int, version: int) -> str:
     return f"hero:webhook:{job_id}:{version}"
 
 
+def webhook_member(job_id: int, version: int) -> str:
+    """A delivery's member of hero:webhooks:due (common.lua's `ended` writes the same): also its id, the
+    X-HeroAgent-Delivery header a receiver dedupes by."""
+    return f"{job_id}:{version}"
+
+
+def parse_webhook_member(member: str) -> tuple[int, int]:
+    """(job id, version) of a hero:webhooks:due member: `webhook_member`'s inverse (ValueError if it is none)."""
+    job_id, _, version = member.partition(":")
+    return int(job_id), int(version)
+
+
 PREFIX_DONE = "hero:done"
 
 

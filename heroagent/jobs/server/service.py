@@ -30,11 +30,11 @@ from heroagent.jobs.run.worker import WorkerPool
 from heroagent.jobs.server.hero import HeroActor, HeroDispatcher
 from heroagent.jobs.server.manager import JobManager
 from heroagent.jobs.server.rpc import RequestServer
+from heroagent.jobs.server.webhooks import Webhooks, publish_topics
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
 from heroagent.redis_server import NO_ANSWER_JOIN, REDIS_AWAY, EmbeddedRedis, ExternalRedis, answers, request_options
 from heroagent.schema.job import TypeDefaults, check_type_defaults
-from heroagent.schema.topic import TopicLimits
 
 # Seconds health names a write that waited in vain for [redis] min_replicas.
 REPLICAS_BEHIND_SHOWN = 60.0
@@ -75,6 +75,7 @@ class JobsService:
         self.pool: WorkerPool | None = None
         self.rpc: RequestServer | None = None
         self.hero: HeroActor | None = None
+        self.webhooks: Webhooks | None = None
         self.lease: HistoryLease | None = None
         self._store: JobStore | None = None
         self._seeding: threading.Thread | None = None
@@ -143,12 +144,16 @@ class JobsService:
         self.recorder.fence, self.recorder.before_write = self.lease.value, self.lease.hold
         self.recorder.drain()  # events a previous run read but did not record
         self.reconciler.reconcile()
-        for topic, given in self.config.topics.items():  # checked with the config; set again at each start
-            manager.queue.set_limits(topic, TopicLimits.check(given, f"topic {topic}"))
+        for topic, limits in self.config.topic_limits().items():  # checked with the config; set again at each start
+            manager.queue.set_limits(topic, limits)
+        publish_topics(client, self.config)
+        self.webhooks = Webhooks.from_config(client, logs, self.config)
+        self.webhooks.start()
         self.loops = [
             SupervisedLoop("recorder", partial(_record, self.lease, self.recorder), expected=REDIS_AWAY),
             SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
             SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
+            SupervisedLoop("webhooks", self.webhooks.step, expected=REDIS_AWAY),
         ]
         if self.hero is not None:
             self.hero.recover()
@@ -199,6 +204,9 @@ class JobsService:
         for loop in self.loops:
             loop.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
         self.loops = []
+        if self.webhooks is not None:  # after its loop: no delivery is handed to a sender any more
+            self.webhooks.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
+            self.webhooks = None
         if self.recorder is not None and redis_answers:
             try:
                 self.recorder.drain()
@@ -285,6 +293,13 @@ class JobsService:
             )
         if self.manager is not None:
             found += list(self.manager.queue.foreign_layout.values())
+        webhooks = self.webhooks
+        if webhooks is not None and (webhooks.given_up or webhooks.refused):
+            found.append(
+                f"webhooks: {webhooks.given_up} delivery(ies) given up after a day of failed attempts, "
+                f"{webhooks.refused} refused (a private address or no http(s) URL) since start; the jobs' logs "
+                "say why"
+            )
         logs = self.manager.logs if self.manager is not None else None
         if logs is not None and logs.failures:
             found.append(f"job logs: {logs.failures} line(s) could not be written (see the server log)")
