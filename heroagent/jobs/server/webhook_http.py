@@ -254,6 +254,7 @@ def _exchange(
             sent["Authorization"] = target.authorization
         conn.request("POST", target.path, body=body, headers=sent)
         response = conn.getresponse()
+        _raise_if_cut(watch, timeout)  # its headers ended because the socket was shut down: no answer
         location = response.getheader("Location") or ""
         answer = Answer(response.status, response.reason, location, response.read(ANSWER_CAP))
     except (OSError, http.client.HTTPException, ValueError):

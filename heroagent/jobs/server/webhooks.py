@@ -37,7 +37,9 @@ import queue
 import random
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import redis
 
@@ -52,7 +54,12 @@ from heroagent.redaction import redacted
 log = logging.getLogger(__name__)
 
 EVENT = "job.ended"
-SENDERS = 4  # attempts in flight at once: a hanging receiver takes one of them for at most webhook_timeout
+SENDERS = 8  # attempts in flight at once
+# Attempts in flight at once to one receiver (host and port): a receiver that hangs holds at most these
+# senders (each for at most webhook_timeout), and the others go on serving every other receiver.
+PER_RECEIVER = 2
+WINDOW = 100  # due deliveries looked at per claim, at most
+DEFER = 1.0  # seconds the deliveries of busy receivers go back when they fill the whole look ahead
 POLL = 0.25  # seconds between looks at the outbox while nothing else wakes the loop
 LEASE_MARGIN = 30.0  # seconds past webhook_timeout a claimed delivery stays leased (name resolution, writes)
 BODY_SHOWN = 200  # characters of a receiver's answer put in the job's log
@@ -86,6 +93,24 @@ class Delivery:
     body: bytes  # the final state's JSON (wire names)
     attempts: int  # attempts made before this one
     first: float  # unix seconds: when the job ended
+
+
+def receiver(url: str) -> str:
+    """Who answers a URL, for PER_RECEIVER: its host and port (the URL itself when it has none)."""
+    try:
+        parts = urlsplit(url)
+        return f"{(parts.hostname or '').lower()}:{parts.port or parts.scheme}"
+    except ValueError:
+        return url
+
+
+def seconds(value: float) -> str:
+    """A time as a log line says it: '0.2 s', '19 s', '45 min', '24.0 h'."""
+    if value < 10:
+        return f"{value:.1f} s"
+    if value < 600:
+        return f"{value:.0f} s"
+    return f"{value / 60:.0f} min" if value < 7200 else f"{value / 3600:.1f} h"
 
 
 def payload(body: bytes) -> bytes:
@@ -145,7 +170,7 @@ class Webhooks:
         self.senders = senders
         self._deadlines = Deadlines()
         self._work: queue.Queue[Delivery | None] = queue.Queue()
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, str] = {}  # delivery id -> its receiver
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -197,38 +222,58 @@ class Webhooks:
         self._threads = []
 
     def _claim(self, count: int) -> list[Delivery]:
-        """Up to `count` due deliveries, each leased (its score moved ahead) as its hash is read. Those
-        still in flight here are passed over, their lease renewed."""
+        """Up to `count` due deliveries, oldest first, each leased (its score moved ahead) as its hash is
+        read; one whose receiver has PER_RECEIVER attempts in flight is passed over and keeps its place.
+        When the look ahead (WINDOW) is all such, those are moved DEFER seconds back, so the deliveries
+        behind them come into view. Those in flight here are passed over (their lease ran out while name
+        resolution hung: this server still has them)."""
         now_ms = int(time.time() * 1000)
         with self._lock:
             busy = set(self._in_flight)
+            load = Counter(self._in_flight.values())
+        window = min(WINDOW, 4 * count) + len(busy)
         raw: list[bytes] = self._client.zrangebyscore(  # type: ignore[assignment]
-            keys.WEBHOOKS_DUE, "-inf", now_ms, 0, count + len(busy)
+            keys.WEBHOOKS_DUE, "-inf", now_ms, 0, window
         )
         due = [_text(m) for m in raw]
-        lease = now_ms + int((self.timeout + LEASE_MARGIN) * 1000)
-        fresh: list[tuple[str, int, int]] = []
-        pipe = self._client.pipeline(transaction=True)
+        candidates: list[tuple[str, int, int]] = []
         for member in due:
             try:
                 job_id, version = keys.parse_webhook_member(member)
             except ValueError:
                 log.warning("webhooks: %r in %s is no delivery; removed", member[:80], keys.WEBHOOKS_DUE)
-                pipe.zrem(keys.WEBHOOKS_DUE, member)
+                self._client.zrem(keys.WEBHOOKS_DUE, member)
                 continue
+            if member not in busy:
+                candidates.append((member, job_id, version))
+        pipe = self._client.pipeline(transaction=False)
+        for _, job_id, version in candidates:
+            pipe.hget(keys.webhook(job_id, version), "url")
+        urls = pipe.execute() if candidates else []
+        take: list[tuple[str, int, int, str]] = []
+        waiting: list[str] = []  # their receiver is busy enough
+        for (member, job_id, version), url in zip(candidates, urls, strict=True):
+            who = receiver(_text(url)) if url is not None else ""
+            if url is not None and load[who] >= PER_RECEIVER:
+                waiting.append(member)
+            elif len(take) < count:
+                load[who] += 1
+                take.append((member, job_id, version, who))
+        lease = now_ms + int((self.timeout + LEASE_MARGIN) * 1000)
+        pipe = self._client.pipeline(transaction=True)
+        if waiting and len(due) == window and not take:
+            pipe.zadd(keys.WEBHOOKS_DUE, dict.fromkeys(waiting, now_ms + int(DEFER * 1000)), xx=True)
+        for member, job_id, version, _ in take:
             pipe.zadd(keys.WEBHOOKS_DUE, {member: lease}, xx=True)
-            if member not in busy and len(fresh) < count:
-                fresh.append((member, job_id, version))
-                pipe.hgetall(keys.webhook(job_id, version))
-        replies = pipe.execute()
-        hashes = [r for r in replies if isinstance(r, dict)]
+            pipe.hgetall(keys.webhook(job_id, version))
+        hashes = [r for r in pipe.execute() if isinstance(r, dict)]
         found: list[Delivery] = []
-        for (member, job_id, version), stored in zip(fresh, hashes, strict=True):
+        for (member, job_id, version, who), stored in zip(take, hashes, strict=True):
             delivery = self._delivery(member, job_id, version, {_text(k): v for k, v in stored.items()})
             if delivery is not None:
                 found.append(delivery)
-        with self._lock:
-            self._in_flight.update(d.member for d in found)
+                with self._lock:
+                    self._in_flight[member] = who
         return found
 
     def _delivery(self, member: str, job_id: int, version: int, stored: dict[str, bytes]) -> Delivery | None:
@@ -261,7 +306,7 @@ class Webhooks:
                 log.exception("webhooks: delivery %s: its outcome could not be written", delivery.member)
             finally:
                 with self._lock:
-                    self._in_flight.discard(delivery.member)
+                    self._in_flight.pop(delivery.member, None)
                 self._wake.set()
 
     def _attempt(self, delivery: Delivery) -> None:
@@ -320,14 +365,14 @@ class Webhooks:
             self._count("given_up")
             self._drop(
                 delivery,
-                f"{where}: {outcome}; given up after {attempts} attempt(s) over {(now - delivery.first) / 3600:.1f} h",
+                f"{where}: {outcome}; given up after {attempts} attempt(s) in {seconds(now - delivery.first)}",
             )
             return
         pipe = self._client.pipeline(transaction=True)
         pipe.hset(keys.webhook(delivery.job_id, delivery.version), "attempts", attempts)
         pipe.zadd(keys.WEBHOOKS_DUE, {delivery.member: int((now + delay) * 1000)}, xx=True)
         pipe.execute()
-        self._logs.append(delivery.job_id, f"{where}: {outcome}; next attempt in {delay:.0f} s")
+        self._logs.append(delivery.job_id, f"{where}: {outcome}; next attempt in {seconds(delay)}")
 
     def _count(self, outcome: str) -> None:
         with self._lock:
