@@ -382,6 +382,33 @@ def test_a_server_restart_keeps_the_outbox_and_topic_webhooks_follow_the_config(
     assert wait_until(lambda: outbox_empty(again)) and len(receiver.requests) == 4
 
 
+def test_a_server_stopped_mid_delivery_sends_it_again_after_its_restart(
+    agents: Callable[..., HeroAgent], receivers: Callable[[], Receiver], data_dir: Path
+) -> None:
+    """The stop cuts the attempt in flight (it does not wait out the receiver) and puts it back, due, its
+    attempt not counted; the next server sends it, and the receiver sees it answered once."""
+    receiver = receivers()
+    config = config_of(data_dir, jobs={"webhook_timeout": 60.0})
+    agent = agents(config)
+    receiver.secret = webhook_secret(agent.config, create=False) or ""
+    jm = agent.get_job_manager()
+    job_id = jm.create_job("t", "!!fake.return_success", callback_url=receiver.url("/hang")).job_id
+    (final,) = final_states(agent, [job_id]).values()
+    assert wait_until(lambda: receiver.hanging == 1)
+    agent.stop()
+    member = keys.webhook_member(job_id, final.version)
+    lines = [line.split(" ", 2)[2] for line in (data_dir / "logs" / f"{job_id}.log").read_text().splitlines()]
+    assert lines == [
+        f"webhook {member} attempt 1 to {receiver.url('/hang')}: cut short by the server's stop; it is sent again"
+    ]
+    receiver.release.set()  # the cut request's answer goes to no one; the next one is answered at once
+
+    again = agents(config)
+    assert wait_until(lambda: len(receiver.of(member)) == 2 and outbox_empty(again), timeout=30)
+    assert webhook_lines(again, job_id)[-1].endswith(": 200 OK: ok at last; delivered")
+    assert [r.attempt for r in receiver.of(member)] == [1, 1]  # the cut attempt did not count
+
+
 # ---------------------------------------------------------------- hostile receivers
 
 
