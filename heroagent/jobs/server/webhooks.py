@@ -8,8 +8,9 @@ ends without its webhook being due, whatever crashes after: the hash `hero:webho
 The server's `webhooks` loop (`Webhooks.step`) takes due members, a few at a time, and leases each by
 moving its score `timeout + LEASE_MARGIN` seconds ahead in the same transaction that reads its hash: a
 server killed mid-send leaves it due again later, never lost. A small pool of sender threads (`SENDERS`)
-makes the attempts, so a hanging receiver holds one thread for at most `[jobs] webhook_timeout`, never
-the loop, other receivers or the job system. Each attempt is one POST (webhook_http.py: no redirects
+makes the attempts, at most PER_RECEIVER at a time to one receiver, so a hanging receiver holds two
+threads for at most `[jobs] webhook_timeout` each, never the loop, other receivers or the job system; its
+backlog moves out of the way of the deliveries due behind it (SLOW). Each attempt is one POST (webhook_http.py: no redirects
 followed, private addresses refused unless allowed, a hard deadline, the answer read up to 64 KiB):
 - 2xx: delivered; the hash and the member are deleted.
 - anything else (another status, a redirect, a timeout, a refused connection): attempt n+1 is due after
@@ -59,7 +60,10 @@ SENDERS = 8  # attempts in flight at once
 # senders (each for at most webhook_timeout), and the others go on serving every other receiver.
 PER_RECEIVER = 2
 WINDOW = 100  # due deliveries looked at per claim, at most
-DEFER = 1.0  # seconds the deliveries of busy receivers go back when they fill the whole look ahead
+# A receiver whose oldest attempt in flight has taken this long (seconds) is slow: its waiting deliveries
+# go back in the outbox by that long (at most webhook_timeout), out of the way of the others due.
+SLOW = 1.0
+KNOWN_MAX = 50_000  # delivery ids whose receiver is kept in memory (so a waiting one is not read again)
 POLL = 0.25  # seconds between looks at the outbox while nothing else wakes the loop
 LEASE_MARGIN = 30.0  # seconds past webhook_timeout a claimed delivery stays leased (name resolution, writes)
 BODY_SHOWN = 200  # characters of a receiver's answer put in the job's log
@@ -170,7 +174,8 @@ class Webhooks:
         self.senders = senders
         self._deadlines = Deadlines()
         self._work: queue.Queue[Delivery | None] = queue.Queue()
-        self._in_flight: dict[str, str] = {}  # delivery id -> its receiver
+        self._in_flight: dict[str, tuple[str, float]] = {}  # delivery id -> its receiver, when it started
+        self._receivers: dict[str, str] = {}  # delivery id -> its receiver, for those seen due
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -202,10 +207,13 @@ class Webhooks:
         self._deadlines.expire()
         with self._lock:
             free = self.senders - len(self._in_flight)
+        more = False
         if free > 0 and not self._stopping.is_set():
-            for delivery in self._claim(free):
+            found, more = self._claim(free)
+            for delivery in found:
                 self._work.put(delivery)
-        self._wake.wait(POLL)
+        if not more:  # else slow receivers' deliveries were moved back: look again at once
+            self._wake.wait(POLL)
         self._wake.clear()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -221,17 +229,22 @@ class Webhooks:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
 
-    def _claim(self, count: int) -> list[Delivery]:
+    def _claim(self, count: int) -> tuple[list[Delivery], bool]:
         """Up to `count` due deliveries, oldest first, each leased (its score moved ahead) as its hash is
-        read; one whose receiver has PER_RECEIVER attempts in flight is passed over and keeps its place.
-        When the look ahead (WINDOW) is all such, those are moved DEFER seconds back, so the deliveries
-        behind them come into view. Those in flight here are passed over (their lease ran out while name
-        resolution hung: this server still has them)."""
+        read, and whether to look again at once. One whose receiver has PER_RECEIVER attempts in flight
+        waits: in its place if that receiver is quick, else (SLOW) moved back by as long as the receiver has
+        held its oldest attempt, so the deliveries behind come into view (again at once when the look ahead
+        was full). Those in flight here are passed over (their lease ran out while name resolution hung:
+        this server still has them)."""
         now_ms = int(time.time() * 1000)
         with self._lock:
-            busy = set(self._in_flight)
-            load = Counter(self._in_flight.values())
-        window = min(WINDOW, 4 * count) + len(busy)
+            flights = dict(self._in_flight)
+        load = Counter(who for who, _ in flights.values())
+        held: dict[str, float] = {}  # receiver -> how long its oldest attempt in flight has taken
+        clock = time.monotonic()
+        for who, started in flights.values():
+            held[who] = max(held.get(who, 0.0), clock - started)
+        window = WINDOW + len(flights)
         raw: list[bytes] = self._client.zrangebyscore(  # type: ignore[assignment]
             keys.WEBHOOKS_DUE, "-inf", now_ms, 0, window
         )
@@ -244,37 +257,48 @@ class Webhooks:
                 log.warning("webhooks: %r in %s is no delivery; removed", member[:80], keys.WEBHOOKS_DUE)
                 self._client.zrem(keys.WEBHOOKS_DUE, member)
                 continue
-            if member not in busy:
+            if member not in flights:
                 candidates.append((member, job_id, version))
-        pipe = self._client.pipeline(transaction=False)
-        for _, job_id, version in candidates:
-            pipe.hget(keys.webhook(job_id, version), "url")
-        urls = pipe.execute() if candidates else []
+        self._learn_receivers(candidates)
         take: list[tuple[str, int, int, str]] = []
-        waiting: list[str] = []  # their receiver is busy enough
-        for (member, job_id, version), url in zip(candidates, urls, strict=True):
-            who = receiver(_text(url)) if url is not None else ""
-            if url is not None and load[who] >= PER_RECEIVER:
-                waiting.append(member)
+        moved: dict[str, int] = {}
+        for member, job_id, version in candidates:
+            who = self._receivers.get(member, "")
+            if who and load[who] >= PER_RECEIVER:
+                if held.get(who, 0.0) >= SLOW:
+                    moved[member] = now_ms + int(min(held[who], self.timeout) * 1000)
             elif len(take) < count:
                 load[who] += 1
                 take.append((member, job_id, version, who))
         lease = now_ms + int((self.timeout + LEASE_MARGIN) * 1000)
         pipe = self._client.pipeline(transaction=True)
-        if waiting and len(due) == window and not take:
-            pipe.zadd(keys.WEBHOOKS_DUE, dict.fromkeys(waiting, now_ms + int(DEFER * 1000)), xx=True)
+        if moved:
+            pipe.zadd(keys.WEBHOOKS_DUE, moved, xx=True)
         for member, job_id, version, _ in take:
             pipe.zadd(keys.WEBHOOKS_DUE, {member: lease}, xx=True)
             pipe.hgetall(keys.webhook(job_id, version))
-        hashes = [r for r in pipe.execute() if isinstance(r, dict)]
+        hashes = [r for r in pipe.execute() if isinstance(r, dict)] if moved or take else []
         found: list[Delivery] = []
         for (member, job_id, version, who), stored in zip(take, hashes, strict=True):
             delivery = self._delivery(member, job_id, version, {_text(k): v for k, v in stored.items()})
             if delivery is not None:
                 found.append(delivery)
                 with self._lock:
-                    self._in_flight[member] = who
-        return found
+                    self._in_flight[member] = (who, time.monotonic())
+        return found, bool(moved) and len(due) == window
+
+    def _learn_receivers(self, candidates: list[tuple[str, int, int]]) -> None:
+        """The receiver of each candidate not seen before (one HGET each, pipelined); '' when its hash is gone."""
+        unknown = [(m, j, v) for m, j, v in candidates if m not in self._receivers]
+        if not unknown:
+            return
+        if len(self._receivers) + len(unknown) > KNOWN_MAX:
+            self._receivers.clear()
+        pipe = self._client.pipeline(transaction=False)
+        for _, job_id, version in unknown:
+            pipe.hget(keys.webhook(job_id, version), "url")
+        for (member, _, _), url in zip(unknown, pipe.execute(), strict=True):
+            self._receivers[member] = receiver(_text(url)) if url is not None else ""
 
     def _delivery(self, member: str, job_id: int, version: int, stored: dict[str, bytes]) -> Delivery | None:
         """The outbox entry as a Delivery; None (and the entry removed) when its hash is gone or damaged."""
@@ -388,6 +412,7 @@ class Webhooks:
         log.warning("job %d: %s", delivery.job_id, line)
 
     def _forget(self, member: str, job_id: int, version: int) -> None:
+        self._receivers.pop(member, None)
         pipe = self._client.pipeline(transaction=True)
         pipe.delete(keys.webhook(job_id, version))
         pipe.zrem(keys.WEBHOOKS_DUE, member)
