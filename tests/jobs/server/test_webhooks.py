@@ -420,7 +420,10 @@ def test_a_hanging_receiver_holds_neither_other_receivers_nor_the_job_system(
     agent = agents(config_of(data_dir, topics=topics, jobs={"webhook_timeout": 60.0}))
     slow.secret = fast.secret = webhook_secret(agent.config, create=False) or ""
     jm = agent.get_job_manager()
-    slow_ids = [jm.create_job("slow", "!!fake.return_success").job_id for _ in range(2 + webhooks.PER_RECEIVER)]
+    # More waiting for the hanging receiver than the loop looks at in one claim: they must not hide the others.
+    slow_ids = [job.job_id for job in jm.create_jobs([{"topic": "slow", "params": "!!fake.return_success"}] * 110)]
+    assert webhooks.WINDOW < len(slow_ids)
+    final_states(agent, slow_ids)
     assert wait_until(lambda: slow.hanging == webhooks.PER_RECEIVER)
     fast_ids = [jm.create_job("fast", "!!fake.return_success").job_id for _ in range(12)]
     fast_finals = final_states(agent, fast_ids)
@@ -431,7 +434,7 @@ def test_a_hanging_receiver_holds_neither_other_receivers_nor_the_job_system(
     assert_each_once(fast, fast_finals)
     slow.release.set()
     slow_finals = final_states(agent, slow_ids)
-    assert wait_until(lambda: len(slow.accepted()) == len(slow_ids), timeout=30)
+    assert wait_until(lambda: len(slow.accepted()) == len(slow_ids), timeout=60)
     assert_each_once(slow, slow_finals)
     assert slow.most_hanging == webhooks.PER_RECEIVER
 
