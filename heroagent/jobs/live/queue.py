@@ -84,6 +84,7 @@ class JobQueue:
         self._set_limits = scripts.register(client, "set_limits")
         self._forget_keys = scripts.register(client, "forget_keys")
         self._remove_topic = scripts.register(client, "remove_topic")
+        self._restore_waiting = scripts.register(client, "restore_waiting")
 
     def parent_outcomes(self, job_id: int) -> dict[int, tuple[str, str, str]]:
         """How each job `job_id` depends on ended: parent id -> (status, result text, result type)."""
@@ -300,6 +301,18 @@ class JobQueue:
         """A job's live state from its id alone (None = Redis has no hash for it)."""
         topic = self.topic_of(job_id)
         return None if topic is None else self.get(topic, job_id)
+
+    def restore_waiting(self, job: Job, parents: Sequence[tuple[int, str]]) -> str:
+        """Put a waiting job back from the history (see lua/restore_waiting.lua): `parents` are its parents
+        with how each ended as JSON when read from the history ('' = in Redis). Returns the status it has
+        now ('' = Redis had it already)."""
+        doc = job.to_dict()
+        doc["status"] = JobStatus.WAITING.value
+        args: list[Any] = [job.topic, job.job_id, job.version, len(parents)]
+        for parent, known in parents:
+            args += [parent, known]
+        args += _flatten(hash_fields(doc))
+        return _text(self._restore_waiting(args=args))
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         """Store each job's hash and queue its id (or schedule it, if it is due later), in one round trip.
