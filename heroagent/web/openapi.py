@@ -375,6 +375,9 @@ QUEUES = _list_of(
         "draining": {"type": "boolean"},
         "max_running": {"type": ["integer", "null"]},
         "rate": {"type": ["string", "null"]},
+        "oldest_wait": {"type": "integer", "description": "seconds its oldest queued job has waited (0: none queued)"},
+        "finished": {"type": "integer", "description": "jobs that ended in the last 10 minutes (as this server saw)"},
+        "failed": {"type": "integer", "description": "of those, ended in error or timeout"},
     },
 )
 TOPIC_STATE = {

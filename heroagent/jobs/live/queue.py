@@ -585,6 +585,32 @@ class JobQueue:
             for t, n in zip(topics, lengths, strict=True)
         }
 
+    def oldest_waiting(self, topics: Sequence[str]) -> dict[str, float]:
+        """Per topic with jobs queued: when its oldest queued job was created (unix seconds). The oldest is
+        the lowest id, which is first within its priority band: one look per band, two round trips."""
+        bands = range(keys.MAX_PRIORITY + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for topic in topics:
+            for band in bands:
+                low = band * keys.QUEUE_SCORE_SPAN
+                pipe.zrangebyscore(keys.queue(topic), low, low + keys.QUEUE_SCORE_SPAN - 1, start=0, num=1)
+        found: list[Any] = pipe.execute()
+        oldest: dict[str, int] = {}
+        for index, topic in enumerate(topics):
+            ids = [int(first[0]) for first in found[index * len(bands) : (index + 1) * len(bands)] if first]
+            if ids:
+                oldest[topic] = min(ids)
+        pipe = self.client.pipeline(transaction=False)
+        for topic, job_id in oldest.items():
+            pipe.hget(keys.job(topic, job_id), "time_created")
+        out: dict[str, float] = {}
+        for topic, created in zip(oldest, pipe.execute(), strict=True):
+            try:
+                out[topic] = float(created)
+            except (TypeError, ValueError):
+                continue  # its hash went meanwhile (claimed, ended and recorded)
+        return out
+
     def queued_and_inflight_ids(self) -> set[int]:
         """Every job id Redis holds in a queue or in flight (for reconciliation at start, not the hot path)."""
         ids: set[int] = set()

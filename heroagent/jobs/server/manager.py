@@ -458,14 +458,21 @@ class JobManager:
         return now + (int(ahead) + 1) / slots * (timing.total / timing.count)
 
     def queue_stats(self) -> dict[str, dict[str, int]]:
-        """Per topic: queued, inflight, scheduled, and paused / draining (1 or 0)."""
+        """Per topic: queued, inflight, scheduled, paused / draining (1 or 0), oldest_wait (seconds the
+        oldest queued job has waited; 0 = none queued), and over the last 10 minutes as this server recorded
+        them: finished, failed (error or timeout)."""
         stats = self.queue.stats()
         for topic, state in self.queue.topic_states().items():
             figures = stats.setdefault(topic, {"queued": 0, "inflight": 0, "scheduled": 0})
             figures.update({k: int(v) for k, v in state.items()})
-        for figures in stats.values():
+        now = time.time()
+        oldest = self.queue.oldest_waiting([t for t, f in stats.items() if f["queued"]])
+        window = self.stats.topic_window(now)
+        for topic, figures in stats.items():
             figures.setdefault("paused", 0)
             figures.setdefault("draining", 0)
+            figures["oldest_wait"] = max(0, int(now - oldest[topic])) if topic in oldest else 0
+            figures.update(window.get(topic, {"finished": 0, "failed": 0}))
         return stats
 
     # ------------------------------------------------------------ topic control
