@@ -4,6 +4,7 @@ field the API filters on."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import requests
@@ -33,7 +34,7 @@ def test_queue_figures_latency_throughput_and_errors(web_agent: StartAgent) -> N
     assert rows["mixed"]["failed"] == 1 and rows["slow"]["oldest_wait"] >= 1
     page = requests.get(ui_url(agent, "/"), timeout=10).text
     assert 'data-label="Errors">25%' in page
-    assert 'data-label="Oldest">1 s' in page or 'data-label="Oldest">2 s' in page
+    assert re.search(r'data-label="Oldest">[1-9][0-9]* s<', page)
 
 
 def test_utilisation_is_sampled_from_every_pool() -> None:
