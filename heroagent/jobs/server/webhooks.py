@@ -10,8 +10,9 @@ moving its score `timeout + LEASE_MARGIN` seconds ahead in the same transaction 
 server killed mid-send leaves it due again later, never lost. A small pool of sender threads (`SENDERS`)
 makes the attempts, at most PER_RECEIVER at a time to one receiver, so a hanging receiver holds two
 threads for at most `[jobs] webhook_timeout` each, never the loop, other receivers or the job system; its
-backlog moves out of the way of the deliveries due behind it (SLOW). Each attempt is one POST (webhook_http.py: no redirects
-followed, private addresses refused unless allowed, a hard deadline, the answer read up to 64 KiB):
+backlog moves out of the way of the deliveries due behind it (SLOW). Each attempt is one POST
+(webhook_http.py: no redirects followed, private addresses refused unless allowed, a hard deadline, the
+answer read up to 64 KiB):
 - 2xx: delivered; the hash and the member are deleted.
 - anything else (another status, a redirect, a timeout, a refused connection): attempt n+1 is due after
   `Backoff.delay` (10 s doubling to 1 h, times a random 0.5-1), until a day after the job ended; then
