@@ -396,6 +396,7 @@ def test_a_server_stopped_mid_delivery_sends_it_again_after_its_restart(
     (final,) = final_states(agent, [job_id]).values()
     assert wait_until(lambda: receiver.hanging == 1)
     agent.stop()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("heroagent-webhook")]
     member = keys.webhook_member(job_id, final.version)
     lines = [line.split(" ", 2)[2] for line in (data_dir / "logs" / f"{job_id}.log").read_text().splitlines()]
     assert lines == [
