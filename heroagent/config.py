@@ -170,6 +170,10 @@ UNKNOWN_ACTORS = ("refuse", "accept")
 WEBHOOK_TIMEOUT_MAX = 120.0  # seconds: one attempt holds one of the few sending threads at most this long
 # A topic's table: its limits (heroagent.schema.topic) and its webhook.
 TOPIC_WEBHOOK = "webhook"
+# A topic's table: pause_on_error = true pauses the topic at its first job that ends in error or timeout after
+# its retries (it says why on the overview and in health; resume by hand).
+TOPIC_PAUSE_ON_ERROR = "pause_on_error"
+_TOPIC_POLICIES = (TOPIC_WEBHOOK, TOPIC_PAUSE_ON_ERROR)  # a topic table's keys that are not limits
 
 
 @dataclass
@@ -273,9 +277,14 @@ class Config:
         """topic -> the URL of its `[topics.<name>] webhook`, for the topics that have one."""
         return {topic: str(given[TOPIC_WEBHOOK]) for topic, given in self.topics.items() if given.get(TOPIC_WEBHOOK)}
 
+    def topics_pausing_on_error(self) -> list[str]:
+        """The topics whose `[topics.<name>] pause_on_error` is true."""
+        return sorted(topic for topic, given in self.topics.items() if given.get(TOPIC_PAUSE_ON_ERROR) is True)
+
 
 def _without_webhook(given: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in given.items() if key != TOPIC_WEBHOOK}
+    """A topic's table without what is not a limit (its webhook, its pause_on_error)."""
+    return {key: value for key, value in given.items() if key not in _TOPIC_POLICIES}
 
 
 # Keys whose value is a TCP port; checked for range and for clashes.
@@ -530,7 +539,7 @@ def _check_topics(config: Config, src: str) -> None:
     for topic, given in config.topics.items():
         if not re.fullmatch(TOPIC_PATTERN, topic):
             raise ConfigError(f"{src}: [topics.{topic}]: a topic may only use letters, digits, '_', '.', '-'")
-        allowed = [*TOPIC_LIMITS.names(), TOPIC_WEBHOOK]
+        allowed = [*TOPIC_LIMITS.names(), *_TOPIC_POLICIES]
         if not isinstance(given, dict):
             raise ConfigError(f"{src}: [topics.{topic}] must be a table of {', '.join(allowed)}")
         unknown = sorted(str(key) for key in given if key not in allowed)
@@ -544,6 +553,9 @@ def _check_topics(config: Config, src: str) -> None:
             raise ConfigError(f"{src}: [topics.{topic}]: {exc}") from None
         if TOPIC_WEBHOOK in given:
             _check_topic_webhook(topic, given[TOPIC_WEBHOOK], src)
+        if TOPIC_PAUSE_ON_ERROR in given and not isinstance(given[TOPIC_PAUSE_ON_ERROR], bool):
+            shown = str(given[TOPIC_PAUSE_ON_ERROR])[:40]
+            raise ConfigError(f"{src}: [topics.{topic}] pause_on_error = {shown!r}: must be true or false")
 
 
 def _check_topic_webhook(topic: str, url: Any, src: str) -> None:

@@ -313,3 +313,15 @@ def test_config_show_hides_the_webhook_secret() -> None:
     c.jobs.webhook_secret = "0123456789abcdef-s3cret"
     assert "0123456789abcdef-s3cret" not in cfg.to_toml(c, hide_secrets=True)
     assert 'webhook_secret = "***"' in cfg.to_toml(c, hide_secrets=True)
+
+
+def test_a_topics_pause_on_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "[topics.fragile]\npause_on_error = true\nmax_running = 3\n[topics.other]\npause_on_error = false\n"
+    )
+    c = cfg.load_config(path, environ={})
+    assert c.topics_pausing_on_error() == ["fragile"]
+    assert c.topic_limits()["fragile"].max_running == 3 and "other" not in c.topic_limits()
+    bad = write(tmp_path, '[topics.fragile]\npause_on_error = "yes"\n')
+    with pytest.raises(ConfigError, match=r"\[topics.fragile\] pause_on_error = 'yes': must be true or false"):
+        cfg.load_config(bad, environ={})

@@ -453,11 +453,13 @@ def queues() -> Response:
     manager = current_manager()
     stats = manager.queue_stats()
     limits = manager.topic_limits()
+    why = manager.paused_why()
     rows = [
         {
             "topic": topic,
             **figures,
             "paused": bool(figures["paused"]),
+            "paused_why": why.get(topic, "") if figures["paused"] else "",
             "draining": bool(figures["draining"]),
             **limits.get(topic, {"max_running": None, "rate": None}),
         }

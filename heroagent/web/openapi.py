@@ -376,6 +376,7 @@ QUEUES = _list_of(
         "max_running": {"type": ["integer", "null"]},
         "rate": {"type": ["string", "null"]},
         "oldest_wait": {"type": "integer", "description": "seconds its oldest queued job has waited (0: none queued)"},
+        "paused_why": {"type": "string", "description": "why it paused itself (pause_on_error); '' otherwise"},
         "finished": {"type": "integer", "description": "jobs that ended in the last 10 minutes (as this server saw)"},
         "failed": {"type": "integer", "description": "of those, ended in error or timeout"},
     },

@@ -48,6 +48,7 @@ def overview_data() -> dict[str, Any]:
     if data["redis_up"]:
         data["queues"] = sorted(jm.queue_stats().items())
         data["limits"] = jm.topic_limits()
+        data["paused_why"] = jm.paused_why()
         data["workers"] = worker_rows(running)
         data["redis"] = running.redis_facts()
     return data

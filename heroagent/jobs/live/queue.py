@@ -218,6 +218,7 @@ class JobQueue:
         pipe.srem(keys.TOPICS_PAUSED, topic)
         pipe.srem(keys.TOPICS_DRAINING, topic)
         pipe.zcard(keys.queue(topic))
+        pipe.hdel(keys.TOPICS_PAUSED_WHY, topic)
         waiting = int(pipe.execute()[2])
         if waiting:
             self.client.rpush(keys.wake(topic), *(["1"] * min(waiting, 64)))
@@ -229,6 +230,21 @@ class JobQueue:
         pipe.smembers(keys.TOPICS_DRAINING)
         paused, draining = ({_text(t) for t in found} for found in pipe.execute())
         return {t: {"paused": t in paused, "draining": t in draining} for t in sorted(paused | draining)}
+
+    def paused_why(self) -> dict[str, str]:
+        """Topic -> why it paused itself (pause_on_error), for the topics paused so and not resumed."""
+        raw: Any = self.client.hgetall(keys.TOPICS_PAUSED_WHY)
+        return {_text(topic): _text(why) for topic, why in raw.items()}
+
+    def set_pause_on_error(self, topics: Iterable[str]) -> None:
+        """The topics that pause at their first failure after retries ([topics.<name>] pause_on_error),
+        replacing what an earlier start wrote."""
+        wanted = sorted(topics)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.TOPICS_PAUSE_ON_ERROR)
+        if wanted:
+            pipe.sadd(keys.TOPICS_PAUSE_ON_ERROR, *wanted)
+        pipe.execute()
 
     def known_topic(self, topic: str) -> bool:
         """Whether Redis knows the topic: it has had a job, or is paused, draining, limited or dispatched."""

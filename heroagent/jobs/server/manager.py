@@ -457,6 +457,10 @@ class JobManager:
             return None
         return now + (int(ahead) + 1) / slots * (timing.total / timing.count)
 
+    def paused_why(self) -> dict[str, str]:
+        """Topic -> why it paused itself ([topics.<name>] pause_on_error), until it is resumed."""
+        return self.queue.paused_why()
+
     def queue_stats(self) -> dict[str, dict[str, int]]:
         """Per topic: queued, inflight, scheduled, paused / draining (1 or 0), oldest_wait (seconds the
         oldest queued job has waited; 0 = none queued), and over the last 10 minutes as this server recorded

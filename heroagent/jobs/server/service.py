@@ -144,6 +144,7 @@ class JobsService:
         self.recorder.fence, self.recorder.before_write = self.lease.value, self.lease.hold
         self.recorder.drain()  # events a previous run read but did not record
         self.reconciler.reconcile()
+        manager.queue.set_pause_on_error(self.config.topics_pausing_on_error())
         for topic, limits in self.config.topic_limits().items():  # checked with the config; set again at each start
             manager.queue.set_limits(topic, limits)
         publish_topics(client, self.config)
@@ -266,6 +267,15 @@ class JobsService:
                 found.append(f"{state.name}: {state.last_error} (failing since {since}, {state.failures} failure(s))")
             if not state.running:
                 found.append(f"{state.name}: not running")
+        if self.manager is not None:
+            try:
+                paused = self.manager.queue.paused_why()
+            except redis.RedisError:
+                paused = {}  # Redis away: the loops and the redis state say so
+            found += [
+                f"topic {topic} paused itself (pause_on_error): {why}; resume it when fixed"
+                for topic, why in paused.items()
+            ]
         queues = [q for q in (self.manager.queue if self.manager else None, self._pool_queue) if q is not None]
         behind = max((q.replicas_behind_at for q in queues), default=0.0)
         if behind > time.time() - REPLICAS_BEHIND_SHOWN:

@@ -193,3 +193,29 @@ def test_the_cli_creates_and_removes_topics(web_agent: StartAgent) -> None:
     assert cli("remove", "typo").stdout.strip() == "typo: removed"
     missing = cli("remove", "typo")
     assert missing.returncode == 2 and "typo" in missing.stderr
+
+
+def test_a_topic_with_pause_on_error_pauses_at_its_first_failure_after_retries(web_agent: StartAgent) -> None:
+    """Issue 29, item 5 (Heracles' pause_on_error): the failure pauses the topic, after the job's retries;
+    the overview, the API and health say why; the queued jobs wait; a resume by hand lets them run."""
+    agent = web_agent(topics={"fragile": {"pause_on_error": True}, "sturdy": {"max_running": 5}})
+    jm = agent.get_job_manager()
+    failing = jm.create_job("fragile", "!!fake.return_error message:'disk full'", max_retries=1, retry_delay=0.05)
+    assert jm.wait_for_job(failing.job_id, timeout=20).status is JobStatus.ERROR
+    assert jm.get_job(failing.job_id).retries == 1  # it paused after the retry, not at the first attempt
+    assert wait_until(lambda: jm.topic_state("fragile")["paused"])
+    waiting = jm.create_job("fragile", "!!fake.return_success")
+    other = jm.create_job("sturdy", "!!fake.return_error")  # another topic's failure pauses nothing
+    assert jm.wait_for_job(other.job_id, timeout=20).status is JobStatus.ERROR
+    assert not jm.topic_state("sturdy")["paused"]
+    why = jm.paused_why()["fragile"]
+    assert f"job {failing.job_id} ended error: " in why and "disk full" in why
+    rows = {q["topic"]: q for q in requests.get(ui_url(agent, "/api/queues"), timeout=10).json()["queues"]}
+    assert rows["fragile"]["paused_why"] == why and rows["sturdy"]["paused_why"] == ""
+    assert "disk full" in requests.get(ui_url(agent, "/"), timeout=10).text
+    assert any("topic fragile paused itself" in p for p in agent.problems())
+    time.sleep(0.5)
+    assert jm.get_job(waiting.job_id).status is JobStatus.NEW  # it waits
+    jm.resume_topic("fragile")
+    assert jm.wait_for_job(waiting.job_id, timeout=20).status is JobStatus.DONE
+    assert "fragile" not in jm.paused_why() and not any("fragile" in p for p in agent.problems())

@@ -29,6 +29,14 @@ end
 -- (hero:dependents:<id>) learn how it ended (settle_dependents, below: defined once the queue's functions are).
 local settle_dependents
 local function ended(doc, json)
+  -- A topic with pause_on_error pauses at its first failure after the retries, and says why (until resumed).
+  if (doc.status == '${STATUS_ERROR}' or doc.status == '${STATUS_TIMEOUT}')
+     and redis.call('SISMEMBER', '${TOPICS_PAUSE_ON_ERROR}', doc.topic) == 1 then
+    if redis.call('SADD', '${TOPICS_PAUSED}', doc.topic) == 1 then
+      local why = 'job ' .. doc.jobid .. ' ended ' .. doc.status .. ': ' .. string.sub(doc.error or '', 1, 300)
+      redis.call('HSET', '${TOPICS_PAUSED_WHY}', doc.topic, why)
+    end
+  end
   local url = doc.callback_url
   if not url or url == '' then url = redis.call('HGET', '${WEBHOOK_TOPICS}', doc.topic) end
   if url then
