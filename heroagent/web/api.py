@@ -52,6 +52,7 @@ from heroagent.web.openapi import (
     RETRY_DEAD,
     SCHEDULE_LINKS,
     SCHEDULE_LIST,
+    SCHEDULE_RUN,
     TOPIC_ACTION,
     TOPIC_IN_PATH,
     TOPIC_LIMITS_BODY,
@@ -336,6 +337,32 @@ def add_schedule() -> tuple[Response, int]:
 @documented("One schedule", responses={200: THE_SCHEDULE}, errors=LOOKUP_ERRORS)
 def get_schedule(name: str) -> Response:
     return jsonify(current_schedules().get(name).to_dict())
+
+
+@bp.put("/schedules/<name>")
+@documented(
+    "Edit a schedule made at run time: the body is its whole new description (a field left out takes its default); "
+    "its state (paused, runs, its jobs) stays. Config and upkeep schedules are refused (400)",
+    body=ref("ScheduleChange"),
+    responses={200: THE_SCHEDULE},
+    errors=(400, 401, 404, 413, 503),
+)
+def replace_schedule(name: str) -> Response:
+    return jsonify(current_schedules().replace(name, json_body()).to_dict())
+
+
+@bp.post("/schedules/<name>/run")
+@documented(
+    "Run a schedule now: the job it would make, made now and recorded as one of its runs (the next run stays)",
+    responses={201: {**json_response(SCHEDULE_RUN, "the job made and the schedule"), "links": JOB_LINKS}},
+    errors=(400, 401, 404, 409, 503),
+)
+def run_schedule(name: str) -> tuple[Response, int]:
+    schedules = current_schedules()
+    job_id = schedules.run_now(name)
+    response = jsonify({"job_id": job_id, "schedule": schedules.get(name).to_dict()})
+    response.headers["Location"] = f"/api/jobs/{job_id}"
+    return response, 201
 
 
 @bp.post("/schedules/<name>/pause")

@@ -7,7 +7,6 @@ ours. Buttons post with the session's CSRF token (sent by htmx from the `hx-head
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +19,7 @@ from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import DEAD, Job, JobStatus, ParamsType
 from heroagent.jobs.server.bulk import count_matching
 from heroagent.schema.job import NEW_JOB
+from heroagent.web import forms
 from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
@@ -218,54 +218,10 @@ def _scripts() -> list[str]:
     return [f.path for f in list_files(root, SCRIPTS_FOLDER)] if root else []
 
 
-def _field_error(exc: InvalidJobError) -> tuple[str, str]:
-    """('params', 'must not be empty') from 'params: must not be empty' (also from 'params (action a.b):
-    ...', whose whole text is kept); '' when no field of a new job is named."""
-    text = str(exc)
-    field, sep, message = text.partition(": ")
-    if sep and field in NEW_JOB.names():
-        return field, message
-    named = re.match(r"([a-z_]+) \(", text)
-    if named and named.group(1) in NEW_JOB.names():
-        return named.group(1), text
-    return "", text
-
-
 # The submit form's fields beyond topic, params and its type: generated from the rules of a new job
 # (schema/job.py NEW_JOB), so a field added to a job is in the form too. `origin` is the hero intake's.
 FORM_FIELDS = tuple(f for f in NEW_JOB.fields if f.name not in ("topic", "params", "params_type", "origin"))
 FIRST_FIELDS = ("timeout", "delay", "max_retries", "priority", "retry_delay", "log")  # shown open; the rest folded
-_FORM_KINDS = {"number": float, "integer": int}
-_DESCRIBED = {f.name: f.description for f in FORM_FIELDS}
-
-
-def _form_value(name: str, kind: str, raw: str) -> tuple[Any, str]:
-    """(the value a field's text gives, '' or its error): numbers parsed, an empty text not given."""
-    if not raw:
-        return None, ""
-    parse = _FORM_KINDS.get(kind)
-    if parse is None:
-        return raw, ""
-    try:
-        return parse(raw), ""
-    except ValueError:
-        return None, f"{raw!r} must be a {'whole number' if parse is int else 'number'}" + (
-            " of seconds" if parse is float and "seconds" in _DESCRIBED.get(name, "") else ""
-        )
-
-
-def _read_fields(form: dict[str, Any], spec: dict[str, Any], errors: dict[str, str]) -> None:
-    """The posted FORM_FIELDS: into `form` as typed (shown back), into `spec` as values, problems into `errors`."""
-    for f in FORM_FIELDS:
-        if f.kind == "boolean":
-            form[f.name] = spec[f.name] = request.form.get(f.name) == "on"
-            continue
-        form[f.name] = request.form.get(f.name, "").strip()
-        value, problem = _form_value(f.name, f.kind, form[f.name])
-        if problem:
-            errors[f.name] = problem
-        elif value is not None:
-            spec[f.name] = value
 
 
 @bp.route("/submit", methods=["GET", "POST"])
@@ -289,12 +245,13 @@ def submit() -> str | tuple[str, int] | BaseResponse:
     }
     if request.method == "GET":
         return render_template("submit.html", **context)
-    errors: dict[str, str] = {}
     form.update(topic=request.form.get("topic", "").strip(), params_type=request.form.get("params_type", "").strip())
     form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
     form.update(args=request.form.get("args", ""))
     spec: dict[str, Any] = {"topic": form["topic"], "params_type": form["params_type"]}
-    _read_fields(form, spec, errors)
+    values, shown, errors = forms.read(FORM_FIELDS, request.form)
+    form.update(shown)
+    spec.update(values)
     if form["script"]:
         if form["params"].strip():
             errors["params"] = "leave params empty when you pick a script (or pick no script)"
@@ -318,7 +275,7 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         try:
             job = current_manager().create_jobs([spec])[0]
         except InvalidJobError as exc:
-            field, message = _field_error(exc)
+            field, message = forms.error_field(str(exc), NEW_JOB.names())
             errors[field or "form"] = message
         else:
             return redirect(url_for("pages.job", job_id=job.job_id), code=303)
