@@ -17,7 +17,7 @@ from htmx_flask import Htmx
 from heroagent.hosts import HostAllowList
 from heroagent.resources import resource_dir
 from heroagent.throttle import FailureThrottle
-from heroagent.web import api, auth, bulk_pages, metrics, pages, schedule_pages
+from heroagent.web import api, auth, bulk_pages, metrics, pages, schedule_pages, value_pages
 from heroagent.web.errors import register_error_handlers
 from heroagent.web.present import register_filters
 
@@ -97,7 +97,7 @@ def create_app(agent: Agent) -> Flask:
             "auth_on": bool(agent.config.ui.password),
         }
     )
-    for blueprint in (auth.bp, pages.bp, bulk_pages.bp, schedule_pages.bp, api.bp, metrics.bp):
+    for blueprint in (auth.bp, pages.bp, bulk_pages.bp, schedule_pages.bp, value_pages.bp, api.bp, metrics.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -24,11 +24,12 @@ from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.present import is_htmx, worker_rows
+from heroagent.web.value_pages import following, log_view
+from heroagent.web.values import job_values
 from heroagent.webdav.share import SCRIPTS_FOLDER, list_files, script_job_params
 
 bp = Blueprint("pages", __name__)
 
-LOG_TAIL_BYTES = 64 * 1024
 SCRIPT_TOPIC = "scripts"
 MATCHING_CAP = 100_000  # a filtered list counts the jobs it matches up to this many (a label filter reads ids)
 
@@ -143,15 +144,13 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
     jm = current_manager()
     job = jm.get_job(job_id)
     history = jm.get_history(job_id)
-    log_text, log_cut = jm.get_log_tail(job_id, LOG_TAIL_BYTES)
     recorded = jm.store.status_of(job_id)
     # Keep polling until the final state is in the history too, so the timeline ends complete.
     live = not (job.terminal and recorded is not None and recorded.terminal)
     return {
         "job": job,
         "history": history,
-        "log_text": log_text,
-        "log_cut": log_cut,
+        "values": job_values(job),
         "live": live,
         "notice": notice,
         "suspendable": job.status is not JobStatus.ACTIVE or not jm.why_not_suspendable(job),
@@ -161,7 +160,10 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
 
 @bp.get("/jobs/<int:job_id>")
 def job(job_id: int) -> str:
-    return render_template("job.html", **job_data(job_id))
+    """The job page: its partial (refreshed while the job runs) and its log (followed by its own element)."""
+    data = job_data(job_id)
+    log = log_view(job_id)
+    return render_template("job.html", log=log, log_following=following(job_id, log), **data)
 
 
 @bp.get("/partials/jobs/<int:job_id>")

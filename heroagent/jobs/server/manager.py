@@ -38,7 +38,7 @@ from heroagent.jobs.history.stats import JobStats
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.history.upkeep import remove_finished_before
 from heroagent.jobs.live.direct import Durability
-from heroagent.jobs.live.joblog import JobLogs, collect_remote_logs
+from heroagent.jobs.live.joblog import JobLogs, LogPart, collect_remote_logs
 from heroagent.jobs.live.jobtypes import PublishedTypes, TypeInfo, read_known
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit, type_defaults_of
@@ -396,6 +396,16 @@ class JobManager:
         """The end of a job's log (what a page shows), and whether the start was left out."""
         self._collect_log(job_id)
         return self.logs.read_tail(job_id, max_bytes)
+
+    def get_log_lines(self, job_id: int, max_bytes: int, offset: int | None = None) -> LogPart:
+        """Whole lines of a job's log (a page shows them, and follows the log from `end`): its last lines in
+        `max_bytes` (offset None), or those after byte `offset`. A finished job's log ends where it ends, its
+        last line whole or not; a running job's line being written waits for its end."""
+        self._collect_log(job_id)
+        if offset is None:
+            return self.logs.last_lines(job_id, max_bytes)
+        ended = self.store.status_of(job_id)
+        return self.logs.lines_from(job_id, offset, max_bytes, partial=ended is not None and ended.terminal)
 
     def _collect_log(self, job_id: int) -> None:
         """File the lines remote workers left in Redis for this job; JobNotFoundError if there is no job."""
