@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.heroscript import HeroScriptError, parse_job
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.model import DEAD, Job, JobStatus, ParamsType
+from heroagent.jobs.model import DEAD, JobStatus, ParamsType
 from heroagent.jobs.server.bulk import count_matching
 from heroagent.schema.job import NEW_JOB
 from heroagent.web import forms
@@ -24,13 +24,13 @@ from heroagent.web.charts import throughput_svg
 from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.present import is_htmx, worker_rows
+from heroagent.web.share_pages import SCRIPT_TOPIC
 from heroagent.web.value_pages import following, log_view
 from heroagent.web.values import job_values
 from heroagent.webdav.share import SCRIPTS_FOLDER, list_files, script_job_params
 
 bp = Blueprint("pages", __name__)
 
-SCRIPT_TOPIC = "scripts"
 MATCHING_CAP = 100_000  # a filtered list counts the jobs it matches up to this many (a label filter reads ids)
 
 
@@ -283,26 +283,3 @@ def submit() -> str | tuple[str, int] | BaseResponse:
             return redirect(url_for("pages.job", job_id=job.job_id), code=303)
     context["errors"] = errors
     return render_template("submit.html", **context), 400
-
-
-# ------------------------------------------------------------------ scripts
-
-
-@bp.get("/scripts")
-def scripts() -> str:
-    root = current_agent().config.share_root
-    files = list_files(root) if root else []
-    webdav = current_agent().addresses().get("webdav", "")
-    return render_template(
-        "scripts.html", files=files, webdav=webdav, root=root, scripts_folder=SCRIPTS_FOLDER, runnable=set(_scripts())
-    )
-
-
-@bp.post("/scripts/run")
-def run_script() -> str | tuple[str, int] | BaseResponse:
-    path = request.form.get("path", "")
-    if path not in _scripts():
-        raise InvalidJobError(f"script: {path!r} is not in the share's {SCRIPTS_FOLDER}/ folder")
-    spec = {"topic": SCRIPT_TOPIC, "params": script_job_params(path), "log": True}
-    job: Job = current_manager().create_jobs([spec])[0]
-    return redirect(url_for("pages.job", job_id=job.job_id), code=303)
