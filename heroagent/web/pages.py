@@ -15,7 +15,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.heroscript import HeroScriptError, parse_job
-from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.errors import InvalidJobError, TopicNotEmptyError
 from heroagent.jobs.model import DEAD, JobStatus, ParamsType
 from heroagent.jobs.server.bulk import count_matching
 from heroagent.schema.job import NEW_JOB
@@ -70,6 +70,21 @@ QUEUE_DONE = {
     "clear": "Cleared",
     "cancel-all": "Canceled all of",
 }
+
+
+@bp.post("/queues/<topic>/remove")
+def remove_queue(topic: str) -> str | tuple[str, int] | BaseResponse:
+    """An empty topic's Remove button (JobManager.remove_topic): a topic that got jobs meanwhile stays, and the
+    overview says why (in its partial, as htmx swaps no error page in)."""
+    try:
+        current_manager().remove_topic(topic)
+    except TopicNotEmptyError as exc:
+        if is_htmx():
+            return render_template("_overview.html", problem=str(exc), **overview_data())
+        raise
+    if is_htmx():
+        return render_template("_overview.html", message=f"Removed {topic}.", **overview_data())
+    return redirect(url_for("pages.overview"), code=303)
 
 
 @bp.post("/queues/<topic>/<action>")
