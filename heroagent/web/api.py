@@ -436,21 +436,22 @@ def queues() -> Response:
 
 @bp.put("/queues/<topic>/limits")
 @documented(
-    "Limit a topic over every worker: jobs over a limit wait in the queue, never fail (absent or null = no such limit)",
-    params=[TOPIC_IN_PATH],
+    "Limit a topic over every worker: jobs over a limit wait in the queue, never fail (absent or null = no such "
+    "limit). A topic that has never had a job is a 404 unless create=true",
+    params=[TOPIC_IN_PATH, CREATE_TOPIC],
     body=TOPIC_LIMITS_BODY,
     responses={200: json_response(TOPIC_LIMITS_STATE, "the topic's state and limits after the change")},
-    errors=(400, 401, 503),
+    errors=(400, 401, 404, 503),
 )
 def set_queue_limits(topic: str) -> Response:
-    """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit)."""
+    """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit). A topic that
+    has never had a job is a 404 unless create=true, as for the other queue actions."""
     body = json_body()
     unknown = sorted(set(body) - set(TOPIC_LIMITS.names()))
     if unknown:
         raise InvalidJobError(f"{', '.join(unknown)[:80]}: unknown field(s); allowed: max_running, rate")
-    return jsonify(
-        current_manager().set_topic_limits(topic, max_running=body.get("max_running"), rate=body.get("rate"))
-    )
+    limits = {"max_running": body.get("max_running"), "rate": body.get("rate")}
+    return jsonify(current_manager().set_topic_limits(topic, **limits, create=_flag("create")))
 
 
 @bp.post("/queues/<topic>/<action>")
