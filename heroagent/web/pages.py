@@ -186,9 +186,14 @@ def job_partial(job_id: int) -> str:
     return render_template("_job.html", **job_data(job_id))
 
 
-def _after_action(job_id: int, notice: str) -> str | BaseResponse:
+def _after_action(job_id: int, notice: str, *, follow_from: int | None = None) -> str | BaseResponse:
+    """The job's partial for htmx (else back to its page). `follow_from` (a retry): the page's log follower,
+    stopped when the job ended, starts again (out of band) from that byte, the log's end before the retry."""
     if is_htmx():
-        return render_template("_job.html", **job_data(job_id, notice))
+        data = job_data(job_id, notice)
+        if follow_from is not None and data["job"].log:
+            data["log_follow_from"] = follow_from
+        return render_template("_job.html", **data)
     return redirect(url_for("pages.job", job_id=job_id))
 
 
@@ -212,8 +217,9 @@ def resume(job_id: int) -> str | BaseResponse:
 
 @bp.post("/jobs/<int:job_id>/retry")
 def retry(job_id: int) -> str | BaseResponse:
+    shown = log_view(job_id).size  # what the page has: the new attempt's lines come after it
     current_manager().retry_job(job_id)
-    return _after_action(job_id, "Queued again as a new attempt.")
+    return _after_action(job_id, "Queued again as a new attempt.", follow_from=shown)
 
 
 @bp.post("/jobs/<int:job_id>/delete")

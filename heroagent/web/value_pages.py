@@ -60,9 +60,15 @@ def log_view(job_id: int) -> LogPart:
 
 def following(job_id: int, part: LogPart) -> bool:
     """Whether the page keeps asking for lines: until the job has ended (its final state recorded) and the
-    page has every line."""
-    recorded = current_manager().store.status_of(job_id)
-    return not (recorded is not None and recorded.terminal and part.end >= part.size)
+    page has every line. The history's index answers while the job runs; at the end, Redis is asked too: a
+    job retried a moment ago is back there before the history has recorded it."""
+    jm = current_manager()
+    recorded = jm.store.status_of(job_id)
+    if recorded is None or not recorded.terminal or part.end < part.size:
+        return True
+    topic = jm.store.topic_of(job_id)
+    live = jm.queue.get(topic, job_id) if topic else None
+    return live is not None and not live.terminal
 
 
 @bp.get("/partials/jobs/<int:job_id>/log")

@@ -153,6 +153,11 @@ def test_json_values_fold_and_download_and_the_log_is_followed(web_agent: StartA
     assert tab.evaluate("window.__heroagentMarker") == 42
     assert tab.locator("#log").inner_text().count("tick 3") == 1  # each line once
     fits(tab, "job-log-followed")
+    tab.click("#retry")  # the confirm is accepted: the log is followed again, the new attempt's lines added
+    expect(tab.locator("#log")).to_contain_text("(attempt 2)", timeout=15_000)
+    expect(follow).to_contain_text("The job has ended", timeout=15_000)
+    expect(tab.locator("#job-status")).to_have_text("done")
+    assert tab.locator("#log").inner_text().count("tick 5") == 2 and tab.evaluate("window.__heroagentMarker") == 42
 
 
 def test_upload_show_and_run_a_hero_file(web_agent: StartAgent, tab: Page) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,30 @@ def test_the_tree_escapes_and_bounds_what_it_shows() -> None:
     wide = json_tree(json.dumps(list(range(20_000))))
     assert wide is not None and wide.count("<li>") == MAX_NODES - 1 and "more (the download has them)" in wide
     assert json_tree("not json {") is None and json_tree('"a string"') is None and json_tree("{bad") is None
+
+
+def test_a_retry_from_the_page_follows_the_log_again(client: FlaskClient, running: HeroAgent) -> None:
+    jm = running.get_job_manager()
+    job = jm.create_job("again", "!!fake.return_success", log=True)
+    finished(jm, job.job_id)
+    page = client.get(f"/jobs/{job.job_id}").get_data(as_text=True)
+    assert "The job has ended" in page and "hx-trigger" not in page.split('id="job-log"')[1]
+    size = jm.logs.path(job.job_id).stat().st_size
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    answer = client.post(
+        f"/jobs/{job.job_id}/retry", headers={"HX-Request": "true", "X-CSRF-Token": token.group(1)}
+    ).get_data(as_text=True)
+    follower = re.search(r'<p id="log-follow" class="muted" hx-swap-oob="true" hx-get="([^"]+)"', answer)
+    assert follower and f"from={size}" in follower.group(1)
+    url = follower.group(1).replace("&amp;", "&")
+    lines = ""
+    for _ in range(300):  # the follower's asks, until the retried job has ended and its lines are all there
+        answer = client.get(url).get_data(as_text=True)
+        lines += "".join(re.findall(r'<div hx-swap-oob="beforeend:#log">(.*?)</div>', answer, re.S))
+        nxt = re.search(r'hx-get="([^"]+)" hx-trigger="every 1s"', answer)
+        if nxt is None:
+            break
+        url = nxt.group(1).replace("&amp;", "&")
+        time.sleep(0.05)  # a browser asks every second
+    assert "The job has ended" in answer and "(attempt 2)" in lines and "recorded: done" in lines
