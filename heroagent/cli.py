@@ -511,6 +511,28 @@ def job_get(config_path: str | None, job_id: int | None, idempotency_key: str | 
     _print_job(found, as_json)
 
 
+@job.command("group")
+@config_option
+@click.argument("group")
+@json_option
+def job_group(config_path: str | None, group: str, as_json: bool) -> None:
+    """Show a chain's or group's jobs counted by status, and its callback (jm.chain, jm.group)."""
+    summary = _client(config_path).get_group(group)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    callback = summary.get("on_complete")
+    click.echo(
+        f"group {summary['group']}: {summary['ended']} of {summary['total']} ended, {summary['running']} running"
+    )
+    counts = ", ".join(
+        f"{k} {v}" for k, v in summary.items() if isinstance(v, int) and v and k not in ("total", "ended")
+    )
+    click.echo(f"  {counts or 'no jobs yet'}")
+    if callback:
+        click.echo(f"  on_complete: job {callback['job_id']} ({callback['status']})")
+
+
 def schema_options(
     schema: Schema, names: Iterable[str], defaults: Mapping[str, Any] | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

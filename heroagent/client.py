@@ -19,8 +19,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -38,6 +38,9 @@ from heroagent.jobs.model import Job
 from heroagent.redis_connect import RedisTarget, redis_disk_problem
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
+
+if TYPE_CHECKING:
+    from heroagent.jobs.live.workflows import Workflow  # loaded when a chain or group is made
 
 log = logging.getLogger("heroagent.client")
 AUTO_KEY_PREFIX = "client-"  # the idempotency key a create gets when its caller gives none
@@ -198,6 +201,24 @@ class JobClient(JobOperations):
             # A key of ours that names an earlier job: that job is the one an earlier try of this call made.
             return [(job, created or i in ours) for i, (job, created) in enumerate(answers)]
         raise AssertionError("unreachable")
+
+    def chain(self, specs: Sequence[Mapping[str, Any]], *, group: str | None = None) -> Workflow:
+        """Jobs that run one after the other, straight in Redis (see JobManager.chain)."""
+        from heroagent.jobs.live.workflows import make_chain
+
+        return make_chain(self.submit, specs, group)
+
+    def group(
+        self,
+        specs: Sequence[Mapping[str, Any]],
+        *,
+        on_complete: Mapping[str, Any] | None = None,
+        group: str | None = None,
+    ) -> Workflow:
+        """Jobs side by side and a callback when all have ended, straight in Redis (see JobManager.group)."""
+        from heroagent.jobs.live.workflows import make_group
+
+        return make_group(self.submit, specs, on_complete, group)
 
     def get_job(self, job_id: int) -> Job:
         """The live state from Redis while the job is in flight (no server needed), else the history's."""

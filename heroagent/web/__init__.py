@@ -17,7 +17,17 @@ from htmx_flask import Htmx
 from heroagent.hosts import HostAllowList
 from heroagent.resources import resource_dir
 from heroagent.throttle import FailureThrottle
-from heroagent.web import api, auth, bulk_pages, metrics, pages, schedule_pages, share_pages, value_pages
+from heroagent.web import (
+    api,
+    auth,
+    bulk_pages,
+    group_pages,
+    metrics,
+    pages,
+    schedule_pages,
+    share_pages,
+    value_pages,
+)
 from heroagent.web.errors import register_error_handlers
 from heroagent.web.present import register_filters
 from heroagent.web.share_files import UPLOAD_MAX_BYTES
@@ -105,6 +115,7 @@ def create_app(agent: Agent) -> Flask:
         auth.bp,
         pages.bp,
         bulk_pages.bp,
+        group_pages.bp,
         schedule_pages.bp,
         value_pages.bp,
         share_pages.bp,

@@ -39,6 +39,7 @@ from heroagent.web.openapi import (
     CREATE_TOPIC,
     DEAD_JOB_FILTERS,
     DEAD_JOB_PAGE,
+    GROUP_SUMMARY,
     JOB_FILTERS,
     JOB_GROUPS,
     JOB_HISTORY,
@@ -47,6 +48,8 @@ from heroagent.web.openapi import (
     JOB_PAGE,
     JOB_TYPES,
     LOG_OFFSET,
+    NEW_CHAIN,
+    NEW_GROUP,
     QUEUES,
     RETRIED,
     RETRY_DEAD,
@@ -60,6 +63,7 @@ from heroagent.web.openapi import (
     TOPIC_STATE,
     WORKER_DRAIN,
     WORKERS,
+    WORKFLOW,
     json_response,
     openapi_document,
     ref,
@@ -106,6 +110,15 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+def _refuse_hero_origin(spec: Any) -> None:
+    origin = spec.get("origin") if isinstance(spec, dict) else None
+    if isinstance(origin, str) and origin.startswith(HERO_ORIGIN):
+        raise InvalidJobError(
+            f"origin: {origin[:80]!r}: origins starting with {HERO_ORIGIN!r} are reserved for jobs the hero intake "
+            "takes from a hero queue (their answers go back to that queue); name your own origin"
+        )
+
+
 @bp.post("/jobs")
 @documented(
     "Create a job (saved in the history, then queued)",
@@ -118,12 +131,7 @@ def json_body() -> dict[str, Any]:
 )
 def create_job() -> tuple[Response, int]:
     body = json_body()
-    origin = body.get("origin")
-    if isinstance(origin, str) and origin.startswith(HERO_ORIGIN):
-        raise InvalidJobError(
-            f"origin: {origin[:80]!r}: origins starting with {HERO_ORIGIN!r} are reserved for jobs the hero intake "
-            "takes from a hero queue (their answers go back to that queue); name your own origin"
-        )
+    _refuse_hero_origin(body)
     job, created = current_manager().submit([body])[0]  # checked against schema.job.NEW_JOB
     response = jsonify(job.to_api())
     response.headers["Location"] = f"/api/jobs/{job.job_id}"
@@ -398,6 +406,57 @@ def remove_schedule(name: str) -> tuple[str, int]:
 def job_types() -> Response:
     """Every job type with the defaults its jobs get and how many jobs called it."""
     return jsonify({"types": current_manager().job_types()})
+
+
+def _specs_and_group(body: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, str | None]:
+    unknown = sorted(str(k)[:40] for k in body if k not in names)
+    if unknown:
+        raise InvalidJobError(f"{', '.join(unknown)}: unknown field(s); allowed: {', '.join(names)}")
+    group = body.get("group")
+    if group is not None and not isinstance(group, str):
+        raise InvalidJobError("group: must be a string")
+    specs = body.get("jobs")
+    for spec in specs if isinstance(specs, list) else []:
+        _refuse_hero_origin(spec)
+    return specs, group
+
+
+@bp.post("/chains")
+@documented(
+    "Create jobs that run one after the other (each waits until the one before has ended done)",
+    body=NEW_CHAIN,
+    responses={201: json_response(WORKFLOW, "the chain's jobs")},
+    errors=(400, 401, 409, 413, 503),
+)
+def create_chain() -> tuple[Response, int]:
+    specs, group = _specs_and_group(json_body(), ("jobs", "group"))
+    return jsonify(current_manager().chain(specs, group=group).to_api()), 201
+
+
+@bp.post("/groups")
+@documented(
+    "Create jobs that run side by side, and a callback job that runs once when all of them have ended",
+    body=NEW_GROUP,
+    responses={201: json_response(WORKFLOW, "the group's jobs and its callback")},
+    errors=(400, 401, 409, 413, 503),
+)
+def create_group() -> tuple[Response, int]:
+    body = json_body()
+    specs, group = _specs_and_group(body, ("jobs", "on_complete", "group"))
+    on_complete = body.get("on_complete")
+    if on_complete is not None:
+        _refuse_hero_origin(on_complete)
+    return jsonify(current_manager().group(specs, on_complete=on_complete, group=group).to_api()), 201
+
+
+@bp.get("/groups/<path:group>")
+@documented(
+    "A chain's or group's jobs counted by status, and its callback",
+    responses={200: json_response(GROUP_SUMMARY, "the counts")},
+    errors=LOOKUP_ERRORS,
+)
+def get_group(group: str) -> Response:
+    return jsonify(current_manager().get_group(group))
 
 
 @bp.get("/job-groups")

@@ -327,6 +327,50 @@ JOB_TYPES = _list_of(
         "suspendable": {"type": "boolean"},
     },
 )
+WORKFLOW = {
+    "type": "object",
+    "properties": {
+        "group": {"type": "string", "description": "the chain's or group's id (its jobs' group label)"},
+        "jobs": {"type": "array", "items": ref("Job")},
+        "on_complete": {"anyOf": [ref("Job"), {"type": "null"}], "description": "a group's callback job"},
+    },
+    "required": ["group", "jobs", "on_complete"],
+}
+NEW_CHAIN = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "jobs": {"type": "array", "items": ref("NewJob"), "minItems": 1, "description": "run in this order"},
+        "group": {"type": "string", "description": "its id (default: a new one, g-<hex>)"},
+    },
+    "required": ["jobs"],
+}
+NEW_GROUP = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "jobs": {"type": "array", "items": ref("NewJob"), "minItems": 1, "description": "run side by side"},
+        "on_complete": {**ref("NewJob"), "description": "runs once, when every job has ended (after retries)"},
+        "group": {"type": "string", "description": "its id (default: a new one, g-<hex>)"},
+    },
+    "required": ["jobs"],
+}
+_COUNT = {"type": "integer"}
+GROUP_SUMMARY = {
+    "type": "object",
+    "properties": {
+        "group": {"type": "string"},
+        "total": _COUNT,
+        "running": _COUNT,
+        "ended": _COUNT,
+        **{status: _COUNT for status in ("waiting", "new", "done", "error", "timeout", "canceled", "skipped")},
+        "on_complete": {
+            "type": ["object", "null"],
+            "properties": {"job_id": _COUNT, "status": {"type": "string"}},
+        },
+    },
+    "required": ["group", "total", "running", "ended", "on_complete"],
+}
 JOB_GROUPS = _list_of(
     "groups", {"group": {"type": "string"}, "jobs": {"type": "integer"}, "by_status": {"type": "object"}}
 )
@@ -341,6 +385,9 @@ QUEUES = _list_of(
         "draining": {"type": "boolean"},
         "max_running": {"type": ["integer", "null"]},
         "rate": {"type": ["string", "null"]},
+        "oldest_wait": {"type": "integer", "description": "seconds its oldest queued job has waited (0: none queued)"},
+        "finished": {"type": "integer", "description": "jobs that ended in the last 10 minutes (as this server saw)"},
+        "failed": {"type": "integer", "description": "of those, ended in error or timeout"},
     },
 )
 TOPIC_STATE = {

@@ -20,7 +20,7 @@ from heroagent.jobs.model import DEAD, JobStatus, ParamsType
 from heroagent.jobs.server.bulk import count_matching
 from heroagent.schema.job import NEW_JOB
 from heroagent.web import forms
-from heroagent.web.charts import throughput_svg
+from heroagent.web.charts import throughput_svg, utilisation_svg
 from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.present import is_htmx, worker_rows
@@ -44,6 +44,7 @@ def overview_data() -> dict[str, Any]:
     data: dict[str, Any] = {"states": states, "addresses": running.addresses(), "now": time.time()}
     data["counts"] = jm.store.count_by_status()
     data["chart"] = throughput_svg(jm.stats.throughput())
+    data["utilisation"] = utilisation_svg(jm.stats.utilisation())
     data["redis_up"] = states.get("redis") == "running"
     if data["redis_up"]:
         data["queues"] = sorted(jm.queue_stats().items())

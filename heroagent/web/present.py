@@ -36,6 +36,11 @@ def ago(ts: float, now: float | None = None) -> str:
     return _span(seconds) + " ago"
 
 
+def duration(seconds: float) -> str:
+    """A span of time in words ("42 s", "3 min", "1.5 h")."""
+    return _span(max(0.0, float(seconds)))
+
+
 def _span(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
@@ -130,6 +135,7 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters.update(
         when=when,
         ago=ago,
+        duration=duration,
         run_time=run_time,
         pretty=pretty,
         size=size,

@@ -26,9 +26,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from heroagent.jobs.model import Job, JobStatus
+
+if TYPE_CHECKING:
+    from heroagent.jobs.live.workflows import Workflow  # loaded when a chain or group is made
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -199,6 +202,29 @@ class JobOperations:
     @operation(Via.SERVER, api=["GET /api/job-types"])
     def job_types(self) -> list[dict[str, Any]]:
         """Every job type (actor) with the defaults its jobs get and how many jobs called it."""
+        raise NotImplementedError
+
+    @operation(Via.REDIS, api=["POST /api/chains"])
+    def chain(self, specs: Sequence[Mapping[str, Any]], *, group: str | None = None) -> Workflow:
+        """Create jobs that run one after the other: each waits until the one before it has ended done (a
+        failure cancels the rest, unless a job says otherwise with on_parent_failure). All or none."""
+        raise NotImplementedError
+
+    @operation(Via.REDIS, api=["POST /api/groups"])
+    def group(
+        self,
+        specs: Sequence[Mapping[str, Any]],
+        *,
+        on_complete: Mapping[str, Any] | None = None,
+        group: str | None = None,
+    ) -> Workflow:
+        """Create jobs that run side by side, and a callback job (`on_complete`) that runs once, when every
+        one of them has ended (after its retries), with their outcomes in its ctx.parent_results."""
+        raise NotImplementedError
+
+    @operation(Via.SERVER, api=["GET /api/groups/<path:group>"], cli=["job group"])
+    def get_group(self, group: str) -> dict[str, Any]:
+        """A chain's or group's jobs counted by status, and its callback's id and status."""
         raise NotImplementedError
 
     @operation(Via.SERVER, api=["GET /api/job-groups"])

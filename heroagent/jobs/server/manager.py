@@ -43,6 +43,7 @@ from heroagent.jobs.live.jobtypes import PublishedTypes, TypeInfo, read_known
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit, type_defaults_of
 from heroagent.jobs.live.workers import list_workers, served_topics, set_draining
+from heroagent.jobs.live.workflows import ON_COMPLETE, Workflow, group_summary, make_chain, make_group
 from heroagent.jobs.model import (
     DEAD,
     RESULT_JSON,
@@ -236,6 +237,33 @@ class JobManager:
 
     # ------------------------------------------------------------ reading
 
+    def chain(self, specs: Sequence[Mapping[str, Any]], *, group: str | None = None) -> Workflow:
+        """Jobs that run one after the other (see workflows.py); all or none."""
+        return make_chain(self.submit, specs, group)
+
+    def group(
+        self,
+        specs: Sequence[Mapping[str, Any]],
+        *,
+        on_complete: Mapping[str, Any] | None = None,
+        group: str | None = None,
+    ) -> Workflow:
+        """Jobs side by side and a callback that runs once when all have ended (see workflows.py)."""
+        return make_group(self.submit, specs, on_complete, group)
+
+    def get_group(self, group: str) -> dict[str, Any]:
+        """A chain's or group's jobs counted by status (from the history's index, level with Redis within
+        a batch of the recorder), and its callback's id and status. JobNotFoundError: no job has it."""
+        counts = self.store.group_counts(group)
+        callbacks = self.store.group_counts(group + ON_COMPLETE)
+        if not counts and not callbacks:
+            raise JobNotFoundError(f"group {group[:200]!r}: no job has it (ids come from chain() and group())")
+        on_complete = None
+        if callbacks:
+            found = self.list_jobs(group=group + ON_COMPLETE, limit=1)
+            on_complete = found[0] if found else None
+        return group_summary(group, counts, on_complete)
+
     def get_job(self, job_id: int) -> Job:
         """Redis first (the live state, also of a job the history has not recorded yet), else the history.
 
@@ -392,11 +420,6 @@ class JobManager:
         self._collect_log(job_id)
         return self.logs.read(job_id, offset)
 
-    def get_log_tail(self, job_id: int, max_bytes: int) -> tuple[str, bool]:
-        """The end of a job's log (what a page shows), and whether the start was left out."""
-        self._collect_log(job_id)
-        return self.logs.read_tail(job_id, max_bytes)
-
     def get_log_lines(self, job_id: int, max_bytes: int, offset: int | None = None) -> LogPart:
         """Whole lines of a job's log (a page shows them, and follows the log from `end`): its last lines in
         `max_bytes` (offset None), or those after byte `offset`. A finished job's log ends where it ends, its
@@ -440,14 +463,21 @@ class JobManager:
         return now + (int(ahead) + 1) / slots * (timing.total / timing.count)
 
     def queue_stats(self) -> dict[str, dict[str, int]]:
-        """Per topic: queued, inflight, scheduled, and paused / draining (1 or 0)."""
+        """Per topic: queued, inflight, scheduled, paused / draining (1 or 0), oldest_wait (seconds the
+        oldest queued job has waited; 0 = none queued), and over the last 10 minutes as this server recorded
+        them: finished, failed (error or timeout)."""
         stats = self.queue.stats()
         for topic, state in self.queue.topic_states().items():
             figures = stats.setdefault(topic, {"queued": 0, "inflight": 0, "scheduled": 0})
             figures.update({k: int(v) for k, v in state.items()})
-        for figures in stats.values():
+        now = time.time()
+        oldest = self.queue.oldest_waiting([t for t, f in stats.items() if f["queued"]])
+        window = self.stats.topic_window(now)
+        for topic, figures in stats.items():
             figures.setdefault("paused", 0)
             figures.setdefault("draining", 0)
+            figures["oldest_wait"] = max(0, int(now - oldest[topic])) if topic in oldest else 0
+            figures.update(window.get(topic, {"finished": 0, "failed": 0}))
         return stats
 
     # ------------------------------------------------------------ topic control

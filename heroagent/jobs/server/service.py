@@ -149,6 +149,7 @@ class JobsService:
             SupervisedLoop("recorder", partial(_record, self.lease, self.recorder), expected=REDIS_AWAY),
             SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
             SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
+            SupervisedLoop("sampler", partial(_sample_slots, manager), SAMPLE_INTERVAL, expected=REDIS_AWAY),
         ]
         if self.hero is not None:
             self.hero.recover()
@@ -289,3 +290,14 @@ class JobsService:
         if logs is not None and logs.failures:
             found.append(f"job logs: {logs.failures} line(s) could not be written (see the server log)")
         return found
+
+
+SAMPLE_INTERVAL = 5.0  # seconds between two looks at every pool's busy slots (the dashboard's utilisation)
+
+
+def _sample_slots(manager: JobManager) -> None:
+    """Every pool's worker slots, busy and in all, into the stats (the overview's utilisation over time)."""
+    workers = manager.list_workers()
+    busy = sum(len([j for j in w.get("running", "").split(",") if j]) for w in workers)
+    slots = sum(int(w.get("concurrency", 0) or 0) for w in workers)
+    manager.stats.observe_slots(busy, slots)

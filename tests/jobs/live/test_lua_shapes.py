@@ -74,7 +74,7 @@ return {members(TERMINAL), members(RUNNING), members(NUMBER_FIELDS)}"""
     assert set(terminal) == {s.value for s in model.TERMINAL}
     assert set(running) == {s.value for s in model.RUNNING}
     assert set(numbers) == model.HASH_NUMBER_FIELDS
-    assert set(numbers) - model.NUMBER_FIELDS == {"lost"}
+    assert set(numbers) - model.NUMBER_FIELDS == {"lost", "parents_left"}
 
 
 def test_the_number_fields_are_the_jobs_numbers() -> None:

@@ -36,7 +36,8 @@ def test_a_paused_topic_waits_and_runs_when_resumed_even_after_a_restart(web_age
     assert jm.wait_for_job(running.job_id, timeout=10).status is JobStatus.DONE  # the running one finishes
     time.sleep(0.5)
     assert all(jm.get_job(j.job_id).status is JobStatus.NEW for j in waiting)
-    assert jm.queue_stats()["p"] == {"queued": 3, "inflight": 0, "scheduled": 0, "paused": 1, "draining": 0}
+    counts = {k: v for k, v in jm.queue_stats()["p"].items() if k not in ("oldest_wait", "finished", "failed")}
+    assert counts == {"queued": 3, "inflight": 0, "scheduled": 0, "paused": 1, "draining": 0}
     agent.stop()
     agent.start()  # the pause is kept in Redis
     jm = agent.get_job_manager()
