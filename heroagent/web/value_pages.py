@@ -10,6 +10,7 @@ never holds more than what it can show.
 
 from __future__ import annotations
 
+import redis
 from flask import Blueprint, Response, render_template, request, send_file
 
 from heroagent.errors import InvalidInputError, NotFoundError
@@ -67,7 +68,10 @@ def following(job_id: int, part: LogPart) -> bool:
     if recorded is None or not recorded.terminal or part.end < part.size:
         return True
     topic = jm.store.topic_of(job_id)
-    live = jm.queue.get(topic, job_id) if topic else None
+    try:
+        live = jm.queue.get(topic, job_id) if topic else None
+    except redis.RedisError:  # Redis away: the history's word stands, and the page still works
+        return False
     return live is not None and not live.terminal
 
 
