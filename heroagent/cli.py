@@ -784,12 +784,15 @@ def _limits_text(limits: dict[str, Any]) -> str:
 @click.argument("topic")
 @click.option("--max-running", type=int, default=None, help="At most N of TOPIC's jobs run at once (all workers).")
 @click.option("--rate", default=None, help='At most this many start per period: "100/minute", "5/second", "10/30s".')
+@click.option("--create", is_flag=True, help="Limit TOPIC even if it has never had a job (else an error).")
 @json_option
-def queue_limit(config_path: str | None, topic: str, max_running: int | None, rate: str | None, as_json: bool) -> None:
+def queue_limit(
+    config_path: str | None, topic: str, max_running: int | None, rate: str | None, create: bool, as_json: bool
+) -> None:
     """Limit TOPIC over every worker; jobs over a limit wait. Without options: remove its limits.
 
     Set in Redis directly (no server needed); [topics.TOPIC] in the config sets them again at each start."""
-    result = _client(config_path).set_topic_limits(topic, max_running=max_running, rate=rate)
+    result = _client(config_path).set_topic_limits(topic, max_running=max_running, rate=rate, create=create)
     if as_json:
         click.echo(json.dumps(result))
         return

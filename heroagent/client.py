@@ -33,7 +33,7 @@ from heroagent.jobs.live.jobtypes import PublishedTypes
 from heroagent.jobs.live.operations import JobOperations
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
-from heroagent.jobs.live.workers import list_workers, set_draining
+from heroagent.jobs.live.workers import list_workers, served_topics, set_draining
 from heroagent.jobs.model import Job
 from heroagent.redis_connect import RedisTarget, redis_disk_problem
 from heroagent.schema.job import TOPIC_PATTERN
@@ -239,18 +239,25 @@ class JobClient(JobOperations):
         return self._redis_call(set_draining, self.redis, worker_id, False)  # type: ignore[no-any-return]
 
     def set_topic_limits(
-        self, topic: str, *, max_running: int | None = None, rate: str | None = None
+        self, topic: str, *, max_running: int | None = None, rate: str | None = None, create: bool = False
     ) -> dict[str, Any]:
         """A topic's limits over every worker (see JobManager.set_topic_limits), set in Redis directly:
-        no server needed. Both None = no limits. Returns them as stored."""
+        no server needed. Both None = no limits. Returns them as stored. A topic Redis does not know (no job,
+        pause, drain, limits, nor a worker serving it by name) is refused unless `create`: without the
+        server, the history's topics are not asked."""
         if not re.fullmatch(TOPIC_PATTERN, topic):
             raise InvalidJobError(f"topic: {topic[:80]!r} may only contain letters, digits, '_', '.' and '-' (1-128)")
         try:
             limits = TopicLimits.check({"max_running": max_running, "rate": rate}, f"topic {topic}")
         except InvalidInputError as exc:
             raise InvalidJobError(str(exc)) from None
+        if not create and not self._redis_call(self._known_in_redis, topic):
+            raise self.queue.unknown_topic(topic, "limit", "set_topic_limits")
         self._redis_call(self.queue.set_limits, topic, limits)
         return {"topic": topic, **limits.to_dict()}
+
+    def _known_in_redis(self, topic: str) -> bool:
+        return self.queue.known_topic(topic) or topic in served_topics(self.redis)
 
     def topic_limits(self) -> dict[str, dict[str, Any]]:
         """Topic -> {max_running, rate} for every topic that has limits (read from Redis)."""

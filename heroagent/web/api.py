@@ -55,6 +55,7 @@ from heroagent.web.openapi import (
     RETRY_DEAD,
     SCHEDULE_LINKS,
     SCHEDULE_LIST,
+    SCHEDULE_RUN,
     TOPIC_ACTION,
     TOPIC_IN_PATH,
     TOPIC_LIMITS_BODY,
@@ -346,6 +347,32 @@ def get_schedule(name: str) -> Response:
     return jsonify(current_schedules().get(name).to_dict())
 
 
+@bp.put("/schedules/<name>")
+@documented(
+    "Edit a schedule made at run time: the body is its whole new description (a field left out takes its default); "
+    "its state (paused, runs, its jobs) stays. Config and upkeep schedules are refused (400)",
+    body=ref("ScheduleChange"),
+    responses={200: THE_SCHEDULE},
+    errors=(400, 401, 404, 413, 503),
+)
+def replace_schedule(name: str) -> Response:
+    return jsonify(current_schedules().replace(name, json_body()).to_dict())
+
+
+@bp.post("/schedules/<name>/run")
+@documented(
+    "Run a schedule now: the job it would make, made now and recorded as one of its runs (the next run stays)",
+    responses={201: {**json_response(SCHEDULE_RUN, "the job made and the schedule"), "links": JOB_LINKS}},
+    errors=(400, 401, 404, 409, 503),
+)
+def run_schedule(name: str) -> tuple[Response, int]:
+    schedules = current_schedules()
+    job_id = schedules.run_now(name)
+    response = jsonify({"job_id": job_id, "schedule": schedules.get(name).to_dict()})
+    response.headers["Location"] = f"/api/jobs/{job_id}"
+    return response, 201
+
+
 @bp.post("/schedules/<name>/pause")
 @documented("Pause a schedule: it makes no jobs until resumed", responses={200: THE_SCHEDULE}, errors=LOOKUP_ERRORS)
 def pause_schedule(name: str) -> Response:
@@ -470,21 +497,22 @@ def queues() -> Response:
 
 @bp.put("/queues/<topic>/limits")
 @documented(
-    "Limit a topic over every worker: jobs over a limit wait in the queue, never fail (absent or null = no such limit)",
-    params=[TOPIC_IN_PATH],
+    "Limit a topic over every worker: jobs over a limit wait in the queue, never fail (absent or null = no such "
+    "limit). A topic that has never had a job is a 404 unless create=true",
+    params=[TOPIC_IN_PATH, CREATE_TOPIC],
     body=TOPIC_LIMITS_BODY,
     responses={200: json_response(TOPIC_LIMITS_STATE, "the topic's state and limits after the change")},
-    errors=(400, 401, 503),
+    errors=(400, 401, 404, 503),
 )
 def set_queue_limits(topic: str) -> Response:
-    """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit)."""
+    """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit). A topic that
+    has never had a job is a 404 unless create=true, as for the other queue actions."""
     body = json_body()
     unknown = sorted(set(body) - set(TOPIC_LIMITS.names()))
     if unknown:
         raise InvalidJobError(f"{', '.join(unknown)[:80]}: unknown field(s); allowed: max_running, rate")
-    return jsonify(
-        current_manager().set_topic_limits(topic, max_running=body.get("max_running"), rate=body.get("rate"))
-    )
+    limits = {"max_running": body.get("max_running"), "rate": body.get("rate")}
+    return jsonify(current_manager().set_topic_limits(topic, **limits, create=_flag("create")))
 
 
 @bp.post("/queues/<topic>/<action>")

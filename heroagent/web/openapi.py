@@ -95,6 +95,8 @@ NEW_JOB_SCHEMA: dict[str, Any] = NEW_JOB.json_schema()  # generated from the rul
 NEW_SCHEDULE_SCHEMA: dict[str, Any] = SCHEDULE.json_schema()
 NEW_SCHEDULE_SCHEMA["required"] = ["name", "topic", "params"]  # every run-time schedule makes jobs
 _SCHEDULE_FIELDS: dict[str, Any] = NEW_SCHEDULE_SCHEMA["properties"]
+# PUT /api/schedules/<name>: the whole new description; the name is the path's (given, it must be the same).
+SCHEDULE_CHANGE_SCHEMA: dict[str, Any] = {**NEW_SCHEDULE_SCHEMA, "required": ["topic", "params"]}
 SCHEDULE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -201,8 +203,16 @@ SCHEDULE_LINKS = _links(
         "PauseSchedule": ("/api/schedules/{name}/pause", "post"),
         "ResumeSchedule": ("/api/schedules/{name}/resume", "post"),
         "DeleteSchedule": ("/api/schedules/{name}", "delete"),
+        "ReplaceSchedule": ("/api/schedules/{name}", "put"),
+        "RunSchedule": ("/api/schedules/{name}/run", "post"),
     },
 )
+# POST /api/schedules/<name>/run: the job made now, and the schedule with it among its runs.
+SCHEDULE_RUN = {
+    "type": "object",
+    "properties": {"job_id": {"type": "integer"}, "schedule": {"$ref": "#/components/schemas/Schedule"}},
+    "required": ["job_id", "schedule"],
+}
 
 
 def _filter_parameter(f: Field) -> dict[str, Any]:
@@ -447,6 +457,7 @@ def openapi_document(job_types: Mapping[str, Any] | None = None) -> dict[str, An
                 "Health": _health_schema(),
                 "Schedule": SCHEDULE_SCHEMA,
                 "NewSchedule": NEW_SCHEDULE_SCHEMA,
+                "ScheduleChange": SCHEDULE_CHANGE_SCHEMA,
             },
         },
         "paths": paths(url_map, views, BLUEPRINT, error_response),

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, request
 
 from heroagent.jobs.model import Job
+from heroagent.web import forms
 from heroagent.web.context import Agent
 
 
@@ -132,7 +133,16 @@ def short(text: str, width: int = 60) -> str:
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters.update(
-        when=when, ago=ago, duration=duration, run_time=run_time, pretty=pretty, size=size, outputs=outputs, short=short
+        when=when,
+        ago=ago,
+        duration=duration,
+        run_time=run_time,
+        pretty=pretty,
+        size=size,
+        outputs=outputs,
+        short=short,
+        control=forms.control,
+        field_label=forms.label,
     )
 
 

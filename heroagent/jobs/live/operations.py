@@ -336,9 +336,10 @@ class JobOperations:
 
     @operation(Via.REDIS, api=["PUT /api/queues/<topic>/limits"], cli=["queue limit"])
     def set_topic_limits(
-        self, topic: str, *, max_running: int | None = None, rate: str | None = None
+        self, topic: str, *, max_running: int | None = None, rate: str | None = None, create: bool = False
     ) -> dict[str, Any]:
-        """A topic's limits over every worker (both None: no limits); returns them as stored."""
+        """A topic's limits over every worker (both None: no limits); returns them as stored. A topic that has
+        never had a job is refused unless `create`, as by the other topic actions."""
         raise NotImplementedError
 
     @operation(Via.REDIS, api=["GET /api/queues"], cli=["queue list"])

@@ -28,6 +28,7 @@ from heroagent.jobs.errors import (
     ParentsGoneError,
     ReplicasBehindError,
     TopicDrainingError,
+    TopicNotFoundError,
 )
 from heroagent.jobs.live import scripts
 from heroagent.jobs.live.direct import DirectCalls, Durability
@@ -245,6 +246,16 @@ class JobQueue:
         if wanted:
             pipe.sadd(keys.TOPICS_PAUSE_ON_ERROR, *wanted)
         pipe.execute()
+
+    def unknown_topic(self, topic: str, action: str, method: str) -> TopicNotFoundError:
+        """The error for `action` on a topic that has never had a job: how to act on it anyway (`method`: the
+        Python call; the limits take PUT on their own resource, the other actions POST)."""
+        route = f"PUT /api/queues/{topic}/limits" if action == "limit" else f"POST /api/queues/{topic}/{action}"
+        return TopicNotFoundError(
+            f"topic {topic!r} has never had a job, so there is nothing to {action} (a typo?); a topic comes into "
+            f"being with its first job. To {action} it before that, say so with create=true: {route}?create=true, "
+            f"heroagent queue {action} {topic} --create, or {method}({topic!r}, create=True)"
+        )
 
     def known_topic(self, topic: str) -> bool:
         """Whether Redis knows the topic: it has had a job, or is paused, draining, limited or dispatched."""

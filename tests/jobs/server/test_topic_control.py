@@ -149,6 +149,38 @@ def test_an_action_on_a_topic_that_never_had_a_job_is_a_404_unless_create(web_ag
     assert jm.pause_topic("had")["paused"] is True  # a topic that has had a job needs no create
 
 
+def test_limits_on_a_topic_that_never_had_a_job_are_a_404_unless_create(web_agent: StartAgent) -> None:
+    """Issue 30's leftover: PUT limits follows the rule of the other queue actions (a typo makes no topic)."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    url = ui_url(agent, "/api/queues/nolimits/limits")
+    r = requests.put(url, json={"max_running": 2}, timeout=5)
+    assert r.status_code == 404 and "PUT /api/queues/nolimits/limits?create=true" in r.json()["error"], r.text
+    assert "nolimits" not in jm.topic_limits() and "nolimits" not in jm.queue_stats()
+    with pytest.raises(TopicNotFoundError, match="heroagent queue limit nolimits --create"):
+        jm.set_topic_limits("nolimits", max_running=2)
+    r = requests.put(url + "?create=true", json={"max_running": 2}, timeout=5)
+    assert r.status_code == 200 and r.json()["max_running"] == 2
+    assert requests.put(url, json={"rate": "5/second"}, timeout=5).status_code == 200  # limited: known now
+    from heroagent.client import JobClient
+
+    client = JobClient.from_config(agent.config)  # straight in Redis: the same rule
+    try:
+        with pytest.raises(TopicNotFoundError, match="otherlimits"):
+            client.set_topic_limits("otherlimits", rate="1/second")
+        assert client.set_topic_limits("otherlimits", rate="1/second", create=True)["rate"] == "1/second"
+    finally:
+        client.close()
+    config_file = agent.config.data_path / "limits.toml"
+    config_file.write_text(to_toml(agent.config))
+    cmd = [sys.executable, "-m", "heroagent", "queue", "limit", "typo", "--max-running", "1"]
+    cmd += ["--config", str(config_file)]
+    refused = subprocess.run(cmd, capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}, timeout=60)
+    assert refused.returncode == 2 and "never had a job" in refused.stderr and "--create" in refused.stderr
+    made = subprocess.run([*cmd, "--create"], capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}, timeout=60)
+    assert made.returncode == 0 and "typo: limits max_running 1" in made.stdout, made.stderr
+
+
 def test_a_topic_with_nothing_left_can_be_removed(web_agent: StartAgent) -> None:
     """DELETE /api/queues/<topic>: 404 for a topic never seen, 409 naming what is left, else 204 and it is gone
     (its state and limits too); its finished jobs stay in the history."""
