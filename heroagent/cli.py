@@ -101,6 +101,11 @@ def stop_on_signals(again: Callable[[], None] | None = None) -> tuple[threading.
 @click.pass_context
 @config_option
 @click.option("--redis", "redis_url", default=None, help="Redis URL (default: the server's, from the config).")
+@click.option(
+    "--key-prefix",
+    default=None,
+    help="The server's [redis] key_prefix, e.g. team-a: (default: the config's; empty: none).",
+)
 @click.option("--topics", default=None, help="Comma-separated topics to serve (default: [jobs] topics).")
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=None, help="Worker threads.")
 @click.option("--share", type=click.Path(file_okay=False), default=None, help="Folder scripts run from.")
@@ -111,6 +116,7 @@ def worker(
     ctx: click.Context,
     config_path: str | None,
     redis_url: str | None,
+    key_prefix: str | None,
     topics: str | None,
     concurrency: int | None,
     share: str | None,
@@ -128,10 +134,17 @@ def worker(
 
     from heroagent.jobs.run.remote import remote_pool
     from heroagent.redis_connect import RedisTarget
+    from heroagent.schema.key_prefix import key_prefix_problem
 
     setup_logging(log_level)
     config = load_config(config_path)
+    if key_prefix is not None:
+        if problem := key_prefix_problem(key_prefix):
+            raise HeroAgentError(f"--key-prefix {key_prefix[:80]!r}: {problem}")
+        config.redis.key_prefix = key_prefix
     where = RedisTarget.of(config, redis_url).display
+    if config.redis.key_prefix:
+        where += f" (key prefix {config.redis.key_prefix})"
     pool = remote_pool(
         config,
         redis_url,

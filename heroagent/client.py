@@ -26,8 +26,8 @@ import redis
 
 from heroagent.config import Config
 from heroagent.errors import HeroAgentError, InvalidInputError
-from heroagent.jobs import keys
 from heroagent.jobs.errors import ERRORS, InvalidJobError, JobError, ReplicasBehindError
+from heroagent.jobs.keys import KeyLayout
 from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.jobtypes import PublishedTypes
 from heroagent.jobs.live.operations import JobOperations
@@ -66,18 +66,24 @@ class JobClient(JobOperations):
         defaults: JobDefaults | None = None,
         tls: Mapping[str, Any] | None = None,
         durability: Durability | None = None,
+        key_prefix: str = "",
     ) -> None:
         """`url`: a Redis URL, or a `RedisTarget` (a URL or sentinels; `from_config` makes it from the
         config). `tls`: redis-py's ssl_* options for a rediss:// url. `durability`: the replicas a create
-        waits for (`[redis] min_replicas`; a server's published setting is followed when higher)."""
+        waits for (`[redis] min_replicas`; a server's published setting is followed when higher).
+        `key_prefix`: the server's `[redis] key_prefix` (its keys are the only ones this client reads and
+        writes); InvalidInputError when it breaks the rule of schema/key_prefix.py."""
+        self.layout = KeyLayout(key_prefix)
         target = url if isinstance(url, RedisTarget) else RedisTarget(url=url, tls=dict(tls or {}))
         self.target = target
         self.url = target.url
         self.timeout = timeout
         # The read timeout must outlast the longest wait for an answer (redis-py's default gives up at ~5 s).
         self.redis = target.client(socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5)
-        self.queue = JobQueue(self.redis, durability=durability)
-        self.types = PublishedTypes(self.redis)  # the live pools' job types, which new jobs are checked against
+        self.queue = JobQueue(self.redis, self.layout, durability=durability)
+        self.types = PublishedTypes(
+            self.redis, self.layout
+        )  # the live pools' job types, which new jobs are checked against
         self._fallback_defaults = defaults or JobDefaults()
         self._defaults: JobDefaults | None = None
         self._own_defaults_until = 0.0  # monotonic: no server had published defaults when last looked
@@ -89,6 +95,7 @@ class JobClient(JobOperations):
             timeout=timeout,
             defaults=JobDefaults.from_config(config.jobs, config.job_types),
             durability=Durability.of(config),
+            key_prefix=config.redis.key_prefix,
         )
 
     @property
@@ -102,7 +109,7 @@ class JobClient(JobOperations):
         if self._defaults is None:
             if time.monotonic() < self._own_defaults_until:
                 return self._fallback_defaults
-            published = self._redis_call(JobDefaults.read, self.redis)
+            published = self._redis_call(JobDefaults.read, self.redis, self.layout)
             if published is None:
                 self._own_defaults_until = time.monotonic() + DEFAULTS_LOOK_AGAIN
                 return self._fallback_defaults
@@ -137,17 +144,18 @@ class JobClient(JobOperations):
             request = json.dumps(
                 {"id": request_id, "op": op, "args": list(args), "kwargs": kwargs, "deadline": deadline}
             )
-            self.redis.rpush(keys.RPC_REQUESTS, request)
-            reply: Any = self.redis.blpop([keys.rpc_reply(request_id)], timeout=self.timeout + REPLY_GRACE)
+            self.redis.rpush(self.layout.RPC_REQUESTS, request)
+            reply: Any = self.redis.blpop([self.layout.rpc_reply(request_id)], timeout=self.timeout + REPLY_GRACE)
         except redis.RedisError as exc:
             raise ServerUnavailableError(
                 f"cannot reach Redis at {where}: {exc}; is `heroagent serve` running?"
             ) from None
         if reply is None:
-            self.redis.lrem(keys.RPC_REQUESTS, 1, request)
+            self.redis.lrem(self.layout.RPC_REQUESTS, 1, request)
+            hint = self._redis_call(self.queue.layout_hint)
             raise ServerUnavailableError(
-                f"no HeroAgent server answered on {where} within {self.timeout:g}s; is `heroagent serve` running "
-                "with the same config?"
+                f"no HeroAgent server answered on {where} ({self.layout.described}) within {self.timeout:g}s; is "
+                "`heroagent serve` running with the same config?" + (f" {hint}" if hint else "")
             )
         answer = json.loads(reply[1])
         if not answer.get("ok"):
@@ -229,14 +237,14 @@ class JobClient(JobOperations):
 
     def list_workers(self) -> list[dict[str, str]]:
         """Every worker pool that reported recently (see JobManager.list_workers); straight in Redis."""
-        return self._redis_call(list_workers, self.redis)  # type: ignore[no-any-return]
+        return self._redis_call(list_workers, self.redis, self.layout)  # type: ignore[no-any-return]
 
     def drain_worker(self, worker_id: str) -> dict[str, str]:
         """Ask a worker pool to drain (see JobManager.drain_worker); straight in Redis."""
-        return self._redis_call(set_draining, self.redis, worker_id, True)  # type: ignore[no-any-return]
+        return self._redis_call(set_draining, self.redis, self.layout, worker_id, True)  # type: ignore[no-any-return]
 
     def resume_worker(self, worker_id: str) -> dict[str, str]:
-        return self._redis_call(set_draining, self.redis, worker_id, False)  # type: ignore[no-any-return]
+        return self._redis_call(set_draining, self.redis, self.layout, worker_id, False)  # type: ignore[no-any-return]
 
     def set_topic_limits(
         self, topic: str, *, max_running: int | None = None, rate: str | None = None, create: bool = False
@@ -257,7 +265,7 @@ class JobClient(JobOperations):
         return {"topic": topic, **limits.to_dict()}
 
     def _known_in_redis(self, topic: str) -> bool:
-        return self.queue.known_topic(topic) or topic in served_topics(self.redis)
+        return self.queue.known_topic(topic) or topic in served_topics(self.redis, self.layout)
 
     def topic_limits(self) -> dict[str, dict[str, Any]]:
         """Topic -> {max_running, rate} for every topic that has limits (read from Redis)."""
@@ -275,7 +283,7 @@ class JobClient(JobOperations):
         deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(keys.job_done(job_id))
+            pubsub.subscribe(self.layout.job_done(job_id))
             while True:
                 job = self.get_job(job_id)  # Redis while in flight, else the history (through the server)
                 if job.terminal:

@@ -21,6 +21,7 @@ from typing import Any
 from heroagent.errors import ConfigError, InvalidInputError
 from heroagent.redaction import redacted
 from heroagent.schema.job import NEW_JOB, TOPIC_PATTERN, ParamsType, check_type_defaults
+from heroagent.schema.key_prefix import key_prefix_problem
 from heroagent.schema.schedule import Schedule, ScheduleError
 from heroagent.schema.topic import TOPIC_LIMITS, TopicLimits
 
@@ -70,6 +71,10 @@ class RedisConfig:
     # Seconds a write waits for those replicas before it is answered with an error (at most 1.5: a
     # create through the API is answered within 2 s).
     replica_timeout: float = 1.0
+    # Put in front of every key HeroAgent uses ("team-a:"): several HeroAgents, or other programs, then share
+    # one Redis without touching each other's keys (schema/key_prefix.py's rule; README: the ACL rule that
+    # uses it). Empty: no prefix, the keys every HeroAgent had before (hero tools read them as they are).
+    key_prefix: str = ""
 
     @property
     def external(self) -> bool:
@@ -395,6 +400,9 @@ def _check_redis(config: Config, src: str) -> None:
         )
     _check_sentinels(config, src)
     _check_redis_tls(config, src)
+    problem = key_prefix_problem(config.redis.key_prefix)
+    if problem:
+        raise ConfigError(f"{src}: [redis] key_prefix = {config.redis.key_prefix[:80]!r}: {problem}")
 
 
 _SENTINEL = re.compile(r"(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})")

@@ -1,8 +1,18 @@
-"""Every Redis key the job system uses, built here and nowhere else.
+"""Every Redis key the job system uses, built here and nowhere else: by a `KeyLayout`.
 
-The table lists each key (a `<name>` is the argument of the function below that builds it; tests check that
-every constant and function of this module is in it). The Lua scripts build the same keys with functions
-generated from these (jobs/live/scripts.py).
+A layout is the key names of one HeroAgent on one Redis: `KeyLayout(prefix)` puts `prefix` (`[redis]
+key_prefix`, schema/key_prefix.py's rule) in front of every key below, so several HeroAgents (and other
+programs) share one Redis without touching each other's keys. `KeyLayout()` (no prefix) is the layout every
+HeroAgent had before prefixes: exactly the keys of the table, which redis-cli users and the hero ecosystem's
+tools read (`herojobs:*`, `heroqueue:*`, `hero:job:*`, `hero:q:*`). With a prefix, the hero queue layout's keys
+are prefixed too: a hero tool must then use the same prefix. Each process builds its layout from its config
+and hands it to what it makes (JobQueue, the request server, the schedules...): nothing here is a global.
+
+The table lists each key of the unprefixed layout (a `<name>` is the argument of the KeyLayout method that
+builds it; tests check that every attribute and method of KeyLayout is in it). The Lua scripts build the
+same keys with functions generated from a layout's methods, its prefix baked in (jobs/live/scripts.py).
+A key a script touches is always one of these, so a Redis Cluster hash tag (`{...}`: one slot per topic or
+group of topics) is a change of KeyLayout alone; see docs/architecture.md, "Key layout".
 
 herojobs:<topic>:<job_id>  hash    a job in flight, one field per job property (Hero wire names)
 hero:jobid                 string  the last job id handed out (INCR); seeded from the history by the server
@@ -82,69 +92,205 @@ hero:history:lease         string  the server that records this Redis's jobs (JS
 
 from __future__ import annotations
 
-PREFIX_JOB = "herojobs"
-PREFIX_QUEUE = "heroqueue"
-PREFIX_LIMITS = "hero:limits"
-PREFIX_RUNNING = "hero:running"
-PREFIX_RATE = "hero:rate"
-PREFIX_LOCK = "hero:lock"
-TOPICS_LIMITED = "hero:topics:limited"
+from typing import Any
+
+from heroagent.errors import InvalidInputError
+from heroagent.schema.key_prefix import key_prefix_problem
+
+# Not keys (the same in every layout): the recorder's consumer group on the events stream, and the numbers
+# a queue's score is made of. The scripts get them as `${NAME}` too.
+EVENTS_GROUP = "recorder"
 MAX_PRIORITY = 9
 # A queue's score: priority first, then the id (creation order). Ids stay below 2^44 (17 trillion), and
 # (MAX_PRIORITY + 1) * 2^44 < 2^53, so every score is an exact double.
 QUEUE_SCORE_SPAN = 2**44
-PREFIX_WAKE = "hero:wake"
-PREFIX_TAKERS = "hero:takers"
-PREFIX_TAKER = "hero:taker"
-PREFIX_INBOX = "hero:inbox"
-TOPICS = "hero:topics"
-TOPICS_PAUSED = "hero:topics:paused"
-TOPICS_DRAINING = "hero:topics:draining"
-TOPICS_PAUSE_ON_ERROR = "hero:topics:pause-on-error"
-TOPICS_PAUSED_WHY = "hero:topics:paused-why"
-INFLIGHT = "hero:inflight"
-SCHEDULED = "hero:scheduled"
-EVENTS = "hero:events"
-EVENTS_GROUP = "recorder"
-EVENTS_SET_ASIDE = "hero:events:set-aside"  # events the history could not take, kept for a person to look at
-WORKERS = "hero:workers"
-WORKERS_DRAINING = "hero:workers:draining"
-CANCEL = "hero:cancel"
-EPOCH = "hero:epoch"
-JOB_ID_COUNTER = "hero:jobid"
-JOB_TOPICS = "hero:jobtopic"
-JOB_DEFAULTS = "hero:jobs:defaults"
-PREFIX_IDEMPOTENCY = "hero:idem"
-JOBTYPES_LIVE = "hero:jobtypes:live"
-PREFIX_JOBTYPES_OF = "hero:jobtypes:of"
-JOBTYPES_KNOWN = "hero:jobtypes:known"
-HERO_DISPATCHED = "hero:dispatched"
 
 
-def job(topic: str, job_id: int) -> str:
-    return f"{PREFIX_JOB}:{topic}:{job_id}"
+class KeyLayout:
+    """The Redis key names of one HeroAgent: the table above, each with `prefix` in front.
+
+    The attributes in capitals are the keys of one fixed name (and, `PREFIX_*`, the start of a family of
+    keys); the methods build the keys that take an argument. Two layouts with the same prefix are equal (the
+    scripts are registered once per client and layout). A layout does not change once made."""
+
+    def __init__(self, prefix: str = "") -> None:
+        problem = key_prefix_problem(prefix)
+        if problem:
+            raise InvalidInputError(f"key_prefix {prefix[:80]!r}: {problem}")
+        self.prefix = prefix
+        p = prefix
+        self.PREFIX_JOB = f"{p}herojobs"
+        self.PREFIX_QUEUE = f"{p}heroqueue"
+        self.PREFIX_LIMITS = f"{p}hero:limits"
+        self.PREFIX_RUNNING = f"{p}hero:running"
+        self.PREFIX_RATE = f"{p}hero:rate"
+        self.PREFIX_LOCK = f"{p}hero:lock"
+        self.TOPICS_LIMITED = f"{p}hero:topics:limited"
+        self.PREFIX_WAKE = f"{p}hero:wake"
+        self.PREFIX_TAKERS = f"{p}hero:takers"
+        self.PREFIX_TAKER = f"{p}hero:taker"
+        self.PREFIX_INBOX = f"{p}hero:inbox"
+        self.TOPICS = f"{p}hero:topics"
+        self.TOPICS_PAUSED = f"{p}hero:topics:paused"
+        self.TOPICS_DRAINING = f"{p}hero:topics:draining"
+        self.TOPICS_PAUSE_ON_ERROR = f"{p}hero:topics:pause-on-error"
+        self.TOPICS_PAUSED_WHY = f"{p}hero:topics:paused-why"
+        self.INFLIGHT = f"{p}hero:inflight"
+        self.SCHEDULED = f"{p}hero:scheduled"
+        self.EVENTS = f"{p}hero:events"
+        self.EVENTS_SET_ASIDE = f"{p}hero:events:set-aside"  # events the history could not take, for a person
+        self.WORKERS = f"{p}hero:workers"
+        self.WORKERS_DRAINING = f"{p}hero:workers:draining"
+        self.CANCEL = f"{p}hero:cancel"
+        self.EPOCH = f"{p}hero:epoch"
+        self.JOB_ID_COUNTER = f"{p}hero:jobid"
+        self.JOB_TOPICS = f"{p}hero:jobtopic"
+        self.JOB_DEFAULTS = f"{p}hero:jobs:defaults"
+        self.PREFIX_IDEMPOTENCY = f"{p}hero:idem"
+        self.JOBTYPES_LIVE = f"{p}hero:jobtypes:live"
+        self.PREFIX_JOBTYPES_OF = f"{p}hero:jobtypes:of"
+        self.JOBTYPES_KNOWN = f"{p}hero:jobtypes:known"
+        self.HERO_DISPATCHED = f"{p}hero:dispatched"
+        self.RPC_REQUESTS = f"{p}hero:rpc:requests"
+        self.JOBLOGS_PENDING = f"{p}hero:joblogs"
+        self.WEBHOOK_TOPICS = f"{p}hero:webhooks:topics"
+        self.WEBHOOKS_DUE = f"{p}hero:webhooks:due"
+        self.PREFIX_DONE = f"{p}hero:done"
+        self.SCHEDULES = f"{p}hero:schedules"
+        self.SCHEDULES_STATE = f"{p}hero:schedules:state"
+        self.SCHEDULES_VERSION = f"{p}hero:schedules:version"
+        self.SCHEDULER_LEASE = f"{p}hero:scheduler:lease"
+        self.HISTORY_LEASE = f"{p}hero:history:lease"
+        self.REPLICATED_MARK = f"{p}hero:replicated"
+        self._made = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_made", False):
+            raise AttributeError(f"a KeyLayout does not change ({name}): make another one")
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and isinstance(other, KeyLayout) and other.prefix == self.prefix
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.prefix))
+
+    def __repr__(self) -> str:
+        return f"KeyLayout({self.prefix!r})"
+
+    @property
+    def described(self) -> str:
+        """The layout in words, for messages: its prefix, or that it has none."""
+        return f"key prefix {self.prefix!r}" if self.prefix else "no key prefix"
+
+    def job(self, topic: str, job_id: int) -> str:
+        return f"{self.PREFIX_JOB}:{topic}:{job_id}"
+
+    def every_job_pattern(self) -> str:
+        """The SCAN pattern of every job hash (the stray sweep walks them): this layout's only (see
+        schema/key_prefix.py: no other layout's key matches it)."""
+        return f"{self.PREFIX_JOB}:*"
+
+    def parse_job(self, key: str) -> tuple[str, int]:
+        """(topic, id) of a job hash's key: `job`'s inverse."""
+        return parse_inflight_member(key.removeprefix(f"{self.PREFIX_JOB}:"))
+
+    def jobtypes_of(self, publisher: str) -> str:
+        return f"{self.PREFIX_JOBTYPES_OF}:{publisher}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.PREFIX_IDEMPOTENCY}:{key}"
+
+    def queue(self, topic: str) -> str:
+        return f"{self.PREFIX_QUEUE}:{topic}"
+
+    def limits(self, topic: str) -> str:
+        return f"{self.PREFIX_LIMITS}:{topic}"
+
+    def running(self, topic: str) -> str:
+        return f"{self.PREFIX_RUNNING}:{topic}"
+
+    def rate(self, topic: str) -> str:
+        return f"{self.PREFIX_RATE}:{topic}"
+
+    def no_overlap_lock(self, no_overlap_key: str) -> str:
+        return f"{self.PREFIX_LOCK}:{no_overlap_key}"
+
+    def wake(self, topic: str) -> str:
+        return f"{self.PREFIX_WAKE}:{topic}"
+
+    def takers(self, topic: str) -> str:
+        return f"{self.PREFIX_TAKERS}:{topic}"
+
+    def taker(self, worker_id: str) -> str:
+        return f"{self.PREFIX_TAKER}:{worker_id}"
+
+    def inbox(self, worker_id: str) -> str:
+        return f"{self.PREFIX_INBOX}:{worker_id}"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}hero:worker:{worker_id}"
+
+    def rpc_reply(self, request_id: str) -> str:
+        return f"{self.prefix}hero:rpc:reply:{request_id}"
+
+    def rpc_wake(self, server_id: str) -> str:
+        """Pushed to by a request server's own stop: its BLPOP returns at once instead of at its timeout."""
+        return f"{self.prefix}hero:rpc:wake:{server_id}"
+
+    def dependents(self, job_id: int) -> str:
+        """The waiting jobs that depend on `job_id` (a set of ids), until it ends."""
+        return f"{self.prefix}hero:dependents:{job_id}"
+
+    def parents(self, job_id: int) -> str:
+        """How each job `job_id` depends on ended (parent id -> JSON), for its ctx.parent_results."""
+        return f"{self.prefix}hero:parents:{job_id}"
+
+    def webhook(self, job_id: int, version: int) -> str:
+        """A webhook delivery of one final state of a job (url, body, attempts)."""
+        return f"{self.prefix}hero:webhook:{job_id}:{version}"
+
+    def job_done(self, job_id: int) -> str:
+        """Pub/sub channel: the final job (its JSON; its status if large), published when it ends."""
+        return f"{self.PREFIX_DONE}:{job_id}"
+
+    def joblog(self, job_id: int) -> str:
+        return f"{self.prefix}hero:joblog:{job_id}"
+
+    def schedule_jobs(self, name: str) -> str:
+        return f"{self.prefix}hero:schedule:jobs:{name}"
+
+    def schedule_run(self, name: str, due_ms: int) -> str:
+        return f"{self.prefix}hero:schedule:run:{name}:{due_ms}"
+
+    def hero_job(self, hero_id: str) -> str:
+        return f"{self.prefix}hero:job:{hero_id}"
+
+    def hero_work(self, script_type: str) -> str:
+        return f"{self.prefix}hero:q:work:type:{script_type}"
+
+    def hero_reply(self, hero_id: str) -> str:
+        return f"{self.prefix}hero:q:reply:{hero_id}"
+
+    def hero_taking(self, script_type: str) -> str:
+        return f"{self.prefix}hero:q:taking:type:{script_type}"
+
+    def hero_ctl(self, script_type: str) -> str:
+        return f"{self.prefix}hero:q:ctl:type:{script_type}"
 
 
-def every_job_pattern() -> str:
-    """The SCAN pattern of every job hash (the stray sweep walks them)."""
-    return f"{PREFIX_JOB}:*"
+def id_counters_pattern() -> str:
+    """The SCAN pattern of every layout's job id counter (any prefix, or none): how a process started with the
+    wrong key prefix finds the layouts this Redis does hold (jobs/live/layouts.py)."""
+    return f"*{KeyLayout().JOB_ID_COUNTER}"
 
 
-def parse_job(key: str) -> tuple[str, int]:
-    """(topic, id) of a job hash's key: `job`'s inverse."""
-    return parse_inflight_member(key.removeprefix(f"{PREFIX_JOB}:"))
-
-
-def jobtypes_of(publisher: str) -> str:
-    return f"{PREFIX_JOBTYPES_OF}:{publisher}"
-
-
-def idempotency(key: str) -> str:
-    return f"{PREFIX_IDEMPOTENCY}:{key}"
-
-
-def queue(topic: str) -> str:
-    return f"{PREFIX_QUEUE}:{topic}"
+def prefix_of_id_counter(key: str) -> str | None:
+    """The key prefix of the layout whose job id counter `key` is (None: it is no layout's counter)."""
+    prefix = key.removesuffix(KeyLayout().JOB_ID_COUNTER)
+    if prefix == key or key_prefix_problem(prefix):
+        return None
+    return prefix
 
 
 def queue_score(priority: int, job_id: int) -> int:
@@ -152,81 +298,14 @@ def queue_score(priority: int, job_id: int) -> int:
     return (MAX_PRIORITY - min(MAX_PRIORITY, max(0, priority))) * QUEUE_SCORE_SPAN + job_id
 
 
-def limits(topic: str) -> str:
-    return f"{PREFIX_LIMITS}:{topic}"
-
-
-def running(topic: str) -> str:
-    return f"{PREFIX_RUNNING}:{topic}"
-
-
-def rate(topic: str) -> str:
-    return f"{PREFIX_RATE}:{topic}"
-
-
-def no_overlap_lock(no_overlap_key: str) -> str:
-    return f"{PREFIX_LOCK}:{no_overlap_key}"
-
-
-def wake(topic: str) -> str:
-    return f"{PREFIX_WAKE}:{topic}"
-
-
-def takers(topic: str) -> str:
-    return f"{PREFIX_TAKERS}:{topic}"
-
-
-def taker(worker_id: str) -> str:
-    return f"{PREFIX_TAKER}:{worker_id}"
-
-
-def inbox(worker_id: str) -> str:
-    return f"{PREFIX_INBOX}:{worker_id}"
-
-
-def worker(worker_id: str) -> str:
-    return f"hero:worker:{worker_id}"
-
-
 def inflight_member(topic: str, job_id: int) -> str:
+    """A member of hero:inflight and hero:scheduled (not a key: the same in every layout)."""
     return f"{topic}:{job_id}"
 
 
 def parse_inflight_member(member: str) -> tuple[str, int]:
     topic, _, job_id = member.rpartition(":")
     return topic, int(job_id)
-
-
-RPC_REQUESTS = "hero:rpc:requests"
-
-
-def rpc_reply(request_id: str) -> str:
-    return f"hero:rpc:reply:{request_id}"
-
-
-def rpc_wake(server_id: str) -> str:
-    """Pushed to by a request server's own stop: its BLPOP returns at once instead of at its timeout."""
-    return f"hero:rpc:wake:{server_id}"
-
-
-JOBLOGS_PENDING = "hero:joblogs"
-WEBHOOK_TOPICS = "hero:webhooks:topics"
-WEBHOOKS_DUE = "hero:webhooks:due"
-
-
-def dependents(job_id: int) -> str:
-    """The waiting jobs that depend on `job_id` (a set of ids), until it ends."""
-    return f"hero:dependents:{job_id}"
-
-
-def parents(job_id: int) -> str:
-    """How each job `job_id` depends on ended (parent id -> JSON), for its ctx.parent_results."""
-    return f"hero:parents:{job_id}"
-
-
-def webhook(job_id: int, version: int) -> str:
-    """A webhook delivery of one final state of a job (url, body, attempts)."""
-    return f"hero:webhook:{job_id}:{version}"
 
 
 def webhook_member(job_id: int, version: int) -> str:
@@ -239,51 +318,3 @@ def parse_webhook_member(member: str) -> tuple[int, int]:
     """(job id, version) of a hero:webhooks:due member: `webhook_member`'s inverse (ValueError if it is none)."""
     job_id, _, version = member.partition(":")
     return int(job_id), int(version)
-
-
-PREFIX_DONE = "hero:done"
-
-
-def job_done(job_id: int) -> str:
-    """Pub/sub channel: the final job (its JSON; its status if large), published when it ends."""
-    return f"{PREFIX_DONE}:{job_id}"
-
-
-def joblog(job_id: int) -> str:
-    return f"hero:joblog:{job_id}"
-
-
-SCHEDULES = "hero:schedules"
-SCHEDULES_STATE = "hero:schedules:state"
-SCHEDULES_VERSION = "hero:schedules:version"
-SCHEDULER_LEASE = "hero:scheduler:lease"
-HISTORY_LEASE = "hero:history:lease"
-REPLICATED_MARK = "hero:replicated"
-
-
-def schedule_jobs(name: str) -> str:
-    return f"hero:schedule:jobs:{name}"
-
-
-def schedule_run(name: str, due_ms: int) -> str:
-    return f"hero:schedule:run:{name}:{due_ms}"
-
-
-def hero_job(hero_id: str) -> str:
-    return f"hero:job:{hero_id}"
-
-
-def hero_work(script_type: str) -> str:
-    return f"hero:q:work:type:{script_type}"
-
-
-def hero_reply(hero_id: str) -> str:
-    return f"hero:q:reply:{hero_id}"
-
-
-def hero_taking(script_type: str) -> str:
-    return f"hero:q:taking:type:{script_type}"
-
-
-def hero_ctl(script_type: str) -> str:
-    return f"hero:q:ctl:type:{script_type}"

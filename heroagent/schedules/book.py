@@ -86,8 +86,12 @@ class ScheduleInfo:
 
 
 class ScheduleBook:
-    def __init__(self, client: redis.Redis, path: Path, configured: Iterable[Schedule] = ()) -> None:
+    def __init__(
+        self, client: redis.Redis, layout: keys.KeyLayout, path: Path, configured: Iterable[Schedule] = ()
+    ) -> None:
+        """`layout`: the key names of the HeroAgent whose schedules these are ([redis] key_prefix)."""
         self.client = client
+        self.layout = layout
         self.path = path
         self.configured = {s.name: s for s in configured}
         self.upkeep: dict[str, Schedule] = {}
@@ -101,16 +105,16 @@ class ScheduleBook:
         saved = self._read_file()
         pipe = self.client.pipeline(transaction=False)
         for name, definition in saved.get("schedules", {}).items():
-            pipe.hsetnx(keys.SCHEDULES, name, json.dumps(definition))
+            pipe.hsetnx(self.layout.SCHEDULES, name, json.dumps(definition))
         for name, state in saved.get("state", {}).items():
-            pipe.hsetnx(keys.SCHEDULES_STATE, name, json.dumps(state))
-        pipe.incr(keys.SCHEDULES_VERSION)
+            pipe.hsetnx(self.layout.SCHEDULES_STATE, name, json.dumps(state))
+        pipe.incr(self.layout.SCHEDULES_VERSION)
         pipe.execute()
 
     # ------------------------------------------------------------ definitions
 
     def runtime(self) -> dict[str, Schedule]:
-        raw: Any = self.client.hgetall(keys.SCHEDULES)
+        raw: Any = self.client.hgetall(self.layout.SCHEDULES)
         out = {}
         for name, definition in raw.items():
             try:
@@ -134,9 +138,9 @@ class ScheduleBook:
         schedule.validate()
         if schedule.name in self.configured or schedule.name in self.upkeep:
             raise ScheduleError(f"schedule {schedule.name!r}: name: a schedule of that name is in the config file")
-        if not self.client.hsetnx(keys.SCHEDULES, schedule.name, json.dumps(schedule.to_dict())):
+        if not self.client.hsetnx(self.layout.SCHEDULES, schedule.name, json.dumps(schedule.to_dict())):
             raise ScheduleError(f"schedule {schedule.name!r}: name: already exists; remove it first or pick another")
-        self.client.hdel(keys.SCHEDULES_STATE, schedule.name)  # a schedule of an old name starts afresh
+        self.client.hdel(self.layout.SCHEDULES_STATE, schedule.name)  # a schedule of an old name starts afresh
         self._changed()
         return schedule
 
@@ -146,7 +150,7 @@ class ScheduleBook:
         schedule.source = "runtime"
         schedule.validate()
         self._refuse_fixed(schedule.name, "edited")
-        if not self._replace(keys=[keys.SCHEDULES], args=[schedule.name, json.dumps(schedule.to_dict())]):
+        if not self._replace(keys=[self.layout.SCHEDULES], args=[schedule.name, json.dumps(schedule.to_dict())]):
             raise ScheduleNotFoundError(f"no schedule named {schedule.name!r}")
         self._changed()
         return schedule
@@ -159,10 +163,10 @@ class ScheduleBook:
 
     def remove(self, name: str) -> None:
         self._refuse_fixed(name, "removed")
-        if not self.client.hdel(keys.SCHEDULES, name):
+        if not self.client.hdel(self.layout.SCHEDULES, name):
             raise ScheduleNotFoundError(f"no schedule named {name!r}")
-        self.client.hdel(keys.SCHEDULES_STATE, name)
-        self.client.delete(keys.schedule_jobs(name))
+        self.client.hdel(self.layout.SCHEDULES_STATE, name)
+        self.client.delete(self.layout.schedule_jobs(name))
         self._changed()
 
     def set_paused(self, name: str, paused: bool) -> None:
@@ -171,16 +175,16 @@ class ScheduleBook:
         self._changed()
 
     def _changed(self) -> None:
-        self.client.incr(keys.SCHEDULES_VERSION)
+        self.client.incr(self.layout.SCHEDULES_VERSION)
         self.save()
 
     def version(self) -> int:
-        return int(self.client.get(keys.SCHEDULES_VERSION) or 0)
+        return int(self.client.get(self.layout.SCHEDULES_VERSION) or 0)
 
     # ------------------------------------------------------------ state
 
     def state(self, name: str) -> ScheduleState:
-        return ScheduleState.from_json(self.client.hget(keys.SCHEDULES_STATE, name))
+        return ScheduleState.from_json(self.client.hget(self.layout.SCHEDULES_STATE, name))
 
     def update_state(self, name: str, **changes: Any) -> ScheduleState:
         state = self.state(name)
@@ -190,11 +194,11 @@ class ScheduleBook:
         return state
 
     def _write_state(self, name: str, state: ScheduleState) -> None:
-        self.client.hset(keys.SCHEDULES_STATE, name, json.dumps(asdict(state)))
+        self.client.hset(self.layout.SCHEDULES_STATE, name, json.dumps(asdict(state)))
 
     def claim_run(self, name: str, due: float) -> bool:
         """True for exactly one caller per (schedule, run time), whichever process asks first."""
-        mark = keys.schedule_run(name, round(due * 1000))
+        mark = self.layout.schedule_run(name, round(due * 1000))
         return bool(self.client.set(mark, "1", nx=True, ex=RUN_MARK_SECONDS))
 
     def record_run(self, name: str, due: float, job_id: int = 0, error: str = "", result: str = "") -> None:
@@ -204,8 +208,8 @@ class ScheduleBook:
         if job_id:
             state.last_job = job_id
             pipe = self.client.pipeline(transaction=False)
-            pipe.lpush(keys.schedule_jobs(name), job_id)
-            pipe.ltrim(keys.schedule_jobs(name), 0, RECENT_JOBS - 1)
+            pipe.lpush(self.layout.schedule_jobs(name), job_id)
+            pipe.ltrim(self.layout.schedule_jobs(name), 0, RECENT_JOBS - 1)
             pipe.execute()
         self._write_state(name, state)
         self.save()
@@ -216,11 +220,11 @@ class ScheduleBook:
         self.record_run(name, 0.0, job_id=job_id)
 
     def recent_jobs(self, name: str) -> list[int]:
-        return [int(x) for x in self.client.lrange(keys.schedule_jobs(name), 0, -1)]
+        return [int(x) for x in self.client.lrange(self.layout.schedule_jobs(name), 0, -1)]
 
     def list(self, now: float | None = None) -> list[ScheduleInfo]:
         now = time.time() if now is None else now
-        raw: Any = self.client.hgetall(keys.SCHEDULES_STATE)
+        raw: Any = self.client.hgetall(self.layout.SCHEDULES_STATE)
         states = {k.decode(): ScheduleState.from_json(v) for k, v in raw.items()}
         return [
             self._info(schedule, states.get(name, ScheduleState()), now)
@@ -241,8 +245,8 @@ class ScheduleBook:
     def save(self) -> None:
         """Write run-time definitions and every state to the JSON file (tmp + fsync + rename)."""
         try:
-            defs: Any = self.client.hgetall(keys.SCHEDULES)
-            states: Any = self.client.hgetall(keys.SCHEDULES_STATE)
+            defs: Any = self.client.hgetall(self.layout.SCHEDULES)
+            states: Any = self.client.hgetall(self.layout.SCHEDULES_STATE)
         except redis.RedisError as exc:
             log.warning("schedules: could not save %s (%s)", self.path, exc)
             return

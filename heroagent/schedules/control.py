@@ -15,8 +15,8 @@ import redis
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
-from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
+from heroagent.jobs.keys import KeyLayout
 from heroagent.jobs.live.contract import check_contract
 from heroagent.jobs.live.jobtypes import Contract, PublishedTypes
 from heroagent.jobs.live.submit import JobDefaults
@@ -39,7 +39,7 @@ class Schedules:
         runner's own (None: `run_now` is not offered, as in the CLI, which has no job system of its own)."""
         self.book = book
         self._leader = leader
-        self._contract = contract or PublishedTypes(book.client).get
+        self._contract = contract or PublishedTypes(book.client, book.layout).get
         self._submit = submit
 
     def add(
@@ -105,7 +105,7 @@ class Schedules:
         schedule = Schedule.from_dict(dict(data), source="runtime")
         try:
             clean, job_type = check_job_spec_and_type(schedule.job_spec())
-            defaults = JobDefaults.read(self.book.client) or JobDefaults()
+            defaults = JobDefaults.read(self.book.client, self.book.layout) or JobDefaults()
             check_contract(clean, job_type, self._contract(), defaults.unknown_actors)
         except InvalidJobError as exc:
             raise ScheduleError(f"schedule {schedule.name!r}: {exc}") from None
@@ -152,10 +152,10 @@ class Schedules:
         """The schedules of the appliance `config` describes, from another process on its Redis (the
         CLI): the same book the server reads; it notices changes through the schedules version."""
         configured = [Schedule.from_dict(table, source="config") for table in config.schedules]
-        book = ScheduleBook(client, config.schedules_path, configured)
+        book = ScheduleBook(client, KeyLayout(config.redis.key_prefix), config.schedules_path, configured)
 
         def leader() -> str:
-            raw = client.get(keys.SCHEDULER_LEASE)
+            raw = client.get(book.layout.SCHEDULER_LEASE)
             return raw.decode() if isinstance(raw, bytes) else ""
 
         return cls(book, leader)

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from heroagent.jobs import keys
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.schedules.book import ScheduleBook
 from heroagent.schema.schedule import Schedule
@@ -89,12 +88,12 @@ class ScheduleRunner:
             self._scheduler.shutdown(wait=True)
         if self.leading:
             with contextlib.suppress(redis.RedisError):  # the next process need not wait for it to lapse
-                self._release(keys=[keys.SCHEDULER_LEASE], args=[self.holder])
+                self._release(keys=[self.book.layout.SCHEDULER_LEASE], args=[self.holder])
             self.leading = False
 
     def leader(self) -> str:
         """Who fires schedules now ('' = nobody holds the lease)."""
-        raw = self.book.client.get(keys.SCHEDULER_LEASE)
+        raw = self.book.client.get(self.book.layout.SCHEDULER_LEASE)
         return raw.decode() if isinstance(raw, bytes) else ""
 
     # ------------------------------------------------------------ the lease
@@ -114,10 +113,10 @@ class ScheduleRunner:
     def _tend_lease(self) -> None:
         client = self.book.client
         if self.leading:
-            if not self._renew(keys=[keys.SCHEDULER_LEASE], args=[self.holder, self.lease_ms]):
+            if not self._renew(keys=[self.book.layout.SCHEDULER_LEASE], args=[self.holder, self.lease_ms]):
                 self._step_down("its lease went to another process")
                 return
-        elif client.set(keys.SCHEDULER_LEASE, self.holder, nx=True, px=self.lease_ms):
+        elif client.set(self.book.layout.SCHEDULER_LEASE, self.holder, nx=True, px=self.lease_ms):
             self.leading = True
             self._version = -1
             log.info("schedules: this process (%s) fires the schedules now", self.holder)

@@ -48,8 +48,13 @@ class LeaseLostError(Exception):
 
 
 class HistoryLease:
-    def __init__(self, client: redis.Redis, data_dir: Path, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(
+        self, client: redis.Redis, layout: keys.KeyLayout, data_dir: Path, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
+        """`layout`: the lease is one per key layout: servers with other [redis] key_prefix values share a
+        Redis without sharing a history (or this lease)."""
         self.client = client
+        self.layout = layout
         self.data_dir = str(data_dir.resolve())
         self.host = socket.gethostname()
         self.lease_ms = int(lease_seconds * 1000)
@@ -68,7 +73,7 @@ class HistoryLease:
 
     def acquire(self) -> None:
         """Take the lease, or ServiceError naming the server that holds it."""
-        if self.client.set(keys.HISTORY_LEASE, self.value, nx=True, px=self.lease_ms):
+        if self.client.set(self.layout.HISTORY_LEASE, self.value, nx=True, px=self.lease_ms):
             self._renewed_at = time.monotonic()
             return
         holder = self.holder()
@@ -76,22 +81,22 @@ class HistoryLease:
             log.warning(
                 "jobs: taking over the history lease from pid %s, an earlier run with this data dir", holder.get("pid")
             )
-            self.client.set(keys.HISTORY_LEASE, self.value, px=self.lease_ms)
+            self.client.set(self.layout.HISTORY_LEASE, self.value, px=self.lease_ms)
             self._renewed_at = time.monotonic()
             return
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(holder.get("since", 0) or 0)))
         raise ServiceError(
             "jobs",
-            f"another HeroAgent server records this Redis's jobs: pid {holder.get('pid', '?')} on host "
-            f"{holder.get('host', '?')} (data dir {holder.get('data_dir', '?')}), since {since}. Two servers on one "
-            "Redis would split its history. Stop that one (if it is gone, its lease lapses within "
-            f"{self.lease_ms // 1000} s), give this one its own Redis, or add workers to that one with "
-            "`heroagent worker` instead",
+            f"another HeroAgent server records this Redis's jobs ({self.layout.described}): pid "
+            f"{holder.get('pid', '?')} on host {holder.get('host', '?')} (data dir {holder.get('data_dir', '?')}), "
+            f"since {since}. Two servers on one layout would split its history. Stop that one (if it is gone, its "
+            f"lease lapses within {self.lease_ms // 1000} s), give this one its own Redis or its own [redis] "
+            "key_prefix, or add workers to that one with `heroagent worker` instead",
         )
 
     def holder(self) -> dict[str, Any]:
         """Who holds the lease ({} = nobody, or a value no HeroAgent wrote)."""
-        raw: Any = self.client.get(keys.HISTORY_LEASE)
+        raw: Any = self.client.get(self.layout.HISTORY_LEASE)
         try:
             found = json.loads(raw) if raw else {}
         except ValueError:
@@ -107,10 +112,10 @@ class HistoryLease:
     def hold(self) -> None:
         """Renew the lease now, or LeaseLostError: called before every batch is written to the history, so
         a server that lost its lease writes nothing more (one round trip per batch)."""
-        outcome = self._renew(keys=[keys.HISTORY_LEASE], args=[self.value, self.lease_ms])
+        outcome = self._renew(keys=[self.layout.HISTORY_LEASE], args=[self.value, self.lease_ms])
         if outcome == 0:
             raise self.lost()
-        if outcome == -1 and not self.client.set(keys.HISTORY_LEASE, self.value, nx=True, px=self.lease_ms):
+        if outcome == -1 and not self.client.set(self.layout.HISTORY_LEASE, self.value, nx=True, px=self.lease_ms):
             raise LeaseLostError("the history lease was taken by another server while Redis had lost it")
         self._renewed_at = time.monotonic()
 
@@ -125,6 +130,6 @@ class HistoryLease:
     def release(self) -> None:
         """Give the lease up (at a stop), so another server may start at once."""
         try:
-            self._release(keys=[keys.HISTORY_LEASE], args=[self.value])
+            self._release(keys=[self.layout.HISTORY_LEASE], args=[self.value])
         except redis.RedisError as exc:
             log.warning("jobs: could not release the history lease (%s); it lapses in %d s", exc, self.lease_ms // 1000)

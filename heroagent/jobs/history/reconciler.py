@@ -21,7 +21,6 @@ from typing import Any
 
 import redis
 
-from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError
 from heroagent.jobs.history.recorder import ensure_events_group
 from heroagent.jobs.history.store import JobStore
@@ -64,7 +63,7 @@ class Reconciler:
                 log.warning("jobs: Redis restarted; reconciling its queues with the history")
                 self.recover()
                 self._again_at = time.monotonic() + RECONCILE_AGAIN_AFTER
-            elif self.client.get(keys.EPOCH) is None:
+            elif self.client.get(self.queue.layout.EPOCH) is None:
                 log.warning("jobs: Redis lost its data; reconciling with the history")
                 self.recover()
                 self._again_at = time.monotonic() + RECONCILE_AGAIN_AFTER
@@ -78,7 +77,7 @@ class Reconciler:
             recovered = self.queue.reap()
             if recovered:
                 log.warning("jobs: %d job(s) whose worker stopped were returned to their queues", recovered)
-            collect_remote_logs(self.client, self.logs)
+            collect_remote_logs(self.client, self.queue.layout, self.logs)
         except redis.RedisError as exc:
             log.debug("jobs: reaper cannot reach Redis (%s)", exc)
 
@@ -92,7 +91,7 @@ class Reconciler:
     def recover(self) -> None:
         """After Redis lost its data: the events group back, then reconcile."""
         with self._lock:
-            ensure_events_group(self.client)
+            ensure_events_group(self.client, self.queue.layout)
             self.reconcile()
 
     def _redis_run_id(self) -> str:
@@ -145,7 +144,7 @@ class Reconciler:
             log.warning("jobs: %d job(s) from the history were queued again", len(requeue))
         restored = self._restore_waiting(in_redis)  # after their parents are back: those count as live
         self.ready_for_creates()
-        self.client.set(keys.EPOCH, uuid.uuid4().hex)
+        self.client.set(self.queue.layout.EPOCH, uuid.uuid4().hex)
         self._run_id = self._redis_run_id()
         self.reconciles += 1
         return len(requeue) + restored
@@ -187,7 +186,7 @@ class Reconciler:
         same key with other params is still a conflict): only a missing key costs a read of its job."""
         pipe = self.client.pipeline(transaction=False)
         for key, _, _ in batch:
-            pipe.exists(keys.idempotency(key))
+            pipe.exists(self.queue.layout.idempotency(key))
         present = pipe.execute()
         for (key, job_id, created), there in zip(batch, present, strict=True):
             if there:
@@ -197,7 +196,7 @@ class Reconciler:
             except JobError:  # deleted meanwhile, or unreadable: the id alone still names it
                 value = str(job_id)
             left_ms = math.ceil((created + self.defaults.idempotency_window - now) * 1000)
-            pipe.set(keys.idempotency(key), value, px=max(1, left_ms), nx=True)
+            pipe.set(self.queue.layout.idempotency(key), value, px=max(1, left_ms), nx=True)
         pipe.execute()
 
     def ready_for_creates(self) -> None:
@@ -209,5 +208,5 @@ class Reconciler:
         for start in range(0, len(wanted), 1000):
             self._put_keys_back(wanted[start : start + 1000], now)
         counter = self.queue.seed(self.store.last_id)
-        self.defaults.publish(self.client)
+        self.defaults.publish(self.client, self.queue.layout)
         log.debug("jobs: job id counter at %d (history's highest id %d)", counter, self.store.last_id)

@@ -52,10 +52,10 @@ PENDING_LOOK = 1.0
 NOT_ABOUT_THE_EVENT = (StorageError, DatabaseFullError)
 
 
-def ensure_events_group(client: redis.Redis) -> None:
+def ensure_events_group(client: redis.Redis, layout: keys.KeyLayout) -> None:
     """The stream and its consumer group (made at start, and again when Redis lost its data)."""
     try:
-        client.xgroup_create(keys.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True)
+        client.xgroup_create(layout.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True)
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
@@ -158,7 +158,7 @@ class Recorder:
         and recorded once). ReplicasBehindError: the loop tries again (the entries stay pending)."""
         durability = self.queue.direct.durability
         if durability.min_replicas:
-            self.queue.direct.command("INCR", keys.REPLICATED_MARK)
+            self.queue.direct.command("INCR", self.queue.layout.REPLICATED_MARK)
             acked = self.queue.direct.command(*durability.wait_args)
             durability.check(acked, f"a batch of {count} event(s) to record")
 
@@ -178,7 +178,7 @@ class Recorder:
             count,
             *block,
             "STREAMS",
-            keys.EVENTS,
+            self.queue.layout.EVENTS,
             "0" if pending else ">",
         )
         if not reply:
@@ -224,11 +224,11 @@ class Recorder:
             "jobs: event %s of job %s cannot be recorded and is set aside in %s: %s",
             entry_id,
             job,
-            keys.EVENTS_SET_ASIDE,
+            self.queue.layout.EVENTS_SET_ASIDE,
             why,
         )
         kept = {**fields, b"why": why.encode(errors="replace"), b"event": str(entry_id).encode()}
-        self.client.xadd(keys.EVENTS_SET_ASIDE, kept, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+        self.client.xadd(self.queue.layout.EVENTS_SET_ASIDE, kept, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
 
 
 def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes]:

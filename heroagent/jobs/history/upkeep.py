@@ -48,7 +48,7 @@ class Upkeep:
             self.queue.recorded([(topic, job_id, live.status.value)], [])
             removed += 1
         counts["finished_hashes_removed"] = removed
-        pools = {worker["id"] for worker in list_workers(self.queue.client)}
+        pools = {worker["id"] for worker in list_workers(self.queue.client, self.queue.layout)}
         counts["dead_takers_dropped"] = self.queue.prune_takers(lambda worker_id: pool_of(worker_id) in pools)
         counts.pop("terminal", None)
         repaired = {k: v for k, v in counts.items() if v and k not in ("ok", "gone")}

@@ -150,29 +150,30 @@ class JobLogs:
 class RedisLogSink:
     """For workers outside the server (`heroagent worker`): log lines go to Redis, the server files them."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, layout: keys.KeyLayout) -> None:
         self.client = client
+        self.layout = layout
 
     def append_first(self, job_id: int, text: str, at: float) -> None:
         """Nothing: the server's recorder writes a job's first line, when it records the job."""
 
     def append(self, job_id: int, text: str) -> None:
         pipe = self.client.pipeline(transaction=False)
-        pipe.rpush(keys.joblog(job_id), _stamped(text))
-        pipe.expire(keys.joblog(job_id), LOG_TTL)
-        pipe.sadd(keys.JOBLOGS_PENDING, job_id)
+        pipe.rpush(self.layout.joblog(job_id), _stamped(text))
+        pipe.expire(self.layout.joblog(job_id), LOG_TTL)
+        pipe.sadd(self.layout.JOBLOGS_PENDING, job_id)
         pipe.execute()
 
 
-def collect_remote_logs(client: redis.Redis, logs: JobLogs, job_id: int | None = None) -> int:
+def collect_remote_logs(client: redis.Redis, layout: keys.KeyLayout, logs: JobLogs, job_id: int | None = None) -> int:
     """Move log lines that other processes left in Redis into the log files; returns jobs handled."""
-    ids: Any = [job_id] if job_id is not None else client.spop(keys.JOBLOGS_PENDING, 100)
+    ids: Any = [job_id] if job_id is not None else client.spop(layout.JOBLOGS_PENDING, 100)
     handled = 0
     for raw_id in ids or []:
         job = int(raw_id)
         pipe = client.pipeline(transaction=True)
-        pipe.lrange(keys.joblog(job), 0, -1)
-        pipe.delete(keys.joblog(job))
+        pipe.lrange(layout.joblog(job), 0, -1)
+        pipe.delete(layout.joblog(job))
         chunks: Any = pipe.execute()[0]
         if chunks:
             logs.append_raw(job, "".join(c.decode(errors="replace") for c in chunks))

@@ -31,42 +31,42 @@ PUBLICATION_TTL = 90  # seconds a pool's publication lives without renewal
 CACHE_SECONDS = 2.0  # how long a creator uses the types it read before it reads them again
 
 
-def publish(client: redis.Redis, publisher: str, types: Mapping[str, TypeInfo]) -> None:
+def publish(client: redis.Redis, layout: keys.KeyLayout, publisher: str, types: Mapping[str, TypeInfo]) -> None:
     """Say that `publisher` (a pool id) serves these job types now (renews them: call it at every heartbeat)."""
     pipe = client.pipeline(transaction=False)
     # Not sorted: a schema keeps its params in the signature's order (positional words fill them in order).
-    pipe.set(keys.jobtypes_of(publisher), json.dumps(types), ex=PUBLICATION_TTL)
-    pipe.zadd(keys.JOBTYPES_LIVE, {publisher: int(time.time() * 1000)})
+    pipe.set(layout.jobtypes_of(publisher), json.dumps(types), ex=PUBLICATION_TTL)
+    pipe.zadd(layout.JOBTYPES_LIVE, {publisher: int(time.time() * 1000)})
     if types:
-        pipe.hset(keys.JOBTYPES_KNOWN, mapping={name: json.dumps(info) for name, info in types.items()})
+        pipe.hset(layout.JOBTYPES_KNOWN, mapping={name: json.dumps(info) for name, info in types.items()})
     pipe.execute()
 
 
-def withdraw(client: redis.Redis, publisher: str) -> None:
+def withdraw(client: redis.Redis, layout: keys.KeyLayout, publisher: str) -> None:
     """`publisher` serves nothing any more (a pool that stops)."""
     pipe = client.pipeline(transaction=False)
-    pipe.zrem(keys.JOBTYPES_LIVE, publisher)
-    pipe.delete(keys.jobtypes_of(publisher))
+    pipe.zrem(layout.JOBTYPES_LIVE, publisher)
+    pipe.delete(layout.jobtypes_of(publisher))
     pipe.execute()
 
 
-def read_live(client: redis.Redis, stale_after: float = STALE_AFTER) -> dict[str, TypeInfo]:
+def read_live(client: redis.Redis, layout: keys.KeyLayout, stale_after: float = STALE_AFTER) -> dict[str, TypeInfo]:
     """The job types the pools that reported within `stale_after` seconds serve (the newest report of a
     type wins where two pools differ)."""
     since = int((time.time() - stale_after) * 1000)
-    publishers: Any = client.zrangebyscore(keys.JOBTYPES_LIVE, since, "+inf")  # oldest first
+    publishers: Any = client.zrangebyscore(layout.JOBTYPES_LIVE, since, "+inf")  # oldest first
     if not publishers:
         return {}
-    payloads: Any = client.mget([keys.jobtypes_of(p.decode()) for p in publishers])
+    payloads: Any = client.mget([layout.jobtypes_of(p.decode()) for p in publishers])
     found: dict[str, TypeInfo] = {}
     for payload in payloads:
         found.update(_types(payload))
     return found
 
 
-def read_known(client: redis.Redis) -> dict[str, TypeInfo]:
+def read_known(client: redis.Redis, layout: keys.KeyLayout) -> dict[str, TypeInfo]:
     """Every job type ever published, as last published."""
-    raw: Any = client.hgetall(keys.JOBTYPES_KNOWN)
+    raw: Any = client.hgetall(layout.JOBTYPES_KNOWN)
     found: dict[str, TypeInfo] = {}
     for name, payload in raw.items():
         try:
@@ -125,10 +125,12 @@ class PublishedTypes:
     def __init__(
         self,
         client: redis.Redis,
+        layout: keys.KeyLayout,
         local: Callable[[], Mapping[str, TypeInfo]] | None = None,
         cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self.client = client
+        self.layout = layout
         self.local = local
         self.cache_seconds = cache_seconds
         self._lock = threading.Lock()
@@ -139,8 +141,8 @@ class PublishedTypes:
     def get(self) -> Contract:
         with self._lock:
             if time.monotonic() - self._read_at > self.cache_seconds:
-                outside: Any = self.client.smembers(keys.HERO_DISPATCHED)
-                self._read = Contract(read_live(self.client), frozenset(t.decode() for t in outside))
+                outside: Any = self.client.smembers(self.layout.HERO_DISPATCHED)
+                self._read = Contract(read_live(self.client, self.layout), frozenset(t.decode() for t in outside))
                 self._read_at = time.monotonic()
             read = self._read
         if self.local is None:

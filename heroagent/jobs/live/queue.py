@@ -4,7 +4,7 @@ round trip, atomic; the scripts are in lua/*.lua, see scripts.py).
 Each script that creates or changes a job also appends the job's full state to the `hero:events`
 stream, which the server's recorder writes to OurDB. So a job or a transition is never in Redis without
 being on its way to the history, and creators and remote workers need no access to OurDB. Key names
-come from `keys`.
+come from the queue's `layout` (keys.KeyLayout: `[redis] key_prefix`), for the scripts too.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ TAKER_GRACE = 0.05
 # (the recorder deletes what it recorded) unless the recorder is far behind; a timeline then shows the
 # states it finds in these. A look at 2,000 events costs Redis a few milliseconds.
 UNRECORDED_SCAN = 2_000
+# Keys a look for other key layouts' job id counters walks at most (`other_layouts`: only when this layout has
+# none, to say a process may have the wrong [redis] key_prefix).
+LAYOUT_SCAN = 10_000
 
 
 log = logging.getLogger(__name__)
@@ -55,9 +58,17 @@ class JobQueue:
     """Redis side of the job system: enqueue, claim, transition, heartbeat, reap, cancel."""
 
     def __init__(
-        self, client: redis.Redis, retry: RetryPolicy | None = None, *, durability: Durability | None = None
+        self,
+        client: redis.Redis,
+        layout: keys.KeyLayout,
+        retry: RetryPolicy | None = None,
+        *,
+        durability: Durability | None = None,
     ) -> None:
+        """`layout`: the key names (and key prefix) of the HeroAgent this queue is part of; everything made from
+        a queue (the manager, the recorder, a pool...) uses its layout."""
         self.client = client
+        self.layout = layout
         self.retry = retry or RetryPolicy()
         # the hot path's calls: create, claim, finish, the wake BLPOP; with `durability`, creates and final
         # states wait for [redis] min_replicas replicas
@@ -65,31 +76,31 @@ class JobQueue:
         self.replicas_behind_at = 0.0  # time.time() a final state last waited for replicas in vain (health)
         self._behind_log_at = 0.0
         self.foreign_layout: dict[str, str] = {}  # a key another program wrote -> why a create met it (health)
-        self._claim = scripts.register(client, "claim")
-        self._transition = scripts.register(client, "transition")
-        self._heartbeat = scripts.register(client, "heartbeat")
-        self._reap = scripts.register(client, "reap")
-        self._cancel = scripts.register(client, "cancel")
-        self._finish_and_claim = scripts.register(client, "finish_and_claim")
-        self._recorded = scripts.register(client, "recorded")
-        self._promote = scripts.register(client, "promote")
-        self._sweep_jobs = scripts.register(client, "sweep_jobs")
-        self._sweep_set = scripts.register(client, "sweep_set")
-        self._create = scripts.register(client, "create")
-        self._seed = scripts.register(client, "seed")
-        self._clear_topic = scripts.register(client, "clear_topic")
-        self._progress = scripts.register(client, "progress")
-        self._upgrade_queue = scripts.register(client, "upgrade_queue")
-        self._register_taker = scripts.register(client, "register_taker")
-        self._unrecorded = scripts.register(client, "unrecorded")
-        self._set_limits = scripts.register(client, "set_limits")
-        self._forget_keys = scripts.register(client, "forget_keys")
-        self._remove_topic = scripts.register(client, "remove_topic")
-        self._restore_waiting = scripts.register(client, "restore_waiting")
+        self._claim = scripts.register(client, "claim", layout)
+        self._transition = scripts.register(client, "transition", layout)
+        self._heartbeat = scripts.register(client, "heartbeat", layout)
+        self._reap = scripts.register(client, "reap", layout)
+        self._cancel = scripts.register(client, "cancel", layout)
+        self._finish_and_claim = scripts.register(client, "finish_and_claim", layout)
+        self._recorded = scripts.register(client, "recorded", layout)
+        self._promote = scripts.register(client, "promote", layout)
+        self._sweep_jobs = scripts.register(client, "sweep_jobs", layout)
+        self._sweep_set = scripts.register(client, "sweep_set", layout)
+        self._create = scripts.register(client, "create", layout)
+        self._seed = scripts.register(client, "seed", layout)
+        self._clear_topic = scripts.register(client, "clear_topic", layout)
+        self._progress = scripts.register(client, "progress", layout)
+        self._upgrade_queue = scripts.register(client, "upgrade_queue", layout)
+        self._register_taker = scripts.register(client, "register_taker", layout)
+        self._unrecorded = scripts.register(client, "unrecorded", layout)
+        self._set_limits = scripts.register(client, "set_limits", layout)
+        self._forget_keys = scripts.register(client, "forget_keys", layout)
+        self._remove_topic = scripts.register(client, "remove_topic", layout)
+        self._restore_waiting = scripts.register(client, "restore_waiting", layout)
 
     def parent_outcomes(self, job_id: int) -> dict[int, tuple[str, str, str]]:
         """How each job `job_id` depends on ended: parent id -> (status, result text, result type)."""
-        raw: Any = self.client.hgetall(keys.parents(job_id))
+        raw: Any = self.client.hgetall(self.layout.parents(job_id))
         out: dict[int, tuple[str, str, str]] = {}
         for parent, outcome in raw.items():
             try:
@@ -142,7 +153,7 @@ class JobQueue:
             raise refused from None
         if self.foreign_layout:  # a queue an outside program had written works again: health says no more
             for job in jobs:
-                self.foreign_layout.pop(keys.queue(job.topic), None)
+                self.foreign_layout.pop(self.layout.queue(job.topic), None)
         out: list[tuple[int, bool]] = []
         for job, reply in zip(jobs, replies, strict=True):
             out.append((int(reply[0]), bool(int(reply[1]))))
@@ -177,64 +188,101 @@ class JobQueue:
                 "the Nth job, from @0, and only one before it: a job cannot wait for itself or a later one)"
             )
         if str(exc).startswith("NOSEED"):
+            hint = self.layout_hint()
             return JobIdsNotSeededError(
-                f"Redis has no job id counter ({keys.JOB_ID_COUNTER}): it was emptied or has never been "
+                f"Redis has no job id counter ({self.layout.JOB_ID_COUNTER}): it was emptied or has never been "
                 "served by HeroAgent; the server seeds it from the history at start and within a second "
                 "of Redis losing its data, so start `heroagent serve` (or wait a second) and try again"
+                + (f"; {hint}" if hint else "")
             )
         return None
 
     def _foreign_layout(self, topics: set[str]) -> ForeignLayoutError:
         """Why a create met a key of the wrong type: which queue, what it holds, what to do."""
+        named = self.layout
         for topic in sorted(topics):
-            found = _text(self.client.type(keys.queue(topic)))
+            queue = named.queue(topic)
+            found = _text(self.client.type(queue))
             if found not in ("zset", "none"):
                 message = (
-                    f"{keys.queue(topic)} holds a {found}, not HeroAgent's queue (a sorted set by priority): another "
-                    f"program wrote it (a HeroJobs-style producer's LPUSH {keys.queue(topic)} <id>?); nothing was "
-                    f"created. HeroAgent keeps its own layout under {keys.queue('*')} and {keys.PREFIX_JOB}:*: create "
-                    f"jobs through HeroAgent (the API, JobClient, heroagent job submit) or the hero queue layout "
-                    f"([hero] enabled: "
-                    f"LPUSH {keys.hero_work('<type>')}), and move that key away (redis-cli RENAME {keys.queue(topic)} "
-                    f"{keys.queue(topic)}.foreign)"
+                    f"{queue} holds a {found}, not HeroAgent's queue (a sorted set by priority): another program "
+                    f"wrote it (a HeroJobs-style producer's LPUSH {queue} <id>?); nothing was created. HeroAgent "
+                    f"keeps its own layout under {named.queue('*')} and {named.PREFIX_JOB}:*: create jobs through "
+                    "HeroAgent (the API, JobClient, heroagent job submit) or the hero queue layout ([hero] enabled: "
+                    f"LPUSH {named.hero_work('<type>')}), and move that key away (redis-cli RENAME {queue} "
+                    f"{queue}.foreign)"
                 )
                 log.warning("jobs: %s", message)
-                self.foreign_layout[keys.queue(topic)] = message
+                self.foreign_layout[queue] = message
                 return ForeignLayoutError(message)
         return ForeignLayoutError("a key of the job system holds another kind of value (WRONGTYPE); nothing made")
+
+    def other_layouts(self) -> list[str]:
+        """The key prefixes ('' = none) of the other layouts whose job id counter this Redis holds, from a look
+        at up to LAYOUT_SCAN keys ([] when this Redis user may not SCAN)."""
+        found: set[str] = set()
+        cursor, looked = 0, 0
+        try:
+            while True:
+                cursor, batch = self.client.scan(cursor, match=keys.id_counters_pattern(), count=1000)
+                for key in batch:
+                    prefix = keys.prefix_of_id_counter(_text(key))
+                    if prefix is not None and prefix != self.layout.prefix:
+                        found.add(prefix)
+                looked += 1000
+                if not cursor or looked >= LAYOUT_SCAN:
+                    break
+        except redis.ResponseError:  # NOPERM: a user kept to its prefix may not look at others' keys
+            return []
+        return sorted(found)
+
+    def layout_hint(self) -> str:
+        """Why this process may see no jobs and no server: its layout has no job id counter in this Redis while
+        another layout's has (a process started with the wrong [redis] key_prefix). '' when not so."""
+        if self.client.exists(self.layout.JOB_ID_COUNTER):
+            return ""
+        others = self.other_layouts()
+        if not others:
+            return ""
+        named = ", ".join(repr(prefix) if prefix else "no key prefix" for prefix in others)
+        return (
+            f"this Redis holds the jobs of another key layout ({named}) and none of this one's "
+            f"({self.layout.described}): is [redis] key_prefix right? (HEROAGENT_REDIS_KEY_PREFIX, heroagent "
+            "worker --key-prefix, JobClient(key_prefix=...))"
+        )
 
     # ------------------------------------------------------------ topic control
 
     def pause(self, topic: str) -> None:
         """Queued jobs of the topic wait (running ones finish); persisted in Redis."""
-        self.client.sadd(keys.TOPICS_PAUSED, topic)
+        self.client.sadd(self.layout.TOPICS_PAUSED, topic)
 
     def drain(self, topic: str) -> None:
         """The topic takes no new job (creates fail with TopicDrainingError); its queued jobs still run."""
-        self.client.sadd(keys.TOPICS_DRAINING, topic)
+        self.client.sadd(self.layout.TOPICS_DRAINING, topic)
 
     def resume(self, topic: str) -> None:
         """Undo pause and drain, and wake the workers for what waited."""
         pipe = self.client.pipeline(transaction=True)
-        pipe.srem(keys.TOPICS_PAUSED, topic)
-        pipe.srem(keys.TOPICS_DRAINING, topic)
-        pipe.zcard(keys.queue(topic))
-        pipe.hdel(keys.TOPICS_PAUSED_WHY, topic)
+        pipe.srem(self.layout.TOPICS_PAUSED, topic)
+        pipe.srem(self.layout.TOPICS_DRAINING, topic)
+        pipe.zcard(self.layout.queue(topic))
+        pipe.hdel(self.layout.TOPICS_PAUSED_WHY, topic)
         waiting = int(pipe.execute()[2])
         if waiting:
-            self.client.rpush(keys.wake(topic), *(["1"] * min(waiting, 64)))
+            self.client.rpush(self.layout.wake(topic), *(["1"] * min(waiting, 64)))
 
     def topic_states(self) -> dict[str, dict[str, bool]]:
         """Topic -> {"paused": ..., "draining": ...} for every topic that is either."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.smembers(keys.TOPICS_PAUSED)
-        pipe.smembers(keys.TOPICS_DRAINING)
+        pipe.smembers(self.layout.TOPICS_PAUSED)
+        pipe.smembers(self.layout.TOPICS_DRAINING)
         paused, draining = ({_text(t) for t in found} for found in pipe.execute())
         return {t: {"paused": t in paused, "draining": t in draining} for t in sorted(paused | draining)}
 
     def paused_why(self) -> dict[str, str]:
         """Topic -> why it paused itself (pause_on_error), for the topics paused so and not resumed."""
-        raw: Any = self.client.hgetall(keys.TOPICS_PAUSED_WHY)
+        raw: Any = self.client.hgetall(self.layout.TOPICS_PAUSED_WHY)
         return {_text(topic): _text(why) for topic, why in raw.items()}
 
     def set_pause_on_error(self, topics: Iterable[str]) -> None:
@@ -242,9 +290,9 @@ class JobQueue:
         replacing what an earlier start wrote."""
         wanted = sorted(topics)
         pipe = self.client.pipeline(transaction=True)
-        pipe.delete(keys.TOPICS_PAUSE_ON_ERROR)
+        pipe.delete(self.layout.TOPICS_PAUSE_ON_ERROR)
         if wanted:
-            pipe.sadd(keys.TOPICS_PAUSE_ON_ERROR, *wanted)
+            pipe.sadd(self.layout.TOPICS_PAUSE_ON_ERROR, *wanted)
         pipe.execute()
 
     def unknown_topic(self, topic: str, action: str, method: str) -> TopicNotFoundError:
@@ -261,11 +309,11 @@ class JobQueue:
         """Whether Redis knows the topic: it has had a job, or is paused, draining, limited or dispatched."""
         pipe = self.client.pipeline(transaction=False)
         for registry in (
-            keys.TOPICS,
-            keys.TOPICS_PAUSED,
-            keys.TOPICS_DRAINING,
-            keys.TOPICS_LIMITED,
-            keys.HERO_DISPATCHED,
+            self.layout.TOPICS,
+            self.layout.TOPICS_PAUSED,
+            self.layout.TOPICS_DRAINING,
+            self.layout.TOPICS_LIMITED,
+            self.layout.HERO_DISPATCHED,
         ):
             pipe.sismember(registry, topic)
         return any(pipe.execute())
@@ -304,10 +352,10 @@ class JobQueue:
 
     def limits(self) -> dict[str, TopicLimits]:
         """Topic -> its limits, for every topic that has some."""
-        topics = sorted(_text(t) for t in self.client.smembers(keys.TOPICS_LIMITED))
+        topics = sorted(_text(t) for t in self.client.smembers(self.layout.TOPICS_LIMITED))
         pipe = self.client.pipeline(transaction=False)
         for topic in topics:
-            pipe.hgetall(keys.limits(topic))
+            pipe.hgetall(self.layout.limits(topic))
         found: dict[str, TopicLimits] = {}
         for topic, raw in zip(topics, pipe.execute(), strict=True):
             given = {_text(k): _text(v) for k, v in raw.items()}
@@ -321,7 +369,7 @@ class JobQueue:
 
     def topic_of(self, job_id: int) -> str | None:
         """The topic of a job that has a hash in Redis (None = no hash: finished and recorded, or unknown)."""
-        topic: Any = self.client.hget(keys.JOB_TOPICS, str(job_id))
+        topic: Any = self.client.hget(self.layout.JOB_TOPICS, str(job_id))
         return None if topic is None else _text(topic)
 
     def get_by_id(self, job_id: int) -> Job | None:
@@ -348,20 +396,20 @@ class JobQueue:
         now = time.time()
         ready: dict[str, int] = {}
         for job in jobs:
-            pipe.hset(keys.job(job.topic, job.job_id), mapping=job.to_hash())  # type: ignore[arg-type]
-            pipe.hset(keys.JOB_TOPICS, str(job.job_id), job.topic)
+            pipe.hset(self.layout.job(job.topic, job.job_id), mapping=job.to_hash())  # type: ignore[arg-type]
+            pipe.hset(self.layout.JOB_TOPICS, str(job.job_id), job.topic)
             if job.time_scheduled > now:
                 member = keys.inflight_member(job.topic, job.job_id)
-                pipe.zadd(keys.SCHEDULED, {member: math.ceil(job.time_scheduled * 1000)})
+                pipe.zadd(self.layout.SCHEDULED, {member: math.ceil(job.time_scheduled * 1000)})
                 ready.setdefault(job.topic, 0)
                 continue
-            pipe.zadd(keys.queue(job.topic), {str(job.job_id): keys.queue_score(job.priority, job.job_id)})
+            pipe.zadd(self.layout.queue(job.topic), {str(job.job_id): keys.queue_score(job.priority, job.job_id)})
             ready[job.topic] = ready.get(job.topic, 0) + 1
         for topic, count in ready.items():
-            pipe.sadd(keys.TOPICS, topic)
+            pipe.sadd(self.layout.TOPICS, topic)
             if count:
-                pipe.rpush(keys.wake(topic), *(["1"] * min(count, 64)))
-                pipe.ltrim(keys.wake(topic), -1000, -1)
+                pipe.rpush(self.layout.wake(topic), *(["1"] * min(count, 64)))
+                pipe.ltrim(self.layout.wake(topic), -1000, -1)
         pipe.execute()
 
     def sweep(self, min_age: float = 60.0, batch: int = 500) -> tuple[dict[str, int], list[tuple[str, int]]]:
@@ -377,17 +425,17 @@ class JobQueue:
                 word = _text(outcome)
                 counts[word] = counts.get(word, 0) + 1
                 if word == "terminal":
-                    terminal.append(keys.parse_job(key))
+                    terminal.append(self.layout.parse_job(key))
             hashes.clear()
 
-        for key in self.client.scan_iter(match=keys.every_job_pattern(), count=batch):
+        for key in self.client.scan_iter(match=self.layout.every_job_pattern(), count=batch):
             hashes.append(key.decode() if isinstance(key, bytes) else str(key))
             if len(hashes) >= batch:
                 run()
         if hashes:
             run()
-        counts["unleased"] = int(self._sweep_set(args=[keys.INFLIGHT]))
-        counts["unscheduled"] = int(self._sweep_set(args=[keys.SCHEDULED]))
+        counts["unleased"] = int(self._sweep_set(args=[self.layout.INFLIGHT]))
+        counts["unscheduled"] = int(self._sweep_set(args=[self.layout.SCHEDULED]))
         return counts, terminal
 
     def promote(self, limit: int = 1000) -> int:
@@ -407,7 +455,7 @@ class JobQueue:
         if worker_ids and topics:
             pipe = self.client.pipeline(transaction=False)
             for topic in topics:
-                pipe.srem(keys.takers(topic), *worker_ids)
+                pipe.srem(self.layout.takers(topic), *worker_ids)
             pipe.execute()
 
     def prune_takers(self, alive: Callable[[str], bool]) -> int:
@@ -418,16 +466,16 @@ class JobQueue:
         topics = self.topics()
         pipe = self.client.pipeline(transaction=False)
         for topic in topics:
-            pipe.smembers(keys.takers(topic))
+            pipe.smembers(self.layout.takers(topic))
         found = [(t, _text(w)) for t, ws in zip(topics, pipe.execute(), strict=True) for w in ws]
         gone = [(topic, worker) for topic, worker in found if not alive(worker)]
         if not gone:
             return 0
         for _, worker in gone:
-            pipe.exists(keys.taker(worker))
+            pipe.exists(self.layout.taker(worker))
         dead = [pair for pair, registered in zip(gone, pipe.execute(), strict=True) if not registered]
         for topic, worker in dead:
-            pipe.srem(keys.takers(topic), worker)
+            pipe.srem(self.layout.takers(topic), worker)
         pipe.execute()
         return len(dead)
 
@@ -471,7 +519,7 @@ class JobQueue:
     def wait(self, topics: Sequence[str], timeout: float) -> None:
         """Block until a wake token arrives for one of `topics` or `timeout` passes."""
         if topics:
-            self.direct.blpop([keys.wake(t) for t in topics], timeout)
+            self.direct.blpop([self.layout.wake(t) for t in topics], timeout)
 
     def wait_for_work(
         self, topics: Sequence[str], worker_id: str, lease_ms: int, timeout: float, pool_id: str = ""
@@ -484,11 +532,11 @@ class JobQueue:
         if not topics:
             return None
         ttl_ms = math.ceil((timeout + TAKER_GRACE) * 1000)
-        inbox = keys.inbox(worker_id)
+        inbox = self.layout.inbox(worker_id)
         reply = self.direct.script_then_blpop(
             self._register_taker,
             [ttl_ms, lease_ms, worker_id, pool_id, *topics],
-            [inbox, *(keys.wake(t) for t in topics)],
+            [inbox, *(self.layout.wake(t) for t in topics)],
             timeout,
         )
         if reply is None or _text(reply[0]) != inbox:
@@ -513,14 +561,16 @@ class JobQueue:
         policy: list[Any] = self.retry.script_args() if retry else ["", 0]
         args: list[Any] = [topic, job_id, expect, expect_worker, status, *policy, *_flatten(fields or {})]
         if status in _TERMINAL:
-            return _text(self._replicated(self._transition, "a job's final state", [keys.job(topic, job_id)], args))
-        return _text(self._transition(keys=[keys.job(topic, job_id)], args=args))
+            return _text(
+                self._replicated(self._transition, "a job's final state", [self.layout.job(topic, job_id)], args)
+            )
+        return _text(self._transition(keys=[self.layout.job(topic, job_id)], args=args))
 
     def progress(self, reports: Sequence[tuple[Job, str, float, str]]) -> int:
         """Store (job, worker id, fraction, details) for jobs still active with that worker; one call."""
         args: list[str] = []
         for job, worker_id, fraction, details in reports:
-            args += [keys.job(job.topic, job.job_id), worker_id, repr(fraction), details]
+            args += [self.layout.job(job.topic, job.job_id), worker_id, repr(fraction), details]
         return int(self._progress(args=args)) if args else 0
 
     def heartbeat(self, members: Iterable[str], lease_ms: int) -> tuple[list[int], list[str]]:
@@ -539,11 +589,11 @@ class JobQueue:
         if not named:
             return 0
         items = list(named.items())
-        return int(self._forget_keys(keys=[keys.idempotency(k) for k, _ in items], args=[i for _, i in items]))
+        return int(self._forget_keys(keys=[self.layout.idempotency(k) for k, _ in items], args=[i for _, i in items]))
 
     def cancel(self, topic: str, job_id: int, time_end: float) -> str:
         args = [topic, job_id, repr(time_end)]
-        return _text(self._replicated(self._cancel, "a cancel", [keys.job(topic, job_id)], args))
+        return _text(self._replicated(self._cancel, "a cancel", [self.layout.job(topic, job_id)], args))
 
     def recorded(
         self, finished: Sequence[tuple[str, int, str]], event_ids: Sequence[bytes | str], fence: str = ""
@@ -553,23 +603,23 @@ class JobQueue:
         the lease still holds it."""
         args: list[Any] = [fence]
         for topic, job_id, status in finished:
-            args += [keys.job(topic, job_id), job_id, status]
+            args += [self.layout.job(topic, job_id), job_id, status]
         self.direct.script(self._recorded, args=[*args, "--", *event_ids])
 
     def last_event_id(self) -> str | None:
         """The id of the newest event ever added to the stream (None: there is no stream yet)."""
         try:
-            info: Any = self.client.xinfo_stream(keys.EVENTS)
+            info: Any = self.client.xinfo_stream(self.layout.EVENTS)
         except redis.ResponseError:
             return None  # no such key: no event was added yet, or Redis lost its data
         return _text(info["last-generated-id"])
 
     def events_recorded_through(self, event_id: str) -> bool:
         """Whether the history has recorded every event up to `event_id` (a recorded event leaves the stream)."""
-        return not self.client.xrange(keys.EVENTS, "-", event_id, count=1)
+        return not self.client.xrange(self.layout.EVENTS, "-", event_id, count=1)
 
     def get(self, topic: str, job_id: int) -> Job | None:
-        data = self.client.hgetall(keys.job(topic, job_id))
+        data = self.client.hgetall(self.layout.job(topic, job_id))
         return Job.from_hash(data) if data else None  # type: ignore[arg-type]
 
     def unrecorded(self, job_id: int, after_version: int, below_version: int) -> list[Job]:
@@ -581,18 +631,18 @@ class JobQueue:
 
     def running(self, limit: int = 1000) -> list[Job]:
         """Up to `limit` jobs in flight, read from their hashes in one round trip."""
-        members: Any = self.client.zrange(keys.INFLIGHT, 0, limit - 1)
+        members: Any = self.client.zrange(self.layout.INFLIGHT, 0, limit - 1)
         pipe = self.client.pipeline(transaction=False)
         for member in members:
-            pipe.hgetall(keys.job(*keys.parse_inflight_member(_text(member))))
+            pipe.hgetall(self.layout.job(*keys.parse_inflight_member(_text(member))))
         return [Job.from_hash(data) for data in pipe.execute() if data]
 
     def topics(self) -> list[str]:
-        return sorted(t.decode() for t in self.client.smembers(keys.TOPICS))  # type: ignore[union-attr]
+        return sorted(t.decode() for t in self.client.smembers(self.layout.TOPICS))  # type: ignore[union-attr]
 
     def claimable_topics(self) -> list[str]:
         """What a "*" worker serves: every topic but those handed to external hero actors."""
-        found: Any = self.client.sdiff([keys.TOPICS, keys.HERO_DISPATCHED])
+        found: Any = self.client.sdiff([self.layout.TOPICS, self.layout.HERO_DISPATCHED])
         return sorted(t.decode() for t in found)
 
     def stats(self) -> dict[str, dict[str, int]]:
@@ -600,9 +650,9 @@ class JobQueue:
         topics = self.topics()
         pipe = self.client.pipeline(transaction=False)
         for topic in topics:
-            pipe.zcard(keys.queue(topic))
-        pipe.zrange(keys.INFLIGHT, 0, -1)
-        pipe.zrange(keys.SCHEDULED, 0, -1)
+            pipe.zcard(self.layout.queue(topic))
+        pipe.zrange(self.layout.INFLIGHT, 0, -1)
+        pipe.zrange(self.layout.SCHEDULED, 0, -1)
         results: list[Any] = pipe.execute()
         *lengths, inflight, scheduled = results
         running = _count_by_topic(inflight)
@@ -620,7 +670,7 @@ class JobQueue:
         for topic in topics:
             for band in bands:
                 low = band * keys.QUEUE_SCORE_SPAN
-                pipe.zrangebyscore(keys.queue(topic), low, low + keys.QUEUE_SCORE_SPAN - 1, start=0, num=1)
+                pipe.zrangebyscore(self.layout.queue(topic), low, low + keys.QUEUE_SCORE_SPAN - 1, start=0, num=1)
         found: list[Any] = pipe.execute()
         oldest: dict[str, int] = {}
         for index, topic in enumerate(topics):
@@ -629,7 +679,7 @@ class JobQueue:
                 oldest[topic] = min(ids)
         pipe = self.client.pipeline(transaction=False)
         for topic, job_id in oldest.items():
-            pipe.hget(keys.job(topic, job_id), "time_created")
+            pipe.hget(self.layout.job(topic, job_id), "time_created")
         out: dict[str, float] = {}
         for topic, created in zip(oldest, pipe.execute(), strict=True):
             try:
@@ -642,9 +692,9 @@ class JobQueue:
         """Every job id Redis holds in a queue or in flight (for reconciliation at start, not the hot path)."""
         ids: set[int] = set()
         for topic in self.topics():
-            waiting: Any = self.client.zrange(keys.queue(topic), 0, -1)
+            waiting: Any = self.client.zrange(self.layout.queue(topic), 0, -1)
             ids.update(int(x) for x in waiting)
-        for zset in (keys.INFLIGHT, keys.SCHEDULED):
+        for zset in (self.layout.INFLIGHT, self.layout.SCHEDULED):
             members: Any = self.client.zrange(zset, 0, -1)
             for member in members:
                 ids.add(keys.parse_inflight_member(member.decode())[1])

@@ -1,21 +1,24 @@
-"""The job system's Lua scripts: kept in `heroagent/jobs/live/lua/*.lua`, read and registered once.
+"""The job system's Lua scripts: kept in `heroagent/jobs/live/lua/*.lua`, read once and registered per
+client and key layout.
 
-A script never spells a Redis key, nor puts one together. Every key shape is written once, as a function
-of keys.py, and the scripts get it from there:
+A script never spells a Redis key, nor puts one together. Every key shape is written once, as a method of
+keys.KeyLayout, and the scripts get it from there, for the layout they are loaded for (its key prefix baked
+into the text: each layout's scripts have SHAs of their own, and two layouts on one Redis never run each
+other's):
 
 - `--! include keys` puts in front of a script one Lua function per key shape the scripts build
   (`job_key(topic, job_id)`, `queue_key(topic)`, `wake_key(topic)`... see KEY_FUNCTIONS), generated here
-  from the keys.py function that builds the same key in Python, and for the shapes scripts also take
+  from the KeyLayout method that builds the same key in Python, and for the shapes scripts also take
   apart, `<name>_parts(text)`, which returns the arguments (nil when the text is not of that shape).
-- A key that is one fixed name, or a number keys.py builds keys or scores with, is `${NAME}` for the
-  constant of keys.py (`${EVENTS}`, `${INFLIGHT}`, `${QUEUE_SCORE_SPAN}`).
+- A key that is one fixed name is `${NAME}` for the layout's attribute (`${EVENTS}`, `${INFLIGHT}`), and a
+  number keys.py builds scores with is `${NAME}` for its constant (`${QUEUE_SCORE_SPAN}`).
 - The sets of statuses and fields the scripts share with Python are `${NAME}` too, filled in with a Lua
   table (`{['done'] = true, ...}`) of the set of model.py (LUA_SETS): `${TERMINAL_STATUSES}`...
 - A status is `'${STATUS_NEW}'`, `'${STATUS_CANCELED}'`...: JobStatus's value, never a literal of its own.
 
 `--! include common` puts the shared functions (common.lua) in front of the script; common.lua includes
-keys itself. A `${NAME}` that neither keys.py nor LUA_SETS defines is a KeyError when the script is read,
-so a renamed constant cannot leave a script with a wrong key.
+keys itself. A `${NAME}` that neither keys.py (KeyLayout) nor LUA_SETS defines is a KeyError when the script is
+read, so a renamed constant cannot leave a script with a wrong key.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import re
 import typing
 from collections.abc import Callable, Iterable
 from importlib import resources
+from typing import Any
 
 import redis
 from redis.commands.core import Script
@@ -35,26 +39,26 @@ from heroagent.jobs import keys, model
 INCLUDE = "--! include "
 KEYS_HEADER = "keys"  # the include generated here, not read from a file
 
-# Lua function name -> the keys.py function whose key it builds: each key shape the scripts need, once.
-# `inflight_member` is the member of hero:inflight and hero:scheduled ("<topic>:<job_id>"), and `done_channel`
-# the pub/sub channel of a job's end.
-KEY_FUNCTIONS: dict[str, Callable[..., str]] = {
-    "job_key": keys.job,
-    "queue_key": keys.queue,
-    "limits_key": keys.limits,
-    "running_key": keys.running,
-    "rate_key": keys.rate,
-    "lock_key": keys.no_overlap_lock,
-    "wake_key": keys.wake,
-    "takers_key": keys.takers,
-    "taker_key": keys.taker,
-    "inbox_key": keys.inbox,
-    "idempotency_key": keys.idempotency,
-    "done_channel": keys.job_done,
-    "inflight_member": keys.inflight_member,
-    "dependents_key": keys.dependents,
-    "parents_key": keys.parents,
-    "webhook_key": keys.webhook,
+# Lua function name -> the KeyLayout method whose key it builds: each key shape the scripts need, once.
+# `inflight_member` is the member of hero:inflight and hero:scheduled ("<topic>:<job_id>": no key, the same in
+# every layout), and `done_channel` the pub/sub channel of a job's end.
+KEY_FUNCTIONS: dict[str, str] = {
+    "job_key": "job",
+    "queue_key": "queue",
+    "limits_key": "limits",
+    "running_key": "running",
+    "rate_key": "rate",
+    "lock_key": "no_overlap_lock",
+    "wake_key": "wake",
+    "takers_key": "takers",
+    "taker_key": "taker",
+    "inbox_key": "inbox",
+    "idempotency_key": "idempotency",
+    "done_channel": "job_done",
+    "inflight_member": "inflight_member",
+    "dependents_key": "dependents",
+    "parents_key": "parents",
+    "webhook_key": "webhook",
 }
 # The shapes scripts also take apart (a job key the sweep is given, the members of the lease and delay sets).
 PARSED_SHAPES = ("job_key", "inflight_member")
@@ -67,47 +71,65 @@ LUA_SETS: dict[str, frozenset[str]] = {
 }
 
 
+def key_functions(layout: keys.KeyLayout) -> dict[str, Callable[..., str]]:
+    """Each Lua key function's Python twin in `layout` (KEY_FUNCTIONS): a method of it, or the module's
+    function for what is no key."""
+    return {lua: getattr(layout, name, None) or getattr(keys, name) for lua, name in KEY_FUNCTIONS.items()}
+
+
 @functools.cache
-def source(name: str) -> str:
-    """The full text of script `name` (without `.lua`), includes and `${NAME}`s filled in."""
+def source(name: str, layout: keys.KeyLayout) -> str:
+    """The full text of script `name` (without `.lua`) for `layout`: includes and `${NAME}`s filled in, the
+    layout's key prefix in every key (so each layout's scripts have SHAs of their own)."""
     text = resources.files("heroagent.jobs.live").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
     lines = []
     for line in text.splitlines(keepends=True):
         if line.startswith(INCLUDE):
             included = line[len(INCLUDE) :].strip()
-            lines.append(keys_header() if included == KEYS_HEADER else source(included))
+            lines.append(keys_header(layout) if included == KEYS_HEADER else source(included, layout))
         else:
             lines.append(line)
-    return fill("".join(lines), name)
+    return fill("".join(lines), name, layout)
 
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 
 
-def fill(text: str, script: str) -> str:
-    """`text` with each `${NAME}` replaced by its value; KeyError names one nobody defines."""
-    return _PLACEHOLDER.sub(lambda m: _value(m.group(1), script), text)
+def fill(text: str, script: str, layout: keys.KeyLayout) -> str:
+    """`text` with each `${NAME}` replaced by its value in `layout`; KeyError names one nobody defines."""
+    values = _values(layout)
+
+    def value(match: re.Match[str]) -> str:
+        found = values.get(match.group(1))
+        if found is None:
+            raise KeyError(
+                f"{script}.lua names ${{{match.group(1)}}}, which neither keys.py (KeyLayout) nor scripts.LUA_SETS "
+                "defines"
+            )
+        return found
+
+    return _PLACEHOLDER.sub(value, text)
 
 
-def _value(name: str, script: str) -> str:
-    value = _values().get(name)
-    if value is None:
-        raise KeyError(f"{script}.lua names ${{{name}}}, which neither keys.py nor scripts.LUA_SETS defines")
-    return value
+def _constants(names: dict[str, Any]) -> dict[str, str]:
+    """The names in capitals of `names` whose value is a text or a number, as text."""
+    return {
+        name: str(value)
+        for name, value in names.items()
+        if name.isupper() and isinstance(value, str | int) and not isinstance(value, bool)
+    }
 
 
 @functools.cache
-def _values() -> dict[str, str]:
-    """Every `${NAME}`: the constants of keys.py as they are, the sets as Lua tables."""
-    values = {
-        name: str(value)
-        for name, value in vars(keys).items()
-        if name.isupper() and isinstance(value, str | int) and not isinstance(value, bool)
-    }
-    clash = values.keys() & LUA_SETS.keys()
-    if clash:
-        raise RuntimeError(f"scripts.LUA_SETS and keys.py both define {sorted(clash)}")
-    values.update((name, lua_set(members)) for name, members in LUA_SETS.items())
+def _values(layout: keys.KeyLayout) -> dict[str, str]:
+    """Every `${NAME}`: the keys of `layout` and the constants of keys.py as they are, the sets as Lua tables."""
+    values = _constants(vars(keys))
+    sets = {name: lua_set(members) for name, members in LUA_SETS.items()}
+    for defined_by, more in (("KeyLayout", _constants(vars(layout))), ("scripts.LUA_SETS", sets)):
+        clash = values.keys() & more.keys()
+        if clash:
+            raise RuntimeError(f"{defined_by} defines {sorted(clash)}, which keys.py already does")
+        values.update(more)
     values.update((f"STATUS_{status.name}", status.value) for status in model.JobStatus)  # '${STATUS_NEW}'
     return values
 
@@ -124,10 +146,11 @@ def lua_string(text: str) -> str:
 
 
 @functools.cache
-def keys_header() -> str:
-    """The Lua functions of `--! include keys`: each key shape of KEY_FUNCTIONS, and the parsers of PARSED_SHAPES."""
-    lines = ["-- Key shapes, generated by jobs/live/scripts.py from the functions of jobs/keys.py.\n"]
-    for name, build in KEY_FUNCTIONS.items():
+def keys_header(layout: keys.KeyLayout) -> str:
+    """The Lua functions of `--! include keys` for `layout`: each key shape of KEY_FUNCTIONS (its prefix in the
+    fixed text), and the parsers of PARSED_SHAPES."""
+    lines = [f"-- Key shapes of {layout!r}, generated by jobs/live/scripts.py from jobs/keys.py.\n"]
+    for name, build in key_functions(layout).items():
         params, parts = _shape(build)
         lines.append(f"local function {name}({', '.join(params)}) return {_lua_concat(params, parts)} end\n")
         if name in PARSED_SHAPES:
@@ -145,7 +168,7 @@ def _shape(build: Callable[..., str]) -> tuple[list[str], list[str | int]]:
     parts: list[str | int] = [int(piece) if odd else piece for odd, piece in _alternating(pieces)]
     used = sorted(part for part in parts if isinstance(part, int))
     if used != list(range(len(params))) or "\0" in "".join(p for p in parts if isinstance(p, str)):
-        raise ValueError(f"keys.{build.__name__} must use each of its arguments once, as it is")
+        raise ValueError(f"KeyLayout.{build.__name__} must use each of its arguments once, as it is")
     return params, [part for part in parts if part != ""]
 
 
@@ -171,6 +194,6 @@ def _lua_pattern(build: Callable[..., str], params: list[str], parts: list[str |
     return "^" + "".join(out) + "$"
 
 
-def register(client: redis.Redis, name: str) -> Script:
-    """Script `name` bound to `client`: called by SHA (EVALSHA), loaded into Redis on first use."""
-    return client.register_script(source(name))
+def register(client: redis.Redis, name: str, layout: keys.KeyLayout) -> Script:
+    """Script `name` of `layout` bound to `client`: called by SHA (EVALSHA), loaded into Redis on first use."""
+    return client.register_script(source(name, layout))

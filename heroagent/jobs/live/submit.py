@@ -70,20 +70,20 @@ class JobDefaults:
             types=dict(types or {}),
         )
 
-    def publish(self, client: redis.Redis) -> None:
+    def publish(self, client: redis.Redis, layout: keys.KeyLayout) -> None:
         """Put these in Redis for creators in other processes (the server does this at start)."""
         values = {k: repr(v) for k, v in asdict(self).items() if k not in ("types", "unknown_actors")}
         values["unknown_actors"] = self.unknown_actors
         values["types"] = json.dumps({name: dict(d) for name, d in self.types.items()})
-        client.hset(keys.JOB_DEFAULTS, mapping=values)  # type: ignore[arg-type]
+        client.hset(layout.JOB_DEFAULTS, mapping=values)  # type: ignore[arg-type]
 
     def for_type(self, type_name: str) -> Mapping[str, float | str]:
         return self.types.get(type_name, {})
 
     @classmethod
-    def read(cls, client: redis.Redis) -> JobDefaults | None:
+    def read(cls, client: redis.Redis, layout: keys.KeyLayout) -> JobDefaults | None:
         """The defaults a server published (None = none did, or they are unreadable)."""
-        raw: Any = client.hgetall(keys.JOB_DEFAULTS)
+        raw: Any = client.hgetall(layout.JOB_DEFAULTS)
         if not raw:
             return None
         given = {k.decode(): v.decode() for k, v in raw.items()}

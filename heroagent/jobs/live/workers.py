@@ -21,20 +21,20 @@ def pool_of(worker_id: str) -> str:
     return worker_id.rpartition("/")[0]
 
 
-def served_topics(client: redis.Redis) -> set[str]:
+def served_topics(client: redis.Redis, layout: keys.KeyLayout) -> set[str]:
     """The topics live worker pools serve by name ("*" serves every topic, so it names none): such a topic is
     known before its first job (a topic action on it needs no create=true)."""
-    return {t for pool in list_workers(client) for t in pool.get("topics", "").split(",") if t not in ("", "*")}
+    return {t for pool in list_workers(client, layout) for t in pool.get("topics", "").split(",") if t not in ("", "*")}
 
 
-def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[str, str]]:
+def list_workers(client: redis.Redis, layout: keys.KeyLayout, stale_after: float = 30.0) -> list[dict[str, str]]:
     """Every pool that reported recently, here or on another machine."""
     cutoff = int((time.time() - stale_after) * 1000)
-    client.zremrangebyscore(keys.WORKERS, "-inf", cutoff)
-    ids = [i.decode() for i in client.zrange(keys.WORKERS, 0, -1)]  # type: ignore[union-attr]
+    client.zremrangebyscore(layout.WORKERS, "-inf", cutoff)
+    ids = [i.decode() for i in client.zrange(layout.WORKERS, 0, -1)]  # type: ignore[union-attr]
     pipe = client.pipeline(transaction=False)
     for worker_id in ids:
-        pipe.hgetall(keys.worker(worker_id))
+        pipe.hgetall(layout.worker(worker_id))
     out = []
     for worker_id, data in zip(ids, pipe.execute(), strict=True):
         if data:
@@ -42,15 +42,15 @@ def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[st
     return out
 
 
-def set_draining(client: redis.Redis, worker_id: str, draining: bool) -> dict[str, str]:
+def set_draining(client: redis.Redis, layout: keys.KeyLayout, worker_id: str, draining: bool) -> dict[str, str]:
     """Ask a worker pool (here or on another machine) to drain: it claims nothing more, hands back what
     it claimed but did not start, finishes what runs (a `heroagent worker` process then exits); or to
     serve again. It sees this at its next heartbeat. WorkerNotFoundError if no such pool reports."""
-    if client.zscore(keys.WORKERS, worker_id) is None:
-        known = ", ".join(w["id"] for w in list_workers(client)) or "none"
+    if client.zscore(layout.WORKERS, worker_id) is None:
+        known = ", ".join(w["id"] for w in list_workers(client, layout)) or "none"
         raise WorkerNotFoundError(f"no worker pool {worker_id[:200]!r} reports to this Redis (known: {known})")
     if draining:
-        client.sadd(keys.WORKERS_DRAINING, worker_id)
+        client.sadd(layout.WORKERS_DRAINING, worker_id)
     else:
-        client.srem(keys.WORKERS_DRAINING, worker_id)
+        client.srem(layout.WORKERS_DRAINING, worker_id)
     return {"id": worker_id, "draining": "1" if draining else "0"}

@@ -7,6 +7,7 @@ the history), runs scripts from a local copy of the share, and registers the act
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import redis
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
+from heroagent.jobs.keys import KeyLayout
 from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.joblog import RedisLogSink
 from heroagent.jobs.live.queue import JobQueue
@@ -23,6 +25,8 @@ from heroagent.jobs.run.builtin_actors import make_registry
 from heroagent.jobs.run.executor import JobExecutor
 from heroagent.jobs.run.worker import WorkerPool
 from heroagent.redis_connect import RedisTarget
+
+log = logging.getLogger("heroagent.worker")
 
 
 def remote_pool(
@@ -37,8 +41,11 @@ def remote_pool(
 ) -> WorkerPool:
     """A pool (not started) on the Redis at `url` (None: the one `config` names, by url or sentinels), with
     `[jobs]` of `config` and the actors of `[jobs] modules` and `modules`; ServiceError naming where
-    (without its password) when Redis does not answer."""
+    (without its password) when Redis does not answer. Its keys are those of `[redis] key_prefix` (the
+    server's must be the same); a Redis that holds another layout's jobs and none of this one's is said
+    (a warning naming the setting), since the pool would otherwise wait for jobs that never come."""
     import_modules([*config.jobs.modules, *modules])
+    layout = KeyLayout(config.redis.key_prefix)
     # The config's [redis] tls_* apply to the URL given (--redis), when it is a rediss:// one.
     target = RedisTarget.of(config, url)
     client = target.client()
@@ -48,10 +55,17 @@ def remote_pool(
         client.close()
         raise ServiceError("worker", f"{target.unreachable(exc)}; or pass --redis URL") from None
     share_root = share or (config.webdav_root if config.webdav_root.exists() else None)
+    queue = JobQueue(client, layout, RetryPolicy.from_config(config.jobs), durability=Durability.of(config))
+    try:
+        hint = queue.layout_hint()
+    except redis.RedisError:
+        hint = ""  # a look only: the pool says what is wrong with Redis when it runs
+    if hint:
+        log.warning("worker: %s", hint)
     return WorkerPool.from_config(
-        JobQueue(client, RetryPolicy.from_config(config.jobs), durability=Durability.of(config)),
+        queue,
         JobExecutor(make_registry(), share_root, config.jobs),
-        RedisLogSink(client),
+        RedisLogSink(client, layout),
         config.jobs,
         topics=topics,
         concurrency=concurrency,

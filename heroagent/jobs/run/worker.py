@@ -654,7 +654,7 @@ class WorkerPool:
         """Publish this pool in Redis so the dashboard can list workers here and on other machines."""
         client = self.queue.client
         pipe = client.pipeline(transaction=False)
-        key = keys.worker(self.pool_id)
+        key = self.queue.layout.worker(self.pool_id)
         pipe.hset(
             key,
             mapping={
@@ -668,8 +668,8 @@ class WorkerPool:
             },
         )
         pipe.expire(key, max(5, self.lease_ms // 1000 * 3))
-        pipe.zadd(keys.WORKERS, {self.pool_id: int(time.time() * 1000)})
-        pipe.sismember(keys.WORKERS_DRAINING, self.pool_id)
+        pipe.zadd(self.queue.layout.WORKERS, {self.pool_id: int(time.time() * 1000)})
+        pipe.sismember(self.queue.layout.WORKERS_DRAINING, self.pool_id)
         draining = bool(pipe.execute()[-1])
         if draining and not self.draining:
             log.info("jobs: worker pool %s drains: it takes no new job and finishes what runs", self.pool_id)
@@ -680,13 +680,13 @@ class WorkerPool:
         self.draining = draining
         client.hset(key, "state", ("drained" if self.drained else "draining") if draining else "serving")
         # The job types this pool serves, with their schemas: what creators everywhere check jobs against.
-        jobtypes.publish(client, self.pool_id, self.executor.registry.published())
+        jobtypes.publish(client, self.queue.layout, self.pool_id, self.executor.registry.published())
 
     def _unregister(self) -> None:
         try:
-            jobtypes.withdraw(self.queue.client, self.pool_id)
-            self.queue.client.delete(keys.worker(self.pool_id))
-            self.queue.client.zrem(keys.WORKERS, self.pool_id)
-            self.queue.client.srem(keys.WORKERS_DRAINING, self.pool_id)
+            jobtypes.withdraw(self.queue.client, self.queue.layout, self.pool_id)
+            self.queue.client.delete(self.queue.layout.worker(self.pool_id))
+            self.queue.client.zrem(self.queue.layout.WORKERS, self.pool_id)
+            self.queue.client.srem(self.queue.layout.WORKERS_DRAINING, self.pool_id)
         except redis.RedisError:
             pass

@@ -52,6 +52,7 @@ class HeroActor:
     def __init__(self, client: redis.Redis, manager: JobManager, serve: Mapping[str, str]) -> None:
         self.client = client  # blocks in BLPOP: not the request path's client
         self.manager = manager
+        self.layout = manager.layout  # the hero queue layout's keys carry [redis] key_prefix too
         self.serve = dict(serve)
         self.stopped: set[str] = set()
         self._unfinished: dict[str, str] = {}  # script type -> the id its loop was taking when Redis failed
@@ -63,7 +64,7 @@ class HeroActor:
         intake loops run); returns how many."""
         taken = 0
         for script_type in self.serve:
-            for raw in self.client.lrange(keys.hero_taking(script_type), 0, -1):
+            for raw in self.client.lrange(self.layout.hero_taking(script_type), 0, -1):
                 hero_id = _text(raw)
                 log.warning(
                     "hero: %s job %s was taken by a server that stopped before it let go; taking it again",
@@ -80,17 +81,17 @@ class HeroActor:
         if unfinished is not None:
             self._take_and_let_go(script_type, unfinished)
             return
-        message: Any = self.client.lpop(keys.hero_ctl(script_type))
+        message: Any = self.client.lpop(self.layout.hero_ctl(script_type))
         if message is not None:
             self._control(script_type, _text(message))
             return
         if script_type in self.stopped:
-            item: Any = self.client.blpop([keys.hero_ctl(script_type)], timeout=WAIT_SECONDS)
+            item: Any = self.client.blpop([self.layout.hero_ctl(script_type)], timeout=WAIT_SECONDS)
             if item is not None:
                 self._control(script_type, _text(item[1]))
             return
         moved: Any = self.client.blmove(
-            keys.hero_work(script_type), keys.hero_taking(script_type), WAIT_SECONDS, "LEFT", "LEFT"
+            self.layout.hero_work(script_type), self.layout.hero_taking(script_type), WAIT_SECONDS, "LEFT", "LEFT"
         )
         if moved is not None:
             self._take_and_let_go(script_type, _text(moved))
@@ -107,13 +108,15 @@ class HeroActor:
         except Exception as exc:  # a bug, not the job: answered, so the id cannot block the intake or a start
             log.exception("hero: %s job %s could not be taken", script_type, hero_id[:100])
             self._answer(hero_id, "error", "", f"HeroAgent could not take the job: {type(exc).__name__}: {exc}")
-        self.client.lrem(keys.hero_taking(script_type), 1, hero_id)
+        self.client.lrem(self.layout.hero_taking(script_type), 1, hero_id)
         del self._unfinished[script_type]
 
     def _control(self, script_type: str, message: str) -> None:
         if message.strip().lower() == "stop":
             self.stopped.add(script_type)
-            log.info("hero: stopped taking %s jobs (a stop message on %s)", script_type, keys.hero_ctl(script_type))
+            log.info(
+                "hero: stopped taking %s jobs (a stop message on %s)", script_type, self.layout.hero_ctl(script_type)
+            )
         else:
             log.warning("hero: ignored control message %r for %s", message[:100], script_type)
 
@@ -122,10 +125,13 @@ class HeroActor:
         if not HERO_ID.fullmatch(hero_id):
             log.warning("hero: ignored a %s queue entry that is not a job id: %r", script_type, hero_id[:100])
             return None
-        fields = {_text(k): _text(v) for k, v in self.client.hgetall(keys.hero_job(hero_id)).items()}
+        fields = {_text(k): _text(v) for k, v in self.client.hgetall(self.layout.hero_job(hero_id)).items()}
         if not fields:
             log.warning(
-                "hero: job %s was queued for %s but %s does not exist", hero_id, script_type, keys.hero_job(hero_id)
+                "hero: job %s was queued for %s but %s does not exist",
+                hero_id,
+                script_type,
+                self.layout.hero_job(hero_id),
             )
             return None
         spec: dict[str, Any] = {
@@ -170,7 +176,7 @@ class HeroActor:
         hero_id = _hero_id(job)
         if hero_id:
             values = {**fields, "updated_at": str(int(time.time()))}
-            self.client.hset(keys.hero_job(hero_id), mapping=values)  # type: ignore[arg-type]
+            self.client.hset(self.layout.hero_job(hero_id), mapping=values)  # type: ignore[arg-type]
 
     def _finish(self, job: Job, status: str, output: str, error: str) -> None:
         hero_id = _hero_id(job)
@@ -180,11 +186,11 @@ class HeroActor:
     def _answer(self, hero_id: str, status: str, output: str, error: str) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(
-            keys.hero_job(hero_id),
+            self.layout.hero_job(hero_id),
             mapping={"status": status, "output": output, "error": error, "updated_at": str(int(time.time()))},
         )
         reply = json.dumps({"id": hero_id, "status": status, "output": output, "error": error})
-        pipe.lpush(keys.hero_reply(hero_id), reply)
+        pipe.lpush(self.layout.hero_reply(hero_id), reply)
         pipe.execute()
 
 
@@ -213,6 +219,7 @@ class HeroDispatcher:
     def __init__(self, queue: JobQueue, topics: Iterable[str], lease_seconds: float) -> None:
         self.queue = queue
         self.client = queue.client
+        self.layout = queue.layout
         self.topics = list(topics)
         self.lease_ms = int(lease_seconds * 1000)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:hero-dispatch"
@@ -221,7 +228,7 @@ class HeroDispatcher:
 
     def start(self) -> None:
         if self.topics:
-            self.client.sadd(keys.HERO_DISPATCHED, *self.topics)
+            self.client.sadd(self.layout.HERO_DISPATCHED, *self.topics)
 
     def step(self) -> None:
         """Claim and hand over new jobs, renew leases, take answers, time out the late."""
@@ -246,9 +253,9 @@ class HeroDispatcher:
             self._finish(hero_id, *answered)
             return
         pipe = self.client.pipeline(transaction=True)
-        pipe.delete(keys.hero_reply(hero_id))
+        pipe.delete(self.layout.hero_reply(hero_id))
         pipe.hset(
-            keys.hero_job(hero_id),
+            self.layout.hero_job(hero_id),
             mapping={
                 "id": hero_id,
                 "script": job.params,
@@ -258,7 +265,7 @@ class HeroDispatcher:
                 "created_at": str(int(time.time())),
             },
         )
-        pipe.lpush(keys.hero_work(job.topic), hero_id)
+        pipe.lpush(self.layout.hero_work(job.topic), hero_id)
         pipe.execute()
         log.info("hero: job %d handed to a %s actor as hero job %s", job.job_id, job.topic, hero_id)
 
@@ -266,7 +273,7 @@ class HeroDispatcher:
         if not self.outstanding:
             return
         if wait:
-            item: Any = self.client.blpop([keys.hero_reply(h) for h in self.outstanding], timeout=wait)
+            item: Any = self.client.blpop([self.layout.hero_reply(h) for h in self.outstanding], timeout=wait)
             if item is not None:
                 try:
                     reply = json.loads(item[1])
@@ -282,7 +289,7 @@ class HeroDispatcher:
         pipe = self.client.pipeline(transaction=False)
         ids = list(self.outstanding)
         for hero_id in ids:
-            pipe.hmget(keys.hero_job(hero_id), "status", "output", "error")
+            pipe.hmget(self.layout.hero_job(hero_id), "status", "output", "error")
         for hero_id, (status, output, error) in zip(ids, pipe.execute(), strict=True):
             if hero_id in self.outstanding and _text(status or b"") in ("finished", "error"):
                 self._finish(hero_id, _text(status), _text(output or b""), _text(error or b""))
@@ -296,7 +303,7 @@ class HeroDispatcher:
                 self._report(job, "timeout", {"error": message})
 
     def _hash_answer(self, hero_id: str) -> tuple[str, str, str] | None:
-        status, output, error = self.client.hmget(keys.hero_job(hero_id), "status", "output", "error")
+        status, output, error = self.client.hmget(self.layout.hero_job(hero_id), "status", "output", "error")
         if _text(status or b"") in ("finished", "error"):
             return _text(status), _text(output or b""), _text(error or b"")
         return None

@@ -84,6 +84,7 @@ class JobManager:
         store: JobStore,
         logs: JobLogs,
         *,
+        layout: keys.KeyLayout,
         defaults: JobDefaults | None = None,
         retry: RetryPolicy | None = None,
         local_types: Callable[[], Mapping[str, TypeInfo]] | None = None,
@@ -91,11 +92,12 @@ class JobManager:
         durability: Durability | None = None,
     ) -> None:
         self.client = client
-        self.queue = JobQueue(client, retry, durability=durability)
+        self.layout = layout  # the key names of this HeroAgent ([redis] key_prefix): the queue's and all of ours
+        self.queue = JobQueue(client, layout, retry, durability=durability)
         self.defaults = defaults or JobDefaults()
         # What new jobs are checked against: the live pools' job types, with this process's own actors
         # (`local_types`) over them, so an actor registered a moment ago counts before its pool reports.
-        self.types = PublishedTypes(client, local_types)
+        self.types = PublishedTypes(client, layout, local_types)
         self.process_topics = frozenset(process_topics)  # their jobs run in a child process: all can suspend
         self.store = store
         self.logs = logs
@@ -285,7 +287,7 @@ class JobManager:
     def get_job_by_idempotency_key(self, key: str) -> Job:
         """The job created with idempotency `key`: Redis's key while its window lasts, else the newest job
         the history has with that key. JobNotFoundError when there is none."""
-        raw: Any = self.client.get(keys.idempotency(key))
+        raw: Any = self.client.get(self.layout.idempotency(key))
         found = raw.decode().split(" ", 1)[0] if raw else ""
         job_id = int(found) if found.isascii() and found.isdigit() else self.store.job_for_key(key, 0.0)
         if job_id is None:
@@ -393,7 +395,7 @@ class JobManager:
             "no_overlap": 0,
         }
         live = self.types.get().types
-        known = {**read_known(self.client), **live}
+        known = {**read_known(self.client, self.layout), **live}
         rows = []
         for name in sorted(set(known) | set(self.defaults.types)):
             info = known.get(name, {})
@@ -435,7 +437,7 @@ class JobManager:
         if self.store.topic_of(job_id) is None:
             self.get_job(job_id)
         with contextlib.suppress(redis.RedisError):  # what is already in the file is still worth showing
-            collect_remote_logs(self.client, self.logs, job_id)
+            collect_remote_logs(self.client, self.layout, self.logs, job_id)
 
     def eta(self, job: Job) -> float | None:
         """When a waiting job is expected to start (unix seconds), an estimate: a delayed job at its time;
@@ -448,8 +450,8 @@ class JobManager:
         if job.time_scheduled > now:
             return job.time_scheduled
         try:
-            ahead: Any = self.client.zrank(keys.queue(job.topic), str(job.job_id))
-            pools = list_workers(self.client)
+            ahead: Any = self.client.zrank(self.layout.queue(job.topic), str(job.job_id))
+            pools = list_workers(self.client, self.layout)
         except redis.RedisError:
             return None
         slots = sum(
@@ -561,7 +563,7 @@ class JobManager:
 
     def _served_topics(self) -> set[str]:
         """The topics live worker pools serve by name ("*" serves every topic, so it names none)."""
-        return served_topics(self.client)
+        return served_topics(self.client, self.layout)
 
     def cleanup_history(self, older_than_days: float, *, dry_run: bool = False) -> dict[str, Any]:
         """Retention by hand: remove the finished jobs that ended more than `older_than_days` ago (with
@@ -609,15 +611,15 @@ class JobManager:
 
     def list_workers(self) -> list[dict[str, str]]:
         """Every worker pool that reported recently, in this process or another (`heroagent worker`)."""
-        return list_workers(self.client)
+        return list_workers(self.client, self.layout)
 
     def drain_worker(self, worker_id: str) -> dict[str, str]:
         """Ask a worker pool to drain: no new jobs, finish what runs (see worker.set_draining)."""
-        return set_draining(self.client, worker_id, True)
+        return set_draining(self.client, self.layout, worker_id, True)
 
     def resume_worker(self, worker_id: str) -> dict[str, str]:
         """Undo `drain_worker` for a pool that still runs."""
-        return set_draining(self.client, worker_id, False)
+        return set_draining(self.client, self.layout, worker_id, False)
 
     def topics(self) -> list[str]:
         """Every topic with a stored job or a queue."""
@@ -836,11 +838,11 @@ class JobManager:
         if job.status is JobStatus.NEW:
             self.queue.cancel(job.topic, job_id, time.time())
         pipe = self.client.pipeline(transaction=True)
-        pipe.delete(keys.job(job.topic, job_id))
-        pipe.hdel(keys.JOB_TOPICS, str(job_id))
+        pipe.delete(self.layout.job(job.topic, job_id))
+        pipe.hdel(self.layout.JOB_TOPICS, str(job_id))
         pipe.execute()
         self.store.delete(job_id)
-        self.client.delete(keys.joblog(job_id))
+        self.client.delete(self.layout.joblog(job_id))
         self.logs.remove(job_id)
         if job.idempotency_key:  # the job it named is gone: the same create again makes a new one
             self.queue.forget_idempotency_keys({job.idempotency_key: job_id})

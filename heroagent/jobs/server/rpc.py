@@ -16,7 +16,6 @@ from typing import Any
 
 import redis
 
-from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError, error_name
 from heroagent.jobs.live.operations import server_operations
 from heroagent.jobs.model import Job
@@ -47,7 +46,7 @@ class RequestServer:
         self.client = client
         self.poll_interval = poll_interval
         self.loop = SupervisedLoop("request-server", self._step)
-        self._wake = keys.rpc_wake(uuid.uuid4().hex)  # its own: another server's stop never wakes it
+        self._wake = self.manager.layout.rpc_wake(uuid.uuid4().hex)  # its own: another server's stop never wakes it
 
     def start(self) -> None:
         self.loop.start()
@@ -72,7 +71,7 @@ class RequestServer:
     def _step(self) -> None:
         """Wait up to poll_interval for one request and answer it (Redis away: wait, not an error)."""
         try:
-            item: Any = self.client.blpop([keys.RPC_REQUESTS, self._wake], timeout=self.poll_interval)
+            item: Any = self.client.blpop([self.manager.layout.RPC_REQUESTS, self._wake], timeout=self.poll_interval)
         except redis.RedisError:
             self.loop.stopping.wait(0.5)
             return
@@ -96,7 +95,7 @@ class RequestServer:
             log.info("jobs: dropped a %s request its client gave up on (%.1fs past its deadline)", op, late)
             return
         answer = self.answer(request)
-        reply_key = keys.rpc_reply(request_id)
+        reply_key = self.manager.layout.rpc_reply(request_id)
         pipe = self.client.pipeline(transaction=False)
         pipe.rpush(reply_key, json.dumps(answer))
         pipe.expire(reply_key, REPLY_TTL)

@@ -66,6 +66,8 @@ class JobsService:
         self.config = config
         self.redis_service = redis_service
         self.registry = registry
+        # The key names of this HeroAgent ([redis] key_prefix): everything below is made with them.
+        self.layout = keys.KeyLayout(config.redis.key_prefix)
         self.manager: JobManager | None = None
         self.recorder: Recorder | None = None
         self._pool_queue: JobQueue | None = None
@@ -100,6 +102,7 @@ class JobsService:
             client,
             self._store,
             logs,
+            layout=self.layout,
             defaults=defaults,
             retry=RetryPolicy.from_config(jobs),
             local_types=self.registry.published,
@@ -133,8 +136,8 @@ class JobsService:
         )
         manager.reseed = self.reconciler.recover
         self.upkeep = Upkeep(self._store, manager.queue, logs)
-        ensure_events_group(client)
-        self.lease = HistoryLease(client, self.config.data_path)
+        ensure_events_group(client, self.layout)
+        self.lease = HistoryLease(client, self.layout, self.config.data_path)
         try:
             self.lease.acquire()  # one history writer per Redis: a second server is refused here (lease.py)
         except ServiceError:
@@ -147,8 +150,8 @@ class JobsService:
         manager.queue.set_pause_on_error(self.config.topics_pausing_on_error())
         for topic, limits in self.config.topic_limits().items():  # checked with the config; set again at each start
             manager.queue.set_limits(topic, limits)
-        publish_topics(client, self.config)
-        self.webhooks = Webhooks.from_config(client, logs, self.config)
+        publish_topics(client, self.layout, self.config)
+        self.webhooks = Webhooks.from_config(client, self.layout, logs, self.config)
         self.webhooks.start()
         self.loops = [
             SupervisedLoop("recorder", partial(_record, self.lease, self.recorder), expected=REDIS_AWAY),
@@ -179,7 +182,7 @@ class JobsService:
     def _queue(self) -> JobQueue:
         """A queue on a client of its own (the pool's and the dispatcher's block for longer than requests)."""
         retry = RetryPolicy.from_config(self.config.jobs)
-        return JobQueue(self.redis_service.client(), retry, durability=Durability.of(self.config))
+        return JobQueue(self.redis_service.client(), self.layout, retry, durability=Durability.of(self.config))
 
     def stop(self) -> None:
         """Stop the request server, the pool and the loops, record what the stream still holds, close the
@@ -293,7 +296,7 @@ class JobsService:
         if recorder is not None and recorder.set_aside:
             found.append(
                 f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
-                f"{keys.EVENTS_SET_ASIDE} (see the server log)"
+                f"{self.layout.EVENTS_SET_ASIDE} (see the server log)"
             )
         if self._store is not None and self._store.index_notice:
             found.append(self._store.index_notice)

@@ -142,13 +142,13 @@ def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def publish_topics(client: redis.Redis, config: Config) -> None:
+def publish_topics(client: redis.Redis, layout: keys.KeyLayout, config: Config) -> None:
     """`[topics.<name>] webhook` into hash hero:webhooks:topics (the ending script reads it), replacing
     what an earlier start wrote: a topic no longer configured has no webhook any more."""
     pipe = client.pipeline(transaction=True)
-    pipe.delete(keys.WEBHOOK_TOPICS)
+    pipe.delete(layout.WEBHOOK_TOPICS)
     if webhooks := config.topic_webhooks():
-        pipe.hset(keys.WEBHOOK_TOPICS, mapping=webhooks)  # type: ignore[arg-type]
+        pipe.hset(layout.WEBHOOK_TOPICS, mapping=webhooks)  # type: ignore[arg-type]
     pipe.execute()
 
 
@@ -158,6 +158,7 @@ class Webhooks:
     def __init__(
         self,
         client: redis.Redis,
+        layout: keys.KeyLayout,
         logs: JobLogs,
         secret: str,
         *,
@@ -167,6 +168,7 @@ class Webhooks:
         senders: int = SENDERS,
     ) -> None:
         self._client = client
+        self.layout = layout
         self._logs = logs
         self._secret = secret
         self.timeout = timeout
@@ -184,12 +186,12 @@ class Webhooks:
         self.delivered = self.given_up = self.refused = 0  # since start (health's notices)
 
     @classmethod
-    def from_config(cls, client: redis.Redis, logs: JobLogs, config: Config) -> Webhooks:
+    def from_config(cls, client: redis.Redis, layout: keys.KeyLayout, logs: JobLogs, config: Config) -> Webhooks:
         """The server's: the secret made at the first start unless configured (signing.py)."""
         secret = webhook_secret(config, create=True)
         assert secret is not None  # create=True makes one
         jobs = config.jobs
-        return cls(client, logs, secret, timeout=jobs.webhook_timeout, allow_private=jobs.webhook_allow_private)
+        return cls(client, layout, logs, secret, timeout=jobs.webhook_timeout, allow_private=jobs.webhook_allow_private)
 
     # ------------------------------------------------------------ the loop
 
@@ -247,7 +249,7 @@ class Webhooks:
             held[who] = max(held.get(who, 0.0), clock - started)
         window = WINDOW + len(flights)
         raw: list[bytes] = self._client.zrangebyscore(  # type: ignore[assignment]
-            keys.WEBHOOKS_DUE, "-inf", now_ms, 0, window
+            self.layout.WEBHOOKS_DUE, "-inf", now_ms, 0, window
         )
         due = [_text(m) for m in raw]
         candidates: list[tuple[str, int, int]] = []
@@ -255,8 +257,8 @@ class Webhooks:
             try:
                 job_id, version = keys.parse_webhook_member(member)
             except ValueError:
-                log.warning("webhooks: %r in %s is no delivery; removed", member[:80], keys.WEBHOOKS_DUE)
-                self._client.zrem(keys.WEBHOOKS_DUE, member)
+                log.warning("webhooks: %r in %s is no delivery; removed", member[:80], self.layout.WEBHOOKS_DUE)
+                self._client.zrem(self.layout.WEBHOOKS_DUE, member)
                 continue
             if member not in flights:
                 candidates.append((member, job_id, version))
@@ -274,10 +276,10 @@ class Webhooks:
         lease = now_ms + int((self.timeout + LEASE_MARGIN) * 1000)
         pipe = self._client.pipeline(transaction=True)
         if moved:
-            pipe.zadd(keys.WEBHOOKS_DUE, moved, xx=True)
+            pipe.zadd(self.layout.WEBHOOKS_DUE, moved, xx=True)
         for member, job_id, version, _ in take:
-            pipe.zadd(keys.WEBHOOKS_DUE, {member: lease}, xx=True)
-            pipe.hgetall(keys.webhook(job_id, version))
+            pipe.zadd(self.layout.WEBHOOKS_DUE, {member: lease}, xx=True)
+            pipe.hgetall(self.layout.webhook(job_id, version))
         hashes = [r for r in pipe.execute() if isinstance(r, dict)] if moved or take else []
         found: list[Delivery] = []
         for (member, job_id, version, who), stored in zip(take, hashes, strict=True):
@@ -297,7 +299,7 @@ class Webhooks:
             self._receivers.clear()
         pipe = self._client.pipeline(transaction=False)
         for _, job_id, version in unknown:
-            pipe.hget(keys.webhook(job_id, version), "url")
+            pipe.hget(self.layout.webhook(job_id, version), "url")
         for (member, _, _), url in zip(unknown, pipe.execute(), strict=True):
             self._receivers[member] = receiver(_text(url)) if url is not None else ""
 
@@ -394,8 +396,8 @@ class Webhooks:
             )
             return
         pipe = self._client.pipeline(transaction=True)
-        pipe.hset(keys.webhook(delivery.job_id, delivery.version), "attempts", attempts)
-        pipe.zadd(keys.WEBHOOKS_DUE, {delivery.member: int((now + delay) * 1000)}, xx=True)
+        pipe.hset(self.layout.webhook(delivery.job_id, delivery.version), "attempts", attempts)
+        pipe.zadd(self.layout.WEBHOOKS_DUE, {delivery.member: int((now + delay) * 1000)}, xx=True)
         pipe.execute()
         self._logs.append(delivery.job_id, f"{where}: {outcome}; next attempt in {seconds(delay)}")
 
@@ -405,7 +407,7 @@ class Webhooks:
 
     def _due_again(self, delivery: Delivery, when: float) -> None:
         """Back in the outbox, due at `when`, its attempts as they were (the server stops)."""
-        self._client.zadd(keys.WEBHOOKS_DUE, {delivery.member: int(when * 1000)}, xx=True)
+        self._client.zadd(self.layout.WEBHOOKS_DUE, {delivery.member: int(when * 1000)}, xx=True)
 
     def _drop(self, delivery: Delivery, line: str) -> None:
         self._forget(delivery.member, delivery.job_id, delivery.version)
@@ -415,6 +417,6 @@ class Webhooks:
     def _forget(self, member: str, job_id: int, version: int) -> None:
         self._receivers.pop(member, None)
         pipe = self._client.pipeline(transaction=True)
-        pipe.delete(keys.webhook(job_id, version))
-        pipe.zrem(keys.WEBHOOKS_DUE, member)
+        pipe.delete(self.layout.webhook(job_id, version))
+        pipe.zrem(self.layout.WEBHOOKS_DUE, member)
         pipe.execute()
