@@ -132,9 +132,9 @@ def worker(
         raise HeroAgentError(f"--id {name[:80]!r}: use 1-64 letters, digits, '_', '.' or '-'")
     from pathlib import Path
 
+    from heroagent.config import key_prefix_problem
     from heroagent.jobs.run.remote import remote_pool
     from heroagent.redis_connect import RedisTarget
-    from heroagent.schema.key_prefix import key_prefix_problem
 
     setup_logging(log_level)
     config = load_config(config_path)

@@ -72,7 +72,7 @@ class JobClient(JobOperations):
         config). `tls`: redis-py's ssl_* options for a rediss:// url. `durability`: the replicas a create
         waits for (`[redis] min_replicas`; a server's published setting is followed when higher).
         `key_prefix`: the server's `[redis] key_prefix` (its keys are the only ones this client reads and
-        writes); InvalidInputError when it breaks the rule of schema/key_prefix.py."""
+        writes); InvalidInputError when it breaks the rule of config.key_prefix_problem."""
         self.layout = KeyLayout(key_prefix)
         target = url if isinstance(url, RedisTarget) else RedisTarget(url=url, tls=dict(tls or {}))
         self.target = target

@@ -21,7 +21,6 @@ from typing import Any
 from heroagent.errors import ConfigError, InvalidInputError
 from heroagent.redaction import redacted
 from heroagent.schema.job import NEW_JOB, TOPIC_PATTERN, ParamsType, check_type_defaults
-from heroagent.schema.key_prefix import key_prefix_problem
 from heroagent.schema.schedule import Schedule, ScheduleError
 from heroagent.schema.topic import TOPIC_LIMITS, TopicLimits
 
@@ -72,7 +71,7 @@ class RedisConfig:
     # create through the API is answered within 2 s).
     replica_timeout: float = 1.0
     # Put in front of every key HeroAgent uses ("team-a:"): several HeroAgents, or other programs, then share
-    # one Redis without touching each other's keys (schema/key_prefix.py's rule; README: the ACL rule that
+    # one Redis without touching each other's keys (config.key_prefix_problem's rule; README: the ACL rule that
     # uses it). Empty: no prefix, the keys every HeroAgent had before (hero tools read them as they are).
     key_prefix: str = ""
 
@@ -403,6 +402,49 @@ def _check_redis(config: Config, src: str) -> None:
     problem = key_prefix_problem(config.redis.key_prefix)
     if problem:
         raise ConfigError(f"{src}: [redis] key_prefix = {config.redis.key_prefix[:80]!r}: {problem}")
+
+
+# The rule of a key prefix (`[redis] key_prefix`, `heroagent worker --key-prefix`, `JobClient(key_prefix=)`):
+# what a HeroAgent puts in front of every Redis key it uses, so several of them (and other programs) share one
+# Redis without touching each other's keys.
+#
+# A prefix is one or more parts, each ending with ':' ("team-a:", "prod:agent1:"): letters, digits, '_', '.'
+# and '-', at most 64 characters in all. Why so strict:
+#
+# - the ':' at the end keeps the prefix apart from the key (`a:hero:events`, never `ahero:events`), and the
+#   Redis ACL patterns a prefix is meant for (`~a:*`, `&a:*`) then match its keys and no other program's;
+# - no glob characters (`*?[]\`), so the prefix is a literal in SCAN patterns and ACL rules alike, and no
+#   spaces, quotes or control characters, so it can be written into an ACL line or a shell command as it is;
+# - no part starts with "hero": every key of a layout starts with its prefix followed by "hero", so two
+#   prefixes where one is the other plus a part starting with "hero" would share keys (and the unprefixed
+#   layout's SCAN of `herojobs:*` would walk a "herojobs:" prefix's keys). With this rule no two layouts'
+#   keys can be the same.
+KEY_PREFIX_MAX = 64
+KEY_PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+:)+")
+KEY_PREFIX_EXAMPLE = '"team-a:"'
+
+
+def key_prefix_problem(prefix: str) -> str:
+    """What is wrong with `prefix` as a key prefix, in words with the fix ('' = nothing: it may be used;
+    the empty prefix is the unprefixed layout of every HeroAgent before key prefixes)."""
+    if prefix == "":
+        return ""
+    if len(prefix) > KEY_PREFIX_MAX:
+        return f"must be at most {KEY_PREFIX_MAX} characters (it is {len(prefix)}), e.g. {KEY_PREFIX_EXAMPLE}"
+    if not KEY_PREFIX.fullmatch(prefix):
+        fixed = prefix + ":"
+        if KEY_PREFIX.fullmatch(fixed):
+            return f"must end with ':' (e.g. {fixed!r}), so the ACL pattern ~{fixed}* matches only its keys"
+        return (
+            "may only hold letters, digits, '_', '.', '-' and ':' (each part ending with ':'; no spaces, quotes, "
+            f"glob characters or empty parts), e.g. {KEY_PREFIX_EXAMPLE}"
+        )
+    if any(part.lower().startswith("hero") for part in prefix.split(":")):
+        return (
+            "no part of it may start with 'hero' (HeroAgent's own keys do, so such a prefix could share keys with "
+            f"another layout's): use e.g. {KEY_PREFIX_EXAMPLE}"
+        )
+    return ""
 
 
 _SENTINEL = re.compile(r"(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})")

@@ -17,6 +17,8 @@ from heroagent.jobs.live.queue import JobQueue
 from heroagent.redis_connect import redis_url_for
 from tests.conftest import external_redis, make_config
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def test_client_does_what_the_manager_does(agent: HeroAgent) -> None:
     client = JobClient.from_config(agent.config)
@@ -53,7 +55,7 @@ def test_no_server_is_a_clear_error(data_dir: Path, agent: HeroAgent) -> None:
     agent.jobs.rpc.stop()  # type: ignore[union-attr]
     with pytest.raises(ServerUnavailableError, match="no HeroAgent server answered"):
         client.get_job(1)
-    assert agent.redis.client().llen(keys.RPC_REQUESTS) == 0  # type: ignore[union-attr]
+    assert agent.redis.client().llen(KEYS.RPC_REQUESTS) == 0  # type: ignore[union-attr]
     unreachable = JobClient.from_config(make_config(data_dir / "none", redis={"url": "redis://127.0.0.1:1/0"}))
     with pytest.raises(ServerUnavailableError, match="cannot reach Redis"):
         unreachable.get_job(1)
@@ -88,12 +90,12 @@ def test_a_request_its_caller_gave_up_on_is_never_run(data_dir: Path) -> None:
         killed = subprocess.Popen(
             [sys.executable, "-c", code, str(data_dir / "c.toml"), str(finished.job_id)], env={"PYTHONPATH": str(REPO)}
         )
-        assert wait_for(lambda: jm.client.llen(keys.RPC_REQUESTS) >= 1)
+        assert wait_for(lambda: jm.client.llen(KEYS.RPC_REQUESTS) >= 1)
         killed.send_signal(signal.SIGKILL)  # the caller dies before it can take its request back
         killed.wait()
         time.sleep(1.2)  # both deadlines pass
         agent.jobs.rpc.start()  # type: ignore[union-attr]  # the server is back
-        assert wait_for(lambda: jm.client.llen(keys.RPC_REQUESTS) == 0)
+        assert wait_for(lambda: jm.client.llen(KEYS.RPC_REQUESTS) == 0)
         time.sleep(0.5)
         assert [v.status.value for v in jm.get_history(finished.job_id)] == ["new", "active", "done"]  # neither ran
         assert client.retry_job(finished.job_id).job_id == finished.job_id  # in time: it runs
@@ -111,7 +113,7 @@ def test_waiting_from_another_process_is_woken_by_the_server_not_by_polling(agen
     client = JobClient.from_config(agent.config)
     listener = agent.get_job_manager().client.pubsub(ignore_subscribe_messages=True)
     job = client.create_job("w", "!!fake.sleep seconds:0.3")
-    listener.subscribe(keys.job_done(job.job_id))
+    listener.subscribe(KEYS.job_done(job.job_id))
     final = client.wait_for_job(job.job_id, timeout=15, poll=60)  # no look-again timer would fire in time
     assert final.status is JobStatus.DONE
     message = None
@@ -135,7 +137,7 @@ def test_without_published_defaults_a_client_does_not_look_for_them_at_every_cre
     admin = redis.Redis.from_url(external.url)
     client = JobClient(external.url)
     try:
-        JobQueue(admin).seed(1)  # what a server does first; this one then stops before publishing defaults
+        JobQueue(admin, KEYS).seed(1)  # what a server does first; this one then stops before publishing defaults
         admin.config_resetstat()
         jobs = client.create_jobs([{"topic": "d", "params": "!!fake.return_success"}])
         jobs += [client.create_job("d", "!!fake.return_success") for _ in range(20)]

@@ -1,7 +1,7 @@
 """Every Redis key the job system uses, built here and nowhere else: by a `KeyLayout`.
 
 A layout is the key names of one HeroAgent on one Redis: `KeyLayout(prefix)` puts `prefix` (`[redis]
-key_prefix`, schema/key_prefix.py's rule) in front of every key below, so several HeroAgents (and other
+key_prefix`, config.key_prefix_problem's rule) in front of every key below, so several HeroAgents (and other
 programs) share one Redis without touching each other's keys. `KeyLayout()` (no prefix) is the layout every
 HeroAgent had before prefixes: exactly the keys of the table, which redis-cli users and the hero ecosystem's
 tools read (`herojobs:*`, `heroqueue:*`, `hero:job:*`, `hero:q:*`). With a prefix, the hero queue layout's keys
@@ -94,8 +94,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from heroagent.config import key_prefix_problem
 from heroagent.errors import InvalidInputError
-from heroagent.schema.key_prefix import key_prefix_problem
 
 # Not keys (the same in every layout): the recorder's consumer group on the events stream, and the numbers
 # a queue's score is made of. The scripts get them as `${NAME}` too.
@@ -188,7 +188,7 @@ class KeyLayout:
 
     def every_job_pattern(self) -> str:
         """The SCAN pattern of every job hash (the stray sweep walks them): this layout's only (see
-        schema/key_prefix.py: no other layout's key matches it)."""
+        config.key_prefix_problem: no other layout's key matches it)."""
         return f"{self.PREFIX_JOB}:*"
 
     def parse_job(self, key: str) -> tuple[str, int]:

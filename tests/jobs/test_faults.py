@@ -16,6 +16,8 @@ from heroagent import HeroAgent
 from heroagent.jobs import JobStatus, keys
 from tests.conftest import fill_disk, make_config, stream_entries, ui_url, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 StartAgent = Callable[..., HeroAgent]
 
 
@@ -92,15 +94,15 @@ def test_an_event_the_history_cannot_take_is_set_aside_not_blocking(web_agent: S
     agent = web_agent()
     jm = agent.get_job_manager()
     client = jm.client
-    client.xadd(keys.EVENTS, {"jobid": "not-a-number", "topic": "t", "status": "done"})
+    client.xadd(KEYS.EVENTS, {"jobid": "not-a-number", "topic": "t", "status": "done"})
     client.xadd(
-        keys.EVENTS,
+        KEYS.EVENTS,
         {"json": "{}", "jobid": "1", "topic": "t", "status": "exploded", "attempts": "0", "time_end": "0", "log": "0"},
     )
     after = jm.create_job("t", "!!fake.return_success")
     assert jm.wait_for_job(after.job_id, timeout=15).status is JobStatus.DONE
-    assert wait_until(lambda: client.xlen(keys.EVENTS_SET_ASIDE) == 2, timeout=10)
-    kept = stream_entries(client, keys.EVENTS_SET_ASIDE)
+    assert wait_until(lambda: client.xlen(KEYS.EVENTS_SET_ASIDE) == 2, timeout=10)
+    kept = stream_entries(client, KEYS.EVENTS_SET_ASIDE)
     assert b"unreadable event" in kept[0][1][b"why"] and kept[0][1][b"jobid"] == b"not-a-number"
     status, report = health(agent)
     assert status == 200 and any("2 event(s)" in n for n in report["notices"]), report  # type: ignore[attr-defined]

@@ -18,6 +18,8 @@ from heroagent.config import to_toml
 from heroagent.jobs import keys
 from tests.conftest import REPO, make_config, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 TICK = {"name": "tick", "every": 0.5, "topic": "ticks", "params": "!!fake.return_success"}
 
 
@@ -70,14 +72,14 @@ def test_two_processes_on_one_redis_fire_each_run_once_and_fail_over(data_dir: P
             assert_one_job_per_run(made)
             assert len(made) <= elapsed / 0.5 + 2  # one per run, not one per run per process
 
-            holder = jm.client.get(keys.SCHEDULER_LEASE).decode()  # type: ignore[union-attr]
+            holder = jm.client.get(KEYS.SCHEDULER_LEASE).decode()  # type: ignore[union-attr]
             leader_pid = int(holder.split(":")[1])
             leader = next(name for name, p in procs.items() if p.pid == leader_pid)
             procs[leader].send_signal(signal.SIGKILL)
             procs[leader].wait()
             before = len(ticks())
             assert wait_until(lambda: len(ticks()) >= before + 4, timeout=15)  # the other one took over
-            new_holder = jm.client.get(keys.SCHEDULER_LEASE).decode()  # type: ignore[union-attr]
+            new_holder = jm.client.get(KEYS.SCHEDULER_LEASE).decode()  # type: ignore[union-attr]
             assert int(new_holder.split(":")[1]) != leader_pid
             made = ticks()  # a run missed during the hand-over is caught up once (misfire = run_once)
             assert len(made) <= (max(made) - min(made)) / 0.5 + 2

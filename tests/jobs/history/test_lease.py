@@ -24,6 +24,8 @@ from heroagent.jobs import JobStatus, keys
 from heroagent.redis_server import EmbeddedRedis
 from tests.conftest import child_env, external_redis, make_config, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 @pytest.fixture
 def shared_redis(data_dir: Path) -> Iterator[EmbeddedRedis]:
@@ -95,10 +97,10 @@ def test_a_server_killed_with_sigkill_starts_again_at_once_its_lease_taken_over(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     client = redis.Redis.from_url(shared_redis.url)
-    held = json.loads(client.get(keys.HISTORY_LEASE) or b"{}")
+    held = json.loads(client.get(KEYS.HISTORY_LEASE) or b"{}")
     assert held.get("pid") == proc.pid  # its lease is still there, for up to 15 s
     with HeroAgent(server_config(data_dir, "a", shared_redis.url)) as again:  # type: ignore[arg-type]
-        assert json.loads(client.get(keys.HISTORY_LEASE) or b"{}")["pid"] == os.getpid()
+        assert json.loads(client.get(KEYS.HISTORY_LEASE) or b"{}")["pid"] == os.getpid()
         assert again.health()["jobs"] == "running"
     client.close()
 
@@ -112,11 +114,11 @@ def test_a_server_whose_lease_went_to_another_records_nothing_and_says_so(
     with HeroAgent(config) as agent:  # type: ignore[arg-type]
         client = redis.Redis.from_url(shared_redis.url)
         other = json.dumps({"token": "x", "host": "elsewhere", "pid": 4242, "data_dir": "/srv/b", "since": 0})
-        client.set(keys.HISTORY_LEASE, other, px=60_000)
+        client.set(KEYS.HISTORY_LEASE, other, px=60_000)
         jm = agent.get_job_manager()
         job = jm.create_job("t", "!!fake.return_success")
         assert wait_until(lambda: agent.health()["jobs"] == "degraded", timeout=30)
         assert "the history lease went to another server (pid 4242 on elsewhere" in " ".join(agent.problems())
         assert jm.store.status_of(job.job_id) is None or jm.store.status_of(job.job_id) is JobStatus.NEW
-        assert client.xlen(keys.EVENTS) > 0  # its events wait in the stream for the lease's holder
+        assert client.xlen(KEYS.EVENTS) > 0  # its events wait in the stream for the lease's holder
         client.close()

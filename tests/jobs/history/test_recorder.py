@@ -13,6 +13,8 @@ from heroagent.jobs.history import recorder
 from heroagent.loops import SupervisedLoop
 from tests.conftest import present, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def service_loop(agent: HeroAgent, name: str) -> SupervisedLoop:
     """One of the jobs service's loops (these tests stop the recorder to read the stream themselves)."""
@@ -32,13 +34,13 @@ def test_a_small_batch_waits_for_the_events_that_follow_it(agent: HeroAgent, mon
     reading = threading.Thread(target=lambda: recorded.append(present(service.recorder).record_batch(block_ms=5000)))
     reading.start()
     client = present(service.manager).queue.client
-    assert wait_until(lambda: client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 1)  # read: lingering
+    assert wait_until(lambda: client.xpending(KEYS.EVENTS, keys.EVENTS_GROUP)["pending"] == 1)  # read: lingering
     second = jm.create_job("batched", "!!fake.return_success")
     reading.join(timeout=30)
     # The one call recorded the second job too (with whatever the workers did to both meanwhile): the
     # recorder loop is stopped, so nothing else could have.
     assert recorded and recorded[0] >= 2
-    assert client.xlen(keys.EVENTS) == 0
+    assert client.xlen(KEYS.EVENTS) == 0
     assert {j.job_id for j in jm.list_jobs(topic="batched")} == {first.job_id, second.job_id}
 
 
@@ -59,13 +61,13 @@ def test_a_batch_read_before_redis_lost_its_data_is_still_recorded(
     reading = threading.Thread(target=lambda: recorded.append(present(service.recorder).record_batch(block_ms=5000)))
     reading.start()
     client = present(service.manager).queue.client
-    assert wait_until(lambda: client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 3)  # read: lingering
+    assert wait_until(lambda: client.xpending(KEYS.EVENTS, keys.EVENTS_GROUP)["pending"] == 3)  # read: lingering
     client.flushall()
     reading.join(timeout=30)
     assert recorded == [3]
     assert {j.job_id for j in jm.list_jobs(topic="later")} == {job.job_id for job in jobs}
     present(service.reconciler).reap_step()  # what the reaper does within a second: Redis lost its data, reconcile
-    assert client.zcard(keys.SCHEDULED) == 3  # the jobs wait again for their time
+    assert client.zcard(KEYS.SCHEDULED) == 3  # the jobs wait again for their time
 
 
 def test_events_delivered_to_the_recorder_whose_reply_was_lost_are_recorded_first(
@@ -95,9 +97,9 @@ def test_events_delivered_to_the_recorder_whose_reply_was_lost_are_recorded_firs
     assert wait_until(lambda: bool(dropped))
     second = jm.create_job("later", "!!fake.return_success", delay=3600)
     client = present(service.manager).queue.client
-    assert wait_until(lambda: client.xlen(keys.EVENTS) == 0, timeout=15)
+    assert wait_until(lambda: client.xlen(KEYS.EVENTS) == 0, timeout=15)
     assert {j.job_id for j in jm.list_jobs(topic="later")} == {first.job_id, second.job_id}
-    assert client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 0
+    assert client.xpending(KEYS.EVENTS, keys.EVENTS_GROUP)["pending"] == 0
 
 
 def test_a_first_state_read_after_a_later_jobs_is_still_recorded(agent: HeroAgent) -> None:
@@ -111,11 +113,11 @@ def test_a_first_state_read_after_a_later_jobs_is_still_recorded(agent: HeroAgen
     jm = agent.get_job_manager()
     older = jm.create_job("later", "!!fake.return_success", delay=3600)  # only its create event: no worker takes it
     client = present(service.manager).queue.client
-    taken = client.xreadgroup(keys.EVENTS_GROUP, recorder.CONSUMER, {keys.EVENTS: ">"}, count=100)
+    taken = client.xreadgroup(keys.EVENTS_GROUP, recorder.CONSUMER, {KEYS.EVENTS: ">"}, count=100)
     assert isinstance(taken, list) and taken and len(taken[0][1]) == 1
     loop.start()
     newer = jm.create_job("later", "!!fake.return_success", delay=3600)
-    assert wait_until(lambda: client.xlen(keys.EVENTS) == 0, timeout=15)
+    assert wait_until(lambda: client.xlen(KEYS.EVENTS) == 0, timeout=15)
     assert {j.job_id for j in jm.list_jobs(topic="later")} == {older.job_id, newer.job_id}
     assert [v.status.value for v in jm.get_history(older.job_id)] == ["new"]
     assert jm.cancel_job(older.job_id).status.value == "canceled"  # and its later states follow it
@@ -135,7 +137,7 @@ def test_a_timeline_shows_the_states_the_recorder_has_not_written_yet(agent: Her
         job = jm.create_job("timeline", "!!fake.return_success", delay=3600)
         assert wait_until(lambda: present(service.manager).store.status_of(job.job_id) is not None)  # its first state
         loop.stop()
-        present(service.manager).queue.client.zadd(keys.SCHEDULED, {f"timeline:{job.job_id}": 0})  # due now
+        present(service.manager).queue.client.zadd(KEYS.SCHEDULED, {f"timeline:{job.job_id}": 0})  # due now
     else:
         loop.stop()
         job = jm.create_job("timeline", "!!fake.return_success")
@@ -154,5 +156,5 @@ def test_a_timeline_looks_back_from_the_newest_events(agent: HeroAgent) -> None:
     jm.create_jobs([{"topic": "crowd", "params": "!!fake.return_success", "delay": 3600} for _ in range(3000)])
     job = jm.create_job("timeline", "!!fake.return_success")
     assert wait_until(lambda: jm.get_job(job.job_id).status.value == "done")
-    assert present(service.manager).queue.client.xlen(keys.EVENTS) > 3000  # nothing recorded: all in the stream
+    assert present(service.manager).queue.client.xlen(KEYS.EVENTS) > 3000  # nothing recorded: all in the stream
     assert [v.version for v in jm.get_history(job.job_id)] == [1, 2, 3]

@@ -14,6 +14,8 @@ from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.history.upkeep import Upkeep
 from tests.conftest import make_config, run_python, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 @pytest.fixture
 def quiet_agent(data_dir: Path) -> Iterator[HeroAgent]:
@@ -42,37 +44,37 @@ def test_sweep_repairs_each_kind_of_stray_entry(quiet_agent: HeroAgent) -> None:
     done = jm.create_job("run", "!!fake.return_success")
     assert jm.wait_for_job(done.job_id, timeout=10).status is JobStatus.DONE
     # the recorder deletes the hash just after recording the final state: plant the stray after that
-    assert wait_until(lambda: client.exists(keys.job("run", done.job_id)) == 0, timeout=10)
+    assert wait_until(lambda: client.exists(KEYS.job("run", done.job_id)) == 0, timeout=10)
     stray = jm.store.get(done.job_id).to_hash()
     stray["time_end"] = str(time.time() - 3600)
-    client.hset(keys.job("run", done.job_id), mapping=stray)  # type: ignore[arg-type]
+    client.hset(KEYS.job("run", done.job_id), mapping=stray)  # type: ignore[arg-type]
 
     # A new job in no queue (its queue entry was lost).
     lost_queue = jm.create_job("parked", "!!fake.return_success")
-    client.zrem(keys.queue("parked"), lost_queue.job_id)
-    client.hset(keys.job("parked", lost_queue.job_id), "time_created", str(time.time() - 3600))
+    client.zrem(KEYS.queue("parked"), lost_queue.job_id)
+    client.hset(KEYS.job("parked", lost_queue.job_id), "time_created", str(time.time() - 3600))
 
     # An active job with no lease (nothing would ever reap it).
     unleased = jm.create_job("held", "!!fake.return_success")
     assert jm.queue.claim(["held"], "gone-host:1:x/1", lease_ms=60_000)
-    client.zrem(keys.INFLIGHT, keys.inflight_member("held", unleased.job_id))
+    client.zrem(KEYS.INFLIGHT, keys.inflight_member("held", unleased.job_id))
 
     # A lease entry for a job that is not in flight.
-    client.zadd(keys.INFLIGHT, {keys.inflight_member("run", 999999): 1})
+    client.zadd(KEYS.INFLIGHT, {keys.inflight_member("run", 999999): 1})
 
     # A worker killed while it waited to be handed a job, in a topic nobody creates jobs in any more.
-    client.sadd(keys.takers("parked"), "killed-host:1:x/1")
+    client.sadd(KEYS.takers("parked"), "killed-host:1:x/1")
 
     summary = upkeep(quiet_agent).sweep_strays()
     assert "finished hashes removed 1" in summary and "queued 1" in summary
-    assert "dead takers dropped 1" in summary and not client.sismember(keys.takers("parked"), "killed-host:1:x/1")
+    assert "dead takers dropped 1" in summary and not client.sismember(KEYS.takers("parked"), "killed-host:1:x/1")
     assert "leased 1" in summary and "unleased 1" in summary
-    assert client.exists(keys.job("run", done.job_id)) == 0
-    assert client.zrange(keys.queue("parked"), 0, -1) == [str(lost_queue.job_id).encode()]
+    assert client.exists(KEYS.job("run", done.job_id)) == 0
+    assert client.zrange(KEYS.queue("parked"), 0, -1) == [str(lost_queue.job_id).encode()]
     # the reaper now sees the lost attempt and returns the job to its queue
     assert wait_until(lambda: jm.get_job(unleased.job_id).status is JobStatus.NEW, timeout=10)
     assert "attempt 1 lost" in jm.get_job(unleased.job_id).error
-    assert client.zscore(keys.INFLIGHT, keys.inflight_member("run", 999999)) is None
+    assert client.zscore(KEYS.INFLIGHT, keys.inflight_member("run", 999999)) is None
     assert upkeep(quiet_agent).sweep_strays().endswith("nothing stray")  # and a second sweep finds nothing
 
 

@@ -58,8 +58,9 @@ def fleet(data_dir: Path) -> Iterator[tuple[HeroAgent, str]]:
             redis_server.url, "outbox", "--module", "outbox_actors", PYTHONPATH=f"{modules}:{child_env()['PYTHONPATH']}"
         )
         with HeroAgent(config) as agent:
-            client = agent.get_job_manager().client
-            assert wait_until(lambda: "email" in read_live(client), timeout=30), present(worker.stderr).read()
+            manager = agent.get_job_manager()
+            client, layout = manager.client, manager.layout
+            assert wait_until(lambda: "email" in read_live(client, layout), timeout=30), present(worker.stderr).read()
             yield agent, redis_server.url
     finally:
         if worker is not None:

@@ -12,6 +12,8 @@ from heroagent import HeroAgent
 from heroagent.jobs import InvalidJobError, JobStatus, keys
 from tests.conftest import make_config, redis_cli, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 SLACK = 3.0  # "starts within a second": checked with room for a loaded machine
 
 
@@ -64,7 +66,7 @@ def test_a_delayed_job_canceled_before_it_runs_never_runs(agent: HeroAgent) -> N
     jm = agent.get_job_manager()
     job = jm.create_job("later", "!!fake.return_success", delay=1.5)
     assert jm.cancel_job(job.job_id).status is JobStatus.CANCELED
-    assert redis_cli(agent, "ZCARD", keys.SCHEDULED) == "0"
+    assert redis_cli(agent, "ZCARD", KEYS.SCHEDULED) == "0"
     time.sleep(2.5)
     final = jm.wait_for_job(job.job_id, timeout=5)
     assert final.status is JobStatus.CANCELED and final.attempts == 0
@@ -81,7 +83,7 @@ def test_delayed_jobs_survive_a_restart_and_redis_losing_its_data(data_dir: Path
         jm = second.get_job_manager()
         assert jm.get_job(kept.job_id).status is JobStatus.NEW
         redis_cli(second, "FLUSHALL")  # now Redis loses it: reconcile must schedule again, not run now
-        assert wait_until(lambda: redis_cli(second, "ZCARD", keys.SCHEDULED) == "2", timeout=10)
+        assert wait_until(lambda: redis_cli(second, "ZCARD", KEYS.SCHEDULED) == "2", timeout=10)
         assert jm.get_job(rebuilt.job_id).status is JobStatus.NEW
         for job in (kept, rebuilt):
             done = jm.wait_for_job(job.job_id, timeout=15)

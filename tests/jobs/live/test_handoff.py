@@ -23,6 +23,8 @@ from heroagent.jobs.live.submit import JobDefaults, submit
 from heroagent.jobs.model import Job, JobStatus
 from tests.conftest import external_redis, make_config, stream_entries, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 LEASE_MS = 30_000
 
 
@@ -36,9 +38,9 @@ def long_grace(monkeypatch: pytest.MonkeyPatch) -> None:
 def queue(data_dir: Path) -> Iterator[JobQueue]:
     server = external_redis(data_dir)
     client = redis.Redis.from_url(server.url, socket_timeout=10)
-    made = JobQueue(client)
+    made = JobQueue(client, KEYS)
     made.seed(1)
-    ensure_events_group(client)
+    ensure_events_group(client, KEYS)
     yield made
     client.close()
     server.stop()
@@ -56,7 +58,7 @@ def create(queue: JobQueue, topic: str = "t", **spec: Any) -> int:
 
 
 def status(queue: JobQueue, topic: str, job_id: int) -> str:
-    return (queue.client.hget(keys.job(topic, job_id), "status") or b"").decode()  # type: ignore[union-attr]
+    return (queue.client.hget(KEYS.job(topic, job_id), "status") or b"").decode()  # type: ignore[union-attr]
 
 
 def test_a_waiting_worker_is_handed_the_job_a_create_makes(queue: JobQueue) -> None:
@@ -64,33 +66,33 @@ def test_a_waiting_worker_is_handed_the_job_a_create_makes(queue: JobQueue) -> N
     waiting = threading.Thread(target=lambda: handed.append(queue.wait_for_work(["t"], "w1", LEASE_MS, 10.0)))
     waiting.start()
     client = queue.client
-    assert wait_until(lambda: client.exists(keys.taker("w1")))
+    assert wait_until(lambda: client.exists(KEYS.taker("w1")))
     job_id = create(queue)
     waiting.join(timeout=10)
     assert handed and handed[0] is not None, "the BLPOP on its inbox returned the job"
     job = handed[0]
     assert (job.job_id, job.status, job.worker, job.attempts) == (job_id, JobStatus.ACTIVE, "w1", 1)
     assert status(queue, "t", job_id) == "active"
-    assert client.zcard(keys.queue("t")) == 0 and client.zscore(keys.INFLIGHT, f"t:{job_id}") is not None
-    assert client.llen(keys.wake("t")) == 0, "its wake token went with it: no other worker wakes for nothing"
-    assert not client.exists(keys.taker("w1")), "one job per wait"
-    assert client.llen(keys.inbox("w1")) == 0
-    states = [f[b"status"] for _, f in stream_entries(client, keys.EVENTS) if f[b"jobid"] == str(job_id).encode()]
+    assert client.zcard(KEYS.queue("t")) == 0 and client.zscore(KEYS.INFLIGHT, f"t:{job_id}") is not None
+    assert client.llen(KEYS.wake("t")) == 0, "its wake token went with it: no other worker wakes for nothing"
+    assert not client.exists(KEYS.taker("w1")), "one job per wait"
+    assert client.llen(KEYS.inbox("w1")) == 0
+    states = [f[b"status"] for _, f in stream_entries(client, KEYS.EVENTS) if f[b"jobid"] == str(job_id).encode()]
     assert states == [b"new", b"active"], "both states go to the history, as with a claim"
     second = create(queue)  # nobody waits now: it waits in the queue, with its token
-    assert client.zcard(keys.queue("t")) == 1 and status(queue, "t", second) == "new"
-    assert client.llen(keys.wake("t")) == 1
+    assert client.zcard(KEYS.queue("t")) == 1 and status(queue, "t", second) == "new"
+    assert client.llen(KEYS.wake("t")) == 1
 
 
 def test_a_job_handed_after_the_wait_ended_comes_with_the_next_claim(queue: JobQueue) -> None:
     client = queue.client
     assert queue.wait_for_work(["t"], "w1", LEASE_MS, 0.05) is None  # timed out: a taker a moment longer
     job_id = create(queue)
-    assert client.llen(keys.inbox("w1")) == 1
-    assert 0 < client.pttl(keys.inbox("w1")) <= LEASE_MS, "a dead worker's inbox goes with the job's lease"
+    assert client.llen(KEYS.inbox("w1")) == 1
+    assert 0 < client.pttl(KEYS.inbox("w1")) <= LEASE_MS, "a dead worker's inbox goes with the job's lease"
     claimed = queue.claim(["t"], "w1", LEASE_MS, 5, taker=True)
     assert [(j.job_id, j.status) for j in claimed] == [(job_id, JobStatus.ACTIVE)]
-    assert not client.exists(keys.taker("w1")) and not client.exists(keys.inbox("w1"))
+    assert not client.exists(KEYS.taker("w1")) and not client.exists(KEYS.inbox("w1"))
     # The same through the worker's report: finish one job, get the one handed meanwhile.
     assert queue.wait_for_work(["t"], "w1", LEASE_MS, 0.05) is None
     later = create(queue)
@@ -104,9 +106,9 @@ def test_a_wait_that_expired_is_handed_nothing(queue: JobQueue, monkeypatch: pyt
     assert queue.wait_for_work(["t"], "gone", LEASE_MS, 0.05) is None
     time.sleep(0.2)  # its registration ran out: a worker that died while it waited
     job_id = create(queue)
-    assert status(queue, "t", job_id) == "new" and queue.client.zcard(keys.queue("t")) == 1
-    assert not queue.client.sismember(keys.takers("t"), "gone"), "dropped from the topic's takers"
-    assert not queue.client.exists(keys.inbox("gone"))
+    assert status(queue, "t", job_id) == "new" and queue.client.zcard(KEYS.queue("t")) == 1
+    assert not queue.client.sismember(KEYS.takers("t"), "gone"), "dropped from the topic's takers"
+    assert not queue.client.exists(KEYS.inbox("gone"))
 
 
 def test_a_job_that_may_not_start_is_not_handed(queue: JobQueue) -> None:
@@ -116,15 +118,15 @@ def test_a_job_that_may_not_start_is_not_handed(queue: JobQueue) -> None:
     queue.pause("t")
     assert queue.wait_for_work(["t", "u"], "w1", LEASE_MS, 0.05) is None
     paused = create(queue)
-    assert status(queue, "t", paused) == "new" and client.exists(keys.taker("w1"))
-    assert client.sismember(keys.takers("t"), "w1")
+    assert status(queue, "t", paused) == "new" and client.exists(KEYS.taker("w1"))
+    assert client.sismember(KEYS.takers("t"), "w1")
     holder = create(queue, "u", no_overlap_key="k")
     assert status(queue, "u", holder) == "active", "handed: the key was free"
     [running] = queue.claim([], "w1", LEASE_MS, 0, taker=True)
     assert running.job_id == holder
     assert queue.wait_for_work(["u"], "w1", LEASE_MS, 0.05) is None
     blocked = create(queue, "u", no_overlap_key="k")
-    assert status(queue, "u", blocked) == "new" and client.exists(keys.taker("w1"))
+    assert status(queue, "u", blocked) == "new" and client.exists(KEYS.taker("w1"))
     free = create(queue, "u")
     assert status(queue, "u", free) == "active", "a job of the same topic that may start is handed"
 
@@ -134,19 +136,19 @@ def test_a_job_handed_to_a_worker_that_died_comes_back_with_its_lease(queue: Job
     job_id = create(queue)
     assert status(queue, "t", job_id) == "active"
     assert wait_until(lambda: queue.reap() == 1, timeout=5)
-    assert status(queue, "t", job_id) == "new" and queue.client.zcard(keys.queue("t")) == 1
-    assert queue.client.hget(keys.job("t", job_id), "lost") == b"1"
-    assert wait_until(lambda: not queue.client.exists(keys.inbox("dead")), timeout=5)
+    assert status(queue, "t", job_id) == "new" and queue.client.zcard(KEYS.queue("t")) == 1
+    assert queue.client.hget(KEYS.job("t", job_id), "lost") == b"1"
+    assert wait_until(lambda: not queue.client.exists(KEYS.inbox("dead")), timeout=5)
 
 
 def test_a_worker_of_a_pool_asked_to_drain_is_handed_nothing(queue: JobQueue) -> None:
     """The drain request counts from the moment it is made, before the pool notices it."""
     assert queue.wait_for_work(["t"], "pool-a/1", LEASE_MS, 0.05, "pool-a") is None
-    queue.client.sadd(keys.WORKERS_DRAINING, "pool-a")
+    queue.client.sadd(KEYS.WORKERS_DRAINING, "pool-a")
     job_id = create(queue)
-    assert status(queue, "t", job_id) == "new" and queue.client.zcard(keys.queue("t")) == 1
-    assert not queue.client.exists(keys.taker("pool-a/1")), "its wait is over"
-    queue.client.srem(keys.WORKERS_DRAINING, "pool-a")
+    assert status(queue, "t", job_id) == "new" and queue.client.zcard(KEYS.queue("t")) == 1
+    assert not queue.client.exists(KEYS.taker("pool-a/1")), "its wait is over"
+    queue.client.srem(KEYS.WORKERS_DRAINING, "pool-a")
     assert queue.wait_for_work(["t"], "pool-a/1", LEASE_MS, 0.05, "pool-a") is None
     later = create(queue)
     assert status(queue, "t", job_id) == "active", "serving again: handed the queue's first job (by id)"
@@ -156,7 +158,7 @@ def test_a_worker_of_a_pool_asked_to_drain_is_handed_nothing(queue: JobQueue) ->
 def test_something_else_in_an_inbox_is_an_error_named_not_a_crash(queue: JobQueue) -> None:
     """Only a create writes an inbox; anything else there (written by hand) is refused with a clear
     error that the worker logs before it claims as usual."""
-    queue.client.rpush(keys.inbox("w1"), "not a job")
+    queue.client.rpush(KEYS.inbox("w1"), "not a job")
     with pytest.raises(redis.DataError, match="handed to w1 cannot be read"):
         queue.wait_for_work(["t"], "w1", LEASE_MS, 1.0)
     assert queue.wait_for_work(["t"], "w1", LEASE_MS, 0.05) is None
@@ -180,17 +182,17 @@ def test_a_pool_that_waits_is_handed_the_job_and_leaves_the_takers_when_it_stops
             jm = agent.get_job_manager()
             assert wait_until(
                 lambda: any(
-                    client.exists(keys.taker(w.decode() if isinstance(w, bytes) else w))
-                    for w in client.smembers(keys.takers("handy"))
+                    client.exists(KEYS.taker(w.decode() if isinstance(w, bytes) else w))
+                    for w in client.smembers(KEYS.takers("handy"))
                 )
             )
             job = jm.create_job("handy", "!!fake.return_success")
-            assert client.hget(keys.job("handy", job.job_id), "status") in (b"active", b"done")
+            assert client.hget(KEYS.job("handy", job.job_id), "status") in (b"active", b"done")
             final = jm.wait_for_job(job.job_id, timeout=15)
             assert final.status is JobStatus.DONE and final.worker.startswith(agent.local_pool_id())
             assert [v.status.value for v in jm.get_history(job.job_id)] == ["new", "active", "done"]
-        assert client.scard(keys.takers("handy")) == 0
-        assert not client.keys(f"{keys.PREFIX_TAKER}:*") and not client.keys(f"{keys.PREFIX_INBOX}:*")
+        assert client.scard(KEYS.takers("handy")) == 0
+        assert not client.keys(f"{KEYS.PREFIX_TAKER}:*") and not client.keys(f"{KEYS.PREFIX_INBOX}:*")
     finally:
         client.close()
         external.stop()

@@ -18,6 +18,8 @@ from heroagent.errors import ConfigError
 from heroagent.jobs import InvalidJobError, JobStatus, keys
 from tests.conftest import child_env, make_config, most_at_once, redis_cli, start_worker, ui_url, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def two_pools(data_dir: Path, topic: str, server_workers: int = 4) -> tuple[HeroAgent, subprocess.Popen[str]]:
     """The server with `server_workers` worker threads and a `heroagent worker` process with 4, on one topic."""
@@ -43,7 +45,7 @@ def test_no_overlap_key_runs_one_at_a_time_across_processes(data_dir: Path) -> N
         assert len({j.worker.split("/")[0] for j in finals}) >= 1
         others = [jm.wait_for_job(j.job_id, timeout=60) for j in free]
         assert most_at_once(others) > 1  # jobs without the key are not held back by it
-        assert redis_cli(agent, "EXISTS", keys.no_overlap_lock("db-backup")) == "0"  # let go at the end
+        assert redis_cli(agent, "EXISTS", KEYS.no_overlap_lock("db-backup")) == "0"  # let go at the end
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -67,7 +69,7 @@ def test_a_killed_worker_lets_go_of_its_key_by_lease(data_dir: Path) -> None:
         try:
             holder = jm.create_job("held", "!!fake.sleep seconds:30", no_overlap_key="only-one", max_retries=0)
             assert wait_until(lambda: jm.get_job(holder.job_id).status is JobStatus.ACTIVE, timeout=30)
-            assert redis_cli(agent, "GET", keys.no_overlap_lock("only-one")) == str(holder.job_id)
+            assert redis_cli(agent, "GET", KEYS.no_overlap_lock("only-one")) == str(holder.job_id)
             worker.kill()
             worker.wait()
             waiting = jm.create_job("local", "!!fake.return_success", no_overlap_key="only-one")

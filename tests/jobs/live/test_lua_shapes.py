@@ -1,6 +1,7 @@
 """The Lua scripts and Python agree on every key and set (issue 25, part 4): each key shape is written once, in
-keys.py, and the scripts get it as a generated Lua function (run here in a real Redis); the status and field sets
-come from model.py; keys.py's table lists every key it builds, and no other module spells one."""
+keys.py (KeyLayout), and the scripts get it as a generated Lua function (run here in a real Redis), for the
+unprefixed layout and a prefixed one alike (issue 28, item 5); the status and field sets come from model.py;
+keys.py's table lists every key it builds, and no other module spells one."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ LUA_DIR = resources.files("heroagent.jobs.live").joinpath("lua")
 SCRIPT_NAMES = sorted(p.name.removesuffix(".lua") for p in LUA_DIR.iterdir() if p.name.endswith(".lua"))
 # A text argument with the separator in it and a space: the shape must keep it whole.
 SAMPLES: dict[type, Any] = {str: "a:b c", int: 42}
+DEFAULT = keys.KeyLayout()
+# The unprefixed layout, and a prefix with Lua pattern characters in it ('.', '-'): a parser must escape them.
+LAYOUTS = [DEFAULT, keys.KeyLayout("team-a.x:b_1:")]
 
 
 @pytest.fixture
@@ -44,33 +48,51 @@ def sample_args(build: Callable[..., str]) -> list[Any]:
     return [SAMPLES[hints[name]] for name in inspect.signature(build).parameters]
 
 
-def test_each_lua_key_function_builds_the_key_of_keys_py(client: redis.Redis) -> None:
-    header = scripts.keys_header()
-    for name, build in scripts.KEY_FUNCTIONS.items():
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_each_lua_key_function_builds_the_key_of_keys_py(client: redis.Redis, layout: keys.KeyLayout) -> None:
+    header = scripts.keys_header(layout)
+    for name, build in scripts.key_functions(layout).items():
         args = sample_args(build)
         got = client.eval(f"{header}return {name}(unpack(ARGV))", 0, *args)
         assert got == build(*args), name
+        if name != "inflight_member":  # a member, not a key: the same in every layout
+            assert got.startswith(f"{layout.prefix}hero"), name
 
 
-def test_a_job_key_parses_back_to_its_topic_and_id() -> None:
-    assert keys.parse_job(keys.job("a:b c", 42)) == ("a:b c", 42)
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_a_job_key_parses_back_to_its_topic_and_id(layout: keys.KeyLayout) -> None:
+    assert layout.parse_job(layout.job("a:b c", 42)) == ("a:b c", 42)
 
 
-def test_each_lua_parser_takes_its_shape_apart(client: redis.Redis) -> None:
-    header = scripts.keys_header()
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_each_lua_parser_takes_its_shape_apart(client: redis.Redis, layout: keys.KeyLayout) -> None:
+    header = scripts.keys_header(layout)
     for name in scripts.PARSED_SHAPES:
-        build = scripts.KEY_FUNCTIONS[name]
+        build = scripts.key_functions(layout)[name]
         args = sample_args(build)
         parse = f"{header}return {{{name}_parts(ARGV[1])}}"
         assert client.eval(parse, 0, build(*args)) == [str(arg) for arg in args], name
         assert client.eval(parse, 0, "heroqueue:nothing-of-that-shape") == [], name
+    other = LAYOUTS[1] if layout == DEFAULT else DEFAULT  # another layout's job key is none of this one's
+    assert client.eval(f"{header}return {{job_key_parts(ARGV[1])}}", 0, other.job("t", 1)) == []
+
+
+def test_each_layout_has_scripts_of_its_own() -> None:
+    """The prefix is baked into the text: the scripts of two layouts differ (so do their SHAs), and the
+    unprefixed layout's are the scripts HeroAgent had before prefixes (no prefix anywhere)."""
+    for name in SCRIPT_NAMES:
+        plain, prefixed = (scripts.source(name, layout) for layout in LAYOUTS)
+        if "_key(" in plain or "'hero" in plain:
+            assert plain != prefixed, name
+        assert LAYOUTS[1].prefix not in plain, name
+    assert scripts.source("create", keys.KeyLayout("team-a.x:b_1:")) is scripts.source("create", LAYOUTS[1])
 
 
 def test_the_lua_sets_are_those_of_model_py(client: redis.Redis) -> None:
     listed = """
 local function members(set) local out = {} for name in pairs(set) do out[#out + 1] = name end return out end
 return {members(TERMINAL), members(RUNNING), members(NUMBER_FIELDS)}"""
-    terminal, running, numbers = client.eval(scripts.source("common") + listed, 0)
+    terminal, running, numbers = client.eval(scripts.source("common", DEFAULT) + listed, 0)
     assert set(terminal) == {s.value for s in model.TERMINAL}
     assert set(running) == {s.value for s in model.RUNNING}
     assert set(numbers) == model.HASH_NUMBER_FIELDS
@@ -90,9 +112,10 @@ def test_no_script_builds_or_spells_a_key_itself() -> None:
         assert not re.search(r"'hero", text), f"{name}.lua spells a key: name it from keys.py"
 
 
-def test_every_script_reads_whole_and_compiles(client: redis.Redis) -> None:
+@pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
+def test_every_script_reads_whole_and_compiles(client: redis.Redis, layout: keys.KeyLayout) -> None:
     for name in SCRIPT_NAMES:
-        text = scripts.source(name)
+        text = scripts.source(name, layout)
         client.script_load(text)  # Redis compiles it: a syntax error is a ResponseError here
         assert "${" not in text, name
         assert not any(line.startswith(scripts.INCLUDE) for line in text.splitlines()), name
@@ -100,8 +123,10 @@ def test_every_script_reads_whole_and_compiles(client: redis.Redis) -> None:
 
 def test_a_name_nobody_defines_is_a_key_error() -> None:
     with pytest.raises(KeyError, match="NOT_DEFINED"):
-        scripts.fill("return '${NOT_DEFINED}'", "example")
-    assert scripts.fill("return '${EVENTS}', ${MAX_PRIORITY}", "example") == f"return '{keys.EVENTS}', 9"
+        scripts.fill("return '${NOT_DEFINED}'", "example", DEFAULT)
+    assert scripts.fill("return '${EVENTS}', ${MAX_PRIORITY}", "example", DEFAULT) == "return 'hero:events', 9"
+    prefixed = scripts.fill("return '${EVENTS}', '${EVENTS_GROUP}'", "example", LAYOUTS[1])
+    assert prefixed == "return 'team-a.x:b_1:hero:events', 'recorder'"  # a group name is no key
 
 
 # ---------------------------------------------------------------- keys.py's table
@@ -114,7 +139,10 @@ def table_rows() -> list[str]:
 
 
 def key_functions() -> dict[str, Callable[..., Any]]:
-    return {name: fn for name, fn in inspect.getmembers(keys, inspect.isfunction) if fn.__module__ == keys.__name__}
+    """The methods of the unprefixed layout, and the functions of keys.py."""
+    methods = {n: m for n, m in inspect.getmembers(DEFAULT, inspect.ismethod) if not n.startswith("_")}
+    functions = {n: f for n, f in inspect.getmembers(keys, inspect.isfunction) if f.__module__ == keys.__name__}
+    return {**methods, **functions}
 
 
 NOT_KEYS = {
@@ -123,10 +151,18 @@ NOT_KEYS = {
     "inflight_member",
     "parse_job",
     "every_job_pattern",
+    "id_counters_pattern",
+    "prefix_of_id_counter",
     "webhook_member",
     "parse_webhook_member",
 }
-# a score, parsers, members, a SCAN pattern
+# a score, parsers, members, SCAN patterns
+
+
+def constants() -> dict[str, Any]:
+    """The attributes in capitals of the unprefixed layout, and the constants of keys.py."""
+    named = {**vars(keys), **vars(DEFAULT)}
+    return {name: value for name, value in named.items() if name.isupper()}
 
 
 def rendered(fn: Callable[..., Any]) -> str:
@@ -140,8 +176,8 @@ def test_the_table_lists_every_key_of_keys_py() -> None:
         if name not in NOT_KEYS:
             assert rendered(fn) in rows, f"keys.{name} builds {rendered(fn)}, not in keys.py's table"
     assert f'"{rendered(keys.inflight_member)}"' in doc
-    for name, value in vars(keys).items():
-        if not name.isupper() or not isinstance(value, str):
+    for name, value in constants().items():
+        if not isinstance(value, str):
             continue
         if name.startswith("PREFIX_"):
             assert any(row.startswith(f"{value}:") for row in rows), f"keys.{name} = {value!r}"
@@ -153,7 +189,7 @@ def test_the_table_lists_every_key_of_keys_py() -> None:
 
 def test_every_key_of_the_table_is_built_by_keys_py() -> None:
     built = {rendered(fn) for name, fn in key_functions().items() if name not in NOT_KEYS}
-    built |= {value for name, value in vars(keys).items() if name.isupper() and isinstance(value, str)}
+    built |= {value for value in constants().values() if isinstance(value, str)}
     assert [row for row in table_rows() if row not in built] == []
 
 
@@ -204,8 +240,8 @@ def test_a_script_names_each_status_through_jobstatus_not_a_literal_of_its_own(n
     compared = re.findall(rf"(?<!fields\[i\] )(?:==|~=) '({statuses})'", code)
     assigned = re.findall(rf"status = '({statuses})'", code)
     assert not (written or compared or assigned), (written, compared, assigned)
-    assert "${STATUS_" not in scripts.source(name)  # every one filled in
+    assert "${STATUS_" not in scripts.source(name, DEFAULT)  # every one filled in
 
 
 def test_a_status_placeholder_is_the_statuss_value() -> None:
-    assert scripts.fill("'${STATUS_CANCELING}'", "test") == "'canceling'"
+    assert scripts.fill("'${STATUS_CANCELING}'", "test", DEFAULT) == "'canceling'"

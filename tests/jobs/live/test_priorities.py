@@ -11,6 +11,8 @@ from heroagent import HeroAgent
 from heroagent.jobs import InvalidJobError, JobStatus, keys
 from tests.conftest import make_config, redis_cli, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def quiet_agent(data_dir: Path, **jobs: object) -> HeroAgent:
     """One worker thread serving the topic "p" only: starts come one at a time, in claim order."""
@@ -29,7 +31,7 @@ def test_higher_priorities_start_first_and_fifo_within_one(data_dir: Path) -> No
         jm.pause_topic("p", create=True)
         priorities = [0, 5, 9, 5, 0, 9, 3, 0]
         jobs = [jm.create_job("p", "!!fake.sleep seconds:0.02", priority=p) for p in priorities]  # ms apart
-        waiting = redis_cli(agent, "ZRANGE", keys.queue("p"), "0", "-1").split()
+        waiting = redis_cli(agent, "ZRANGE", KEYS.queue("p"), "0", "-1").split()
         expected = [j.job_id for j in sorted(jobs, key=lambda j: (-j.priority, j.job_id))]
         assert [int(x) for x in waiting] == expected  # what redis-cli shows as "next first"
         jm.resume_topic("p")
@@ -48,7 +50,7 @@ def test_a_job_put_back_keeps_its_place(data_dir: Path) -> None:
         later = [jm.create_job("p", "!!fake.return_success", priority=4) for _ in range(3)]
         assert [j.job_id for j in jm.queue.claim(["p"], "gone:1:x/1", lease_ms=300)] == [first.job_id]
         assert wait_until(lambda: jm.get_job(first.job_id).status is JobStatus.NEW, timeout=10)  # reaped
-        waiting = [int(x) for x in redis_cli(agent, "ZRANGE", keys.queue("p"), "0", "-1").split()]
+        waiting = [int(x) for x in redis_cli(agent, "ZRANGE", KEYS.queue("p"), "0", "-1").split()]
         assert waiting == [first.job_id] + [j.job_id for j in later]
 
 
@@ -94,10 +96,10 @@ def test_queues_written_before_priorities_are_upgraded(data_dir: Path) -> None:
     with quiet_agent(data_dir, topics=["nobody"]) as agent:
         jm = agent.get_job_manager()
         jobs = [jm.create_job("p", "!!fake.return_success", priority=p) for p in (0, 7, 0)]
-        redis_cli(agent, "DEL", keys.queue("p"))
-        redis_cli(agent, "RPUSH", keys.queue("p"), *(str(j.job_id) for j in jobs))
-        assert redis_cli(agent, "TYPE", keys.queue("p")) == "list"
+        redis_cli(agent, "DEL", KEYS.queue("p"))
+        redis_cli(agent, "RPUSH", KEYS.queue("p"), *(str(j.job_id) for j in jobs))
+        assert redis_cli(agent, "TYPE", KEYS.queue("p")) == "list"
         agent.jobs.reconciler.reconcile()  # type: ignore[union-attr]
-        assert redis_cli(agent, "TYPE", keys.queue("p")) == "zset"
-        waiting = [int(x) for x in redis_cli(agent, "ZRANGE", keys.queue("p"), "0", "-1").split()]
+        assert redis_cli(agent, "TYPE", KEYS.queue("p")) == "zset"
+        waiting = [int(x) for x in redis_cli(agent, "ZRANGE", KEYS.queue("p"), "0", "-1").split()]
         assert waiting == [jobs[1].job_id, jobs[0].job_id, jobs[2].job_id]

@@ -26,6 +26,8 @@ from heroagent.jobs.errors import JobIdsNotSeededError
 from heroagent.redis_connect import redis_url_for
 from tests.conftest import child_env, external_redis, make_config, redis_cli, ui_url, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 # A submitter in its own process: creates jobs one by one and prints each id once create_job returned.
 SUBMITTER = """
 import sys, time
@@ -184,10 +186,10 @@ def test_ids_never_reuse_an_id_the_history_holds(agent: HeroAgent) -> None:
         assert "heroagent serve" in str(exc)
     assert jm.create_job("ids", "!!fake.return_success").job_id > highest  # the server reseeds at once
     # A counter set back (a Redis restored from an old copy) is raised again when Redis restarts.
-    redis_cli(agent, "SET", keys.JOB_ID_COUNTER, "1")
+    redis_cli(agent, "SET", KEYS.JOB_ID_COUNTER, "1")
     agent.redis.stop()  # type: ignore[union-attr]
     agent.redis.start()  # type: ignore[union-attr]
-    assert wait_until(lambda: int(redis_cli(agent, "GET", keys.JOB_ID_COUNTER).strip() or 0) > highest, timeout=10)
+    assert wait_until(lambda: int(redis_cli(agent, "GET", KEYS.JOB_ID_COUNTER).strip() or 0) > highest, timeout=10)
     assert jm.create_job("ids", "!!fake.return_success").job_id > highest
 
 

@@ -71,8 +71,9 @@ def fleet(data_dir: Path) -> Iterator[HeroAgent]:
             PYTHONPATH=f"{modules}:{child_env()['PYTHONPATH']}",
         )
         with HeroAgent(config) as agent:
-            client = agent.get_job_manager().client
-            assert wait_until(lambda: "billing" in read_live(client), timeout=30), present(worker.stderr).read()
+            manager = agent.get_job_manager()
+            client, layout = manager.client, manager.layout
+            assert wait_until(lambda: "billing" in read_live(client, layout), timeout=30), present(worker.stderr).read()
             yield agent
     finally:
         if worker is not None:

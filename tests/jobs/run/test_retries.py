@@ -16,6 +16,8 @@ from heroagent.jobs.retry import backoff
 from heroagent.jobs.run.context import JobContext
 from tests.conftest import make_config, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def test_backoff_doubles_is_capped_and_jittered_down_to_half() -> None:
     assert [backoff(2, n, 3600, 1.0) for n in range(4)] == [2, 4, 8, 16]
@@ -122,7 +124,7 @@ def test_a_job_that_keeps_losing_its_worker_ends_in_error(paused_agent: HeroAgen
     # The recorder deletes the finished hash right after the history has the final state (which is what
     # wait_for_job waits for), so the delete may land a moment after wait_for_job returns.
     client = paused_agent.get_job_manager().client
-    assert wait_until(lambda: client.exists(keys.job("x", job.job_id)) == 0, timeout=5)
+    assert wait_until(lambda: client.exists(KEYS.job("x", job.job_id)) == 0, timeout=5)
 
 
 def test_dead_jobs_are_listed_and_retried_in_bulk(agent: HeroAgent) -> None:

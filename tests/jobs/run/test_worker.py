@@ -9,6 +9,8 @@ from heroagent.client import JobClient
 from heroagent.jobs import JobStatus, keys
 from tests.conftest import wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def test_a_job_arriving_while_another_runs_long_starts_on_an_idle_thread(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
@@ -31,7 +33,7 @@ def test_jobs_submitted_one_by_one_each_run_once_and_leave_no_wake_token(agent: 
         assert jm.wait_for_job(job_id, timeout=30).status is JobStatus.DONE
         assert [v.status.value for v in jm.get_history(job_id)] == ["new", "active", "done"], job_id
     redis = agent.redis.client()  # type: ignore[union-attr]
-    assert redis.llen(keys.wake("trickle")) == 0  # tokens went with the jobs that were taken
+    assert redis.llen(KEYS.wake("trickle")) == 0  # tokens went with the jobs that were taken
 
 
 def test_every_idle_thread_takes_part_when_jobs_wait(agent: HeroAgent) -> None:

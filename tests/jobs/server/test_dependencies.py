@@ -8,6 +8,8 @@ from heroagent import HeroAgent
 from heroagent.jobs import InvalidJobError, JobContext, JobStatus, keys
 from tests.conftest import wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 OK = "!!fake.return_success message:'{}'"
 FAIL = "!!fake.return_error"
 
@@ -74,7 +76,7 @@ def test_parents_created_earlier_and_already_ended(agent: HeroAgent) -> None:
     done = jm.wait_for_job(jm.create_job("old", OK.format("old")).job_id, timeout=20)
     assert agent.redis is not None
     client = agent.redis.client()
-    assert wait_until(lambda: not client.exists(keys.job("old", done.job_id)))
+    assert wait_until(lambda: not client.exists(KEYS.job("old", done.job_id)))
     failed = jm.wait_for_job(jm.create_job("old", FAIL).job_id, timeout=20)
     running = jm.create_job("old", "!!fake.sleep seconds:'0.5'")
     child = jm.create_job("new", OK.format("child"), depends_on=[done.job_id, running.job_id])

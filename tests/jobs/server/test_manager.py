@@ -11,6 +11,8 @@ from heroagent import HeroAgent
 from heroagent.jobs import InvalidJobError, InvalidTransitionError, JobNotFoundError, JobStatus, keys
 from tests.conftest import make_config, redis_cli, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def test_life_cycle_history_and_redis_cleanup(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
@@ -25,8 +27,8 @@ def test_life_cycle_history_and_redis_cleanup(agent: HeroAgent) -> None:
     timeline = jm.get_history(job.job_id)
     assert [v.status for v in timeline] == [JobStatus.NEW, JobStatus.ACTIVE, JobStatus.DONE]
     # The terminal job is gone from Redis and kept in OurDB.
-    assert wait_until(lambda: redis_cli(agent, "EXISTS", keys.job("mail", job.job_id)) == "0")
-    assert redis_cli(agent, "ZCARD", keys.INFLIGHT) == "0"
+    assert wait_until(lambda: redis_cli(agent, "EXISTS", KEYS.job("mail", job.job_id)) == "0")
+    assert redis_cli(agent, "ZCARD", KEYS.INFLIGHT) == "0"
     assert jm.get_job(job.job_id).status is JobStatus.DONE
     assert "started on worker" in jm.get_log(job.job_id)
 
@@ -36,15 +38,15 @@ def test_redis_cli_commands_tell_the_truth(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
     blocker = jm.create_job("watch", "!!fake.sleep seconds:2")
     waiting = jm.create_jobs([{"topic": "watch", "params": "!!fake.sleep seconds:1"} for _ in range(3)])
-    assert wait_until(lambda: redis_cli(agent, "HGET", keys.job("watch", blocker.job_id), "status") == "active")
+    assert wait_until(lambda: redis_cli(agent, "HGET", KEYS.job("watch", blocker.job_id), "status") == "active")
     queued = redis_cli(agent, "ZRANGE", "heroqueue:watch", "0", "-1").split()
     assert int(redis_cli(agent, "ZCARD", "heroqueue:watch")) == len(queued)
     assert set(queued) <= {str(j.job_id) for j in waiting}
-    fields = redis_cli(agent, "HGETALL", keys.job("watch", blocker.job_id)).split("\n")
+    fields = redis_cli(agent, "HGETALL", KEYS.job("watch", blocker.job_id)).split("\n")
     as_dict = dict(zip(fields[::2], fields[1::2], strict=True))
     assert as_dict["jobid"] == str(blocker.job_id) and as_dict["topic"] == "watch" and as_dict["status"] == "active"
     jm.wait_for_job(blocker.job_id, timeout=10)
-    assert wait_until(lambda: redis_cli(agent, "EXISTS", keys.job("watch", blocker.job_id)) == "0")
+    assert wait_until(lambda: redis_cli(agent, "EXISTS", KEYS.job("watch", blocker.job_id)) == "0")
     for job in waiting:
         jm.wait_for_job(job.job_id, timeout=10)
     assert redis_cli(agent, "ZCARD", "heroqueue:watch") == "0"

@@ -12,6 +12,8 @@ from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.server.rpc import RequestServer
 from tests.conftest import wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 
 def waiting_in_blpop(client: redis.Redis, name: str) -> bool:
     """Whether Redis sees the connection named `name` blocked (flag b) in a BLPOP."""
@@ -47,4 +49,4 @@ def test_stop_wakes_the_blpop_it_waits_in_and_another_servers_stop_does_not(agen
     finally:
         second.stop()
     assert request_threads() == 1
-    assert watcher.keys("hero:rpc:wake:*") == [] and watcher.llen(keys.RPC_REQUESTS) == 0
+    assert watcher.keys("hero:rpc:wake:*") == [] and watcher.llen(KEYS.RPC_REQUESTS) == 0

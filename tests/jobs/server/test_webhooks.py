@@ -33,6 +33,8 @@ from heroagent.jobs.server.webhook_http import ANSWER_CAP, Deadlines, Refused, p
 from heroagent.jobs.signing import sign, verify, webhook_secret
 from tests.conftest import child_env, free_port, make_config, wait_until
 
+KEYS = keys.KeyLayout()  # the unprefixed layout: the keys every HeroAgent had before key prefixes
+
 QUICK = webhooks.Backoff(first=0.05, cap=0.2)  # the day of retries stays a day; the waits are short
 
 
@@ -272,7 +274,7 @@ def outbox_empty(agent: HeroAgent) -> bool:
     assert agent.redis is not None
     client = agent.redis.client()
     try:
-        return client.zcard(keys.WEBHOOKS_DUE) == 0 and not list(client.scan_iter("hero:webhook:*"))
+        return client.zcard(KEYS.WEBHOOKS_DUE) == 0 and not list(client.scan_iter("hero:webhook:*"))
     finally:
         client.close()
 
@@ -374,7 +376,7 @@ def test_a_server_restart_keeps_the_outbox_and_topic_webhooks_follow_the_config(
     assert again.redis is not None
     client = again.redis.client()
     try:
-        assert client.hgetall(keys.WEBHOOK_TOPICS) == {}  # the topic left the config: its webhook went with it
+        assert client.hgetall(KEYS.WEBHOOK_TOPICS) == {}  # the topic left the config: its webhook went with it
     finally:
         client.close()
     jm = again.get_job_manager()
