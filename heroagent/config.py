@@ -401,7 +401,8 @@ def _check_redis(config: Config, src: str) -> None:
     _check_redis_tls(config, src)
     problem = key_prefix_problem(config.redis.key_prefix)
     if problem:
-        raise ConfigError(f"{src}: [redis] key_prefix = {config.redis.key_prefix[:80]!r}: {problem}")
+        given = config.redis.key_prefix[:80]
+        raise ConfigError(f"{src}: [redis] key_prefix = {given!r} (or HEROAGENT_REDIS_KEY_PREFIX): {problem}")
 
 
 # The rule of a key prefix (`[redis] key_prefix`, `heroagent worker --key-prefix`, `JobClient(key_prefix=)`):

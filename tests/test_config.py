@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -325,3 +326,58 @@ def test_a_topics_pause_on_error(tmp_path: Path) -> None:
     bad = write(tmp_path, '[topics.fragile]\npause_on_error = "yes"\n')
     with pytest.raises(ConfigError, match=r"\[topics.fragile\] pause_on_error = 'yes': must be true or false"):
         cfg.load_config(bad, environ={})
+
+
+# ---------------------------------------------------------------- [redis] key_prefix (issue 28, item 5)
+
+
+@pytest.mark.parametrize("prefix", ["team-a:", "a:", "prod:agent1:", "A.b_c-9:", "x" * 63 + ":"])
+def test_a_key_prefix(tmp_path: Path, prefix: str) -> None:
+    path = write(tmp_path, f'[redis]\nkey_prefix = "{prefix}"\n')
+    assert cfg.load_config(path, environ={}).redis.key_prefix == prefix
+    assert cfg.load_config(None, environ={"HEROAGENT_REDIS_KEY_PREFIX": prefix}).redis.key_prefix == prefix
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("a", "must end with ':' (e.g. 'a:'), so the ACL pattern ~a:* matches only its keys"),
+        ("team.a", "must end with ':' (e.g. 'team.a:')"),
+        ("a b:", "may only hold letters, digits"),
+        ("a*:", "may only hold letters, digits"),
+        ("*", "may only hold letters, digits"),
+        ("a?:", "no spaces, quotes, glob characters"),
+        ("[a]:", "may only hold"),
+        ('a":', "may only hold"),
+        ("a'b:", "may only hold"),
+        ("a\\:", "may only hold"),
+        ("a::", "empty parts"),
+        (":", "empty parts"),
+        (":a:", "empty parts"),
+        ("a:\n", "may only hold"),
+        ("a:\x00", "may only hold"),
+        ("\u00e4:", "may only hold"),
+        ("a:~b:", "may only hold"),
+        ("a:&b:", "may only hold"),
+        ("x" * 64 + ":", "must be at most 64 characters (it is 65)"),
+        ("hero:", "no part of it may start with 'hero'"),
+        ("herojobs:", "no part of it may start with 'hero'"),
+        ("a:herojobs:", "no part of it may start with 'hero'"),
+        ("Hero-x:", "no part of it may start with 'hero'"),
+    ],
+)
+def test_a_hostile_key_prefix_is_refused_naming_the_setting_and_the_fix(
+    tmp_path: Path, prefix: str, expected: str
+) -> None:
+    path = write(tmp_path, f"[redis]\nkey_prefix = {json.dumps(prefix)}\n")
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, environ={})
+    message = str(info.value)
+    assert "[redis] key_prefix" in message and expected in message and str(path) in message
+    assert "\n" not in message
+    assert 'e.g. "team-a:"' in message or "(e.g. '" in message  # the fix
+
+
+def test_a_hostile_key_prefix_from_the_environment_is_refused_too() -> None:
+    with pytest.raises(ConfigError, match=r"\[redis\] key_prefix = 'a b' \(or HEROAGENT_REDIS_KEY_PREFIX\)"):
+        cfg.load_config(None, environ={"HEROAGENT_REDIS_KEY_PREFIX": "a b"})
