@@ -75,7 +75,7 @@ def submitter(system: str, url: str) -> tuple[Callable[[str, float], Any], Calla
 def main() -> None:
     system, name, count, mode, url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
     one, bulk = submitter(system, url)
-    print(f"start {time.time()!r}", flush=True)
+    print(f"start {time.time()!r} {time.process_time()!r}", flush=True)
     if mode == "bulk":
         assert bulk is not None, f"{system} has no bulk call"
         for start in range(0, count, BATCH):
@@ -88,7 +88,7 @@ def main() -> None:
     else:
         for _ in range(count):
             one(name, 0.0)
-    print(f"end {time.time()!r}", flush=True)
+    print(f"end {time.time()!r} {time.process_time()!r}", flush=True)  # its CPU: the producer's role
 
 
 if __name__ == "__main__":
