@@ -22,7 +22,10 @@ Systems: `floor` (LPUSH, 2 processes BRPOP + the body), `huey-proc-2` (RedisHuey
 `heroagent` (`heroagent serve`, its worker pool of [jobs] worker_count threads, JobClient.create_job
 from the producer process), `heroagent+worker` (the same plus one `heroagent worker` process),
 `heroagent+2workers` (the shape of huey's two worker processes: the server's own pool drained, so the
-server only records the history, and two `heroagent worker` processes run the jobs).
+server only records the history, and two `heroagent worker` processes run the jobs), `heroagent-embedded`
+(the producer runs `HeroAgent(config).start()` itself, with its own Redis and history, and creates with
+`jm.create_job`: server, recorder and pool share the producer's process; its CPU is all "producer", its
+Redis's is "redis", and the run ends when its own history has every job).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ ONE_BY_ONE = [
     "heroagent",
     "heroagent+worker",
     "heroagent+2workers",
+    "heroagent-embedded",
     "heroagent+prio",
     "heroagent+limits",
     "heroagent+nooverlap",
@@ -66,7 +70,7 @@ ONE_BY_ONE = [
 # The flow-control variants of `heroagent`, to price them on the hot path as ratios against it in the
 # same run: each job a priority 0-9 in turn; the topic limited (max_running and rate set high enough
 # never to bind, so only their bookkeeping is measured); each job its own no-overlap key (a lock per job).
-BULK = ["floor", "rq", "heroagent", "heroagent+worker", "heroagent+2workers"]
+BULK = ["floor", "rq", "heroagent", "heroagent+worker", "heroagent+2workers", "heroagent-embedded"]
 PACED = ["floor", "huey-proc-2", "heroagent"]
 
 
@@ -146,6 +150,7 @@ class Bench:
             "heroagent+nooverlap": [],
             "heroagent+worker": [hero_worker],
             "heroagent+2workers": [hero_worker] * 2,
+            "heroagent-embedded": [],
         }
         if system == "heroagent+2workers":
             self.set_server_pool("drained")
@@ -193,11 +198,12 @@ class Bench:
             _, started_text, producer_cpu_start = producer.stdout.readline().split()
             started = float(started_text)
             hero = system.startswith("heroagent")
+            embedded = system == "heroagent-embedded"  # its history is its own: it says when that has all
             deadline = time.monotonic() + 900
             quiet, last_done = time.monotonic() + 60, 0
             while True:
                 done = int(self.redis.get(f"bench:{name}:done") or 0)
-                if done >= n and (not hero or self.history_caught_up()):
+                if done >= n and (not hero or embedded or self.history_caught_up()):
                     finished = time.time()
                     break
                 if time.monotonic() > deadline or (producer.poll() is not None and time.monotonic() > quiet):
@@ -208,12 +214,19 @@ class Bench:
             after = self.cpu_now(procs)
             _, ended_text, producer_cpu_end = producer.stdout.readline().split()
             ended = float(ended_text)
+            embedded_redis = 0.0
+            if embedded:
+                _, recorded_at, producer_cpu_end = producer.stdout.readline().split()  # "recorded <t> <cpu>"
+                finished = max(finished, float(recorded_at))
+                embedded_redis = float(producer.stdout.readline().split()[1])  # "redis-cpu <seconds>"
             producer.wait(timeout=60)
             latencies = [float(x) for x in self.redis.lrange(f"bench:{name}:latency", 0, -1)]  # type: ignore[union-attr]
             cpu = {role: (after[role] - before[role]) * 1e6 / n for role in after}
             cpu["producer"] = (float(producer_cpu_end) - float(producer_cpu_start)) * 1e6 / n
-            if not hero:  # the serve process only hosts the Redis the peers use
+            if not hero or embedded:  # the serve process only hosts the Redis the peers use
                 cpu["server"] = cpu["recorder"] = cpu["pool"] = 0.0
+            if embedded:  # its Redis is its own (its CPU since start: startup is a few ms of it)
+                cpu["redis"] = embedded_redis * 1e6 / n
             return n / (finished - started), n / (ended - started), latencies, cpu
         finally:
             if system == "heroagent+limits":
@@ -346,6 +359,10 @@ def report(figures: dict[tuple[str, str], Figures]) -> None:
             median("heroagent+2workers", "bulk") / median("huey-proc-2", "one"),
         ),
         ("heroagent one-by-one / floor", ours / median("floor", "one")),
+        (
+            "heroagent-embedded one-by-one / huey-proc-2",
+            median("heroagent-embedded", "one") / median("huey-proc-2", "one"),
+        ),
         ("heroagent bulk / huey-proc-2 one-by-one", median("heroagent", "bulk") / median("huey-proc-2", "one")),
         ("heroagent bulk / floor bulk", median("heroagent", "bulk") / median("floor", "bulk")),
         ("priorities (0-9 in turn) / heroagent", median("heroagent+prio", "one") / ours),
