@@ -246,15 +246,18 @@ class Bench:
     def set_server_pool(self, state: str) -> None:
         """Drain the server's own worker pool ("drained": it claims nothing) or let it serve again, and
         wait until it says so (a pool sees this at its next heartbeat)."""
+        from heroagent.jobs.keys import KeyLayout
         from heroagent.jobs.live.workers import list_workers, set_draining
 
-        pools = [w for w in list_workers(self.redis) if w.get("pid") == str(self.server.pid)]
+        layout = KeyLayout()  # the benchmark's server runs with no key prefix
+        pools = [w for w in list_workers(self.redis, layout) if w.get("pid") == str(self.server.pid)]
         if not pools:
             raise SystemExit("the server's worker pool is not in the workers list")
         for pool in pools:
-            set_draining(self.redis, pool["id"], state == "drained")
+            set_draining(self.redis, layout, pool["id"], state == "drained")
         deadline = time.monotonic() + 30
-        while {w.get("state") for w in list_workers(self.redis) if w.get("pid") == str(self.server.pid)} != {state}:
+        pid = str(self.server.pid)
+        while {w.get("state") for w in list_workers(self.redis, layout) if w.get("pid") == pid} != {state}:
             if time.monotonic() > deadline:
                 raise SystemExit(f"the server's worker pool did not become {state}")
             time.sleep(0.1)

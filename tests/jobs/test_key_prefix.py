@@ -34,7 +34,7 @@ FAKE = "!!fake.return_success message:"
 
 def acl_rule(prefix: str, secret: str) -> tuple[str, ...]:
     """The README's rule for a HeroAgent with a key prefix, without +info: its keys and channels only."""
-    return ("on", f">{secret}", f"~{prefix}*", f"&{prefix}*", "+@all", "-@admin", "-@dangerous")
+    return ("on", f">{secret}", "resetchannels", f"~{prefix}*", f"&{prefix}*", "+@all", "-@admin", "-@dangerous")
 
 
 def user_url(server: EmbeddedRedis, prefix: str) -> str:
@@ -110,12 +110,13 @@ def test_a_client_or_worker_given_a_hostile_prefix_is_refused_naming_it() -> Non
 def test_two_heroagents_with_prefixes_share_one_redis_each_kept_to_its_keys(
     data_dir: Path, shared_redis: EmbeddedRedis
 ) -> None:
-    """Jobs, ids, idempotency keys, pause, limits, schedules, workers, events, webhooks, the hero layout and
-    the request server stay apart; each server runs as an ACL user that may touch only its prefix's keys and
-    channels, and at the end every key in Redis is under one of the two prefixes (or the other app's)."""
+    """Jobs, ids, idempotency keys, pause, limits, schedules, workers, events, webhooks, job logs, the hero
+    layout and the request server stay apart. A runs as an ACL user that may touch only its prefix's keys and
+    channels (a key it got wrong would be refused); B as Redis's admin, and at the end every key in Redis is
+    under one of the two prefixes (or the other app's): a key B got wrong would be found there."""
     admin = shared_redis.client()
     admin.set("other-app:secret", "theirs")
-    url_a, url_b = (user_url(shared_redis, prefix) for prefix in PREFIXES)
+    url_a, url_b = user_url(shared_redis, "a:"), shared_redis.url
     hook = f"http://127.0.0.1:{free_port()}/hook"  # nobody listens: the delivery waits in the outbox
     config_a = server_config(
         data_dir,
@@ -160,8 +161,11 @@ def test_two_heroagents_with_prefixes_share_one_redis_each_kept_to_its_keys(
             for_b = jb.create_job("remote", FAKE + "there")
             done = jb.wait_for_job(for_b.job_id, timeout=30)
             assert done.result == ["there"] and done.worker.startswith("far-b"), done.worker
-            assert "far-b" in [w["id"] for w in jb.list_workers()]
-            assert "far-b" not in [w["id"] for w in ja.list_workers()]
+            logged = jb.create_job("remote", "!!fake.sleep seconds:0.05", log=True)  # its lines go through Redis
+            assert jb.wait_for_job(logged.job_id, timeout=30).status is JobStatus.DONE
+            assert wait_until(lambda: "sleeping" in jb.get_log(logged.job_id), timeout=15)
+            assert any(w["id"].startswith("far-b") for w in jb.list_workers())
+            assert not any(w["id"].startswith("far-b") for w in ja.list_workers())
             time.sleep(0.5)
             assert ja.get_job(for_a.job_id).status is JobStatus.NEW  # nobody serves A's "remote"
 
