@@ -69,6 +69,15 @@ def logged_in() -> bool:
     return session.get("user") == "admin"
 
 
+def events_url() -> str:
+    """Where the dashboard's pages open the live event stream, or '' when this browser may not (the API wants
+    a token or a login this session lacks: [ui] api_token without a password). The pages then poll instead."""
+    ui = ui_config()
+    if (ui.password or ui.api_token) and not logged_in():
+        return ""
+    return url_for("api.events")
+
+
 def is_api_request() -> bool:
     return request.path.startswith("/api/") or request.path == "/metrics"
 
@@ -79,7 +88,7 @@ def _bearer_ok(ui: UIConfig) -> bool:
     return scheme.lower() == "bearer" and _same(token.strip(), ui.api_token)
 
 
-def _cross_site() -> bool:
+def cross_site() -> bool:
     """True for a request a browser sent on behalf of another site's page.
 
     The Origin is checked against the Host allow-list, not against Host: after DNS rebinding both
@@ -148,7 +157,7 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
         if request.method not in SAFE_METHODS:
             if logged_in() and not _csrf_ok():
                 return api_error(403, "missing or wrong X-CSRF-Token header (a logged-in browser must send it)")
-            if not needs_auth and _cross_site():
+            if not needs_auth and cross_site():
                 return api_error(403, "cross-site request refused")
         return None
     if request.method not in SAFE_METHODS and not _csrf_ok():

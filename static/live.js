@@ -1,0 +1,90 @@
+// The dashboard's live parts, refreshed when a job changes instead of on a fast timer.
+//
+// One EventSource per page on the server's event stream (GET /api/events, named by <body data-events>).
+// Each element marked data-live (a partial that htmx re-fetches on its "heroagent-changed" event) is told when
+// an event arrives; one marked data-live-job="<id>" only for that job's events. Refreshes are debounced: at most
+// one every GAP_MS, however many events come. When the stream cannot be had (refused, too many open, the
+// server away) the same event is sent every POLL_MS instead, as the pages polled before, and the stream is
+// tried again later. The partials keep a slow poll of their own for what no job event tells (workers, Redis,
+// a running job's progress). No inline script, no eval: it runs under the strict CSP.
+(function () {
+  "use strict";
+  var GAP_MS = 250; // at most 4 refreshes a second
+  var POLL_MS = 2000; // without the stream
+  var RETRY_MS = 30000; // a stream the server refused (503, 401) is asked for again this much later
+  var body = document.body;
+  var url = body.getAttribute("data-events");
+  var jobs = {}; // job ids changed since the last refresh
+  var all = false; // or everything (a reset: events may have been missed)
+  var timer = null;
+  var last = 0;
+  var poller = null;
+
+  function refresh() {
+    var changed = jobs;
+    var every = all;
+    timer = null;
+    last = Date.now();
+    jobs = {};
+    all = false;
+    var live = document.querySelectorAll("[data-live]");
+    for (var i = 0; i < live.length; i++) {
+      var job = live[i].getAttribute("data-live-job");
+      if (every || !job || changed[job]) {
+        htmx.trigger(live[i], "heroagent-changed");
+      }
+    }
+  }
+
+  function changed(jobId) {
+    if (jobId === null) {
+      all = true;
+    } else {
+      jobs[jobId] = true;
+    }
+    if (timer === null) {
+      timer = setTimeout(refresh, Math.max(0, last + GAP_MS - Date.now()));
+    }
+  }
+
+  function poll(on) {
+    if (on && poller === null) {
+      poller = setInterval(function () { changed(null); }, POLL_MS);
+      body.setAttribute("data-live-mode", "polling");
+    } else if (!on && poller !== null) {
+      clearInterval(poller);
+      poller = null;
+    }
+  }
+
+  function connect() {
+    var source = new EventSource(url);
+    source.addEventListener("open", function () {
+      poll(false);
+      body.setAttribute("data-live-mode", "stream");
+    });
+    source.addEventListener("job", function (event) {
+      try {
+        changed(String(JSON.parse(event.data).job_id));
+      } catch (e) {
+        changed(null);
+      }
+    });
+    source.addEventListener("reset", function () { changed(null); });
+    source.addEventListener("error", function () {
+      poll(true); // reconnecting by itself (CONNECTING), or given up (CLOSED: a refusal)
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(connect, RETRY_MS);
+      }
+    });
+  }
+
+  if (typeof htmx === "undefined") {
+    return; // the partials' own slow poll is all there is
+  }
+  if (url && typeof EventSource === "function") {
+    connect();
+  } else {
+    poll(true);
+  }
+})();
