@@ -153,12 +153,14 @@ def event_stream_response() -> Response | tuple[Response, int]:
     feed = current_manager().events  # a 503 when the job system is not running
     streams: EventStreams = current_app.extensions[STREAMS]
     if not streams.enter(feed):
-        response, status = api_error(
-            503,
-            f"too many event streams are open ({streams.limit}, the most this server holds: each holds one of "
-            f"its threads); close one (a dashboard tab, a `heroagent job watch`) or try again in {BUSY_RETRY_AFTER} s",
+        busy = (
+            "the server is stopping; connect again once it is back"
+            if streams.closed
+            else f"too many event streams are open ({streams.limit}, the most this server holds: each holds one of "
+            f"its threads); close one (a dashboard tab, a `heroagent job watch`) or try again in {BUSY_RETRY_AFTER} s"
         )
-        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        response, status = api_error(503, busy)
+        response.headers["Retry-After"] = str(RETRY_MS // 1000 if streams.closed else BUSY_RETRY_AFTER)
         return response, status
     try:
         start = feed.resume(request.headers.get("Last-Event-ID"))

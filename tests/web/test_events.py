@@ -121,7 +121,10 @@ def seqs(frames: list[Frame]) -> list[int]:
 
 
 def ended(job_id: int, status: str = "done") -> Callable[[list[Frame]], bool]:
-    return lambda frames: any(f.event == "job" and f.data["job_id"] == job_id and f.data["status"] == status for f in frames)
+    """Whether the frames read hold this job's event of `status`."""
+    return lambda frames: any(
+        f.event == "job" and (f.data["job_id"], f.data["status"]) == (job_id, status) for f in frames
+    )
 
 
 @pytest.fixture
@@ -314,7 +317,7 @@ def test_a_quiet_stream_beats_and_ends_with_its_place_and_the_next_one_goes_on(
 
 
 def test_host_and_origin_of_another_site_are_refused(agent: HeroAgent) -> None:
-    port = urlsplit(ui_url(agent, "")).port
+    port = agent.config.ui.port
     assert Stream(agent, headers={"Host": "evil.example"}).status == 421
     foreign = Stream(agent, headers={"Origin": "http://evil.example"})
     assert foreign.status == 403 and "another site" in foreign.error()
@@ -361,3 +364,15 @@ def test_a_stop_with_streams_open_ends_them(web_agent: StartAgent, monkeypatch: 
         stream.close()
     stopping.join(timeout=LIVENESS)
     assert not stopping.is_alive() and not agent.running
+
+
+def test_the_openapi_document_describes_the_stream() -> None:
+    from heroagent.schema.filters import EVENT_FILTERS
+    from heroagent.web.openapi import openapi_document
+
+    operation = openapi_document()["paths"]["/api/events"]["get"]
+    assert [p["name"] for p in operation["parameters"]] == [*EVENT_FILTERS.names(), "Last-Event-ID"]
+    assert operation["parameters"][-1]["in"] == "header"
+    assert list(operation["responses"]["200"]["content"]) == ["text/event-stream"]
+    assert "Retry-After" in operation["responses"]["503"]["headers"]
+    assert {"400", "401", "403"} <= set(operation["responses"])

@@ -24,7 +24,7 @@ def recorded(job_id: int, status: JobStatus = JobStatus.NEW, **fields: object) -
 
 def test_an_event_keeps_the_facts_and_never_params_or_results() -> None:
     feed = EventFeed()
-    error = "disk \"full\"\n" + "x" * 5000
+    error = 'disk "full"\n' + "x" * 5000
     feed.add(
         [
             recorded(7, JobStatus.ERROR, group="batch-1", attempts=2, version=4, updated_at=1700000000.25, error=error),
