@@ -64,6 +64,7 @@
       body.setAttribute("data-live-mode", "stream");
     });
     source.addEventListener("job", function (event) {
+      body.setAttribute("data-live-event", event.lastEventId); // the newest event seen (for a look in devtools)
       try {
         changed(String(JSON.parse(event.data).job_id));
       } catch (e) {

@@ -19,7 +19,7 @@ from heroagent.resources import resource_dir
 from heroagent.throttle import FailureThrottle
 from heroagent.web import api, auth, bulk_pages, metrics, pages, schedule_pages
 from heroagent.web.errors import register_error_handlers
-from heroagent.web.events import STREAMS, EventStreams
+from heroagent.web.events import STREAMS, EventStreams, page_events_url, remember_place
 from heroagent.web.present import register_filters
 
 if TYPE_CHECKING:
@@ -95,13 +95,14 @@ def create_app(agent: Agent, *, max_streams: int = DEFAULT_STREAMS) -> Flask:
     register_filters(app)
     register_error_handlers(app)
     app.before_request(auth.check_request)
+    app.before_request(remember_place)  # after the auth: a refused request reads nothing
     app.after_request(_security_headers)
     app.context_processor(
         lambda: {
             "csrf_token": auth.csrf_token,
             "logged_in": auth.logged_in,
             "auth_on": bool(agent.config.ui.password),
-            "events_url": auth.events_url,
+            "events_url": page_events_url,
         }
     )
     for blueprint in (auth.bp, pages.bp, bulk_pages.bp, schedule_pages.bp, api.bp, metrics.bp):

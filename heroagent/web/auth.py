@@ -69,15 +69,6 @@ def logged_in() -> bool:
     return session.get("user") == "admin"
 
 
-def events_url() -> str:
-    """Where the dashboard's pages open the live event stream, or '' when this browser may not (the API wants
-    a token or a login this session lacks: [ui] api_token without a password). The pages then poll instead."""
-    ui = ui_config()
-    if (ui.password or ui.api_token) and not logged_in():
-        return ""
-    return url_for("api.events")
-
-
 def is_api_request() -> bool:
     return request.path.startswith("/api/") or request.path == "/metrics"
 

@@ -6,8 +6,11 @@ open, so the streams are kept in bounds:
   Retry-After, so the other half always serves pages and the API;
 - each ends after `STREAM_SECONDS`. The browser's EventSource then connects again by itself after the
   `retry:` the stream gave, sending the last id it saw (`Last-Event-ID`), and misses nothing the feed holds;
-- a comment every `HEARTBEAT_SECONDS` keeps proxies from closing a quiet stream, and a client that went away
-  is found by that write failing (the stream then ends and frees its thread);
+- a comment every `HEARTBEAT_SECONDS` keeps proxies from closing a quiet stream; a client that went away is
+  found within `CLIENT_CHECK_SECONDS` (the server's socket shows its end of file: http_server.client_gone),
+  or by a write failing, and its thread is free again. A page left for another leaves its stream so, and a
+  dashboard clicked through quickly would otherwise fill the slots with streams nobody reads: a stream that
+  finds every slot taken also waits that long for one to free before it is refused;
 - the server's stop ends every stream at once (`EventStreams.close`, called before cheroot's stop, which
   would otherwise wait for the threads).
 
@@ -24,17 +27,18 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request, url_for
 
-from heroagent.errors import InvalidInputError
+from heroagent.errors import InvalidInputError, ServiceError
+from heroagent.http_server import CLIENT_GONE
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.model import JobStatus, parse_statuses
 from heroagent.jobs.server.feed import EventFeed, FeedEvent
 from heroagent.schema.filters import EVENT_FILTERS
-from heroagent.web.auth import cross_site
+from heroagent.web.auth import cross_site, logged_in, ui_config
 from heroagent.web.context import current_manager
 from heroagent.web.errors import api_error
 
@@ -46,7 +50,12 @@ HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000  # what the browser waits before it connects again after a stream ended or dropped
 READ_BATCH = 500  # events taken from the feed at a time
 BUSY_RETRY_AFTER = 10  # seconds: a 503's Retry-After when every stream slot is taken
-PARAMETERS = frozenset(EVENT_FILTERS.names())
+CLIENT_CHECK_SECONDS = 1.0  # how often a quiet stream looks whether its client is still there (a poll: ~10 us)
+# Where to start, in the query: what a page gives its EventSource, which cannot send Last-Event-ID itself the
+# first time (the header, sent by every reconnect, wins over it).
+START = "last_event_id"
+PARAMETERS = frozenset([*EVENT_FILTERS.names(), START])
+PLACE = "heroagent_events_place"  # flask.g: the feed's place when a page request began (see `remember_place`)
 
 
 class EventStreams:
@@ -55,7 +64,7 @@ class EventStreams:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._open: dict[EventFeed, int] = {}  # the feeds open streams wait on, with how many wait on each
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._closed = False
 
     @property
@@ -67,9 +76,11 @@ class EventStreams:
         with self._lock:
             return sum(self._open.values())
 
-    def enter(self, feed: EventFeed) -> bool:
-        """Take a slot for a stream on `feed`; False when all are taken (or the server stops)."""
+    def enter(self, feed: EventFeed, wait: float = 0.0) -> bool:
+        """Take a slot for a stream on `feed`, waiting up to `wait` seconds for one to free; False when all
+        stay taken (or the server stops)."""
         with self._lock:
+            self._lock.wait_for(lambda: self._closed or sum(self._open.values()) < self.limit, timeout=wait)
             if self._closed or sum(self._open.values()) >= self.limit:
                 return False
             self._open[feed] = self._open.get(feed, 0) + 1
@@ -82,12 +93,14 @@ class EventStreams:
                 self._open[feed] = left
             else:
                 self._open.pop(feed, None)
+            self._lock.notify()
 
     def close(self) -> None:
         """End every stream now and open no more: the server stops (its threads must not wait for them)."""
         with self._lock:
             self._closed = True
             feeds = list(self._open)
+            self._lock.notify_all()
         for feed in feeds:
             feed.wake()
 
@@ -107,10 +120,10 @@ class EventFilter:
         unknown = sorted(set(args) - PARAMETERS)
         if unknown:
             raise InvalidJobError(
-                f"{unknown[0][:80]}: not a filter of the event stream; use {', '.join(EVENT_FILTERS.names())}"
+                f"{unknown[0][:80]}: not a filter of the event stream; use {', '.join(sorted(PARAMETERS))}"
             )
         given: dict[str, str | int] = {}
-        for name in PARAMETERS:
+        for name in EVENT_FILTERS.names():
             raw = args.get(name, "").strip()
             if raw:
                 given[name] = _whole_number(name, raw) if name == "job" else raw
@@ -152,7 +165,7 @@ def event_stream_response() -> Response | tuple[Response, int]:
     wanted = EventFilter.from_args(request.args)
     feed = current_manager().events  # a 503 when the job system is not running
     streams: EventStreams = current_app.extensions[STREAMS]
-    if not streams.enter(feed):
+    if not streams.enter(feed, wait=CLIENT_CHECK_SECONDS * 1.5):  # a stream whose client left frees its slot
         busy = (
             "the server is stopping; connect again once it is back"
             if streams.closed
@@ -163,8 +176,10 @@ def event_stream_response() -> Response | tuple[Response, int]:
         response.headers["Retry-After"] = str(RETRY_MS // 1000 if streams.closed else BUSY_RETRY_AFTER)
         return response, status
     try:
-        start = feed.resume(request.headers.get("Last-Event-ID"))
-        response = Response(_frames(feed, streams, wanted, start.after, start.reset), mimetype="text/event-stream")
+        start = feed.resume(request.headers.get("Last-Event-ID") or request.args.get(START))
+        gone: Callable[[], bool] = request.environ.get(CLIENT_GONE) or (lambda: False)
+        frames = _frames(feed, streams, wanted, start.after, start.reset, gone)
+        response = Response(frames, mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Accel-Buffering"] = "no"  # a proxy (nginx) must pass each frame on as it comes
         response.call_on_close(lambda: streams.leave(feed))  # however it ends: done, dropped, never started
@@ -174,15 +189,47 @@ def event_stream_response() -> Response | tuple[Response, int]:
     return response
 
 
-def _frames(feed: EventFeed, streams: EventStreams, wanted: EventFilter, after: int, reset: str) -> Iterator[bytes]:
+def remember_place() -> None:
+    """Before a page's request: the feed's place now, before the page reads the jobs it shows. The page opens
+    its stream from there (`page_events_url`), so an event recorded while the page loads still refreshes it
+    (a stream opened without a place starts with what comes after it connects, seconds later)."""
+    if request.method != "GET" or request.path.startswith(("/api/", "/static/")) or request.path == "/metrics":
+        return
+    try:
+        feed = current_manager().events
+    except ServiceError:
+        return  # no job system: the page has no stream to open
+    setattr(g, PLACE, feed.event_id(feed.last))
+
+
+def page_events_url() -> str:
+    """Where the page being rendered opens its event stream, from the place `remember_place` took; '' when
+    this browser may not (the API wants a token or a login this session lacks: [ui] api_token without a
+    password). The page then polls instead (static/live.js)."""
+    ui = ui_config()
+    place = getattr(g, PLACE, None)
+    if place is None or ((ui.password or ui.api_token) and not logged_in()):
+        return ""
+    return url_for("api.events", **{START: place})
+
+
+def _frames(
+    feed: EventFeed,
+    streams: EventStreams,
+    wanted: EventFilter,
+    after: int,
+    reset: str,
+    client_gone: Callable[[], bool] = lambda: False,
+) -> Iterator[bytes]:
     """The stream's bytes: the opening frame, a reset if the reader may have missed events, then each event
-    after `after` that `wanted` matches, as the feed gets them, with heartbeats, until the stream's time is up
-    or the server stops. Runs in the server's thread after the view returned (no request context)."""
+    after `after` that `wanted` matches, as the feed gets them, with heartbeats, until the stream's time is up,
+    the client is gone or the server stops. Runs in the server's thread after the view returned (no request
+    context)."""
     yield f"retry: {RETRY_MS}\nid: {feed.event_id(after)}\n\n".encode()
     if reset:
         yield _reset_frame(feed, after, reset, None)
     now = time.monotonic()
-    deadline, beat = now + STREAM_SECONDS, now + HEARTBEAT_SECONDS
+    deadline, beat, check = now + STREAM_SECONDS, now + HEARTBEAT_SECONDS, now + CLIENT_CHECK_SECONDS
     while not streams.closed:
         read = feed.read(after, READ_BATCH)
         if read.missed:
@@ -205,8 +252,12 @@ def _frames(feed: EventFeed, streams: EventStreams, wanted: EventFilter, after: 
         if now >= beat:
             yield f": keep-alive\nid: {feed.event_id(after)}\n\n".encode()
             beat = now + HEARTBEAT_SECONDS
+        if now >= check:
+            if client_gone():
+                return  # nobody reads it: the thread is free again
+            check = now + CLIENT_CHECK_SECONDS
         if not read.events:
-            feed.wait(after, min(deadline, beat) - now)
+            feed.wait(after, min(deadline, beat, check) - now)
     yield f"id: {feed.event_id(after)}\n\n".encode()  # where to resume, however far a filtered stream read
 
 

@@ -219,6 +219,12 @@ DEAD_JOB_FILTERS = tuple(_filter_parameter(f) for f in FILTERS.fields if f.name 
 # GET /api/events: its filters (schema/filters.py EVENT_FILTERS), and where to resume (what EventSource sends).
 EVENT_PARAMS = (
     *(_filter_parameter(f) for f in EVENT_FILTERS.fields),
+    query(
+        "last_event_id",
+        {"type": "string", "maxLength": 200},
+        "where to start, as Last-Event-ID says (for a first connection that cannot send the header: a browser's "
+        "EventSource); the header wins",
+    ),
     {
         "name": "Last-Event-ID",
         "in": "header",

@@ -278,10 +278,9 @@ def metric(agent: HeroAgent, name: str) -> int:
     return int(found.group(1))
 
 
-def test_too_many_streams_is_a_503_and_a_dropped_one_frees_its_slot(
-    agent: HeroAgent, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(web_events, "HEARTBEAT_SECONDS", 0.2)  # a dropped client is found at the next write
+def test_too_many_streams_is_a_503_and_a_dropped_one_frees_its_slot(agent: HeroAgent) -> None:
+    """A client that closed its connection frees its slot though nothing is written to it (the next heartbeat
+    is 15 s away): the stream sees the socket's end of file (http_server.client_gone)."""
     assert metric(agent, "heroagent_event_streams_limit") == STREAMS
     open_ = [Stream(agent) for _ in range(STREAMS)]
     assert {s.status for s in open_} == {200}
@@ -342,7 +341,8 @@ def test_the_api_auth_rules_hold(web_agent: StartAgent) -> None:
     assert logged_in.status_code == 200  # the dashboard's own session, as its EventSource sends it
     logged_in.close()
     page = browser.get(ui_url(agent, "/jobs"), timeout=LIVENESS).text
-    assert 'data-events="/api/events"' in page  # its pages open the stream
+    place = re.search(r'data-events="/api/events\?last_event_id=([0-9a-f]{8}-[0-9]+)"', page)
+    assert place and place.group(1) == f"{agent.get_job_manager().events.token}-0"  # where its stream starts
     assert 'data-events=""' in requests.get(ui_url(agent, "/login"), timeout=LIVENESS).text
 
 
@@ -371,8 +371,29 @@ def test_the_openapi_document_describes_the_stream() -> None:
     from heroagent.web.openapi import openapi_document
 
     operation = openapi_document()["paths"]["/api/events"]["get"]
-    assert [p["name"] for p in operation["parameters"]] == [*EVENT_FILTERS.names(), "Last-Event-ID"]
+    assert [p["name"] for p in operation["parameters"]] == [*EVENT_FILTERS.names(), "last_event_id", "Last-Event-ID"]
     assert operation["parameters"][-1]["in"] == "header"
     assert list(operation["responses"]["200"]["content"]) == ["text/event-stream"]
     assert "Retry-After" in operation["responses"]["503"]["headers"]
     assert {"400", "401", "403"} <= set(operation["responses"])
+
+
+def test_a_page_starts_its_stream_where_it_read_and_a_reconnects_header_wins(agent: HeroAgent) -> None:
+    """A page gives its EventSource the place it read the jobs at (`last_event_id`, as it cannot send the
+    header the first time): an event recorded while the page loads and its stream connects still comes."""
+    jm = agent.get_job_manager()
+    page = requests.get(ui_url(agent, "/jobs"), timeout=LIVENESS).text
+    found = re.search(r'data-events="(/api/events\?last_event_id=[^"]+)"', page)
+    assert found
+    early = jm.create_job("page", "!!fake.return_success")
+    jm.wait_for_job(early.job_id, timeout=LIVENESS)
+    assert wait_until(lambda: jm.events.last >= 3)  # all recorded before the stream opens
+    stream = Stream(agent, found.group(1).removeprefix("/api/events"))
+    stream.until(ended(early.job_id))
+    assert statuses_by_job(stream.jobs()) == {early.job_id: ["new", "active", "done"]}
+    stream.close()
+    newer = Stream(agent, found.group(1).removeprefix("/api/events"), headers={"Last-Event-ID": f"{jm.events.token}-3"})
+    later = jm.create_job("page", "!!fake.return_success")
+    newer.until(ended(later.job_id))
+    assert statuses_by_job(newer.jobs()) == {later.job_id: ["new", "active", "done"]}  # after the header's place
+    newer.close()
