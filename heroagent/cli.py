@@ -16,7 +16,7 @@ import click
 
 from heroagent._version import __version__
 from heroagent.config import load_config, to_toml
-from heroagent.errors import HeroAgentError
+from heroagent.errors import ConfigError, HeroAgentError
 from heroagent.logs import setup_logging
 from heroagent.schema.fields import Schema
 from heroagent.schema.filters import DEAD_FILTERS, DEFAULT_LIMIT, EVENT_FILTERS, FILTER_NAMES, JOB_FILTERS
@@ -173,6 +173,27 @@ def config() -> None:
 def config_show(config_path: str | None, show_secrets: bool) -> None:
     """Print the effective config (file + environment over defaults) as TOML; secrets as ***."""
     click.echo(to_toml(load_config(config_path), hide_secrets=not show_secrets), nl=False)
+
+
+@cli.group(cls=HeroGroup)
+def webhooks() -> None:
+    """Webhooks (a job's callback_url, a topic's webhook): what their receivers need."""
+
+
+@webhooks.command("secret")
+@config_option
+def webhooks_secret(config_path: str | None) -> None:
+    """Print the secret webhooks are signed with (HMAC-SHA256), for a receiver to check their signature."""
+    from heroagent.jobs.signing import webhook_secret
+
+    config = load_config(config_path)
+    secret = webhook_secret(config, create=False)
+    if secret is None:
+        raise ConfigError(
+            f"no webhook secret yet in {config.webhook_secret_path}: `heroagent serve` makes one at its first start "
+            "(or set [jobs] webhook_secret)"
+        )
+    click.echo(secret)
 
 
 @cli.group(cls=HeroGroup)
@@ -511,6 +532,28 @@ def job_get(config_path: str | None, job_id: int | None, idempotency_key: str | 
     _print_job(found, as_json)
 
 
+@job.command("group")
+@config_option
+@click.argument("group")
+@json_option
+def job_group(config_path: str | None, group: str, as_json: bool) -> None:
+    """Show a chain's or group's jobs counted by status, and its callback (jm.chain, jm.group)."""
+    summary = _client(config_path).get_group(group)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    callback = summary.get("on_complete")
+    click.echo(
+        f"group {summary['group']}: {summary['ended']} of {summary['total']} ended, {summary['running']} running"
+    )
+    counts = ", ".join(
+        f"{k} {v}" for k, v in summary.items() if isinstance(v, int) and v and k not in ("total", "ended")
+    )
+    click.echo(f"  {counts or 'no jobs yet'}")
+    if callback:
+        click.echo(f"  on_complete: job {callback['job_id']} ({callback['status']})")
+
+
 def schema_options(
     schema: Schema, names: Iterable[str], defaults: Mapping[str, Any] | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -787,12 +830,15 @@ def _limits_text(limits: dict[str, Any]) -> str:
 @click.argument("topic")
 @click.option("--max-running", type=int, default=None, help="At most N of TOPIC's jobs run at once (all workers).")
 @click.option("--rate", default=None, help='At most this many start per period: "100/minute", "5/second", "10/30s".')
+@click.option("--create", is_flag=True, help="Limit TOPIC even if it has never had a job (else an error).")
 @json_option
-def queue_limit(config_path: str | None, topic: str, max_running: int | None, rate: str | None, as_json: bool) -> None:
+def queue_limit(
+    config_path: str | None, topic: str, max_running: int | None, rate: str | None, create: bool, as_json: bool
+) -> None:
     """Limit TOPIC over every worker; jobs over a limit wait. Without options: remove its limits.
 
     Set in Redis directly (no server needed); [topics.TOPIC] in the config sets them again at each start."""
-    result = _client(config_path).set_topic_limits(topic, max_running=max_running, rate=rate)
+    result = _client(config_path).set_topic_limits(topic, max_running=max_running, rate=rate, create=create)
     if as_json:
         click.echo(json.dumps(result))
         return

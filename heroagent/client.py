@@ -19,8 +19,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -33,11 +33,14 @@ from heroagent.jobs.live.jobtypes import PublishedTypes
 from heroagent.jobs.live.operations import JobOperations
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
-from heroagent.jobs.live.workers import list_workers, set_draining
+from heroagent.jobs.live.workers import list_workers, served_topics, set_draining
 from heroagent.jobs.model import Job
 from heroagent.redis_connect import RedisTarget, redis_disk_problem
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
+
+if TYPE_CHECKING:
+    from heroagent.jobs.live.workflows import Workflow  # loaded when a chain or group is made
 
 log = logging.getLogger("heroagent.client")
 AUTO_KEY_PREFIX = "client-"  # the idempotency key a create gets when its caller gives none
@@ -199,6 +202,24 @@ class JobClient(JobOperations):
             return [(job, created or i in ours) for i, (job, created) in enumerate(answers)]
         raise AssertionError("unreachable")
 
+    def chain(self, specs: Sequence[Mapping[str, Any]], *, group: str | None = None) -> Workflow:
+        """Jobs that run one after the other, straight in Redis (see JobManager.chain)."""
+        from heroagent.jobs.live.workflows import make_chain
+
+        return make_chain(self.submit, specs, group)
+
+    def group(
+        self,
+        specs: Sequence[Mapping[str, Any]],
+        *,
+        on_complete: Mapping[str, Any] | None = None,
+        group: str | None = None,
+    ) -> Workflow:
+        """Jobs side by side and a callback when all have ended, straight in Redis (see JobManager.group)."""
+        from heroagent.jobs.live.workflows import make_group
+
+        return make_group(self.submit, specs, on_complete, group)
+
     def get_job(self, job_id: int) -> Job:
         """The live state from Redis while the job is in flight (no server needed), else the history's."""
         live = self._redis_call(self.queue.get_by_id, job_id)
@@ -218,18 +239,25 @@ class JobClient(JobOperations):
         return self._redis_call(set_draining, self.redis, worker_id, False)  # type: ignore[no-any-return]
 
     def set_topic_limits(
-        self, topic: str, *, max_running: int | None = None, rate: str | None = None
+        self, topic: str, *, max_running: int | None = None, rate: str | None = None, create: bool = False
     ) -> dict[str, Any]:
         """A topic's limits over every worker (see JobManager.set_topic_limits), set in Redis directly:
-        no server needed. Both None = no limits. Returns them as stored."""
+        no server needed. Both None = no limits. Returns them as stored. A topic Redis does not know (no job,
+        pause, drain, limits, nor a worker serving it by name) is refused unless `create`: without the
+        server, the history's topics are not asked."""
         if not re.fullmatch(TOPIC_PATTERN, topic):
             raise InvalidJobError(f"topic: {topic[:80]!r} may only contain letters, digits, '_', '.' and '-' (1-128)")
         try:
             limits = TopicLimits.check({"max_running": max_running, "rate": rate}, f"topic {topic}")
         except InvalidInputError as exc:
             raise InvalidJobError(str(exc)) from None
+        if not create and not self._redis_call(self._known_in_redis, topic):
+            raise self.queue.unknown_topic(topic, "limit", "set_topic_limits")
         self._redis_call(self.queue.set_limits, topic, limits)
         return {"topic": topic, **limits.to_dict()}
+
+    def _known_in_redis(self, topic: str) -> bool:
+        return self.queue.known_topic(topic) or topic in served_topics(self.redis)
 
     def topic_limits(self) -> dict[str, dict[str, Any]]:
         """Topic -> {max_running, rate} for every topic that has limits (read from Redis)."""

@@ -20,9 +20,9 @@ from typing import Any
 
 from heroagent.errors import ConfigError, InvalidInputError
 from heroagent.redaction import redacted
-from heroagent.schema.job import TOPIC_PATTERN, ParamsType, check_type_defaults
+from heroagent.schema.job import NEW_JOB, TOPIC_PATTERN, ParamsType, check_type_defaults
 from heroagent.schema.schedule import Schedule, ScheduleError
-from heroagent.schema.topic import TopicLimits
+from heroagent.schema.topic import TOPIC_LIMITS, TopicLimits
 
 PARAMS_TYPES = tuple(p.value for p in ParamsType)
 
@@ -154,11 +154,26 @@ class JobsConfig:
     unknown_actors: str = "refuse"
     # `openrpc` jobs: topic -> endpoint ("http://..." or "unix:///path.sock"); "*" for every topic.
     openrpc: dict[str, str] = field(default_factory=dict, metadata=SECRET_URL)  # URLs may hold a key
+    # Webhooks (a job's callback_url, a topic's [topics.<name>] webhook): the key of their HMAC-SHA256
+    # signature (empty: one is made at the first start and kept in <data_dir>/webhooks/secret, mode 600;
+    # `heroagent webhooks secret` prints it), whether they may go to a private address (loopback, LAN,
+    # link-local: off, so a job cannot make the server reach inside its own network), and the seconds one
+    # attempt may take in all (connect, send, answer).
+    webhook_secret: str = field(default="", metadata=SECRET)
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
     rhai: RhaiConfig = field(default_factory=RhaiConfig)
     ai: AIConfig = field(default_factory=AIConfig)
 
 
 UNKNOWN_ACTORS = ("refuse", "accept")
+WEBHOOK_TIMEOUT_MAX = 120.0  # seconds: one attempt holds one of the few sending threads at most this long
+# A topic's table: its limits (heroagent.schema.topic) and its webhook.
+TOPIC_WEBHOOK = "webhook"
+# A topic's table: pause_on_error = true pauses the topic at its first job that ends in error or timeout after
+# its retries (it says why on the overview and in health; resume by hand).
+TOPIC_PAUSE_ON_ERROR = "pause_on_error"
+_TOPIC_POLICIES = (TOPIC_WEBHOOK, TOPIC_PAUSE_ON_ERROR)  # a topic table's keys that are not limits
 
 
 @dataclass
@@ -244,6 +259,33 @@ class Config:
     def schedules_path(self) -> Path:
         return self.data_path / "schedules.json"
 
+    @property
+    def webhook_secret_path(self) -> Path:
+        """Where the generated webhook secret is kept when `[jobs] webhook_secret` is empty."""
+        return self.data_path / "webhooks" / "secret"
+
+    def topic_limits(self) -> dict[str, TopicLimits]:
+        """The limits of each `[topics.<name>]` table (checked when the config was loaded). A table that
+        names only a webhook is left out: it sets no limits, so it keeps those set at run time."""
+        return {
+            topic: TopicLimits.check(_without_webhook(given), f"topic {topic}")
+            for topic, given in self.topics.items()
+            if _without_webhook(given) or not given
+        }
+
+    def topic_webhooks(self) -> dict[str, str]:
+        """topic -> the URL of its `[topics.<name>] webhook`, for the topics that have one."""
+        return {topic: str(given[TOPIC_WEBHOOK]) for topic, given in self.topics.items() if given.get(TOPIC_WEBHOOK)}
+
+    def topics_pausing_on_error(self) -> list[str]:
+        """The topics whose `[topics.<name>] pause_on_error` is true."""
+        return sorted(topic for topic, given in self.topics.items() if given.get(TOPIC_PAUSE_ON_ERROR) is True)
+
+
+def _without_webhook(given: Mapping[str, Any]) -> dict[str, Any]:
+    """A topic's table without what is not a limit (its webhook, its pause_on_error)."""
+    return {key: value for key, value in given.items() if key not in _TOPIC_POLICIES}
+
 
 # Keys whose value is a TCP port; checked for range and for clashes.
 _PORT_KEYS = {("redis", "tcp_port"), ("webdav", "port"), ("ui", "port")}
@@ -260,6 +302,7 @@ _POSITIVE_KEYS = {
     ("scheduler", "lease_seconds"),
     ("scheduler", "sweep_every"),
     ("redis", "replica_timeout"),
+    ("jobs", "webhook_timeout"),
 }
 _NOT_NEGATIVE_KEYS = {
     ("jobs", "stop_grace"),
@@ -444,6 +487,22 @@ def _check_jobs(config: Config, src: str) -> None:
             )
     if config.jobs.ai.base_url and not config.jobs.ai.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{src}: [jobs.ai] base_url = {config.jobs.ai.base_url!r}: must be an http(s):// URL")
+    _check_webhooks(config, src)
+
+
+def _check_webhooks(config: Config, src: str) -> None:
+    """A webhook secret long enough to be no guess (never shown), and a timeout that frees a sender."""
+    secret = config.jobs.webhook_secret
+    if secret and (len(secret) < MIN_TOKEN_LENGTH or not secret.isprintable() or secret != secret.strip()):
+        raise ConfigError(
+            f"{src}: [jobs] webhook_secret: must be at least {MIN_TOKEN_LENGTH} printable characters without "
+            "leading or trailing spaces (`openssl rand -hex 32`), or empty to have one generated"
+        )
+    if config.jobs.webhook_timeout > WEBHOOK_TIMEOUT_MAX:
+        raise ConfigError(
+            f"{src}: [jobs] webhook_timeout = {config.jobs.webhook_timeout}: must be at most {WEBHOOK_TIMEOUT_MAX:g} "
+            "(seconds one delivery attempt may take; a slower receiver is retried later)"
+        )
 
 
 def _check_hero(config: Config, src: str) -> None:
@@ -480,12 +539,36 @@ def _check_topics(config: Config, src: str) -> None:
     for topic, given in config.topics.items():
         if not re.fullmatch(TOPIC_PATTERN, topic):
             raise ConfigError(f"{src}: [topics.{topic}]: a topic may only use letters, digits, '_', '.', '-'")
+        allowed = [*TOPIC_LIMITS.names(), *_TOPIC_POLICIES]
         if not isinstance(given, dict):
-            raise ConfigError(f"{src}: [topics.{topic}] must be a table of max_running, rate")
+            raise ConfigError(f"{src}: [topics.{topic}] must be a table of {', '.join(allowed)}")
+        unknown = sorted(str(key) for key in given if key not in allowed)
+        if unknown:
+            raise ConfigError(
+                f"{src}: [topics.{topic}] {', '.join(unknown)}: unknown field(s); allowed: {', '.join(allowed)}"
+            )
         try:
-            TopicLimits.check(given, f"topic {topic}")
+            TopicLimits.check(_without_webhook(given), f"topic {topic}")
         except InvalidInputError as exc:
             raise ConfigError(f"{src}: [topics.{topic}]: {exc}") from None
+        if TOPIC_WEBHOOK in given:
+            _check_topic_webhook(topic, given[TOPIC_WEBHOOK], src)
+        if TOPIC_PAUSE_ON_ERROR in given and not isinstance(given[TOPIC_PAUSE_ON_ERROR], bool):
+            shown = str(given[TOPIC_PAUSE_ON_ERROR])[:40]
+            raise ConfigError(f"{src}: [topics.{topic}] pause_on_error = {shown!r}: must be true or false")
+
+
+def _check_topic_webhook(topic: str, url: Any, src: str) -> None:
+    """Checked as a job's callback_url is (an http(s) URL of printable ASCII); shown redacted."""
+    if not isinstance(url, str):
+        raise ConfigError(f"{src}: [topics.{topic}] webhook = {_show(url)}: must be a string, an http(s):// URL")
+    try:
+        NEW_JOB.field("callback_url").check(url)
+    except InvalidInputError:
+        raise ConfigError(
+            f"{src}: [topics.{topic}] webhook = {redacted(url)[:200]!r}: must be an http:// or https:// URL of "
+            "printable ASCII characters without spaces, at most 2048 bytes"
+        ) from None
 
 
 def _check_schedules(config: Config, src: str) -> None:

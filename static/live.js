@@ -2,10 +2,10 @@
 //
 // One EventSource per page on the server's event stream (GET /api/events, named by <body data-events>).
 // Each element marked data-live (a partial that htmx re-fetches on its "heroagent-changed" event) is told when
-// an event arrives; one marked data-live-job="<id>" only for that job's events. Refreshes are debounced: at most
-// one every GAP_MS, however many events come. When the stream cannot be had (refused, too many open, the
-// server away) the same event is sent every POLL_MS instead, as the pages polled before, and the stream is
-// tried again later. The partials keep a slow poll of their own for what no job event tells (workers, Redis,
+// an event arrives; one marked data-live-job="<id>" only for that job's events, data-live-group="<name>" only
+// for that group's. Refreshes are debounced: at most one every GAP_MS, however many events come. When the
+// stream cannot be had (refused, too many open, the server away) the same event is sent every POLL_MS instead,
+// as the pages polled before, and the stream is tried again later. The partials keep a slow poll of their own for what no job event tells (workers, Redis,
 // a running job's progress). No inline script, no eval: it runs under the strict CSP.
 (function () {
   "use strict";
@@ -15,32 +15,37 @@
   var body = document.body;
   var url = body.getAttribute("data-events");
   var jobs = {}; // job ids changed since the last refresh
+  var groups = {}; // and their groups
   var all = false; // or everything (a reset: events may have been missed)
   var timer = null;
   var last = 0;
   var poller = null;
 
   function refresh() {
-    var changed = jobs;
+    var changedJobs = jobs;
+    var changedGroups = groups;
     var every = all;
     timer = null;
     last = Date.now();
     jobs = {};
+    groups = {};
     all = false;
     var live = document.querySelectorAll("[data-live]");
     for (var i = 0; i < live.length; i++) {
       var job = live[i].getAttribute("data-live-job");
-      if (every || !job || changed[job]) {
+      var group = live[i].getAttribute("data-live-group");
+      if (every || (job ? changedJobs[job] : group ? changedGroups["=" + group] : true)) {
         htmx.trigger(live[i], "heroagent-changed");
       }
     }
   }
 
-  function changed(jobId) {
-    if (jobId === null) {
+  function changed(event) {
+    if (event === null) {
       all = true;
     } else {
-      jobs[jobId] = true;
+      jobs[String(event.job_id)] = true;
+      groups["=" + event.group] = true; // prefixed: a group named like an Object member is a plain key
     }
     if (timer === null) {
       timer = setTimeout(refresh, Math.max(0, last + GAP_MS - Date.now()));
@@ -66,7 +71,7 @@
     source.addEventListener("job", function (event) {
       body.setAttribute("data-live-event", event.lastEventId); // the newest event seen (for a look in devtools)
       try {
-        changed(String(JSON.parse(event.data).job_id));
+        changed(JSON.parse(event.data));
       } catch (e) {
         changed(null);
       }

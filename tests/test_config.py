@@ -227,3 +227,101 @@ def test_a_bad_secret_setting_is_named_and_its_value_never_printed(
         cfg.load_config(path, environ=env)
     message = str(info.value)
     assert expected in message and SECRET not in message
+
+
+# ---------------------------------------------------------------- webhooks (issue 29, item 3)
+
+
+def test_webhook_settings_and_a_topics_webhook(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[jobs]
+webhook_secret = "0123456789abcdef0123"
+webhook_allow_private = true
+webhook_timeout = 2.5
+[topics.mail]
+max_running = 2
+webhook = "https://hooks.example.com/mail?token=abc"
+[topics.billing]
+webhook = "http://10.0.0.5:8080/in"
+""",
+    )
+    c = cfg.load_config(path, environ={})
+    assert (c.jobs.webhook_secret, c.jobs.webhook_allow_private, c.jobs.webhook_timeout) == (
+        "0123456789abcdef0123",
+        True,
+        2.5,
+    )
+    assert c.topic_webhooks() == {
+        "mail": "https://hooks.example.com/mail?token=abc",
+        "billing": "http://10.0.0.5:8080/in",
+    }
+    # A table that names only a webhook sets no limits (limits set at run time for that topic stay).
+    assert set(c.topic_limits()) == {"mail"} and c.topic_limits()["mail"].max_running == 2
+    assert c.webhook_secret_path == c.data_path / "webhooks" / "secret"
+    defaults = cfg.default_config().jobs
+    assert (defaults.webhook_secret, defaults.webhook_allow_private, defaults.webhook_timeout) == ("", False, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[topics.mail]\nwebhook = "ftp://x/y"\n',
+            "[topics.mail] webhook = 'ftp://x/y': must be an http:// or https://",
+        ),
+        ('[topics.mail]\nwebhook = "http://a b"\n', "[topics.mail] webhook = 'http://a b': must be an http:// or"),
+        ("[topics.mail]\nwebhook = 5\n", "[topics.mail] webhook = 5: must be a string"),
+        ('[topics.mail]\nwebhook = ""\n', "[topics.mail] webhook = '': must be an http"),
+        ("[topics.mail]\nhook = 1\n", "[topics.mail] hook: unknown field(s); allowed: max_running, rate, webhook"),
+        ("[jobs]\nwebhook_timeout = 0\n", "[jobs] webhook_timeout = 0.0: must be greater than 0"),
+        ("[jobs]\nwebhook_timeout = 121\n", "[jobs] webhook_timeout = 121.0: must be at most 120"),
+        ("[jobs]\nwebhook_timeout = inf\n", "[jobs] webhook_timeout = inf: must be a finite number"),
+        ('[jobs]\nwebhook_allow_private = "no"\n', "[jobs] webhook_allow_private = 'no': must be true or false"),
+    ],
+)
+def test_bad_webhook_settings_are_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, environ={})
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("secret", ["short-s3cret", "  leading-space-0123456789", "tab\there-0123456789abcdef"])
+def test_a_weak_webhook_secret_is_refused_and_never_shown(tmp_path: Path, secret: str) -> None:
+    path = write(tmp_path, f'[jobs]\nwebhook_secret = "{secret}"\n')
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, environ={})
+    message = str(info.value)
+    assert "[jobs] webhook_secret: must be at least 16 printable characters" in message
+    assert secret.strip() not in message
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(None, environ={"HEROAGENT_JOBS_WEBHOOK_SECRET": secret})
+    assert secret.strip() not in str(info.value)
+
+
+def test_a_topic_webhooks_secret_query_is_redacted_in_its_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[topics.mail]\nwebhook = "gopher://h/x?token=pw-s3cret"\n')
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(path, environ={})
+    assert "token=***" in str(info.value) and "pw-s3cret" not in str(info.value)
+
+
+def test_config_show_hides_the_webhook_secret() -> None:
+    c = cfg.default_config()
+    c.jobs.webhook_secret = "0123456789abcdef-s3cret"
+    assert "0123456789abcdef-s3cret" not in cfg.to_toml(c, hide_secrets=True)
+    assert 'webhook_secret = "***"' in cfg.to_toml(c, hide_secrets=True)
+
+
+def test_a_topics_pause_on_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "[topics.fragile]\npause_on_error = true\nmax_running = 3\n[topics.other]\npause_on_error = false\n"
+    )
+    c = cfg.load_config(path, environ={})
+    assert c.topics_pausing_on_error() == ["fragile"]
+    assert c.topic_limits()["fragile"].max_running == 3 and "other" not in c.topic_limits()
+    bad = write(tmp_path, '[topics.fragile]\npause_on_error = "yes"\n')
+    with pytest.raises(ConfigError, match=r"\[topics.fragile\] pause_on_error = 'yes': must be true or false"):
+        cfg.load_config(bad, environ={})

@@ -128,7 +128,10 @@ class Place:
 
 
 @pytest.fixture
-def place(tmp_path: Path) -> Place:
+def place(data_dir: Path) -> Place:
+    """A short root (conftest's data_dir): the default data dir under it holds a Unix socket, whose path
+    is limited to 107 bytes, and pytest's tmp_path is long under xdist."""
+    tmp_path = data_dir
     ports = {name: free_port() for name in DEFAULT_PORTS}
     here = Place(tmp_path, ports)
     for folder in (here.home, here.cwd, tmp_path / "bin"):

@@ -17,6 +17,15 @@ class InvalidJobError(JobError, InvalidInputError):
     """The job as given cannot be accepted (bad topic, params type, timeout, size...)."""
 
 
+class ParentsGoneError(JobError):
+    """A create named parents (depends_on) that are no longer in Redis: the creator reads how they ended
+    from the history and creates again with that (live/submit.py). Never reaches a user as such."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__(f"jobs {ids} are not in Redis")
+        self.ids = ids
+
+
 class InvalidTransitionError(JobError, ValueError):
     """A status change that is not allowed, such as done -> active."""
 

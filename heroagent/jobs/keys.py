@@ -37,6 +37,9 @@ hero:lock:<no_overlap_key> string  the id of the job holding the key (or "<id>:a
 hero:topics                set     every topic that has had a job (lets "*" workers find queues)
 hero:topics:paused         set     topics whose queued jobs wait (no worker claims them) until resumed
 hero:topics:draining       set     topics that take no new job (creates get a 409) until resumed
+hero:topics:pause-on-error set     topics that pause when one of their jobs ends in error or timeout after its
+                                   retries ([topics.<name>] pause_on_error; written by the server at start)
+hero:topics:paused-why     hash    topic -> why it paused itself ("job 12 ended error: ..."); gone on resume
 hero:wake:<topic>          list    wake-up tokens: workers BLPOP these instead of sleeping
 hero:takers:<topic>        set     ids of idle workers a create may hand the topic's next job to
 hero:taker:<worker_id>     string  "<lease ms> <pool id>" while that worker waits to be handed a job; expires
@@ -97,6 +100,8 @@ PREFIX_INBOX = "hero:inbox"
 TOPICS = "hero:topics"
 TOPICS_PAUSED = "hero:topics:paused"
 TOPICS_DRAINING = "hero:topics:draining"
+TOPICS_PAUSE_ON_ERROR = "hero:topics:pause-on-error"
+TOPICS_PAUSED_WHY = "hero:topics:paused-why"
 INFLIGHT = "hero:inflight"
 SCHEDULED = "hero:scheduled"
 EVENTS = "hero:events"
@@ -222,6 +227,18 @@ def parents(job_id: int) -> str:
 def webhook(job_id: int, version: int) -> str:
     """A webhook delivery of one final state of a job (url, body, attempts)."""
     return f"hero:webhook:{job_id}:{version}"
+
+
+def webhook_member(job_id: int, version: int) -> str:
+    """A delivery's member of hero:webhooks:due (common.lua's `ended` writes the same): also its id, the
+    X-HeroAgent-Delivery header a receiver dedupes by."""
+    return f"{job_id}:{version}"
+
+
+def parse_webhook_member(member: str) -> tuple[int, int]:
+    """(job id, version) of a hero:webhooks:due member: `webhook_member`'s inverse (ValueError if it is none)."""
+    job_id, _, version = member.partition(":")
+    return int(job_id), int(version)
 
 
 PREFIX_DONE = "hero:done"

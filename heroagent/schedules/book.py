@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 RECENT_JOBS = 50  # job ids kept per schedule for the dashboard
 RUN_MARK_SECONDS = 2 * 24 * 3600  # how long "this run was fired" marks are kept
 
+# Write a run-time definition only while it is there: an edit racing a remove must not bring it back.
+_REPLACE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
 
 @dataclass
 class ScheduleState:
@@ -83,6 +92,7 @@ class ScheduleBook:
         self.configured = {s.name: s for s in configured}
         self.upkeep: dict[str, Schedule] = {}
         self._file_lock = threading.Lock()
+        self._replace = client.register_script(_REPLACE)
 
     # ------------------------------------------------------------ start: disk -> Redis
 
@@ -130,10 +140,25 @@ class ScheduleBook:
         self._changed()
         return schedule
 
-    def remove(self, name: str) -> None:
+    def replace(self, schedule: Schedule) -> Schedule:
+        """Put a new definition in place of a run-time schedule's; its state (paused, runs, its jobs) stays, so
+        an edit is no new schedule. Config and upkeep schedules are not changed here (their source is)."""
+        schedule.source = "runtime"
+        schedule.validate()
+        self._refuse_fixed(schedule.name, "edited")
+        if not self._replace(keys=[keys.SCHEDULES], args=[schedule.name, json.dumps(schedule.to_dict())]):
+            raise ScheduleNotFoundError(f"no schedule named {schedule.name!r}")
+        self._changed()
+        return schedule
+
+    def _refuse_fixed(self, name: str, done: str) -> None:
+        """ScheduleError for a schedule this book cannot change: the config file's or the appliance's upkeep."""
         if name in self.configured or name in self.upkeep:
             where = "the config file" if name in self.configured else "the appliance's upkeep"
-            raise ScheduleError(f"schedule {name!r} comes from {where} and cannot be removed here; pause it instead")
+            raise ScheduleError(f"schedule {name!r} comes from {where} and cannot be {done} here; pause it instead")
+
+    def remove(self, name: str) -> None:
+        self._refuse_fixed(name, "removed")
         if not self.client.hdel(keys.SCHEDULES, name):
             raise ScheduleNotFoundError(f"no schedule named {name!r}")
         self.client.hdel(keys.SCHEDULES_STATE, name)
@@ -184,6 +209,11 @@ class ScheduleBook:
             pipe.execute()
         self._write_state(name, state)
         self.save()
+
+    def record_extra_run(self, name: str, job_id: int) -> None:
+        """A run asked for by hand (Run now): counted and listed with the schedule's jobs, while `last_run`, the
+        newest grid point fired, stays as it was, so the next run and the misfire catch-up are unchanged."""
+        self.record_run(name, 0.0, job_id=job_id)
 
     def recent_jobs(self, name: str) -> list[int]:
         return [int(x) for x in self.client.lrange(keys.schedule_jobs(name), 0, -1)]

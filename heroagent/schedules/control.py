@@ -1,4 +1,5 @@
-"""What users do with schedules (the Python API, the JSON API, the pages): add, pause, resume, remove, list.
+"""What users do with schedules (the Python API, the JSON API, the pages): add, replace, run now, pause, resume,
+remove, list.
 
 The schedules layer sits on the job system, not in it: a schedule's job is checked against the job
 rules and the job contract (the job types the live pools serve) here, when the schedule is added, so a
@@ -13,6 +14,7 @@ from typing import Any
 import redis
 
 from heroagent.config import Config
+from heroagent.errors import ServiceError
 from heroagent.jobs import keys
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.jobs.live.contract import check_contract
@@ -20,18 +22,25 @@ from heroagent.jobs.live.jobtypes import Contract, PublishedTypes
 from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.model import check_job_spec_and_type
 from heroagent.schedules.book import ScheduleBook, ScheduleInfo
+from heroagent.schedules.runner import Submit
 from heroagent.schema.schedule import Schedule, ScheduleError
 
 
 class Schedules:
     def __init__(
-        self, book: ScheduleBook, leader: Callable[[], str], contract: Callable[[], Contract] | None = None
+        self,
+        book: ScheduleBook,
+        leader: Callable[[], str],
+        contract: Callable[[], Contract] | None = None,
+        submit: Submit | None = None,
     ) -> None:
         """`contract`: what a schedule's jobs are checked against (the job manager's view in the server,
-        with its own registry's actors; else the published types)."""
+        with its own registry's actors; else the published types). `submit`: how a run makes its job, the
+        runner's own (None: `run_now` is not offered, as in the CLI, which has no job system of its own)."""
         self.book = book
         self._leader = leader
         self._contract = contract or PublishedTypes(book.client).get
+        self._submit = submit
 
     def add(
         self,
@@ -72,6 +81,25 @@ class Schedules:
 
     def add_from(self, data: Mapping[str, Any]) -> ScheduleInfo:
         """`add` with the fields as a mapping (the JSON API's body): checked against `schema.schedule.SCHEDULE`."""
+        schedule = self._checked(data)
+        self.book.add(schedule)
+        return self.book.info(schedule.name)
+
+    def replace(self, name: str, data: Mapping[str, Any]) -> ScheduleInfo:
+        """Edit: `data` is the run-time schedule `name`'s whole new description (a field left out takes its
+        default, as in `add`), checked like `add`'s; its state (paused, runs, its jobs) stays. The name stays
+        too: to rename, add the new one and remove the old. Config and upkeep schedules are refused."""
+        if not isinstance(data, Mapping):
+            raise ScheduleError("schedule: give an object with the fields of a schedule")
+        self.book.get(name)  # ScheduleNotFoundError (404) first, not a field's problem
+        if data.get("name", name) != name:
+            raise ScheduleError(f"schedule {name!r}: name: cannot be changed; add a schedule of the new name instead")
+        schedule = self._checked({**data, "name": name})
+        self.book.replace(schedule)
+        return self.book.info(name)
+
+    def _checked(self, data: Mapping[str, Any]) -> Schedule:
+        """A run-time schedule from its fields, its job checked against the job rules and the contract now."""
         if not isinstance(data, Mapping) or "source" in data:
             raise ScheduleError("schedule: give an object with the fields of a schedule (source is set by HeroAgent)")
         schedule = Schedule.from_dict(dict(data), source="runtime")
@@ -81,8 +109,20 @@ class Schedules:
             check_contract(clean, job_type, self._contract(), defaults.unknown_actors)
         except InvalidJobError as exc:
             raise ScheduleError(f"schedule {schedule.name!r}: {exc}") from None
-        self.book.add(schedule)
-        return self.book.info(schedule.name)
+        return schedule
+
+    def run_now(self, name: str) -> int:
+        """Make the job the schedule would make now, recorded as one of its runs (its jobs list, its run count);
+        the next scheduled run is not moved. Works on a paused schedule too (a one-off by hand). Returns the
+        job's id; the job's own errors (InvalidJobError, ...) come through as they are."""
+        schedule = self.book.get(name)
+        if schedule.source == "upkeep":
+            raise ScheduleError(f"schedule {name!r} is the appliance's own upkeep; it runs by itself")
+        if self._submit is None:
+            raise ServiceError("scheduler", "run now needs a running HeroAgent server (its scheduler makes the job)")
+        job_id = self._submit(schedule)
+        self.book.record_extra_run(name, job_id)
+        return job_id
 
     def pause(self, name: str) -> ScheduleInfo:
         self.book.set_paused(name, True)

@@ -93,7 +93,9 @@ class SchedulerService:
         self.runner = ScheduleRunner(self.book, submit, lease_seconds=config.scheduler.lease_seconds, upkeep=upkeep)
         self.runner.start()
         own = self.jobs.manager if self.jobs is not None else None
-        self.schedules = Schedules(self.book, self.runner.leader, own.types.get if own is not None else None)
+        self.schedules = Schedules(
+            self.book, self.runner.leader, own.types.get if own is not None else None, submit=submit
+        )
 
     def problems(self) -> list[str]:
         """The scheduler's loops that are failing, for health ([] = healthy)."""

@@ -17,21 +17,33 @@ from htmx_flask import Htmx
 from heroagent.hosts import HostAllowList
 from heroagent.resources import resource_dir
 from heroagent.throttle import FailureThrottle
-from heroagent.web import api, auth, bulk_pages, metrics, pages, schedule_pages
+from heroagent.web import (
+    api,
+    auth,
+    bulk_pages,
+    group_pages,
+    metrics,
+    pages,
+    schedule_pages,
+    share_pages,
+    value_pages,
+)
 from heroagent.web.errors import register_error_handlers
 from heroagent.web.events import STREAMS, EventStreams, page_events_url, remember_place
 from heroagent.web.present import register_filters
+from heroagent.web.share_files import UPLOAD_MAX_BYTES
 
 if TYPE_CHECKING:
     from heroagent.web.context import Agent
 
-PAGE_MAX_BODY = 1024 * 1024  # a page's form (login, submit, buttons)
+PAGE_MAX_BODY = 1024 * 1024  # a page's form (login, submit, buttons); an upload has its own (UPLOAD_PATH)
 # The JSON API's body limit follows [jobs] max_value_bytes: a create whose params fit it must fit the body
 # too, however the client's JSON escapes them. A `\\uXXXX` escape takes at most 3 times a character's UTF-8
 # bytes (6 for a 2-byte character, 12 for a 4-byte one), plus room for the other fields.
 JSON_ESCAPE_FACTOR = 3
 BODY_HEADROOM = 64 * 1024
 API_MAX_BODY = "HEROAGENT_API_MAX_BODY"  # the app's config key holding the API's limit
+UPLOAD_PATH = "/scripts/upload"  # the Scripts page's upload: a body of up to UPLOAD_MAX_BYTES
 
 
 def api_body_limit(max_value_bytes: int) -> int:
@@ -49,6 +61,8 @@ class SizedBody:
     def max_content_length(self) -> int | None:
         if self.path.startswith("/api/"):
             return int(current_app.config[API_MAX_BODY])
+        if self.path == UPLOAD_PATH:  # a file for the share: its own limit, and room for the form's fields
+            return UPLOAD_MAX_BYTES + BODY_HEADROOM
         return int(current_app.config["MAX_CONTENT_LENGTH"])
 
 
@@ -105,7 +119,17 @@ def create_app(agent: Agent, *, max_streams: int = DEFAULT_STREAMS) -> Flask:
             "events_url": page_events_url,
         }
     )
-    for blueprint in (auth.bp, pages.bp, bulk_pages.bp, schedule_pages.bp, api.bp, metrics.bp):
+    for blueprint in (
+        auth.bp,
+        pages.bp,
+        bulk_pages.bp,
+        group_pages.bp,
+        schedule_pages.bp,
+        value_pages.bp,
+        share_pages.bp,
+        api.bp,
+        metrics.bp,
+    ):
         app.register_blueprint(blueprint)
     return app
 

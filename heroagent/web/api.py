@@ -42,6 +42,7 @@ from heroagent.web.openapi import (
     DEAD_JOB_PAGE,
     EVENT_PARAMS,
     EVENT_STREAM,
+    GROUP_SUMMARY,
     JOB_FILTERS,
     JOB_GROUPS,
     JOB_HISTORY,
@@ -50,11 +51,14 @@ from heroagent.web.openapi import (
     JOB_PAGE,
     JOB_TYPES,
     LOG_OFFSET,
+    NEW_CHAIN,
+    NEW_GROUP,
     QUEUES,
     RETRIED,
     RETRY_DEAD,
     SCHEDULE_LINKS,
     SCHEDULE_LIST,
+    SCHEDULE_RUN,
     STREAMS_BUSY,
     TOPIC_ACTION,
     TOPIC_IN_PATH,
@@ -63,6 +67,7 @@ from heroagent.web.openapi import (
     TOPIC_STATE,
     WORKER_DRAIN,
     WORKERS,
+    WORKFLOW,
     json_response,
     openapi_document,
     ref,
@@ -109,6 +114,15 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+def _refuse_hero_origin(spec: Any) -> None:
+    origin = spec.get("origin") if isinstance(spec, dict) else None
+    if isinstance(origin, str) and origin.startswith(HERO_ORIGIN):
+        raise InvalidJobError(
+            f"origin: {origin[:80]!r}: origins starting with {HERO_ORIGIN!r} are reserved for jobs the hero intake "
+            "takes from a hero queue (their answers go back to that queue); name your own origin"
+        )
+
+
 @bp.post("/jobs")
 @documented(
     "Create a job (saved in the history, then queued)",
@@ -121,12 +135,7 @@ def json_body() -> dict[str, Any]:
 )
 def create_job() -> tuple[Response, int]:
     body = json_body()
-    origin = body.get("origin")
-    if isinstance(origin, str) and origin.startswith(HERO_ORIGIN):
-        raise InvalidJobError(
-            f"origin: {origin[:80]!r}: origins starting with {HERO_ORIGIN!r} are reserved for jobs the hero intake "
-            "takes from a hero queue (their answers go back to that queue); name your own origin"
-        )
+    _refuse_hero_origin(body)
     job, created = current_manager().submit([body])[0]  # checked against schema.job.NEW_JOB
     response = jsonify(job.to_api())
     response.headers["Location"] = f"/api/jobs/{job.job_id}"
@@ -356,6 +365,32 @@ def get_schedule(name: str) -> Response:
     return jsonify(current_schedules().get(name).to_dict())
 
 
+@bp.put("/schedules/<name>")
+@documented(
+    "Edit a schedule made at run time: the body is its whole new description (a field left out takes its default); "
+    "its state (paused, runs, its jobs) stays. Config and upkeep schedules are refused (400)",
+    body=ref("ScheduleChange"),
+    responses={200: THE_SCHEDULE},
+    errors=(400, 401, 404, 413, 503),
+)
+def replace_schedule(name: str) -> Response:
+    return jsonify(current_schedules().replace(name, json_body()).to_dict())
+
+
+@bp.post("/schedules/<name>/run")
+@documented(
+    "Run a schedule now: the job it would make, made now and recorded as one of its runs (the next run stays)",
+    responses={201: {**json_response(SCHEDULE_RUN, "the job made and the schedule"), "links": JOB_LINKS}},
+    errors=(400, 401, 404, 409, 503),
+)
+def run_schedule(name: str) -> tuple[Response, int]:
+    schedules = current_schedules()
+    job_id = schedules.run_now(name)
+    response = jsonify({"job_id": job_id, "schedule": schedules.get(name).to_dict()})
+    response.headers["Location"] = f"/api/jobs/{job_id}"
+    return response, 201
+
+
 @bp.post("/schedules/<name>/pause")
 @documented("Pause a schedule: it makes no jobs until resumed", responses={200: THE_SCHEDULE}, errors=LOOKUP_ERRORS)
 def pause_schedule(name: str) -> Response:
@@ -391,6 +426,57 @@ def job_types() -> Response:
     return jsonify({"types": current_manager().job_types()})
 
 
+def _specs_and_group(body: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, str | None]:
+    unknown = sorted(str(k)[:40] for k in body if k not in names)
+    if unknown:
+        raise InvalidJobError(f"{', '.join(unknown)}: unknown field(s); allowed: {', '.join(names)}")
+    group = body.get("group")
+    if group is not None and not isinstance(group, str):
+        raise InvalidJobError("group: must be a string")
+    specs = body.get("jobs")
+    for spec in specs if isinstance(specs, list) else []:
+        _refuse_hero_origin(spec)
+    return specs, group
+
+
+@bp.post("/chains")
+@documented(
+    "Create jobs that run one after the other (each waits until the one before has ended done)",
+    body=NEW_CHAIN,
+    responses={201: json_response(WORKFLOW, "the chain's jobs")},
+    errors=(400, 401, 409, 413, 503),
+)
+def create_chain() -> tuple[Response, int]:
+    specs, group = _specs_and_group(json_body(), ("jobs", "group"))
+    return jsonify(current_manager().chain(specs, group=group).to_api()), 201
+
+
+@bp.post("/groups")
+@documented(
+    "Create jobs that run side by side, and a callback job that runs once when all of them have ended",
+    body=NEW_GROUP,
+    responses={201: json_response(WORKFLOW, "the group's jobs and its callback")},
+    errors=(400, 401, 409, 413, 503),
+)
+def create_group() -> tuple[Response, int]:
+    body = json_body()
+    specs, group = _specs_and_group(body, ("jobs", "on_complete", "group"))
+    on_complete = body.get("on_complete")
+    if on_complete is not None:
+        _refuse_hero_origin(on_complete)
+    return jsonify(current_manager().group(specs, on_complete=on_complete, group=group).to_api()), 201
+
+
+@bp.get("/groups/<path:group>")
+@documented(
+    "A chain's or group's jobs counted by status, and its callback",
+    responses={200: json_response(GROUP_SUMMARY, "the counts")},
+    errors=LOOKUP_ERRORS,
+)
+def get_group(group: str) -> Response:
+    return jsonify(current_manager().get_group(group))
+
+
 @bp.get("/job-groups")
 @documented(
     "Every group a job names, with its jobs counted by status",
@@ -412,11 +498,13 @@ def queues() -> Response:
     manager = current_manager()
     stats = manager.queue_stats()
     limits = manager.topic_limits()
+    why = manager.paused_why()
     rows = [
         {
             "topic": topic,
             **figures,
             "paused": bool(figures["paused"]),
+            "paused_why": why.get(topic, "") if figures["paused"] else "",
             "draining": bool(figures["draining"]),
             **limits.get(topic, {"max_running": None, "rate": None}),
         }
@@ -427,21 +515,22 @@ def queues() -> Response:
 
 @bp.put("/queues/<topic>/limits")
 @documented(
-    "Limit a topic over every worker: jobs over a limit wait in the queue, never fail (absent or null = no such limit)",
-    params=[TOPIC_IN_PATH],
+    "Limit a topic over every worker: jobs over a limit wait in the queue, never fail (absent or null = no such "
+    "limit). A topic that has never had a job is a 404 unless create=true",
+    params=[TOPIC_IN_PATH, CREATE_TOPIC],
     body=TOPIC_LIMITS_BODY,
     responses={200: json_response(TOPIC_LIMITS_STATE, "the topic's state and limits after the change")},
-    errors=(400, 401, 503),
+    errors=(400, 401, 404, 503),
 )
 def set_queue_limits(topic: str) -> Response:
-    """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit)."""
+    """{max_running, rate}: the topic's limits over every worker (absent or null = no such limit). A topic that
+    has never had a job is a 404 unless create=true, as for the other queue actions."""
     body = json_body()
     unknown = sorted(set(body) - set(TOPIC_LIMITS.names()))
     if unknown:
         raise InvalidJobError(f"{', '.join(unknown)[:80]}: unknown field(s); allowed: max_running, rate")
-    return jsonify(
-        current_manager().set_topic_limits(topic, max_running=body.get("max_running"), rate=body.get("rate"))
-    )
+    limits = {"max_running": body.get("max_running"), "rate": body.get("rate")}
+    return jsonify(current_manager().set_topic_limits(topic, **limits, create=_flag("create")))
 
 
 @bp.post("/queues/<topic>/<action>")

@@ -43,3 +43,34 @@ def throughput_svg(buckets: list[ThroughputBucket]) -> Markup:
     peak_line = f'<p class="chart-peak">peak {peak} per {BUCKET_SECONDS} s ({per_second:.1f}/s)</p>'
     axis = f'<p class="chart-axis"><span>{minutes} min ago</span><span>now</span></p>'
     return Markup(f'<figure class="chart-box">{peak_line}{"".join(parts)}{axis}</figure>')
+
+
+def utilisation_svg(samples: list[tuple[float, float | None]]) -> Markup:
+    """Busy worker slots / slots per bucket (every pool's, sampled every few seconds): a bar per bucket, 0
+    to 100 %, gaps where no pool reported; the latest value as text, readable at any width."""
+    slot = WIDTH / max(1, len(samples))
+    usable = float(HEIGHT - TOP - BOTTOM)
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="none" role="img" '
+        f'aria-label="share of worker slots busy per {BUCKET_SECONDS} seconds">',
+        f'<line class="axis" x1="0" y1="{HEIGHT - BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - BOTTOM}"/>',
+    ]
+    for i, (start, share) in enumerate(samples):
+        if share is None:
+            continue
+        h = max(1.0, share * usable)
+        title = escape(f"{when(start)}: {share:.0%} of the slots busy")
+        parts.append(
+            f'<g><title>{title}</title><rect class="bar-busy" x="{i * slot + 1:.1f}" '
+            f'y="{HEIGHT - BOTTOM - h:.1f}" width="{slot - 2:.1f}" height="{h:.1f}"/></g>'
+        )
+    parts.append("</svg>")
+    latest = next((share for _, share in reversed(samples) if share is not None), None)
+    now_line = (
+        f'<p class="chart-peak" id="utilisation-now">now {latest:.0%} busy</p>'
+        if latest is not None
+        else ('<p class="chart-peak" id="utilisation-now">no pool has reported yet</p>')
+    )
+    minutes = len(samples) * BUCKET_SECONDS // 60
+    axis = f'<p class="chart-axis"><span>{minutes} min ago</span><span>now</span></p>'
+    return Markup(f'<figure class="chart-box">{now_line}{"".join(parts)}{axis}</figure>')

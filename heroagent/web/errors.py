@@ -50,9 +50,15 @@ def error(status: int, message: str) -> tuple[Response, int] | tuple[str, int]:
 
 def _too_large() -> str:
     """Why a body was refused as too large: the limit, where it comes from, and what to do instead."""
-    from heroagent.web import API_MAX_BODY, BODY_HEADROOM, JSON_ESCAPE_FACTOR, PAGE_MAX_BODY
+    from heroagent.web import API_MAX_BODY, BODY_HEADROOM, JSON_ESCAPE_FACTOR, PAGE_MAX_BODY, UPLOAD_PATH
+    from heroagent.web.share_files import UPLOAD_MAX_BYTES
 
     given = f" of {request.content_length} bytes" if request.content_length else ""
+    if request.path == UPLOAD_PATH:
+        return (
+            f"the upload{given} is over the limit of {UPLOAD_MAX_BYTES // (1024 * 1024)} MiB for a file sent from "
+            "this page; put larger files in the share over WebDAV"
+        )
     if request.path.startswith("/api/"):
         limit = int(current_app.config[API_MAX_BODY])
         values = (limit - BODY_HEADROOM) // JSON_ESCAPE_FACTOR

@@ -95,6 +95,8 @@ NEW_JOB_SCHEMA: dict[str, Any] = NEW_JOB.json_schema()  # generated from the rul
 NEW_SCHEDULE_SCHEMA: dict[str, Any] = SCHEDULE.json_schema()
 NEW_SCHEDULE_SCHEMA["required"] = ["name", "topic", "params"]  # every run-time schedule makes jobs
 _SCHEDULE_FIELDS: dict[str, Any] = NEW_SCHEDULE_SCHEMA["properties"]
+# PUT /api/schedules/<name>: the whole new description; the name is the path's (given, it must be the same).
+SCHEDULE_CHANGE_SCHEMA: dict[str, Any] = {**NEW_SCHEDULE_SCHEMA, "required": ["topic", "params"]}
 SCHEDULE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -202,8 +204,16 @@ SCHEDULE_LINKS = _links(
         "PauseSchedule": ("/api/schedules/{name}/pause", "post"),
         "ResumeSchedule": ("/api/schedules/{name}/resume", "post"),
         "DeleteSchedule": ("/api/schedules/{name}", "delete"),
+        "ReplaceSchedule": ("/api/schedules/{name}", "put"),
+        "RunSchedule": ("/api/schedules/{name}/run", "post"),
     },
 )
+# POST /api/schedules/<name>/run: the job made now, and the schedule with it among its runs.
+SCHEDULE_RUN = {
+    "type": "object",
+    "properties": {"job_id": {"type": "integer"}, "schedule": {"$ref": "#/components/schemas/Schedule"}},
+    "required": ["job_id", "schedule"],
+}
 
 
 def _filter_parameter(f: Field) -> dict[str, Any]:
@@ -351,6 +361,50 @@ JOB_TYPES = _list_of(
         "suspendable": {"type": "boolean"},
     },
 )
+WORKFLOW = {
+    "type": "object",
+    "properties": {
+        "group": {"type": "string", "description": "the chain's or group's id (its jobs' group label)"},
+        "jobs": {"type": "array", "items": ref("Job")},
+        "on_complete": {"anyOf": [ref("Job"), {"type": "null"}], "description": "a group's callback job"},
+    },
+    "required": ["group", "jobs", "on_complete"],
+}
+NEW_CHAIN = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "jobs": {"type": "array", "items": ref("NewJob"), "minItems": 1, "description": "run in this order"},
+        "group": {"type": "string", "description": "its id (default: a new one, g-<hex>)"},
+    },
+    "required": ["jobs"],
+}
+NEW_GROUP = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "jobs": {"type": "array", "items": ref("NewJob"), "minItems": 1, "description": "run side by side"},
+        "on_complete": {**ref("NewJob"), "description": "runs once, when every job has ended (after retries)"},
+        "group": {"type": "string", "description": "its id (default: a new one, g-<hex>)"},
+    },
+    "required": ["jobs"],
+}
+_COUNT = {"type": "integer"}
+GROUP_SUMMARY = {
+    "type": "object",
+    "properties": {
+        "group": {"type": "string"},
+        "total": _COUNT,
+        "running": _COUNT,
+        "ended": _COUNT,
+        **{status: _COUNT for status in ("waiting", "new", "done", "error", "timeout", "canceled", "skipped")},
+        "on_complete": {
+            "type": ["object", "null"],
+            "properties": {"job_id": _COUNT, "status": {"type": "string"}},
+        },
+    },
+    "required": ["group", "total", "running", "ended", "on_complete"],
+}
 JOB_GROUPS = _list_of(
     "groups", {"group": {"type": "string"}, "jobs": {"type": "integer"}, "by_status": {"type": "object"}}
 )
@@ -365,6 +419,10 @@ QUEUES = _list_of(
         "draining": {"type": "boolean"},
         "max_running": {"type": ["integer", "null"]},
         "rate": {"type": ["string", "null"]},
+        "oldest_wait": {"type": "integer", "description": "seconds its oldest queued job has waited (0: none queued)"},
+        "paused_why": {"type": "string", "description": "why it paused itself (pause_on_error); '' otherwise"},
+        "finished": {"type": "integer", "description": "jobs that ended in the last 10 minutes (as this server saw)"},
+        "failed": {"type": "integer", "description": "of those, ended in error or timeout"},
     },
 )
 TOPIC_STATE = {
@@ -433,6 +491,7 @@ def openapi_document(job_types: Mapping[str, Any] | None = None) -> dict[str, An
                 "Health": _health_schema(),
                 "Schedule": SCHEDULE_SCHEMA,
                 "NewSchedule": NEW_SCHEDULE_SCHEMA,
+                "ScheduleChange": SCHEDULE_CHANGE_SCHEMA,
             },
         },
         "paths": paths(url_map, views, BLUEPRINT, error_response),

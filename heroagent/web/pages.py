@@ -7,7 +7,6 @@ ours. Buttons post with the session's CSRF token (sent by htmx from the `hx-head
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -16,20 +15,22 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response as BaseResponse
 
 from heroagent.heroscript import HeroScriptError, parse_job
-from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.model import DEAD, Job, JobStatus, ParamsType
+from heroagent.jobs.errors import InvalidJobError, TopicNotEmptyError
+from heroagent.jobs.model import DEAD, JobStatus, ParamsType
 from heroagent.jobs.server.bulk import count_matching
 from heroagent.schema.job import NEW_JOB
-from heroagent.web.charts import throughput_svg
+from heroagent.web import forms
+from heroagent.web.charts import throughput_svg, utilisation_svg
 from heroagent.web.context import current_agent, current_manager
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.present import is_htmx, worker_rows
+from heroagent.web.share_pages import SCRIPT_TOPIC
+from heroagent.web.value_pages import following, log_view
+from heroagent.web.values import job_values
 from heroagent.webdav.share import SCRIPTS_FOLDER, list_files, script_job_params
 
 bp = Blueprint("pages", __name__)
 
-LOG_TAIL_BYTES = 64 * 1024
-SCRIPT_TOPIC = "scripts"
 MATCHING_CAP = 100_000  # a filtered list counts the jobs it matches up to this many (a label filter reads ids)
 
 
@@ -43,10 +44,12 @@ def overview_data() -> dict[str, Any]:
     data: dict[str, Any] = {"states": states, "addresses": running.addresses(), "now": time.time()}
     data["counts"] = jm.store.count_by_status()
     data["chart"] = throughput_svg(jm.stats.throughput())
+    data["utilisation"] = utilisation_svg(jm.stats.utilisation())
     data["redis_up"] = states.get("redis") == "running"
     if data["redis_up"]:
         data["queues"] = sorted(jm.queue_stats().items())
         data["limits"] = jm.topic_limits()
+        data["paused_why"] = jm.paused_why()
         data["workers"] = worker_rows(running)
         data["redis"] = running.redis_facts()
     return data
@@ -69,6 +72,21 @@ QUEUE_DONE = {
     "clear": "Cleared",
     "cancel-all": "Canceled all of",
 }
+
+
+@bp.post("/queues/<topic>/remove")
+def remove_queue(topic: str) -> str | tuple[str, int] | BaseResponse:
+    """An empty topic's Remove button (JobManager.remove_topic): a topic that got jobs meanwhile stays, and the
+    overview says why (in its partial, as htmx swaps no error page in)."""
+    try:
+        current_manager().remove_topic(topic)
+    except TopicNotEmptyError as exc:
+        if is_htmx():
+            return render_template("_overview.html", problem=str(exc), **overview_data())
+        raise
+    if is_htmx():
+        return render_template("_overview.html", message=f"Removed {topic}.", **overview_data())
+    return redirect(url_for("pages.overview"), code=303)
 
 
 @bp.post("/queues/<topic>/<action>")
@@ -143,15 +161,13 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
     jm = current_manager()
     job = jm.get_job(job_id)
     history = jm.get_history(job_id)
-    log_text, log_cut = jm.get_log_tail(job_id, LOG_TAIL_BYTES)
     recorded = jm.store.status_of(job_id)
     # Keep polling until the final state is in the history too, so the timeline ends complete.
     live = not (job.terminal and recorded is not None and recorded.terminal)
     return {
         "job": job,
         "history": history,
-        "log_text": log_text,
-        "log_cut": log_cut,
+        "values": job_values(job),
         "live": live,
         "notice": notice,
         "suspendable": job.status is not JobStatus.ACTIVE or not jm.why_not_suspendable(job),
@@ -161,7 +177,10 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
 
 @bp.get("/jobs/<int:job_id>")
 def job(job_id: int) -> str:
-    return render_template("job.html", **job_data(job_id))
+    """The job page: its partial (refreshed while the job runs) and its log (followed by its own element)."""
+    data = job_data(job_id)
+    log = log_view(job_id)
+    return render_template("job.html", log=log, log_following=following(job_id, log), **data)
 
 
 @bp.get("/partials/jobs/<int:job_id>")
@@ -169,9 +188,14 @@ def job_partial(job_id: int) -> str:
     return render_template("_job.html", **job_data(job_id))
 
 
-def _after_action(job_id: int, notice: str) -> str | BaseResponse:
+def _after_action(job_id: int, notice: str, *, follow_from: int | None = None) -> str | BaseResponse:
+    """The job's partial for htmx (else back to its page). `follow_from` (a retry): the page's log follower,
+    stopped when the job ended, starts again (out of band) from that byte, the log's end before the retry."""
     if is_htmx():
-        return render_template("_job.html", **job_data(job_id, notice))
+        data = job_data(job_id, notice)
+        if follow_from is not None and data["job"].log:
+            data["log_follow_from"] = follow_from
+        return render_template("_job.html", **data)
     return redirect(url_for("pages.job", job_id=job_id))
 
 
@@ -195,8 +219,9 @@ def resume(job_id: int) -> str | BaseResponse:
 
 @bp.post("/jobs/<int:job_id>/retry")
 def retry(job_id: int) -> str | BaseResponse:
+    shown = log_view(job_id).size  # what the page has: the new attempt's lines come after it
     current_manager().retry_job(job_id)
-    return _after_action(job_id, "Queued again as a new attempt.")
+    return _after_action(job_id, "Queued again as a new attempt.", follow_from=shown)
 
 
 @bp.post("/jobs/<int:job_id>/delete")
@@ -218,54 +243,10 @@ def _scripts() -> list[str]:
     return [f.path for f in list_files(root, SCRIPTS_FOLDER)] if root else []
 
 
-def _field_error(exc: InvalidJobError) -> tuple[str, str]:
-    """('params', 'must not be empty') from 'params: must not be empty' (also from 'params (action a.b):
-    ...', whose whole text is kept); '' when no field of a new job is named."""
-    text = str(exc)
-    field, sep, message = text.partition(": ")
-    if sep and field in NEW_JOB.names():
-        return field, message
-    named = re.match(r"([a-z_]+) \(", text)
-    if named and named.group(1) in NEW_JOB.names():
-        return named.group(1), text
-    return "", text
-
-
 # The submit form's fields beyond topic, params and its type: generated from the rules of a new job
 # (schema/job.py NEW_JOB), so a field added to a job is in the form too. `origin` is the hero intake's.
 FORM_FIELDS = tuple(f for f in NEW_JOB.fields if f.name not in ("topic", "params", "params_type", "origin"))
 FIRST_FIELDS = ("timeout", "delay", "max_retries", "priority", "retry_delay", "log")  # shown open; the rest folded
-_FORM_KINDS = {"number": float, "integer": int}
-_DESCRIBED = {f.name: f.description for f in FORM_FIELDS}
-
-
-def _form_value(name: str, kind: str, raw: str) -> tuple[Any, str]:
-    """(the value a field's text gives, '' or its error): numbers parsed, an empty text not given."""
-    if not raw:
-        return None, ""
-    parse = _FORM_KINDS.get(kind)
-    if parse is None:
-        return raw, ""
-    try:
-        return parse(raw), ""
-    except ValueError:
-        return None, f"{raw!r} must be a {'whole number' if parse is int else 'number'}" + (
-            " of seconds" if parse is float and "seconds" in _DESCRIBED.get(name, "") else ""
-        )
-
-
-def _read_fields(form: dict[str, Any], spec: dict[str, Any], errors: dict[str, str]) -> None:
-    """The posted FORM_FIELDS: into `form` as typed (shown back), into `spec` as values, problems into `errors`."""
-    for f in FORM_FIELDS:
-        if f.kind == "boolean":
-            form[f.name] = spec[f.name] = request.form.get(f.name) == "on"
-            continue
-        form[f.name] = request.form.get(f.name, "").strip()
-        value, problem = _form_value(f.name, f.kind, form[f.name])
-        if problem:
-            errors[f.name] = problem
-        elif value is not None:
-            spec[f.name] = value
 
 
 @bp.route("/submit", methods=["GET", "POST"])
@@ -289,12 +270,13 @@ def submit() -> str | tuple[str, int] | BaseResponse:
     }
     if request.method == "GET":
         return render_template("submit.html", **context)
-    errors: dict[str, str] = {}
     form.update(topic=request.form.get("topic", "").strip(), params_type=request.form.get("params_type", "").strip())
     form.update(params=request.form.get("params", ""), script=request.form.get("script", ""))
     form.update(args=request.form.get("args", ""))
     spec: dict[str, Any] = {"topic": form["topic"], "params_type": form["params_type"]}
-    _read_fields(form, spec, errors)
+    values, shown, errors = forms.read(FORM_FIELDS, request.form)
+    form.update(shown)
+    spec.update(values)
     if form["script"]:
         if form["params"].strip():
             errors["params"] = "leave params empty when you pick a script (or pick no script)"
@@ -318,32 +300,9 @@ def submit() -> str | tuple[str, int] | BaseResponse:
         try:
             job = current_manager().create_jobs([spec])[0]
         except InvalidJobError as exc:
-            field, message = _field_error(exc)
+            field, message = forms.error_field(str(exc), NEW_JOB.names())
             errors[field or "form"] = message
         else:
             return redirect(url_for("pages.job", job_id=job.job_id), code=303)
     context["errors"] = errors
     return render_template("submit.html", **context), 400
-
-
-# ------------------------------------------------------------------ scripts
-
-
-@bp.get("/scripts")
-def scripts() -> str:
-    root = current_agent().config.share_root
-    files = list_files(root) if root else []
-    webdav = current_agent().addresses().get("webdav", "")
-    return render_template(
-        "scripts.html", files=files, webdav=webdav, root=root, scripts_folder=SCRIPTS_FOLDER, runnable=set(_scripts())
-    )
-
-
-@bp.post("/scripts/run")
-def run_script() -> str | tuple[str, int] | BaseResponse:
-    path = request.form.get("path", "")
-    if path not in _scripts():
-        raise InvalidJobError(f"script: {path!r} is not in the share's {SCRIPTS_FOLDER}/ folder")
-    spec = {"topic": SCRIPT_TOPIC, "params": script_job_params(path), "log": True}
-    job: Job = current_manager().create_jobs([spec])[0]
-    return redirect(url_for("pages.job", job_id=job.job_id), code=303)

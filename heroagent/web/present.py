@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, request
 
 from heroagent.jobs.model import Job
+from heroagent.web import forms
 from heroagent.web.context import Agent
 
 
@@ -33,6 +34,11 @@ def ago(ts: float, now: float | None = None) -> str:
     if seconds < 0:
         return "in " + _span(-seconds)
     return _span(seconds) + " ago"
+
+
+def duration(seconds: float) -> str:
+    """A span of time in words ("42 s", "3 min", "1.5 h")."""
+    return _span(max(0.0, float(seconds)))
 
 
 def _span(seconds: float) -> str:
@@ -127,7 +133,16 @@ def short(text: str, width: int = 60) -> str:
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters.update(
-        when=when, ago=ago, run_time=run_time, pretty=pretty, size=size, outputs=outputs, short=short
+        when=when,
+        ago=ago,
+        duration=duration,
+        run_time=run_time,
+        pretty=pretty,
+        size=size,
+        outputs=outputs,
+        short=short,
+        control=forms.control,
+        field_label=forms.label,
     )
 
 

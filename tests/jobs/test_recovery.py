@@ -63,7 +63,7 @@ from heroagent import HeroAgent, load_config
 agent = HeroAgent(load_config(sys.argv[1]))
 agent.start()
 jm = agent.get_job_manager()
-jm.set_topic_limits("crash", max_running=2, rate="1000/second")
+jm.set_topic_limits("crash", max_running=2, rate="1000/second", create=True)
 jm.pause_topic("held", create=True)
 specs = [{"topic": "crash", "params": "!!fake.sleep seconds:0.05", "priority": i % 10} for i in range(120)]
 specs += [{"topic": "crash", "params": "!!fake.sleep seconds:0.05", "no_overlap_key": "k" + str(i % 2)}

@@ -186,7 +186,9 @@ def test_queues_workers_and_health(api: tuple[HeroAgent, Callable[[str], str]]) 
     queues = requests.get(url("/api/queues"), timeout=5).json()["queues"]
     assert any(
         q["topic"] == "qtopic"
-        and set(q) == {"topic", "queued", "inflight", "scheduled", "paused", "draining", "max_running", "rate"}
+        and set(q)
+        == {"topic", "queued", "inflight", "scheduled", "paused", "draining", "max_running", "rate"}
+        | {"oldest_wait", "finished", "failed", "paused_why"}
         for q in queues
     )
     assert wait_until(lambda: requests.get(url("/api/workers"), timeout=5).json()["workers"])

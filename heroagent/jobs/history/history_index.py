@@ -145,6 +145,10 @@ class HistoryIndex(ABC):
     def groups(self) -> dict[str, dict[str, int]]: ...
 
     @abstractmethod
+    def group_counts(self, group: str) -> dict[str, int]:
+        """One group's jobs counted by status ({} = no job has it)."""
+
+    @abstractmethod
     def ids_with_status(self, statuses: Iterable[str]) -> list[int]: ...
 
     @abstractmethod
@@ -505,6 +509,11 @@ class SqliteHistoryIndex(HistoryIndex):
             for grp, status, n in conn.execute("SELECT grp, status, n FROM groups WHERE n > 0"):
                 out.setdefault(str(grp), {})[str(status)] = int(n)
         return out
+
+    def group_counts(self, group: str) -> dict[str, int]:
+        with self._reader() as conn:
+            found = conn.execute("SELECT status, n FROM groups WHERE grp = ? AND n > 0", (group,))
+            return {str(status): int(n) for status, n in found}
 
     def ids_with_status(self, statuses: Iterable[str]) -> list[int]:
         wanted = list(statuses)

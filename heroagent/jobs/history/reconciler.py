@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -142,11 +143,44 @@ class Reconciler:
             self.store.record(requeue)
             self.queue.enqueue(requeue)
             log.warning("jobs: %d job(s) from the history were queued again", len(requeue))
+        restored = self._restore_waiting(in_redis)  # after their parents are back: those count as live
         self.ready_for_creates()
         self.client.set(keys.EPOCH, uuid.uuid4().hex)
         self._run_id = self._redis_run_id()
         self.reconciles += 1
-        return len(requeue)
+        return len(requeue) + restored
+
+    def _restore_waiting(self, in_redis: set[int]) -> int:
+        """The waiting jobs (depends_on) the history has and Redis lost, put back: each parent that left
+        Redis is given with how the history says it ended (lua/restore_waiting.lua does the rest)."""
+        restored = 0
+        for job_id in self.store.ids_with_status(JobStatus.WAITING):
+            if job_id in in_redis or self.queue.topic_of(job_id) is not None:
+                continue
+            try:
+                job = self.store.get(job_id)
+            except JobError:
+                continue  # deleted meanwhile
+            if job.status is not JobStatus.WAITING:
+                continue
+            parents = [(parent, self._outcome(parent)) for parent in job.depends_on]
+            if self.queue.restore_waiting(job, parents):
+                restored += 1
+        if restored:
+            log.warning("jobs: %d waiting job(s) from the history were put back", restored)
+        return restored
+
+    def _outcome(self, parent: int) -> str:
+        """How a parent ended as the scripts take it ('' = Redis has it: the script looks there)."""
+        if self.queue.topic_of(parent) is not None:
+            return ""
+        try:
+            job = self.store.get(parent)
+        except JobError:
+            return json.dumps({"status": "gone", "result": "", "result_type": ""})
+        if not job.status.terminal:
+            return ""  # not back in Redis either (deleted meanwhile): the script finds it gone
+        return json.dumps({"status": job.status.value, "result": job.result_text, "result_type": job.result_type})
 
     def _put_keys_back(self, batch: list[tuple[str, int, float]], now: float) -> None:
         """The keys of `batch` Redis lacks, each holding "<id> <fingerprint>" as a create writes it (so the

@@ -11,8 +11,9 @@ import bisect
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from heroagent.jobs.model import JobStatus
 
@@ -62,6 +63,10 @@ class JobStats:
         self._buckets: dict[int, Counter[JobStatus]] = {}
         self._durations: dict[str, Histogram] = {}
         self._finished: Counter[tuple[str, JobStatus]] = Counter()
+        # Per bucket: (topic, status) -> jobs that finished (per-queue throughput and error rate, as this
+        # process saw them), and the worker slots: (busy summed, slots summed, samples).
+        self._topic_buckets: dict[int, Counter[tuple[str, JobStatus]]] = {}
+        self._slots: dict[int, tuple[int, int, int]] = {}
 
     def seed(self, finished: Iterable[tuple[JobStatus, float, int]]) -> None:
         """Fill the throughput window from the history ((status, when, how many) per bucket), without
@@ -75,6 +80,7 @@ class JobStats:
             return
         with self._lock:
             self._bucket(time_end or time.time())[status] += 1
+            self._windowed(self._topic_buckets, time_end or time.time(), Counter)[(topic, status)] += 1
             self._finished[(topic, status)] += 1
             if time_start > 0 and time_end >= time_start and status is not JobStatus.CANCELED:
                 self._durations.setdefault(topic, Histogram()).observe(time_end - time_start)
@@ -88,6 +94,52 @@ class JobStats:
             for stale in [k for k in self._buckets if k < oldest]:
                 del self._buckets[stale]
         return bucket
+
+    @staticmethod
+    def _windowed(buckets: dict[int, Any], when: float, empty: Callable[[], Any]) -> Any:
+        """The bucket of `when` in `buckets` (made when missing), dropping those older than the window."""
+        key = int(when // BUCKET_SECONDS)
+        if key not in buckets:
+            buckets[key] = empty()
+            oldest = int((time.time() - WINDOW_SECONDS) // BUCKET_SECONDS)
+            for stale in [k for k in buckets if k < oldest]:
+                del buckets[stale]
+        return buckets[key]
+
+    def observe_slots(self, busy: int, slots: int, when: float | None = None) -> None:
+        """A sample of every pool's worker slots: how many run a job now, of how many (the sampler loop)."""
+        when = time.time() if when is None else when
+        with self._lock:
+            total_busy, total_slots, samples = self._windowed(self._slots, when, lambda: (0, 0, 0))
+            self._slots[int(when // BUCKET_SECONDS)] = (total_busy + busy, total_slots + slots, samples + 1)
+
+    def utilisation(self, now: float | None = None) -> list[tuple[float, float | None]]:
+        """(bucket start, busy slots / slots, averaged over the bucket's samples; None = no sample or no
+        slot) per BUCKET_SECONDS over the last WINDOW_SECONDS, oldest first."""
+        now = time.time() if now is None else now
+        last = int(now // BUCKET_SECONDS)
+        out: list[tuple[float, float | None]] = []
+        with self._lock:
+            for key in range(last - WINDOW_SECONDS // BUCKET_SECONDS + 1, last + 1):
+                busy, slots, _ = self._slots.get(key, (0, 0, 0))
+                out.append((key * BUCKET_SECONDS, busy / slots if slots else None))
+        return out
+
+    def topic_window(self, now: float | None = None) -> dict[str, dict[str, int]]:
+        """Per topic, over the last WINDOW_SECONDS: jobs finished, and of those failed (error, timeout)."""
+        now = time.time() if now is None else now
+        oldest = int((now - WINDOW_SECONDS) // BUCKET_SECONDS)
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for key, counts in self._topic_buckets.items():
+                if key <= oldest:
+                    continue
+                for (topic, status), n in counts.items():
+                    figures = out.setdefault(topic, {"finished": 0, "failed": 0})
+                    figures["finished"] += n
+                    if status in (JobStatus.ERROR, JobStatus.TIMEOUT):
+                        figures["failed"] += n
+        return out
 
     def throughput(self, now: float | None = None) -> list[ThroughputBucket]:
         """One bucket per BUCKET_SECONDS over the last WINDOW_SECONDS, oldest first (empty ones included)."""

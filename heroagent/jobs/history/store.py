@@ -668,5 +668,9 @@ class JobStore:
         """Group -> status -> jobs, for every group a stored job names."""
         return self.index.groups()
 
+    def group_counts(self, group: str) -> dict[str, int]:
+        """One group's jobs counted by status, from the index ({} = none has it)."""
+        return self.index.group_counts(group)
+
     def __len__(self) -> int:
         return len(self.index)

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +31,17 @@ class LogSink(Protocol):
 def _stamped(text: str, at: float | None = None) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
     return "".join(f"{stamp} {line}\n" for line in text.rstrip("\n").split("\n"))
+
+
+@dataclass(frozen=True)
+class LogPart:
+    """Whole lines of a job's log: the bytes from `start` to `end` as text, and the log's size when read (a
+    reader that follows the log asks next from `end`)."""
+
+    text: str
+    start: int
+    end: int
+    size: int
 
 
 class JobLogs:
@@ -94,6 +106,42 @@ class JobLogs:
                 return f.read().decode("utf-8", errors="replace"), size > max_bytes
         except FileNotFoundError:
             return "", False
+
+    def last_lines(self, job_id: int, max_bytes: int) -> LogPart:
+        """The log's last lines in at most `max_bytes`, from a line's start: where the cut falls inside a line,
+        that line is left out (a first line cut in two reads as a different line). One line longer than
+        `max_bytes` is the exception: its end is kept, so a page shows something."""
+        try:
+            with self.path(job_id).open("rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                start = max(0, size - max_bytes)
+                f.seek(start)
+                data = f.read(size - start)
+        except FileNotFoundError:
+            return LogPart("", 0, 0, 0)
+        if start > 0:
+            newline = data.find(b"\n")
+            if 0 <= newline < len(data) - 1:
+                data, start = data[newline + 1 :], start + newline + 1
+        return LogPart(data.decode("utf-8", errors="replace"), start, start + len(data), size)
+
+    def lines_from(self, job_id: int, offset: int, max_bytes: int, *, partial: bool = False) -> LogPart:
+        """Up to `max_bytes` of the log from byte `offset`, ending at a line's end: a line still being written
+        waits for its end (`partial`: take it as it is, when nothing more will be written)."""
+        try:
+            with self.path(job_id).open("rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                if offset >= size:
+                    return LogPart("", offset, offset, size)
+                f.seek(offset)
+                data = f.read(min(max_bytes, size - offset))
+        except FileNotFoundError:
+            return LogPart("", offset, offset, 0)
+        if not partial or offset + len(data) < size:
+            whole = data.rfind(b"\n") + 1
+            if whole or len(data) < max_bytes:  # a line longer than max_bytes comes in pieces, or never would
+                data = data[:whole]
+        return LogPart(data.decode("utf-8", errors="replace"), offset, offset + len(data), size)
 
     def remove(self, job_id: int) -> None:
         self.path(job_id).unlink(missing_ok=True)

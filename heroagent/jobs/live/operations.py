@@ -26,9 +26,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from heroagent.jobs.model import Job, JobStatus
+
+if TYPE_CHECKING:
+    from heroagent.jobs.live.workflows import Workflow  # loaded when a chain or group is made
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -201,6 +204,29 @@ class JobOperations:
         """Every job type (actor) with the defaults its jobs get and how many jobs called it."""
         raise NotImplementedError
 
+    @operation(Via.REDIS, api=["POST /api/chains"])
+    def chain(self, specs: Sequence[Mapping[str, Any]], *, group: str | None = None) -> Workflow:
+        """Create jobs that run one after the other: each waits until the one before it has ended done (a
+        failure cancels the rest, unless a job says otherwise with on_parent_failure). All or none."""
+        raise NotImplementedError
+
+    @operation(Via.REDIS, api=["POST /api/groups"])
+    def group(
+        self,
+        specs: Sequence[Mapping[str, Any]],
+        *,
+        on_complete: Mapping[str, Any] | None = None,
+        group: str | None = None,
+    ) -> Workflow:
+        """Create jobs that run side by side, and a callback job (`on_complete`) that runs once, when every
+        one of them has ended (after its retries), with their outcomes in its ctx.parent_results."""
+        raise NotImplementedError
+
+    @operation(Via.SERVER, api=["GET /api/groups/<path:group>"], cli=["job group"])
+    def get_group(self, group: str) -> dict[str, Any]:
+        """A chain's or group's jobs counted by status, and its callback's id and status."""
+        raise NotImplementedError
+
     @operation(Via.SERVER, api=["GET /api/job-groups"])
     def job_groups(self) -> dict[str, dict[str, int]]:
         """Every group a job names, with its jobs counted by status."""
@@ -310,9 +336,10 @@ class JobOperations:
 
     @operation(Via.REDIS, api=["PUT /api/queues/<topic>/limits"], cli=["queue limit"])
     def set_topic_limits(
-        self, topic: str, *, max_running: int | None = None, rate: str | None = None
+        self, topic: str, *, max_running: int | None = None, rate: str | None = None, create: bool = False
     ) -> dict[str, Any]:
-        """A topic's limits over every worker (both None: no limits); returns them as stored."""
+        """A topic's limits over every worker (both None: no limits); returns them as stored. A topic that has
+        never had a job is refused unless `create`, as by the other topic actions."""
         raise NotImplementedError
 
     @operation(Via.REDIS, api=["GET /api/queues"], cli=["queue list"])

@@ -10,6 +10,7 @@ come from `keys`.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -22,9 +23,12 @@ from heroagent.jobs import fastjson, keys
 from heroagent.jobs.errors import (
     ForeignLayoutError,
     IdempotencyKeyConflictError,
+    InvalidJobError,
     JobIdsNotSeededError,
+    ParentsGoneError,
     ReplicasBehindError,
     TopicDrainingError,
+    TopicNotFoundError,
 )
 from heroagent.jobs.live import scripts
 from heroagent.jobs.live.direct import DirectCalls, Durability
@@ -81,16 +85,37 @@ class JobQueue:
         self._set_limits = scripts.register(client, "set_limits")
         self._forget_keys = scripts.register(client, "forget_keys")
         self._remove_topic = scripts.register(client, "remove_topic")
+        self._restore_waiting = scripts.register(client, "restore_waiting")
 
-    def create(self, jobs: Sequence[Job], idempotency_window: float) -> list[tuple[int, bool]]:
+    def parent_outcomes(self, job_id: int) -> dict[int, tuple[str, str, str]]:
+        """How each job `job_id` depends on ended: parent id -> (status, result text, result type)."""
+        raw: Any = self.client.hgetall(keys.parents(job_id))
+        out: dict[int, tuple[str, str, str]] = {}
+        for parent, outcome in raw.items():
+            try:
+                doc = json.loads(outcome)
+                out[int(parent)] = (str(doc["status"]), str(doc.get("result", "")), str(doc.get("result_type", "")))
+            except (ValueError, KeyError, TypeError):
+                continue  # not written by create.lua / common.lua: not an outcome
+        return out
+
+    def create(
+        self,
+        jobs: Sequence[Job],
+        idempotency_window: float,
+        parents: Sequence[Sequence[tuple[int | str, str]]] | None = None,
+    ) -> list[tuple[int, bool]]:
         """Create these jobs in one atomic call (see lua/create.lua); per job (its id, created now?).
 
         False: an earlier job had the same idempotency key within the window, and its id is given.
         The jobs' own `job_id` is ignored. JobIdsNotSeededError when Redis has no id counter (emptied,
-        or never served by a HeroAgent server): only the server, which has the history, can seed it."""
+        or never served by a HeroAgent server): only the server, which has the history, can seed it.
+        `parents`, per job: the jobs it depends on (an id, or '@N' for the Nth job of this call) with how
+        each ended as JSON when read from the history ('' = in Redis). ParentsGoneError names the ids
+        that are in neither; a created job with parents gets its status and depends_on from the script."""
         now = time.time()
         args: list[Any] = [max(1, math.ceil(idempotency_window * 1000)), len(jobs)]
-        for job in jobs:
+        for index, job in enumerate(jobs):
             if job.status is not JobStatus.NEW or job.attempts:
                 raise ValueError(f"a new job is created new, never run: got status {job.status.value}")
             doc = job.to_dict()
@@ -101,38 +126,63 @@ class JobQueue:
             due = math.ceil(job.time_scheduled * 1000) if job.time_scheduled > now else 0
             fingerprint = fingerprint_of(job) if job.idempotency_key else ""
             args += [job.topic, job.idempotency_key, fingerprint, due, tail, "1" if job.log else "0", len(flat), *flat]
+            given = parents[index] if parents else ()
+            args.append(len(given))
+            for ref, known in given:
+                args += [ref, known]
         try:
             replies: Any = self.direct.replicated(self._create, "the create", args=args)
         except ReplicasBehindError:
             self.replicas_behind_at = time.time()
             raise
         except redis.ResponseError as exc:
-            if str(exc).startswith("DRAINING"):
-                topic = str(exc).split(" ", 1)[1]
-                raise TopicDrainingError(
-                    f"topic {topic} is draining: it takes no new jobs (the queued ones still run) until it is "
-                    "resumed; nothing was created"
-                ) from None
-            if str(exc).startswith("KEYCONFLICT"):
-                _, first, key = str(exc).split(" ", 2)
-                named = f"job {first} was created with it" if first != "0" else "an earlier job of this call has it"
-                raise IdempotencyKeyConflictError(
-                    f"idempotency_key {key[:200]!r}: {named} from another topic or other params; a key names one "
-                    "job: nothing was created (use a new key for a new job)"
-                ) from None
-            if "WRONGTYPE" in str(exc):
-                raise self._foreign_layout({job.topic for job in jobs}) from None
-            if str(exc).startswith("NOSEED"):
-                raise JobIdsNotSeededError(
-                    f"Redis has no job id counter ({keys.JOB_ID_COUNTER}): it was emptied or has never been "
-                    "served by HeroAgent; the server seeds it from the history at start and within a second "
-                    "of Redis losing its data, so start `heroagent serve` (or wait a second) and try again"
-                ) from None
-            raise
+            refused = self._refusal(exc, jobs)
+            if refused is None:
+                raise
+            raise refused from None
         if self.foreign_layout:  # a queue an outside program had written works again: health says no more
             for job in jobs:
                 self.foreign_layout.pop(keys.queue(job.topic), None)
-        return [(int(job_id), bool(int(created))) for job_id, created in replies]
+        out: list[tuple[int, bool]] = []
+        for job, reply in zip(jobs, replies, strict=True):
+            out.append((int(reply[0]), bool(int(reply[1]))))
+            if len(reply) > 2:  # created with parents: the status they gave it, and their ids
+                job.status = JobStatus(_text(reply[2]))
+                job.depends_on = tuple(int(part) for part in _text(reply[3]).split(",") if part)
+        return out
+
+    def _refusal(self, exc: redis.ResponseError, jobs: Sequence[Job]) -> Exception | None:
+        """The error a create script's refusal means (None: not one of its refusals)."""
+        if str(exc).startswith("DRAINING"):
+            topic = str(exc).split(" ", 1)[1]
+            return TopicDrainingError(
+                f"topic {topic} is draining: it takes no new jobs (the queued ones still run) until it is "
+                "resumed; nothing was created"
+            )
+        if str(exc).startswith("KEYCONFLICT"):
+            _, first, key = str(exc).split(" ", 2)
+            named = f"job {first} was created with it" if first != "0" else "an earlier job of this call has it"
+            return IdempotencyKeyConflictError(
+                f"idempotency_key {key[:200]!r}: {named} from another topic or other params; a key names one "
+                "job: nothing was created (use a new key for a new job)"
+            )
+        if "WRONGTYPE" in str(exc):
+            return self._foreign_layout({job.topic for job in jobs})
+        if str(exc).startswith("PARENTGONE"):
+            return ParentsGoneError([int(part) for part in str(exc).split()[1:]])
+        if str(exc).startswith("BADREF"):
+            _, ref, index = str(exc).split()
+            return InvalidJobError(
+                f"depends_on: {ref} of job #{index} of this call is not an earlier job of the call ('@N' names "
+                "the Nth job, from @0, and only one before it: a job cannot wait for itself or a later one)"
+            )
+        if str(exc).startswith("NOSEED"):
+            return JobIdsNotSeededError(
+                f"Redis has no job id counter ({keys.JOB_ID_COUNTER}): it was emptied or has never been "
+                "served by HeroAgent; the server seeds it from the history at start and within a second "
+                "of Redis losing its data, so start `heroagent serve` (or wait a second) and try again"
+            )
+        return None
 
     def _foreign_layout(self, topics: set[str]) -> ForeignLayoutError:
         """Why a create met a key of the wrong type: which queue, what it holds, what to do."""
@@ -169,6 +219,7 @@ class JobQueue:
         pipe.srem(keys.TOPICS_PAUSED, topic)
         pipe.srem(keys.TOPICS_DRAINING, topic)
         pipe.zcard(keys.queue(topic))
+        pipe.hdel(keys.TOPICS_PAUSED_WHY, topic)
         waiting = int(pipe.execute()[2])
         if waiting:
             self.client.rpush(keys.wake(topic), *(["1"] * min(waiting, 64)))
@@ -180,6 +231,31 @@ class JobQueue:
         pipe.smembers(keys.TOPICS_DRAINING)
         paused, draining = ({_text(t) for t in found} for found in pipe.execute())
         return {t: {"paused": t in paused, "draining": t in draining} for t in sorted(paused | draining)}
+
+    def paused_why(self) -> dict[str, str]:
+        """Topic -> why it paused itself (pause_on_error), for the topics paused so and not resumed."""
+        raw: Any = self.client.hgetall(keys.TOPICS_PAUSED_WHY)
+        return {_text(topic): _text(why) for topic, why in raw.items()}
+
+    def set_pause_on_error(self, topics: Iterable[str]) -> None:
+        """The topics that pause at their first failure after retries ([topics.<name>] pause_on_error),
+        replacing what an earlier start wrote."""
+        wanted = sorted(topics)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(keys.TOPICS_PAUSE_ON_ERROR)
+        if wanted:
+            pipe.sadd(keys.TOPICS_PAUSE_ON_ERROR, *wanted)
+        pipe.execute()
+
+    def unknown_topic(self, topic: str, action: str, method: str) -> TopicNotFoundError:
+        """The error for `action` on a topic that has never had a job: how to act on it anyway (`method`: the
+        Python call; the limits take PUT on their own resource, the other actions POST)."""
+        route = f"PUT /api/queues/{topic}/limits" if action == "limit" else f"POST /api/queues/{topic}/{action}"
+        return TopicNotFoundError(
+            f"topic {topic!r} has never had a job, so there is nothing to {action} (a typo?); a topic comes into "
+            f"being with its first job. To {action} it before that, say so with create=true: {route}?create=true, "
+            f"heroagent queue {action} {topic} --create, or {method}({topic!r}, create=True)"
+        )
 
     def known_topic(self, topic: str) -> bool:
         """Whether Redis knows the topic: it has had a job, or is paused, draining, limited or dispatched."""
@@ -252,6 +328,18 @@ class JobQueue:
         """A job's live state from its id alone (None = Redis has no hash for it)."""
         topic = self.topic_of(job_id)
         return None if topic is None else self.get(topic, job_id)
+
+    def restore_waiting(self, job: Job, parents: Sequence[tuple[int, str]]) -> str:
+        """Put a waiting job back from the history (see lua/restore_waiting.lua): `parents` are its parents
+        with how each ended as JSON when read from the history ('' = in Redis). Returns the status it has
+        now ('' = Redis had it already)."""
+        doc = job.to_dict()
+        doc["status"] = JobStatus.WAITING.value
+        args: list[Any] = [job.topic, job.job_id, job.version, len(parents)]
+        for parent, known in parents:
+            args += [parent, known]
+        args += _flatten(hash_fields(doc))
+        return _text(self._restore_waiting(args=args))
 
     def enqueue(self, jobs: Sequence[Job]) -> None:
         """Store each job's hash and queue its id (or schedule it, if it is due later), in one round trip.
@@ -523,6 +611,32 @@ class JobQueue:
             t: {"queued": int(n), "inflight": running.get(t, 0), "scheduled": later.get(t, 0)}
             for t, n in zip(topics, lengths, strict=True)
         }
+
+    def oldest_waiting(self, topics: Sequence[str]) -> dict[str, float]:
+        """Per topic with jobs queued: when its oldest queued job was created (unix seconds). The oldest is
+        the lowest id, which is first within its priority band: one look per band, two round trips."""
+        bands = range(keys.MAX_PRIORITY + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for topic in topics:
+            for band in bands:
+                low = band * keys.QUEUE_SCORE_SPAN
+                pipe.zrangebyscore(keys.queue(topic), low, low + keys.QUEUE_SCORE_SPAN - 1, start=0, num=1)
+        found: list[Any] = pipe.execute()
+        oldest: dict[str, int] = {}
+        for index, topic in enumerate(topics):
+            ids = [int(first[0]) for first in found[index * len(bands) : (index + 1) * len(bands)] if first]
+            if ids:
+                oldest[topic] = min(ids)
+        pipe = self.client.pipeline(transaction=False)
+        for topic, job_id in oldest.items():
+            pipe.hget(keys.job(topic, job_id), "time_created")
+        out: dict[str, float] = {}
+        for topic, created in zip(oldest, pipe.execute(), strict=True):
+            try:
+                out[topic] = float(created)
+            except (TypeError, ValueError):
+                continue  # its hash went meanwhile (claimed, ended and recorded)
+        return out
 
     def queued_and_inflight_ids(self) -> set[int]:
         """Every job id Redis holds in a queue or in flight (for reconciliation at start, not the hot path)."""

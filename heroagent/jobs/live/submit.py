@@ -20,7 +20,7 @@ import redis
 
 from heroagent.config import JobsConfig, RedisConfig
 from heroagent.jobs import keys
-from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError
+from heroagent.jobs.errors import IdempotencyKeyGoneError, InvalidJobError, JobNotFoundError, ParentsGoneError
 from heroagent.jobs.live.contract import ACCEPT, REFUSE, check_contract, type_defaults
 from heroagent.jobs.live.jobtypes import Contract
 from heroagent.jobs.live.queue import JobQueue
@@ -124,7 +124,8 @@ def build_job(spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract
 def build_job_and_refs(
     spec: Mapping[str, Any], defaults: JobDefaults, contract: Contract | None = None
 ) -> tuple[Job, list[int | str]]:
-    """A new Job, and the jobs it depends on as given (ids, and '@N': the Nth spec of the same call). A new Job from a spec as `create_jobs` takes it; InvalidJobError names the bad field. A HeroScript
+    """A new Job from a spec as `create_jobs` takes it, and the jobs it depends on as given (ids, and '@N':
+    the Nth spec of the same call); InvalidJobError names the bad field. A HeroScript
     or json job is checked against the contract: the job types the live pools serve (contract.py). Fields the
     spec leaves out come from its job type's defaults (the actor it calls first: `[job_types]` of the
     server, then what the pools serving it declared), then from `[jobs]`."""
@@ -197,19 +198,53 @@ def submit(
     A spec whose idempotency key was used within the window gets the earlier job (`earlier_job(id)`
     reads it) and False. Nothing is created if one spec is bad (InvalidJobError names it): against the
     schema of a new job, and against the contract (the live job types, contract.py)."""
-    jobs = [build_job(spec, defaults, contract) for spec in specs]
+    built = [build_job_and_refs(spec, defaults, contract) for spec in specs]
+    jobs = [job for job, _ in built]
     if not jobs:
         return []
     made: dict[int, Job] = {}
     answers: list[tuple[Job, bool]] = []
-    for job, (job_id, created) in zip(jobs, queue.create(jobs, defaults.idempotency_window), strict=True):
+    for job, (job_id, created) in zip(jobs, _create(queue, built, defaults, earlier_job), strict=True):
         if created:
             job.job_id = job_id
+            if job.status.terminal:  # a parent had failed: it ended at once (its error says why)
+                job = _earlier(earlier_job, job, job_id)
             made[job_id] = job
             answers.append((job, True))
         else:  # the same key earlier in this batch, or in an earlier call
             answers.append((made.get(job_id) or _earlier(earlier_job, job, job_id), False))
     return answers
+
+
+def _create(
+    queue: JobQueue,
+    built: list[tuple[Job, list[int | str]]],
+    defaults: JobDefaults,
+    read_job: Callable[[int], Job],
+) -> list[tuple[int, bool]]:
+    """The create call; parents that have left Redis are read (`read_job`: from the history, in the server,
+    or through it) and given with how they ended. A parent that exists nowhere is an InvalidJobError."""
+    jobs = [job for job, _ in built]
+    known: dict[int, str] = {}
+    for _ in range(3):  # a parent may leave Redis between the calls (recorded): read it too, and go again
+        parents = [[(ref, known.get(ref, "") if isinstance(ref, int) else "") for ref in refs] for _, refs in built]
+        try:
+            return queue.create(jobs, defaults.idempotency_window, parents if any(parents) else None)
+        except ParentsGoneError as gone:
+            for parent_id in gone.ids:
+                known[parent_id] = _outcome(read_job, parent_id)
+    raise InvalidJobError("depends_on: the jobs it names kept changing; try again")
+
+
+def _outcome(read_job: Callable[[int], Job], parent_id: int) -> str:
+    """How a parent that left Redis ended, as the create script takes it (JSON: status, result, result_type)."""
+    try:
+        parent = read_job(parent_id)
+    except JobNotFoundError:
+        raise InvalidJobError(f"depends_on: job {parent_id} does not exist (nothing was created)") from None
+    if not parent.status.terminal:  # in the history but not in Redis: Redis lost it and it is being put back
+        raise InvalidJobError(f"depends_on: job {parent_id} is being put back in Redis; try again in a second")
+    return json.dumps({"status": parent.status.value, "result": parent.result_text, "result_type": parent.result_type})
 
 
 def _earlier(earlier_job: Callable[[int], Job], job: Job, job_id: int) -> Job:

@@ -21,6 +21,12 @@ def pool_of(worker_id: str) -> str:
     return worker_id.rpartition("/")[0]
 
 
+def served_topics(client: redis.Redis) -> set[str]:
+    """The topics live worker pools serve by name ("*" serves every topic, so it names none): such a topic is
+    known before its first job (a topic action on it needs no create=true)."""
+    return {t for pool in list_workers(client) for t in pool.get("topics", "").split(",") if t not in ("", "*")}
+
+
 def list_workers(client: redis.Redis, stale_after: float = 30.0) -> list[dict[str, str]]:
     """Every pool that reported recently, here or on another machine."""
     cutoff = int((time.time() - stale_after) * 1000)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from heroagent.jobs.errors import JobSkipped
 from heroagent.jobs.live.joblog import LogSink
@@ -16,6 +16,15 @@ from heroagent.jobs.model import Job
 from heroagent.schema.job import clip_encoded
 
 MAX_PROGRESS_DETAILS = 1024  # bytes of a progress text kept
+
+
+@dataclass(frozen=True)
+class ParentOutcome:
+    """How a job another depends on ended: its status ('done', 'error', ...) and its result as a value
+    (a JSON value, or text: as `Job.result` gives it; None when it has none)."""
+
+    status: str
+    result: Any
 
 
 @dataclass
@@ -36,6 +45,9 @@ class JobContext:
     suspend: threading.Event = field(default_factory=threading.Event)
     paused: threading.Event = field(default_factory=threading.Event)  # the actor waits at a checkpoint now
     process_group: int | None = None  # the group of the child process running now (scripts, rhai, isolation)
+    # How each job this one depends on ended (parent id -> ParentOutcome), read before it starts ({} = none).
+    # A group's callback (jm.group(..., on_complete=...)) finds its members' ids, statuses and results here.
+    parent_results: dict[int, ParentOutcome] = field(default_factory=dict)
 
     def progress(self, fraction: float, details: str = "") -> None:
         """Report how far the job is: `fraction` from 0 to 1 (clamped), `details` a short text."""

@@ -32,7 +32,7 @@ from heroagent.jobs.live import jobtypes
 from heroagent.jobs.live.joblog import LogSink
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.model import RESULT_TEXT, Job, JobStatus, clip
-from heroagent.jobs.run.context import JobContext
+from heroagent.jobs.run.context import JobContext, ParentOutcome
 from heroagent.jobs.run.executor import JobExecutor, result_type
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.redis_connect import NO_ANSWER_JOIN, answers
@@ -390,6 +390,19 @@ class WorkerPool:
             slot.prefetch = min(MAX_PREFETCH, slot.prefetch * 2) if quick else 1
         return reports
 
+    def _parent_results(self, job: Job) -> dict[int, ParentOutcome]:
+        """How the jobs this one depends on ended (ctx.parent_results): read once, before it starts. Redis
+        unreachable now: the job runs without them (its run fails the usual way if it needs them)."""
+        try:
+            outcomes = self.queue.parent_outcomes(job.job_id)
+        except redis.RedisError as exc:
+            log.warning("jobs: job %d: its parents' results could not be read: %s", job.job_id, exc)
+            return {}
+        return {
+            parent: ParentOutcome(status, Job(topic="", params="", result_text=text, result_type=kind).result)
+            for parent, (status, text, kind) in outcomes.items()
+        }
+
     def _run(self, slot: _Slot, job: Job) -> tuple[Job, str, dict[str, str]] | None:
         """Run one job; returns its report, or None when the supervisor already ended it."""
         ctx = JobContext(
@@ -397,6 +410,7 @@ class WorkerPool:
             logs=self.logs,
             share_root=self.executor.share_root,
             deadline=time.monotonic() + job.timeout,
+            parent_results=self._parent_results(job) if job.depends_on else {},
         )
         run = _Running(job, ctx, slot.worker_id)
         with self._lock:

@@ -38,11 +38,12 @@ from heroagent.jobs.history.stats import JobStats
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.history.upkeep import remove_finished_before
 from heroagent.jobs.live.direct import Durability
-from heroagent.jobs.live.joblog import JobLogs, collect_remote_logs
+from heroagent.jobs.live.joblog import JobLogs, LogPart, collect_remote_logs
 from heroagent.jobs.live.jobtypes import PublishedTypes, TypeInfo, read_known
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit, type_defaults_of
-from heroagent.jobs.live.workers import list_workers, set_draining
+from heroagent.jobs.live.workers import list_workers, served_topics, set_draining
+from heroagent.jobs.live.workflows import ON_COMPLETE, Workflow, group_summary, make_chain, make_group
 from heroagent.jobs.model import (
     DEAD,
     RESULT_JSON,
@@ -238,6 +239,33 @@ class JobManager:
 
     # ------------------------------------------------------------ reading
 
+    def chain(self, specs: Sequence[Mapping[str, Any]], *, group: str | None = None) -> Workflow:
+        """Jobs that run one after the other (see workflows.py); all or none."""
+        return make_chain(self.submit, specs, group)
+
+    def group(
+        self,
+        specs: Sequence[Mapping[str, Any]],
+        *,
+        on_complete: Mapping[str, Any] | None = None,
+        group: str | None = None,
+    ) -> Workflow:
+        """Jobs side by side and a callback that runs once when all have ended (see workflows.py)."""
+        return make_group(self.submit, specs, on_complete, group)
+
+    def get_group(self, group: str) -> dict[str, Any]:
+        """A chain's or group's jobs counted by status (from the history's index, level with Redis within
+        a batch of the recorder), and its callback's id and status. JobNotFoundError: no job has it."""
+        counts = self.store.group_counts(group)
+        callbacks = self.store.group_counts(group + ON_COMPLETE)
+        if not counts and not callbacks:
+            raise JobNotFoundError(f"group {group[:200]!r}: no job has it (ids come from chain() and group())")
+        on_complete = None
+        if callbacks:
+            found = self.list_jobs(group=group + ON_COMPLETE, limit=1)
+            on_complete = found[0] if found else None
+        return group_summary(group, counts, on_complete)
+
     def get_job(self, job_id: int) -> Job:
         """Redis first (the live state, also of a job the history has not recorded yet), else the history.
 
@@ -394,10 +422,15 @@ class JobManager:
         self._collect_log(job_id)
         return self.logs.read(job_id, offset)
 
-    def get_log_tail(self, job_id: int, max_bytes: int) -> tuple[str, bool]:
-        """The end of a job's log (what a page shows), and whether the start was left out."""
+    def get_log_lines(self, job_id: int, max_bytes: int, offset: int | None = None) -> LogPart:
+        """Whole lines of a job's log (a page shows them, and follows the log from `end`): its last lines in
+        `max_bytes` (offset None), or those after byte `offset`. A finished job's log ends where it ends, its
+        last line whole or not; a running job's line being written waits for its end."""
         self._collect_log(job_id)
-        return self.logs.read_tail(job_id, max_bytes)
+        if offset is None:
+            return self.logs.last_lines(job_id, max_bytes)
+        ended = self.store.status_of(job_id)
+        return self.logs.lines_from(job_id, offset, max_bytes, partial=ended is not None and ended.terminal)
 
     def _collect_log(self, job_id: int) -> None:
         """File the lines remote workers left in Redis for this job; JobNotFoundError if there is no job."""
@@ -431,15 +464,26 @@ class JobManager:
             return None
         return now + (int(ahead) + 1) / slots * (timing.total / timing.count)
 
+    def paused_why(self) -> dict[str, str]:
+        """Topic -> why it paused itself ([topics.<name>] pause_on_error), until it is resumed."""
+        return self.queue.paused_why()
+
     def queue_stats(self) -> dict[str, dict[str, int]]:
-        """Per topic: queued, inflight, scheduled, and paused / draining (1 or 0)."""
+        """Per topic: queued, inflight, scheduled, paused / draining (1 or 0), oldest_wait (seconds the
+        oldest queued job has waited; 0 = none queued), and over the last 10 minutes as this server recorded
+        them: finished, failed (error or timeout)."""
         stats = self.queue.stats()
         for topic, state in self.queue.topic_states().items():
             figures = stats.setdefault(topic, {"queued": 0, "inflight": 0, "scheduled": 0})
             figures.update({k: int(v) for k, v in state.items()})
-        for figures in stats.values():
+        now = time.time()
+        oldest = self.queue.oldest_waiting([t for t, f in stats.items() if f["queued"]])
+        window = self.stats.topic_window(now)
+        for topic, figures in stats.items():
             figures.setdefault("paused", 0)
             figures.setdefault("draining", 0)
+            figures["oldest_wait"] = max(0, int(now - oldest[topic])) if topic in oldest else 0
+            figures.update(window.get(topic, {"finished": 0, "failed": 0}))
         return stats
 
     # ------------------------------------------------------------ topic control
@@ -514,19 +558,12 @@ class JobManager:
             raise InvalidJobError(f"create: {create!r} must be true or false")
         if create or self.queue.known_topic(topic) or topic in self.store.topics() or topic in self._served_topics():
             return topic
-        method = TOPIC_ACTIONS[action]
-        raise TopicNotFoundError(
-            f"topic {topic!r} has never had a job, so there is nothing to {action} (a typo?); a topic comes into "
-            f"being with its first job. To {action} it before that, say so with create=true: POST "
-            f"/api/queues/{topic}/{action}?create=true, heroagent queue {action} {topic} --create, "
-            f"or {method}({topic!r}, create=True)"
-        )
+        method = TOPIC_ACTIONS.get(action, "set_topic_limits")
+        raise self.queue.unknown_topic(topic, action, method)
 
     def _served_topics(self) -> set[str]:
         """The topics live worker pools serve by name ("*" serves every topic, so it names none)."""
-        return {
-            t for pool in list_workers(self.client) for t in pool.get("topics", "").split(",") if t not in ("", "*")
-        }
+        return served_topics(self.client)
 
     def cleanup_history(self, older_than_days: float, *, dry_run: bool = False) -> dict[str, Any]:
         """Retention by hand: remove the finished jobs that ended more than `older_than_days` ago (with
@@ -550,16 +587,17 @@ class JobManager:
         return {"topic": topic, **state, **limits.to_dict()}
 
     def set_topic_limits(
-        self, topic: str, *, max_running: int | None = None, rate: str | None = None
+        self, topic: str, *, max_running: int | None = None, rate: str | None = None, create: bool = False
     ) -> dict[str, Any]:
         """Limit the topic over every worker: at most `max_running` of its jobs at once, at most `rate`
         ("100/minute") starting per period; both None = no limits. Jobs over a limit wait, never fail.
-        Kept in Redis (`[topics.<topic>]` in the config sets them again at each start)."""
+        Kept in Redis (`[topics.<topic>]` in the config sets them again at each start). Like the other topic
+        actions, TopicNotFoundError for a topic that has never had a job, unless `create` (see `_known`)."""
         try:
             limits = TopicLimits.check({"max_running": max_running, "rate": rate}, f"topic {topic}")
         except InvalidInputError as exc:
             raise InvalidJobError(str(exc)) from None
-        self.queue.set_limits(_topic(topic), limits)
+        self.queue.set_limits(self._known(topic, "limit", create), limits)
         log.info("jobs: topic %s limits: %s", topic, limits.to_dict() if not limits.empty else "none")
         return self.topic_state(topic)
 

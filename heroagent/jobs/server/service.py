@@ -30,11 +30,11 @@ from heroagent.jobs.run.worker import WorkerPool
 from heroagent.jobs.server.hero import HeroActor, HeroDispatcher
 from heroagent.jobs.server.manager import JobManager
 from heroagent.jobs.server.rpc import RequestServer
+from heroagent.jobs.server.webhooks import Webhooks, publish_topics
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.ourdb import OurDBError
 from heroagent.redis_server import NO_ANSWER_JOIN, REDIS_AWAY, EmbeddedRedis, ExternalRedis, answers, request_options
 from heroagent.schema.job import TypeDefaults, check_type_defaults
-from heroagent.schema.topic import TopicLimits
 
 # Seconds health names a write that waited in vain for [redis] min_replicas.
 REPLICAS_BEHIND_SHOWN = 60.0
@@ -75,6 +75,7 @@ class JobsService:
         self.pool: WorkerPool | None = None
         self.rpc: RequestServer | None = None
         self.hero: HeroActor | None = None
+        self.webhooks: Webhooks | None = None
         self.lease: HistoryLease | None = None
         self._store: JobStore | None = None
         self._seeding: threading.Thread | None = None
@@ -143,12 +144,18 @@ class JobsService:
         self.recorder.fence, self.recorder.before_write = self.lease.value, self.lease.hold
         self.recorder.drain()  # events a previous run read but did not record
         self.reconciler.reconcile()
-        for topic, given in self.config.topics.items():  # checked with the config; set again at each start
-            manager.queue.set_limits(topic, TopicLimits.check(given, f"topic {topic}"))
+        manager.queue.set_pause_on_error(self.config.topics_pausing_on_error())
+        for topic, limits in self.config.topic_limits().items():  # checked with the config; set again at each start
+            manager.queue.set_limits(topic, limits)
+        publish_topics(client, self.config)
+        self.webhooks = Webhooks.from_config(client, logs, self.config)
+        self.webhooks.start()
         self.loops = [
             SupervisedLoop("recorder", partial(_record, self.lease, self.recorder), expected=REDIS_AWAY),
             SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
             SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
+            SupervisedLoop("webhooks", self.webhooks.step, expected=REDIS_AWAY),
+            SupervisedLoop("sampler", partial(_sample_slots, manager), SAMPLE_INTERVAL, expected=REDIS_AWAY),
         ]
         if self.hero is not None:
             self.hero.recover()
@@ -199,6 +206,9 @@ class JobsService:
         for loop in self.loops:
             loop.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
         self.loops = []
+        if self.webhooks is not None:  # after its loop: no delivery is handed to a sender any more
+            self.webhooks.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
+            self.webhooks = None
         if self.recorder is not None and redis_answers:
             try:
                 self.recorder.drain()
@@ -257,6 +267,15 @@ class JobsService:
                 found.append(f"{state.name}: {state.last_error} (failing since {since}, {state.failures} failure(s))")
             if not state.running:
                 found.append(f"{state.name}: not running")
+        if self.manager is not None:
+            try:
+                paused = self.manager.queue.paused_why()
+            except redis.RedisError:
+                paused = {}  # Redis away: the loops and the redis state say so
+            found += [
+                f"topic {topic} paused itself (pause_on_error): {why}; resume it when fixed"
+                for topic, why in paused.items()
+            ]
         queues = [q for q in (self.manager.queue if self.manager else None, self._pool_queue) if q is not None]
         behind = max((q.replicas_behind_at for q in queues), default=0.0)
         if behind > time.time() - REPLICAS_BEHIND_SHOWN:
@@ -285,7 +304,25 @@ class JobsService:
             )
         if self.manager is not None:
             found += list(self.manager.queue.foreign_layout.values())
+        webhooks = self.webhooks
+        if webhooks is not None and (webhooks.given_up or webhooks.refused):
+            found.append(
+                f"webhooks: {webhooks.given_up} delivery(ies) given up after a day of failed attempts, "
+                f"{webhooks.refused} refused (a private address or no http(s) URL) since start; the jobs' logs "
+                "say why"
+            )
         logs = self.manager.logs if self.manager is not None else None
         if logs is not None and logs.failures:
             found.append(f"job logs: {logs.failures} line(s) could not be written (see the server log)")
         return found
+
+
+SAMPLE_INTERVAL = 5.0  # seconds between two looks at every pool's busy slots (the dashboard's utilisation)
+
+
+def _sample_slots(manager: JobManager) -> None:
+    """Every pool's worker slots, busy and in all, into the stats (the overview's utilisation over time)."""
+    workers = manager.list_workers()
+    busy = sum(len([j for j in w.get("running", "").split(",") if j]) for w in workers)
+    slots = sum(int(w.get("concurrency", 0) or 0) for w in workers)
+    manager.stats.observe_slots(busy, slots)

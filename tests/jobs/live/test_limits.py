@@ -112,7 +112,7 @@ def test_max_running_holds_across_processes(data_dir: Path) -> None:
 
 def test_rate_limit_lets_that_many_start_per_period(agent: HeroAgent) -> None:
     jm = agent.get_job_manager()
-    jm.set_topic_limits("rl", rate="3/2s")
+    jm.set_topic_limits("rl", rate="3/2s", create=True)  # before its first job
     jobs = jm.create_jobs([{"topic": "rl", "params": "!!fake.return_success"} for _ in range(7)])
     assert wait_until(lambda: sum(jm.get_job(j.job_id).status is not JobStatus.NEW for j in jobs) == 3)
     started = [j.job_id for j in jobs if jm.get_job(j.job_id).status is not JobStatus.NEW]

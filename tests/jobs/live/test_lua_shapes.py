@@ -74,7 +74,7 @@ return {members(TERMINAL), members(RUNNING), members(NUMBER_FIELDS)}"""
     assert set(terminal) == {s.value for s in model.TERMINAL}
     assert set(running) == {s.value for s in model.RUNNING}
     assert set(numbers) == model.HASH_NUMBER_FIELDS
-    assert set(numbers) - model.NUMBER_FIELDS == {"lost"}
+    assert set(numbers) - model.NUMBER_FIELDS == {"lost", "parents_left"}
 
 
 def test_the_number_fields_are_the_jobs_numbers() -> None:
@@ -117,8 +117,16 @@ def key_functions() -> dict[str, Callable[..., Any]]:
     return {name: fn for name, fn in inspect.getmembers(keys, inspect.isfunction) if fn.__module__ == keys.__name__}
 
 
-NOT_KEYS = {"queue_score", "parse_inflight_member", "inflight_member", "parse_job", "every_job_pattern"}
-# a score, parsers, a member, a SCAN pattern
+NOT_KEYS = {
+    "queue_score",
+    "parse_inflight_member",
+    "inflight_member",
+    "parse_job",
+    "every_job_pattern",
+    "webhook_member",
+    "parse_webhook_member",
+}
+# a score, parsers, members, a SCAN pattern
 
 
 def rendered(fn: Callable[..., Any]) -> str:

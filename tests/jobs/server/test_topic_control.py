@@ -36,7 +36,8 @@ def test_a_paused_topic_waits_and_runs_when_resumed_even_after_a_restart(web_age
     assert jm.wait_for_job(running.job_id, timeout=10).status is JobStatus.DONE  # the running one finishes
     time.sleep(0.5)
     assert all(jm.get_job(j.job_id).status is JobStatus.NEW for j in waiting)
-    assert jm.queue_stats()["p"] == {"queued": 3, "inflight": 0, "scheduled": 0, "paused": 1, "draining": 0}
+    counts = {k: v for k, v in jm.queue_stats()["p"].items() if k not in ("oldest_wait", "finished", "failed")}
+    assert counts == {"queued": 3, "inflight": 0, "scheduled": 0, "paused": 1, "draining": 0}
     agent.stop()
     agent.start()  # the pause is kept in Redis
     jm = agent.get_job_manager()
@@ -148,6 +149,38 @@ def test_an_action_on_a_topic_that_never_had_a_job_is_a_404_unless_create(web_ag
     assert jm.pause_topic("had")["paused"] is True  # a topic that has had a job needs no create
 
 
+def test_limits_on_a_topic_that_never_had_a_job_are_a_404_unless_create(web_agent: StartAgent) -> None:
+    """Issue 30's leftover: PUT limits follows the rule of the other queue actions (a typo makes no topic)."""
+    agent = web_agent()
+    jm = agent.get_job_manager()
+    url = ui_url(agent, "/api/queues/nolimits/limits")
+    r = requests.put(url, json={"max_running": 2}, timeout=5)
+    assert r.status_code == 404 and "PUT /api/queues/nolimits/limits?create=true" in r.json()["error"], r.text
+    assert "nolimits" not in jm.topic_limits() and "nolimits" not in jm.queue_stats()
+    with pytest.raises(TopicNotFoundError, match="heroagent queue limit nolimits --create"):
+        jm.set_topic_limits("nolimits", max_running=2)
+    r = requests.put(url + "?create=true", json={"max_running": 2}, timeout=5)
+    assert r.status_code == 200 and r.json()["max_running"] == 2
+    assert requests.put(url, json={"rate": "5/second"}, timeout=5).status_code == 200  # limited: known now
+    from heroagent.client import JobClient
+
+    client = JobClient.from_config(agent.config)  # straight in Redis: the same rule
+    try:
+        with pytest.raises(TopicNotFoundError, match="otherlimits"):
+            client.set_topic_limits("otherlimits", rate="1/second")
+        assert client.set_topic_limits("otherlimits", rate="1/second", create=True)["rate"] == "1/second"
+    finally:
+        client.close()
+    config_file = agent.config.data_path / "limits.toml"
+    config_file.write_text(to_toml(agent.config))
+    cmd = [sys.executable, "-m", "heroagent", "queue", "limit", "typo", "--max-running", "1"]
+    cmd += ["--config", str(config_file)]
+    refused = subprocess.run(cmd, capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}, timeout=60)
+    assert refused.returncode == 2 and "never had a job" in refused.stderr and "--create" in refused.stderr
+    made = subprocess.run([*cmd, "--create"], capture_output=True, text=True, env={"PYTHONPATH": str(REPO)}, timeout=60)
+    assert made.returncode == 0 and "typo: limits max_running 1" in made.stdout, made.stderr
+
+
 def test_a_topic_with_nothing_left_can_be_removed(web_agent: StartAgent) -> None:
     """DELETE /api/queues/<topic>: 404 for a topic never seen, 409 naming what is left, else 204 and it is gone
     (its state and limits too); its finished jobs stay in the history."""
@@ -192,3 +225,29 @@ def test_the_cli_creates_and_removes_topics(web_agent: StartAgent) -> None:
     assert cli("remove", "typo").stdout.strip() == "typo: removed"
     missing = cli("remove", "typo")
     assert missing.returncode == 2 and "typo" in missing.stderr
+
+
+def test_a_topic_with_pause_on_error_pauses_at_its_first_failure_after_retries(web_agent: StartAgent) -> None:
+    """Issue 29, item 5 (Heracles' pause_on_error): the failure pauses the topic, after the job's retries;
+    the overview, the API and health say why; the queued jobs wait; a resume by hand lets them run."""
+    agent = web_agent(topics={"fragile": {"pause_on_error": True}, "sturdy": {"max_running": 5}})
+    jm = agent.get_job_manager()
+    failing = jm.create_job("fragile", "!!fake.return_error message:'disk full'", max_retries=1, retry_delay=0.05)
+    assert jm.wait_for_job(failing.job_id, timeout=20).status is JobStatus.ERROR
+    assert jm.get_job(failing.job_id).retries == 1  # it paused after the retry, not at the first attempt
+    assert wait_until(lambda: jm.topic_state("fragile")["paused"])
+    waiting = jm.create_job("fragile", "!!fake.return_success")
+    other = jm.create_job("sturdy", "!!fake.return_error")  # another topic's failure pauses nothing
+    assert jm.wait_for_job(other.job_id, timeout=20).status is JobStatus.ERROR
+    assert not jm.topic_state("sturdy")["paused"]
+    why = jm.paused_why()["fragile"]
+    assert f"job {failing.job_id} ended error: " in why and "disk full" in why
+    rows = {q["topic"]: q for q in requests.get(ui_url(agent, "/api/queues"), timeout=10).json()["queues"]}
+    assert rows["fragile"]["paused_why"] == why and rows["sturdy"]["paused_why"] == ""
+    assert "disk full" in requests.get(ui_url(agent, "/"), timeout=10).text
+    assert any("topic fragile paused itself" in p for p in agent.problems())
+    time.sleep(0.5)
+    assert jm.get_job(waiting.job_id).status is JobStatus.NEW  # it waits
+    jm.resume_topic("fragile")
+    assert jm.wait_for_job(waiting.job_id, timeout=20).status is JobStatus.DONE
+    assert "fragile" not in jm.paused_why() and not any("fragile" in p for p in agent.problems())

@@ -29,6 +29,14 @@ end
 -- (hero:dependents:<id>) learn how it ended (settle_dependents, below: defined once the queue's functions are).
 local settle_dependents
 local function ended(doc, json)
+  -- A topic with pause_on_error pauses at its first failure after the retries, and says why (until resumed).
+  if (doc.status == '${STATUS_ERROR}' or doc.status == '${STATUS_TIMEOUT}')
+     and redis.call('SISMEMBER', '${TOPICS_PAUSE_ON_ERROR}', doc.topic) == 1 then
+    if redis.call('SADD', '${TOPICS_PAUSED}', doc.topic) == 1 then
+      local why = 'job ' .. doc.jobid .. ' ended ' .. doc.status .. ': ' .. string.sub(doc.error or '', 1, 300)
+      redis.call('HSET', '${TOPICS_PAUSED_WHY}', doc.topic, why)
+    end
+  end
   local url = doc.callback_url
   if not url or url == '' then url = redis.call('HGET', '${WEBHOOK_TOPICS}', doc.topic) end
   if url then
@@ -431,4 +439,56 @@ settle_dependents = function(parent_id, status, result, result_type)
     n = n + 1
   end
   settling = nil
+end
+
+local function live_parent(id)  -- the hash key of a job still in Redis (nil: it is not)
+  local topic = redis.call('HGET', '${JOB_TOPICS}', id)
+  if not topic then return nil end
+  local key = job_key(topic, id)
+  if redis.call('EXISTS', key) == 0 then return nil end
+  return key
+end
+-- A job's parents (ARGV from `deps`: `d` pairs of a parent id, or '@N' = the id in replies[N + 1][1],
+-- and how it ended as JSON when the caller read it from the history, '' = look in Redis): its depends_on
+-- field, its parents' outcomes so far, its place in each waiting parent's dependents; then its next state
+-- (version `version` + 1) by what they say: waiting, ended by its policy, or new (the caller queues it).
+-- Returns {id, 1, status, parent ids} (create.lua's reply for it).
+local function with_parents(key, topic, id, deps, d, replies, version)
+  local policy = redis.call('HGET', key, 'on_parent_failure') or 'cancel'
+  local ids, left, failed = {}, 0, nil
+  for p = 1, d do
+    local ref, known = ARGV[deps + 2 * p - 2], ARGV[deps + 2 * p - 1]
+    local position = string.match(ref, '^@(%d+)$')
+    local parent = position and tostring(replies[tonumber(position) + 1][1]) or ref
+    ids[#ids + 1] = parent
+    local outcome, status = nil, nil
+    if known ~= '' then
+      outcome, status = known, cjson.decode(known).status
+    else
+      local parent_key = live_parent(parent)
+      status = parent_key and redis.call('HGET', parent_key, 'status') or 'gone'
+      if not parent_key or TERMINAL[status] then
+        local r = parent_key and redis.call('HMGET', parent_key, 'result', 'result_type') or {}
+        outcome = cjson.encode({status = status, result = r[1] or '', result_type = r[2] or ''})
+      else
+        redis.call('SADD', dependents_key(parent), id)
+        left = left + 1
+      end
+    end
+    if outcome then
+      redis.call('HSET', parents_key(id), parent, outcome)
+      if not failed and not counts_as_done(status, policy) then failed = failed_end(policy, parent, status) end
+    end
+  end
+  redis.call('HSET', key, 'depends_on', table.concat(ids, ','), 'version', version)
+  if failed then
+    if left > 0 then  -- it will not wait: out of the sets of the parents it did join
+      for _, parent in ipairs(ids) do redis.call('SREM', dependents_key(parent), id) end
+    end
+    end_waiting(key, failed)
+  else
+    if left > 0 then redis.call('HSET', key, 'status', '${STATUS_WAITING}', 'parents_left', left) end
+    emit(key)
+  end
+  return {id, 1, redis.call('HGET', key, 'status'), table.concat(ids, ',')}
 end

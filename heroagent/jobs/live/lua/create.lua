@@ -14,11 +14,21 @@
 -- in Redis or earlier in this call, refuses the whole call (an error starting with KEYCONFLICT <id or
 -- 0> <key>): a key names one job, and a create with other params is a mistake to say, not to hide.
 --
+-- A job with depends_on (see settle_dependents in common.lua) names its parents as ids, or '@N' for the Nth
+-- job of this call (an earlier one: cycles cannot be made). A parent Python read from the history (it has
+-- left Redis) comes with how it ended; one that is neither in Redis nor given refuses the whole call: an
+-- error starting with PARENTGONE and the ids (the server looks them up in the history and calls again).
+-- The child waits (status waiting) for the parents that have not ended; one that ended otherwise than done
+-- ends it at once by its policy; with none left to wait for it is queued as any job.
+--
 -- ARGV: idempotency window (ms), n, then per job: topic, idempotency key ('' = none), its fingerprint,
 -- due (ms; 0 = now), its first state as JSON without its id (the text after the opening brace: Python
 -- encodes it, this script puts the id in front), log ('1' / '0'), m = number of field/value items, the m
--- items (the job's hash fields, without jobid, with version 1).
--- Returns per job {id, 1 = created now | 0 = the earlier job with that key}.
+-- items (the job's hash fields, without jobid, with version 1), d = number of parents, then per parent:
+-- its id or '@N', and how it ended as JSON ({status, result, result_type}) when Python read it from the
+-- history ('' = look in Redis).
+-- Returns per job {id, 1 = created now | 0 = the earlier job with that key}, and for a job with parents
+-- that was created now, its status and its parents' ids ('1,2,3').
 --! include common
 if not redis.call('GET', '${JOB_ID_COUNTER}') then
   return redis.error_reply('NOSEED the job id counter ${JOB_ID_COUNTER} is missing')
@@ -33,7 +43,8 @@ local function held(idem)  -- the id and fingerprint an idempotency key holds (n
 end
 local i = 3
 local in_call = {}
-for _ = 1, n do  -- all or nothing: a draining topic or a key conflict refuses the whole call first
+local gone = {}
+for index = 1, n do  -- all or nothing: a draining topic, a key conflict or a parent gone refuse the whole call first
   local topic, idem, fingerprint = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if redis.call('SISMEMBER', '${TOPICS_DRAINING}', topic) == 1 then
     return redis.error_reply('DRAINING ' .. topic)
@@ -45,14 +56,28 @@ for _ = 1, n do  -- all or nothing: a draining topic or a key conflict refuses t
     in_call[idem] = fingerprint
   end
   i = i + 7 + tonumber(ARGV[i + 6])
+  local d = tonumber(ARGV[i])
+  for p = 1, d do
+    local ref, known = ARGV[i + 2 * p - 1], ARGV[i + 2 * p]
+    local position = string.match(ref, '^@(%d+)$')
+    if position then
+      if tonumber(position) + 1 >= index then return redis.error_reply('BADREF ' .. ref .. ' ' .. (index - 1)) end
+    elseif known == '' and not live_parent(ref) then
+      gone[#gone + 1] = ref
+    end
+  end
+  i = i + 1 + 2 * d
 end
+if #gone > 0 then return redis.error_reply('PARENTGONE ' .. table.concat(gone, ' ')) end
 i = 3
 for _ = 1, n do
   local topic, idem, fingerprint = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local due, json_tail, log = tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5]
   local m = tonumber(ARGV[i + 6])
   local first, last = i + 7, i + 6 + m
-  i = last + 1
+  local d = tonumber(ARGV[last + 1])
+  local deps = last + 2
+  i = last + 2 + 2 * d
   local earlier = nil
   if idem ~= '' then earlier = held(idem) end
   if earlier then
@@ -63,16 +88,25 @@ for _ = 1, n do
     redis.call('HSET', key, 'jobid', id, unpack(ARGV, first, last))
     redis.call('HSET', '${JOB_TOPICS}', id, topic)
     if idem ~= '' then redis.call('SET', idempotency_key(idem), id .. ' ' .. fingerprint, 'PX', window) end
-    if due > 0 then
-      redis.call('ZADD', '${SCHEDULED}', due, inflight_member(topic, id))
+    local reply = {id, 1}
+    local queued = due == 0
+    if d > 0 then  -- its first state comes from what its parents say (with_parents writes it)
+      reply = with_parents(key, topic, id, deps, d, out, 0)
+      queued = queued and reply[3] == '${STATUS_NEW}'
+      if due > 0 and reply[3] == '${STATUS_NEW}' then
+        redis.call('ZADD', '${SCHEDULED}', due, inflight_member(topic, id))
+      end
     else
+      if due > 0 then redis.call('ZADD', '${SCHEDULED}', due, inflight_member(topic, id)) end
+      append_event('{"jobid":' .. id .. ',' .. json_tail, id, topic, '${STATUS_NEW}', 0, 0, 0, 1, log)
+    end
+    if queued then
       enqueue(key, topic, id)
       if not woken[topic] then woken[topic] = 0; topics[#topics + 1] = topic end
       woken[topic] = woken[topic] + 1
     end
     redis.call('SADD', '${TOPICS}', topic)
-    append_event('{"jobid":' .. id .. ',' .. json_tail, id, topic, '${STATUS_NEW}', 0, 0, 0, 1, log)
-    out[#out + 1] = {id, 1}
+    out[#out + 1] = reply
   end
 end
 for _, topic in ipairs(topics) do

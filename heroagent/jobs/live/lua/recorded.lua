@@ -2,14 +2,15 @@
 -- ('' = none checked), then triples (job hash, job id, recorded terminal status), then "--", then the
 -- event ids to ack and delete. Refused (FENCED) unless the lease still holds that value: a server that
 -- lost its lease must not ack or drop what another now records. A hash is deleted (with its id -> topic
--- entry) only if its job is still in the recorded state (a retry may have re-queued it).
+-- entry, and its parents' outcomes) only if its job is still in the recorded state (a retry may have re-queued it).
+--! include keys
 if ARGV[1] ~= '' and redis.call('GET', '${HISTORY_LEASE}') ~= ARGV[1] then
   return redis.error_reply('FENCED the history lease is not held by this recorder')
 end
 local i = 2
 while ARGV[i] ~= '--' do
   if redis.call('HGET', ARGV[i], 'status') == ARGV[i + 2] then
-    redis.call('DEL', ARGV[i])
+    redis.call('DEL', ARGV[i], parents_key(ARGV[i + 1]))
     redis.call('HDEL', '${JOB_TOPICS}', ARGV[i + 1])
   end
   i = i + 3
