@@ -12,6 +12,7 @@
   var GAP_MS = 250; // at most 4 refreshes a second
   var POLL_MS = 2000; // without the stream
   var RETRY_MS = 30000; // a stream the server refused (503, 401) is asked for again this much later
+  var HOLD_MS = 2000; // after a button's answer replaced a live part (with its notice), no refresh for this long
   var body = document.body;
   var url = body.getAttribute("data-events");
   var jobs = {}; // job ids changed since the last refresh
@@ -20,8 +21,13 @@
   var timer = null;
   var last = 0;
   var poller = null;
+  var quietUntil = 0; // see HOLD_MS
 
   function refresh() {
+    if (Date.now() < quietUntil) {
+      timer = setTimeout(refresh, quietUntil - Date.now());
+      return;
+    }
     var changedJobs = jobs;
     var changedGroups = groups;
     var every = all;
@@ -48,7 +54,7 @@
       groups["=" + event.group] = true; // prefixed: a group named like an Object member is a plain key
     }
     if (timer === null) {
-      timer = setTimeout(refresh, Math.max(0, last + GAP_MS - Date.now()));
+      timer = setTimeout(refresh, Math.max(0, last + GAP_MS - Date.now(), quietUntil - Date.now()));
     }
   }
 
@@ -88,6 +94,17 @@
   if (typeof htmx === "undefined") {
     return; // the partials' own slow poll is all there is
   }
+  // A button (pause a queue, drain a worker) answers with the live part and a notice: a refresh already on its
+  // way is called off (it could land after the answer and put back what was before), and none follows for
+  // HOLD_MS, so the notice is read.
+  body.addEventListener("htmx:beforeRequest", function (event) {
+    var config = event.detail.requestConfig;
+    var target = event.detail.target;
+    if (config && config.verb !== "get" && target && target.hasAttribute("data-live")) {
+      htmx.trigger(target, "htmx:abort");
+      quietUntil = Date.now() + HOLD_MS;
+    }
+  });
   if (url && typeof EventSource === "function") {
     connect();
   } else {
