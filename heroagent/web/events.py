@@ -24,7 +24,6 @@ or it fell further behind than the feed holds): it should reload what it shows.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -41,8 +40,6 @@ from heroagent.schema.filters import EVENT_FILTERS
 from heroagent.web.auth import cross_site, logged_in, ui_config
 from heroagent.web.context import current_manager
 from heroagent.web.errors import api_error
-
-log = logging.getLogger(__name__)
 
 STREAMS = "heroagent.event_streams"  # the app's extension holding its EventStreams
 STREAM_SECONDS = 120.0  # a stream ends after this; the client connects again at once (see the module's text)
