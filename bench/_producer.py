@@ -9,6 +9,7 @@ Prints the wall time it started at, so the parent measures end to end from the f
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +48,8 @@ def submitter(system: str, url: str) -> tuple[Callable[[str, float], Any], Calla
             queue.enqueue_many([Queue.prepare_data(_peer_tasks.noop, (name, 0.0)) for _ in range(count)])
 
         return lambda name, at: queue.enqueue(_peer_tasks.noop, name, at), rq_bulk
+    if system == "heroagent-embedded":
+        return embedded_submitter()
     if system.startswith("heroagent"):
         from heroagent.client import JobClient
 
@@ -72,10 +75,59 @@ def submitter(system: str, url: str) -> tuple[Callable[[str, float], Any], Calla
     raise SystemExit(f"unknown system {system}")
 
 
+EMBEDDED: list[Any] = []  # the HeroAgent of a `heroagent-embedded` run (started by its submitter)
+
+
+def embedded_agent() -> Any:
+    """A HeroAgent in this process, as `agent = HeroAgent(config); agent.start()` makes it: its own Redis
+    and history, its worker threads running the bench's body (which counts in the bench's Redis)."""
+    import tempfile
+
+    from bench._common import free_port
+    from heroagent import HeroAgent
+    from heroagent.config import Config
+
+    config = Config(data_dir=tempfile.mkdtemp(prefix="ha-embedded-"))
+    config.redis.tcp_port = free_port()
+    config.webdav.enabled = config.ui.enabled = config.scheduler.enabled = False
+    config.jobs.topics = ["bench"]
+    config.jobs.modules = ["bench._peer_tasks"]
+    agent = HeroAgent(config)
+    agent.start()
+    EMBEDDED.append(agent)
+    return agent
+
+
+def embedded_submitter() -> tuple[Callable[[str, float], Any], Callable[[str, int], Any]]:
+    jm = embedded_agent().get_job_manager()
+
+    def embedded_bulk(name: str, count: int) -> None:
+        jm.create_jobs([{"topic": "bench", "params": f"!!bench.noop name:{name}"}] * count)
+
+    def embedded_one(name: str, at: float) -> Any:
+        return jm.create_job("bench", f"!!bench.noop name:{name} submitted_at:{at!r}")
+
+    return embedded_one, embedded_bulk
+
+
+def embedded_done(count: int) -> None:
+    """Wait until the embedded agent's history holds every job's end, print when, its Redis's CPU, stop."""
+    from bench._cpu import child_named, process_cpu
+
+    agent = EMBEDDED[0]
+    client = agent.redis.client()
+    while client.hlen("hero:jobtopic") or client.xlen("hero:events"):
+        time.sleep(0.002)
+    print(f"recorded {time.time()!r} {time.process_time()!r}", flush=True)  # its CPU: all its threads
+    redis_pid = child_named(os.getpid(), "redis-server")
+    print(f"redis-cpu {process_cpu(redis_pid) if redis_pid else 0.0!r}", flush=True)
+    agent.stop()
+
+
 def main() -> None:
     system, name, count, mode, url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
     one, bulk = submitter(system, url)
-    print(f"start {time.time()!r}", flush=True)
+    print(f"start {time.time()!r} {time.process_time()!r}", flush=True)
     if mode == "bulk":
         assert bulk is not None, f"{system} has no bulk call"
         for start in range(0, count, BATCH):
@@ -88,7 +140,9 @@ def main() -> None:
     else:
         for _ in range(count):
             one(name, 0.0)
-    print(f"end {time.time()!r}", flush=True)
+    print(f"end {time.time()!r} {time.process_time()!r}", flush=True)  # its CPU: the producer's role
+    if EMBEDDED:
+        embedded_done(count)
 
 
 if __name__ == "__main__":

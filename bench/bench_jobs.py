@@ -10,12 +10,22 @@ history (no job hash left in Redis, the events stream empty). Runs are interleav
 median is reported. Bulk creation (1000 per call, where a system has such a call) has its own rows.
 A paced run (100 jobs/s) gives submit->start latency. Figures are printed, never asserted.
 
+CPU per job by role (bench/_cpu.py, from /proc; µs of user + system time over the run divided by N):
+`producer` (the producing process, after its imports), `redis` (the redis-server), `server` (the `heroagent
+serve` process, less the two below; for the peers it only hosts Redis and is left out), `recorder` (the
+server's recorder thread), `pool` (the server's own worker threads), `workers` (the worker processes and
+their children: huey's, dramatiq's, rq's, `heroagent worker`), the total, and the fleet ceiling: 1 / Redis
+CPU per job, the jobs/s one Redis core could serve whatever the number of worker machines.
+
 Systems: `floor` (LPUSH, 2 processes BRPOP + the body), `huey-proc-2` (RedisHuey, -k process -w 2),
 `huey-thread-8` (-k thread -w 8), `dramatiq` (2 processes x 8 threads), `rq` (2 SimpleWorker processes),
 `heroagent` (`heroagent serve`, its worker pool of [jobs] worker_count threads, JobClient.create_job
 from the producer process), `heroagent+worker` (the same plus one `heroagent worker` process),
 `heroagent+2workers` (the shape of huey's two worker processes: the server's own pool drained, so the
-server only records the history, and two `heroagent worker` processes run the jobs).
+server only records the history, and two `heroagent worker` processes run the jobs), `heroagent-embedded`
+(the producer runs `HeroAgent(config).start()` itself, with its own Redis and history, and creates with
+`jm.create_job`: server, recorder and pool share the producer's process; its CPU is all "producer", its
+Redis's is "redis", and the run ends when its own history has every job).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench._common import free_port  # noqa: E402
+from bench._cpu import child_named, process_cpu, thread_cpu, tree_cpu  # noqa: E402
 from heroagent.config import Config, to_toml  # noqa: E402
 
 ONE_BY_ONE = [
@@ -51,6 +62,7 @@ ONE_BY_ONE = [
     "heroagent",
     "heroagent+worker",
     "heroagent+2workers",
+    "heroagent-embedded",
     "heroagent+prio",
     "heroagent+limits",
     "heroagent+nooverlap",
@@ -58,7 +70,7 @@ ONE_BY_ONE = [
 # The flow-control variants of `heroagent`, to price them on the hot path as ratios against it in the
 # same run: each job a priority 0-9 in turn; the topic limited (max_running and rate set high enough
 # never to bind, so only their bookkeeping is measured); each job its own no-overlap key (a lock per job).
-BULK = ["floor", "rq", "heroagent", "heroagent+worker", "heroagent+2workers"]
+BULK = ["floor", "rq", "heroagent", "heroagent+worker", "heroagent+2workers", "heroagent-embedded"]
 PACED = ["floor", "huey-proc-2", "heroagent"]
 
 
@@ -67,6 +79,10 @@ class Figures:
     e2e: list[float] = field(default_factory=list)  # jobs/s, producer's first call -> N bodies run (+ history)
     submit: list[float] = field(default_factory=list)  # jobs/s the producer's calls returned
     latency: list[float] = field(default_factory=list)  # seconds, submit -> body started (paced runs)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # role -> µs of CPU per job, per run
+
+
+ROLES = ("producer", "redis", "server", "recorder", "pool", "workers")
 
 
 class Bench:
@@ -134,6 +150,7 @@ class Bench:
             "heroagent+nooverlap": [],
             "heroagent+worker": [hero_worker],
             "heroagent+2workers": [hero_worker] * 2,
+            "heroagent-embedded": [],
         }
         if system == "heroagent+2workers":
             self.set_server_pool("drained")
@@ -145,8 +162,22 @@ class Bench:
             time.sleep(2.5)  # the workers are up and waiting
         return procs
 
-    def run(self, system: str, mode: str, n: int, name: str) -> tuple[float, float, list[float]]:
-        """One run: (end-to-end jobs/s, submit calls/s, latencies)."""
+    def cpu_now(self, procs: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+        """Seconds of CPU so far, by role (the producer's comes from its own lines)."""
+        redis_pid = child_named(self.server.pid, "redis-server")
+        server = process_cpu(self.server.pid)
+        recorder = thread_cpu(self.server.pid, "heroagent-recorder")
+        pool = thread_cpu(self.server.pid, "heroagent-worker")
+        return {
+            "redis": process_cpu(redis_pid) if redis_pid else 0.0,
+            "server": server - recorder - pool,
+            "recorder": recorder,
+            "pool": pool,
+            "workers": sum(tree_cpu(p.pid) for p in procs),
+        }
+
+    def run(self, system: str, mode: str, n: int, name: str) -> tuple[float, float, list[float], dict[str, float]]:
+        """One run: (end-to-end jobs/s, submit calls/s, latencies, µs of CPU per job by role)."""
         self.redis.delete(f"bench:{name}:done", f"bench:{name}:latency")
         from heroagent.client import JobClient
 
@@ -163,13 +194,16 @@ class Bench:
                 text=True,
             )
             assert producer.stdout is not None
-            started = float(producer.stdout.readline().split()[1])
+            before = self.cpu_now(procs)
+            _, started_text, producer_cpu_start = producer.stdout.readline().split()
+            started = float(started_text)
             hero = system.startswith("heroagent")
+            embedded = system == "heroagent-embedded"  # its history is its own: it says when that has all
             deadline = time.monotonic() + 900
             quiet, last_done = time.monotonic() + 60, 0
             while True:
                 done = int(self.redis.get(f"bench:{name}:done") or 0)
-                if done >= n and (not hero or self.history_caught_up()):
+                if done >= n and (not hero or embedded or self.history_caught_up()):
                     finished = time.time()
                     break
                 if time.monotonic() > deadline or (producer.poll() is not None and time.monotonic() > quiet):
@@ -177,10 +211,23 @@ class Bench:
                 if producer.poll() is None or done > last_done:
                     quiet, last_done = time.monotonic() + 60, done  # give up 60 s after progress stopped
                 time.sleep(0.002)
-            ended = float(producer.stdout.readline().split()[1])
+            after = self.cpu_now(procs)
+            _, ended_text, producer_cpu_end = producer.stdout.readline().split()
+            ended = float(ended_text)
+            embedded_redis = 0.0
+            if embedded:
+                _, recorded_at, producer_cpu_end = producer.stdout.readline().split()  # "recorded <t> <cpu>"
+                finished = max(finished, float(recorded_at))
+                embedded_redis = float(producer.stdout.readline().split()[1])  # "redis-cpu <seconds>"
             producer.wait(timeout=60)
             latencies = [float(x) for x in self.redis.lrange(f"bench:{name}:latency", 0, -1)]  # type: ignore[union-attr]
-            return n / (finished - started), n / (ended - started), latencies
+            cpu = {role: (after[role] - before[role]) * 1e6 / n for role in after}
+            cpu["producer"] = (float(producer_cpu_end) - float(producer_cpu_start)) * 1e6 / n
+            if not hero or embedded:  # the serve process only hosts the Redis the peers use
+                cpu["server"] = cpu["recorder"] = cpu["pool"] = 0.0
+            if embedded:  # its Redis is its own (its CPU since start: startup is a few ms of it)
+                cpu["redis"] = embedded_redis * 1e6 / n
+            return n / (finished - started), n / (ended - started), latencies, cpu
         finally:
             if system == "heroagent+limits":
                 limits.set_topic_limits("bench")
@@ -251,11 +298,13 @@ def main() -> None:
             order = plan[rnd % len(plan) :] + plan[: rnd % len(plan)]
             for system, mode in order:
                 n = args.paced_n if mode == "paced" else args.n
-                e2e, submit, latencies = bench.run(system, mode, n, f"{system}-{mode}-{rnd}")
+                e2e, submit, latencies, cpu = bench.run(system, mode, n, f"{system}-{mode}-{rnd}")
                 f = figures.setdefault((system, mode), Figures())
                 f.e2e.append(e2e)
                 f.submit.append(submit)
                 f.latency += latencies
+                for role, usec in cpu.items():
+                    f.cpu.setdefault(role, []).append(usec)
                 print(
                     f"  round {rnd + 1}: {system:17} {mode:5} {e2e:8.0f} jobs/s end to end, {submit:8.0f} submits/s",
                     flush=True,
@@ -279,6 +328,17 @@ def report(figures: dict[tuple[str, str], Figures]) -> None:
         runs = ", ".join(f"{x:.0f}" for x in f.e2e)
         print(f"{system:18} {mode:6} {statistics.median(f.e2e):11.0f} {statistics.median(f.submit):10.0f} {runs:>18}")
     print()
+    print("CPU per job by role, µs (medians over the rounds; the fleet ceiling is 1 / Redis CPU per job)")
+    print(f"{'system':18} {'mode':6} " + " ".join(f"{r:>9}" for r in (*ROLES, "total")) + f" {'ceiling/s':>10}")
+    for (system, mode), f in figures.items():
+        if mode == "paced" or not f.cpu:
+            continue
+        per_role = {role: statistics.median(f.cpu.get(role, [0.0])) for role in ROLES}
+        total = sum(per_role.values())
+        ceiling = 1e6 / per_role["redis"] if per_role["redis"] > 0 else float("nan")
+        cells = " ".join(f"{per_role[r]:9.0f}" for r in ROLES)
+        print(f"{system:18} {mode:6} {cells} {total:9.0f} {ceiling:10.0f}")
+    print()
     print("submit -> start latency at 100 jobs/s (all rounds pooled)")
     for (system, mode), f in figures.items():
         if mode == "paced":
@@ -299,6 +359,10 @@ def report(figures: dict[tuple[str, str], Figures]) -> None:
             median("heroagent+2workers", "bulk") / median("huey-proc-2", "one"),
         ),
         ("heroagent one-by-one / floor", ours / median("floor", "one")),
+        (
+            "heroagent-embedded one-by-one / huey-proc-2",
+            median("heroagent-embedded", "one") / median("huey-proc-2", "one"),
+        ),
         ("heroagent bulk / huey-proc-2 one-by-one", median("heroagent", "bulk") / median("huey-proc-2", "one")),
         ("heroagent bulk / floor bulk", median("heroagent", "bulk") / median("floor", "bulk")),
         ("priorities (0-9 in turn) / heroagent", median("heroagent+prio", "one") / ours),

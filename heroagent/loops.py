@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from heroagent.threadnames import name_this_thread
+
 log = logging.getLogger(__name__)
 
 BACKOFF_START = 0.1
@@ -109,6 +111,7 @@ class SupervisedLoop:
             log.exception("%s: unexpected error (failure %d); retrying in %.1fs", self.name, self._failures, backoff)
 
     def _run(self) -> None:
+        name_this_thread()
         backoff = BACKOFF_START
         while not self._stopping.is_set():
             try:

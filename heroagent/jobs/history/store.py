@@ -7,6 +7,7 @@ level with OurDB by this store; a start reads no job and memory does not grow wi
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -65,7 +66,14 @@ _PARAMS_KIND_RE = re.compile(rb"^\s*!{1,4}([A-Za-z0-9_-]{1,64})\.")
 def kind_of(raw: bytes) -> str:
     """The actor a job's HeroScript starts with (from its JSON, or from the params themselves)."""
     match = _KIND_RE.search(raw) or _PARAMS_KIND_RE.search(raw)
-    return name_fix(match.group(1).decode()) if match else ""
+    return _actor_name(match.group(1)) if match else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _actor_name(found: bytes) -> str:
+    """An actor's name as HeroScript reads it: the recorder asks for each version of every job, and a history
+    has few actors (9 us a call before this cache, on the recorder's hot path)."""
+    return name_fix(found.decode())
 
 
 @dataclass(slots=True)

@@ -122,7 +122,7 @@ class JobQueue:
             del doc["jobid"]
             doc["version"] = 1  # its first state
             tail = fastjson.dumps(doc)[1:]  # the id goes in front
-            flat = _flatten(hash_fields(doc))
+            flat = _flatten(_sparse(hash_fields(doc)))
             due = math.ceil(job.time_scheduled * 1000) if job.time_scheduled > now else 0
             fingerprint = fingerprint_of(job) if job.idempotency_key else ""
             args += [job.topic, job.idempotency_key, fingerprint, due, tail, "1" if job.log else "0", len(flat), *flat]
@@ -681,3 +681,15 @@ def fingerprint_of(job: Job) -> str:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+# A new job's hash holds only what differs from a Job's defaults (and what every reader asks for by name):
+# most of its 35 fields are empty or zero, and the hash is written and read back whole (HGETALL and a JSON
+# encode in every transition's event): fewer fields, less Redis CPU per job. Readers (Job.from_hash, the
+# events' JSON, the scripts' `or` defaults) take a missing field as its default.
+_ALWAYS = frozenset({"topic", "params", "params_type", "status", "version", "timeout", "time_created", "updated_at"})
+_DEFAULT_HASH = hash_fields({k: v for k, v in Job(topic="", params="").to_dict().items() if k not in _ALWAYS})
+
+
+def _sparse(fields: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in fields.items() if k in _ALWAYS or _DEFAULT_HASH.get(k) != v}

@@ -37,6 +37,7 @@ from heroagent.jobs.run.executor import JobExecutor, result_type
 from heroagent.loops import LoopState, SupervisedLoop
 from heroagent.redis_connect import NO_ANSWER_JOIN, answers
 from heroagent.schema.job import MAX_VALUE_BYTES
+from heroagent.threadnames import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,7 @@ class WorkerPool:
 
     def _loop(self, slot: _Slot) -> None:
         """Claim, run, report. Quick jobs are claimed several at a time and reported together."""
+        name_this_thread()
         backoff = 0.1
         reports: list[tuple[Job, str, dict[str, str]]] = []
         claim = True  # False: idle, and not woken by Redis (another thread listens, or takes the jobs)

@@ -67,6 +67,7 @@ class JobsService:
         self.redis_service = redis_service
         self.registry = registry
         self.manager: JobManager | None = None
+        self.sampler = Sampler()
         self.recorder: Recorder | None = None
         self._pool_queue: JobQueue | None = None
         self.reconciler: Reconciler | None = None
@@ -155,7 +156,7 @@ class JobsService:
             SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
             SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
             SupervisedLoop("webhooks", self.webhooks.step, expected=REDIS_AWAY),
-            SupervisedLoop("sampler", partial(_sample_slots, manager), SAMPLE_INTERVAL, expected=REDIS_AWAY),
+            SupervisedLoop("sampler", partial(self.sampler.step, manager), SAMPLE_INTERVAL, expected=REDIS_AWAY),
         ]
         if self.hero is not None:
             self.hero.recover()
@@ -267,15 +268,10 @@ class JobsService:
                 found.append(f"{state.name}: {state.last_error} (failing since {since}, {state.failures} failure(s))")
             if not state.running:
                 found.append(f"{state.name}: not running")
-        if self.manager is not None:
-            try:
-                paused = self.manager.queue.paused_why()
-            except redis.RedisError:
-                paused = {}  # Redis away: the loops and the redis state say so
-            found += [
-                f"topic {topic} paused itself (pause_on_error): {why}; resume it when fixed"
-                for topic, why in paused.items()
-            ]
+        found += [  # as the sampler last read them: health itself never waits on Redis
+            f"topic {topic} paused itself (pause_on_error): {why}; resume it when fixed"
+            for topic, why in self.sampler.paused_why.items()
+        ]
         queues = [q for q in (self.manager.queue if self.manager else None, self._pool_queue) if q is not None]
         behind = max((q.replicas_behind_at for q in queues), default=0.0)
         if behind > time.time() - REPLICAS_BEHIND_SHOWN:
@@ -320,9 +316,17 @@ class JobsService:
 SAMPLE_INTERVAL = 5.0  # seconds between two looks at every pool's busy slots (the dashboard's utilisation)
 
 
-def _sample_slots(manager: JobManager) -> None:
-    """Every pool's worker slots, busy and in all, into the stats (the overview's utilisation over time)."""
-    workers = manager.list_workers()
-    busy = sum(len([j for j in w.get("running", "").split(",") if j]) for w in workers)
-    slots = sum(int(w.get("concurrency", 0) or 0) for w in workers)
-    manager.stats.observe_slots(busy, slots)
+class Sampler:
+    """The sampler loop's step: every pool's worker slots, busy and in all, into the stats (the overview's
+    utilisation over time), and the topics that paused themselves (pause_on_error), kept here for health,
+    which must answer at once even when Redis does not."""
+
+    def __init__(self) -> None:
+        self.paused_why: dict[str, str] = {}
+
+    def step(self, manager: JobManager) -> None:
+        workers = manager.list_workers()
+        busy = sum(len([j for j in w.get("running", "").split(",") if j]) for w in workers)
+        slots = sum(int(w.get("concurrency", 0) or 0) for w in workers)
+        manager.stats.observe_slots(busy, slots)
+        self.paused_why = manager.paused_why()

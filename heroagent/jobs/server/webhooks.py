@@ -52,6 +52,7 @@ from heroagent.jobs.model import Job
 from heroagent.jobs.server.webhook_http import Answer, Deadlines, Interrupted, Refused, post
 from heroagent.jobs.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, webhook_secret
 from heroagent.redaction import redacted
+from heroagent.threadnames import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +322,7 @@ class Webhooks:
     # ------------------------------------------------------------ the senders
 
     def _serve(self) -> None:
+        name_this_thread()
         while True:
             delivery = self._work.get()
             if delivery is None:
