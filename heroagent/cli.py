@@ -19,7 +19,7 @@ from heroagent.config import load_config, to_toml
 from heroagent.errors import ConfigError, HeroAgentError
 from heroagent.logs import setup_logging
 from heroagent.schema.fields import Schema
-from heroagent.schema.filters import DEAD_FILTERS, DEFAULT_LIMIT, FILTER_NAMES, JOB_FILTERS
+from heroagent.schema.filters import DEAD_FILTERS, DEFAULT_LIMIT, EVENT_FILTERS, FILTER_NAMES, JOB_FILTERS
 from heroagent.schema.job import ParamsType
 from heroagent.schema.schedule import SCHEDULE
 
@@ -650,6 +650,52 @@ def job_logs(config_path: str | None, job_id: int, follow: bool) -> None:
         if ended and not more:
             return
         time.sleep(0.5)
+
+
+@job.command("watch")
+@config_option
+@schema_options(EVENT_FILTERS, EVENT_FILTERS.names())
+@click.option("--url", default=None, help="The dashboard's address (default: [ui] host and port of the config).")
+@json_option
+def job_watch(config_path: str | None, url: str | None, as_json: bool, **filters: Any) -> None:
+    """Print job state changes as the server records them, one line each (JSON lines with --json), until
+    Ctrl-C. Follows the server's event stream (GET /api/events) with [ui] api_token; after a dropped
+    connection it resumes where it was."""
+    from heroagent.watch import EventWatcher, api_url
+
+    config = load_config(config_path)
+    watcher = EventWatcher(
+        (url or api_url(config)).rstrip("/"),
+        config.ui.api_token,
+        {k: v for k, v in filters.items() if v is not None},
+        note=lambda line: click.echo(f"watch: {line}", err=True),
+    )
+    try:
+        for event in watcher.events():
+            if as_json:
+                click.echo(json.dumps({"event": event.kind, "id": event.id, **event.data}, ensure_ascii=False))
+            elif event.kind == "job":
+                click.echo(_event_line(event.data))
+            elif event.kind == "reset":
+                click.echo(f"watch: events may be missing: {event.data.get('reason', '')}", err=True)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return
+
+
+def _event_line(data: Mapping[str, Any]) -> str:
+    """A job event as `job watch` prints it: time, job, version, topic, status (group, attempts, error)."""
+    when = float(data.get("updated_at") or 0)
+    shown = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + f".{int(when * 1000) % 1000:03d}"
+    line = f"{shown}  {data.get('job_id', '?'):>7}  v{data.get('version', 0):<3} {str(data.get('topic', ''))[:16]:16}  "
+    line += f"{data.get('status', '')}"
+    if data.get("group"):
+        line += f"  group {data['group']}"
+    if int(data.get("attempts") or 0) > 1:
+        line += f"  attempt {data['attempts']}"
+    if data.get("error"):
+        line += "  " + str(data["error"]).replace("\n", " ")[:120]
+    return line
 
 
 @job.command("retry")

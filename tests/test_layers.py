@@ -27,18 +27,18 @@ FLOORS: list[set[str]] = [
         "logs",
         "resources",
         "service",
-        "loops",
         "hosts",
         "throttle",
         "pidlock",
         "redaction",
         "procs",
+        "threadnames",
         "_version",
     },
-    {"net", "heroscript", "ourdb", "lockfile"},
+    {"net", "heroscript", "ourdb", "lockfile", "loops"},  # loops names its threads to the OS (threadnames)
     {"schema"},
     {"config"},
-    {"http_server", "redis_connect"},
+    {"http_server", "redis_connect", "watch"},
     {"redis_server"},
     {"webdav", "jobs"},
     {"client"},
@@ -244,6 +244,7 @@ def test_a_client_is_light() -> None:
         ["job", "cancel", "1"],
         ["job", "logs", "1"],
         ["job", "history", "1"],
+        ["job", "watch", "--topic", "demo"],
         ["job", "dead", "list"],
         ["workers"],
         ["worker", "list"],
@@ -260,6 +261,7 @@ def test_the_cli_job_commands_load_no_server(command: list[str], tmp_path: Path)
         REPORT_MODULES + "import sys\nfrom heroagent.cli import main\nsys.argv = ['heroagent', *sys.argv[1:]]\nmain()\n"
     )
     env = {"HEROAGENT_REDIS_URL": "redis://127.0.0.1:1/0", "HEROAGENT_DATA_DIR": str(tmp_path)}
+    env["HEROAGENT_UI_PORT"] = "1"  # `job watch` goes to the dashboard's API: nobody there either
     result = run_python(code, *command, env=env)
     assert result.returncode == 2, (result.stdout, result.stderr)  # cannot reach Redis: one line, exit 2
     loaded = loaded_modules(result.stdout)

@@ -31,3 +31,15 @@ JOB_FILTERS = Schema(
 FILTER_NAMES = tuple(JOB_FILTERS.names())
 LABEL_FILTERS = ("circle_id", "tenant_id", "user_id", "group")  # the job's own labels
 DEAD_FILTERS = ("topic", "limit", "before")  # what the dead jobs' list takes (its status is set)
+
+# The live event stream's filters (`GET /api/events`, `heroagent job watch`): the jobs list's words where
+# they mean the same, and `job` for one job's events. An event is kept when it matches every one given.
+EVENT_FILTERS = Schema(
+    "filter",
+    (
+        JOB_FILTERS.field("topic"),
+        Field("job", "integer", "only this job's events (its id)", minimum=1, maximum=2**63 - 1),
+        JOB_FILTERS.field("group"),
+        JOB_FILTERS.field("status"),
+    ),
+)

@@ -1,9 +1,9 @@
 """The web layer (Flask): the only part of HeroAgent that knows about HTTP pages and JSON routes.
 
 `create_app(agent)` is the app factory: one app per agent, no module-level state. Blueprints:
-`auth` (login, logout), `pages` (dashboard and its htmx partials), `api` (JSON under /api) and
-`metrics` (/metrics). Every request passes `auth.check_request` first; every response gets the
-security headers below.
+`auth` (login, logout), `pages` (dashboard and its htmx partials), `api` (JSON under /api, and the live
+event stream /api/events: events.py) and `metrics` (/metrics). Every request passes `auth.check_request`
+first; every response gets the security headers below.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from heroagent.web import (
     value_pages,
 )
 from heroagent.web.errors import register_error_handlers
+from heroagent.web.events import STREAMS, EventStreams, page_events_url, remember_place
 from heroagent.web.present import register_filters
 from heroagent.web.share_files import UPLOAD_MAX_BYTES
 
@@ -77,7 +78,11 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(agent: Agent) -> Flask:
+DEFAULT_STREAMS = 8  # event streams open at once (web/events.py); the UI server gives half its threads
+
+
+def create_app(agent: Agent, *, max_streams: int = DEFAULT_STREAMS) -> Flask:
+    """The app serving `agent`; at most `max_streams` event streams (each holds a server thread) at once."""
     app = Flask(
         "heroagent",
         template_folder=str(resource_dir("templates")),
@@ -98,17 +103,20 @@ def create_app(agent: Agent) -> Flask:
     app.extensions["heroagent.hosts"] = HostAllowList(
         agent.config.ui.host, agent.config.ui.allowed_hosts, "[ui] allowed_hosts"
     )
+    app.extensions[STREAMS] = EventStreams(max_streams)
     Htmx(app)  # sets its own request class: the body limit goes on top of it
     app.request_class = cast(type[Request], type("SizedRequest", (SizedBody, app.request_class), {}))
     register_filters(app)
     register_error_handlers(app)
     app.before_request(auth.check_request)
+    app.before_request(remember_place)  # after the auth: a refused request reads nothing
     app.after_request(_security_headers)
     app.context_processor(
         lambda: {
             "csrf_token": auth.csrf_token,
             "logged_in": auth.logged_in,
             "auth_on": bool(agent.config.ui.password),
+            "events_url": page_events_url,
         }
     )
     for blueprint in (

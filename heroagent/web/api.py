@@ -31,6 +31,7 @@ from heroagent.schema.job import HERO_ORIGIN, MAX_LOG_OFFSET
 from heroagent.schema.topic import TOPIC_LIMITS
 from heroagent.web.apidoc import documented
 from heroagent.web.context import current_agent, current_manager, current_schedules
+from heroagent.web.events import event_stream_response
 from heroagent.web.jobquery import JobQuery
 from heroagent.web.openapi import (
     BLUEPRINT,
@@ -39,6 +40,8 @@ from heroagent.web.openapi import (
     CREATE_TOPIC,
     DEAD_JOB_FILTERS,
     DEAD_JOB_PAGE,
+    EVENT_PARAMS,
+    EVENT_STREAM,
     GROUP_SUMMARY,
     JOB_FILTERS,
     JOB_GROUPS,
@@ -56,6 +59,7 @@ from heroagent.web.openapi import (
     SCHEDULE_LINKS,
     SCHEDULE_LIST,
     SCHEDULE_RUN,
+    STREAMS_BUSY,
     TOPIC_ACTION,
     TOPIC_IN_PATH,
     TOPIC_LIMITS_BODY,
@@ -314,6 +318,20 @@ def bulk_jobs() -> Response:
     else:
         filters = check_filters(filters)
     return jsonify(current_manager().bulk_jobs(check_action(body.get("action")), ids, filters))
+
+
+@bp.get("/events")
+@documented(
+    "Job state changes as the history records them, live, as Server-Sent Events; filtered by topic, job, group "
+    "and status; resumed after a dropped connection with Last-Event-ID. At most half the server's threads "
+    "stream at once: one more stream is a 503 with Retry-After",
+    params=EVENT_PARAMS,
+    responses={200: EVENT_STREAM, 503: STREAMS_BUSY},
+    errors=(400, 401, 403),
+)
+def events() -> Response | tuple[Response, int]:
+    """The live event stream (web/events.py)."""
+    return event_stream_response()
 
 
 @bp.get("/schedules")

@@ -79,7 +79,7 @@ def _bearer_ok(ui: UIConfig) -> bool:
     return scheme.lower() == "bearer" and _same(token.strip(), ui.api_token)
 
 
-def _cross_site() -> bool:
+def cross_site() -> bool:
     """True for a request a browser sent on behalf of another site's page.
 
     The Origin is checked against the Host allow-list, not against Host: after DNS rebinding both
@@ -148,7 +148,7 @@ def check_request() -> BaseResponse | tuple[Response, int] | tuple[str, int] | N
         if request.method not in SAFE_METHODS:
             if logged_in() and not _csrf_ok():
                 return api_error(403, "missing or wrong X-CSRF-Token header (a logged-in browser must send it)")
-            if not needs_auth and _cross_site():
+            if not needs_auth and cross_site():
                 return api_error(403, "cross-site request refused")
         return None
     if request.method not in SAFE_METHODS and not _csrf_ok():

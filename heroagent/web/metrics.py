@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
 from heroagent.errors import ServiceError
 from heroagent.web.context import Agent, current_agent
+from heroagent.web.events import STREAMS, EventStreams
 
 bp = Blueprint("metrics", __name__)
 
@@ -44,7 +45,8 @@ class _Exposition:
         return "\n".join(self.lines) + "\n"
 
 
-def exposition(agent: Agent) -> str:
+def exposition(agent: Agent, streams: EventStreams | None = None) -> str:
+    """The metrics text; `streams`: the app's event streams (GET /api/events), counted when given."""
     out = _Exposition()
     states = agent.health()
     out.family(
@@ -57,6 +59,19 @@ def exposition(agent: Agent) -> str:
             if state != "disabled"
         ),
     )
+    if streams is not None:
+        out.family(
+            "heroagent_event_streams",
+            "gauge",
+            "Event streams (GET /api/events) open now; at most heroagent_event_streams_limit at once.",
+            [("", {}, streams.count)],
+        )
+        out.family(
+            "heroagent_event_streams_limit",
+            "gauge",
+            "The most event streams the dashboard serves at once (each holds one of its threads).",
+            [("", {}, streams.limit)],
+        )
     try:
         manager = agent.get_job_manager()
     except ServiceError:  # the job system is off or not running: services only
@@ -118,4 +133,4 @@ def exposition(agent: Agent) -> str:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return Response(exposition(current_agent()), content_type=CONTENT_TYPE)
+    return Response(exposition(current_agent(), current_app.extensions.get(STREAMS)), content_type=CONTENT_TYPE)

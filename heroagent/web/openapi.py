@@ -20,7 +20,7 @@ from heroagent.jobs.model import API_ALIASES, API_NAMES, Job, JobStatus
 from heroagent.jobs.server.bulk import BULK_ACTIONS, BULK_BATCH
 from heroagent.jobs.server.manager import TOPIC_ACTIONS
 from heroagent.schema.fields import Field
-from heroagent.schema.filters import DEAD_FILTERS
+from heroagent.schema.filters import DEAD_FILTERS, EVENT_FILTERS
 from heroagent.schema.filters import JOB_FILTERS as FILTERS
 from heroagent.schema.job import MAX_LOG_OFFSET, NEW_JOB
 from heroagent.schema.schedule import SCHEDULE
@@ -129,6 +129,7 @@ def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
 ERRORS = {
     400: "bad input; the message names the field",
     401: "missing or wrong bearer token",
+    403: "refused: a browser page of another site (its Origin is not this server's)",
     404: "no such job, schedule, worker or topic (a topic action on one that has never had a job)",
     409: "the job's status does not allow this, or its topic is draining (takes no new jobs), or the "
     "idempotency_key names a job deleted meanwhile, or a topic to remove still has jobs",
@@ -225,6 +226,39 @@ def _filter_parameter(f: Field) -> dict[str, Any]:
 # GET /api/jobs's parameters: the jobs list's filters (schema/filters.py), generated.
 JOB_FILTERS = tuple(_filter_parameter(f) for f in FILTERS.fields)
 DEAD_JOB_FILTERS = tuple(_filter_parameter(f) for f in FILTERS.fields if f.name in DEAD_FILTERS)  # GET /api/jobs/dead
+# GET /api/events: its filters (schema/filters.py EVENT_FILTERS), and where to resume (what EventSource sends).
+EVENT_PARAMS = (
+    *(_filter_parameter(f) for f in EVENT_FILTERS.fields),
+    query(
+        "last_event_id",
+        {"type": "string", "maxLength": 200},
+        "where to start, as Last-Event-ID says (for a first connection that cannot send the header: a browser's "
+        "EventSource); the header wins",
+    ),
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "the id of the last event seen (`<token>-<seq>`): the stream goes on right after it. An id "
+        "of an earlier run of the server starts with a `reset` event, then every event still held",
+    },
+)
+EVENT_STREAM = {
+    "description": "text/event-stream, open until the server ends it (after 120 s; an EventSource connects again "
+    "with Last-Event-ID by itself). Frames: `event: job` with data {job_id, version, topic, status, group, "
+    "attempts, updated_at, error} (error: its first 200 characters, for error, timeout and canceled), one per "
+    "recorded state change, in the history's order; `event: reset` with data {reason, missed} when events may "
+    "have been missed (missed: how many, null when not known); a comment every 15 s; `id:` lines naming the place",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+STREAMS_BUSY = {
+    **json_response(
+        ref("Error"),
+        "every event stream slot is taken (Retry-After says when to try again), or Redis or the job system is down",
+    ),
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds (when the slots are taken)"}},
+}
 
 # The bodies of the routes' answers (and of one request), named by the routes' declarations in api.py.
 JOB_PAGE = {

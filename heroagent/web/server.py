@@ -12,10 +12,13 @@ from heroagent.net import is_loopback
 
 if TYPE_CHECKING:
     from heroagent.web.context import Agent
+    from heroagent.web.events import EventStreams
 
 log = logging.getLogger(__name__)
 
 SERVICE = "ui"
+THREADS = 16  # cheroot's pool: the pages' requests, the API's and the event streams
+STREAMS = THREADS // 2  # event streams open at once: the other half always answers pages and the API
 
 
 class UIServer:
@@ -23,6 +26,7 @@ class UIServer:
         self.config = config
         self.agent = agent
         self._http: ThreadedWSGIServer | None = None
+        self._streams: EventStreams | None = None
 
     @property
     def url(self) -> str:
@@ -47,16 +51,21 @@ class UIServer:
         self.preflight()
         ui = self.config.ui
         from heroagent.web import create_app
+        from heroagent.web.events import STREAMS as STREAMS_KEY
 
-        app = create_app(self.agent)
+        app = create_app(self.agent, max_streams=STREAMS)
         hosts = app.extensions["heroagent.hosts"]
+        self._streams = app.extensions[STREAMS_KEY]
         self._http = ThreadedWSGIServer(
-            SERVICE, app, ui.host, ui.port, port_setting="[ui] port", hosts=hosts, threads=16
+            SERVICE, app, ui.host, ui.port, port_setting="[ui] port", hosts=hosts, threads=THREADS
         )
         self._http.start()
         log.info("ui: dashboard at %s", self.url)
 
     def stop(self) -> None:
+        if self._streams is not None:
+            self._streams.close()  # open event streams end now: cheroot's stop would wait for their threads
+            self._streams = None
         if self._http is not None:
             self._http.stop()
             self._http = None

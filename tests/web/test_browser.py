@@ -8,6 +8,7 @@ The pages must work under their strict CSP: any console error (a CSP violation i
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -459,3 +460,29 @@ def test_bulk_delete_of_ticked_jobs_keeps_the_filter(web_agent: StartAgent, page
     expect(page.locator("#bulk-notice")).to_have_text("Deleted 2 jobs.")
     expect(page.locator("tr[data-jobid]")).to_have_count(1)
     assert jm.get_job(jobs[2].job_id).status is JobStatus.DONE
+
+
+@pytest.mark.parametrize(
+    ("ui", "mode"),
+    [({"password": PASSWORD, "api_token": TOKEN}, "stream"), ({"api_token": TOKEN}, "polling")],
+    ids=["logged-in: the stream", "token only: polling"],
+)
+def test_the_live_parts_follow_the_event_stream_or_poll_without_it(
+    web_agent: StartAgent, page: Page, ui: dict[str, str], mode: str
+) -> None:
+    """static/live.js opens the event stream and refreshes the jobs list when its events come; a browser the
+    API would refuse (a token, no login) gets no stream URL and polls instead. Either way rows update live."""
+    agent = web_agent(ui=ui)
+    if "password" in ui:
+        log_in(page, agent)
+    page.goto(ui_url(agent, "/jobs"))
+    expect(page.locator("body")).to_have_attribute("data-live-mode", mode)
+    mark_page(page)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"topic": "events", "params": "!!fake.return_success"}
+    created = requests.post(ui_url(agent, "/api/jobs"), json=body, headers=headers, timeout=5).json()
+    if mode == "stream":
+        expect(page.locator("body")).to_have_attribute("data-live-event", re.compile(r"^[0-9a-f]{8}-[0-9]+$"))
+    row = page.locator(f'tr[data-jobid="{created["job_id"]}"]')
+    expect(row.locator(".status")).to_have_text("done")
+    assert_not_reloaded(page)

@@ -40,7 +40,7 @@ def test_overview_shows_counts_queues_workers_redis_and_addresses(web_agent: Sta
     assert agent.addresses()["webdav"] in html
     assert '<svg class="chart"' in html and "1 done" in html  # the finished job is in the chart's bar
     partial = requests.get(ui_url(agent, "/partials/overview"), timeout=5).text
-    assert partial.startswith('<div id="overview"') and 'hx-trigger="every 2s"' in partial
+    assert partial.startswith('<div id="overview"') and 'hx-trigger="heroagent-changed, every 5s"' in partial
 
 
 def test_jobs_page_filters_and_pages(web_agent: StartAgent) -> None:

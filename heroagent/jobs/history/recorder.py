@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -72,7 +72,7 @@ class Recorder:
         *,
         on_recorded: Callable[[], None],
         on_stream_lost: Callable[[], None],
-        on_written: Callable[[list[RecordedEvent]], None] | None = None,
+        on_written: Sequence[Callable[[list[RecordedEvent]], None]] = (),
     ) -> None:
         self.client = client
         self.store = store
@@ -81,7 +81,8 @@ class Recorder:
         self.stats = stats
         self.on_recorded = on_recorded  # wakes whoever waits for a job's final state
         self.on_stream_lost = on_stream_lost  # Redis lost its data: reconcile
-        self.on_written = on_written  # sees each batch's written events (the hero queue's answers)
+        # Each sees every batch's written events, in order (the hero queue's answers, the live event feed)
+        self.on_written = tuple(on_written)
         self.set_aside = 0  # events that could not be recorded since start
         self.fence = ""  # the history lease's value, carried by every `recorded` call (lease.py)
         self.before_write: Callable[[], None] | None = None  # the lease's check before a batch is written
@@ -142,11 +143,11 @@ class Recorder:
                 self.stats.observe(event.topic, event.status, event.time_start, event.time_end)
                 if event.log:
                     self.logs.append(event.job_id, f"recorded: {event.status.value}")
-        if self.on_written is not None and written:
+        for listener in self.on_written if written else ():
             try:
-                self.on_written(written)
-            except Exception:  # the history has them; a failed follow-up must not re-record them
-                log.exception("jobs: a follow-up of %d recorded event(s) failed", len(written))
+                listener(written)
+            except Exception:  # the history has them; a failed follow-up must not re-record them (nor stop the next)
+                log.exception("jobs: a follow-up (%s) of %d recorded event(s) failed", _name(listener), len(written))
         self.on_recorded()
         return len(entries)
 
@@ -229,6 +230,11 @@ class Recorder:
         )
         kept = {**fields, b"why": why.encode(errors="replace"), b"event": str(entry_id).encode()}
         self.client.xadd(self.queue.layout.EVENTS_SET_ASIDE, kept, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+
+
+def _name(listener: Callable[..., object]) -> str:
+    """A listener as a log line names it (a bound method: Class.method)."""
+    return str(getattr(listener, "__qualname__", None) or repr(listener))
 
 
 def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes]:

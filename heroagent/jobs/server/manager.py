@@ -58,6 +58,7 @@ from heroagent.jobs.model import (
 )
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.server.bulk import run_bulk
+from heroagent.jobs.server.feed import EventFeed
 from heroagent.schema.filters import JOB_FILTERS
 from heroagent.schema.job import TOPIC_PATTERN
 from heroagent.schema.topic import TopicLimits
@@ -105,6 +106,7 @@ class JobManager:
         self._no_catch_up_until = 0.0  # monotonic: a list's catch-up wait ran out; lists do not wait till then
         self._batches_recorded = 0  # counted by notify: a list's catch-up waits for the next one
         self.stats = JobStats()
+        self.events = EventFeed()  # the last recorded state changes, for GET /api/events (fed by the recorder)
         # Set by the jobs service: makes a Redis that lost its data ready for creates again (from the
         # history), so the server itself never answers "not seeded"; other processes wait for it.
         self.reseed: Callable[[], None] | None = None

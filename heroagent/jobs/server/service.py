@@ -133,7 +133,7 @@ class JobsService:
             manager.stats,
             on_recorded=manager.notify,
             on_stream_lost=self.reconciler.recover,
-            on_written=self.hero.recorded if self.hero is not None else None,
+            on_written=[manager.events.add, *([self.hero.recorded] if self.hero is not None else [])],
         )
         manager.reseed = self.reconciler.recover
         self.upkeep = Upkeep(self._store, manager.queue, logs)

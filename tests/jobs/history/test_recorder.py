@@ -158,3 +158,27 @@ def test_a_timeline_looks_back_from_the_newest_events(agent: HeroAgent) -> None:
     assert wait_until(lambda: jm.get_job(job.job_id).status.value == "done")
     assert present(service.manager).queue.client.xlen(KEYS.EVENTS) > 3000  # nothing recorded: all in the stream
     assert [v.version for v in jm.get_history(job.job_id)] == [1, 2, 3]
+
+
+def test_every_listener_sees_each_written_batch_though_one_fails(
+    agent: HeroAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`on_written` fans out: a listener that raises is logged, and the ones after it (the live event feed
+    among them) still get the batch; the history has it either way."""
+    service = agent.jobs
+    assert service is not None
+    rec = present(service.recorder)
+    seen: list[tuple[int, str]] = []
+
+    def broken(events: object) -> None:
+        raise RuntimeError("a listener's bug")
+
+    rec.on_written = (broken, *rec.on_written, lambda events: seen.extend((e.job_id, e.status.value) for e in events))
+    jm = agent.get_job_manager()
+    job = jm.create_job("fan-out", "!!fake.return_success")
+    jm.wait_for_job(job.job_id, timeout=30)
+    assert wait_until(lambda: (job.job_id, "done") in seen)
+    assert [(e.job_id, e.status.value) for e in jm.events.read(0, 100).events] == [
+        (job.job_id, status) for status in ("new", "active", "done")
+    ]
+    assert "a follow-up (test_every_listener_sees_each_written_batch_though_one_fails.<locals>.broken)" in caplog.text
