@@ -253,6 +253,8 @@ class HeroAgent:
             out["redis socket"] = f"unix://{self.redis.socket_path}"
         elif isinstance(self.redis, ExternalRedis):
             out["redis"] = self.redis.display_url
+        if self.redis is not None and self.config.redis.key_prefix:  # what workers and clients need too
+            out["redis key prefix"] = self.config.redis.key_prefix
         if self.webdav is not None:
             out["webdav"] = self.webdav.url
         if self.ui is not None:

@@ -279,15 +279,16 @@ class KeyLayout:
         return f"{self.prefix}hero:q:ctl:type:{script_type}"
 
 
-def id_counters_pattern() -> str:
-    """The SCAN pattern of every layout's job id counter (any prefix, or none): how a process started with the
-    wrong key prefix finds the layouts this Redis does hold (jobs/live/layouts.py)."""
-    return f"*{KeyLayout().JOB_ID_COUNTER}"
+def every_layout_pattern(unprefixed: str) -> str:
+    """The SCAN pattern of one key in every layout (any prefix, or none), given as the unprefixed layout names
+    it: how a process started with the wrong key prefix finds the layouts this Redis does hold."""
+    return f"*{unprefixed}"
 
 
-def prefix_of_id_counter(key: str) -> str | None:
-    """The key prefix of the layout whose job id counter `key` is (None: it is no layout's counter)."""
-    prefix = key.removesuffix(KeyLayout().JOB_ID_COUNTER)
+def prefix_of(key: str, unprefixed: str) -> str | None:
+    """The key prefix of the layout whose key `key` is, `unprefixed` being that key's unprefixed name (None:
+    `key` is no layout's name for it)."""
+    prefix = key.removesuffix(unprefixed)
     if prefix == key or key_prefix_problem(prefix):
         return None
     return prefix

@@ -24,7 +24,8 @@ from heroagent.config import Config
 from heroagent.errors import InvalidInputError
 from heroagent.jobs import JobStatus
 from heroagent.jobs.errors import JobIdsNotSeededError
-from heroagent.jobs.keys import KeyLayout, prefix_of_id_counter
+from heroagent.jobs.keys import KeyLayout, prefix_of
+from heroagent.jobs.live.queue import JobQueue
 from heroagent.redis_server import EmbeddedRedis
 from tests.conftest import child_env, external_redis, free_port, make_config, start_worker, ui_url, wait_until
 
@@ -86,12 +87,8 @@ def test_a_layout_is_todays_keys_without_a_prefix_and_the_prefix_in_front_of_eve
         prefixed.EVENTS = "hero:events"
     with pytest.raises(InvalidInputError, match=r"key_prefix 'a': must end with ':'"):
         KeyLayout("a")
-    assert [prefix_of_id_counter(k) for k in ("hero:jobid", "a:b:hero:jobid", "x hero:jobid", "hero:jobids")] == [
-        "",
-        "a:b:",
-        None,
-        None,
-    ]
+    found = ("hero:jobid", "a:b:hero:jobid", "x hero:jobid", "xhero:jobid", "hero:jobids")
+    assert [prefix_of(key, "hero:jobid") for key in found] == ["", "a:b:", None, None, None]
 
 
 def test_a_client_or_worker_given_a_hostile_prefix_is_refused_naming_it() -> None:
@@ -183,6 +180,7 @@ def test_two_heroagents_with_prefixes_share_one_redis_each_kept_to_its_keys(
             reply = admin.blpop(["a:hero:q:reply:h1"], timeout=30)
             assert reply is not None and json.loads(reply[1])["status"] == "finished"
 
+            assert agent_a.addresses()["redis key prefix"] == "a:"  # the banner and the overview say it
             for agent in (agent_a, agent_b):
                 health = agent.health()
                 assert (health["redis"], health["jobs"]) == ("running", "running"), agent.problems()
@@ -220,10 +218,15 @@ def test_a_process_with_the_wrong_prefix_says_so(data_dir: Path, shared_redis: E
             lost.terminate()
             _, err = lost.communicate(timeout=30)
         assert "another key layout ('a:')" in err and "is [redis] key_prefix right?" in err, err
+        with redis.Redis.from_url(url) as admin:  # stale keys of the unprefixed layout: no server records it
+            admin.set("hero:jobid", 5)
+            hint = JobQueue(admin, KeyLayout()).layout_hint()
+            assert hint.startswith("a HeroAgent server records another key layout ('a:') and none this one"), hint
+            admin.delete("hero:jobid")
         client = JobClient(url, timeout=1)
         with pytest.raises(JobIdsNotSeededError, match=r"another key layout \('a:'\).*\[redis\] key_prefix"):
             client.create_job("shared", FAKE + "lost")
-        with pytest.raises(ServerUnavailableError, match=r"no key prefix.*is \[redis\] key_prefix right"):
+        with pytest.raises(ServerUnavailableError, match=r"records another key layout \('a:'\).*key_prefix right"):
             client.list_jobs()
         client.close()
         right = JobClient(url, timeout=5, key_prefix="a:")

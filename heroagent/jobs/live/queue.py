@@ -217,38 +217,48 @@ class JobQueue:
                 return ForeignLayoutError(message)
         return ForeignLayoutError("a key of the job system holds another kind of value (WRONGTYPE); nothing made")
 
-    def other_layouts(self) -> list[str]:
-        """The key prefixes ('' = none) of the other layouts whose job id counter this Redis holds, from a look
-        at up to LAYOUT_SCAN keys ([] when this Redis user may not SCAN)."""
+    def other_layouts(self, unprefixed: str) -> set[str]:
+        """The key prefixes ('' = none) of the other layouts that have the key `unprefixed` names (in the
+        unprefixed layout) in this Redis, from a look at up to LAYOUT_SCAN keys (none when this Redis user may
+        not SCAN)."""
         found: set[str] = set()
         cursor, looked = 0, 0
         try:
             while True:
-                cursor, batch = self.client.scan(cursor, match=keys.id_counters_pattern(), count=1000)
+                cursor, batch = self.client.scan(cursor, match=keys.every_layout_pattern(unprefixed), count=1000)
                 for key in batch:
-                    prefix = keys.prefix_of_id_counter(_text(key))
+                    prefix = keys.prefix_of(_text(key), unprefixed)
                     if prefix is not None and prefix != self.layout.prefix:
                         found.add(prefix)
                 looked += 1000
                 if not cursor or looked >= LAYOUT_SCAN:
                     break
         except redis.ResponseError:  # NOPERM: a user kept to its prefix may not look at others' keys
-            return []
-        return sorted(found)
+            return set()
+        return found
 
     def layout_hint(self) -> str:
-        """Why this process may see no jobs and no server: its layout has no job id counter in this Redis while
-        another layout's has (a process started with the wrong [redis] key_prefix). '' when not so."""
-        if self.client.exists(self.layout.JOB_ID_COUNTER):
+        """Why this process may see no jobs and no server: a process started with the wrong [redis] key_prefix.
+        Said when no server records this layout (its history lease is not held) while another layout has a
+        server, or, this layout having no job id counter, another layout has one. '' when not so (or when
+        this Redis user may not look)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(self.layout.JOB_ID_COUNTER)
+        pipe.exists(self.layout.HISTORY_LEASE)
+        has_ids, served = pipe.execute()
+        if served:
             return ""
-        others = self.other_layouts()
+        plain = keys.KeyLayout()
+        others = self.other_layouts(plain.HISTORY_LEASE)
+        what = f"a HeroAgent server records another key layout ({_layouts(others)}) and none this one"
+        if not others and not has_ids:
+            others = self.other_layouts(plain.JOB_ID_COUNTER)
+            what = f"this Redis holds the jobs of another key layout ({_layouts(others)}) and none of this one"
         if not others:
             return ""
-        named = ", ".join(repr(prefix) if prefix else "no key prefix" for prefix in others)
         return (
-            f"this Redis holds the jobs of another key layout ({named}) and none of this one's "
-            f"({self.layout.described}): is [redis] key_prefix right? (HEROAGENT_REDIS_KEY_PREFIX, heroagent "
-            "worker --key-prefix, JobClient(key_prefix=...))"
+            f"{what} ({self.layout.described}): is [redis] key_prefix right? (HEROAGENT_REDIS_KEY_PREFIX, "
+            "heroagent worker --key-prefix, JobClient(key_prefix=...))"
         )
 
     # ------------------------------------------------------------ topic control
@@ -707,6 +717,11 @@ def _count_by_topic(members: Iterable[bytes]) -> dict[str, int]:
         topic, _ = keys.parse_inflight_member(bytes(member).decode())
         counts[topic] = counts.get(topic, 0) + 1
     return counts
+
+
+def _layouts(prefixes: Iterable[str]) -> str:
+    """Key prefixes in words, for messages."""
+    return ", ".join(repr(prefix) if prefix else "no key prefix" for prefix in sorted(prefixes))
 
 
 def _flatten(fields: dict[str, str]) -> list[str]:

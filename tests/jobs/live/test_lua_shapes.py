@@ -151,8 +151,8 @@ NOT_KEYS = {
     "inflight_member",
     "parse_job",
     "every_job_pattern",
-    "id_counters_pattern",
-    "prefix_of_id_counter",
+    "every_layout_pattern",
+    "prefix_of",
     "webhook_member",
     "parse_webhook_member",
 }
