@@ -152,10 +152,14 @@ class JobClient(JobOperations):
             ) from None
         if reply is None:
             self.redis.lrem(self.layout.RPC_REQUESTS, 1, request)
-            hint = self._redis_call(self.queue.layout_hint)
+            try:
+                hint = self.queue.layout_hint()  # started with the wrong [redis] key_prefix?
+            except redis.RedisError:
+                hint = ""
+            prefixed = f" (key prefix {self.layout.prefix!r})" if self.layout.prefix else ""
             raise ServerUnavailableError(
-                f"no HeroAgent server answered on {where} ({self.layout.described}) within {self.timeout:g}s; is "
-                "`heroagent serve` running with the same config?" + (f" {hint}" if hint else "")
+                f"no HeroAgent server answered on {where}{prefixed} within {self.timeout:g}s; is `heroagent serve` "
+                "running with the same config?" + (f" {hint}" if hint else "")
             )
         answer = json.loads(reply[1])
         if not answer.get("ok"):

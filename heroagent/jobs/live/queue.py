@@ -45,8 +45,8 @@ TAKER_GRACE = 0.05
 # (the recorder deletes what it recorded) unless the recorder is far behind; a timeline then shows the
 # states it finds in these. A look at 2,000 events costs Redis a few milliseconds.
 UNRECORDED_SCAN = 2_000
-# Keys a look for other key layouts' job id counters walks at most (`other_layouts`: only when this layout has
-# none, to say a process may have the wrong [redis] key_prefix).
+# Keys a look for other key layouts' keys walks at most (`other_layouts`: only when no server records this
+# layout, to say a process may have the wrong [redis] key_prefix; at a worker's start and in errors).
 LAYOUT_SCAN = 10_000
 
 
@@ -188,7 +188,10 @@ class JobQueue:
                 "the Nth job, from @0, and only one before it: a job cannot wait for itself or a later one)"
             )
         if str(exc).startswith("NOSEED"):
-            hint = self.layout_hint()
+            try:
+                hint = self.layout_hint()
+            except redis.RedisError:
+                hint = ""  # a look only: the refusal is what to say
             return JobIdsNotSeededError(
                 f"Redis has no job id counter ({self.layout.JOB_ID_COUNTER}): it was emptied or has never been "
                 "served by HeroAgent; the server seeds it from the history at start and within a second "
