@@ -418,6 +418,9 @@ def test_a_group_page_draws_its_jobs_in_layers(web_agent: StartAgent, page: Page
     expect(page.locator("#job-parents")).to_contain_text(f"#{b.job_id}")
     page.click("#job-group")
     expect(page.locator("h1")).to_contain_text("dg")
+    assert jm.children(a.job_id) == [b.job_id, c.job_id] and jm.children(d.job_id) == []
+    page.goto(ui_url(agent, f"/jobs/{a.job_id}"))
+    expect(page.locator("#job-children")).to_contain_text(f"#{b.job_id}, #{c.job_id}")
     page.goto(ui_url(agent, "/groups/nosuchgroup"))
     expect(page.locator("body")).to_contain_text("no job has it")
     assert a.job_id < b.job_id
