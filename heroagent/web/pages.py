@@ -157,6 +157,9 @@ def jobs_partial() -> str:
 # ------------------------------------------------------------------ one job
 
 
+MAX_CHILDREN_SHOWN = 50  # the jobs waiting for one job that its page links
+
+
 def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
     jm = current_manager()
     job = jm.get_job(job_id)
@@ -172,6 +175,7 @@ def job_data(job_id: int, notice: str = "") -> dict[str, Any]:
         "notice": notice,
         "suspendable": job.status is not JobStatus.ACTIVE or not jm.why_not_suspendable(job),
         "eta": jm.eta(job),
+        "children": jm.children(job_id, limit=MAX_CHILDREN_SHOWN + 1),
     }
 
 

@@ -7,6 +7,7 @@ under test-artifacts/screens/ (not committed)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from heroagent import HeroAgent
 from heroagent.jobs import JobStatus
 from heroagent.jobs.run.context import JobContext
 from tests.conftest import ui_url, wait_until
-from tests.web.test_browser import LAYOUT_PROBLEMS, SCREENS, SIZES, browser  # noqa: F401 (the browser fixture)
+from tests.web.test_browser import LAYOUT_PROBLEMS, SCREENS, SIZES, browser, real_console_errors  # noqa: F401 (the browser fixture)
 
 StartAgent = Callable[..., HeroAgent]
 
@@ -52,7 +53,7 @@ def tab(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:  # 
     page.set_default_timeout(15_000)
     yield page
     context.close()
-    unexpected = [p for p in problems if "Failed to load resource" not in p]  # the 400s provoked on purpose
+    unexpected = real_console_errors(problems)  # the 400s provoked on purpose, overtaken refreshes: not bugs
     assert not unexpected, f"browser console errors: {unexpected}"
 
 
@@ -97,6 +98,9 @@ def test_add_edit_and_run_a_schedule_now(web_agent: StartAgent, tab: Page) -> No
     expect(tab.locator(".notice")).to_contain_text("Ran hourly-report now: job #")
     run = tab.locator("#runs-table tbody tr").first
     expect(run.locator(".status")).to_be_visible()
+    notice = tab.locator(".notice").inner_text()
+    job_id = int(re.search(r"job #(\d+)", notice).group(1))  # type: ignore[union-attr]
+    agent.get_job_manager().wait_for_job(job_id, timeout=30)  # the runs table shows what the page read
     tab.reload()
     expect(tab.locator("#runs-table tbody tr").first.locator(".status")).to_have_text("done", timeout=15_000)
     fits(tab, "schedule-runs")

@@ -68,6 +68,7 @@ class IndexRow:
     kind: str = ""
     idem: str = ""
     text: str | None = None  # what text search finds it by; None = keep what the index has
+    parents: tuple[int, ...] = ()  # the jobs it depends on (depends_on): its row in the parent -> child table
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,10 @@ class HistoryIndex(ABC):
 
     @abstractmethod
     def groups(self) -> dict[str, dict[str, int]]: ...
+
+    @abstractmethod
+    def children(self, job_id: int, limit: int) -> list[int]:
+        """Ids of the jobs that depend on `job_id` (depends_on), lowest first."""
 
     @abstractmethod
     def group_counts(self, group: str) -> dict[str, int]:
@@ -232,6 +237,7 @@ CREATE TRIGGER IF NOT EXISTS jobs_changed AFTER UPDATE OF status, topic, kind, g
   UPDATE groups SET n = n - 1 WHERE grp = old.grp AND status = old.status;
   INSERT INTO groups SELECT new.grp, new.status, 1 WHERE new.grp <> '' ON CONFLICT DO UPDATE SET n = n + 1;
 END;
+CREATE TABLE IF NOT EXISTS deps (parent INTEGER, child INTEGER, PRIMARY KEY (parent, child)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
   body, content='texts', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3'
@@ -403,6 +409,9 @@ class SqliteHistoryIndex(HistoryIndex):
                     for r in rows
                 ],
             )
+            links = [(parent, r.job_id) for r in rows for parent in r.parents]
+            if links:
+                conn.executemany("INSERT OR IGNORE INTO deps (parent, child) VALUES (?, ?)", links)
             texts = [(r.job_id, r.text) for r in rows if r.text is not None]
             if texts:
                 conn.executemany(
@@ -423,6 +432,7 @@ class SqliteHistoryIndex(HistoryIndex):
         try:
             conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in job_ids])
             conn.executemany("DELETE FROM texts WHERE id = ?", [(i,) for i in job_ids])
+            conn.executemany("DELETE FROM deps WHERE child = ?", [(i,) for i in job_ids])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -432,7 +442,7 @@ class SqliteHistoryIndex(HistoryIndex):
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("jobs", "counts", "kinds", "groups", "texts"):
+            for table in ("jobs", "counts", "kinds", "groups", "texts", "deps"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT INTO search(search) VALUES ('delete-all')")
             conn.execute("DELETE FROM meta WHERE key = 'position'")
@@ -509,6 +519,11 @@ class SqliteHistoryIndex(HistoryIndex):
             for grp, status, n in conn.execute("SELECT grp, status, n FROM groups WHERE n > 0"):
                 out.setdefault(str(grp), {})[str(status)] = int(n)
         return out
+
+    def children(self, job_id: int, limit: int) -> list[int]:
+        with self._reader() as conn:
+            found = conn.execute("SELECT child FROM deps WHERE parent = ? ORDER BY child LIMIT ?", (job_id, limit))
+            return [int(r[0]) for r in found]
 
     def group_counts(self, group: str) -> dict[str, int]:
         with self._reader() as conn:

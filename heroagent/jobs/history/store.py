@@ -6,6 +6,7 @@ level with OurDB by this store; a start reads no job and memory does not grow wi
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import json
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from heroagent.heroscript import name_fix
 from heroagent.jobs import fastjson
@@ -171,6 +172,7 @@ def row_of(job_id: int, raw: bytes, *, with_text: bool | None = None) -> IndexRo
         str(doc.get("group", "")),
         kind_of(str(doc.get("params", "")).encode()),
         str(doc.get("idempotencykey", "")),
+        parents=_parents(doc.get("depends_on")),
     )
     if with_text:
         values = (str(doc.get(name) or "")[:TEXT_LIMIT] for name in ("params", "result", "error"))
@@ -205,9 +207,27 @@ def _row_by_patterns(job_id: int, raw: bytes, status: str) -> IndexRow | None:
             group,
             kind,
             _unescape(idem.group(1)) if idem else "",
+            parents=_parents_in(raw),
         )
     except ValueError:
         return None
+
+
+_DEPENDS_ON_RE = re.compile(rb'"depends_on":"([0-9,]+)"')
+
+
+def _parents_in(raw: bytes) -> tuple[int, ...]:
+    found = _DEPENDS_ON_RE.search(raw) if b'"depends_on":"' in raw else None
+    return tuple(int(p) for p in found.group(1).split(b",") if p) if found else ()
+
+
+def _parents(value: Any) -> tuple[int, ...]:
+    """depends_on as a version's JSON holds it ("1,2", or a list)."""
+    if isinstance(value, list):
+        return tuple(int(v) for v in value if isinstance(v, int | str) and str(v).isdigit())
+    if isinstance(value, str):
+        return tuple(int(p) for p in value.split(",") if p.isdigit())
+    return ()
 
 
 def _unescape(text: bytes) -> str:
@@ -675,6 +695,10 @@ class JobStore:
     def count_groups(self) -> dict[str, dict[str, int]]:
         """Group -> status -> jobs, for every group a stored job names."""
         return self.index.groups()
+
+    def children(self, job_id: int, limit: int = 1000) -> builtins.list[int]:
+        """The jobs that depend on `job_id` (their depends_on names it), from the index."""
+        return self.index.children(job_id, limit)
 
     def group_counts(self, group: str) -> dict[str, int]:
         """One group's jobs counted by status, from the index ({} = none has it)."""

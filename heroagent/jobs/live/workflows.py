@@ -69,7 +69,10 @@ def _specs(specs: Any, what: str) -> list[dict[str, Any]]:
         if not isinstance(spec, Mapping):
             raise InvalidJobError(f"{what}[{index}]: must be a job (an object with topic, params...)")
         if spec.get("group") not in (None, ""):
-            raise InvalidJobError(f"{what}[{index}].group: the {what.rstrip('s')}'s jobs take its group; leave it out")
+            raise InvalidJobError(
+                f"{what}[{index}].group: a chain's or group's jobs carry its id as their group; leave it out "
+                "(to name the chain or group, give group=... to chain() or group())"
+            )
         out.append(dict(spec))
     return out
 

@@ -255,6 +255,10 @@ class JobManager:
         """Jobs side by side and a callback that runs once when all have ended (see workflows.py)."""
         return make_group(self.submit, specs, on_complete, group)
 
+    def children(self, job_id: int, limit: int = 1000) -> list[int]:
+        """Ids of the jobs that depend on this one (their depends_on names it), as the history has them."""
+        return self.store.children(job_id, limit)
+
     def get_group(self, group: str) -> dict[str, Any]:
         """A chain's or group's jobs counted by status (from the history's index, level with Redis within
         a batch of the recorder), and its callback's id and status. JobNotFoundError: no job has it."""

@@ -50,17 +50,25 @@ local function ended(doc, json)
 end
 -- Every state a job passes through gets the next `version` (per job): the history records each version
 -- once, so an event read again after a crash (the recorder died before acking it) is not written twice.
+-- One read and one write: the hash as it is, then its next version and this version's own time written
+-- back (and put in what it read, which a claim hands to its worker). A job with no hash is no event.
 local function emit(key)
-  if redis.call('EXISTS', key) == 0 then return {} end
-  redis.call('HINCRBY', key, 'version', 1)
-  redis.call('HSET', key, 'updated_at', string.format('%.3f', now_ms() / 1000))  -- this version's own time
   local fields = redis.call('HGETALL', key)
-  local doc = {}
+  if #fields == 0 then return {} end
+  local updated = string.format('%.3f', now_ms() / 1000)
+  local doc, at = {}, {}
   for i = 1, #fields, 2 do
     local name, value = fields[i], fields[i + 1]
+    if name == 'version' or name == 'updated_at' then at[name] = i + 1 end
     if NUMBER_FIELDS[name] then doc[name] = tonumber(value) or 0
     elseif name == 'log' then doc[name] = (value == '1')
     else doc[name] = value end
+  end
+  local version = string.format('%d', (doc.version or 0) + 1)
+  redis.call('HSET', key, 'version', version, 'updated_at', updated)
+  for name, value in pairs({version = version, updated_at = updated}) do
+    if at[name] then fields[at[name]] = value else fields[#fields + 1] = name; fields[#fields + 1] = value end
+    doc[name] = tonumber(value)
   end
   local json = cjson.encode(doc)
   append_event(json, doc.jobid, doc.topic, doc.status, doc.attempts or 0, doc.time_start or 0, doc.time_end or 0,
