@@ -78,6 +78,9 @@ LIST_CATCH_UP = 1.0  # seconds a list waits for the history to record the jobs c
 LIST_CATCH_UP_PAUSE = 10.0  # seconds lists do not wait after a wait ran out (unless the history moves)
 
 
+OLDEST_MEMO_SECONDS = 1.0  # how long the queues' oldest waiting jobs, once read, are shown again
+
+
 class JobManager:
     def __init__(
         self,
@@ -103,6 +106,7 @@ class JobManager:
         self.store = store
         self.logs = logs
         self._changed = threading.Condition()
+        self._oldest_memo: tuple[float, list[str], dict[str, float]] | None = None  # (when, topics, found)
         self._no_catch_up_until = 0.0  # monotonic: a list's catch-up wait ran out; lists do not wait till then
         self._batches_recorded = 0  # counted by notify: a list's catch-up waits for the next one
         self.stats = JobStats()
@@ -470,6 +474,16 @@ class JobManager:
             return None
         return now + (int(ahead) + 1) / slots * (timing.total / timing.count)
 
+    def _oldest_waiting(self, topics: list[str], now: float) -> dict[str, float]:
+        """queue.oldest_waiting (ten reads per topic with jobs queued), read at most once a second: every
+        open dashboard refreshes its overview on events, up to four times a second."""
+        memo = self._oldest_memo
+        if memo is not None and now - memo[0] < OLDEST_MEMO_SECONDS and memo[1] == topics:
+            return memo[2]
+        found = self.queue.oldest_waiting(topics)
+        self._oldest_memo = (now, topics, found)
+        return found
+
     def paused_why(self) -> dict[str, str]:
         """Topic -> why it paused itself ([topics.<name>] pause_on_error), until it is resumed."""
         return self.queue.paused_why()
@@ -483,7 +497,7 @@ class JobManager:
             figures = stats.setdefault(topic, {"queued": 0, "inflight": 0, "scheduled": 0})
             figures.update({k: int(v) for k, v in state.items()})
         now = time.time()
-        oldest = self.queue.oldest_waiting([t for t, f in stats.items() if f["queued"]])
+        oldest = self._oldest_waiting([t for t, f in stats.items() if f["queued"]], now)
         window = self.stats.topic_window(now)
         for topic, figures in stats.items():
             figures.setdefault("paused", 0)
