@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -543,6 +544,57 @@ def job_get(config_path: str | None, job_id: int | None, idempotency_key: str | 
     client = _client(config_path)
     found = client.get_job(job_id) if job_id is not None else client.get_job_by_idempotency_key(str(idempotency_key))
     _print_job(found, as_json)
+
+
+def _read_specs(source: str, what: str) -> Any:
+    """JSON from a file, `-` (stdin), or the text itself when it starts with '[' or '{'."""
+    from heroagent.errors import HeroAgentError as UserError
+
+    text = sys.stdin.read() if source == "-" else source
+    if source != "-" and not source.lstrip().startswith(("[", "{")):
+        try:
+            text = Path(source).read_text()
+        except OSError as exc:
+            raise UserError(f"{what}: cannot read {source!r}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{what}: not JSON ({exc}); give a file, - for stdin, or the JSON itself") from None
+
+
+def _print_workflow(flow: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(flow.to_api(), indent=2))
+        return
+    click.echo(f"group {flow.group}: {len(flow.jobs)} job(s)")
+    _print_jobs(flow.jobs + ([flow.on_complete] if flow.on_complete else []), False)
+
+
+@job.command("chain")
+@config_option
+@click.argument("jobs")
+@click.option("--group", "group", default=None, help="The chain's id (default: a new one, g-<hex>).")
+@json_option
+def job_chain(config_path: str | None, jobs: str, group: str | None, as_json: bool) -> None:
+    """Create jobs that run one after the other. JOBS: a JSON list of jobs (as `job submit --json` prints
+    them: topic, params, ...), from a file, - for stdin, or the JSON itself."""
+    _print_workflow(_client(config_path).chain(_read_specs(jobs, "JOBS"), group=group), as_json)
+
+
+@job.command("group-submit")
+@config_option
+@click.argument("jobs")
+@click.option("--on-complete", "on_complete", default=None, help="A job (JSON, a file or -) run once all have ended.")
+@click.option("--group", "group", default=None, help="The group's id (default: a new one, g-<hex>).")
+@json_option
+def job_group_submit(
+    config_path: str | None, jobs: str, on_complete: str | None, group: str | None, as_json: bool
+) -> None:
+    """Create jobs that run side by side, and a callback job run once when every one has ended. JOBS: a
+    JSON list of jobs, from a file, - for stdin, or the JSON itself."""
+    callback = _read_specs(on_complete, "--on-complete") if on_complete is not None else None
+    flow = _client(config_path).group(_read_specs(jobs, "JOBS"), on_complete=callback, group=group)
+    _print_workflow(flow, as_json)
 
 
 @job.command("group")

@@ -168,3 +168,36 @@ def test_a_second_signal_to_a_worker_hurries_its_stop(data_dir: Path) -> None:
             worker.kill()
             worker.communicate(timeout=10)
         agent.stop()
+
+
+def test_chain_and_group_commands(data_dir: Path) -> None:
+    """Issue 29: `job chain`, `job group-submit` (with its callback) and `job group` from the CLI."""
+    agent, config_file = appliance(data_dir)
+    try:
+        jm = agent.get_job_manager()
+        steps = data_dir / "steps.json"
+        steps.write_text(
+            json.dumps([{"topic": "cli", "params": f"!!fake.return_success message:'s{n}'"} for n in range(3)])
+        )
+        made = run(config_file, "job", "chain", str(steps), "--json")
+        assert made.returncode == 0, made.stderr
+        chain = json.loads(made.stdout)
+        ids = [j["job_id"] for j in chain["jobs"]]
+        assert [j["status"] for j in chain["jobs"]] == ["new", "waiting", "waiting"]
+        assert chain["jobs"][2]["depends_on"] == [ids[1]]
+        members = json.dumps([{"topic": "cli", "params": "!!fake.return_success"}] * 2)
+        callback = json.dumps({"topic": "cli", "params": "!!fake.return_success message:'all'"})
+        made = run(config_file, "job", "group-submit", members, "--on-complete", callback, "--group", "nightly")
+        assert made.returncode == 0, made.stderr
+        assert "group nightly: 2 job(s)" in made.stdout
+        last = jm.wait_for_job(ids[-1], timeout=20)
+        assert last.status.value == "done"
+        assert wait_until(lambda: jm.get_group("nightly")["ended"] == 2)
+        shown = run(config_file, "job", "group", "nightly")
+        assert shown.returncode == 0 and "2 of 2 ended" in shown.stdout and "on_complete: job" in shown.stdout
+        bad = run(config_file, "job", "chain", "[{nope")
+        assert bad.returncode != 0 and "JOBS: not JSON" in bad.stderr and "Traceback" not in bad.stderr
+        bad = run(config_file, "job", "chain", '[{"topic": "cli"}]')
+        assert bad.returncode != 0 and "params: required" in bad.stderr and "Traceback" not in bad.stderr
+    finally:
+        agent.stop()

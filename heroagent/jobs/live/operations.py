@@ -204,13 +204,13 @@ class JobOperations:
         """Every job type (actor) with the defaults its jobs get and how many jobs called it."""
         raise NotImplementedError
 
-    @operation(Via.REDIS, api=["POST /api/chains"])
+    @operation(Via.REDIS, api=["POST /api/chains"], cli=["job chain"])
     def chain(self, specs: Sequence[Mapping[str, Any]], *, group: str | None = None) -> Workflow:
         """Create jobs that run one after the other: each waits until the one before it has ended done (a
         failure cancels the rest, unless a job says otherwise with on_parent_failure). All or none."""
         raise NotImplementedError
 
-    @operation(Via.REDIS, api=["POST /api/groups"])
+    @operation(Via.REDIS, api=["POST /api/groups"], cli=["job group-submit"])
     def group(
         self,
         specs: Sequence[Mapping[str, Any]],
