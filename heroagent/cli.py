@@ -112,6 +112,12 @@ def stop_on_signals(again: Callable[[], None] | None = None) -> tuple[threading.
 @click.option("--share", type=click.Path(file_okay=False), default=None, help="Folder scripts run from.")
 @click.option("--module", "modules", multiple=True, help="Import this Python module of actors (repeatable).")
 @click.option("--id", "name", default=None, help="Name this worker (shown on the overview and on its jobs).")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 256),
+    default=1,
+    help="Run this many worker processes (each its own pool, named ID-1...), supervised: one per core.",
+)
 @click.option("--log-level", default=None)
 def worker(
     ctx: click.Context,
@@ -123,6 +129,7 @@ def worker(
     share: str | None,
     modules: tuple[str, ...],
     name: str | None,
+    processes: int,
     log_level: str | None,
 ) -> None:
     """Run a pool of workers in this process against a HeroAgent's Redis (here or on another machine);
@@ -146,6 +153,21 @@ def worker(
     where = RedisTarget.of(config, redis_url).display
     if config.redis.key_prefix:
         where += f" (key prefix {config.redis.key_prefix})"
+    if processes > 1:
+        options = {
+            "--config": config_path,
+            "--redis": redis_url,
+            "--key-prefix": key_prefix,
+            "--topics": topics,
+            "--concurrency": None if concurrency is None else str(concurrency),
+            "--share": share,
+            "--log-level": log_level,
+        }
+        base = [sys.executable, "-m", "heroagent", "worker"]
+        base += [part for flag, value in options.items() if value is not None for part in (flag, value)]
+        base += [part for module in modules for part in ("--module", module)]
+        _supervise_workers(base, processes, name, where, config.jobs.stop_grace)
+        return
     pool = remote_pool(
         config,
         redis_url,
@@ -165,6 +187,24 @@ def worker(
                 break
     finally:
         pool.stop(grace=config.jobs.stop_grace)
+
+
+def _supervise_workers(base: list[str], processes: int, name: str | None, where: str, stop_grace: float) -> None:
+    """`heroagent worker --processes N`: the supervisor's loop (see jobs/run/fleet.py)."""
+    from heroagent.jobs.run.fleet import WorkerProcesses, child_commands
+
+    fleet = WorkerProcesses(child_commands(base, processes, name))
+    stop, _received = stop_on_signals(again=fleet.signal_all)
+    fleet.start()
+    click.echo(f"heroagent worker: {processes} worker processes on {where} (pids {fleet.pids()})", err=True)
+    try:
+        while not stop.wait(0.5):
+            fleet.step()
+            if fleet.all_drained:
+                click.echo("heroagent worker: every worker process drained; exiting", err=True)
+                break
+    finally:
+        fleet.stop(grace=stop_grace + 10)
 
 
 def banner(agent: Any, source: str) -> str:
