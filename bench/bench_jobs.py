@@ -22,7 +22,8 @@ Systems: `floor` (LPUSH, 2 processes BRPOP + the body), `huey-proc-2` (RedisHuey
 `heroagent` (`heroagent serve`, its worker pool of [jobs] worker_count threads, JobClient.create_job
 from the producer process), `heroagent+worker` (the same plus one `heroagent worker` process),
 `heroagent+2workers` (the shape of huey's two worker processes: the server's own pool drained, so the
-server only records the history, and two `heroagent worker` processes run the jobs), `heroagent-embedded`
+server only records the history, and two `heroagent worker` processes run the jobs), `heroagent+worker-p2`
+(the same shape from one command: `heroagent worker --processes 2`, the server's pool drained), `heroagent-embedded`
 (the producer runs `HeroAgent(config).start()` itself, with its own Redis and history, and creates with
 `jm.create_job`: server, recorder and pool share the producer's process; its CPU is all "producer", its
 Redis's is "redis", and the run ends when its own history has every job).
@@ -62,6 +63,7 @@ ONE_BY_ONE = [
     "heroagent",
     "heroagent+worker",
     "heroagent+2workers",
+    "heroagent+worker-p2",
     "heroagent-embedded",
     "heroagent+prio",
     "heroagent+limits",
@@ -150,9 +152,10 @@ class Bench:
             "heroagent+nooverlap": [],
             "heroagent+worker": [hero_worker],
             "heroagent+2workers": [hero_worker] * 2,
+            "heroagent+worker-p2": [[*hero_worker, "--processes", "2"]],
             "heroagent-embedded": [],
         }
-        if system == "heroagent+2workers":
+        if system in ("heroagent+2workers", "heroagent+worker-p2"):
             self.set_server_pool("drained")
         procs = [
             subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -240,7 +243,7 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            if system == "heroagent+2workers":
+            if system in ("heroagent+2workers", "heroagent+worker-p2"):
                 self.set_server_pool("serving")
 
     def set_server_pool(self, state: str) -> None:
