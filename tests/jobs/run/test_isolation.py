@@ -67,8 +67,9 @@ def isolated_agent(data_dir: Path) -> Iterator[HeroAgent]:
 def test_cancel_kills_an_actor_that_ignores_it(isolated_agent: HeroAgent, data_dir: Path) -> None:
     jm = isolated_agent.get_job_manager()
     job = jm.create_job("t", "!!stubborn.spin name:spin", timeout=60)
-    assert wait_until(lambda: pid_file(data_dir, "spin").exists(), timeout=10)
-    child = int(pid_file(data_dir, "spin").read_text())
+    spin = pid_file(data_dir, "spin")
+    assert wait_until(lambda: spin.exists() and spin.read_text().strip(), timeout=10)  # made, then written
+    child = int(spin.read_text())
     assert child != os.getpid() and pid_running(child)
     jm.cancel_job(job.job_id)
     assert jm.wait_for_job(job.job_id, timeout=10).status is JobStatus.CANCELED
