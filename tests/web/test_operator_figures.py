@@ -40,8 +40,9 @@ def test_queue_figures_latency_throughput_and_errors(web_agent: StartAgent) -> N
 def test_utilisation_is_sampled_from_every_pool() -> None:
     stats = JobStats()
     now = time.time()
-    stats.observe_slots(1, 4, now - 30)
-    stats.observe_slots(3, 4, now - 29)  # same bucket: averaged
+    start = (int(now // 10) - 3) * 10.0  # a bucket's start (buckets are 10 s), 30 s back
+    stats.observe_slots(1, 4, start + 1)
+    stats.observe_slots(3, 4, start + 2)  # same bucket: averaged
     stats.observe_slots(0, 0, now)  # no slot: no bar
     shares = [share for _, share in stats.utilisation(now) if share is not None]
     assert shares == [0.5]
