@@ -17,9 +17,6 @@ the config (`heroagent job`, `heroagent worker`) reads it there, and so can `red
 from __future__ import annotations
 
 import logging
-import os
-import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +29,6 @@ from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
 from heroagent.config import Config
-from heroagent.errors import ServiceError
 from heroagent.redaction import redacted
 
 log = logging.getLogger("heroagent.redis")
@@ -84,42 +80,17 @@ def password_path(config: Config) -> Path:
     return config.redis_dir / FILE_NAME
 
 
-GENERATED = re.compile(r"[A-Za-z0-9_-]{32,256}")  # what `secrets.token_urlsafe(32)` writes, and room to spare
-
-
 def embedded_password(config: Config, *, create: bool) -> str | None:
     """The password of the embedded Redis of `config`; `create` (the server, at its start) makes one if
     there is none yet, and replaces a file that holds no usable one (empty, cut, edited): the embedded
     Redis never runs without a password, whatever happened to the file."""
     if config.redis.password:
         return config.redis.password
-    path = password_path(config)
-    try:
-        found = path.read_text().strip()
-    except FileNotFoundError:
-        found = None
-    except (OSError, UnicodeDecodeError) as exc:
-        if not create or not isinstance(exc, UnicodeDecodeError):
-            raise ServiceError(
-                "redis", f"cannot read the Redis password in {path}: {exc}; fix its permissions"
-            ) from None
-        found = ""
-    if found is not None and GENERATED.fullmatch(found):
-        return found
-    if not create:
-        return found or None
-    if found is not None:
-        log.warning("redis: %s held no usable password (empty or damaged): a new one was written", path)
-    password = secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(FILE_NAME + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(password + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    return password
+    from heroagent.secret_files import generated_secret  # only here: a client that is given a URL never needs it
+
+    return generated_secret(
+        password_path(config), service="redis", what="Redis password", create=create, keep_unusable=True
+    )
 
 
 def redis_url_for(config: Config) -> str:

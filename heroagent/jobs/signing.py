@@ -16,22 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import os
-import re
-import secrets
 import time
 
 from heroagent.config import Config
-from heroagent.errors import ServiceError
+from heroagent.secret_files import generated_secret
 
 TIMESTAMP_HEADER = "X-HeroAgent-Timestamp"
 SIGNATURE_HEADER = "X-HeroAgent-Signature"
 DELIVERY_HEADER = "X-HeroAgent-Delivery"
 PREFIX = "sha256="
 TOLERANCE = 300  # seconds a receiver accepts between the timestamp and its own clock (a suggestion)
-GENERATED = re.compile(r"[A-Za-z0-9_-]{32,256}")  # what `secrets.token_urlsafe(32)` writes
-log = logging.getLogger(__name__)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -56,30 +50,4 @@ def webhook_secret(config: Config, *, create: bool) -> str | None:
     without it a missing file is None (no server has started on this data dir yet)."""
     if config.jobs.webhook_secret:
         return config.jobs.webhook_secret
-    path = config.webhook_secret_path
-    try:
-        found = path.read_text().strip()
-    except FileNotFoundError:
-        found = None
-    except (OSError, UnicodeDecodeError) as exc:
-        if not create or not isinstance(exc, UnicodeDecodeError):
-            raise ServiceError(
-                "jobs", f"cannot read the webhook secret in {path}: {exc}; fix its permissions"
-            ) from None
-        found = ""
-    if found is not None and GENERATED.fullmatch(found):
-        return found
-    if not create:
-        return None
-    if found is not None:
-        log.warning("jobs: %s held no usable webhook secret (empty or damaged): a new one was written", path)
-    made = secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(made + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    return made
+    return generated_secret(config.webhook_secret_path, service="jobs", what="webhook secret", create=create)
