@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from heroagent.jobs.live.workflows import ON_COMPLETE
-from heroagent.jobs.model import Job
+from heroagent.jobs.model import Job, JobStatus
 from heroagent.web.context import current_manager
 
 bp = Blueprint("groups", __name__)
@@ -45,10 +45,8 @@ def group_data(group: str) -> dict[str, Any]:
     jm = current_manager()
     summary = jm.get_group(group)
     jobs = jm.list_jobs(group=group, limit=MAX_GRAPH_JOBS) + jm.list_jobs(group=group + ON_COMPLETE, limit=1)
-    live = summary["ended"] < summary["total"] or (
-        summary["on_complete"] is not None
-        and summary["on_complete"]["status"] not in ("done", "error", "timeout", "canceled", "skipped")
-    )
+    callback = summary["on_complete"]
+    live = summary["ended"] < summary["total"] or (callback is not None and not JobStatus(callback["status"]).terminal)
     return {"group": group, "summary": summary, "layers": layers(jobs), "live": live, "shown": len(jobs)}
 
 

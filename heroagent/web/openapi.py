@@ -16,6 +16,7 @@ from flask import Flask, current_app, has_app_context
 from werkzeug.routing import Map
 
 from heroagent import __version__
+from heroagent.jobs.live.workflows import COUNTED
 from heroagent.jobs.model import API_ALIASES, API_NAMES, Job, JobStatus
 from heroagent.jobs.server.bulk import BULK_ACTIONS, BULK_BATCH
 from heroagent.jobs.server.manager import TOPIC_ACTIONS
@@ -397,7 +398,7 @@ GROUP_SUMMARY = {
         "total": _COUNT,
         "running": _COUNT,
         "ended": _COUNT,
-        **{status: _COUNT for status in ("waiting", "new", "done", "error", "timeout", "canceled", "skipped")},
+        **{status: _COUNT for status in COUNTED},
         "on_complete": {
             "type": ["object", "null"],
             "properties": {"job_id": _COUNT, "status": {"type": "string"}},

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heroagent.jobs.errors import InvalidJobError
-from heroagent.jobs.model import Job
+from heroagent.jobs.model import RUNNING, TERMINAL, Job, JobStatus
 from heroagent.schema.fields import MAX_REFS
 
 ON_COMPLETE = ":on_complete"  # the callback's group label: "<group>:on_complete"
@@ -134,15 +134,17 @@ def group_summary(gid: str, counts: Mapping[str, int], on_complete: Job | None) 
         "group": gid,
         "total": sum(counts.values()),
         "running": running,
-        **{status: counts.get(status, 0) for status in _STATUSES if status not in _RUNNING},
+        **{status: counts.get(status, 0) for status in COUNTED},
         "ended": sum(counts.get(status, 0) for status in _ENDED),
         "on_complete": None if on_complete is None else {"job_id": on_complete.job_id, "status": on_complete.status},
     }
 
 
-_STATUSES = ("waiting", "new", "active", "done", "error", "timeout", "canceled", "skipped")
-_RUNNING = ("active", "suspending", "suspended", "resuming", "canceling")
-_ENDED = ("done", "error", "timeout", "canceled", "skipped")
+# A summary's counts: every status a job holds no worker in (waiting, new, and the final ones) by name,
+# the ones a worker holds (model.RUNNING) together as "running", the final ones (model.TERMINAL) as "ended".
+COUNTED = tuple(status.value for status in JobStatus if status not in RUNNING)
+_RUNNING = frozenset(status.value for status in RUNNING)
+_ENDED = frozenset(status.value for status in TERMINAL)
 
 
 def make_chain(submit: Any, specs: Sequence[Mapping[str, Any]], group: str | None = None) -> Workflow:
