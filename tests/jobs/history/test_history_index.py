@@ -3,8 +3,10 @@ built once for a history written before it existed, and right after retention an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,7 +18,7 @@ import pytest
 from bench.history_fill import fill_history
 from heroagent import HeroAgent
 from heroagent.jobs import JobStatus
-from heroagent.jobs.history.history_index import Filters, match_query
+from heroagent.jobs.history.history_index import Filters, IndexRow, SqliteHistoryIndex, match_query
 from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.model import Job
 from tests.conftest import child_env, make_config, wait_until
@@ -314,3 +316,65 @@ def test_damage_found_by_a_read_rebuilds_the_index_and_the_read_is_answered(
         assert "damaged" in store.index_notice and list(data_dir.glob("jobsdb.index.sqlite.broken-*"))
     finally:
         store.close()
+
+
+def _search_is_intact(index: SqliteHistoryIndex) -> None:
+    """FTS5's own check: the search index holds exactly the words of the stored texts."""
+    index._writer.execute("INSERT INTO search(search, rank) VALUES ('integrity-check', 1)")
+
+
+def test_texts_changed_and_removed_leave_the_search_index_exact(data_dir: Path) -> None:
+    """`put` and `remove` keep the search index level with the texts themselves (no triggers): a text
+    replaced is found by its new words only, a removed job by none, an unchanged text is not rewritten."""
+    index = SqliteHistoryIndex(data_dir / "i.sqlite")
+    try:
+        index.put([IndexRow(1, "new", "t", text="1 t alpha beta"), IndexRow(2, "new", "t", text="2 t alpha")], None)
+        index.put([IndexRow(1, "done", "t", text="1 t gamma"), IndexRow(2, "done", "t", text="2 t alpha")], None)
+        _search_is_intact(index)
+        assert index.search_ids("alpha", Filters(), 10) == [2]
+        assert index.search_ids("gamma", Filters(), 10) == [1]
+        index.put([IndexRow(3, "new", "t", text="3 t x"), IndexRow(3, "done", "t", text="3 t alpha y")], None)
+        assert index.search_ids("alpha", Filters(), 10) == [3, 2]  # the newer of one id's two rows wins
+        index.remove([2, 3])
+        _search_is_intact(index)
+        assert index.search_ids("alpha", Filters(), 10) == []
+        assert index.search_ids('"t gamma"', Filters(), 10) == [1]  # phrases still work
+    finally:
+        index.close()
+
+
+OLD_TRIGGERS = """
+CREATE TRIGGER texts_added AFTER INSERT ON texts BEGIN
+  INSERT INTO search(rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER texts_removed AFTER DELETE ON texts BEGIN
+  INSERT INTO search(search, rowid, body) VALUES ('delete', old.id, old.body);
+END;
+CREATE TRIGGER texts_changed AFTER UPDATE ON texts BEGIN
+  INSERT INTO search(search, rowid, body) VALUES ('delete', old.id, old.body);
+  INSERT INTO search(rowid, body) VALUES (new.id, new.body);
+END;
+"""
+
+
+def test_an_index_made_with_the_text_triggers_opens_and_loses_them(data_dir: Path) -> None:
+    """Earlier versions kept the search index level by triggers on `texts`: such a file opens as it is
+    (same tables, same schema version), its triggers dropped, so a text is never indexed twice."""
+    path = data_dir / "i.sqlite"
+    SqliteHistoryIndex(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(OLD_TRIGGERS)
+        conn.execute("INSERT INTO jobs (id, status, topic) VALUES (1, 'new', 't')")
+        conn.execute("INSERT INTO texts VALUES (1, '1 t alpha')")  # indexed by the old trigger
+        conn.commit()
+    index = SqliteHistoryIndex(path)
+    try:
+        triggers = index._writer.execute("SELECT name FROM sqlite_master WHERE name LIKE 'texts_%'").fetchall()
+        assert triggers == []
+        assert index.search_ids("alpha", Filters(), 10) == [1]
+        index.put([IndexRow(1, "done", "t", text="1 t beta")], None)
+        _search_is_intact(index)
+        assert index.search_ids("alpha", Filters(), 10) == []
+        assert index.search_ids("beta", Filters(), 10) == [1]
+    finally:
+        index.close()
