@@ -1,7 +1,7 @@
 """OurDB, the Hero ecosystem's file database, in Python: `from heroagent.ourdb import OurDB`."""
 
 from heroagent.ourdb.compact import CompactReport
-from heroagent.ourdb.db import CheckReport, OurDB, RecoveryReport
+from heroagent.ourdb.db import CheckReport, OurDB, RecoveryReport, Write
 from heroagent.ourdb.errors import (
     CorruptRecordError,
     DatabaseFullError,
@@ -28,4 +28,5 @@ __all__ = [
     "RecordTooLargeError",
     "RecoveryReport",
     "StorageError",
+    "Write",
 ]

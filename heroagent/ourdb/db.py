@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from heroagent import pidlock
 from heroagent.ourdb import layout
@@ -90,6 +90,16 @@ class RecoveryReport:
             or self.fell_back_ids
             or self.rebuilt_lookup
         )
+
+
+class Write(NamedTuple):
+    """One record for `OurDB.write_many`: a new version of `id` (as `set(data, id)`), or with `new` its
+    first record (as `insert_at(data, id, fill_gap=fill_gap)`)."""
+
+    id: int
+    data: bytes
+    new: bool = False
+    fill_gap: bool = False
 
 
 @dataclass
@@ -636,15 +646,22 @@ class OurDB:
         With `fill_gap`, an id below `next_id` that holds nothing (skipped, or deleted) is taken too:
         for a caller that knows the id is its own (the job history, for a job Redis still holds whose
         first version came after a later job's). An id that holds a record is still refused."""
-        next_id = self.next_id
         if not self.incremental_mode:
             raise ValueError("OurDB insert_at is for incremental mode; in key-value mode use set(data, id)")
+        with self._lock:
+            self._check_insert_at(id, fill_gap, self.next_id, self._holds)
+        return self._store(data, id, fresh=True)
+
+    def _holds(self, id: int) -> bool:
+        """Whether `id` has a record now (its lookup entry is set)."""
+        return bool(self._lookup.get(id))
+
+    def _check_insert_at(self, id: int, fill_gap: bool, next_id: int, holds: Callable[[int], bool]) -> None:
+        """Raise why `id` cannot take a new record (see insert_at), given the next id and which ids hold one."""
         if id < next_id and fill_gap and id > 0:
-            with self._lock:
-                empty = not self._lookup.get(id)
-            if empty:
-                return self._store(data, id, fresh=True)
-            raise InvalidIdError(f"OurDB {self.path}: cannot insert at id {id}: it holds a record")
+            if holds(id):
+                raise InvalidIdError(f"OurDB {self.path}: cannot insert at id {id}: it holds a record")
+            return
         if id < next_id:
             raise InvalidIdError(
                 f"OurDB {self.path}: cannot insert at id {id}: ids below {next_id} were handed out already"
@@ -654,18 +671,11 @@ class OurDB:
                 f"OurDB {self.path}: cannot insert at id {id}: it would skip {id - next_id} ids "
                 f"(at most {MAX_ID_GAP}); next_id is {next_id}"
             )
-        return self._store(data, id, fresh=True)
 
     def _store(self, data: bytes, id: int | None, *, fresh: bool) -> int:
         """Check and write one record, then commit it unless a batch defers that (set and insert_at)."""
         self._check_writable()
-        data = bytes(data)
-        if not data:
-            raise RecordTooLargeError("OurDB cannot store empty data (a zeroed record marks a deletion)")
-        if len(data) > MAX_DATA_SIZE:
-            raise RecordTooLargeError(
-                f"OurDB record of {len(data)} bytes is too large: a record holds at most {MAX_DATA_SIZE} bytes"
-            )
+        data = _checked(data)
         if self.fsync == "always":
             with self._sync_lock, self._lock:
                 record_id = self._write(data, id, fresh=fresh)
@@ -684,6 +694,87 @@ class OurDB:
         with self.batch():
             return [self.set(item) for item in items]
 
+    def write_many(self, writes: Sequence[Write]) -> None:
+        """Write these records as `set`/`insert_at` would one by one, in order, but with one `pwrite` per
+        data file: a recorder's batch is thousands of small records, and a system call each was most of
+        what OurDB cost it. The files end byte for byte as the calls one by one leave them.
+
+        Every write is checked before any is made: a write one by one would refuse (an id that holds no
+        record, one handed out already, a record too large) raises the same error, and nothing is
+        written. The lookup entries are set only once the bytes they point at are written, so a reader
+        never gets a position whose record is not there yet; a failed write (a full disk) is cut off
+        again and sets none (records of a batch that began a new data file stay in the files before it,
+        as one by one). Durable on return unless inside `batch()` or with fsync='never'."""
+        self._check_writable()
+        checked = [w._replace(data=_checked(w.data)) for w in writes]
+        if self.fsync == "always":
+            with self._sync_lock, self._lock:
+                self._write_all(checked)
+                if not self._deferring():
+                    self._commit_locked()
+            return
+        with self._lock:
+            self._write_all(checked)
+            seq = self._write_seq
+        if not self._deferring():
+            self._commit(seq)
+
+    def _write_all(self, writes: list[Write]) -> None:
+        """Check every write, then append their records, one segment (one pwrite) per data file."""
+        self._check_batch(writes)
+        chunks: list[bytes] = []
+        placed: list[tuple[int, Location]] = []
+        newest: dict[int, Location] = {}  # this batch's newest record of each id: the next one's prev
+        position = self._end
+        for write in writes:
+            if position >= self.file_size and self.keysize == 6:
+                self._append(chunks, placed)  # this file is full: what it takes is written first
+                chunks, placed = [], []
+                self._maybe_rotate()
+                position = self._end
+            self._check_position(position)
+            prev = NO_LOCATION if write.new else newest.get(write.id) or self._lookup.get(write.id)
+            record = encode_record(write.data, prev)
+            newest[write.id] = Location(self._current, position)
+            placed.append((write.id, newest[write.id]))
+            chunks.append(record)
+            position += len(record)
+        self._append(chunks, placed)
+
+    def _check_batch(self, writes: list[Write]) -> None:
+        """Raise what the first write that `set`/`insert_at` would refuse, one after the other, raises."""
+        next_id = self.next_id
+        added: set[int] = set()  # ids this batch gives a record
+
+        def holds(record_id: int) -> bool:
+            return record_id in added or self._holds(record_id)
+
+        for write in writes:
+            if write.new:
+                if not self.incremental_mode:
+                    raise ValueError("OurDB insert_at is for incremental mode; in key-value mode use set(data, id)")
+                self._check_insert_at(write.id, write.fill_gap, next_id, holds)
+                self._check_fresh_id(write.id)
+            else:
+                self._check_id(write.id)
+                self._check_update(write.id, holds(write.id), next_id)
+            added.add(write.id)
+            next_id = max(next_id, write.id + 1)
+
+    def _append(self, chunks: list[bytes], placed: list[tuple[int, Location]]) -> None:
+        """Write these records at the end of the current data file with one pwrite, then point their ids
+        at them (never before: see write_many)."""
+        if not chunks:
+            return
+        position = self._end
+        where = f"OurDB {self.path}: writing {self._current}.db"
+        pwrite_exactly(self._fd(self._current), b"".join(chunks), position, where, undo_append=True)
+        self._end = position + sum(len(chunk) for chunk in chunks)
+        self._dirty_files.add(self._current)
+        for record_id, location in placed:
+            self._lookup.set(record_id, location)
+        self._write_seq += 1
+
     def _write(self, data: bytes, record_id: int | None, *, fresh: bool = False) -> int:
         lookup = self._lookup
         if fresh and record_id is not None:
@@ -694,24 +785,14 @@ class OurDB:
             record_id = max(1, lookup.capacity)
             prev = NO_LOCATION
         else:
-            if record_id < 0 or record_id > MAX_ID:
-                raise ValueError(f"OurDB id must be from 0 to {MAX_ID} (got {record_id})")
+            self._check_id(record_id)
             prev = lookup.get(record_id)
-            if self.incremental_mode and not prev:
-                state = "was deleted" if 0 < record_id < lookup.capacity else "was never inserted"
-                raise RecordNotFoundError(
-                    f"OurDB {self.path}: cannot update id {record_id}: it {state}; insert with set(data) without an id"
-                )
-        if record_id > MAX_ID:
-            raise DatabaseFullError(f"OurDB {self.path}: no ids left (the highest id is {MAX_ID})")
+            self._check_update(record_id, bool(prev), lookup.capacity)
+        self._check_fresh_id(record_id)
         record = encode_record(data, prev)
         self._maybe_rotate()
         position = self._end
-        if self.keysize < 6 and position >= 1 << (8 * self.keysize):
-            raise DatabaseFullError(
-                f"OurDB {self.path}: keysize {self.keysize} can address only {1 << (8 * self.keysize)} bytes "
-                "of data; create the database with keysize=6"
-            )
+        self._check_position(position)
         where = f"OurDB {self.path}: writing {self._current}.db"
         pwrite_exactly(self._fd(self._current), record, position, where, undo_append=True)
         self._end = position + len(record)
@@ -719,6 +800,31 @@ class OurDB:
         lookup.set(record_id, Location(self._current, position))
         self._write_seq += 1
         return record_id
+
+    @staticmethod
+    def _check_id(record_id: int) -> None:
+        if record_id < 0 or record_id > MAX_ID:
+            raise ValueError(f"OurDB id must be from 0 to {MAX_ID} (got {record_id})")
+
+    def _check_update(self, record_id: int, held: bool, capacity: int) -> None:
+        """In incremental mode only an id that holds a record takes a new version."""
+        if self.incremental_mode and not held:
+            state = "was deleted" if 0 < record_id < capacity else "was never inserted"
+            raise RecordNotFoundError(
+                f"OurDB {self.path}: cannot update id {record_id}: it {state}; insert with set(data) without an id"
+            )
+
+    def _check_fresh_id(self, record_id: int) -> None:
+        if record_id > MAX_ID:
+            raise DatabaseFullError(f"OurDB {self.path}: no ids left (the highest id is {MAX_ID})")
+
+    def _check_position(self, position: int) -> None:
+        """A lookup entry of keysize 2 to 4 holds a position below 2**(8*keysize): none past it is written."""
+        if self.keysize < 6 and position >= 1 << (8 * self.keysize):
+            raise DatabaseFullError(
+                f"OurDB {self.path}: keysize {self.keysize} can address only {1 << (8 * self.keysize)} bytes "
+                "of data; create the database with keysize=6"
+            )
 
     def _maybe_rotate(self) -> None:
         if self._end < self.file_size or self.keysize != 6:
@@ -998,6 +1104,18 @@ class OurDB:
                     raise CorruptRecordError(f"OurDB {self.path}: record for id {record_id} points forward")
                 loc = header.prev
         return found
+
+
+def _checked(data: bytes) -> bytes:
+    """`data` as a record holds it, or RecordTooLargeError (empty data is refused too: zeros mark a delete)."""
+    data = bytes(data)
+    if not data:
+        raise RecordTooLargeError("OurDB cannot store empty data (a zeroed record marks a deletion)")
+    if len(data) > MAX_DATA_SIZE:
+        raise RecordTooLargeError(
+            f"OurDB record of {len(data)} bytes is too large: a record holds at most {MAX_DATA_SIZE} bytes"
+        )
+    return data
 
 
 def _short_list(items: list[int], limit: int = 20) -> str:
