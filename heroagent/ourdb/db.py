@@ -654,7 +654,7 @@ class OurDB:
 
     def _holds(self, id: int) -> bool:
         """Whether `id` has a record now (its lookup entry is set)."""
-        return bool(self._lookup.get(id))
+        return self._lookup.holds(id)
 
     def _check_insert_at(self, id: int, fill_gap: bool, next_id: int, holds: Callable[[int], bool]) -> None:
         """Raise why `id` cannot take a new record (see insert_at), given the next id and which ids hold one."""
@@ -706,7 +706,7 @@ class OurDB:
         again and sets none (records of a batch that began a new data file stay in the files before it,
         as one by one). Durable on return unless inside `batch()` or with fsync='never'."""
         self._check_writable()
-        checked = [w._replace(data=_checked(w.data)) for w in writes]
+        checked = [w if _checked(w.data) is w.data else w._replace(data=_checked(w.data)) for w in writes]
         if self.fsync == "always":
             with self._sync_lock, self._lock:
                 self._write_all(checked)
@@ -723,23 +723,21 @@ class OurDB:
         """Check every write, then append their records, one segment (one pwrite) per data file."""
         self._check_batch(writes)
         chunks: list[bytes] = []
-        placed: list[tuple[int, Location]] = []
-        newest: dict[int, Location] = {}  # this batch's newest record of each id: the next one's prev
+        newest: dict[int, Location] = {}  # this segment's newest record of each id: the next one's prev
         position = self._end
         for write in writes:
             if position >= self.file_size and self.keysize == 6:
-                self._append(chunks, placed)  # this file is full: what it takes is written first
-                chunks, placed = [], []
+                self._append(chunks, newest)  # this file is full: what it takes is written first
+                chunks, newest = [], {}
                 self._maybe_rotate()
                 position = self._end
             self._check_position(position)
             prev = NO_LOCATION if write.new else newest.get(write.id) or self._lookup.get(write.id)
             record = encode_record(write.data, prev)
             newest[write.id] = Location(self._current, position)
-            placed.append((write.id, newest[write.id]))
             chunks.append(record)
             position += len(record)
-        self._append(chunks, placed)
+        self._append(chunks, newest)
 
     def _check_batch(self, writes: list[Write]) -> None:
         """Raise what the first write that `set`/`insert_at` would refuse, one after the other, raises."""
@@ -761,9 +759,9 @@ class OurDB:
             added.add(write.id)
             next_id = max(next_id, write.id + 1)
 
-    def _append(self, chunks: list[bytes], placed: list[tuple[int, Location]]) -> None:
-        """Write these records at the end of the current data file with one pwrite, then point their ids
-        at them (never before: see write_many)."""
+    def _append(self, chunks: list[bytes], newest: dict[int, Location]) -> None:
+        """Write these records at the end of the current data file with one pwrite, then point each id at
+        its newest record among them (never before: see write_many)."""
         if not chunks:
             return
         position = self._end
@@ -771,7 +769,7 @@ class OurDB:
         pwrite_exactly(self._fd(self._current), b"".join(chunks), position, where, undo_append=True)
         self._end = position + sum(len(chunk) for chunk in chunks)
         self._dirty_files.add(self._current)
-        for record_id, location in placed:
+        for record_id, location in newest.items():
             self._lookup.set(record_id, location)
         self._write_seq += 1
 
@@ -1107,8 +1105,10 @@ class OurDB:
 
 
 def _checked(data: bytes) -> bytes:
-    """`data` as a record holds it, or RecordTooLargeError (empty data is refused too: zeros mark a delete)."""
-    data = bytes(data)
+    """`data` as a record holds it (bytes, copied only if it is not), or RecordTooLargeError (empty data is
+    refused too: zeros mark a delete)."""
+    if type(data) is not bytes:
+        data = bytes(data)
     if not data:
         raise RecordTooLargeError("OurDB cannot store empty data (a zeroed record marks a deletion)")
     if len(data) > MAX_DATA_SIZE:

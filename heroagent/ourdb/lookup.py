@@ -113,10 +113,19 @@ class LookupTable:
         self._pending = {**entries, **self._pending}
 
     def write_entries(self, entries: dict[int, bytes]) -> None:
+        """Write these entries, one pwrite per run of consecutive ids (a batch's new jobs are one run: a
+        pwrite each was a system call per job)."""
         where = f"OurDB lookup table {self.path}"
-        for record_id in sorted(entries):
-            pwrite_exactly(self.fd, entries[record_id], HEADER_SIZE + record_id * self.keysize, where)
+        for first, run in _runs(entries):
+            pwrite_exactly(self.fd, run, HEADER_SIZE + first * self.keysize, where)
         self.record_slots()
+
+    def holds(self, record_id: int) -> bool:
+        """Whether `record_id` has a record (its entry is not all zero): `get` without decoding it."""
+        if record_id < 0 or record_id >= self.capacity:
+            return False
+        start = record_id * self.keysize
+        return any(self._entries[start : start + self.keysize])
 
     def record_slots(self) -> None:
         """Keep the slot count in the header (synced with the entries), so a cut file is noticed."""
@@ -195,6 +204,24 @@ class _Entries:
     def close(self) -> None:
         if self._map is not None:
             self._map.close()
+
+
+def _runs(entries: dict[int, bytes]) -> list[tuple[int, bytes]]:
+    """(first id, its entry and those of the ids after it) for each run of consecutive ids, ascending."""
+    runs: list[tuple[int, bytes]] = []
+    first = last = -2
+    parts: list[bytes] = []
+    for record_id in sorted(entries):
+        if record_id != last + 1 and parts:
+            runs.append((first, b"".join(parts)))
+            parts = []
+        if not parts:
+            first = record_id
+        parts.append(entries[record_id])
+        last = record_id
+    if parts:
+        runs.append((first, b"".join(parts)))
+    return runs
 
 
 def header_bytes(keysize: int, slots: int) -> bytes:

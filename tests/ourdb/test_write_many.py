@@ -12,6 +12,7 @@ import pytest
 
 from heroagent.ourdb import (
     InvalidIdError,
+    Location,
     OurDB,
     RecordNotFoundError,
     RecordTooLargeError,
@@ -20,6 +21,8 @@ from heroagent.ourdb import (
     diskio,
 )
 from heroagent.ourdb import db as db_module
+from heroagent.ourdb import lookup as lookup_module
+from heroagent.ourdb.lookup import LookupTable
 
 
 def _writes() -> list[Write]:
@@ -162,3 +165,29 @@ def test_a_batch_torn_by_a_crash_is_cut_at_the_next_open_and_can_be_written_agai
     with OurDB(tmp_path) as reopened:
         assert reopened.get_history(4) == [b"four v3", b"four v2" * 20, b"four v1"]
         assert reopened.get_history(1) == [b"one v2", b"one"] and reopened.check().ok
+
+
+def test_lookup_entries_go_out_a_run_of_consecutive_ids_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit writes its lookup entries one pwrite per run of consecutive ids, the table as entry by entry."""
+    table = LookupTable(tmp_path / "lookup.idx", 6, deferred=True)
+    ids = [1, 2, 3, 7, 8, 10, 40, 41, 42, 43]
+    for record_id in reversed(ids):
+        table.set(record_id, Location(0, 100 + record_id))
+    writes: list[tuple[int, int]] = []
+    real = diskio.pwrite_exactly
+
+    def counted(fd: int, data: bytes, position: int, where: str, *, undo_append: bool = False) -> None:
+        writes.append((position, len(data)))
+        real(fd, data, position, where, undo_append=undo_append)
+
+    monkeypatch.setattr(lookup_module, "pwrite_exactly", counted)
+    table.write_entries(table.take_pending())
+    table.close()
+    assert [(position - 16) // 6 for position, _ in writes[:-1]] == [1, 7, 10, 40]  # then the slot count
+    raw = (tmp_path / "lookup.idx").read_bytes()
+    expected = bytearray(44 * 6)
+    for record_id in ids:
+        expected[record_id * 6 : record_id * 6 + 6] = Location(0, 100 + record_id).to_bytes()
+    assert raw[16:] == bytes(expected) and int.from_bytes(raw[12:16], "big") == 44
