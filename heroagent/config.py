@@ -13,6 +13,7 @@ import os
 import re
 import tomllib
 import typing
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,15 @@ class RedisConfig:
     # one Redis without touching each other's keys (config.key_prefix_problem's rule; README: the ACL rule that
     # uses it). Empty: no prefix, the keys every HeroAgent had before (hero tools read them as they are).
     key_prefix: str = ""
+    # A Redis Cluster: `url` names any node of it. Every key then carries one hash tag ({<key_prefix>hero}), so
+    # every script touches one slot: this HeroAgent's jobs live on the primary serving it, and the clients
+    # find the replica promoted after a failover (heroagent/redis_cluster.py).
+    cluster: bool = False
+
+    @property
+    def hash_tag(self) -> str:
+        """The Redis Cluster hash tag in every key with `cluster` ("" without): one slot per key prefix."""
+        return cluster_hash_tag(self.key_prefix) if self.cluster else ""
 
     @property
     def external(self) -> bool:
@@ -398,6 +408,7 @@ def _check_redis(config: Config, src: str) -> None:
             '(or be "" for the embedded Redis)'
         )
     _check_sentinels(config, src)
+    _check_cluster(config, src)
     _check_redis_tls(config, src)
     problem = key_prefix_problem(config.redis.key_prefix)
     if problem:
@@ -423,6 +434,11 @@ def _check_redis(config: Config, src: str) -> None:
 KEY_PREFIX_MAX = 64
 KEY_PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+:)+")
 KEY_PREFIX_EXAMPLE = '"team-a:"'
+
+
+def cluster_hash_tag(prefix: str) -> str:
+    """The hash tag of a key prefix's keys on a Redis Cluster (`{<prefix>hero}` in each: one slot for all)."""
+    return f"{prefix}hero"
 
 
 def key_prefix_problem(prefix: str) -> str:
@@ -482,6 +498,24 @@ def _check_sentinels(config: Config, src: str) -> None:
         raise ConfigError(
             f"{src}: [redis] sentinel_master = {redis_cfg.sentinel_master[:80]!r}: name the master the sentinels "
             'monitor (their "sentinel monitor <name> ..." line): 1-128 letters, digits, "_", "." or "-"'
+        )
+
+
+def _check_cluster(config: Config, src: str) -> None:
+    """A cluster is named by the URL of one of its nodes, over TCP, database 0."""
+    redis_cfg = config.redis
+    if not redis_cfg.cluster:
+        return
+    if not redis_cfg.url.startswith(("redis://", "rediss://")):
+        raise ConfigError(
+            f'{src}: [redis] cluster = true: needs [redis] url = "redis://host:port" (any node of the cluster; '
+            "rediss:// for TLS); the embedded Redis, sentinels and unix sockets are no cluster"
+        )
+    path = urllib.parse.urlsplit(redis_cfg.url).path.strip("/")
+    if path not in ("", "0"):
+        raise ConfigError(
+            f"{src}: [redis] url = {redacted(redis_cfg.url)!r}: a Redis Cluster has only database 0; drop the "
+            f"/{path[:20]}"
         )
 
 

@@ -168,6 +168,8 @@ class RedisTarget:
     sentinel_password: str = field(default="", repr=False)
     tls: Mapping[str, Any] = field(default_factory=dict)
     named_by: str = ""  # what said where, for errors ("" : the config's keys)
+    # With a Redis Cluster (`[redis] cluster`): the hash tag of every key, whose slot's primary `url` leads to
+    hash_tag: str = ""
 
     @classmethod
     def of(cls, config: Config, url: str | None = None) -> RedisTarget:
@@ -175,7 +177,7 @@ class RedisTarget:
         redis_cfg = config.redis
         if url is not None:
             tls = tls_options(replace(config, redis=replace(redis_cfg, url=url)))
-            return cls(url=url, tls=tls, named_by="--redis")
+            return cls(url=url, tls=tls, named_by="--redis", hash_tag=redis_cfg.hash_tag)
         if redis_cfg.sentinels:
             return cls(
                 sentinels=tuple(_host_port(s) for s in redis_cfg.sentinels),
@@ -191,6 +193,7 @@ class RedisTarget:
             username=redis_cfg.username if external else "",
             password=redis_cfg.password if external else "",
             tls=tls_options(config),
+            hash_tag=redis_cfg.hash_tag,
         )
 
     @property
@@ -198,6 +201,8 @@ class RedisTarget:
         """Where, without a password: for banners, pages and errors."""
         if self.sentinels:
             return f"sentinel://{','.join(f'{h}:{p}' for h, p in self.sentinels)}/{self.master}"
+        if self.hash_tag:
+            return f"{redacted(self.url)} (Redis Cluster, slot of {{{self.hash_tag}}})"
         return redacted(self.url)
 
     @property
@@ -214,6 +219,10 @@ class RedisTarget:
             auth["password"] = self.password
         if self.username:
             auth["username"] = self.username
+        if self.hash_tag:  # the primary serving the tag's slot, found anew after a failover
+            from heroagent.redis_cluster import slot_client  # only a cluster's processes load it
+
+            return slot_client(self.url, self.hash_tag, **{**auth, **self.tls, **options})
         if not self.sentinels:
             return redis.Redis.from_url(self.url, **{**auth, **self.tls, **options})  # the url's own auth wins
         sentinel = Sentinel(
@@ -243,6 +252,8 @@ class RedisTarget:
                     "check [redis] sentinel_master"
                 )
             return f"the sentinels know master {self.master!r} but none says it is up (a failover under way?)"
+        if self.hash_tag and type(exc).__name__ == "NotAClusterError":  # redis_cluster's, not imported here
+            return f"{exc} ({self.setting})"
         return f"cannot reach Redis at {self.display} ({self.setting}): {exc}{tls_hint(exc)}"
 
     def _masters_known(self) -> set[str] | None:

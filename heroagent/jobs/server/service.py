@@ -67,7 +67,7 @@ class JobsService:
         self.redis_service = redis_service
         self.registry = registry
         # The key names of this HeroAgent ([redis] key_prefix): everything below is made with them.
-        self.layout = keys.KeyLayout(config.redis.key_prefix)
+        self.layout = keys.KeyLayout.of(config.redis)
         self.manager: JobManager | None = None
         self.sampler = Sampler()
         self.recorder: Recorder | None = None
