@@ -65,6 +65,9 @@ class RedisConfig:
     sentinels: list[str] = field(default_factory=list)
     sentinel_master: str = ""
     sentinel_password: str = field(default="", metadata=SECRET)
+    # TLS to the sentinels and to the master they name (there is no rediss:// url to say it), with the
+    # tls_* settings above.
+    sentinel_tls: bool = False
     # Replicas that must have a create, a job's final state and an event before it counts (WAIT): with 1,
     # killing the primary loses no acknowledged job. 0: replication is asynchronous (see the README).
     min_replicas: int = 0
@@ -479,15 +482,19 @@ def _check_sentinels(config: Config, src: str) -> None:
             "through the API is answered within 2 s)"
         )
     if not redis_cfg.sentinels:
-        if redis_cfg.sentinel_master or redis_cfg.sentinel_password:
-            raise ConfigError(f'{src}: [redis] sentinel_master: needs [redis] sentinels = ["host:26379", ...]')
+        given = [key for key in ("sentinel_master", "sentinel_password", "sentinel_tls") if getattr(redis_cfg, key)]
+        if given:
+            raise ConfigError(f'{src}: [redis] {given[0]}: needs [redis] sentinels = ["host:26379", ...]')
         return
     if redis_cfg.url:
         raise ConfigError(
             f"{src}: [redis] url and sentinels: give one of them (with sentinels, the sentinels name the master)"
         )
-    if redis_cfg.tls_ca or redis_cfg.tls_cert or redis_cfg.tls_key:
-        raise ConfigError(f"{src}: [redis] tls_*: TLS through sentinels is not supported yet; use a rediss:// url")
+    if (redis_cfg.tls_ca or redis_cfg.tls_cert or redis_cfg.tls_key) and not redis_cfg.sentinel_tls:
+        raise ConfigError(
+            f"{src}: [redis] tls_*: with sentinels, set [redis] sentinel_tls = true (TLS to the sentinels and the "
+            "master), or leave the tls_* settings empty"
+        )
     for entry in redis_cfg.sentinels:
         found = _SENTINEL.fullmatch(entry) if isinstance(entry, str) else None
         if found is None or not 1 <= int(found["port"]) <= 65535:
@@ -525,7 +532,7 @@ def _check_redis_tls(config: Config, src: str) -> None:
     given = [key for key in ("tls_ca", "tls_cert", "tls_key") if getattr(redis_cfg, key)]
     if not given and redis_cfg.tls_verify:
         return
-    if not redis_cfg.url.startswith("rediss://"):
+    if not redis_cfg.url.startswith("rediss://") and not (redis_cfg.sentinels and redis_cfg.sentinel_tls):
         raise ConfigError(
             f"{src}: [redis] {', '.join(given) or 'tls_verify'}: TLS settings need a rediss:// url "
             '([redis] url = "rediss://:password@host:6380/0"); the embedded Redis speaks no TLS'

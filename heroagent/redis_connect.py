@@ -119,11 +119,15 @@ def redis_disk_problem(exc: BaseException) -> str:
 
 
 def tls_options(config: Config) -> dict[str, Any]:
-    """The redis-py options of `[redis] tls_*` for a rediss:// url ({} for any other)."""
+    """The redis-py options of `[redis] tls_*` for a rediss:// url, or for sentinels with `sentinel_tls` ({} for
+    any other)."""
     redis_cfg = config.redis
-    if not redis_cfg.url.startswith("rediss://"):
+    through_sentinels = bool(redis_cfg.sentinels) and redis_cfg.sentinel_tls
+    if not redis_cfg.url.startswith("rediss://") and not through_sentinels:
         return {}
     options: dict[str, Any] = {"ssl_cert_reqs": "required" if redis_cfg.tls_verify else "none"}
+    if through_sentinels:
+        options["ssl"] = True  # no rediss:// url says it
     if not redis_cfg.tls_verify:
         options["ssl_check_hostname"] = False
     for key, option in (("tls_ca", "ssl_ca_certs"), ("tls_cert", "ssl_certfile"), ("tls_key", "ssl_keyfile")):
@@ -185,6 +189,7 @@ class RedisTarget:
                 username=redis_cfg.username,
                 password=redis_cfg.password,
                 sentinel_password=redis_cfg.sentinel_password,
+                tls=tls_options(config),
             )
         target = redis_url_for(config)
         external = bool(redis_cfg.url)
@@ -231,9 +236,12 @@ class RedisTarget:
                 "password": self.sentinel_password or None,
                 "socket_timeout": SENTINEL_TIMEOUT,
                 "socket_connect_timeout": SENTINEL_TIMEOUT,
+                **self.tls,  # sentinel_tls: the sentinels speak TLS too
             },
         )
-        master: redis.Redis = sentinel.master_for(self.master, redis_class=redis.Redis, **{**auth, **options})
+        master: redis.Redis = sentinel.master_for(
+            self.master, redis_class=redis.Redis, **{**auth, **self.tls, **options}
+        )
         return master
 
     def unreachable(self, exc: BaseException) -> str:
@@ -241,9 +249,10 @@ class RedisTarget:
         if self.sentinels and isinstance(exc, MasterNotFoundError):
             known = self._masters_known()
             if known is None:
+                tls = "" if self.tls else ", and [redis] sentinel_tls = true if they speak TLS"
                 return (
                     f"no sentinel of [redis] sentinels answered ({self.display}): check their addresses, "
-                    "and [redis] sentinel_password if they have one"
+                    f"[redis] sentinel_password if they have one{tls}"
                 )
             if self.master not in known:
                 names = ", ".join(sorted(known)) or "none"
@@ -265,6 +274,7 @@ class RedisTarget:
                 password=self.sentinel_password or None,
                 socket_timeout=SENTINEL_TIMEOUT,
                 socket_connect_timeout=SENTINEL_TIMEOUT,
+                **self.tls,
             )
             try:
                 masters: Any = probe.sentinel_masters()
