@@ -146,6 +146,11 @@ class JobsConfig:
     enabled: bool = True
     db_path: str = ""
     worker_count: int = 5
+    # Worker processes `serve` runs for its topics instead of the pool in its own process (each a `heroagent
+    # worker` child with worker_count threads, tied to the server, restarted when it dies): a pool's threads
+    # share one interpreter lock, the server's recorder and requests another. 0: the pool runs in the server
+    # (every actor registered in it can run). Their actors come from [jobs] modules.
+    worker_processes: int = 0
     queue_poll_interval: float = 0.1
     default_timeout: float = 60.0
     topics: list[str] = field(default_factory=lambda: ["*"])
@@ -184,6 +189,7 @@ class JobsConfig:
 
 
 UNKNOWN_ACTORS = ("refuse", "accept")
+WORKER_PROCESSES_MAX = 256  # as `heroagent worker --processes`
 WEBHOOK_TIMEOUT_MAX = 120.0  # seconds: one attempt holds one of the few sending threads at most this long
 # A topic's table: its limits (heroagent.schema.topic) and its webhook.
 TOPIC_WEBHOOK = "webhook"
@@ -322,6 +328,7 @@ _POSITIVE_KEYS = {
     ("jobs", "webhook_timeout"),
 }
 _NOT_NEGATIVE_KEYS = {
+    ("jobs", "worker_processes"),
     ("jobs", "stop_grace"),
     ("jobs", "max_retries"),
     ("jobs", "retry_delay"),
@@ -390,6 +397,11 @@ def _check_numbers(config: Config, src: str) -> None:
         value = getattr(getattr(config, section), key)
         if value < 0:
             raise ConfigError(f"{src}: [{section}] {key} = {value}: must be 0 or more")
+    if config.jobs.worker_processes > WORKER_PROCESSES_MAX:
+        raise ConfigError(
+            f"{src}: [jobs] worker_processes = {config.jobs.worker_processes}: must be at most {WORKER_PROCESSES_MAX} "
+            "(about one per core; 0 runs the pool in the server)"
+        )
     if config.jobs.max_value_bytes > 16 * 1024 * 1024:
         raise ConfigError(
             f"{src}: [jobs] max_value_bytes = {config.jobs.max_value_bytes}: must be at most 16777216 (16 MiB)"
