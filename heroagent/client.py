@@ -67,14 +67,22 @@ class JobClient(JobOperations):
         tls: Mapping[str, Any] | None = None,
         durability: Durability | None = None,
         key_prefix: str = "",
+        cluster: bool = False,
     ) -> None:
         """`url`: a Redis URL, or a `RedisTarget` (a URL or sentinels; `from_config` makes it from the
         config). `tls`: redis-py's ssl_* options for a rediss:// url. `durability`: the replicas a create
         waits for (`[redis] min_replicas`; a server's published setting is followed when higher).
         `key_prefix`: the server's `[redis] key_prefix` (its keys are the only ones this client reads and
-        writes); InvalidInputError when it breaks the rule of config.key_prefix_problem."""
-        self.layout = KeyLayout(key_prefix)
-        target = url if isinstance(url, RedisTarget) else RedisTarget(url=url, tls=dict(tls or {}))
+        writes); InvalidInputError when it breaks the rule of config.key_prefix_problem. `cluster`: `url` is a
+        node of a Redis Cluster (`[redis] cluster`; a RedisTarget says so itself)."""
+        if isinstance(url, RedisTarget):
+            cluster = cluster or bool(url.hash_tag)
+        self.layout = KeyLayout(key_prefix, cluster=cluster)
+        target = (
+            url
+            if isinstance(url, RedisTarget)
+            else RedisTarget(url=url, tls=dict(tls or {}), hash_tag=self.layout.hash_tag)
+        )
         self.target = target
         self.url = target.url
         self.timeout = timeout

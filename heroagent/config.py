@@ -13,6 +13,7 @@ import os
 import re
 import tomllib
 import typing
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ class RedisConfig:
     sentinels: list[str] = field(default_factory=list)
     sentinel_master: str = ""
     sentinel_password: str = field(default="", metadata=SECRET)
+    # TLS to the sentinels and to the master they name (there is no rediss:// url to say it), with the
+    # tls_* settings above.
+    sentinel_tls: bool = False
     # Replicas that must have a create, a job's final state and an event before it counts (WAIT): with 1,
     # killing the primary loses no acknowledged job. 0: replication is asynchronous (see the README).
     min_replicas: int = 0
@@ -74,6 +78,15 @@ class RedisConfig:
     # one Redis without touching each other's keys (config.key_prefix_problem's rule; README: the ACL rule that
     # uses it). Empty: no prefix, the keys every HeroAgent had before (hero tools read them as they are).
     key_prefix: str = ""
+    # A Redis Cluster: `url` names any node of it. Every key then carries one hash tag ({<key_prefix>hero}), so
+    # every script touches one slot: this HeroAgent's jobs live on the primary serving it, and the clients
+    # find the replica promoted after a failover (heroagent/redis_cluster.py).
+    cluster: bool = False
+
+    @property
+    def hash_tag(self) -> str:
+        """The Redis Cluster hash tag in every key with `cluster` ("" without): one slot per key prefix."""
+        return cluster_hash_tag(self.key_prefix) if self.cluster else ""
 
     @property
     def external(self) -> bool:
@@ -133,6 +146,11 @@ class JobsConfig:
     enabled: bool = True
     db_path: str = ""
     worker_count: int = 5
+    # Worker processes `serve` runs for its topics instead of the pool in its own process (each a `heroagent
+    # worker` child with worker_count threads, tied to the server, restarted when it dies): a pool's threads
+    # share one interpreter lock, the server's recorder and requests another. 0: the pool runs in the server
+    # (every actor registered in it can run). Their actors come from [jobs] modules.
+    worker_processes: int = 0
     queue_poll_interval: float = 0.1
     default_timeout: float = 60.0
     topics: list[str] = field(default_factory=lambda: ["*"])
@@ -171,6 +189,7 @@ class JobsConfig:
 
 
 UNKNOWN_ACTORS = ("refuse", "accept")
+WORKER_PROCESSES_MAX = 256  # as `heroagent worker --processes`
 WEBHOOK_TIMEOUT_MAX = 120.0  # seconds: one attempt holds one of the few sending threads at most this long
 # A topic's table: its limits (heroagent.schema.topic) and its webhook.
 TOPIC_WEBHOOK = "webhook"
@@ -309,6 +328,7 @@ _POSITIVE_KEYS = {
     ("jobs", "webhook_timeout"),
 }
 _NOT_NEGATIVE_KEYS = {
+    ("jobs", "worker_processes"),
     ("jobs", "stop_grace"),
     ("jobs", "max_retries"),
     ("jobs", "retry_delay"),
@@ -377,6 +397,11 @@ def _check_numbers(config: Config, src: str) -> None:
         value = getattr(getattr(config, section), key)
         if value < 0:
             raise ConfigError(f"{src}: [{section}] {key} = {value}: must be 0 or more")
+    if config.jobs.worker_processes > WORKER_PROCESSES_MAX:
+        raise ConfigError(
+            f"{src}: [jobs] worker_processes = {config.jobs.worker_processes}: must be at most {WORKER_PROCESSES_MAX} "
+            "(about one per core; 0 runs the pool in the server)"
+        )
     if config.jobs.max_value_bytes > 16 * 1024 * 1024:
         raise ConfigError(
             f"{src}: [jobs] max_value_bytes = {config.jobs.max_value_bytes}: must be at most 16777216 (16 MiB)"
@@ -398,6 +423,7 @@ def _check_redis(config: Config, src: str) -> None:
             '(or be "" for the embedded Redis)'
         )
     _check_sentinels(config, src)
+    _check_cluster(config, src)
     _check_redis_tls(config, src)
     problem = key_prefix_problem(config.redis.key_prefix)
     if problem:
@@ -423,6 +449,11 @@ def _check_redis(config: Config, src: str) -> None:
 KEY_PREFIX_MAX = 64
 KEY_PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+:)+")
 KEY_PREFIX_EXAMPLE = '"team-a:"'
+
+
+def cluster_hash_tag(prefix: str) -> str:
+    """The hash tag of a key prefix's keys on a Redis Cluster (`{<prefix>hero}` in each: one slot for all)."""
+    return f"{prefix}hero"
 
 
 def key_prefix_problem(prefix: str) -> str:
@@ -463,15 +494,19 @@ def _check_sentinels(config: Config, src: str) -> None:
             "through the API is answered within 2 s)"
         )
     if not redis_cfg.sentinels:
-        if redis_cfg.sentinel_master or redis_cfg.sentinel_password:
-            raise ConfigError(f'{src}: [redis] sentinel_master: needs [redis] sentinels = ["host:26379", ...]')
+        given = [key for key in ("sentinel_master", "sentinel_password", "sentinel_tls") if getattr(redis_cfg, key)]
+        if given:
+            raise ConfigError(f'{src}: [redis] {given[0]}: needs [redis] sentinels = ["host:26379", ...]')
         return
     if redis_cfg.url:
         raise ConfigError(
             f"{src}: [redis] url and sentinels: give one of them (with sentinels, the sentinels name the master)"
         )
-    if redis_cfg.tls_ca or redis_cfg.tls_cert or redis_cfg.tls_key:
-        raise ConfigError(f"{src}: [redis] tls_*: TLS through sentinels is not supported yet; use a rediss:// url")
+    if (redis_cfg.tls_ca or redis_cfg.tls_cert or redis_cfg.tls_key) and not redis_cfg.sentinel_tls:
+        raise ConfigError(
+            f"{src}: [redis] tls_*: with sentinels, set [redis] sentinel_tls = true (TLS to the sentinels and the "
+            "master), or leave the tls_* settings empty"
+        )
     for entry in redis_cfg.sentinels:
         found = _SENTINEL.fullmatch(entry) if isinstance(entry, str) else None
         if found is None or not 1 <= int(found["port"]) <= 65535:
@@ -485,13 +520,31 @@ def _check_sentinels(config: Config, src: str) -> None:
         )
 
 
+def _check_cluster(config: Config, src: str) -> None:
+    """A cluster is named by the URL of one of its nodes, over TCP, database 0."""
+    redis_cfg = config.redis
+    if not redis_cfg.cluster:
+        return
+    if not redis_cfg.url.startswith(("redis://", "rediss://")):
+        raise ConfigError(
+            f'{src}: [redis] cluster = true: needs [redis] url = "redis://host:port" (any node of the cluster; '
+            "rediss:// for TLS); the embedded Redis, sentinels and unix sockets are no cluster"
+        )
+    path = urllib.parse.urlsplit(redis_cfg.url).path.strip("/")
+    if path not in ("", "0"):
+        raise ConfigError(
+            f"{src}: [redis] url = {redacted(redis_cfg.url)!r}: a Redis Cluster has only database 0; drop the "
+            f"/{path[:20]}"
+        )
+
+
 def _check_redis_tls(config: Config, src: str) -> None:
     """The TLS files exist, go together, and are only given for a `rediss://` url."""
     redis_cfg = config.redis
     given = [key for key in ("tls_ca", "tls_cert", "tls_key") if getattr(redis_cfg, key)]
     if not given and redis_cfg.tls_verify:
         return
-    if not redis_cfg.url.startswith("rediss://"):
+    if not redis_cfg.url.startswith("rediss://") and not (redis_cfg.sentinels and redis_cfg.sentinel_tls):
         raise ConfigError(
             f"{src}: [redis] {', '.join(given) or 'tls_verify'}: TLS settings need a rediss:// url "
             '([redis] url = "rediss://:password@host:6380/0"); the embedded Redis speaks no TLS'

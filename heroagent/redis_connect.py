@@ -119,11 +119,15 @@ def redis_disk_problem(exc: BaseException) -> str:
 
 
 def tls_options(config: Config) -> dict[str, Any]:
-    """The redis-py options of `[redis] tls_*` for a rediss:// url ({} for any other)."""
+    """The redis-py options of `[redis] tls_*` for a rediss:// url, or for sentinels with `sentinel_tls` ({} for
+    any other)."""
     redis_cfg = config.redis
-    if not redis_cfg.url.startswith("rediss://"):
+    through_sentinels = bool(redis_cfg.sentinels) and redis_cfg.sentinel_tls
+    if not redis_cfg.url.startswith("rediss://") and not through_sentinels:
         return {}
     options: dict[str, Any] = {"ssl_cert_reqs": "required" if redis_cfg.tls_verify else "none"}
+    if through_sentinels:
+        options["ssl"] = True  # no rediss:// url says it
     if not redis_cfg.tls_verify:
         options["ssl_check_hostname"] = False
     for key, option in (("tls_ca", "ssl_ca_certs"), ("tls_cert", "ssl_certfile"), ("tls_key", "ssl_keyfile")):
@@ -168,6 +172,8 @@ class RedisTarget:
     sentinel_password: str = field(default="", repr=False)
     tls: Mapping[str, Any] = field(default_factory=dict)
     named_by: str = ""  # what said where, for errors ("" : the config's keys)
+    # With a Redis Cluster (`[redis] cluster`): the hash tag of every key, whose slot's primary `url` leads to
+    hash_tag: str = ""
 
     @classmethod
     def of(cls, config: Config, url: str | None = None) -> RedisTarget:
@@ -175,7 +181,7 @@ class RedisTarget:
         redis_cfg = config.redis
         if url is not None:
             tls = tls_options(replace(config, redis=replace(redis_cfg, url=url)))
-            return cls(url=url, tls=tls, named_by="--redis")
+            return cls(url=url, tls=tls, named_by="--redis", hash_tag=redis_cfg.hash_tag)
         if redis_cfg.sentinels:
             return cls(
                 sentinels=tuple(_host_port(s) for s in redis_cfg.sentinels),
@@ -183,6 +189,7 @@ class RedisTarget:
                 username=redis_cfg.username,
                 password=redis_cfg.password,
                 sentinel_password=redis_cfg.sentinel_password,
+                tls=tls_options(config),
             )
         target = redis_url_for(config)
         external = bool(redis_cfg.url)
@@ -191,6 +198,7 @@ class RedisTarget:
             username=redis_cfg.username if external else "",
             password=redis_cfg.password if external else "",
             tls=tls_options(config),
+            hash_tag=redis_cfg.hash_tag,
         )
 
     @property
@@ -198,6 +206,8 @@ class RedisTarget:
         """Where, without a password: for banners, pages and errors."""
         if self.sentinels:
             return f"sentinel://{','.join(f'{h}:{p}' for h, p in self.sentinels)}/{self.master}"
+        if self.hash_tag:
+            return f"{redacted(self.url)} (Redis Cluster, slot of {{{self.hash_tag}}})"
         return redacted(self.url)
 
     @property
@@ -214,6 +224,10 @@ class RedisTarget:
             auth["password"] = self.password
         if self.username:
             auth["username"] = self.username
+        if self.hash_tag:  # the primary serving the tag's slot, found anew after a failover
+            from heroagent.redis_cluster import slot_client  # only a cluster's processes load it
+
+            return slot_client(self.url, self.hash_tag, **{**auth, **self.tls, **options})
         if not self.sentinels:
             return redis.Redis.from_url(self.url, **{**auth, **self.tls, **options})  # the url's own auth wins
         sentinel = Sentinel(
@@ -222,9 +236,12 @@ class RedisTarget:
                 "password": self.sentinel_password or None,
                 "socket_timeout": SENTINEL_TIMEOUT,
                 "socket_connect_timeout": SENTINEL_TIMEOUT,
+                **self.tls,  # sentinel_tls: the sentinels speak TLS too
             },
         )
-        master: redis.Redis = sentinel.master_for(self.master, redis_class=redis.Redis, **{**auth, **options})
+        master: redis.Redis = sentinel.master_for(
+            self.master, redis_class=redis.Redis, **{**auth, **self.tls, **options}
+        )
         return master
 
     def unreachable(self, exc: BaseException) -> str:
@@ -232,9 +249,10 @@ class RedisTarget:
         if self.sentinels and isinstance(exc, MasterNotFoundError):
             known = self._masters_known()
             if known is None:
+                tls = "" if self.tls else ", and [redis] sentinel_tls = true if they speak TLS"
                 return (
                     f"no sentinel of [redis] sentinels answered ({self.display}): check their addresses, "
-                    "and [redis] sentinel_password if they have one"
+                    f"[redis] sentinel_password if they have one{tls}"
                 )
             if self.master not in known:
                 names = ", ".join(sorted(known)) or "none"
@@ -243,6 +261,8 @@ class RedisTarget:
                     "check [redis] sentinel_master"
                 )
             return f"the sentinels know master {self.master!r} but none says it is up (a failover under way?)"
+        if self.hash_tag and type(exc).__name__ == "NotAClusterError":  # redis_cluster's, not imported here
+            return f"{exc} ({self.setting})"
         return f"cannot reach Redis at {self.display} ({self.setting}): {exc}{tls_hint(exc)}"
 
     def _masters_known(self) -> set[str] | None:
@@ -254,6 +274,7 @@ class RedisTarget:
                 password=self.sentinel_password or None,
                 socket_timeout=SENTINEL_TIMEOUT,
                 socket_connect_timeout=SENTINEL_TIMEOUT,
+                **self.tls,
             )
             try:
                 masters: Any = probe.sentinel_masters()

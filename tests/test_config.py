@@ -124,6 +124,11 @@ SCHEDULE = '[[schedules]]\nname = "s"\ntopic = "t"\nparams = "!!x.y"\n'
         ('[redis]\nsentinels = ["h:26379"]\n', "[redis] sentinel_master = '': name the master"),
         ('[redis]\nsentinels = ["h:26379"]\nsentinel_master = "a b"\n', "[redis] sentinel_master = 'a b'"),
         ('[redis]\nsentinel_master = "m"\n', "[redis] sentinel_master: needs [redis] sentinels"),
+        ("[redis]\nsentinel_tls = true\n", "[redis] sentinel_tls: needs [redis] sentinels"),
+        (
+            '[redis]\nsentinels = ["h:1"]\nsentinel_master = "m"\ntls_ca = "/etc/hostname"\n',
+            "[redis] tls_*: with sentinels, set [redis] sentinel_tls = true",
+        ),
         ('[redis]\nsentinels = ["h:1"]\nsentinel_master = "m"\nurl = "redis://x"\n', "[redis] url and sentinels"),
         ("[redis]\nmin_replicas = -1\n", "[redis] min_replicas = -1: must be 0 or more"),
         ("[redis]\nmin_replicas = 17\n", "[redis] min_replicas = 17: must be at most 16"),

@@ -36,7 +36,7 @@ FLOORS: list[set[str]] = [
         "_version",
     },
     # loops names its threads to the OS (threadnames); secret_files raises errors' ServiceError
-    {"net", "heroscript", "ourdb", "lockfile", "loops", "secret_files"},
+    {"net", "heroscript", "ourdb", "lockfile", "loops", "secret_files", "redis_cluster"},
     {"schema"},
     {"config"},
     {"http_server", "redis_connect", "watch"},

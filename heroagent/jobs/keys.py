@@ -94,7 +94,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from heroagent.config import key_prefix_problem
+from heroagent.config import RedisConfig, cluster_hash_tag, key_prefix_problem
 from heroagent.errors import InvalidInputError
 
 # Not keys (the same in every layout): the recorder's consumer group on the events stream, and the numbers
@@ -113,55 +113,60 @@ class KeyLayout:
     keys); the methods build the keys that take an argument. Two layouts with the same prefix are equal (the
     scripts are registered once per client and layout). A layout does not change once made."""
 
-    def __init__(self, prefix: str = "") -> None:
+    def __init__(self, prefix: str = "", *, cluster: bool = False) -> None:
         problem = key_prefix_problem(prefix)
         if problem:
             raise InvalidInputError(f"key_prefix {prefix[:80]!r}: {problem}")
         self.prefix = prefix
-        p = prefix
-        self.PREFIX_JOB = f"{p}herojobs"
-        self.PREFIX_QUEUE = f"{p}heroqueue"
-        self.PREFIX_LIMITS = f"{p}hero:limits"
-        self.PREFIX_RUNNING = f"{p}hero:running"
-        self.PREFIX_RATE = f"{p}hero:rate"
-        self.PREFIX_LOCK = f"{p}hero:lock"
-        self.TOPICS_LIMITED = f"{p}hero:topics:limited"
-        self.PREFIX_WAKE = f"{p}hero:wake"
-        self.PREFIX_TAKERS = f"{p}hero:takers"
-        self.PREFIX_TAKER = f"{p}hero:taker"
-        self.PREFIX_INBOX = f"{p}hero:inbox"
-        self.TOPICS = f"{p}hero:topics"
-        self.TOPICS_PAUSED = f"{p}hero:topics:paused"
-        self.TOPICS_DRAINING = f"{p}hero:topics:draining"
-        self.TOPICS_PAUSE_ON_ERROR = f"{p}hero:topics:pause-on-error"
-        self.TOPICS_PAUSED_WHY = f"{p}hero:topics:paused-why"
-        self.INFLIGHT = f"{p}hero:inflight"
-        self.SCHEDULED = f"{p}hero:scheduled"
-        self.EVENTS = f"{p}hero:events"
-        self.EVENTS_SET_ASIDE = f"{p}hero:events:set-aside"  # events the history could not take, for a person
-        self.WORKERS = f"{p}hero:workers"
-        self.WORKERS_DRAINING = f"{p}hero:workers:draining"
-        self.CANCEL = f"{p}hero:cancel"
-        self.EPOCH = f"{p}hero:epoch"
-        self.JOB_ID_COUNTER = f"{p}hero:jobid"
-        self.JOB_TOPICS = f"{p}hero:jobtopic"
-        self.JOB_DEFAULTS = f"{p}hero:jobs:defaults"
-        self.PREFIX_IDEMPOTENCY = f"{p}hero:idem"
-        self.JOBTYPES_LIVE = f"{p}hero:jobtypes:live"
-        self.PREFIX_JOBTYPES_OF = f"{p}hero:jobtypes:of"
-        self.JOBTYPES_KNOWN = f"{p}hero:jobtypes:known"
-        self.HERO_DISPATCHED = f"{p}hero:dispatched"
-        self.RPC_REQUESTS = f"{p}hero:rpc:requests"
-        self.JOBLOGS_PENDING = f"{p}hero:joblogs"
-        self.WEBHOOK_TOPICS = f"{p}hero:webhooks:topics"
-        self.WEBHOOKS_DUE = f"{p}hero:webhooks:due"
-        self.PREFIX_DONE = f"{p}hero:done"
-        self.SCHEDULES = f"{p}hero:schedules"
-        self.SCHEDULES_STATE = f"{p}hero:schedules:state"
-        self.SCHEDULES_VERSION = f"{p}hero:schedules:version"
-        self.SCHEDULER_LEASE = f"{p}hero:scheduler:lease"
-        self.HISTORY_LEASE = f"{p}hero:history:lease"
-        self.REPLICATED_MARK = f"{p}hero:replicated"
+        self.cluster = cluster
+        # a Redis Cluster's layout: "hero" in every key is the hash tag {<prefix>hero}: one slot for all
+        self.hash_tag = cluster_hash_tag(prefix) if cluster else ""
+        # what every key starts with: the prefix first in both (the ACL pattern ~<prefix>* holds either way)
+        self.start = f"{prefix}{{{self.hash_tag}}}" if cluster else f"{prefix}hero"
+        s = self.start
+        self.PREFIX_JOB = f"{s}jobs"
+        self.PREFIX_QUEUE = f"{s}queue"
+        self.PREFIX_LIMITS = f"{s}:limits"
+        self.PREFIX_RUNNING = f"{s}:running"
+        self.PREFIX_RATE = f"{s}:rate"
+        self.PREFIX_LOCK = f"{s}:lock"
+        self.TOPICS_LIMITED = f"{s}:topics:limited"
+        self.PREFIX_WAKE = f"{s}:wake"
+        self.PREFIX_TAKERS = f"{s}:takers"
+        self.PREFIX_TAKER = f"{s}:taker"
+        self.PREFIX_INBOX = f"{s}:inbox"
+        self.TOPICS = f"{s}:topics"
+        self.TOPICS_PAUSED = f"{s}:topics:paused"
+        self.TOPICS_DRAINING = f"{s}:topics:draining"
+        self.TOPICS_PAUSE_ON_ERROR = f"{s}:topics:pause-on-error"
+        self.TOPICS_PAUSED_WHY = f"{s}:topics:paused-why"
+        self.INFLIGHT = f"{s}:inflight"
+        self.SCHEDULED = f"{s}:scheduled"
+        self.EVENTS = f"{s}:events"
+        self.EVENTS_SET_ASIDE = f"{s}:events:set-aside"  # events the history could not take, for a person
+        self.WORKERS = f"{s}:workers"
+        self.WORKERS_DRAINING = f"{s}:workers:draining"
+        self.CANCEL = f"{s}:cancel"
+        self.EPOCH = f"{s}:epoch"
+        self.JOB_ID_COUNTER = f"{s}:jobid"
+        self.JOB_TOPICS = f"{s}:jobtopic"
+        self.JOB_DEFAULTS = f"{s}:jobs:defaults"
+        self.PREFIX_IDEMPOTENCY = f"{s}:idem"
+        self.JOBTYPES_LIVE = f"{s}:jobtypes:live"
+        self.PREFIX_JOBTYPES_OF = f"{s}:jobtypes:of"
+        self.JOBTYPES_KNOWN = f"{s}:jobtypes:known"
+        self.HERO_DISPATCHED = f"{s}:dispatched"
+        self.RPC_REQUESTS = f"{s}:rpc:requests"
+        self.JOBLOGS_PENDING = f"{s}:joblogs"
+        self.WEBHOOK_TOPICS = f"{s}:webhooks:topics"
+        self.WEBHOOKS_DUE = f"{s}:webhooks:due"
+        self.PREFIX_DONE = f"{s}:done"
+        self.SCHEDULES = f"{s}:schedules"
+        self.SCHEDULES_STATE = f"{s}:schedules:state"
+        self.SCHEDULES_VERSION = f"{s}:schedules:version"
+        self.SCHEDULER_LEASE = f"{s}:scheduler:lease"
+        self.HISTORY_LEASE = f"{s}:history:lease"
+        self.REPLICATED_MARK = f"{s}:replicated"
         self._made = True
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -170,18 +175,28 @@ class KeyLayout:
         object.__setattr__(self, name, value)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and isinstance(other, KeyLayout) and other.prefix == self.prefix
+        return (
+            type(other) is type(self)
+            and isinstance(other, KeyLayout)
+            and (other.prefix, other.cluster) == (self.prefix, self.cluster)
+        )
 
     def __hash__(self) -> int:
-        return hash((type(self), self.prefix))
+        return hash((type(self), self.prefix, self.cluster))
 
     def __repr__(self) -> str:
-        return f"KeyLayout({self.prefix!r})"
+        return f"KeyLayout({self.prefix!r}{', cluster=True' if self.cluster else ''})"
+
+    @classmethod
+    def of(cls, redis_cfg: RedisConfig) -> KeyLayout:
+        """The layout a config's `[redis]` names: its key prefix, and the hash tag with `cluster = true`."""
+        return cls(redis_cfg.key_prefix, cluster=redis_cfg.cluster)
 
     @property
     def described(self) -> str:
         """The layout in words, for messages: its prefix, or that it has none."""
-        return f"key prefix {self.prefix!r}" if self.prefix else "no key prefix"
+        said = f"key prefix {self.prefix!r}" if self.prefix else "no key prefix"
+        return f"{said}, Redis Cluster hash tag {{{self.hash_tag}}}" if self.cluster else said
 
     def job(self, topic: str, job_id: int) -> str:
         return f"{self.PREFIX_JOB}:{topic}:{job_id}"
@@ -229,54 +244,54 @@ class KeyLayout:
         return f"{self.PREFIX_INBOX}:{worker_id}"
 
     def worker(self, worker_id: str) -> str:
-        return f"{self.prefix}hero:worker:{worker_id}"
+        return f"{self.start}:worker:{worker_id}"
 
     def rpc_reply(self, request_id: str) -> str:
-        return f"{self.prefix}hero:rpc:reply:{request_id}"
+        return f"{self.start}:rpc:reply:{request_id}"
 
     def rpc_wake(self, server_id: str) -> str:
         """Pushed to by a request server's own stop: its BLPOP returns at once instead of at its timeout."""
-        return f"{self.prefix}hero:rpc:wake:{server_id}"
+        return f"{self.start}:rpc:wake:{server_id}"
 
     def dependents(self, job_id: int) -> str:
         """The waiting jobs that depend on `job_id` (a set of ids), until it ends."""
-        return f"{self.prefix}hero:dependents:{job_id}"
+        return f"{self.start}:dependents:{job_id}"
 
     def parents(self, job_id: int) -> str:
         """How each job `job_id` depends on ended (parent id -> JSON), for its ctx.parent_results."""
-        return f"{self.prefix}hero:parents:{job_id}"
+        return f"{self.start}:parents:{job_id}"
 
     def webhook(self, job_id: int, version: int) -> str:
         """A webhook delivery of one final state of a job (url, body, attempts)."""
-        return f"{self.prefix}hero:webhook:{job_id}:{version}"
+        return f"{self.start}:webhook:{job_id}:{version}"
 
     def job_done(self, job_id: int) -> str:
         """Pub/sub channel: the final job (its JSON; its status if large), published when it ends."""
         return f"{self.PREFIX_DONE}:{job_id}"
 
     def joblog(self, job_id: int) -> str:
-        return f"{self.prefix}hero:joblog:{job_id}"
+        return f"{self.start}:joblog:{job_id}"
 
     def schedule_jobs(self, name: str) -> str:
-        return f"{self.prefix}hero:schedule:jobs:{name}"
+        return f"{self.start}:schedule:jobs:{name}"
 
     def schedule_run(self, name: str, due_ms: int) -> str:
-        return f"{self.prefix}hero:schedule:run:{name}:{due_ms}"
+        return f"{self.start}:schedule:run:{name}:{due_ms}"
 
     def hero_job(self, hero_id: str) -> str:
-        return f"{self.prefix}hero:job:{hero_id}"
+        return f"{self.start}:job:{hero_id}"
 
     def hero_work(self, script_type: str) -> str:
-        return f"{self.prefix}hero:q:work:type:{script_type}"
+        return f"{self.start}:q:work:type:{script_type}"
 
     def hero_reply(self, hero_id: str) -> str:
-        return f"{self.prefix}hero:q:reply:{hero_id}"
+        return f"{self.start}:q:reply:{hero_id}"
 
     def hero_taking(self, script_type: str) -> str:
-        return f"{self.prefix}hero:q:taking:type:{script_type}"
+        return f"{self.start}:q:taking:type:{script_type}"
 
     def hero_ctl(self, script_type: str) -> str:
-        return f"{self.prefix}hero:q:ctl:type:{script_type}"
+        return f"{self.start}:q:ctl:type:{script_type}"
 
 
 def every_layout_pattern(unprefixed: str) -> str:

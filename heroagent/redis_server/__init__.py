@@ -8,6 +8,7 @@ import redis
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
+from heroagent.redis_cluster import cluster_problem
 from heroagent.redis_connect import (
     NO_ANSWER_JOIN,
     REDIS_AWAY,
@@ -53,10 +54,13 @@ class ExternalRedis:
         client = self.client(socket_connect_timeout=3, socket_timeout=3)
         try:
             client.ping()
+            problem = cluster_problem(client, bool(self.target.hash_tag))
         except redis.RedisError as exc:
             raise ServiceError("redis", self.target.unreachable(exc)) from None
         finally:
             client.close()
+        if problem:
+            raise ServiceError("redis", f"{self.target.display}: {problem}")
 
     def stop(self) -> None:
         """Nothing to stop: the server is not ours."""

@@ -152,7 +152,7 @@ class Schedules:
         """The schedules of the appliance `config` describes, from another process on its Redis (the
         CLI): the same book the server reads; it notices changes through the schedules version."""
         configured = [Schedule.from_dict(table, source="config") for table in config.schedules]
-        book = ScheduleBook(client, KeyLayout(config.redis.key_prefix), config.schedules_path, configured)
+        book = ScheduleBook(client, KeyLayout.of(config.redis), config.schedules_path, configured)
 
         def leader() -> str:
             raw = client.get(book.layout.SCHEDULER_LEASE)

@@ -72,7 +72,7 @@ class SchedulerService:
         config = self.config
         configured = [Schedule.from_dict(table, source="config") for table in config.schedules]
         book_client = self.redis_service.client(**request_options())  # a stalled Redis: 503s, not hung pages
-        self.book = ScheduleBook(book_client, KeyLayout(config.redis.key_prefix), config.schedules_path, configured)
+        self.book = ScheduleBook(book_client, KeyLayout.of(config.redis), config.schedules_path, configured)
         upkeep: dict[str, tuple[Schedule, UpkeepTask]] = {}
         submit: Submit
         if self.jobs is not None and self.jobs.manager is not None and self.jobs.upkeep is not None:

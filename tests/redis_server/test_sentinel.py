@@ -28,6 +28,7 @@ from heroagent.errors import ServiceError
 from heroagent.jobs import JobStatus
 from tests.conftest import child_env, free_port, make_config, present, wait_until
 from tests.jobs.live.test_submit_path import assert_recorded_once
+from tests.redis_server.test_tls import make_certificates
 
 DEBIAN_REDIS = Path("/usr/bin/redis-server")
 DEBIAN_SENTINEL = Path("/usr/bin/redis-sentinel")
@@ -47,6 +48,20 @@ class SentinelSet:
     folder: Path
     servers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     sentinels: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    certs: Path | None = None  # everything on TLS ports only (a CA and the certificates it signed), when given
+
+    @property
+    def tls(self) -> dict[str, Any]:
+        """redis-py's options for a connection to one of them."""
+        return {"ssl": True, "ssl_ca_certs": str(self.certs / "ca.crt")} if self.certs else {}
+
+    def tls_args(self) -> list[str]:
+        """A server's or a sentinel's TLS settings (no plain port), replication over TLS too."""
+        if self.certs is None:
+            return []
+        return ["--tls-cert-file", str(self.certs / "server.crt"), "--tls-key-file", str(self.certs / "server.key"),
+                "--tls-ca-cert-file", str(self.certs / "ca.crt"), "--tls-auth-clients", "optional",
+                "--tls-replication", "yes"]  # fmt: skip
 
     @property
     def sentinel_list(self) -> list[str]:
@@ -55,7 +70,7 @@ class SentinelSet:
     def master_port(self) -> int | None:
         """The primary's port as the first answering sentinel names it (None: none answers)."""
         for port in self.sentinels:
-            probe = redis.Redis(port=port, password=SENTINEL_PASSWORD, socket_timeout=1)
+            probe = redis.Redis(port=port, password=SENTINEL_PASSWORD, socket_timeout=1, **self.tls)
             try:
                 address: Any = probe.sentinel_get_master_addr_by_name(MASTER)
                 return int(address[1]) if address else None
@@ -66,7 +81,7 @@ class SentinelSet:
         return None
 
     def server(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, password=PASSWORD, socket_timeout=2)
+        return redis.Redis(port=port, password=PASSWORD, socket_timeout=2, **self.tls)
 
     def replicas_of(self, port: int) -> int:
         client = self.server(port)
@@ -114,8 +129,9 @@ def _start_server(group: SentinelSet, port: int, replica_of: int | None) -> None
     workdir = group.folder / f"redis-{port}"
     workdir.mkdir()
     follow = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
+    listen = ["--port", "0", "--tls-port", str(port), *group.tls_args()] if group.certs else ["--port", str(port)]
     group.servers[port] = subprocess.Popen(
-        [str(DEBIAN_REDIS), "--port", str(port), "--bind", "127.0.0.1", "--requirepass", PASSWORD,
+        [str(DEBIAN_REDIS), *listen, "--bind", "127.0.0.1", "--requirepass", PASSWORD,
          "--masterauth", PASSWORD, "--dir", str(workdir), "--save", "", "--appendonly", "yes",
          "--repl-diskless-sync-delay", "0", *follow],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -126,8 +142,11 @@ def _start_sentinel(group: SentinelSet, port: int, primary: int) -> None:
     workdir = group.folder / f"sentinel-{port}"
     workdir.mkdir()
     conf = workdir / "sentinel.conf"  # a sentinel rewrites its own file: one each
+    args = group.tls_args()
+    tls = "".join(f"{args[i].removeprefix('--')} {args[i + 1]}\n" for i in range(0, len(args), 2))
+    listen = f"port 0\ntls-port {port}\n{tls}" if group.certs else f"port {port}\n"
     conf.write_text(
-        f"port {port}\nbind 127.0.0.1\ndir {workdir}\nrequirepass {SENTINEL_PASSWORD}\n"
+        f"{listen}bind 127.0.0.1\ndir {workdir}\nrequirepass {SENTINEL_PASSWORD}\n"
         f"sentinel sentinel-pass {SENTINEL_PASSWORD}\n"
         f"sentinel monitor {MASTER} 127.0.0.1 {primary} 2\nsentinel auth-pass {MASTER} {PASSWORD}\n"
         f"sentinel down-after-milliseconds {MASTER} 1000\nsentinel failover-timeout {MASTER} 4000\n"
@@ -141,25 +160,42 @@ def _start_sentinel(group: SentinelSet, port: int, primary: int) -> None:
 @pytest.fixture
 def sentinel_set(data_dir: Path) -> Iterator[SentinelSet]:
     group = SentinelSet(data_dir / "sentinel-set")
-    group.folder.mkdir()
     try:
-        primary = free_port()
-        _start_server(group, primary, None)
-        for _ in range(2):
-            _start_server(group, free_port(), primary)
-        assert wait_until(lambda: group.replicas_of(primary) == 2, timeout=30), "the replicas did not attach"
-        for _ in range(3):
-            _start_sentinel(group, free_port(), primary)
-        assert wait_until(lambda: _sentinels_agree(group), timeout=30), "the sentinels did not find each other"
+        _make_set(group)
         yield group
     finally:
         group.stop()
 
 
+@pytest.fixture
+def tls_sentinel_set(data_dir: Path) -> Iterator[SentinelSet]:
+    """The same on TLS ports only: the servers, the sentinels, replication and the sentinels' own links."""
+    certs = data_dir / "certs"
+    make_certificates(certs, "heroagent-sentinel")
+    group = SentinelSet(data_dir / "tls-sentinel-set", certs=certs)
+    try:
+        _make_set(group)
+        yield group
+    finally:
+        group.stop()
+
+
+def _make_set(group: SentinelSet) -> None:
+    group.folder.mkdir()
+    primary = free_port()
+    _start_server(group, primary, None)
+    for _ in range(2):
+        _start_server(group, free_port(), primary)
+    assert wait_until(lambda: group.replicas_of(primary) == 2, timeout=30), "the replicas did not attach"
+    for _ in range(3):
+        _start_sentinel(group, free_port(), primary)
+    assert wait_until(lambda: _sentinels_agree(group), timeout=30), "the sentinels did not find each other"
+
+
 def _sentinels_agree(group: SentinelSet) -> bool:
     """Every sentinel sees the other two and both replicas."""
     for port in group.sentinels:
-        probe = redis.Redis(port=port, password=SENTINEL_PASSWORD, socket_timeout=1, decode_responses=True)
+        probe = redis.Redis(port=port, password=SENTINEL_PASSWORD, socket_timeout=1, decode_responses=True, **group.tls)
         try:
             state: Any = probe.sentinel_master(MASTER)
             if int(state["num-other-sentinels"]) < 2 or int(state["num-slaves"]) < 2:
@@ -385,3 +421,33 @@ def _create_when_possible(client: JobClient) -> int:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_tls_through_sentinels_with_client_certificates(data_dir: Path, tls_sentinel_set: SentinelSet) -> None:
+    certs = present(tls_sentinel_set.certs)
+    tls = {"tls_ca": str(certs / "ca.crt"), "tls_cert": str(certs / "client.crt"), "tls_key": str(certs / "client.key")}
+    config = tls_sentinel_set.config(data_dir / "srv", sentinel_tls=True, **tls)
+    toml = data_dir / "tls-sentinel.toml"
+    toml.write_text(to_toml(tls_sentinel_set.config(data_dir / "cli", sentinel_tls=True, **tls)))
+    worker = None
+    try:
+        with HeroAgent(config) as agent:
+            assert agent.health()["redis"] == "running"
+            jm = agent.get_job_manager()
+            job = jm.create_job("local", "!!fake.return_success message:sealed")
+            assert jm.wait_for_job(job.job_id, timeout=20).result == ["sealed"]
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "heroagent", "worker", "--topics", "remote", "--config", str(toml)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env(),
+            )  # fmt: skip
+            client = JobClient.from_config(config)
+            remote = client.create_job("remote", "!!fake.return_success message:far")
+            assert jm.wait_for_job(remote.job_id, timeout=30).status is JobStatus.DONE
+            client.close()
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.communicate(timeout=30)
+    plain = tls_sentinel_set.config(data_dir / "plain")  # TLS ports, no sentinel_tls: one clear error
+    with pytest.raises(ServiceError, match=r"no sentinel .* answered.*sentinel_tls = true if they speak TLS"):
+        HeroAgent(plain).start()

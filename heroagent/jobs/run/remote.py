@@ -24,6 +24,7 @@ from heroagent.jobs.run.actors import import_modules
 from heroagent.jobs.run.builtin_actors import make_registry
 from heroagent.jobs.run.executor import JobExecutor
 from heroagent.jobs.run.worker import WorkerPool
+from heroagent.redis_cluster import cluster_problem
 from heroagent.redis_connect import RedisTarget
 
 log = logging.getLogger("heroagent.worker")
@@ -45,15 +46,19 @@ def remote_pool(
     server's must be the same); a Redis that holds another layout's jobs and none of this one's is said
     (a warning naming the setting), since the pool would otherwise wait for jobs that never come."""
     import_modules([*config.jobs.modules, *modules])
-    layout = KeyLayout(config.redis.key_prefix)
+    layout = KeyLayout.of(config.redis)
     # The config's [redis] tls_* apply to the URL given (--redis), when it is a rediss:// one.
     target = RedisTarget.of(config, url)
     client = target.client()
     try:
         client.ping()
+        problem = cluster_problem(client, bool(target.hash_tag))
     except redis.RedisError as exc:
         client.close()
         raise ServiceError("worker", f"{target.unreachable(exc)}; or pass --redis URL") from None
+    if problem:
+        client.close()
+        raise ServiceError("worker", f"{target.display}: {problem}")
     share_root = share or (config.webdav_root if config.webdav_root.exists() else None)
     queue = JobQueue(client, layout, RetryPolicy.from_config(config.jobs), durability=Durability.of(config))
     try:

@@ -29,6 +29,7 @@ from heroagent.jobs.run.executor import JobExecutor
 from heroagent.jobs.run.worker import WorkerPool
 from heroagent.jobs.server.hero import HeroActor, HeroDispatcher
 from heroagent.jobs.server.manager import JobManager
+from heroagent.jobs.server.pool_processes import PoolProcesses
 from heroagent.jobs.server.rpc import RequestServer
 from heroagent.jobs.server.webhooks import Webhooks, publish_topics
 from heroagent.loops import LoopState, SupervisedLoop
@@ -67,7 +68,7 @@ class JobsService:
         self.redis_service = redis_service
         self.registry = registry
         # The key names of this HeroAgent ([redis] key_prefix): everything below is made with them.
-        self.layout = keys.KeyLayout(config.redis.key_prefix)
+        self.layout = keys.KeyLayout.of(config.redis)
         self.manager: JobManager | None = None
         self.sampler = Sampler()
         self.recorder: Recorder | None = None
@@ -76,6 +77,7 @@ class JobsService:
         self.upkeep: Upkeep | None = None
         self.loops: list[SupervisedLoop] = []
         self.pool: WorkerPool | None = None
+        self.processes: PoolProcesses | None = None  # [jobs] worker_processes: the pool as child processes
         self.rpc: RequestServer | None = None
         self.hero: HeroActor | None = None
         self.webhooks: Webhooks | None = None
@@ -89,6 +91,8 @@ class JobsService:
     def start(self) -> None:
         jobs = self.config.jobs
         import_modules(jobs.modules)
+        # refused here, before anything started, when a worker process would lack one of our actors
+        processes = PoolProcesses(self.config, self.registry) if jobs.worker_processes else None
         try:
             self._store = JobStore(self.config.jobs_db_path)
         except OurDBError as exc:
@@ -175,6 +179,13 @@ class JobsService:
             loop.start()
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()
+        if processes is not None:  # [jobs] worker_processes: the pool as child processes, a loop of ours watching
+            self.processes = processes
+            processes.start()
+            loop = SupervisedLoop("worker-processes", processes.step, PROCESSES_INTERVAL)
+            self.loops.append(loop)
+            loop.start()
+            return
         executor = JobExecutor(self.registry, self.config.share_root, jobs)
         pool_queue = self._pool_queue = self._queue()
         self.pool = WorkerPool.from_config(pool_queue, executor, logs, jobs)
@@ -206,6 +217,9 @@ class JobsService:
         if self.pool is not None:
             self.pool.stop(grace=self.config.jobs.stop_grace, redis_answers=redis_answers)
             self.pool = None
+        if self.processes is not None:  # they finish what runs, as the pool does, then are killed
+            self.processes.stop(grace=self.config.jobs.stop_grace + PROCESSES_STOP_EXTRA)
+            self.processes = None
         deadline = time.monotonic() + NO_ANSWER_JOIN  # for all the loops, when Redis did not answer
         for loop in self.loops:
             loop.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
@@ -231,10 +245,14 @@ class JobsService:
             self._store = None
 
     def hurry(self) -> None:
-        """Cut the stop's grace for running jobs short (see `WorkerPool.hurry`)."""
+        """Cut the stop's grace for running jobs short (see `WorkerPool.hurry`; worker processes get a second
+        SIGTERM, which hurries them the same way)."""
         pool = self.pool
         if pool is not None:
             pool.hurry()
+        processes = self.processes
+        if processes is not None:
+            processes.fleet.signal_all()
 
     def _redis_answers(self) -> bool:
         """Whether Redis answers now (asked only if something running would ask it more at stop)."""
@@ -253,6 +271,8 @@ class JobsService:
             states.append(self.rpc.loop.state())
         if self.pool is not None:
             states += self.pool.loop_states()
+        if self.processes is not None:
+            states += self.processes.states()
         return states
 
     def problems(self) -> list[str]:
@@ -316,6 +336,8 @@ class JobsService:
         return found
 
 
+PROCESSES_INTERVAL = 0.5  # seconds between two looks at the worker processes ([jobs] worker_processes)
+PROCESSES_STOP_EXTRA = 10.0  # seconds a worker process gets at stop beyond stop_grace (to hand back its jobs)
 SAMPLE_INTERVAL = 5.0  # seconds between two looks at every pool's busy slots (the dashboard's utilisation)
 
 

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 import heroagent
 from heroagent.jobs import keys, model
 from heroagent.jobs.live import scripts
+from heroagent.redis_cluster import slot_of
 from heroagent.redis_server import EmbeddedRedis
 from tests.conftest import external_redis
 
@@ -28,8 +30,10 @@ SCRIPT_NAMES = sorted(p.name.removesuffix(".lua") for p in LUA_DIR.iterdir() if 
 # A text argument with the separator in it and a space: the shape must keep it whole.
 SAMPLES: dict[type, Any] = {str: "a:b c", int: 42}
 DEFAULT = keys.KeyLayout()
-# The unprefixed layout, and a prefix with Lua pattern characters in it ('.', '-'): a parser must escape them.
+# The unprefixed layout, and a prefix with Lua pattern characters in it ('.', '-'): a parser must escape them;
+# each also as a Redis Cluster's layout (the hash tag's braces in every key).
 LAYOUTS = [DEFAULT, keys.KeyLayout("team-a.x:b_1:")]
+LAYOUTS += [keys.KeyLayout(layout.prefix, cluster=True) for layout in LAYOUTS]
 
 
 @pytest.fixture
@@ -56,7 +60,7 @@ def test_each_lua_key_function_builds_the_key_of_keys_py(client: redis.Redis, la
         got = client.eval(f"{header}return {name}(unpack(ARGV))", 0, *args)
         assert got == build(*args), name
         if name != "inflight_member":  # a member, not a key: the same in every layout
-            assert got.startswith(f"{layout.prefix}hero"), name
+            assert got.startswith(layout.start), name
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=repr)
@@ -81,9 +85,9 @@ def test_each_layout_has_scripts_of_its_own() -> None:
     """The prefix is baked into the text: the scripts of two layouts differ (so do their SHAs), and the
     unprefixed layout's are the scripts HeroAgent had before prefixes (no prefix anywhere)."""
     for name in SCRIPT_NAMES:
-        plain, prefixed = (scripts.source(name, layout) for layout in LAYOUTS)
+        plain, prefixed, tagged, _ = (scripts.source(name, layout) for layout in LAYOUTS)
         if "_key(" in plain or "'hero" in plain:
-            assert plain != prefixed, name
+            assert len({plain, prefixed, tagged}) == 3, name
         assert LAYOUTS[1].prefix not in plain, name
     assert scripts.source("create", keys.KeyLayout("team-a.x:b_1:")) is scripts.source("create", LAYOUTS[1])
 
@@ -146,6 +150,7 @@ def key_functions() -> dict[str, Callable[..., Any]]:
 
 
 NOT_KEYS = {
+    "of",
     "queue_score",
     "parse_inflight_member",
     "inflight_member",
@@ -245,3 +250,21 @@ def test_a_script_names_each_status_through_jobstatus_not_a_literal_of_its_own(n
 
 def test_a_status_placeholder_is_the_statuss_value() -> None:
     assert scripts.fill("'${STATUS_CANCELING}'", "test", DEFAULT) == "'canceling'"
+
+
+@pytest.mark.parametrize("prefix", ["", "team-a:"])
+def test_every_key_of_a_cluster_layout_is_in_the_slot_of_its_hash_tag(prefix: str) -> None:
+    """With `[redis] cluster`, one slot holds every key: a script, MULTI or BLPOP never spans two (CROSSSLOT)."""
+    layout = keys.KeyLayout(prefix, cluster=True)
+    slot = slot_of(layout.hash_tag)
+    built = [
+        str(method(*(f"<{name}>" for name in inspect.signature(method).parameters)))
+        for name, method in inspect.getmembers(layout, inspect.ismethod)
+        if not name.startswith("_") and name not in NOT_KEYS
+    ]
+    built += [value for name, value in vars(layout).items() if name.isupper() and isinstance(value, str)]
+    assert len(built) > 60
+    for key in built:
+        assert key.startswith(f"{prefix}{{{prefix}hero}}"), key
+        assert key_slot(key.encode()) == slot, key
+    assert keys.KeyLayout(prefix) != layout and slot_of(keys.KeyLayout("b:", cluster=True).hash_tag) != slot
