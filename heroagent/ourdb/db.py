@@ -699,14 +699,14 @@ class OurDB:
         data file: a recorder's batch is thousands of small records, and a system call each was most of
         what OurDB cost it. The files end byte for byte as the calls one by one leave them.
 
-        Every write is checked before any is made: a write one by one would refuse (an id that holds no
-        record, one handed out already, a record too large) raises the same error, and nothing is
-        written. The lookup entries are set only once the bytes they point at are written, so a reader
+        Every write is checked before any is made: one that the calls one by one would refuse (an id that
+        holds no record, one handed out already, a record too large) raises the same error, and nothing
+        is written. The lookup entries are set only once the bytes they point at are written, so a reader
         never gets a position whose record is not there yet; a failed write (a full disk) is cut off
         again and sets none (records of a batch that began a new data file stay in the files before it,
         as one by one). Durable on return unless inside `batch()` or with fsync='never'."""
         self._check_writable()
-        checked = [w if _checked(w.data) is w.data else w._replace(data=_checked(w.data)) for w in writes]
+        checked = [_checked_write(write) for write in writes]
         if self.fsync == "always":
             with self._sync_lock, self._lock:
                 self._write_all(checked)
@@ -1116,6 +1116,12 @@ def _checked(data: bytes) -> bytes:
             f"OurDB record of {len(data)} bytes is too large: a record holds at most {MAX_DATA_SIZE} bytes"
         )
     return data
+
+
+def _checked_write(write: Write) -> Write:
+    """The write with its data checked (see _checked); the same tuple when its data is bytes already."""
+    data = _checked(write.data)
+    return write if data is write.data else write._replace(data=data)
 
 
 def _short_list(items: list[int], limit: int = 20) -> str:

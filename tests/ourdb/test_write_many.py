@@ -22,6 +22,7 @@ from heroagent.ourdb import (
 )
 from heroagent.ourdb import db as db_module
 from heroagent.ourdb import lookup as lookup_module
+from heroagent.ourdb.db import FsyncPolicy
 from heroagent.ourdb.lookup import LookupTable
 
 
@@ -56,18 +57,21 @@ def _files(path: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.suffix in (".db", ".idx")}
 
 
-def _started(path: Path, file_size: int) -> OurDB:
-    db = OurDB(path, file_size=file_size)
+def _started(path: Path, file_size: int, fsync: FsyncPolicy = "batch") -> OurDB:
+    db = OurDB(path, file_size=file_size, fsync=fsync)
     db.set(b"one")
     db.set(b"two")
     db.set(b"three")
     return db
 
 
+@pytest.mark.parametrize("fsync", ["batch", "always", "never"])
 @pytest.mark.parametrize("file_size", [1 << 20, 100])  # 100 bytes: the batch spans many data files
-def test_a_batch_leaves_the_files_byte_for_byte_as_the_writes_one_by_one(tmp_path: Path, file_size: int) -> None:
+def test_a_batch_leaves_the_files_byte_for_byte_as_the_writes_one_by_one(
+    tmp_path: Path, file_size: int, fsync: FsyncPolicy
+) -> None:
     for name, write in (("apart", _one_by_one), ("together", lambda db, w: db.write_many(w))):
-        with _started(tmp_path / name, file_size) as db:
+        with _started(tmp_path / name, file_size, fsync) as db:
             write(db, _writes())
     apart, together = _files(tmp_path / "apart"), _files(tmp_path / "together")
     assert len(apart) > (2 if file_size == 100 else 1)
