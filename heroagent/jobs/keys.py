@@ -11,8 +11,10 @@ and hands it to what it makes (JobQueue, the request server, the schedules...): 
 The table lists each key of the unprefixed layout (a `<name>` is the argument of the KeyLayout method that
 builds it; tests check that every attribute and method of KeyLayout is in it). The Lua scripts build the
 same keys with functions generated from a layout's methods, its prefix baked in (jobs/live/scripts.py).
-A key a script touches is always one of these, so a Redis Cluster hash tag (`{...}`: one slot per topic or
-group of topics) is a change of KeyLayout alone; see docs/architecture.md, "Key layout".
+A key a script touches is always one of these, so a Redis Cluster hash tag is a change of KeyLayout alone:
+with `[redis] cluster` every key carries `{<prefix>hero}` (one slot), and with `[redis] partitions` each
+partition is a layout of its own with `{<prefix>hero<k>}` (its topics' keys in its slot); see
+docs/architecture.md, "Redis Cluster".
 
 herojobs:<topic>:<job_id>  hash    a job in flight, one field per job property (Hero wire names)
 hero:jobid                 string  the last job id handed out (INCR); seeded from the history by the server
