@@ -141,7 +141,7 @@ def worker(
     from pathlib import Path
 
     from heroagent.config import key_prefix_problem
-    from heroagent.jobs.run.remote import remote_pool
+    from heroagent.jobs.run.remote import remote_pools
     from heroagent.redis_connect import RedisTarget
 
     setup_logging(log_level)
@@ -168,7 +168,7 @@ def worker(
         base += [part for module in modules for part in ("--module", module)]
         _supervise_workers(base, processes, name, where, config.jobs.stop_grace)
         return
-    pool = remote_pool(
+    pools = remote_pools(
         config,
         redis_url,
         topics=[t.strip() for t in topics.split(",") if t.strip()] if topics else None,
@@ -176,17 +176,27 @@ def worker(
         share=Path(share) if share else None,
         modules=modules,
         name=name,
-    )
-    stop, _received = stop_on_signals(again=pool.hurry)
-    pool.start()
-    click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {where}", err=True)
+    )  # one, or with [redis] partitions one per partition its topics are in
+
+    def hurry() -> None:
+        for pool in pools:
+            pool.hurry()
+
+    stop, _received = stop_on_signals(again=hurry)
+    for pool in pools:
+        pool.start()
+        click.echo(f"heroagent worker {pool.pool_id}: {pool.concurrency} worker(s) on {where}", err=True)
     try:
         while not stop.wait(0.5):
-            if pool.drained:
-                click.echo(f"heroagent worker {pool.pool_id}: drained; exiting", err=True)
+            if all(pool.drained for pool in pools):
+                click.echo(f"heroagent worker {pools[0].pool_id}: drained; exiting", err=True)
                 break
     finally:
-        pool.stop(grace=config.jobs.stop_grace)
+        stopping = [threading.Thread(target=pool.stop, args=(config.jobs.stop_grace,)) for pool in pools]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
 
 def _supervise_workers(base: list[str], processes: int, name: str | None, where: str, stop_grace: float) -> None:

@@ -33,7 +33,7 @@ from heroagent.jobs.live.jobtypes import PublishedTypes
 from heroagent.jobs.live.operations import JobOperations
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit
-from heroagent.jobs.live.workers import list_workers, served_topics, set_draining
+from heroagent.jobs.live.workers import list_workers, served_topics, set_draining_everywhere
 from heroagent.jobs.model import Job
 from heroagent.redis_connect import RedisTarget, redis_disk_problem
 from heroagent.schema.job import TOPIC_PATTERN
@@ -68,16 +68,21 @@ class JobClient(JobOperations):
         durability: Durability | None = None,
         key_prefix: str = "",
         cluster: bool = False,
+        partitions: int = 1,
     ) -> None:
         """`url`: a Redis URL, or a `RedisTarget` (a URL or sentinels; `from_config` makes it from the
         config). `tls`: redis-py's ssl_* options for a rediss:// url. `durability`: the replicas a create
         waits for (`[redis] min_replicas`; a server's published setting is followed when higher).
         `key_prefix`: the server's `[redis] key_prefix` (its keys are the only ones this client reads and
         writes); InvalidInputError when it breaks the rule of config.key_prefix_problem. `cluster`: `url` is a
-        node of a Redis Cluster (`[redis] cluster`; a RedisTarget says so itself)."""
+        node of a Redis Cluster (`[redis] cluster`; a RedisTarget says so itself), and `partitions` its
+        `[redis] partitions`."""
         if isinstance(url, RedisTarget):
             cluster = cluster or bool(url.hash_tag)
-        self.layout = KeyLayout(key_prefix, cluster=cluster)
+        layouts = [
+            KeyLayout(key_prefix, cluster=cluster, partition=k, partitions=partitions) for k in range(partitions)
+        ]
+        self.layout = layouts[0]
         target = (
             url
             if isinstance(url, RedisTarget)
@@ -87,8 +92,17 @@ class JobClient(JobOperations):
         self.url = target.url
         self.timeout = timeout
         # The read timeout must outlast the longest wait for an answer (redis-py's default gives up at ~5 s).
-        self.redis = target.client(socket_connect_timeout=5, socket_timeout=timeout + REPLY_GRACE + 5)
+        options = {"socket_connect_timeout": 5, "socket_timeout": timeout + REPLY_GRACE + 5}
+        self.redis = target.client(**options)
+        more = [  # [redis] partitions: a client pinned to each other partition's slot
+            JobQueue(target.with_tag(layout.hash_tag).client(**options), layout, durability=durability)
+            for layout in layouts[1:]
+        ]
         self.queue = JobQueue(self.redis, self.layout, durability=durability)
+        if more:  # loaded only then: a client stays light (tests/test_layers.py)
+            from heroagent.jobs.live.partitions import PartitionedQueue
+
+            self.queue = PartitionedQueue([self.queue, *more])
         self.types = PublishedTypes(
             self.redis, self.layout
         )  # the live pools' job types, which new jobs are checked against
@@ -104,6 +118,7 @@ class JobClient(JobOperations):
             defaults=JobDefaults.from_config(config.jobs, config.job_types),
             durability=Durability.of(config),
             key_prefix=config.redis.key_prefix,
+            partitions=config.redis.partitions,
         )
 
     @property
@@ -122,9 +137,8 @@ class JobClient(JobOperations):
                 self._own_defaults_until = time.monotonic() + DEFAULTS_LOOK_AGAIN
                 return self._fallback_defaults
             self._defaults = published
-            direct = self.queue.direct  # the server's [redis] min_replicas, when stricter than ours
-            server = Durability(published.min_replicas, published.replica_timeout)
-            direct.durability = direct.durability.at_least(server)
+            # the server's [redis] min_replicas, when stricter than ours
+            self.queue.raise_durability(Durability(published.min_replicas, published.replica_timeout))
         return self._defaults
 
     def _redis_call(self, fn: Any, *args: Any) -> Any:
@@ -136,6 +150,8 @@ class JobClient(JobOperations):
             ) from None
 
     def close(self) -> None:
+        for part in self.queue.partitions()[1:]:
+            part.client.close()
         self.redis.close()
 
     def call(self, op: str, *args: Any, **kwargs: Any) -> Any:
@@ -253,10 +269,10 @@ class JobClient(JobOperations):
 
     def drain_worker(self, worker_id: str) -> dict[str, str]:
         """Ask a worker pool to drain (see JobManager.drain_worker); straight in Redis."""
-        return self._redis_call(set_draining, self.redis, self.layout, worker_id, True)  # type: ignore[no-any-return]
+        return self._redis_call(set_draining_everywhere, self.queue, worker_id, True)  # type: ignore[no-any-return]
 
     def resume_worker(self, worker_id: str) -> dict[str, str]:
-        return self._redis_call(set_draining, self.redis, self.layout, worker_id, False)  # type: ignore[no-any-return]
+        return self._redis_call(set_draining_everywhere, self.queue, worker_id, False)  # type: ignore[no-any-return]
 
     def set_topic_limits(
         self, topic: str, *, max_running: int | None = None, rate: str | None = None, create: bool = False
@@ -295,7 +311,7 @@ class JobClient(JobOperations):
         deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(self.layout.job_done(job_id))
+            pubsub.subscribe(self.queue.of_id(job_id).layout.job_done(job_id))
             while True:
                 job = self.get_job(job_id)  # Redis while in flight, else the history (through the server)
                 if job.terminal:

@@ -82,10 +82,14 @@ class RedisConfig:
     # every script touches one slot: this HeroAgent's jobs live on the primary serving it, and the clients
     # find the replica promoted after a failover (heroagent/redis_cluster.py).
     cluster: bool = False
+    # With cluster: spread the topics over this many slots (a topic's partition is a hash of its name), so
+    # the jobs of one HeroAgent use several primaries. Fixed for the life of the cluster's data (a job id
+    # says its partition); dependencies, chains and groups stay within one partition.
+    partitions: int = 1
 
     @property
     def hash_tag(self) -> str:
-        """The Redis Cluster hash tag in every key with `cluster` ("" without): one slot per key prefix."""
+        """The Redis Cluster hash tag in every key of partition 0 with `cluster` ("" without)."""
         return cluster_hash_tag(self.key_prefix) if self.cluster else ""
 
     @property
@@ -189,6 +193,7 @@ class JobsConfig:
 
 
 UNKNOWN_ACTORS = ("refuse", "accept")
+MAX_PARTITIONS = 64  # [redis] partitions (jobs/keys.py keeps the same bound)
 WORKER_PROCESSES_MAX = 256  # as `heroagent worker --processes`
 WEBHOOK_TIMEOUT_MAX = 120.0  # seconds: one attempt holds one of the few sending threads at most this long
 # A topic's table: its limits (heroagent.schema.topic) and its webhook.
@@ -451,9 +456,10 @@ KEY_PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+:)+")
 KEY_PREFIX_EXAMPLE = '"team-a:"'
 
 
-def cluster_hash_tag(prefix: str) -> str:
-    """The hash tag of a key prefix's keys on a Redis Cluster (`{<prefix>hero}` in each: one slot for all)."""
-    return f"{prefix}hero"
+def cluster_hash_tag(prefix: str, partition: int = 0) -> str:
+    """The hash tag of a key prefix's keys on a Redis Cluster (`{<prefix>hero}` in each: one slot for all; with
+    [redis] partitions, partition k > 0 has `{<prefix>hero<k>}`)."""
+    return f"{prefix}hero{partition or ''}"
 
 
 def key_prefix_problem(prefix: str) -> str:
@@ -523,7 +529,17 @@ def _check_sentinels(config: Config, src: str) -> None:
 def _check_cluster(config: Config, src: str) -> None:
     """A cluster is named by the URL of one of its nodes, over TCP, database 0."""
     redis_cfg = config.redis
+    if not 1 <= redis_cfg.partitions <= MAX_PARTITIONS:
+        raise ConfigError(
+            f"{src}: [redis] partitions = {redis_cfg.partitions}: must be 1 to {MAX_PARTITIONS} (about the number of "
+            "the cluster's primaries, or a few times it)"
+        )
     if not redis_cfg.cluster:
+        if redis_cfg.partitions > 1:
+            raise ConfigError(
+                f"{src}: [redis] partitions = {redis_cfg.partitions}: needs [redis] cluster = true (one Redis has one "
+                "core: partitions spread the jobs over a cluster's primaries)"
+            )
         return
     if not redis_cfg.url.startswith(("redis://", "rediss://")):
         raise ConfigError(

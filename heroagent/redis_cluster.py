@@ -28,7 +28,17 @@ PROBE_TIMEOUT = 2.0  # seconds one node may take to say who serves the slot befo
 
 # Error replies that mean "this node does not serve the slot (now)": the command did not run here.
 _ELSEWHERE = ("MOVED ", "ASK ", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
-_NON_LOCAL = "non local key"  # a script touched a key of a slot this node no longer serves
+_NON_LOCAL = "non local key"
+# The same replies as redis-py parses them (it drops the code from the text): MOVED and ASK (AskError),
+# CLUSTERDOWN, TRYAGAIN, MASTERDOWN, READONLY. A cluster that lost a primary answers CLUSTERDOWN on every
+# node until the replica is promoted: to us, Redis is away for that moment.
+_ELSEWHERE_ERRORS = (
+    redis.exceptions.AskError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.ReadOnlyError,
+)  # a script touched a key of a slot this node no longer serves
 
 
 class NotAClusterError(redis.ConnectionError):
@@ -149,7 +159,7 @@ class _SlotConnectionMixin:
             return super().read_response(*args, **kwargs)  # type: ignore[misc]
         except redis.ResponseError as exc:
             text = str(exc)
-            if text.startswith(_ELSEWHERE) or _NON_LOCAL in text or isinstance(exc, redis.ReadOnlyError):
+            if isinstance(exc, _ELSEWHERE_ERRORS) or text.startswith(_ELSEWHERE) or _NON_LOCAL in text:
                 self.disconnect()  # type: ignore[attr-defined]
                 self.locator.forget()
                 raise redis.ConnectionError(

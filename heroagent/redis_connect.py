@@ -201,6 +201,10 @@ class RedisTarget:
             hash_tag=redis_cfg.hash_tag,
         )
 
+    def with_tag(self, hash_tag: str) -> RedisTarget:
+        """The same cluster, for the keys of another hash tag (another partition's slot)."""
+        return replace(self, hash_tag=hash_tag)
+
     @property
     def display(self) -> str:
         """Where, without a password: for banners, pages and errors."""

@@ -11,8 +11,10 @@ and hands it to what it makes (JobQueue, the request server, the schedules...): 
 The table lists each key of the unprefixed layout (a `<name>` is the argument of the KeyLayout method that
 builds it; tests check that every attribute and method of KeyLayout is in it). The Lua scripts build the
 same keys with functions generated from a layout's methods, its prefix baked in (jobs/live/scripts.py).
-A key a script touches is always one of these, so a Redis Cluster hash tag (`{...}`: one slot per topic or
-group of topics) is a change of KeyLayout alone; see docs/architecture.md, "Key layout".
+A key a script touches is always one of these, so a Redis Cluster hash tag is a change of KeyLayout alone:
+with `[redis] cluster` every key carries `{<prefix>hero}` (one slot), and with `[redis] partitions` each
+partition is a layout of its own with `{<prefix>hero<k>}` (its topics' keys in its slot); see
+docs/architecture.md, "Redis Cluster".
 
 herojobs:<topic>:<job_id>  hash    a job in flight, one field per job property (Hero wire names)
 hero:jobid                 string  the last job id handed out (INCR); seeded from the history by the server
@@ -92,9 +94,10 @@ hero:history:lease         string  the server that records this Redis's jobs (JS
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
-from heroagent.config import RedisConfig, cluster_hash_tag, key_prefix_problem
+from heroagent.config import MAX_PARTITIONS, RedisConfig, cluster_hash_tag, key_prefix_problem
 from heroagent.errors import InvalidInputError
 
 # Not keys (the same in every layout): the recorder's consumer group on the events stream, and the numbers
@@ -113,14 +116,21 @@ class KeyLayout:
     keys); the methods build the keys that take an argument. Two layouts with the same prefix are equal (the
     scripts are registered once per client and layout). A layout does not change once made."""
 
-    def __init__(self, prefix: str = "", *, cluster: bool = False) -> None:
+    def __init__(self, prefix: str = "", *, cluster: bool = False, partition: int = 0, partitions: int = 1) -> None:
         problem = key_prefix_problem(prefix)
         if problem:
             raise InvalidInputError(f"key_prefix {prefix[:80]!r}: {problem}")
+        if not (1 <= partitions <= MAX_PARTITIONS and 0 <= partition < partitions) or (partitions > 1 and not cluster):
+            raise InvalidInputError(f"partition {partition} of {partitions}: a cluster's, 0 <= partition < partitions")
         self.prefix = prefix
         self.cluster = cluster
+        # Which part of the topics this layout's keys hold ([redis] partitions, on a cluster): the scripts get
+        # both (${PARTITION}, ${PARTITIONS}) and hand out the ids of their partition only (job_id_partition).
+        self.PARTITION = partition
+        self.PARTITIONS = partitions
         # a Redis Cluster's layout: "hero" in every key is the hash tag {<prefix>hero}: one slot for all
-        self.hash_tag = cluster_hash_tag(prefix) if cluster else ""
+        # (partition 0; partition k > 0: {<prefix>hero<k>}, a slot of its own)
+        self.hash_tag = cluster_hash_tag(prefix, partition) if cluster else ""
         # what every key starts with: the prefix first in both (the ACL pattern ~<prefix>* holds either way)
         self.start = f"{prefix}{{{self.hash_tag}}}" if cluster else f"{prefix}hero"
         s = self.start
@@ -175,27 +185,40 @@ class KeyLayout:
         object.__setattr__(self, name, value)
 
     def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is type(self)
-            and isinstance(other, KeyLayout)
-            and (other.prefix, other.cluster) == (self.prefix, self.cluster)
-        )
+        return type(other) is type(self) and isinstance(other, KeyLayout) and other._identity == self._identity
+
+    @property
+    def _identity(self) -> tuple[str, bool, int, int]:
+        return (self.prefix, self.cluster, self.PARTITION, self.PARTITIONS)
 
     def __hash__(self) -> int:
-        return hash((type(self), self.prefix, self.cluster))
+        return hash((type(self), *self._identity))
 
     def __repr__(self) -> str:
-        return f"KeyLayout({self.prefix!r}{', cluster=True' if self.cluster else ''})"
+        cluster = ", cluster=True" if self.cluster else ""
+        parts = f", partition={self.PARTITION}, partitions={self.PARTITIONS}" if self.PARTITIONS > 1 else ""
+        return f"KeyLayout({self.prefix!r}{cluster}{parts})"
 
     @classmethod
-    def of(cls, redis_cfg: RedisConfig) -> KeyLayout:
-        """The layout a config's `[redis]` names: its key prefix, and the hash tag with `cluster = true`."""
-        return cls(redis_cfg.key_prefix, cluster=redis_cfg.cluster)
+    def of(cls, redis_cfg: RedisConfig, partition: int = 0) -> KeyLayout:
+        """The layout a config's `[redis]` names (of `partition`, with [redis] partitions): its key prefix, and
+        the hash tag with `cluster = true`. Partition 0 also holds the keys no script shares with a job (the
+        schedules, the request queue, the workers, the leases...)."""
+        return cls(
+            redis_cfg.key_prefix, cluster=redis_cfg.cluster, partition=partition, partitions=redis_cfg.partitions
+        )
+
+    @classmethod
+    def all_of(cls, redis_cfg: RedisConfig) -> list[KeyLayout]:
+        """The layout of every partition (one without [redis] partitions)."""
+        return [cls.of(redis_cfg, k) for k in range(redis_cfg.partitions)]
 
     @property
     def described(self) -> str:
         """The layout in words, for messages: its prefix, or that it has none."""
         said = f"key prefix {self.prefix!r}" if self.prefix else "no key prefix"
+        if self.PARTITIONS > 1:
+            said += f", partition {self.PARTITION} of {self.PARTITIONS}"
         return f"{said}, Redis Cluster hash tag {{{self.hash_tag}}}" if self.cluster else said
 
     def job(self, topic: str, job_id: int) -> str:
@@ -307,6 +330,16 @@ def prefix_of(key: str, unprefixed: str) -> str | None:
     if prefix == key or key_prefix_problem(prefix):
         return None
     return prefix
+
+
+def topic_partition(topic: str, partitions: int) -> int:
+    """The partition a topic's jobs live in (a hash of its name: every process computes the same)."""
+    return zlib.crc32(topic.encode()) % partitions if partitions > 1 else 0
+
+
+def job_id_partition(job_id: int, partitions: int) -> int:
+    """The partition that handed out `job_id`: partition k hands out k+1, k+1+P, k+1+2P... (create.lua)."""
+    return (job_id - 1) % partitions if partitions > 1 else 0
 
 
 def queue_score(priority: int, job_id: int) -> int:

@@ -78,7 +78,7 @@ def test_a_layout_is_todays_keys_without_a_prefix_and_the_prefix_in_front_of_eve
         "hero:done:7",
     )
     for name, value in vars(plain).items():
-        if name.isupper():
+        if name.isupper() and isinstance(value, str):  # the keys (PARTITION, PARTITIONS are numbers)
             assert getattr(prefixed, name) == f"a:{value}", name
     assert prefixed.hero_job("h") == "a:hero:job:h" and prefixed.every_job_pattern() == "a:herojobs:*"
     assert prefixed.parse_job(prefixed.job("x:y", 3)) == ("x:y", 3)

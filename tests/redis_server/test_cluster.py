@@ -28,7 +28,8 @@ from heroagent import HeroAgent
 from heroagent.client import JobClient
 from heroagent.config import Config, load_config, to_toml
 from heroagent.errors import ConfigError, ServiceError
-from heroagent.jobs import JobStatus
+from heroagent.jobs import JobStatus, keys
+from heroagent.jobs.errors import InvalidJobError
 from heroagent.redis_cluster import slot_of
 from tests.conftest import (
     child_env,
@@ -369,7 +370,7 @@ n = 0
 while time.time() < end:
     n += 1
     try:
-        job = client.create_job("flow" if n % 2 else "far", "!!fake.sleep seconds:0.01")
+        job = client.create_job(sys.argv[3] if n % 2 else sys.argv[4], "!!fake.sleep seconds:0.01")
     except Exception as exc:
         print("failed", type(exc).__name__, flush=True)
         time.sleep(0.2)
@@ -378,18 +379,24 @@ while time.time() < end:
 """
 
 
+# (partitions, the server's topic, the remote worker's topic, the slot whose primary is killed): without
+# partitions the one slot; with three, the partition of the server's topic ("local": 1; "gamma": 2).
+KILLS = [(1, "flow", "far", "hero"), (3, "local", "gamma", "hero1")]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize(("partitions", "local", "far", "killed_tag"), KILLS)
 def test_kill_9_of_the_primary_serving_the_slot_loses_no_acknowledged_job(
-    data_dir: Path, own_cluster: ClusterSet
+    data_dir: Path, own_cluster: ClusterSet, partitions: int, local: str, far: str, killed_tag: str
 ) -> None:
-    config = own_cluster.config(data_dir / "srv", min_replicas=1)
-    config.jobs.topics = ["flow"]  # "far" is the remote worker's
+    config = own_cluster.config(data_dir / "srv", min_replicas=1, partitions=partitions)
+    config.jobs.topics = [local]  # `far` is the remote worker's
     toml = data_dir / "submitter.toml"
-    toml.write_text(to_toml(own_cluster.config(data_dir / "sub", min_replicas=1)))
-    first = present(own_cluster.owner("hero"))
+    toml.write_text(to_toml(own_cluster.config(data_dir / "sub", min_replicas=1, partitions=partitions)))
+    first = present(own_cluster.owner(killed_tag))
     with HeroAgent(config) as agent:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "heroagent", "worker", "--topics", "far", "--config", str(toml), "--id",
+            [sys.executable, "-m", "heroagent", "worker", "--topics", far, "--config", str(toml), "--id",
              "remote-flow", "--log-level", "debug"],
             stdout=subprocess.DEVNULL, stderr=(data_dir / "worker.log").open("w"), env=child_env(),
         )  # fmt: skip
@@ -397,13 +404,13 @@ def test_kill_9_of_the_primary_serving_the_slot_loses_no_acknowledged_job(
             jm = agent.get_job_manager()
             assert wait_until(lambda: "remote-flow" in str(jm.list_workers()), timeout=30), "the worker did not start"
             submitter = subprocess.Popen(
-                [sys.executable, "-c", SUBMITTER, str(toml), "14"],
+                [sys.executable, "-c", SUBMITTER, str(toml), "14", local, far],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
             )  # fmt: skip
             assert submitter.stdout is not None
             seen = [submitter.stdout.readline() for _ in range(150)]  # jobs flow
             os.kill(own_cluster.servers[first].pid, signal.SIGKILL)
-            assert wait_until(lambda: own_cluster.owner("hero") not in (None, first), timeout=30), "no failover"
+            assert wait_until(lambda: own_cluster.owner(killed_tag) not in (None, first), timeout=30), "no failover"
             out, err = submitter.communicate(timeout=60)
             since = [int(line) for line in out.splitlines() if line.strip().isdigit()]
             assert since and wait_until(lambda: all(jm.get_job(i).status.terminal for i in since), timeout=60), (
@@ -418,7 +425,7 @@ def test_kill_9_of_the_primary_serving_the_slot_loses_no_acknowledged_job(
         assert after, f"no create was acknowledged after the failover: {err[-2000:]}"  # the client followed it
         assert len(set(ids)) == len(ids)
         assert_recorded_once(agent, ids, runs_lost=True)
-        assert "remote-flow" in ran_by and len(ran_by) == 2, ran_by  # the remote worker ran jobs after it
+        assert len(ran_by) == 2 and any(pool.startswith("remote-flow") for pool in ran_by), ran_by  # after it too
         assert agent.health()["redis"] == "running"
 
 
@@ -450,3 +457,79 @@ def test_a_tls_cluster_with_client_certificates(data_dir: Path) -> None:
             HeroAgent(plain).start()
     finally:
         group.stop()
+
+
+# A topic of each partition of three (keys.topic_partition): "flow" 0, "local" 1, "gamma" 2.
+TOPIC_OF = {0: "flow", 1: "local", 2: "gamma"}
+
+
+def test_topics_spread_over_partitions_on_three_primaries(data_dir: Path, cluster: ClusterSet) -> None:
+    config = cluster.config(data_dir / "srv", key_prefix="parts:", partitions=3)
+    config.jobs.topics = ["flow", "local"]  # "gamma" (partition 2) is the remote worker's
+    toml = data_dir / "parts.toml"
+    toml.write_text(to_toml(cluster.config(data_dir / "cli", key_prefix="parts:", partitions=3)))
+    assert {keys.topic_partition(topic, 3) for topic in TOPIC_OF.values()} == {0, 1, 2}
+    owners = {k: present(cluster.owner(f"parts:hero{k or ''}")) for k in range(3)}
+    assert len(set(owners.values())) == 3  # three slots on three primaries
+    worker = None
+    with HeroAgent(config) as agent:
+        try:
+            jm = agent.get_job_manager()
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "heroagent", "worker", "--topics", "gamma", "--config", str(toml), "--id",
+                 "far"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env(),
+            )  # fmt: skip
+            made = jm.create_jobs([{"topic": TOPIC_OF[k % 3], "params": f"!!fake.return_success message:{k}"}
+                                   for k in range(30)])  # fmt: skip
+            for job in made:  # each id handed out by its topic's partition
+                assert keys.job_id_partition(job.job_id, 3) == keys.topic_partition(job.topic, 3), job
+            ended = [jm.wait_for_job(job.job_id, timeout=30) for job in made]
+            assert all(job.status is JobStatus.DONE for job in ended)
+            assert [v.status.value for v in jm.get_history(made[2].job_id)] == ["new", "active", "done"]
+            assert {job.worker.split(":")[0] for job in ended if job.topic == "gamma"} == {"far.p2"}
+            # a chain within a partition; across partitions it is refused, naming both, and nothing is made
+            chain = jm.chain([{"topic": "local", "params": f"!!fake.return_success message:{n}"} for n in range(3)])
+            assert jm.wait_for_job(chain.jobs[-1].job_id, timeout=30).result == ["2"]
+            before = jm.list_jobs(limit=1)[0].job_id
+            with pytest.raises(InvalidJobError, match=r"depends_on: .*partition 1 .*topic 'gamma' in partition 2"):
+                jm.chain([{"topic": "local", "params": "!!fake.return_success"},
+                          {"topic": "gamma", "params": "!!fake.return_success"}])  # fmt: skip
+            with pytest.raises(InvalidJobError, match=r"job \d+ is in partition 0"):
+                jm.create_job("gamma", "!!fake.return_success", depends_on=[made[0].job_id])
+            assert jm.list_jobs(limit=1)[0].job_id == before
+            # a topic's controls reach its partition; the lists ask them all
+            jm.pause_topic("gamma")
+            held = jm.create_job("gamma", "!!fake.return_success")
+            assert jm.queue.stats()["gamma"]["queued"] == 1 and jm.get_job(held.job_id).status is JobStatus.NEW
+            jm.resume_topic("gamma")
+            assert jm.wait_for_job(held.job_id, timeout=30).status is JobStatus.DONE
+            jm.set_topic_limits("local", max_running=1)
+            assert jm.topic_limits()["local"]["max_running"] == 1
+            later = jm.create_job("gamma", "!!fake.return_success", delay=3600, idempotency_key="once")
+            assert jm.create_job("gamma", "!!fake.return_success", delay=3600, idempotency_key="once").job_id == (
+                later.job_id
+            )
+            assert jm.cancel_job(later.job_id).status is JobStatus.CANCELED
+            assert set(jm.queue.stats()) >= {"flow", "local", "gamma"}
+            pools = [w["id"] for w in jm.list_workers()]
+            assert any(p.startswith("far.p2:") for p in pools) and len(pools) == 3, pools  # the server's two, far
+            # a client in another process: creates where the topic lives, waits on its partition's channel
+            client = JobClient.from_config(load_config(toml))
+            remote = client.create_job("gamma", "!!fake.return_success message:far")
+            assert client.wait_for_job(remote.job_id, timeout=30).status is JobStatus.DONE
+            client.close()
+            # every key in its partition's slot, on that slot's primary
+            by_node = cluster.keys_by_node()
+            for k, owner in owners.items():
+                tag = f"parts:{{parts:hero{k or ''}}}"
+                mine = [key for keys_ in by_node.values() for key in keys_ if key.startswith(tag)]
+                assert mine and set(mine) <= set(by_node[owner]), (k, mine[:5])
+            top = max(job.job_id for job in made)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.communicate(timeout=30)
+    with HeroAgent(config) as again:  # a restart: each partition's counter goes on above the history's ids
+        fresh = [again.get_job_manager().create_job(TOPIC_OF[k], "!!fake.return_success") for k in range(3)]
+        assert all(job.job_id > top for job in fresh), ([job.job_id for job in fresh], top)

@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from heroagent.jobs import keys
 from heroagent.jobs.errors import JobError
 from heroagent.jobs.history.recorder import ensure_events_group
 from heroagent.jobs.history.store import JobStore
@@ -53,6 +54,14 @@ class Reconciler:
         self.info_denied = False  # the Redis user may not run INFO (a least-privilege ACL user)
         self._again_at = 0.0  # when to reconcile once more after a restart (0: no need)
         self.reconciles = 0
+        # With [redis] partitions there is one reconciler per partition: it restores the jobs whose ids its
+        # partition handed out, and partition 0's also keeps what no job's script shares (defaults, logs).
+        self.partition, self.partitions = queue.layout.PARTITION, queue.layout.PARTITIONS
+        self.home = self.partition == 0
+
+    def mine(self, job_id: int) -> bool:
+        """Whether this reconciler's partition handed out `job_id` (always, without partitions)."""
+        return keys.job_id_partition(job_id, self.partitions) == self.partition
 
     def reap_step(self) -> None:
         """One reaper tick (a Redis that cannot be reached is waited out, not an error)."""
@@ -77,7 +86,8 @@ class Reconciler:
             recovered = self.queue.reap()
             if recovered:
                 log.warning("jobs: %d job(s) whose worker stopped were returned to their queues", recovered)
-            collect_remote_logs(self.client, self.queue.layout, self.logs)
+            if self.home:
+                collect_remote_logs(self.client, self.queue.layout, self.logs)
         except redis.RedisError as exc:
             log.debug("jobs: reaper cannot reach Redis (%s)", exc)
 
@@ -120,7 +130,7 @@ class Reconciler:
             log.warning("jobs: %d queued job(s) moved to the priority queues", moved)
         in_redis = self.queue.queued_and_inflight_ids()
         requeue: list[Job] = []
-        missing = [i for i in self.store.ids_with_status(JobStatus.NEW, *RUNNING) if i not in in_redis]
+        missing = [i for i in self.store.ids_with_status(JobStatus.NEW, *RUNNING) if i not in in_redis and self.mine(i)]
         topics = {job_id: row.topic for job_id, row in self.store.index.rows(missing).items()}
         for job_id in missing:
             topic = topics.get(job_id)
@@ -154,7 +164,7 @@ class Reconciler:
         Redis is given with how the history says it ended (lua/restore_waiting.lua does the rest)."""
         restored = 0
         for job_id in self.store.ids_with_status(JobStatus.WAITING):
-            if job_id in in_redis or self.queue.topic_of(job_id) is not None:
+            if not self.mine(job_id) or job_id in in_redis or self.queue.topic_of(job_id) is not None:
                 continue
             try:
                 job = self.store.get(job_id)
@@ -204,9 +214,10 @@ class Reconciler:
         highest id (creates wait for the counter, so none can slip in between), then the defaults."""
         now = time.time()
         window = self.defaults.idempotency_window
-        wanted = [(k, i, c) for k, i, c in self.store.keys_since(now - window) if c + window > now]
+        wanted = [(k, i, c) for k, i, c in self.store.keys_since(now - window) if c + window > now and self.mine(i)]
         for start in range(0, len(wanted), 1000):
             self._put_keys_back(wanted[start : start + 1000], now)
         counter = self.queue.seed(self.store.last_id)
-        self.defaults.publish(self.client, self.queue.layout)
+        if self.home:
+            self.defaults.publish(self.client, self.queue.layout)
         log.debug("jobs: job id counter at %d (history's highest id %d)", counter, self.store.last_id)

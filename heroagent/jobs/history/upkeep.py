@@ -34,10 +34,25 @@ class Upkeep:
         a new job in no queue is queued; lease and schedule entries of jobs not in that state are dropped;
         ids of workers that died while they waited to be handed a job leave their topics' takers.
         """
-        counts, terminal = self.queue.sweep(min_age=min_age)
+        home = self.queue.partitions()[0]
+        pools = {worker["id"] for worker in list_workers(home.client, home.layout)}
+        counts: dict[str, int] = {}
+        for part in self.queue.partitions():  # each partition's keys ([redis] partitions), or the one queue
+            for name, count in self._sweep(part, min_age, pools).items():
+                counts[name] = counts.get(name, 0) + count
+        counts.pop("terminal", None)
+        repaired = {k: v for k, v in counts.items() if v and k not in ("ok", "gone")}
+        summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(repaired.items())) or "nothing stray"
+        if repaired:
+            log.warning("jobs: stray sweep repaired Redis: %s", summary)
+        return f"checked {counts.get('ok', 0) + sum(repaired.values())} job hashes: {summary}"
+
+    def _sweep(self, queue: JobQueue, min_age: float, pools: set[str]) -> dict[str, int]:
+        """One partition's sweep (see sweep_strays): its counts by outcome."""
+        counts, terminal = queue.sweep(min_age=min_age)
         removed = 0
         for topic, job_id in terminal:
-            live = self.queue.get(topic, job_id)
+            live = queue.get(topic, job_id)
             if live is None or not live.status.terminal or time.time() - live.time_end < min_age:
                 continue  # gone meanwhile, or recent: its event may still be on the way to the recorder
             if self.store.topic_of(job_id) is None:
@@ -45,17 +60,11 @@ class Upkeep:
                 continue
             if self.store.status_of(job_id) is not live.status:
                 self.store.record([live])
-            self.queue.recorded([(topic, job_id, live.status.value)], [])
+            queue.recorded([(topic, job_id, live.status.value)], [])
             removed += 1
         counts["finished_hashes_removed"] = removed
-        pools = {worker["id"] for worker in list_workers(self.queue.client, self.queue.layout)}
-        counts["dead_takers_dropped"] = self.queue.prune_takers(lambda worker_id: pool_of(worker_id) in pools)
-        counts.pop("terminal", None)
-        repaired = {k: v for k, v in counts.items() if v and k not in ("ok", "gone")}
-        summary = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(repaired.items())) or "nothing stray"
-        if repaired:
-            log.warning("jobs: stray sweep repaired Redis: %s", summary)
-        return f"checked {counts.get('ok', 0) + sum(repaired.values())} job hashes: {summary}"
+        counts["dead_takers_dropped"] = queue.prune_takers(lambda worker_id: pool_of(worker_id) in pools)
+        return counts
 
     def remove_history_before(self, cutoff: float) -> str:
         """Delete finished jobs that ended before `cutoff` (unix seconds) from the history and their logs."""

@@ -98,6 +98,23 @@ class JobQueue:
         self._remove_topic = scripts.register(client, "remove_topic", layout)
         self._restore_waiting = scripts.register(client, "restore_waiting", layout)
 
+    # Without [redis] partitions a queue is its only partition (partitions.PartitionedQueue spreads them).
+    def of_topic(self, topic: str) -> JobQueue:
+        """The queue of the partition `topic` is in."""
+        return self
+
+    def of_id(self, job_id: int) -> JobQueue:
+        """The queue of the partition that handed out `job_id`."""
+        return self
+
+    def partitions(self) -> list[JobQueue]:
+        """The queue of every partition."""
+        return [self]
+
+    def raise_durability(self, other: Durability) -> None:
+        """Wait for as many replicas as `other` asks, when that is more than this queue's own setting."""
+        self.direct.durability = self.direct.durability.at_least(other)
+
     def parent_outcomes(self, job_id: int) -> dict[int, tuple[str, str, str]]:
         """How each job `job_id` depends on ended: parent id -> (status, result text, result type)."""
         raw: Any = self.client.hgetall(self.layout.parents(job_id))

@@ -14,6 +14,7 @@ import redis
 
 from heroagent.jobs import keys
 from heroagent.jobs.errors import WorkerNotFoundError
+from heroagent.jobs.live.queue import JobQueue
 
 
 def pool_of(worker_id: str) -> str:
@@ -54,3 +55,16 @@ def set_draining(client: redis.Redis, layout: keys.KeyLayout, worker_id: str, dr
     else:
         client.srem(layout.WORKERS_DRAINING, worker_id)
     return {"id": worker_id, "draining": "1" if draining else "0"}
+
+
+def set_draining_everywhere(queue: JobQueue, worker_id: str, draining: bool) -> dict[str, str]:
+    """`set_draining` where the pool reads it (partition 0's registry) and where the scripts do (every
+    partition's; the same key without [redis] partitions)."""
+    home, *others = queue.partitions()
+    answer = set_draining(home.client, home.layout, worker_id, draining)
+    for part in others:
+        if draining:
+            part.client.sadd(part.layout.WORKERS_DRAINING, worker_id)
+        else:
+            part.client.srem(part.layout.WORKERS_DRAINING, worker_id)
+    return answer

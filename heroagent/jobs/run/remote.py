@@ -18,6 +18,7 @@ from heroagent.errors import ServiceError
 from heroagent.jobs.keys import KeyLayout
 from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.joblog import RedisLogSink
+from heroagent.jobs.live.partitions import partition_topics
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.run.actors import import_modules
@@ -40,7 +41,24 @@ def remote_pool(
     modules: Sequence[str] = (),
     name: str | None = None,
 ) -> WorkerPool:
-    """A pool (not started) on the Redis at `url` (None: the one `config` names, by url or sentinels), with
+    """The one pool of `remote_pools` (a config without [redis] partitions, or topics of one partition)."""
+    pools = remote_pools(config, url, topics=topics, concurrency=concurrency, share=share, modules=modules, name=name)
+    if len(pools) != 1:
+        raise ServiceError("worker", f"{len(pools)} pools: use remote_pools with [redis] partitions")
+    return pools[0]
+
+
+def remote_pools(
+    config: Config,
+    url: str | None,
+    *,
+    topics: Sequence[str] | None = None,
+    concurrency: int | None = None,
+    share: Path | None = None,
+    modules: Sequence[str] = (),
+    name: str | None = None,
+) -> list[WorkerPool]:
+    """The pools (not started) on the Redis at `url` (None: the one `config` names, by url or sentinels), with
     `[jobs]` of `config` and the actors of `[jobs] modules` and `modules`; ServiceError naming where
     (without its password) when Redis does not answer. Its keys are those of `[redis] key_prefix` (the
     server's must be the same); a Redis that holds another layout's jobs and none of this one's is said
@@ -60,19 +78,31 @@ def remote_pool(
         client.close()
         raise ServiceError("worker", f"{target.display}: {problem}")
     share_root = share or (config.webdav_root if config.webdav_root.exists() else None)
-    queue = JobQueue(client, layout, RetryPolicy.from_config(config.jobs), durability=Durability.of(config))
+    retry, durability = RetryPolicy.from_config(config.jobs), Durability.of(config)
+    queue = JobQueue(client, layout, retry, durability=durability)
     try:
         hint = queue.layout_hint()
     except redis.RedisError:
         hint = ""  # a look only: the pool says what is wrong with Redis when it runs
     if hint:
         log.warning("worker: %s", hint)
-    return WorkerPool.from_config(
-        queue,
-        JobExecutor(make_registry(), share_root, config.jobs),
-        RedisLogSink(client, layout),
-        config.jobs,
-        topics=topics,
-        concurrency=concurrency,
-        name=name,
-    )
+    executor, logs = JobExecutor(make_registry(), share_root, config.jobs), RedisLogSink(client, layout)
+    pools = []
+    for part_layout, part_topics in partition_topics(KeyLayout.all_of(config.redis), topics or config.jobs.topics):
+        part_queue = (
+            queue
+            if part_layout == layout
+            else JobQueue(target.with_tag(part_layout.hash_tag).client(), part_layout, retry, durability=durability)
+        )
+        pool = WorkerPool.from_config(
+            part_queue,
+            executor,
+            logs,
+            config.jobs,
+            topics=part_topics,
+            concurrency=concurrency,
+            name=f"{name}.p{part_layout.PARTITION}" if name and part_layout.PARTITIONS > 1 else name,
+        )
+        pool.registry_queue = queue  # every pool listed in partition 0 (where the server and clients look)
+        pools.append(pool)
+    return pools

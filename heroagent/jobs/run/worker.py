@@ -94,6 +94,9 @@ class WorkerPool:
         name: str | None = None,
     ) -> None:
         self.queue = queue
+        # Where the pool is listed (workers, job types, drain): its own queue, or with [redis] partitions
+        # partition 0's, where every pool of every partition is listed.
+        self.registry_queue: JobQueue | None = None
         self.executor = executor
         self.logs = logs
         self.topics = list(topics)
@@ -653,10 +656,12 @@ class WorkerPool:
         ctx.log("resumed")
 
     def _register(self, running: list[_Running]) -> None:
-        """Publish this pool in Redis so the dashboard can list workers here and on other machines."""
-        client = self.queue.client
+        """Publish this pool in Redis so the dashboard can list workers here and on other machines (in
+        `registry_queue`'s keys: with [redis] partitions, partition 0's, where every pool is listed)."""
+        registry = self.registry_queue or self.queue
+        client = registry.client
         pipe = client.pipeline(transaction=False)
-        key = self.queue.layout.worker(self.pool_id)
+        key = registry.layout.worker(self.pool_id)
         pipe.hset(
             key,
             mapping={
@@ -670,8 +675,8 @@ class WorkerPool:
             },
         )
         pipe.expire(key, max(5, self.lease_ms // 1000 * 3))
-        pipe.zadd(self.queue.layout.WORKERS, {self.pool_id: int(time.time() * 1000)})
-        pipe.sismember(self.queue.layout.WORKERS_DRAINING, self.pool_id)
+        pipe.zadd(registry.layout.WORKERS, {self.pool_id: int(time.time() * 1000)})
+        pipe.sismember(registry.layout.WORKERS_DRAINING, self.pool_id)
         draining = bool(pipe.execute()[-1])
         if draining and not self.draining:
             log.info("jobs: worker pool %s drains: it takes no new job and finishes what runs", self.pool_id)
@@ -682,13 +687,16 @@ class WorkerPool:
         self.draining = draining
         client.hset(key, "state", ("drained" if self.drained else "draining") if draining else "serving")
         # The job types this pool serves, with their schemas: what creators everywhere check jobs against.
-        jobtypes.publish(client, self.queue.layout, self.pool_id, self.executor.registry.published())
+        jobtypes.publish(client, registry.layout, self.pool_id, self.executor.registry.published())
 
     def _unregister(self) -> None:
+        registry = self.registry_queue or self.queue
         try:
-            jobtypes.withdraw(self.queue.client, self.queue.layout, self.pool_id)
-            self.queue.client.delete(self.queue.layout.worker(self.pool_id))
-            self.queue.client.zrem(self.queue.layout.WORKERS, self.pool_id)
-            self.queue.client.srem(self.queue.layout.WORKERS_DRAINING, self.pool_id)
+            jobtypes.withdraw(registry.client, registry.layout, self.pool_id)
+            registry.client.delete(registry.layout.worker(self.pool_id))
+            registry.client.zrem(registry.layout.WORKERS, self.pool_id)
+            registry.client.srem(registry.layout.WORKERS_DRAINING, self.pool_id)
+            if registry is not self.queue:  # the scripts of its own partition read the flag there too
+                self.queue.client.srem(self.queue.layout.WORKERS_DRAINING, self.pool_id)
         except redis.RedisError:
             pass

@@ -40,9 +40,10 @@ from heroagent.jobs.history.upkeep import remove_finished_before
 from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.joblog import JobLogs, LogPart, collect_remote_logs
 from heroagent.jobs.live.jobtypes import PublishedTypes, TypeInfo, read_known
+from heroagent.jobs.live.partitions import partition_queues
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults, submit, type_defaults_of
-from heroagent.jobs.live.workers import list_workers, served_topics, set_draining
+from heroagent.jobs.live.workers import list_workers, served_topics, set_draining_everywhere
 from heroagent.jobs.live.workflows import ON_COMPLETE, Workflow, group_summary, make_chain, make_group
 from heroagent.jobs.model import (
     DEAD,
@@ -94,10 +95,13 @@ class JobManager:
         local_types: Callable[[], Mapping[str, TypeInfo]] | None = None,
         process_topics: Iterable[str] = (),
         durability: Durability | None = None,
+        partitions: Sequence[JobQueue] = (),
     ) -> None:
+        """`partitions`: with [redis] partitions, the queues of partitions 1..P-1 (`client` and `layout` are
+        partition 0's, which also holds what no job's script shares: workers, job types, schedules...)."""
         self.client = client
         self.layout = layout  # the key names of this HeroAgent ([redis] key_prefix): the queue's and all of ours
-        self.queue = JobQueue(client, layout, retry, durability=durability)
+        self.queue = partition_queues(JobQueue(client, layout, retry, durability=durability), partitions)
         self.defaults = defaults or JobDefaults()
         # What new jobs are checked against: the live pools' job types, with this process's own actors
         # (`local_types`) over them, so an actor registered a moment ago counts before its pool reports.
@@ -297,7 +301,11 @@ class JobManager:
     def get_job_by_idempotency_key(self, key: str) -> Job:
         """The job created with idempotency `key`: Redis's key while its window lasts, else the newest job
         the history has with that key. JobNotFoundError when there is none."""
-        raw: Any = self.client.get(self.layout.idempotency(key))
+        raw: Any = None
+        for part in self.queue.partitions():  # a key is kept by the partition of its job's topic
+            raw = part.client.get(part.layout.idempotency(key))
+            if raw:
+                break
         found = raw.decode().split(" ", 1)[0] if raw else ""
         job_id = int(found) if found.isascii() and found.isdigit() else self.store.job_for_key(key, 0.0)
         if job_id is None:
@@ -460,7 +468,8 @@ class JobManager:
         if job.time_scheduled > now:
             return job.time_scheduled
         try:
-            ahead: Any = self.client.zrank(self.layout.queue(job.topic), str(job.job_id))
+            part = self.queue.of_topic(job.topic)
+            ahead: Any = part.client.zrank(part.layout.queue(job.topic), str(job.job_id))
             pools = list_workers(self.client, self.layout)
         except redis.RedisError:
             return None
@@ -635,11 +644,14 @@ class JobManager:
 
     def drain_worker(self, worker_id: str) -> dict[str, str]:
         """Ask a worker pool to drain: no new jobs, finish what runs (see worker.set_draining)."""
-        return set_draining(self.client, self.layout, worker_id, True)
+        return self._set_draining(worker_id, True)
+
+    def _set_draining(self, worker_id: str, draining: bool) -> dict[str, str]:
+        return set_draining_everywhere(self.queue, worker_id, draining)
 
     def resume_worker(self, worker_id: str) -> dict[str, str]:
         """Undo `drain_worker` for a pool that still runs."""
-        return set_draining(self.client, self.layout, worker_id, False)
+        return self._set_draining(worker_id, False)
 
     def topics(self) -> list[str]:
         """Every topic with a stored job or a queue."""
@@ -857,9 +869,10 @@ class JobManager:
             raise InvalidTransitionError(f"job {job_id}: cannot delete a running job; cancel it first")
         if job.status is JobStatus.NEW:
             self.queue.cancel(job.topic, job_id, time.time())
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(self.layout.job(job.topic, job_id))
-        pipe.hdel(self.layout.JOB_TOPICS, str(job_id))
+        part = self.queue.of_topic(job.topic)
+        pipe = part.client.pipeline(transaction=True)
+        pipe.delete(part.layout.job(job.topic, job_id))
+        pipe.hdel(part.layout.JOB_TOPICS, str(job_id))
         pipe.execute()
         self.store.delete(job_id)
         self.client.delete(self.layout.joblog(job_id))

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from functools import partial
+from typing import Any
 
 import redis
 
@@ -21,6 +22,7 @@ from heroagent.jobs.history.store import JobStore
 from heroagent.jobs.history.upkeep import Upkeep
 from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.joblog import JobLogs
+from heroagent.jobs.live.partitions import partition_topics
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.retry import RetryPolicy
@@ -50,12 +52,17 @@ def job_types(registry: ActorRegistry, config: Config) -> dict[str, TypeDefaults
     return types
 
 
-def _record(lease: HistoryLease, recorder: Recorder) -> None:
+def _record(lease: HistoryLease, recorder: Recorder, lock: threading.Lock | None = None) -> None:
     """The recorder loop's step: the history lease kept (LeaseLostError: another server holds it, and
-    this one records nothing), then one batch."""
+    this one records nothing), then one batch; with `lock` (the recorders of several partitions), one
+    partition's step at a time: they write one history."""
     lease.keep()
     try:
-        recorder.step()
+        if lock is None:
+            recorder.step()
+        else:
+            with lock:
+                recorder.step()
     except redis.ResponseError as exc:
         if str(exc).startswith("FENCED"):  # lost between two renewals: the script refused the ack
             raise lease.lost() from None
@@ -68,7 +75,8 @@ class JobsService:
         self.redis_service = redis_service
         self.registry = registry
         # The key names of this HeroAgent ([redis] key_prefix): everything below is made with them.
-        self.layout = keys.KeyLayout.of(config.redis)
+        self.layouts = keys.KeyLayout.all_of(config.redis)  # one per partition ([redis] partitions), or one
+        self.layout = self.layouts[0]
         self.manager: JobManager | None = None
         self.sampler = Sampler()
         self.recorder: Recorder | None = None
@@ -76,7 +84,12 @@ class JobsService:
         self.reconciler: Reconciler | None = None
         self.upkeep: Upkeep | None = None
         self.loops: list[SupervisedLoop] = []
-        self.pool: WorkerPool | None = None
+        self.pool: WorkerPool | None = None  # the first of `pools`
+        self.pools: list[WorkerPool] = []  # the pool of each partition its topics are in (one without partitions)
+        self.reconcilers: list[Reconciler] = []
+        self.recorders: list[Recorder] = []
+        self.leases: list[HistoryLease] = []
+        self.outboxes: list[Webhooks] = []
         self.processes: PoolProcesses | None = None  # [jobs] worker_processes: the pool as child processes
         self.rpc: RequestServer | None = None
         self.hero: HeroActor | None = None
@@ -103,16 +116,23 @@ class JobsService:
         client = self.redis_service.client(**request_options())
         logs = JobLogs(self.config.logs_dir)
         defaults = JobDefaults.from_config(jobs, job_types(self.registry, self.config), self.config.redis)
+        retry = RetryPolicy.from_config(jobs)
         self.manager = JobManager(
             client,
             self._store,
             logs,
             layout=self.layout,
             defaults=defaults,
-            retry=RetryPolicy.from_config(jobs),
+            retry=retry,
             local_types=self.registry.published,
             process_topics=jobs.process_topics,
             durability=Durability.of(self.config),
+            partitions=[
+                JobQueue(
+                    self._client(layout, **request_options()), layout, retry, durability=Durability.of(self.config)
+                )
+                for layout in self.layouts[1:]
+            ],
         )
         manager = self.manager
         # The throughput chart's last minutes, from the history: beside the start, not in its way.
@@ -123,60 +143,11 @@ class JobsService:
             daemon=True,
         )
         self._seeding.start()
-        self.reconciler = Reconciler(client, self._store, manager.queue, logs, manager.defaults)
-        self.hero = (
-            HeroActor(self.redis_service.client(), manager, self.config.hero.serve)
-            if self.config.hero.enabled and self.config.hero.serve
-            else None
-        )
-        self.recorder = Recorder(
-            client,
-            self._store,
-            manager.queue,
-            logs,
-            manager.stats,
-            on_recorded=manager.notify,
-            on_stream_lost=self.reconciler.recover,
-            on_written=[manager.events.add, *([self.hero.recorded] if self.hero is not None else [])],
-        )
-        manager.reseed = self.reconciler.recover
-        self.upkeep = Upkeep(self._store, manager.queue, logs)
-        ensure_events_group(client, self.layout)
-        self.lease = HistoryLease(client, self.layout, self.config.data_path)
-        try:
-            self.lease.acquire()  # one history writer per Redis: a second server is refused here (lease.py)
-        except ServiceError:
-            self._store.close()
-            self._store = None
-            raise
-        self.recorder.fence, self.recorder.before_write = self.lease.value, self.lease.hold
-        self.recorder.drain()  # events a previous run read but did not record
-        self.reconciler.reconcile()
+        self._start_history(manager, logs)
         manager.queue.set_pause_on_error(self.config.topics_pausing_on_error())
         for topic, limits in self.config.topic_limits().items():  # checked with the config; set again at each start
             manager.queue.set_limits(topic, limits)
-        publish_topics(client, self.layout, self.config)
-        self.webhooks = Webhooks.from_config(client, self.layout, logs, self.config)
-        self.webhooks.start()
-        self.loops = [
-            SupervisedLoop("recorder", partial(_record, self.lease, self.recorder), expected=REDIS_AWAY),
-            SupervisedLoop("reaper", self.reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
-            SupervisedLoop("promoter", self.reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
-            SupervisedLoop("webhooks", self.webhooks.step, expected=REDIS_AWAY),
-            SupervisedLoop("sampler", partial(self.sampler.step, manager), SAMPLE_INTERVAL, expected=REDIS_AWAY),
-        ]
-        if self.hero is not None:
-            self.hero.recover()
-            for script_type in self.config.hero.serve:
-                intake = partial(self.hero.step, script_type)
-                self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", intake, expected=REDIS_AWAY))
-        hero = self.config.hero
-        if hero.enabled and hero.dispatch:
-            dispatcher = HeroDispatcher(self._queue(), hero.dispatch, jobs.lease_seconds)
-            dispatcher.start()
-            self.loops.append(SupervisedLoop("hero-dispatch", dispatcher.step, expected=REDIS_AWAY))
-        for loop in self.loops:
-            loop.start()
+        self._start_loops(manager, logs)
         self.rpc = RequestServer(self.manager, self.redis_service.client())
         self.rpc.start()
         if processes is not None:  # [jobs] worker_processes: the pool as child processes, a loop of ours watching
@@ -186,15 +157,133 @@ class JobsService:
             self.loops.append(loop)
             loop.start()
             return
-        executor = JobExecutor(self.registry, self.config.share_root, jobs)
-        pool_queue = self._pool_queue = self._queue()
-        self.pool = WorkerPool.from_config(pool_queue, executor, logs, jobs)
-        self.pool.start()
+        self._start_pools(logs)
 
-    def _queue(self) -> JobQueue:
+    def _start_history(self, manager: JobManager, logs: JobLogs) -> None:
+        """Per partition (one without [redis] partitions): its reconciler, recorder and history lease; what a
+        previous run left recorded and reconciled."""
+        parts = manager.queue.partitions()
+        store = self._store
+        if store is None:
+            raise ServiceError("jobs", "the history is not open")
+        self.reconcilers = [Reconciler(part.client, store, part, logs, manager.defaults) for part in parts]
+        self.reconciler = self.reconcilers[0]
+        self.hero = (
+            HeroActor(self.redis_service.client(), manager, self.config.hero.serve)
+            if self.config.hero.enabled and self.config.hero.serve
+            else None
+        )
+        on_written = [manager.events.add, *([self.hero.recorded] if self.hero is not None else [])]
+        self.recorders = [
+            Recorder(
+                part.client,
+                store,
+                part,
+                logs,
+                manager.stats,
+                on_recorded=manager.notify,
+                on_stream_lost=reconciler.recover,
+                on_written=on_written,
+            )
+            for part, reconciler in zip(parts, self.reconcilers, strict=True)
+        ]
+        self.recorder = self.recorders[0]
+        manager.reseed = self._recover_all
+        self.upkeep = Upkeep(store, manager.queue, logs)
+        for part in parts:
+            ensure_events_group(part.client, part.layout)
+        self.leases = [HistoryLease(part.client, part.layout, self.config.data_path) for part in parts]
+        try:
+            for lease in self.leases:  # one history writer per Redis: a second server is refused here (lease.py)
+                lease.acquire()
+        except ServiceError:
+            for lease in self.leases:
+                lease.release()
+            store.close()
+            self._store = None
+            raise
+        self.lease = self.leases[0]
+        for recorder, lease in zip(self.recorders, self.leases, strict=True):
+            recorder.fence, recorder.before_write = lease.value, lease.hold
+            recorder.drain()  # events a previous run read but did not record
+        for reconciler in self.reconcilers:
+            reconciler.reconcile()
+
+    def _start_loops(self, manager: JobManager, logs: JobLogs) -> None:
+        """The background loops: per partition its recorder, reaper, promoter and webhook outbox; the sampler;
+        the hero intake and dispatch."""
+        parts = manager.queue.partitions()
+        jobs = self.config.jobs
+        self.outboxes = []
+        for part in parts:
+            publish_topics(part.client, part.layout, self.config)
+            outbox = Webhooks.from_config(part.client, part.layout, logs, self.config)
+            outbox.start()
+            self.outboxes.append(outbox)
+        self.webhooks = self.outboxes[0]
+        self.loops = []
+        record_lock = threading.Lock() if len(parts) > 1 else None  # the recorders share one history
+        for k in range(len(parts)):
+            named = "" if len(parts) == 1 else f"-p{k}"
+            reconciler, recorder = self.reconcilers[k], self.recorders[k]
+            record = partial(_record, self.leases[k], recorder, record_lock)
+            self.loops += [
+                SupervisedLoop(f"recorder{named}", record, expected=REDIS_AWAY),
+                SupervisedLoop(f"reaper{named}", reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
+                SupervisedLoop(f"promoter{named}", reconciler.promote_step, PROMOTE_INTERVAL, expected=REDIS_AWAY),
+                SupervisedLoop(f"webhooks{named}", self.outboxes[k].step, expected=REDIS_AWAY),
+            ]
+        self.loops.append(
+            SupervisedLoop("sampler", partial(self.sampler.step, manager), SAMPLE_INTERVAL, expected=REDIS_AWAY)
+        )
+        if self.hero is not None:
+            self.hero.recover()
+            for script_type in self.config.hero.serve:
+                intake = partial(self.hero.step, script_type)
+                self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", intake, expected=REDIS_AWAY))
+        hero = self.config.hero
+        if hero.enabled and hero.dispatch:
+            for k, part in enumerate(parts):
+                dispatched = [topic for topic in hero.dispatch if keys.topic_partition(topic, len(parts)) == k]
+                if dispatched:
+                    dispatcher = HeroDispatcher(self._queue(part.layout), dispatched, jobs.lease_seconds)
+                    dispatcher.start()
+                    self.loops.append(SupervisedLoop(f"hero-dispatch-{k}", dispatcher.step, expected=REDIS_AWAY))
+        for loop in self.loops:
+            loop.start()
+
+    def _start_pools(self, logs: JobLogs) -> None:
+        """The server's pools: one per partition its [jobs] topics are in (one without [redis] partitions)."""
+        jobs = self.config.jobs
+        executor = JobExecutor(self.registry, self.config.share_root, jobs)
+        home: JobQueue | None = None  # where every pool is listed: partition 0's keys
+        for layout, topics in partition_topics(self.layouts, jobs.topics):
+            pool_queue = self._queue(layout)
+            home = home or (pool_queue if layout.PARTITION == 0 else self._queue(self.layouts[0]))
+            pool = WorkerPool.from_config(pool_queue, executor, logs, jobs, topics=topics)
+            pool.registry_queue = home
+            self._pool_queue = self._pool_queue or pool_queue
+            self.pools.append(pool)
+            pool.start()
+        self.pool = self.pools[0] if self.pools else None
+
+    def _recover_all(self) -> None:
+        """A create found Redis emptied: make every partition ready again (each one checks its own)."""
+        for reconciler in self.reconcilers:
+            reconciler.recover()
+
+    def _client(self, layout: keys.KeyLayout, **options: Any) -> redis.Redis:
+        """A client of the Redis holding `layout`'s keys (with [redis] partitions, its slot's primary)."""
+        if layout.PARTITION == 0:
+            return self.redis_service.client(**options)
+        if not isinstance(self.redis_service, ExternalRedis):
+            raise ServiceError("jobs", "[redis] partitions needs [redis] cluster = true and its url")
+        return self.redis_service.target.with_tag(layout.hash_tag).client(**options)
+
+    def _queue(self, layout: keys.KeyLayout) -> JobQueue:
         """A queue on a client of its own (the pool's and the dispatcher's block for longer than requests)."""
         retry = RetryPolicy.from_config(self.config.jobs)
-        return JobQueue(self.redis_service.client(), self.layout, retry, durability=Durability.of(self.config))
+        return JobQueue(self._client(layout), layout, retry, durability=Durability.of(self.config))
 
     def stop(self) -> None:
         """Stop the request server, the pool and the loops, record what the stream still holds, close the
@@ -214,9 +303,13 @@ class JobsService:
             self.rpc = None
         for loop in self.loops:
             loop.request_stop()  # their last steps end while the pool stops
-        if self.pool is not None:
-            self.pool.stop(grace=self.config.jobs.stop_grace, redis_answers=redis_answers)
-            self.pool = None
+        stopping = [threading.Thread(target=pool.stop, args=(self.config.jobs.stop_grace,),
+                                     kwargs={"redis_answers": redis_answers}) for pool in self.pools]  # fmt: skip
+        for thread in stopping:  # the pools of several partitions stop together, each within the grace
+            thread.start()
+        for thread in stopping:
+            thread.join()
+        self.pools, self.pool = [], None
         if self.processes is not None:  # they finish what runs, as the pool does, then are killed
             self.processes.stop(grace=self.config.jobs.stop_grace + PROCESSES_STOP_EXTRA)
             self.processes = None
@@ -224,22 +317,23 @@ class JobsService:
         for loop in self.loops:
             loop.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
         self.loops = []
-        if self.webhooks is not None:  # after its loop: no delivery is handed to a sender any more
-            self.webhooks.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
-            self.webhooks = None
-        if self.recorder is not None and redis_answers:
+        for outbox in self.outboxes:  # after its loop: no delivery is handed to a sender any more
+            outbox.stop(timeout=10.0 if redis_answers else max(0.0, deadline - time.monotonic()))
+        self.outboxes, self.webhooks = [], None
+        for recorder in self.recorders if redis_answers else []:
             try:
-                self.recorder.drain()
+                recorder.drain()
             except (redis.RedisError, OurDBError) as exc:
                 log.warning("jobs: could not record the last events at stop (%s); they are recorded at next start", exc)
-        self.recorder = None
-        if self.lease is not None and redis_answers:
-            self.lease.release()
-        self.lease = None
+        self.recorders, self.recorder = [], None
+        for lease in self.leases if redis_answers else []:
+            lease.release()
+        self.leases, self.lease = [], None
         if self.manager is not None:
             self.manager.notify()
             self.manager = None
         self.reconciler = self.upkeep = self.hero = None
+        self.reconcilers = []
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -247,8 +341,7 @@ class JobsService:
     def hurry(self) -> None:
         """Cut the stop's grace for running jobs short (see `WorkerPool.hurry`; worker processes get a second
         SIGTERM, which hurries them the same way)."""
-        pool = self.pool
-        if pool is not None:
+        for pool in list(self.pools):
             pool.hurry()
         processes = self.processes
         if processes is not None:
@@ -269,8 +362,8 @@ class JobsService:
         states = [loop.state() for loop in self.loops]
         if self.rpc is not None:
             states.append(self.rpc.loop.state())
-        if self.pool is not None:
-            states += self.pool.loop_states()
+        for pool in self.pools:
+            states += pool.loop_states()
         if self.processes is not None:
             states += self.processes.states()
         return states
@@ -295,7 +388,7 @@ class JobsService:
             f"topic {topic} paused itself (pause_on_error): {why}; resume it when fixed"
             for topic, why in self.sampler.paused_why.items()
         ]
-        queues = [q for q in (self.manager.queue if self.manager else None, self._pool_queue) if q is not None]
+        queues = [*([self.manager.queue] if self.manager else []), *(pool.queue for pool in self.pools)]
         behind = max((q.replicas_behind_at for q in queues), default=0.0)
         if behind > time.time() - REPLICAS_BEHIND_SHOWN:
             found.append(
@@ -308,26 +401,27 @@ class JobsService:
     def notices(self) -> list[str]:
         """What an operator should look at, though the job system works."""
         found = []
-        recorder = self.recorder
-        if recorder is not None and recorder.set_aside:
-            found.append(
-                f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
-                f"{self.layout.EVENTS_SET_ASIDE} (see the server log)"
-            )
+        for recorder in self.recorders:
+            if recorder.set_aside:
+                found.append(
+                    f"recorder: {recorder.set_aside} event(s) could not be recorded and were set aside in "
+                    f"{recorder.queue.layout.EVENTS_SET_ASIDE} (see the server log)"
+                )
         if self._store is not None and self._store.index_notice:
             found.append(self._store.index_notice)
-        if self.reconciler is not None and self.reconciler.info_denied:
+        if any(reconciler.info_denied for reconciler in self.reconcilers):
             found.append(
                 "the Redis user may not run INFO: a Redis restart that lost the last writes is noticed only "
                 "when Redis lost all its data; allow +info (README: least-privilege ACL)"
             )
         if self.manager is not None:
             found += list(self.manager.queue.foreign_layout.values())
-        webhooks = self.webhooks
-        if webhooks is not None and (webhooks.given_up or webhooks.refused):
+        given_up = sum(outbox.given_up for outbox in self.outboxes)
+        refused = sum(outbox.refused for outbox in self.outboxes)
+        if given_up or refused:
             found.append(
-                f"webhooks: {webhooks.given_up} delivery(ies) given up after a day of failed attempts, "
-                f"{webhooks.refused} refused (a private address or no http(s) URL) since start; the jobs' logs "
+                f"webhooks: {given_up} delivery(ies) given up after a day of failed attempts, "
+                f"{refused} refused (a private address or no http(s) URL) since start; the jobs' logs "
                 "say why"
             )
         logs = self.manager.logs if self.manager is not None else None

@@ -151,6 +151,9 @@ def key_functions() -> dict[str, Callable[..., Any]]:
 
 NOT_KEYS = {
     "of",
+    "all_of",
+    "topic_partition",
+    "job_id_partition",
     "queue_score",
     "parse_inflight_member",
     "inflight_member",

@@ -17,9 +17,16 @@ from heroagent.client import JobClient
 from heroagent.config import to_toml
 from heroagent.errors import ServiceError
 from heroagent.jobs.run.actors import ActorRegistry
+from heroagent.jobs.run.builtin_actors import register_builtins
 from heroagent.jobs.server.pool_processes import PoolProcesses, foreign_actors
 from tests.conftest import child_env, make_config, pid_running, wait_until
 from tests.jobs.live.test_submit_path import assert_recorded_once
+
+
+def make_registry_without_globals() -> ActorRegistry:
+    registry = ActorRegistry()
+    register_builtins(registry)
+    return registry
 
 
 def children_of(pid: int) -> list[int]:
@@ -45,7 +52,12 @@ def test_the_pool_runs_in_worker_processes_and_a_killed_one_loses_nothing(data_d
         ui={"enabled": False},
         jobs={"worker_processes": 2, "worker_count": 2, "lease_seconds": 2.0},
     )
-    with HeroAgent(config) as agent:
+    agent = HeroAgent(config)
+    assert agent.jobs is not None
+    # This test process's global registry holds the actors other test modules registered: a server with them
+    # is refused (the last test); this one has the built-in actors only, as `heroagent serve` would.
+    agent.jobs.registry = make_registry_without_globals()
+    with agent:
         jobs = agent.jobs
         assert jobs is not None and jobs.processes is not None and jobs.pool is None
         processes = jobs.processes
@@ -94,7 +106,8 @@ def test_kill_9_of_the_server_takes_its_worker_processes_along_and_loses_no_job(
         if serve.poll() is None:
             serve.kill()
             serve.wait()
-    with HeroAgent(config) as agent:  # the next start: every job the client was told of ends once
+    config.jobs.worker_processes = 0  # the next start, here (this process's registry has other tests' actors)
+    with HeroAgent(config) as agent:  # every job the client was told of ends once
         assert_recorded_once(agent, ids, runs_lost=True)
 
 

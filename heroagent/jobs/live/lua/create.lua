@@ -83,7 +83,8 @@ for _ = 1, n do
   if earlier then
     out[#out + 1] = {tonumber(earlier), 0}
   else
-    local id = redis.call('INCR', '${JOB_ID_COUNTER}')
+    -- the counter counts this partition's ids: k+1, k+1+P, k+1+2P... (keys.job_id_partition's inverse)
+    local id = (redis.call('INCR', '${JOB_ID_COUNTER}') - 1) * ${PARTITIONS} + ${PARTITION} + 1
     local key = job_key(topic, id)
     redis.call('HSET', key, 'jobid', id, unpack(ARGV, first, last))
     redis.call('HSET', '${JOB_TOPICS}', id, topic)
