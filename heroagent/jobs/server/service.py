@@ -52,17 +52,13 @@ def job_types(registry: ActorRegistry, config: Config) -> dict[str, TypeDefaults
     return types
 
 
-def _record(lease: HistoryLease, recorder: Recorder, lock: threading.Lock | None = None) -> None:
+def _record(lease: HistoryLease, recorder: Recorder) -> None:
     """The recorder loop's step: the history lease kept (LeaseLostError: another server holds it, and
-    this one records nothing), then one batch; with `lock` (the recorders of several partitions), one
-    partition's step at a time: they write one history."""
+    this one records nothing), then one batch. The recorders of several partitions run at once: the
+    store takes their batches one at a time (its lock)."""
     lease.keep()
     try:
-        if lock is None:
-            recorder.step()
-        else:
-            with lock:
-                recorder.step()
+        recorder.step()
     except redis.ResponseError as exc:
         if str(exc).startswith("FENCED"):  # lost between two renewals: the script refused the ack
             raise lease.lost() from None
@@ -166,6 +162,7 @@ class JobsService:
         store = self._store
         if store is None:
             raise ServiceError("jobs", "the history is not open")
+        store.ids_interleave = len(parts) > 1
         self.reconcilers = [Reconciler(part.client, store, part, logs, manager.defaults) for part in parts]
         self.reconciler = self.reconcilers[0]
         self.hero = (
@@ -222,11 +219,10 @@ class JobsService:
             self.outboxes.append(outbox)
         self.webhooks = self.outboxes[0]
         self.loops = []
-        record_lock = threading.Lock() if len(parts) > 1 else None  # the recorders share one history
         for k in range(len(parts)):
             named = "" if len(parts) == 1 else f"-p{k}"
             reconciler, recorder = self.reconcilers[k], self.recorders[k]
-            record = partial(_record, self.leases[k], recorder, record_lock)
+            record = partial(_record, self.leases[k], recorder)
             self.loops += [
                 SupervisedLoop(f"recorder{named}", record, expected=REDIS_AWAY),
                 SupervisedLoop(f"reaper{named}", reconciler.reap_step, REAP_INTERVAL, expected=REDIS_AWAY),
