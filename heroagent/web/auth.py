@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -195,7 +196,10 @@ def login() -> BaseResponse | tuple[str, int] | str:
     next_url = _safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("login.html", next=next_url, error="")
-    client = request.remote_addr or "?"
+    # A browser that logged in before counts its wrong tries on its own (its device cookie): someone else at
+    # the same address (a local user without the password) guessing cannot lock it out. Others count by address.
+    device = _device()
+    client = f"device:{device}" if device else request.remote_addr or "?"
     wait = _throttle().wait_needed(client)
     if wait > 0:
         message = f"Too many wrong passwords. Wait {seconds_text(wait)} before trying again."
@@ -208,7 +212,39 @@ def login() -> BaseResponse | tuple[str, int] | str:
     session.clear()
     session["user"] = "admin"
     csrf_token()  # a fresh token for the new session
-    return redirect(next_url)
+    response = redirect(next_url)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_signer().dumps(device or secrets.token_hex(16)),
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+        path="/login",
+    )
+    return response
+
+
+# The device cookie (OWASP's "slow down online guessing attacks with device cookies"): set on a right login,
+# signed with the app's secret key, sent only to /login; a browser that has one has its own throttle count.
+DEVICE_COOKIE = "heroagent_device"
+DEVICE_COOKIE_DAYS = 365
+
+
+def _device_signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="heroagent-login-device")
+
+
+def _device() -> str:
+    """The id of this browser's device cookie ('' = none, or not one we signed)."""
+    raw = request.cookies.get(DEVICE_COOKIE, "")
+    if not raw or len(raw) > 200:
+        return ""
+    try:
+        device = _device_signer().loads(raw)
+    except BadSignature:
+        return ""
+    return device if isinstance(device, str) and len(device) == 32 and device.isalnum() else ""
 
 
 @bp.post("/logout")

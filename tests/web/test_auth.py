@@ -104,6 +104,36 @@ def test_wrong_logins_in_a_row_slow_the_next_ones(secured: HeroAgent) -> None:
     assert r.status_code == 302
 
 
+def login_in(session: requests.Session, agent: HeroAgent, password: str = PASSWORD) -> requests.Response:
+    page = session.get(ui_url(agent, "/login"), timeout=5)
+    return session.post(
+        ui_url(agent, "/login"),
+        data={"password": password, "csrf_token": csrf_of(page.text), "next": "/jobs"},
+        allow_redirects=False,
+        timeout=5,
+    )
+
+
+def test_wrong_passwords_from_its_address_do_not_lock_out_a_browser_that_logged_in_before(secured: HeroAgent) -> None:
+    """A local user without the password shares the admin's address (127.0.0.1): its guesses slow strangers
+    down, not the browser that has logged in here before (its signed device cookie has a count of its own)."""
+    admin = requests.Session()
+    assert login_in(admin, secured).status_code == 302
+    assert "heroagent_device" in admin.cookies
+    admin.post(ui_url(secured, "/logout"), data={"csrf_token": csrf_of(admin.get(ui_url(secured, "/jobs")).text)})
+    for _ in range(6):  # someone else on this machine, guessing
+        login(secured, "guess")
+    assert login(secured)[1].status_code == 429  # a browser with no history waits, even with the right one
+    forged = requests.Session()
+    forged.cookies.set("heroagent_device", "forged.value", path="/login")
+    assert login_in(forged, secured).status_code == 429  # a cookie we did not sign is no device
+    assert login_in(admin, secured).status_code == 302  # the admin's browser gets in at once
+    assert admin.get(ui_url(secured, "/jobs"), allow_redirects=False, timeout=5).status_code == 200
+    # its own wrong tries count on their own, and slow it down as any other
+    statuses = [login_in(admin, secured, "wrong").status_code for _ in range(4)]
+    assert statuses[:3] == [401, 401, 401] and statuses[3] == 429
+
+
 def test_forms_need_the_csrf_token(secured: HeroAgent) -> None:
     session, _ = login(secured)
     form = {"topic": "t", "params": "!!fake.return_success", "params_type": "heroscript"}
