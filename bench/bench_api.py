@@ -1,6 +1,6 @@
 """The API's submit path under 20 concurrent clients: POST /api/jobs against the same server's GET /api/health.
 
-    python bench/bench_api.py [--clients 20] [--seconds 5] [--jobs-not-run] [--unrecorded]
+    python bench/bench_api.py [--clients 20] [--seconds 5] [--jobs-not-run] [--unrecorded] [--worker-processes N]
 
 A server (dashboard + jobs, no WebDAV) runs in this process; the clients run in another process (so they
 do not share this one's GIL), each a keep-alive session sending one request after another. Printed per
@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--jobs-not-run", action="store_true", help="bound: the server's pool runs another topic")
     parser.add_argument("--unrecorded", action="store_true", help="bound: the recorder writes nothing")
+    parser.add_argument(
+        "--worker-processes", type=int, default=0, help="[jobs] worker_processes: the pool in child processes"
+    )
     args = parser.parse_args()
     if args.unrecorded:
         from bench._serve_unrecorded import leave_out_history_writes
@@ -64,6 +67,7 @@ def main() -> None:
         config = Config(data_dir=tmp)
         config.redis.tcp_port, config.ui.port = free_port(), free_port()
         config.webdav.enabled = config.scheduler.enabled = False
+        config.jobs.worker_processes = args.worker_processes
         if args.jobs_not_run:
             config.jobs.topics = ["not-bench"]  # jobs are created and recorded, and wait in their queue
         with HeroAgent(config) as agent:
