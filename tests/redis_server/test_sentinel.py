@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from heroagent import HeroAgent
 from heroagent.client import JobClient
@@ -451,3 +452,49 @@ def test_tls_through_sentinels_with_client_certificates(data_dir: Path, tls_sent
     plain = tls_sentinel_set.config(data_dir / "plain")  # TLS ports, no sentinel_tls: one clear error
     with pytest.raises(ServiceError, match=r"no sentinel .* answered.*sentinel_tls = true if they speak TLS"):
         HeroAgent(plain).start()
+
+
+def _no_master_named(group: SentinelSet) -> bool:
+    """The sentinels' answer now is "no master up" (a failover under way), as a client finds it."""
+    probe = Sentinel([("127.0.0.1", port) for port in group.sentinels], sentinel_kwargs={"password": SENTINEL_PASSWORD})
+    try:
+        probe.discover_master(MASTER)
+        return False
+    except MasterNotFoundError:
+        return True
+
+
+@pytest.mark.slow
+def test_a_worker_started_during_a_failover_waits_for_the_new_primary(
+    data_dir: Path, sentinel_set: SentinelSet
+) -> None:
+    config = sentinel_set.config(data_dir / "srv")
+    config.jobs.topics = ["local"]
+    toml = data_dir / "worker.toml"
+    toml.write_text(to_toml(sentinel_set.config(data_dir / "wrk")))
+    first = sentinel_set.master_port()
+    assert first is not None
+    with HeroAgent(config) as agent:
+        os.kill(sentinel_set.servers[first].pid, signal.SIGKILL)
+        assert wait_until(lambda: _no_master_named(sentinel_set), timeout=30), "the sentinels kept naming it"
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "heroagent", "worker", "--topics", "late", "--config", str(toml), "--id", "late"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env(),
+        )  # fmt: skip
+        try:
+            jm = agent.get_job_manager()
+            assert wait_until(lambda: sentinel_set.master_port() not in (None, first), timeout=30), "no failover"
+            assert wait_until(lambda: _listed(jm, "late"), timeout=60), "the worker did not come up"
+            job = jm.create_job("late", "!!fake.return_success message:after")
+            assert jm.wait_for_job(job.job_id, timeout=30).result == ["after"]
+        finally:
+            worker.terminate()
+            _, err = worker.communicate(timeout=30)
+        assert "failover seems under way" in err, err[-2000:]
+
+
+def _listed(jm: Any, name: str) -> bool:
+    try:
+        return any(w["id"].startswith(f"{name}:") for w in jm.list_workers())
+    except redis.RedisError:
+        return False

@@ -8,10 +8,12 @@ the history), runs scripts from a local copy of the share, and registers the act
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import redis
+from redis.sentinel import MasterNotFoundError
 
 from heroagent.config import Config
 from heroagent.errors import ServiceError
@@ -49,6 +51,34 @@ def remote_pool(
     return pools[0]
 
 
+FAILOVER_WAIT = 30.0  # seconds a worker starting during a failover waits for the new primary
+
+
+def _ping_through_failover(client: redis.Redis, target: RedisTarget) -> None:
+    """PING, waited out while a failover is under way at start (the sentinels name no master yet, or the
+    cluster does not serve the slot yet): a fleet's worker started then comes up with the new primary
+    instead of exiting. Any other error is raised at once (a wrong address is an error to fix)."""
+    deadline = time.monotonic() + FAILOVER_WAIT
+    said = False
+    failover: redis.RedisError
+    while True:
+        try:
+            client.ping()
+            return
+        except (MasterNotFoundError, redis.exceptions.ClusterDownError) as exc:
+            failover = exc
+        except redis.ConnectionError as exc:
+            if "says who serves slot" not in str(exc):  # redis_cluster's: no node serves the slot yet
+                raise
+            failover = exc
+        if time.monotonic() >= deadline:
+            raise failover
+        if not said:
+            log.warning("worker: %s: a failover seems under way; waiting up to %.0f s", target.display, FAILOVER_WAIT)
+            said = True
+        time.sleep(0.5)
+
+
 def remote_pools(
     config: Config,
     url: str | None,
@@ -70,7 +100,7 @@ def remote_pools(
     target = RedisTarget.of(config, url)
     client = target.client()
     try:
-        client.ping()
+        _ping_through_failover(client, target)
         problem = cluster_problem(client, bool(target.hash_tag))
     except redis.RedisError as exc:
         client.close()
