@@ -1106,6 +1106,54 @@ def schedule_add(config_path: str | None, name: str, as_json: bool, paused: bool
         click.echo(f"schedule {name}: {info.schedule.describe()}, next run {_when(info.next_run)}")
 
 
+@schedule.command("edit")
+@config_option
+@click.argument("name")
+@schema_options(SCHEDULE, [f.name for f in SCHEDULE.fields if f.name not in ("name", "enabled")])
+@json_option
+def schedule_edit(config_path: str | None, name: str, as_json: bool, **fields: Any) -> None:
+    """Change the run-time schedule NAME: the options given replace its fields, the others stay; its state
+    (paused, runs, jobs) stays too. Config schedules are changed in the config."""
+    with _schedules(config_path) as schedules:
+        current = {k: v for k, v in schedules.book.get(name).to_dict().items() if k != "source"}
+        if fields.get("every") is not None:
+            current.pop("cron", None)  # one of the two says when
+        if fields.get("cron") is not None:
+            current.pop("every", None)
+        info = schedules.replace(name, {**current, **{k: v for k, v in fields.items() if v is not None}})
+        if as_json:
+            click.echo(json.dumps(info.to_dict(), indent=2))
+            return
+        click.echo(f"schedule {name}: {info.schedule.describe()}, next run {_when(info.next_run)}")
+
+
+@schedule.command("run")
+@config_option
+@click.argument("name")
+def schedule_run(config_path: str | None, name: str) -> None:
+    """Make NAME's job now, counted as one of its runs (its next run stays); a paused schedule too."""
+    import redis
+
+    from heroagent.client import JobClient, ServerUnavailableError
+    from heroagent.redis_connect import RedisTarget, request_options
+    from heroagent.schedules.control import Schedules
+
+    config = load_config(config_path)
+    target = RedisTarget.of(config)
+    jobs = JobClient.from_config(config)
+    client = target.client(**request_options())
+    try:
+        book = Schedules.connect(config, client).book
+        schedules = Schedules(book, lambda: "", submit=lambda s: jobs.create_jobs([s.job_spec()])[0].job_id)
+        job_id = schedules.run_now(name)
+    except redis.RedisError as exc:
+        raise ServerUnavailableError(f"{target.unreachable(exc)}; is `heroagent serve` running?") from None
+    finally:
+        client.close()
+        jobs.close()
+    click.echo(f"schedule {name}: job {job_id}")
+
+
 def _schedule_action(action: str, help_text: str) -> None:
     @schedule.command(action, help=help_text)
     @config_option

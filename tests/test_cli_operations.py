@@ -67,6 +67,19 @@ def test_schedule_commands(data_dir: Path) -> None:
         assert paused.returncode == 0 and "schedule tick: paused" in paused.stdout
         assert agent.get_schedules().get("tick").paused
         assert "on, next run" in run(config_file, "schedule", "resume", "tick").stdout
+        edited = run(config_file, "schedule", "edit", "tick", "--every", "3600", "--priority", "7")
+        assert edited.returncode == 0 and "schedule tick: every 3600s" in edited.stdout, edited.stderr
+        now = agent.get_schedules().get("tick").schedule
+        assert (now.every, now.priority, now.topic, now.no_overlap) == (3600, 7, "ticks", True)  # the rest stayed
+        ran = run(config_file, "schedule", "run", "tick")
+        assert ran.returncode == 0 and "schedule tick: job " in ran.stdout, ran.stderr
+        job_id = int(ran.stdout.split("job ")[1])
+        assert jm.wait_for_job(job_id, timeout=30).priority == 7
+        assert job_id in agent.get_schedules().get("tick").recent_jobs
+        missing = run(config_file, "schedule", "run", "nosuch")
+        assert missing.returncode == 2 and "nosuch" in missing.stderr and "Traceback" not in missing.stderr
+        bad_edit = run(config_file, "schedule", "edit", "tick", "--priority", "12")
+        assert bad_edit.returncode == 2 and "priority" in bad_edit.stderr
         bad = run(config_file, "schedule", "add", "bad", "--cron", "61 * * * *", "--topic", "t", "--params", "!!a.b")
         assert bad.returncode == 2 and "cron" in bad.stderr and "Traceback" not in bad.stderr
         bad = run(
