@@ -74,6 +74,9 @@ FIRES_WITHIN = 30  # years: a cron with no fire time in them is refused (Feb 29 
 ANCHOR = 946684800.0  # 2000-01-01T00:00:00Z: `every` schedules run at ANCHOR + k * every
 
 
+RESERVED_NAMES = frozenset({"new"})  # /schedules/<name> pages that are the dashboard's own
+
+
 class ScheduleError(InvalidInputError):
     """A bad schedule: the message names it and the field."""
 
@@ -139,6 +142,11 @@ class Schedule:
                 f"schedule {self.name!r}: name: use 1-64 letters, digits, '_', '.' or '-'"
                 if self.name
                 else "schedule: name: every schedule needs a name"
+            )
+        if self.name in RESERVED_NAMES:
+            raise ScheduleError(
+                f"schedule {self.name!r}: name: {self.name!r} is the dashboard's page for making a schedule "
+                "(/schedules/new), so that schedule would have no page of its own; use another name"
             )
         if bool(self.cron) == bool(self.every):
             raise ScheduleError(f"{label}: give either cron (five fields, UTC) or every (seconds), not both or neither")

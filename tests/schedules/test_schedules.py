@@ -213,3 +213,8 @@ def test_a_cron_that_never_fires_is_a_400_and_costs_no_cpu(web_agent: Any) -> No
         assert r.status_code == 400 and "never fires" in r.json()["error"], r.text
     assert requests.get(ui_url(agent, "/api/schedules"), timeout=10).status_code == 200
     print(f"8 refused adds and a listing: {time.process_time() - started:.3f} s of this process's CPU")
+
+
+def test_a_schedule_named_like_a_dashboard_page_is_refused_naming_why() -> None:
+    with pytest.raises(ScheduleError, match=r"schedule 'new': name: 'new' is the dashboard's page"):
+        Schedule.from_dict({"name": "new", "every": 60, "topic": "t", "params": "!!x.y"})
