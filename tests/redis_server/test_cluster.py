@@ -43,7 +43,7 @@ from tests.conftest import (
     ui_url,
     wait_until,
 )
-from tests.jobs.live.test_submit_path import assert_recorded_once
+from tests.redis_server.failover import kill_primary_while_jobs_flow
 from tests.redis_server.test_tls import make_certificates
 
 REDIS_CLI = Path("/usr/bin/redis-cli")  # Debian's, built with TLS
@@ -361,27 +361,6 @@ def _toml(redis_section: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# A submitter in its own process, on the cluster: creates jobs one by one and prints each id once create_job
-# returned; a create that failed (the failover) is not acknowledged, and it goes on.
-SUBMITTER = """
-import sys, time
-from heroagent.client import JobClient
-from heroagent.config import load_config
-client = JobClient.from_config(load_config(sys.argv[1]), timeout=2.0)
-end = time.time() + float(sys.argv[2])
-n = 0
-while time.time() < end:
-    n += 1
-    try:
-        job = client.create_job(sys.argv[3] if n % 2 else sys.argv[4], "!!fake.sleep seconds:0.01")
-    except Exception as exc:
-        print("failed", type(exc).__name__, flush=True)
-        time.sleep(0.2)
-        continue
-    print(job.job_id, flush=True)
-"""
-
-
 # (partitions, the server's topic, the remote worker's topic, the slot whose primary is killed): without
 # partitions the one slot; with three, the partition of the server's topic ("local": 1; "gamma": 2).
 KILLS = [(1, "flow", "far", "hero"), (3, "local", "gamma", "hero1")]
@@ -398,38 +377,14 @@ def test_kill_9_of_the_primary_serving_the_slot_loses_no_acknowledged_job(
     toml.write_text(to_toml(own_cluster.config(data_dir / "sub", min_replicas=1, partitions=partitions)))
     first = present(own_cluster.owner(killed_tag))
     with HeroAgent(config) as agent:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "heroagent", "worker", "--topics", far, "--config", str(toml), "--id",
-             "remote-flow", "--log-level", "debug"],
-            stdout=subprocess.DEVNULL, stderr=(data_dir / "worker.log").open("w"), env=child_env(),
-        )  # fmt: skip
-        try:
-            jm = agent.get_job_manager()
-            assert wait_until(lambda: "remote-flow" in str(jm.list_workers()), timeout=30), "the worker did not start"
-            submitter = subprocess.Popen(
-                [sys.executable, "-c", SUBMITTER, str(toml), "14", local, far],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
-            )  # fmt: skip
-            assert submitter.stdout is not None
-            seen = [submitter.stdout.readline() for _ in range(150)]  # jobs flow
-            os.kill(own_cluster.servers[first].pid, signal.SIGKILL)
-            assert wait_until(lambda: own_cluster.owner(killed_tag) not in (None, first), timeout=30), "no failover"
-            out, err = submitter.communicate(timeout=60)
-            since = [int(line) for line in out.splitlines() if line.strip().isdigit()]
-            assert since and wait_until(lambda: all(jm.get_job(i).status.terminal for i in since), timeout=60), (
-                data_dir / "worker.log"
-            ).read_text()[-6000:]
-            ran_by = {present(jm.get_job(i)).worker.split(":")[0] for i in since}
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-        after = [int(line) for line in out.splitlines() if line.strip().isdigit()]
-        ids = [int(line) for line in seen if line.strip().isdigit()] + after
-        assert after, f"no create was acknowledged after the failover: {err[-2000:]}"  # the client followed it
-        assert len(set(ids)) == len(ids)
-        assert_recorded_once(agent, ids, runs_lost=True)
-        assert len(ran_by) == 2 and any(pool.startswith("remote-flow") for pool in ran_by), ran_by  # after it too
-        assert agent.health()["redis"] == "running"
+        kill_primary_while_jobs_flow(
+            agent,
+            toml,
+            (local, far),
+            kill=lambda: os.kill(own_cluster.servers[first].pid, signal.SIGKILL),
+            failed_over=lambda: own_cluster.owner(killed_tag) not in (None, first),
+            logs=data_dir,
+        )
 
 
 @pytest.mark.skipif(not DEBIAN_REDIS.exists(), reason="scripts/test.sh installs Debian's redis-server (TLS)")

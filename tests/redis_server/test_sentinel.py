@@ -28,7 +28,7 @@ from heroagent.config import Config, to_toml
 from heroagent.errors import ServiceError
 from heroagent.jobs import JobStatus
 from tests.conftest import child_env, free_port, make_config, present, wait_until
-from tests.jobs.live.test_submit_path import assert_recorded_once
+from tests.redis_server.failover import kill_primary_while_jobs_flow
 from tests.redis_server.test_tls import make_certificates
 
 DEBIAN_REDIS = Path("/usr/bin/redis-server")
@@ -248,27 +248,6 @@ def test_the_server_a_worker_a_client_and_the_cli_work_through_sentinels(
             assert PASSWORD not in err
 
 
-# A submitter in its own process, through the sentinels: creates jobs one by one and prints each id once
-# create_job returned; a create that failed (the failover) is not acknowledged, and it goes on.
-SUBMITTER = """
-import sys, time
-from heroagent.client import JobClient
-from heroagent.config import load_config
-client = JobClient.from_config(load_config(sys.argv[1]), timeout=2.0)
-end = time.time() + float(sys.argv[2])
-n = 0
-while time.time() < end:
-    n += 1
-    try:
-        job = client.create_job("flow" if n % 2 else "far", "!!fake.sleep seconds:0.01")
-    except Exception as exc:
-        print("failed", type(exc).__name__, flush=True)
-        time.sleep(0.2)
-        continue
-    print(job.job_id, flush=True)
-"""
-
-
 @pytest.mark.slow
 def test_kill_9_of_the_primary_with_min_replicas_loses_no_acknowledged_job(
     data_dir: Path, sentinel_set: SentinelSet
@@ -279,41 +258,15 @@ def test_kill_9_of_the_primary_with_min_replicas_loses_no_acknowledged_job(
     toml.write_text(to_toml(sentinel_set.config(data_dir / "sub", min_replicas=1)))
     first = sentinel_set.master_port()
     assert first is not None
-    with HeroAgent(config) as agent:
-        # the server's workers take "flow", a `heroagent worker` (its blocking reads too) "far"
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "heroagent", "worker", "--topics", "far", "--config", str(toml), "--id",
-             "remote-flow", "--log-level", "debug"],
-            stdout=subprocess.DEVNULL, stderr=(data_dir / "worker.log").open("w"), env=child_env(),
-        )  # fmt: skip
-        try:
-            jm = agent.get_job_manager()
-            assert wait_until(lambda: "remote-flow" in str(jm.list_workers()), timeout=30), "the worker did not start"
-            submitter = subprocess.Popen(
-                [sys.executable, "-c", SUBMITTER, str(toml), "14"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
-            )  # fmt: skip
-            assert submitter.stdout is not None
-            seen = [submitter.stdout.readline() for _ in range(150)]  # jobs flow
-            os.kill(sentinel_set.servers[first].pid, signal.SIGKILL)
-            assert wait_until(lambda: sentinel_set.master_port() not in (None, first), timeout=30), "no failover"
-            out, err = submitter.communicate(timeout=60)
-            since = [int(line) for line in out.splitlines() if line.strip().isdigit()]
-            assert since and wait_until(lambda: all(jm.get_job(i).status.terminal for i in since), timeout=60), (
-                data_dir / "worker.log"
-            ).read_text()[-6000:]
-            ran_by = {present(jm.get_job(i)).worker.split(":")[0] for i in since}
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-        after = [int(line) for line in out.splitlines() if line.strip().isdigit()]
-        ids = [int(line) for line in seen if line.strip().isdigit()] + after
-        assert after, f"no create was acknowledged after the failover: {err[-2000:]}"  # the client followed it
-        assert len(set(ids)) == len(ids)
-        assert_recorded_once(agent, ids, runs_lost=True)
-        assert "remote-flow" in ran_by and len(ran_by) == 2, ran_by  # the remote worker ran jobs after the failover
-        health = agent.health()
-        assert health["redis"] == "running", health
+    with HeroAgent(config) as agent:  # the server's workers take "flow", a `heroagent worker` "far"
+        kill_primary_while_jobs_flow(
+            agent,
+            toml,
+            ("flow", "far"),
+            kill=lambda: os.kill(sentinel_set.servers[first].pid, signal.SIGKILL),
+            failed_over=lambda: sentinel_set.master_port() not in (None, first),
+            logs=data_dir,
+        )
 
 
 def test_a_dead_sentinel_in_the_list_is_skipped_and_a_wrong_name_is_one_clear_error(
