@@ -1045,22 +1045,27 @@ def schedule() -> None:
 
 
 @contextlib.contextmanager
-def _schedules(config_path: str | None) -> Iterator[Any]:
+def _schedules(config_path: str | None, *, run_now: bool = False) -> Iterator[Any]:
+    """The schedules through the appliance's Redis; with `run_now`, able to make a run's job (a JobClient)."""
     import redis
 
-    from heroagent.client import ServerUnavailableError
+    from heroagent.client import JobClient, ServerUnavailableError
     from heroagent.redis_connect import RedisTarget, request_options
     from heroagent.schedules.control import Schedules
 
     config = load_config(config_path)
     target = RedisTarget.of(config)
     client = target.client(**request_options())
+    jobs = JobClient.from_config(config) if run_now else None
+    submit = (lambda s: jobs.create_jobs([s.job_spec()])[0].job_id) if jobs is not None else None
     try:
-        yield Schedules.connect(config, client)
+        yield Schedules.connect(config, client, submit)
     except redis.RedisError as exc:
         raise ServerUnavailableError(f"{target.unreachable(exc)}; is `heroagent serve` running?") from None
     finally:
         client.close()
+        if jobs is not None:
+            jobs.close()
 
 
 def _when(stamp: float | None) -> str:
@@ -1132,25 +1137,8 @@ def schedule_edit(config_path: str | None, name: str, as_json: bool, **fields: A
 @click.argument("name")
 def schedule_run(config_path: str | None, name: str) -> None:
     """Make NAME's job now, counted as one of its runs (its next run stays); a paused schedule too."""
-    import redis
-
-    from heroagent.client import JobClient, ServerUnavailableError
-    from heroagent.redis_connect import RedisTarget, request_options
-    from heroagent.schedules.control import Schedules
-
-    config = load_config(config_path)
-    target = RedisTarget.of(config)
-    jobs = JobClient.from_config(config)
-    client = target.client(**request_options())
-    try:
-        book = Schedules.connect(config, client).book
-        schedules = Schedules(book, lambda: "", submit=lambda s: jobs.create_jobs([s.job_spec()])[0].job_id)
+    with _schedules(config_path, run_now=True) as schedules:
         job_id = schedules.run_now(name)
-    except redis.RedisError as exc:
-        raise ServerUnavailableError(f"{target.unreachable(exc)}; is `heroagent serve` running?") from None
-    finally:
-        client.close()
-        jobs.close()
     click.echo(f"schedule {name}: job {job_id}")
 
 

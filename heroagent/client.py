@@ -79,9 +79,7 @@ class JobClient(JobOperations):
         `[redis] partitions`."""
         if isinstance(url, RedisTarget):
             cluster = cluster or bool(url.hash_tag)
-        layouts = [
-            KeyLayout(key_prefix, cluster=cluster, partition=k, partitions=partitions) for k in range(partitions)
-        ]
+        layouts = KeyLayout.every_partition(key_prefix, cluster=cluster, partitions=partitions)
         self.layout = layouts[0]
         target = (
             url
@@ -103,9 +101,8 @@ class JobClient(JobOperations):
             from heroagent.jobs.live.partitions import PartitionedQueue
 
             self.queue = PartitionedQueue([self.queue, *more])
-        self.types = PublishedTypes(
-            self.redis, self.layout
-        )  # the live pools' job types, which new jobs are checked against
+        # the live pools' job types, which new jobs are checked against
+        self.types = PublishedTypes(self.redis, self.layout)
         self._fallback_defaults = defaults or JobDefaults()
         self._defaults: JobDefaults | None = None
         self._own_defaults_until = 0.0  # monotonic: no server had published defaults when last looked

@@ -26,23 +26,27 @@ from redis.crc import key_slot
 
 PROBE_TIMEOUT = 2.0  # seconds one node may take to say who serves the slot before the next is asked
 
-# Error replies that mean "this node does not serve the slot (now)": the command did not run here.
-_ELSEWHERE = ("MOVED ", "ASK ", "CLUSTERDOWN", "TRYAGAIN", "READONLY")
-_NON_LOCAL = "non local key"
-# The same replies as redis-py parses them (it drops the code from the text): MOVED and ASK (AskError),
-# CLUSTERDOWN, TRYAGAIN, MASTERDOWN, READONLY. A cluster that lost a primary answers CLUSTERDOWN on every
-# node until the replica is promoted: to us, Redis is away for that moment.
+# Error replies that mean "this node does not serve the slot (now)": the command did not run here. A cluster
+# that lost a primary answers CLUSTERDOWN on every node until the replica is promoted: to us, Redis is away
+# for that moment. redis-py 6 and later parse them into these classes (and drop the code from the text);
+# 5.x, on a plain connection, gives a ResponseError whose text starts with the code: both are looked for.
 _ELSEWHERE_ERRORS = (
-    redis.exceptions.AskError,
+    redis.exceptions.AskError,  # MOVED too (MovedError is one)
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
     redis.exceptions.MasterDownError,
     redis.exceptions.ReadOnlyError,
-)  # a script touched a key of a slot this node no longer serves
+)
+_ELSEWHERE = ("MOVED ", "ASK ", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY")
+_NON_LOCAL = "non local key"  # a script touched a key of a slot this node no longer serves
 
 
 class NotAClusterError(redis.ConnectionError):
     """The node given is a Redis without cluster support: `[redis] cluster = true` is wrong for it."""
+
+
+class SlotNotServedError(redis.ConnectionError):
+    """No node said which primary serves the slot (none answered, or none serves it: a failover under way)."""
 
 
 def slot_of(tag: str) -> int:
@@ -102,7 +106,7 @@ class SlotLocator:
             if found is not None:
                 return found
             failures.append(f"{host}:{port}: no node serves slot {self.slot} (CLUSTERDOWN: a failover under way?)")
-        raise redis.ConnectionError(
+        raise SlotNotServedError(
             f"no node of the Redis Cluster says who serves slot {self.slot}: {'; '.join(failures)[:600]}"
         )
 

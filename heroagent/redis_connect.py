@@ -265,8 +265,11 @@ class RedisTarget:
                     "check [redis] sentinel_master"
                 )
             return f"the sentinels know master {self.master!r} but none says it is up (a failover under way?)"
-        if self.hash_tag and type(exc).__name__ == "NotAClusterError":  # redis_cluster's, not imported here
-            return f"{exc} ({self.setting})"
+        if self.hash_tag:  # a cluster's client: redis_cluster is loaded already (a plain one never loads it)
+            from heroagent.redis_cluster import NotAClusterError
+
+            if isinstance(exc, NotAClusterError):
+                return f"{exc} ({self.setting})"
         return f"cannot reach Redis at {self.display} ({self.setting}): {exc}{tls_hint(exc)}"
 
     def _masters_known(self) -> set[str] | None:

@@ -211,7 +211,12 @@ class KeyLayout:
     @classmethod
     def all_of(cls, redis_cfg: RedisConfig) -> list[KeyLayout]:
         """The layout of every partition (one without [redis] partitions)."""
-        return [cls.of(redis_cfg, k) for k in range(redis_cfg.partitions)]
+        return cls.every_partition(redis_cfg.key_prefix, cluster=redis_cfg.cluster, partitions=redis_cfg.partitions)
+
+    @classmethod
+    def every_partition(cls, prefix: str = "", *, cluster: bool = False, partitions: int = 1) -> list[KeyLayout]:
+        """The layout of each of `partitions` partitions of key prefix `prefix` (partition 0 first)."""
+        return [cls(prefix, cluster=cluster, partition=k, partitions=partitions) for k in range(partitions)]
 
     @property
     def described(self) -> str:

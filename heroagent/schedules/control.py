@@ -148,9 +148,10 @@ class Schedules:
         return self._leader()
 
     @classmethod
-    def connect(cls, config: Config, client: redis.Redis) -> Schedules:
+    def connect(cls, config: Config, client: redis.Redis, submit: Submit | None = None) -> Schedules:
         """The schedules of the appliance `config` describes, from another process on its Redis (the
-        CLI): the same book the server reads; it notices changes through the schedules version."""
+        CLI): the same book the server reads; it notices changes through the schedules version. `submit`:
+        how `run_now` makes a job from there (None: it is not offered)."""
         configured = [Schedule.from_dict(table, source="config") for table in config.schedules]
         book = ScheduleBook(client, KeyLayout.of(config.redis), config.schedules_path, configured)
 
@@ -158,4 +159,4 @@ class Schedules:
             raw = client.get(book.layout.SCHEDULER_LEASE)
             return raw.decode() if isinstance(raw, bytes) else ""
 
-        return cls(book, leader)
+        return cls(book, leader, submit=submit)

@@ -28,7 +28,7 @@ from heroagent.jobs.run.actors import import_modules
 from heroagent.jobs.run.builtin_actors import make_registry
 from heroagent.jobs.run.executor import JobExecutor
 from heroagent.jobs.run.worker import WorkerPool
-from heroagent.redis_cluster import cluster_problem
+from heroagent.redis_cluster import SlotNotServedError, cluster_problem
 from heroagent.redis_connect import RedisTarget
 
 log = logging.getLogger("heroagent.worker")
@@ -65,11 +65,7 @@ def _ping_through_failover(client: redis.Redis, target: RedisTarget) -> None:
         try:
             client.ping()
             return
-        except (MasterNotFoundError, redis.exceptions.ClusterDownError) as exc:
-            failover = exc
-        except redis.ConnectionError as exc:
-            if "says who serves slot" not in str(exc):  # redis_cluster's: no node serves the slot yet
-                raise
+        except (MasterNotFoundError, redis.exceptions.ClusterDownError, SlotNotServedError) as exc:
             failover = exc
         if time.monotonic() >= deadline:
             raise failover

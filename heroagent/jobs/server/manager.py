@@ -644,14 +644,11 @@ class JobManager:
 
     def drain_worker(self, worker_id: str) -> dict[str, str]:
         """Ask a worker pool to drain: no new jobs, finish what runs (see worker.set_draining)."""
-        return self._set_draining(worker_id, True)
-
-    def _set_draining(self, worker_id: str, draining: bool) -> dict[str, str]:
-        return set_draining_everywhere(self.queue, worker_id, draining)
+        return set_draining_everywhere(self.queue, worker_id, True)
 
     def resume_worker(self, worker_id: str) -> dict[str, str]:
         """Undo `drain_worker` for a pool that still runs."""
-        return self._set_draining(worker_id, False)
+        return set_draining_everywhere(self.queue, worker_id, False)
 
     def topics(self) -> list[str]:
         """Every topic with a stored job or a queue."""

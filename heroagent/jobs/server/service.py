@@ -76,7 +76,6 @@ class JobsService:
         self.manager: JobManager | None = None
         self.sampler = Sampler()
         self.recorder: Recorder | None = None
-        self._pool_queue: JobQueue | None = None
         self.reconciler: Reconciler | None = None
         self.upkeep: Upkeep | None = None
         self.loops: list[SupervisedLoop] = []
@@ -238,13 +237,12 @@ class JobsService:
                 intake = partial(self.hero.step, script_type)
                 self.loops.append(SupervisedLoop(f"hero-intake-{script_type}", intake, expected=REDIS_AWAY))
         hero = self.config.hero
-        if hero.enabled and hero.dispatch:
-            for k, part in enumerate(parts):
-                dispatched = [topic for topic in hero.dispatch if keys.topic_partition(topic, len(parts)) == k]
-                if dispatched:
-                    dispatcher = HeroDispatcher(self._queue(part.layout), dispatched, jobs.lease_seconds)
-                    dispatcher.start()
-                    self.loops.append(SupervisedLoop(f"hero-dispatch-{k}", dispatcher.step, expected=REDIS_AWAY))
+        if hero.enabled and hero.dispatch:  # a dispatcher per partition its topics are in
+            for layout, dispatched in partition_topics(self.layouts, hero.dispatch):
+                dispatcher = HeroDispatcher(self._queue(layout), dispatched, jobs.lease_seconds)
+                dispatcher.start()
+                named = "" if len(self.layouts) == 1 else f"-p{layout.PARTITION}"
+                self.loops.append(SupervisedLoop(f"hero-dispatch{named}", dispatcher.step, expected=REDIS_AWAY))
         for loop in self.loops:
             loop.start()
 
@@ -258,7 +256,6 @@ class JobsService:
             home = home or (pool_queue if layout.PARTITION == 0 else self._queue(self.layouts[0]))
             pool = WorkerPool.from_config(pool_queue, executor, logs, jobs, topics=topics)
             pool.registry_queue = home
-            self._pool_queue = self._pool_queue or pool_queue
             self.pools.append(pool)
             pool.start()
         self.pool = self.pools[0] if self.pools else None

@@ -152,6 +152,7 @@ def key_functions() -> dict[str, Callable[..., Any]]:
 NOT_KEYS = {
     "of",
     "all_of",
+    "every_partition",
     "topic_partition",
     "job_id_partition",
     "queue_score",
