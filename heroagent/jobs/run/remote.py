@@ -34,23 +34,6 @@ from heroagent.redis_connect import RedisTarget
 log = logging.getLogger("heroagent.worker")
 
 
-def remote_pool(
-    config: Config,
-    url: str | None,
-    *,
-    topics: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    share: Path | None = None,
-    modules: Sequence[str] = (),
-    name: str | None = None,
-) -> WorkerPool:
-    """The one pool of `remote_pools` (a config without [redis] partitions, or topics of one partition)."""
-    pools = remote_pools(config, url, topics=topics, concurrency=concurrency, share=share, modules=modules, name=name)
-    if len(pools) != 1:
-        raise ServiceError("worker", f"{len(pools)} pools: use remote_pools with [redis] partitions")
-    return pools[0]
-
-
 FAILOVER_WAIT = 30.0  # seconds a worker starting during a failover waits for the new primary
 
 
