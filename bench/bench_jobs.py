@@ -73,7 +73,7 @@ ONE_BY_ONE = [
 # same run: each job a priority 0-9 in turn; the topic limited (max_running and rate set high enough
 # never to bind, so only their bookkeeping is measured); each job its own no-overlap key (a lock per job).
 BULK = ["floor", "rq", "heroagent", "heroagent+worker", "heroagent+2workers", "heroagent-embedded"]
-PACED = ["floor", "huey-proc-2", "heroagent"]
+PACED = ["floor", "huey-proc-2", "heroagent", "heroagent+2workers"]
 
 
 @dataclass
