@@ -211,6 +211,18 @@ def stream_entries(client: redis.Redis, key: str) -> list[tuple[bytes, dict[byte
     return cast("list[tuple[bytes, dict[bytes, bytes]]]", client.xrange(key))
 
 
+def readme_acl_rule(user: str, password: str, prefix: str | None = None) -> tuple[str, ...]:
+    """The README's `ACL SETUSER <user> ...` rule (section "Redis in production") as ACL SETUSER's arguments,
+    without `+info` (the least a user can be given): the tests give a user the very rule the README does.
+    `password` stands for its PASSWORD, and `prefix` for its key prefix `team-a:`."""
+    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+        words = line.split()
+        if words[:3] == ["ACL", "SETUSER", user]:
+            rule = [f">{password}" if word == ">PASSWORD" else word for word in words[3:] if word != "+info"]
+            return tuple(word.replace("team-a:", prefix) if prefix else word for word in rule)
+    raise AssertionError(f"the README gives no ACL SETUSER rule for {user}")
+
+
 def pid_running(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}") and _not_zombie(pid)
 

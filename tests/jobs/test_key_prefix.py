@@ -27,7 +27,16 @@ from heroagent.jobs.errors import JobIdsNotSeededError
 from heroagent.jobs.keys import KeyLayout, prefix_of
 from heroagent.jobs.live.queue import JobQueue
 from heroagent.redis_server import EmbeddedRedis
-from tests.conftest import child_env, external_redis, free_port, make_config, start_worker, ui_url, wait_until
+from tests.conftest import (
+    child_env,
+    external_redis,
+    free_port,
+    make_config,
+    readme_acl_rule,
+    start_worker,
+    ui_url,
+    wait_until,
+)
 
 PREFIXES = ("a:", "b:")
 FAKE = "!!fake.return_success message:"
@@ -35,7 +44,7 @@ FAKE = "!!fake.return_success message:"
 
 def acl_rule(prefix: str, secret: str) -> tuple[str, ...]:
     """The README's rule for a HeroAgent with a key prefix, without +info: its keys and channels only."""
-    return ("on", f">{secret}", "resetchannels", f"~{prefix}*", f"&{prefix}*", "+@all", "-@admin", "-@dangerous")
+    return readme_acl_rule("heroagent-a", secret, prefix)
 
 
 def user_url(server: EmbeddedRedis, prefix: str) -> str:
