@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,9 @@ from heroagent.schema.fields import Schema
 from heroagent.schema.filters import DEAD_FILTERS, DEFAULT_LIMIT, EVENT_FILTERS, FILTER_NAMES, JOB_FILTERS
 from heroagent.schema.job import ParamsType
 from heroagent.schema.schedule import SCHEDULE
+
+if TYPE_CHECKING:
+    from heroagent.schedules.book import ScheduleInfo
 
 EXIT_USER_ERROR = 2
 
@@ -1072,6 +1075,14 @@ def _when(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
 
 
+def _echo_schedule(info: ScheduleInfo, as_json: bool) -> None:
+    """A schedule just added or changed: as JSON, or when it runs next."""
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    click.echo(f"schedule {info.schedule.name}: {info.schedule.describe()}, next run {_when(info.next_run)}")
+
+
 @schedule.command("list")
 @config_option
 @json_option
@@ -1105,10 +1116,7 @@ def schedule_add(config_path: str | None, name: str, as_json: bool, paused: bool
     with _schedules(config_path) as schedules:
         given = {k: v for k, v in fields.items() if v is not None}
         info = schedules.add_from({"name": name, **given, "enabled": not paused})
-        if as_json:
-            click.echo(json.dumps(info.to_dict(), indent=2))
-            return
-        click.echo(f"schedule {name}: {info.schedule.describe()}, next run {_when(info.next_run)}")
+        _echo_schedule(info, as_json)
 
 
 @schedule.command("edit")
@@ -1126,10 +1134,7 @@ def schedule_edit(config_path: str | None, name: str, as_json: bool, **fields: A
         if fields.get("cron") is not None:
             current.pop("every", None)
         info = schedules.replace(name, {**current, **{k: v for k, v in fields.items() if v is not None}})
-        if as_json:
-            click.echo(json.dumps(info.to_dict(), indent=2))
-            return
-        click.echo(f"schedule {name}: {info.schedule.describe()}, next run {_when(info.next_run)}")
+        _echo_schedule(info, as_json)
 
 
 @schedule.command("run")
