@@ -164,10 +164,24 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(REPO), **extra}
 
 
-def start_worker(redis_url: str, topics: str, *options: str, **env: str) -> subprocess.Popen[str]:
-    """A `heroagent worker` process, as a user starts one on another machine (stop it with .kill/.terminate)."""
+def run_cli(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`heroagent ARGS...` as a user runs it, its output captured (a liveness bound of 60 s, no speed figure)."""
+    return subprocess.run(
+        [sys.executable, "-m", "heroagent", *args],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        input=input_text,
+        timeout=60,
+    )
+
+
+def start_worker(redis_url: str | None, topics: str, *options: str, **env: str) -> subprocess.Popen[str]:
+    """A `heroagent worker` process, as a user starts one on another machine (stop it with .kill/.terminate).
+    `redis_url` None: the options name the Redis (`--config` of a Sentinel or Cluster setup)."""
+    where = ["--redis", redis_url] if redis_url is not None else []
     return subprocess.Popen(
-        [sys.executable, "-m", "heroagent", "worker", "--redis", redis_url, "--topics", topics, *options],
+        [sys.executable, "-m", "heroagent", "worker", *where, "--topics", topics, *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

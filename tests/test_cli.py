@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,16 +16,19 @@ import pytest
 import redis
 
 from heroagent.config import load_config, to_toml
-from tests.conftest import REPO, make_config, pid_running, redis_server_pids, stop_twice, wait_until
+from tests.conftest import (
+    child_env,
+    make_config,
+    pid_running,
+    redis_server_pids,
+    run_cli,
+    stop_twice,
+    wait_until,
+)
 
 
 def heroagent_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "heroagent", *args]
-
-
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
-    return dict(clean, PYTHONPATH=str(REPO))
 
 
 STARTED: list[subprocess.Popen[str]] = []
@@ -38,7 +40,7 @@ def start_serve(config_file: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env(),
+        env=child_env(),
     )
     STARTED.append(proc)
     return proc
@@ -165,7 +167,7 @@ def test_serve_killed_with_sigkill_leaves_no_redis(config_file: Path) -> None:
 def test_bad_config_exits_2_with_one_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    result = subprocess.run(heroagent_cmd("serve", "--config", str(path)), capture_output=True, text=True, env=env())
+    result = run_cli("serve", "--config", str(path))
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {path}")
     assert message in result.stderr
@@ -181,13 +183,7 @@ def test_port_in_use_exits_2_naming_the_setting(config_file: Path) -> None:
         busy.bind(("127.0.0.1", config["webdav"]["port"]))
         busy.listen()
         before = redis_server_pids()
-        result = subprocess.run(
-            heroagent_cmd("serve", "--config", str(config_file)),
-            capture_output=True,
-            text=True,
-            env=env(),
-            timeout=60,
-        )
+        result = run_cli("serve", "--config", str(config_file))
     assert result.returncode == 2
     assert "error: webdav: port" in result.stderr and "[webdav] port" in result.stderr
     assert "Traceback" not in result.stderr
@@ -199,7 +195,7 @@ def test_config_show_prints_the_effective_config(config_file: Path) -> None:
         heroagent_cmd("config", "show", "--config", str(config_file)),
         capture_output=True,
         text=True,
-        env=dict(env(), HEROAGENT_JOBS_WORKER_COUNT="9"),
+        env=dict(child_env(), HEROAGENT_JOBS_WORKER_COUNT="9"),
     )
     assert result.returncode == 0, result.stderr
     shown = tomllib.loads(result.stdout)
@@ -218,9 +214,7 @@ def test_config_show_hides_secrets_unless_asked(tmp_path: Path) -> None:
         '[jobs.ai]\nbase_url = "https://u:ai-s3cret@llm.example/v1"\napi_key = "key-s3cret"\n'
         '[jobs.openrpc]\ncalc = "https://rpc.example/v1?token=rpc-s3cret"\n'
     )
-    shown = subprocess.run(
-        heroagent_cmd("config", "show", "--config", str(path)), capture_output=True, text=True, env=env(), timeout=60
-    )
+    shown = run_cli("config", "show", "--config", str(path))
     assert shown.returncode == 0, shown.stderr
     assert "s3cret" not in shown.stdout
     config = tomllib.loads(shown.stdout)
@@ -230,19 +224,13 @@ def test_config_show_hides_secrets_unless_asked(tmp_path: Path) -> None:
     ai = config["jobs"]["ai"]
     assert (ai["base_url"], ai["api_key"]) == ("https://u:***@llm.example/v1", "***")
     assert config["jobs"]["openrpc"] == {"calc": "https://rpc.example/v1?token=***"}
-    full = subprocess.run(
-        heroagent_cmd("config", "show", "--show-secrets", "--config", str(path)),
-        capture_output=True,
-        text=True,
-        env=env(),
-        timeout=60,
-    )
+    full = run_cli("config", "show", "--show-secrets", "--config", str(path))
     assert tomllib.loads(full.stdout)["webdav"]["users"] == {"alice": "dav-s3cret", "bob": "http://bob-s3cret"}
     assert "url-s3cret" in full.stdout and "ui-s3cret" in full.stdout
 
 
 def test_config_show_with_no_file_shows_defaults() -> None:
-    result = subprocess.run(heroagent_cmd("config", "show"), capture_output=True, text=True, env=env())
+    result = run_cli("config", "show")
     assert result.returncode == 0
     assert tomllib.loads(result.stdout)["ui"]["port"] == 9021
 
@@ -257,13 +245,7 @@ def test_config_show_loads_back_whatever_it_shows(tmp_path: Path) -> None:
         '[[schedules]]\nname = "nightly"\ntopic = "t"\nparams = "!!fake.return_success"\ncron = "0 3 * * *"\n'
     )
     for flags in ([], ["--show-secrets"]):
-        shown = subprocess.run(
-            heroagent_cmd("config", "show", *flags, "--config", str(path)),
-            capture_output=True,
-            text=True,
-            env=env(),
-            timeout=60,
-        )
+        shown = run_cli("config", "show", *flags, "--config", str(path))
         assert shown.returncode == 0, shown.stderr
         assert '://"' not in shown.stdout
         again = tmp_path / f"again{len(flags)}.toml"
@@ -272,10 +254,6 @@ def test_config_show_loads_back_whatever_it_shows(tmp_path: Path) -> None:
         if flags:
             original = load_config(str(path))
             assert to_toml(reloaded) == to_toml(original)
-
-
-def run_cli(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(heroagent_cmd(*args), capture_output=True, text=True, env=env(), input=input_text, timeout=60)
 
 
 def test_job_commands_against_a_running_server(config_file: Path, data_dir: Path) -> None:

@@ -6,24 +6,18 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from heroagent import HeroAgent
 from heroagent.config import to_toml
 from heroagent.jobs import JobStatus
-from tests.conftest import child_env, make_config, start_worker, stop_twice, wait_until
+from tests.conftest import make_config, run_cli, start_worker, stop_twice, wait_until
 
 
 def run(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "heroagent", *args, "--config", str(config_file)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`heroagent ARGS... --config CONFIG_FILE` (conftest.run_cli)."""
+    return run_cli(*args, "--config", str(config_file))
 
 
 def appliance(data_dir: Path, **jobs: object) -> tuple[HeroAgent, Path]:

@@ -40,6 +40,8 @@ from tests.conftest import (
     make_config,
     most_at_once,
     present,
+    run_cli,
+    start_worker,
     ui_url,
     wait_until,
 )
@@ -269,19 +271,14 @@ def test_the_job_system_runs_on_a_cluster_every_key_in_its_slot(data_dir: Path, 
             schedules.add("beat", "local", "!!fake.return_success", every=0.5)
             assert wait_until(lambda: schedules.get("beat").recent_jobs, timeout=15)
             # a remote worker, a client and the CLI
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "heroagent", "worker", "--topics", "remote", "--config", str(toml)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env(),
-            )  # fmt: skip
+            worker = start_worker(None, "remote", "--config", str(toml))
             client = JobClient.from_config(load_config(toml))
             remote = client.create_job("remote", "!!fake.return_success message:far")
             assert jm.wait_for_job(remote.job_id, timeout=30).result == ["far"]
             client.close()
-            submitted = subprocess.run(
-                [sys.executable, "-m", "heroagent", "job", "submit", "local", "!!fake.return_success", "--config",
-                 str(toml), "--wait", "--json"],
-                capture_output=True, text=True, timeout=60, env=child_env(),
-            )  # fmt: skip
+            submitted = run_cli(
+                "job", "submit", "local", "!!fake.return_success", "--config", str(toml), "--wait", "--json"
+            )
             assert submitted.returncode == 0, submitted.stderr
             assert PASSWORD not in submitted.stdout + submitted.stderr
             # every key HeroAgent made is in the tag's slot, on the primary that serves it

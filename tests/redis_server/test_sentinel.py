@@ -27,7 +27,7 @@ from heroagent.client import JobClient
 from heroagent.config import Config, to_toml
 from heroagent.errors import ServiceError
 from heroagent.jobs import JobStatus
-from tests.conftest import child_env, free_port, make_config, present, wait_until
+from tests.conftest import child_env, free_port, make_config, present, run_cli, start_worker, wait_until
 from tests.redis_server.failover import kill_primary_while_jobs_flow
 from tests.redis_server.test_tls import make_certificates
 
@@ -221,24 +221,16 @@ def test_the_server_a_worker_a_client_and_the_cli_work_through_sentinels(
             jm = agent.get_job_manager()
             job = jm.create_job("local", "!!fake.return_success message:watched")
             assert jm.wait_for_job(job.job_id, timeout=20).result == ["watched"]
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "heroagent", "worker", "--topics", "remote", "--config", str(toml)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env(),
-            )  # fmt: skip
+            worker = start_worker(None, "remote", "--config", str(toml))
             client = JobClient.from_config(config)
             remote = client.create_job("remote", "!!fake.return_success message:far")
             assert jm.wait_for_job(remote.job_id, timeout=30).status is JobStatus.DONE
             client.close()
-            submitted = subprocess.run(
-                [sys.executable, "-m", "heroagent", "job", "submit", "local", "!!fake.return_success", "--config",
-                 str(toml), "--wait", "--json"],
-                capture_output=True, text=True, timeout=60, env=child_env(),
-            )  # fmt: skip
+            submitted = run_cli(
+                "job", "submit", "local", "!!fake.return_success", "--config", str(toml), "--wait", "--json"
+            )
             assert submitted.returncode == 0, submitted.stderr
-            listed = subprocess.run(
-                [sys.executable, "-m", "heroagent", "schedule", "list", "--config", str(toml)],
-                capture_output=True, text=True, timeout=60, env=child_env(),
-            )  # fmt: skip
+            listed = run_cli("schedule", "list", "--config", str(toml))
             assert listed.returncode == 0, listed.stderr
             assert SENTINEL_PASSWORD not in submitted.stdout + submitted.stderr + listed.stdout + listed.stderr
     finally:
@@ -390,10 +382,7 @@ def test_tls_through_sentinels_with_client_certificates(data_dir: Path, tls_sent
             jm = agent.get_job_manager()
             job = jm.create_job("local", "!!fake.return_success message:sealed")
             assert jm.wait_for_job(job.job_id, timeout=20).result == ["sealed"]
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "heroagent", "worker", "--topics", "remote", "--config", str(toml)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env(),
-            )  # fmt: skip
+            worker = start_worker(None, "remote", "--config", str(toml))
             client = JobClient.from_config(config)
             remote = client.create_job("remote", "!!fake.return_success message:far")
             assert jm.wait_for_job(remote.job_id, timeout=30).status is JobStatus.DONE

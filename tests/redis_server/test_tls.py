@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from heroagent import HeroAgent
 from heroagent.client import JobClient
 from heroagent.errors import ServiceError
 from heroagent.jobs import JobStatus
-from tests.conftest import child_env, free_port, make_config, start_worker, wait_until
+from tests.conftest import free_port, make_config, run_cli, start_worker, wait_until
 
 DEBIAN_REDIS = Path("/usr/bin/redis-server")
 pytestmark = pytest.mark.skipif(not DEBIAN_REDIS.exists(), reason="scripts/test.sh installs Debian's redis-server")
@@ -117,11 +116,9 @@ def test_the_server_a_worker_a_client_and_the_cli_work_over_tls(data_dir: Path, 
             remote = client.create_job("remote", "!!fake.return_success message:far")
             assert jm.wait_for_job(remote.job_id, timeout=30).status is JobStatus.DONE
             client.close()
-            submitted = subprocess.run(
-                [sys.executable, "-m", "heroagent", "job", "submit", "local", "!!fake.return_success", "--config",
-                 str(toml), "--wait", "--json"],
-                capture_output=True, text=True, timeout=60, env=child_env(),
-            )  # fmt: skip
+            submitted = run_cli(
+                "job", "submit", "local", "!!fake.return_success", "--config", str(toml), "--wait", "--json"
+            )
             assert submitted.returncode == 0, submitted.stderr
     finally:
         if worker is not None:
