@@ -146,9 +146,9 @@ def fixed_costs(client: Any, n: int) -> dict[str, tuple[float, float]]:
     preamble = client.register_script(scripts.source("common", keys.KeyLayout()) + "\nreturn 1")
     wide = ["x" * 10] * 40
     return {
-        "EVALSHA of `return 1`": measure(client, "evalsha", lambda: empty(), n),
+        "EVALSHA of `return 1`": measure(client, "evalsha", empty, n),
         "EVALSHA of `return 1`, 40 arguments": measure(client, "evalsha", lambda: empty(args=wide), n),
-        "EVALSHA of common.lua + `return 1` (the preamble)": measure(client, "evalsha", lambda: preamble(), n),
+        "EVALSHA of common.lua + `return 1` (the preamble)": measure(client, "evalsha", preamble, n),
         "LPUSH (one round trip)": measure(client, "lpush", lambda: client.lpush("bench:x", "y"), n),
     }
 
@@ -182,7 +182,7 @@ def redis7_preamble(n: int) -> dict[str, tuple[float, float]]:
             replace=True,
         )
         return {
-            "Redis 7: EVALSHA of common.lua + `return 1`": measure(client, "evalsha", lambda: preamble(), n),
+            "Redis 7: EVALSHA of common.lua + `return 1`": measure(client, "evalsha", preamble, n),
             "Redis 7: FCALL, common.lua loaded once (FUNCTION LOAD)": measure(
                 client, "fcall", lambda: client.fcall("ping1", 0), n
             ),

@@ -21,6 +21,7 @@ import requests
 from heroagent import HeroAgent
 from heroagent.client import JobClient
 from heroagent.jobs import JobStatus
+from heroagent.redis_server import EmbeddedRedis
 from tests.conftest import (
     external_redis,
     free_port,
@@ -52,7 +53,7 @@ class DebianRedis:
 
 
 @pytest.fixture(params=["bundled-6.2", "debian-7"])
-def managed_redis(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[tuple[str, DebianRedis | object]]:
+def managed_redis(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[tuple[str, DebianRedis | EmbeddedRedis]]:
     """A Redis of its own: the bundled server, or Debian's (Redis 7: the README's rule adds -function)."""
     if request.param == "bundled-6.2":
         bundled = external_redis(data_dir)
@@ -87,7 +88,7 @@ def managed_redis(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[tu
 
 
 def test_an_acl_user_without_admin_dangerous_or_other_keys_runs_everything(
-    data_dir: Path, managed_redis: tuple[str, DebianRedis]
+    data_dir: Path, managed_redis: tuple[str, DebianRedis | EmbeddedRedis]
 ) -> None:
     kind, server = managed_redis
     worker = None
